@@ -1,0 +1,16 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { GateEnforcer } from '../enforcement/gate-enforcer.ts';
+import type { GateState } from '../identity/gate-sync.ts';
+import type { LiveRegistry } from '../live/registry.ts';
+import type { Store } from '../store/db.ts';
+
+export interface ApiContext {
+  store: Store;
+  gate: GateState;
+  enforcer: GateEnforcer;
+  registry: LiveRegistry;
+  config: Config;
+  log: Logger;
+  version: string;
+}

@@ -1,0 +1,238 @@
+import os from 'node:os';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { issueToken, listTokens, revokeToken, type Role } from '../admin/tokens.ts';
+import { ConfigError, databaseUrl, loadConfig, type Config } from '../config.ts';
+import { parseDurationSeconds } from '../duration.ts';
+import { suspendAccount, unsuspendAccount } from '../enforcement/suspensions.ts';
+import { DomainError } from '../errors.ts';
+import { addAccount, getAccount, listAccounts, setIdentity } from '../identity/accounts.ts';
+import { issueKey, listKeys, revokeKeys } from '../identity/keys.ts';
+import { startGateway } from '../server.ts';
+import { openStore, type Store } from '../store/db.ts';
+import { VERSION } from '../version.ts';
+import { firstRunBanner, seedFirstRun } from './first-run.ts';
+
+interface GlobalOpts {
+  config?: string;
+  dataDir?: string;
+  db?: string;
+  json?: boolean;
+}
+
+function configFrom(opts: GlobalOpts & { rtmpPort?: number; httpPort?: number }): Config {
+  return loadConfig({
+    file: opts.config,
+    overrides: [
+      [['dataDir'], opts.dataDir],
+      [['db'], opts.db],
+      [['rtmp', 'port'], opts.rtmpPort],
+      [['http', 'port'], opts.httpPort],
+    ],
+  });
+}
+
+const actor = () => ({ id: `cli:${os.userInfo().username}` });
+
+/** Output: human lines by default, one JSON document with --json. */
+function out(opts: GlobalOpts, json: unknown, human: string): void {
+  process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
+}
+
+async function withStore<T>(opts: GlobalOpts, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(databaseUrl(configFrom(opts)));
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function withGlobals(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'config file (JSON or YAML)')
+    .option('--data-dir <dir>', 'data directory (default ./data)')
+    .option('--db <url>', 'database URL: sqlite:PATH or postgres://…')
+    .option('--json', 'machine-readable output on stdout');
+}
+
+const port = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`'${v}' is not a port number`);
+  return n;
+};
+
+export function buildCli(): Command {
+  const program = new Command('modgate').description('Live-stream moderation gateway').version(VERSION);
+  program.showHelpAfterError(false).configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  withGlobals(program.command('serve').description('run the gateway'))
+    .addOption(new Option('--rtmp-port <n>', 'RTMP port (default 1935)').argParser(port))
+    .addOption(new Option('--http-port <n>', 'HTTP/WebSocket port (default 8080)').argParser(port))
+    .action(async (opts: GlobalOpts & { rtmpPort?: number; httpPort?: number }) => {
+      const config = configFrom(opts);
+      const gw = await startGateway(config);
+      const demo = config.demo ? await seedFirstRun(gw.store.db) : null;
+      if (demo) await gw.gate.refresh();
+      const host = config.rtmp.host === '0.0.0.0' ? 'localhost' : config.rtmp.host;
+      const httpUrl = config.http.publicUrl ?? `http://${config.http.host === '0.0.0.0' ? 'localhost' : config.http.host}:${gw.httpPort}`;
+      const rtmpUrl = `rtmp://${host}:${gw.rtmpPort}/live`;
+      if (opts.json) out(opts, { rtmpUrl, httpUrl, demo }, '');
+      else process.stdout.write(firstRunBanner({ rtmpUrl, httpUrl, dataDir: path.resolve(config.dataDir), db: gw.store.url, demo }));
+      const shutdown = (signal: string) => {
+        gw.log.info({ signal }, 'shutting down');
+        gw.stop().then(
+          () => process.exit(0),
+          (err) => {
+            gw.log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+    });
+
+  const account = program.command('account').description('accounts and identity verification');
+  withGlobals(account.command('add <handle>').description('create an account'))
+    .option('--verified', 'mark the identity verified now')
+    .option('--subject <id>', "the identity provider's id of the person")
+    .action(async (handle: string, opts: GlobalOpts & { verified?: boolean; subject?: string }) =>
+      withStore(opts, async ({ db }) => {
+        const a = await addAccount(db, actor(), { handle, verified: opts.verified, subject: opts.subject ?? null });
+        out(opts, { handle: a.handle, identityStatus: a.identity_status }, `account ${a.handle} created (${a.identity_status})`);
+      }),
+    );
+  withGlobals(account.command('verify <handle>').description('mark the identity verified'))
+    .option('--subject <id>', "the identity provider's id of the person")
+    .option('--reason <text>', 'why')
+    .action(async (handle: string, opts: GlobalOpts & { subject?: string; reason?: string }) =>
+      withStore(opts, async ({ db }) => {
+        const { after } = await setIdentity(db, actor(), handle, { status: 'verified', subject: opts.subject ?? null, reason: opts.reason ?? null });
+        out(opts, { handle, identityStatus: after.identity_status, subject: after.identity_subject }, `account ${handle} verified`);
+      }),
+    );
+  withGlobals(account.command('revoke <handle>').description('revoke identity verification (live streams end)'))
+    .option('--reason <text>', 'why', 'revoked by operator')
+    .action(async (handle: string, opts: GlobalOpts & { reason: string }) =>
+      withStore(opts, async ({ db }) => {
+        const { after } = await setIdentity(db, actor(), handle, { status: 'revoked', reason: opts.reason });
+        out(opts, { handle, identityStatus: after.identity_status }, `account ${handle} identity revoked`);
+      }),
+    );
+  withGlobals(account.command('list').description('list accounts')).action(async (opts: GlobalOpts) =>
+    withStore(opts, async ({ db }) => {
+      const rows = await listAccounts(db);
+      out(
+        opts,
+        rows.map((a) => ({ handle: a.handle, identityStatus: a.identity_status, subject: a.identity_subject, createdAt: iso(a.created_at) })),
+        rows.length ? rows.map((a) => `${a.handle.padEnd(24)} ${a.identity_status.padEnd(11)} ${a.identity_subject ?? ''}`).join('\n') : '(no accounts)',
+      );
+    }),
+  );
+  withGlobals(account.command('suspend <handle>').description("suspend live-streaming rights (the person's, across accounts)"))
+    .requiredOption('--reason <text>', 'why')
+    .option('--duration <d>', 'e.g. 30d, 12h; omit for permanent')
+    .action(async (handle: string, opts: GlobalOpts & { reason: string; duration?: string }) =>
+      withStore(opts, async ({ db }) => {
+        const seconds = opts.duration ? parseDurationSeconds(opts.duration) : null;
+        const s = await suspendAccount(db, actor(), handle, { reason: opts.reason, durationSeconds: seconds ?? undefined });
+        out(opts, { handle, suspensionId: s.id, endsAt: iso(s.ends_at) }, `account ${handle} suspended ${s.ends_at ? `until ${iso(s.ends_at)}` : 'permanently'}`);
+      }),
+    );
+  withGlobals(account.command('unsuspend <handle>').description('lift the active suspension'))
+    .requiredOption('--reason <text>', 'why')
+    .action(async (handle: string, opts: GlobalOpts & { reason: string }) =>
+      withStore(opts, async ({ db }) => {
+        const lifted = await unsuspendAccount(db, actor(), handle, opts.reason);
+        out(opts, { handle, lifted: lifted.map((s) => s.id) }, `account ${handle}: ${lifted.length} suspension(s) lifted`);
+      }),
+    );
+  withGlobals(account.command('show <handle>').description('show one account')).action(async (handle: string, opts: GlobalOpts) =>
+    withStore(opts, async ({ db }) => {
+      const a = await getAccount(db, handle);
+      const keys = await listKeys(db, handle);
+      out(
+        opts,
+        { handle: a.handle, identityStatus: a.identity_status, subject: a.identity_subject, keys: keys.map((k) => ({ id: k.id, prefix: k.key_prefix, revokedAt: iso(k.revoked_at) })) },
+        `${a.handle}: ${a.identity_status}${a.identity_subject ? ` (subject ${a.identity_subject})` : ''}\nkeys: ${keys.map((k) => `${k.id} ${k.key_prefix}… ${k.revoked_at ? 'revoked' : 'live'}`).join(', ') || 'none'}`,
+      );
+    }),
+  );
+
+  const key = program.command('key').description('stream keys');
+  withGlobals(key.command('issue <handle>').description('issue a stream key (printed once)')).action(async (handle: string, opts: GlobalOpts) =>
+    withStore(opts, async ({ db }) => {
+      const { key: k, record } = await issueKey(db, actor(), handle);
+      out(opts, { handle, keyId: record.id, streamKey: k }, k);
+    }),
+  );
+  withGlobals(key.command('revoke <handle>').description("revoke the account's keys (or one with --key-id)"))
+    .option('--key-id <id>', 'revoke only this key')
+    .action(async (handle: string, opts: GlobalOpts & { keyId?: string }) =>
+      withStore(opts, async ({ db }) => {
+        const revoked = await revokeKeys(db, actor(), handle, { keyId: opts.keyId });
+        out(opts, { handle, revoked: revoked.map((r) => r.id) }, `${revoked.length} key(s) of ${handle} revoked`);
+      }),
+    );
+  withGlobals(key.command('list <handle>').description("list an account's keys (ids and prefixes, never the keys)")).action(async (handle: string, opts: GlobalOpts) =>
+    withStore(opts, async ({ db }) => {
+      const keys = await listKeys(db, handle);
+      out(
+        opts,
+        keys.map((k) => ({ id: k.id, prefix: k.key_prefix, createdAt: iso(k.created_at), revokedAt: iso(k.revoked_at), lastUsedAt: iso(k.last_used_at) })),
+        keys.map((k) => `${k.id} ${k.key_prefix}… ${k.revoked_at ? 'revoked' : 'live'}`).join('\n') || '(no keys)',
+      );
+    }),
+  );
+
+  const token = program.command('token').description('admin API tokens');
+  withGlobals(token.command('issue <name>').description('issue an API bearer token (printed once)'))
+    .addOption(new Option('--role <role>', 'moderator or operator').choices(['moderator', 'operator']).makeOptionMandatory())
+    .action(async (name: string, opts: GlobalOpts & { role: Role }) =>
+      withStore(opts, async ({ db }) => {
+        const { token: t, record } = await issueToken(db, actor().id, name, opts.role);
+        out(opts, { id: record.id, name, role: record.role, token: t }, t);
+      }),
+    );
+  withGlobals(token.command('revoke <name>').description('revoke a token by name or id')).action(async (name: string, opts: GlobalOpts) =>
+    withStore(opts, async ({ db }) => {
+      const rows = await revokeToken(db, actor().id, name);
+      out(opts, { revoked: rows.map((r) => r.id) }, `${rows.length} token(s) revoked`);
+    }),
+  );
+  withGlobals(token.command('list').description('list tokens')).action(async (opts: GlobalOpts) =>
+    withStore(opts, async ({ db }) => {
+      const rows = await listTokens(db);
+      out(
+        opts,
+        rows.map((t) => ({ id: t.id, name: t.name, role: t.role, createdAt: iso(t.created_at), revokedAt: iso(t.revoked_at) })),
+        rows.map((t) => `${t.id} ${t.name} ${t.role} ${t.revoked_at ? 'revoked' : 'live'}`).join('\n') || '(no tokens)',
+      );
+    }),
+  );
+  return program;
+}
+
+/** One line, non-zero exit: what a script or a person needs when a command fails. */
+export function describeError(err: unknown): string {
+  if (err instanceof ConfigError || err instanceof DomainError) return err.message;
+  if (err && typeof err === 'object' && 'issues' in err) {
+    const issue = (err as { issues: Array<{ path: PropertyKey[]; message: string }> }).issues[0];
+    return issue ? `${issue.path.join('.') || 'input'}: ${issue.message}` : 'invalid input';
+  }
+  const e = err as { code?: string; message?: string };
+  if (e.code === 'EADDRINUSE') return `${e.message} (is another gateway running? choose another port with --rtmp-port / --http-port)`;
+  return e.message ?? String(err);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`modgate: ${describeError(err).split('\n').join('\n  ')}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,153 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { formatZodIssues } from './validation.ts';
+
+/**
+ * Gateway configuration. One zod schema is the single source of truth: defaults live here, a config file
+ * (JSON or YAML) overrides them, MODGATE_* environment variables override the file, CLI flags override all.
+ */
+export const ConfigSchema = z
+  .object({
+    dataDir: z.string().min(1).default('./data'),
+    /** Database URL: `sqlite:PATH` (default: `<dataDir>/modgate.sqlite`) or `postgres://…`. */
+    db: z.string().min(1).optional(),
+    rtmp: z
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(1935),
+        /** A connection that sends nothing for this long is closed (node-media-server has no timeout). */
+        idleTimeoutMs: z.number().int().min(1000).default(15_000),
+        /** Time allowed from TCP connect to an authorized publish or play. */
+        handshakeTimeoutMs: z.number().int().min(500).default(10_000),
+        maxConnections: z.number().int().min(1).default(1000),
+      })
+      .strict()
+      .default({ host: '0.0.0.0', port: 1935, idleTimeoutMs: 15_000, handshakeTimeoutMs: 10_000, maxConnections: 1000 }),
+    http: z
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Externally visible base URL, for links printed to users. Defaults to http://localhost:PORT. */
+        publicUrl: z.string().url().optional(),
+      })
+      .strict()
+      .default({ host: '0.0.0.0', port: 8080 }),
+    ingest: z
+      .object({
+        ws: z
+          .object({
+            maxMessageBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+            /** Close a connection that has not authenticated within this time. */
+            authTimeoutMs: z.number().int().min(100).default(5_000),
+            /** Close an authenticated connection that sends no media for this long. */
+            idleTimeoutMs: z.number().int().min(500).default(10_000),
+          })
+          .strict()
+          .default({ maxMessageBytes: 4 * 1024 * 1024, authTimeoutMs: 5_000, idleTimeoutMs: 10_000 }),
+      })
+      .strict()
+      .default({ ws: { maxMessageBytes: 4 * 1024 * 1024, authTimeoutMs: 5_000, idleTimeoutMs: 10_000 } }),
+    identity: z
+      .object({
+        /** Shared secret of the identity-verification provider's webhook (HMAC-SHA256). Unset: webhook off. */
+        webhookSecret: z.string().min(16).optional(),
+        /** Events older (or further in the future) than this are refused as stale. */
+        webhookToleranceSeconds: z.number().int().min(1).max(3600).default(300),
+      })
+      .strict()
+      .default({ webhookToleranceSeconds: 300 }),
+    /** How often the gateway looks for changes other processes (CLI, other nodes) made to accounts. */
+    syncIntervalMs: z.number().int().min(50).max(60_000).default(500),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+    /** Create a demo verified account with a stream key on first start (empty database). */
+    demo: z.boolean().default(true),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+/** Reads and validates a config file; errors name the file and the offending key path. */
+export function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+}
+
+/** MODGATE_* variables that override the file. Numbers are parsed; a bad number is reported by the schema. */
+const ENV_KEYS: Record<string, string[]> = {
+  MODGATE_DATA_DIR: ['dataDir'],
+  MODGATE_DB: ['db'],
+  MODGATE_RTMP_PORT: ['rtmp', 'port'],
+  MODGATE_RTMP_HOST: ['rtmp', 'host'],
+  MODGATE_HTTP_PORT: ['http', 'port'],
+  MODGATE_HTTP_HOST: ['http', 'host'],
+  MODGATE_PUBLIC_URL: ['http', 'publicUrl'],
+  MODGATE_IDENTITY_WEBHOOK_SECRET: ['identity', 'webhookSecret'],
+  MODGATE_LOG_LEVEL: ['log', 'level'],
+  MODGATE_DEMO: ['demo'],
+};
+
+function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function coerce(raw: string): unknown {
+  if (/^-?\d+$/.test(raw)) return Number(raw);
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  return raw;
+}
+
+export interface ConfigSources {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Already-structured overrides from CLI flags, e.g. `{ rtmp: { port: 1936 } }`. */
+  overrides?: Array<[string[], unknown]>;
+}
+
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const base = sources.file ? readConfigFile(sources.file) : {};
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) {
+    throw new ConfigError(`config file ${sources.file}: expected a mapping of settings at the top level`);
+  }
+  const merged = structuredClone(base) as Record<string, unknown>;
+  const env = sources.env ?? process.env;
+  for (const [name, keys] of Object.entries(ENV_KEYS)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') setPath(merged, keys, coerce(raw));
+  }
+  for (const [keys, value] of sources.overrides ?? []) {
+    if (value !== undefined) setPath(merged, keys, value);
+  }
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const where = sources.file ? `config (${sources.file} + environment + flags)` : 'config (environment + flags)';
+    throw new ConfigError(`invalid ${where}:\n${formatZodIssues(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+export function databaseUrl(config: Config): string {
+  return config.db ?? `sqlite:${path.join(config.dataDir, 'modgate.sqlite')}`;
+}

@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import { authorizeAccount, type RefusalReason } from '../identity/gate.ts';
+import type { GateState } from '../identity/gate-sync.ts';
+import type { EndReason, LiveRegistry } from '../live/registry.ts';
+
+const END_REASON: Record<RefusalReason, EndReason> = {
+  unknown_key: 'key_revoked',
+  key_revoked: 'key_revoked',
+  not_verified: 'not_verified',
+  identity_revoked: 'identity_revoked',
+  suspended: 'suspended',
+};
+
+/**
+ * Applies gate changes to live streams: after any change to an account (suspension, revoked identity or
+ * key) every live stream it no longer permits is cut, whichever process made the change.
+ */
+export class GateEnforcer {
+  private timer: NodeJS.Timeout | null = null;
+  private syncing = false;
+
+  constructor(
+    private readonly gate: GateState,
+    private readonly registry: LiveRegistry,
+    private readonly log: Logger,
+  ) {}
+
+  /** Pulls changes from the database and enforces them; `actor` is recorded on any resulting cut. */
+  async sync(actor = 'gate-sync'): Promise<number> {
+    const changed = await this.gate.refresh();
+    return changed.length ? this.enforce(changed, actor) : 0;
+  }
+
+  /** Re-checks the live streams of these accounts and of every account of the same people. */
+  async enforce(accountIds: readonly string[], actor: string): Promise<number> {
+    const ids = new Set(accountIds);
+    const subjects = new Set<string>();
+    for (const id of ids) {
+      const subject = this.gate.accounts.get(id)?.subject;
+      if (subject) subjects.add(subject);
+    }
+    const now = Date.now();
+    const cuts: Promise<unknown>[] = [];
+    for (const stream of this.registry.list()) {
+      if (!ids.has(stream.accountId) && !(stream.subject && subjects.has(stream.subject))) continue;
+      const verdict = authorizeAccount(this.gate, stream.accountId, stream.keyId, now);
+      if (verdict.ok) continue;
+      cuts.push(
+        this.registry.cut(stream.id, { reason: END_REASON[verdict.reason], message: verdict.message, actor, detail: { gate: verdict.reason } }).catch((err) =>
+          this.log.error({ err, stream: stream.id }, 'recording an enforced cut failed (the feed was still cut)'),
+        ),
+      );
+    }
+    await Promise.all(cuts);
+    return cuts.length;
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => {
+      if (this.syncing) return;
+      this.syncing = true;
+      this.sync()
+        .catch((err) => this.log.error({ err }, 'gate sync failed; will retry'))
+        .finally(() => {
+          this.syncing = false;
+        });
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,104 @@
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { DomainError, notFound } from '../errors.ts';
+import { newId } from '../security/secrets.ts';
+import { appendAudit, touchGate } from '../store/audit.ts';
+import type { Account, Database, IdentityStatus } from '../store/schema.ts';
+
+/** Handles are public names: lowercase letters, digits, `_`, `-`, `.`; 2–40 characters. */
+export const HandleSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_.-]{1,39}$/, 'a handle is 2–40 characters of a-z, 0-9, _ . - (starting with a letter or digit)');
+
+export interface Actor {
+  /** `cli`, `token:<name>`, `webhook:<provider>`, `policy:<rule>`, `system`. */
+  id: string;
+}
+
+export async function findAccount(db: Kysely<Database>, handle: string): Promise<Account | undefined> {
+  return db.selectFrom('accounts').selectAll().where('handle', '=', handle).executeTakeFirst();
+}
+
+export async function getAccount(db: Kysely<Database>, handle: string): Promise<Account> {
+  const account = await findAccount(db, handle);
+  if (!account) throw notFound(`account '${handle}'`);
+  return account;
+}
+
+export async function addAccount(
+  db: Kysely<Database>,
+  actor: Actor,
+  input: { handle: string; verified?: boolean; subject?: string | null; reason?: string },
+): Promise<Account> {
+  const handle = HandleSchema.parse(input.handle);
+  return db.transaction().execute(async (trx) => {
+    if (await findAccount(trx, handle)) throw new DomainError('conflict', `account '${handle}' already exists`);
+    const now = Date.now();
+    const account: Account = {
+      id: newId('acc', now),
+      handle,
+      identity_status: input.verified ? 'verified' : 'unverified',
+      identity_subject: input.verified ? (input.subject ?? `local:${handle}`) : null,
+      identity_method: input.verified ? methodOf(actor) : null,
+      identity_changed_at: input.verified ? now : null,
+      created_at: now,
+    };
+    await trx.insertInto('accounts').values(account).execute();
+    await appendAudit(trx, {
+      actor: actor.id,
+      action: 'account.create',
+      targetType: 'account',
+      targetId: handle,
+      reason: input.reason ?? null,
+      detail: { verified: !!input.verified },
+      at: now,
+    });
+    await touchGate(trx, account.id, now);
+    return account;
+  });
+}
+
+function methodOf(actor: Actor): string {
+  return actor.id.startsWith('webhook:') ? actor.id : actor.id === 'demo' ? 'demo' : 'operator';
+}
+
+/**
+ * Sets an account's identity status. Verification records the provider's subject (the person); revocation
+ * keeps the subject on record so suspensions of that person still bind.
+ */
+export async function setIdentity(
+  db: Kysely<Database>,
+  actor: Actor,
+  handle: string,
+  change: { status: IdentityStatus; subject?: string | null; reason?: string | null },
+): Promise<{ before: Account; after: Account }> {
+  return db.transaction().execute(async (trx) => {
+    const before = await getAccount(trx, handle);
+    const now = Date.now();
+    const subject =
+      change.subject !== undefined && change.subject !== null
+        ? change.subject
+        : (before.identity_subject ?? (change.status === 'verified' ? `local:${handle}` : null));
+    await trx
+      .updateTable('accounts')
+      .set({ identity_status: change.status, identity_subject: subject, identity_method: methodOf(actor), identity_changed_at: now })
+      .where('id', '=', before.id)
+      .execute();
+    await appendAudit(trx, {
+      actor: actor.id,
+      action: `account.identity.${change.status}`,
+      targetType: 'account',
+      targetId: handle,
+      reason: change.reason ?? null,
+      detail: { from: before.identity_status, to: change.status, subject },
+      at: now,
+    });
+    await touchGate(trx, before.id, now);
+    const after = { ...before, identity_status: change.status, identity_subject: subject, identity_method: methodOf(actor), identity_changed_at: now };
+    return { before, after };
+  });
+}
+
+export async function listAccounts(db: Kysely<Database>): Promise<Account[]> {
+  return db.selectFrom('accounts').selectAll().orderBy('handle').execute();
+}

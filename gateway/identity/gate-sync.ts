@@ -1,0 +1,121 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import type { GateAccount, GateKey, GateSnapshot, GateSuspension } from './gate.ts';
+
+/**
+ * Keeps the gate's in-memory snapshot current with the database. Every write that can change who may
+ * publish appends to `gate_changes` in the same transaction; each gateway polls that feed (and refreshes
+ * at once after its own writes), so the CLI or another node's changes apply without a restart.
+ */
+export class GateState implements GateSnapshot {
+  readonly keysByHash = new Map<string, GateKey>();
+  readonly keysById = new Map<string, GateKey>();
+  /** Key hashes per account, so reloading one account never scans every key. */
+  private readonly keyHashesByAccount = new Map<string, string[]>();
+  readonly accounts = new Map<string, GateAccount>();
+  readonly suspensionsByAccount = new Map<string, GateSuspension[]>();
+  readonly suspensionsBySubject = new Map<string, GateSuspension[]>();
+  private lastSeq = 0;
+  private refreshing: Promise<string[]> | null = null;
+  private pending = false;
+
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Full load at start. */
+  async loadAll(): Promise<void> {
+    const last = await this.db.selectFrom('gate_changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    this.lastSeq = Number(last?.seq ?? 0);
+    const accounts = await this.db.selectFrom('accounts').select('id').execute();
+    await this.reloadAccounts(accounts.map((a) => a.id));
+  }
+
+  /**
+   * Applies changes recorded since the last call; returns the ids of accounts that changed. Concurrent
+   * callers share one database round-trip, and a call during a refresh schedules one more afterwards.
+   */
+  async refresh(): Promise<string[]> {
+    if (this.refreshing) {
+      this.pending = true;
+      const first = await this.refreshing;
+      if (this.pending) {
+        this.pending = false;
+        return [...first, ...(await this.refresh())];
+      }
+      return first;
+    }
+    this.refreshing = this.applyChanges();
+    try {
+      return await this.refreshing;
+    } finally {
+      this.refreshing = null;
+    }
+  }
+
+  private async applyChanges(): Promise<string[]> {
+    const changed = new Set<string>();
+    for (;;) {
+      const rows = await this.db.selectFrom('gate_changes').select(['seq', 'account_id']).where('seq', '>', this.lastSeq).orderBy('seq').limit(1000).execute();
+      if (rows.length === 0) break;
+      for (const r of rows) changed.add(r.account_id);
+      this.lastSeq = Number(rows[rows.length - 1]!.seq);
+      if (rows.length < 1000) break;
+    }
+    if (changed.size > 0) await this.reloadAccounts([...changed]);
+    return [...changed];
+  }
+
+  private async reloadAccounts(ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) {
+      const batch = ids.slice(i, i + 500);
+      const [accounts, keys, suspensions] = await Promise.all([
+        this.db.selectFrom('accounts').select(['id', 'handle', 'identity_status', 'identity_subject']).where('id', 'in', batch).execute(),
+        this.db.selectFrom('stream_keys').select(['id', 'account_id', 'key_hash', 'revoked_at']).where('account_id', 'in', batch).execute(),
+        this.db
+          .selectFrom('suspensions')
+          .select(['id', 'account_id', 'identity_subject', 'starts_at', 'ends_at', 'reason'])
+          .where('account_id', 'in', batch)
+          .where('lifted_at', 'is', null)
+          .execute(),
+      ]);
+      for (const id of batch) this.forget(id);
+      for (const a of accounts) {
+        this.accounts.set(a.id, { id: a.id, handle: a.handle, status: a.identity_status, subject: a.identity_subject });
+      }
+      for (const k of keys) {
+        const key: GateKey = { id: k.id, accountId: k.account_id, revoked: k.revoked_at !== null };
+        this.keysByHash.set(k.key_hash, key);
+        this.keysById.set(k.id, key);
+        push(this.keyHashesByAccount, k.account_id, k.key_hash);
+      }
+      for (const s of suspensions) {
+        const g: GateSuspension = { id: s.id, accountId: s.account_id, subject: s.identity_subject, startsAt: s.starts_at, endsAt: s.ends_at, reason: s.reason };
+        push(this.suspensionsByAccount, s.account_id, g);
+        if (g.subject) push(this.suspensionsBySubject, g.subject, g);
+      }
+    }
+  }
+
+  private forget(accountId: string): void {
+    this.accounts.delete(accountId);
+    for (const hash of this.keyHashesByAccount.get(accountId) ?? []) {
+      const key = this.keysByHash.get(hash);
+      if (key) this.keysById.delete(key.id);
+      this.keysByHash.delete(hash);
+    }
+    this.keyHashesByAccount.delete(accountId);
+    const own = this.suspensionsByAccount.get(accountId) ?? [];
+    this.suspensionsByAccount.delete(accountId);
+    for (const s of own) {
+      if (!s.subject) continue;
+      const list = (this.suspensionsBySubject.get(s.subject) ?? []).filter((x) => x.accountId !== accountId);
+      if (list.length === 0) this.suspensionsBySubject.delete(s.subject);
+      else this.suspensionsBySubject.set(s.subject, list);
+    }
+  }
+}
+
+function push<V>(map: Map<string, V[]>, key: string, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}

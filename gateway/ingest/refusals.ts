@@ -1,0 +1,30 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
+
+export interface Refusal {
+  protocol: 'rtmp' | 'websocket';
+  remoteAddr: string | null;
+  accountId: string | null;
+  reason: string;
+  detail?: string | null;
+}
+
+/**
+ * Records a refused publish. Written after the connection was already closed (the gate is synchronous and
+ * must not wait for I/O); a failed write is reported, never thrown into the socket handler.
+ */
+export function recordRefusal(db: Kysely<Database>, refusal: Refusal, onError: (err: unknown, context: string) => void): Promise<void> {
+  return db
+    .insertInto('publish_refusals')
+    .values({
+      at: Date.now(),
+      protocol: refusal.protocol,
+      remote_addr: refusal.remoteAddr,
+      account_id: refusal.accountId,
+      reason: refusal.reason,
+      detail: refusal.detail ?? null,
+    })
+    .execute()
+    .then(() => undefined)
+    .catch((err) => onError(err, 'recording a publish refusal'));
+}

@@ -1,0 +1,129 @@
+import type { FfmpegFeatures } from '../media/ffmpeg-path.ts';
+
+/**
+ * ffmpeg flags for one sampler run, as plain data (unit-testable, and the benchmark prints them).
+ *
+ * Pipeline, decoded once per stream:
+ *   input → H.264/VP8 decoder (cheap flags) → select (rate) → scale+pad to the fixed analysis size
+ *   → rgb24 → showinfo (pts on stderr) → rawvideo on stdout.
+ *
+ * Why `select` and not the `fps` filter for the rate: `fps` produces a constant-rate output by
+ * duplicating the last frame across gaps, so a publisher that pauses for 10 s and resumes causes a
+ * burst of 20 identical frames; and it needs the next input frame before it releases a slot. The
+ * select expression below keeps the first decoded frame of every 1/fps time slot: exactly `fps`
+ * frames per second of media for any input rate >= fps, nothing invented across gaps (so the stall
+ * watchdog sees the gap), no look-ahead, and showinfo's pts is the real capture time of the frame.
+ * The same expression caps keyframe-only mode (one frame per keyframe, at most `fps`).
+ */
+
+export type SamplerMode = 'full' | 'keyframe';
+
+export type SkipLevel = 'none' | 'noref' | 'all';
+
+export interface DecoderOptions {
+  /** Decoder threads. 1 avoids frame-threading delay and per-thread frame buffers (RSS). */
+  threads: number | 'auto';
+  /**
+   * H.264 deblocking skip. 'noref' skips it on frames nothing predicts from (no drift);
+   * 'all' also on reference frames: cheapest, but blocking errors propagate until the next keyframe.
+   */
+  skipLoopFilter: SkipLevel;
+  /** Full mode: skip decoding non-reference frames (B-frames without b-pyramid). No drift; ~1/3 fewer frames decoded with OBS's bframes=2. */
+  skipNonRef: boolean;
+  /** `-fflags nobuffer -flags low_delay`: release frames as soon as decoded. */
+  lowDelay: boolean;
+  /** Small probesize/analyzeduration: without it the first frame comes ~5 s after start. */
+  fastProbe: boolean;
+}
+
+/** Cheap defaults: measured in scripts/bench/sampler.ts. */
+export const CHEAP_DECODER: DecoderOptions = {
+  threads: 1,
+  skipLoopFilter: 'all',
+  skipNonRef: true,
+  lowDelay: true,
+  fastProbe: true,
+};
+
+/** ffmpeg's own defaults: the benchmark baseline. */
+export const PLAIN_DECODER: DecoderOptions = {
+  threads: 'auto',
+  skipLoopFilter: 'none',
+  skipNonRef: false,
+  lowDelay: false,
+  fastProbe: false,
+};
+
+export type ArgsSource = { kind: 'url'; url: string } | { kind: 'pipe'; format: 'webm' | 'mp4' };
+
+export interface ArgsParams {
+  source: ArgsSource;
+  mode: SamplerMode;
+  fps: number;
+  width: number;
+  height: number;
+  decoder: DecoderOptions;
+  features: FfmpegFeatures;
+}
+
+export interface FfmpegArgs {
+  /** What fluent-ffmpeg gets as `.input()`: a URL, or `pipe:0` for stdin sources. */
+  input: string;
+  inputOptions: string[];
+  outputOptions: string[];
+  /** The -vf chain (also inside outputOptions), kept separately for logs. */
+  filter: string;
+}
+
+/** Rate selection: first frame of each 1/fps slot (see the module comment). */
+export function selectExpr(fps: number): string {
+  return `select='isnan(prev_selected_t)+gt(floor(t*${fps}),floor(prev_selected_t*${fps}))'`;
+}
+
+export function buildArgs(p: ArgsParams): FfmpegArgs {
+  const d = p.decoder;
+  const inputOptions: string[] = ['-hide_banner', '-nostats', '-nostdin'];
+  // showinfo logs at info level; keep warnings/errors too (they explain stalls), drop the rest by parsing.
+  inputOptions.push('-loglevel', 'info');
+  // Keep input timestamps: RTMP and WebM timestamps then stay continuous across sampler restarts,
+  // so mediaTimeMs does too (see Sampler's timeline handling).
+  inputOptions.push('-copyts');
+  if (d.fastProbe) inputOptions.push('-probesize', '65536', '-analyzeduration', '500000');
+  if (d.lowDelay) inputOptions.push('-fflags', 'nobuffer', '-flags', 'low_delay');
+  if (d.threads !== 'auto') inputOptions.push('-threads', String(d.threads));
+  if (p.mode === 'keyframe') inputOptions.push('-skip_frame', 'nokey');
+  else if (d.skipNonRef) inputOptions.push('-skip_frame', 'noref');
+  if (d.skipLoopFilter !== 'none') inputOptions.push('-skip_loop_filter', d.skipLoopFilter);
+  if (p.source.kind === 'pipe') inputOptions.push('-f', p.source.format);
+
+  const { width: w, height: h } = p;
+  const filter = [
+    selectExpr(p.fps),
+    // Fit inside WxH keeping aspect, then letterbox to exactly WxH: the frame size is fixed before
+    // the first frame and never changes, even when the publisher switches resolution mid-stream.
+    // Scaling after select means swscale runs only `fps` times a second.
+    `scale=${w}:${h}:force_original_aspect_ratio=decrease:flags=area`,
+    'format=rgb24',
+    `pad=${w}:${h}:(ow-iw)/2:(oh-ih)/2:black`,
+    'setsar=1',
+    p.features.showinfoChecksum ? 'showinfo=checksum=0' : 'showinfo',
+  ].join(',');
+
+  const outputOptions: string[] = ['-an', '-sn', '-dn', '-vf', filter];
+  // Passthrough: one output frame per selected frame. The default (cfr for rawvideo) would
+  // duplicate frames up to the input frame rate.
+  if (p.features.fpsMode) outputOptions.push('-fps_mode', 'passthrough');
+  else outputOptions.push('-vsync', 'passthrough');
+  outputOptions.push('-pix_fmt', 'rgb24', '-f', 'rawvideo');
+
+  return { input: p.source.kind === 'url' ? p.source.url : 'pipe:0', inputOptions, outputOptions, filter };
+}
+
+/** Parses a showinfo line: `[Parsed_showinfo_5 @ 0x..] n:   3 pts:   1500 pts_time:1.5 ...`. */
+export function parseShowinfo(line: string): { n: number; ptsMs: number } | null {
+  const m = /\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s+pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)/.exec(line);
+  if (!m?.[1] || !m[3]) return null;
+  const ptsTime = Number(m[3]);
+  if (!Number.isFinite(ptsTime)) return null;
+  return { n: Number(m[1]), ptsMs: ptsTime * 1000 };
+}

@@ -1,0 +1,160 @@
+import { Kysely, Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
+import type { Dialect } from './db.ts';
+
+/**
+ * Schema migrations, in code so they ship with the package and run at every start. Written once for both
+ * dialects; the only differences are the auto-increment column type and the append-only triggers.
+ */
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const serial = dialect === 'postgres' ? 'bigserial' : 'integer';
+  const big = dialect === 'postgres' ? 'bigint' : 'integer';
+  const autoPk = (col: import('kysely').ColumnDefinitionBuilder) =>
+    dialect === 'postgres' ? col.primaryKey() : col.primaryKey().autoIncrement();
+
+  return {
+    '0001_gateway_core': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('accounts')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('handle', 'text', (c) => c.notNull().unique())
+          .addColumn('identity_status', 'text', (c) => c.notNull())
+          .addColumn('identity_subject', 'text')
+          .addColumn('identity_method', 'text')
+          .addColumn('identity_changed_at', big)
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('accounts_subject').on('accounts').column('identity_subject').execute();
+
+        await db.schema
+          .createTable('stream_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id'))
+          .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('key_prefix', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('revoked_at', big)
+          .addColumn('last_used_at', big)
+          .execute();
+        await db.schema.createIndex('stream_keys_account').on('stream_keys').column('account_id').execute();
+
+        await db.schema
+          .createTable('streams')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id'))
+          .addColumn('key_id', 'text')
+          .addColumn('protocol', 'text', (c) => c.notNull())
+          .addColumn('remote_addr', 'text')
+          .addColumn('started_at', big, (c) => c.notNull())
+          .addColumn('ended_at', big)
+          .addColumn('end_reason', 'text')
+          .addColumn('end_detail', 'text')
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('streams_account').on('streams').columns(['account_id', 'started_at']).execute();
+        await db.schema.createIndex('streams_open').on('streams').columns(['node_id', 'ended_at']).execute();
+
+        await db.schema
+          .createTable('publish_refusals')
+          .addColumn('id', serial as 'integer', (c) => autoPk(c))
+          .addColumn('at', big, (c) => c.notNull())
+          .addColumn('protocol', 'text', (c) => c.notNull())
+          .addColumn('remote_addr', 'text')
+          .addColumn('account_id', 'text')
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text')
+          .execute();
+        await db.schema.createIndex('publish_refusals_at').on('publish_refusals').column('at').execute();
+
+        await db.schema
+          .createTable('suspensions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id'))
+          .addColumn('identity_subject', 'text')
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('starts_at', big, (c) => c.notNull())
+          .addColumn('ends_at', big)
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('decision_id', 'text')
+          .addColumn('lifted_at', big)
+          .addColumn('lifted_by', 'text')
+          .addColumn('lift_reason', 'text')
+          .execute();
+        await db.schema.createIndex('suspensions_account').on('suspensions').column('account_id').execute();
+        await db.schema.createIndex('suspensions_subject').on('suspensions').column('identity_subject').execute();
+
+        await db.schema
+          .createTable('admin_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('revoked_at', big)
+          .addColumn('last_used_at', big)
+          .execute();
+
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('id', serial as 'integer', (c) => autoPk(c))
+          .addColumn('at', big, (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target_type', 'text', (c) => c.notNull())
+          .addColumn('target_id', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('detail', 'text')
+          .execute();
+        await db.schema.createIndex('audit_target').on('audit_log').columns(['target_type', 'target_id']).execute();
+        await db.schema.createIndex('audit_at').on('audit_log').column('at').execute();
+
+        await db.schema
+          .createTable('identity_events')
+          .addColumn('event_id', 'text', (c) => c.primaryKey())
+          .addColumn('received_at', big, (c) => c.notNull())
+          .addColumn('event_type', 'text', (c) => c.notNull())
+          .addColumn('handle', 'text')
+          .addColumn('subject', 'text')
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('gate_changes')
+          .addColumn('seq', serial as 'integer', (c) => autoPk(c))
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('at', big, (c) => c.notNull())
+          .execute();
+
+        // The audit log is append-only at the storage layer too, not just by API convention.
+        if (dialect === 'postgres') {
+          await sql`CREATE OR REPLACE FUNCTION modgate_audit_append_only() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql`.execute(db);
+          await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+            FOR EACH ROW EXECUTE FUNCTION modgate_audit_append_only()`.execute(db);
+        } else {
+          await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+          await sql`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+        }
+      },
+    },
+  };
+}
+
+class InCodeProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.dialect);
+  }
+}
+
+export async function migrateToLatest(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  const migrator = new Migrator({ db, provider: new InCodeProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    const name = failed ? ` (${failed.migrationName})` : '';
+    throw new Error(`database migration failed${name}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
