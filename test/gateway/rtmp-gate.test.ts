@@ -1,0 +1,211 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
+import { FFMPEG, readFrames, runCli, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.ts';
+
+/**
+ * The publish gate and the cut primitive over RTMP, end to end: a real ffmpeg publisher (testsrc2,
+ * H.264 in FLV, 320x240) against a real gateway, and a second ffmpeg as the player.
+ */
+
+let t: TestGateway;
+const publishers: Publisher[] = [];
+
+beforeAll(async () => {
+  t = await startTestGateway({ syncIntervalMs: 500 });
+});
+afterEach(async () => {
+  await Promise.all(publishers.splice(0).map((p) => p.stop()));
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+function publish(streamKey: string): Publisher {
+  const p = startPublisher({ url: t.publishUrl(streamKey), ffmpegPath: FFMPEG, width: 320, height: 240, rate: 15, durationSec: 60, bitrateKbps: 300 });
+  publishers.push(p);
+  return p;
+}
+
+/** ffmpeg's exit, or a failure if it is still publishing after `ms`. */
+async function exitWithin(p: Publisher, ms: number): Promise<{ code: number | null; elapsedMs: number }> {
+  const start = Date.now();
+  const r = await Promise.race([p.done, new Promise<null>((resolve) => setTimeout(() => resolve(null), ms))]);
+  if (r === null) throw new Error(`the publisher was still connected ${ms} ms later`);
+  return { code: r.code, elapsedMs: Date.now() - start };
+}
+
+async function refusals(accountId: string | null, reason: string) {
+  let q = t.gw.store.db.selectFrom('publish_refusals').selectAll().where('reason', '=', reason).where('protocol', '=', 'rtmp');
+  q = accountId === null ? q.where('account_id', 'is', null) : q.where('account_id', '=', accountId);
+  return q.execute();
+}
+
+async function accountId(handle: string): Promise<string> {
+  const row = await t.gw.store.db.selectFrom('accounts').select('id').where('handle', '=', handle).executeTakeFirstOrThrow();
+  return row.id;
+}
+
+async function streamRow(id: string) {
+  return t.gw.store.db.selectFrom('streams').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+describe('RTMP publish gate', () => {
+  it("a verified account's publish is accepted and a player reads its frames back by the public stream id", async () => {
+    const a = await t.account('rtmp-ok');
+    publish(a.streamKey);
+    const s = await t.waitForStream('rtmp-ok');
+    expect(s.protocol).toBe('rtmp');
+    expect(s.playPath).toBe(`/live/${s.id}`);
+    expect(s.playPath).not.toContain(a.streamKey);
+    const read = await readFrames(t.playUrl(s.id), { frames: 5 });
+    expect(read.frames, read.stderr).toBe(5);
+    // The key itself is not a playable path: only the public id is.
+    const byKey = await readFrames(t.playUrl(a.streamKey), { frames: 1, timeoutMs: 5_000 });
+    expect(byKey.frames).toBe(0);
+  });
+
+  const cases: Array<{ name: string; reason: string; setup: () => Promise<{ key: string; handle: string | null }> }> = [
+    { name: 'an unknown stream key', reason: 'unknown_key', setup: async () => ({ key: `sk_${'x'.repeat(32)}`, handle: null }) },
+    {
+      name: 'an unverified account',
+      reason: 'not_verified',
+      setup: async () => ({ key: (await t.account('rtmp-unverified', { verified: false })).streamKey, handle: 'rtmp-unverified' }),
+    },
+    {
+      name: 'a revoked stream key',
+      reason: 'key_revoked',
+      setup: async () => {
+        const a = await t.account('rtmp-revoked-key');
+        expect((await t.api.post('/api/v1/accounts/rtmp-revoked-key/keys/revoke', { keyId: a.keyId, reason: 'leaked' })).status).toBe(200);
+        return { key: a.streamKey, handle: a.handle };
+      },
+    },
+    {
+      name: 'a revoked identity',
+      reason: 'identity_revoked',
+      setup: async () => {
+        const a = await t.account('rtmp-revoked-id');
+        expect((await t.api.post('/api/v1/accounts/rtmp-revoked-id/revoke', { reason: 'document fraud' })).status).toBe(200);
+        return { key: a.streamKey, handle: a.handle };
+      },
+    },
+    {
+      name: 'a suspended account',
+      reason: 'suspended',
+      setup: async () => {
+        const a = await t.account('rtmp-suspended');
+        expect((await t.mod.post('/api/v1/accounts/rtmp-suspended/suspend', { reason: 'one strike' })).status).toBe(200);
+        return { key: a.streamKey, handle: a.handle };
+      },
+    },
+  ];
+
+  for (const c of cases) {
+    it(`${c.name}: the publish is refused before any media is relayed, ffmpeg exits with an error, and the refusal is recorded as ${c.reason}`, async () => {
+      const { key, handle } = await c.setup();
+      const p = publish(key);
+      // A player waiting on the would-be path (the key) while the publisher tries.
+      const player = readFrames(t.playUrl(key), { frames: 1, timeoutMs: 6_000 });
+      const exit = await exitWithin(p, 10_000);
+      expect(exit.code).not.toBe(0);
+      expect((await player).frames).toBe(0);
+      const id = handle === null ? null : await accountId(handle);
+      const rows = await waitFor(async () => ((await refusals(id, c.reason)).length > 0 ? refusals(id, c.reason) : null), 5_000, 'the refusal record');
+      expect(rows[0]!.remote_addr).toMatch(/^127\.0\.0\.1:/);
+      expect(rows[0]!.detail).not.toContain(key);
+      if (handle !== null) {
+        expect((await t.streams()).some((s) => s.account === handle)).toBe(false);
+        const started = await t.gw.store.db.selectFrom('streams').select('id').where('account_id', '=', id!).execute();
+        expect(started).toHaveLength(0);
+      }
+    });
+  }
+});
+
+describe('RTMP enforcement on a live stream', () => {
+  it("a cut through the API closes the publisher's connection within 5 s and is recorded", async () => {
+    const a = await t.account('rtmp-cut');
+    const p = publish(a.streamKey);
+    const s = await t.waitForStream('rtmp-cut');
+    const res = await t.mod.post(`/api/v1/streams/${s.id}/cut`, { reason: 'test cut' });
+    expect(res.status).toBe(200);
+    const exit = await exitWithin(p, 5_000);
+    expect(exit.code).not.toBe(0);
+    expect((await t.streams()).some((x) => x.id === s.id)).toBe(false);
+    const row = await streamRow(s.id);
+    expect(row?.end_reason).toBe('cut');
+    expect(row?.ended_at).not.toBeNull();
+    const audit = await t.mod.get<{ records: Array<{ action: string; reason: string; actor: string }> }>(`/api/v1/audit?action=stream.cut&targetId=${s.id}`);
+    expect(audit.body.records[0]).toMatchObject({ action: 'stream.cut', reason: 'test cut' });
+    expect(audit.body.records[0]!.actor).toMatch(/^token:/);
+    // A cut of a stream that is no longer live is a 404.
+    expect((await t.mod.post(`/api/v1/streams/${s.id}/cut`, { reason: 'again' })).status).toBe(404);
+  });
+
+  it('a suspension through the API closes the connection; reconnecting while suspended is refused; unsuspend lets it publish again', async () => {
+    const a = await t.account('rtmp-susp-cycle');
+    const p1 = publish(a.streamKey);
+    const s = await t.waitForStream('rtmp-susp-cycle');
+    expect((await t.mod.post('/api/v1/accounts/rtmp-susp-cycle/suspend', { reason: 'strike', durationSeconds: 3600 })).status).toBe(200);
+    expect((await exitWithin(p1, 5_000)).code).not.toBe(0);
+    expect((await streamRow(s.id))?.end_reason).toBe('suspended');
+
+    const p2 = publish(a.streamKey);
+    expect((await exitWithin(p2, 10_000)).code).not.toBe(0);
+    expect(await refusals(await accountId('rtmp-susp-cycle'), 'suspended')).toHaveLength(1);
+
+    expect((await t.mod.post('/api/v1/accounts/rtmp-susp-cycle/unsuspend', { reason: 'appeal granted' })).status).toBe(200);
+    publish(a.streamKey);
+    const again = await t.waitForStream('rtmp-susp-cycle');
+    expect(again.id).not.toBe(s.id);
+  });
+
+  it('a suspension binds the person: a second account with the same identity subject is refused, and its live stream is cut', async () => {
+    const first = await t.account('person-a1', { subject: 'idp:person-42' });
+    const second = await t.account('person-a2', { subject: 'idp:person-42' });
+    const live = publish(second.streamKey);
+    await t.waitForStream('person-a2');
+    expect((await t.mod.post(`/api/v1/accounts/${first.handle}/suspend`, { reason: 'strike on first account' })).status).toBe(200);
+    // The other account's live stream is cut too, and it cannot publish again while the first is suspended.
+    expect((await exitWithin(live, 5_000)).code).not.toBe(0);
+    const retry = publish(second.streamKey);
+    expect((await exitWithin(retry, 10_000)).code).not.toBe(0);
+    expect(await refusals(await accountId('person-a2'), 'suspended')).toHaveLength(1);
+    const view = await t.mod.get<{ activeSuspension: { reason: string } | null }>('/api/v1/accounts/person-a2');
+    expect(view.body.activeSuspension?.reason).toBe('strike on first account');
+  });
+
+  it('revoking the identity through the API ends the live stream', async () => {
+    const a = await t.account('rtmp-revoke-api');
+    const p = publish(a.streamKey);
+    const s = await t.waitForStream('rtmp-revoke-api');
+    expect((await t.api.post('/api/v1/accounts/rtmp-revoke-api/revoke', { reason: 'provider revoked' })).status).toBe(200);
+    expect((await exitWithin(p, 5_000)).code).not.toBe(0);
+    expect((await streamRow(s.id))?.end_reason).toBe('identity_revoked');
+  });
+
+  it('revoking the stream key through the API ends the live stream that uses it', async () => {
+    const a = await t.account('rtmp-revoke-key');
+    const p = publish(a.streamKey);
+    const s = await t.waitForStream('rtmp-revoke-key');
+    expect((await t.api.post('/api/v1/accounts/rtmp-revoke-key/keys/revoke', {})).status).toBe(200);
+    expect((await exitWithin(p, 5_000)).code).not.toBe(0);
+    expect((await streamRow(s.id))?.end_reason).toBe('key_revoked');
+  });
+
+  it('revoking the identity with the CLI (a separate process, same SQLite file) ends the live stream without a restart', async () => {
+    const a = await t.account('rtmp-revoke-cli');
+    const p = publish(a.streamKey);
+    const s = await t.waitForStream('rtmp-revoke-cli');
+    const cli = await runCli(['account', 'revoke', 'rtmp-revoke-cli', '--reason', 'fraud', '--data-dir', t.dataDir, '--json']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const revokedAt = Date.now();
+    // The gateway polls the change feed every 500 ms.
+    const exit = await exitWithin(p, 5_000);
+    expect(exit.code).not.toBe(0);
+    expect(Date.now() - revokedAt).toBeLessThan(5_000);
+    expect((await streamRow(s.id))?.end_reason).toBe('identity_revoked');
+    const cut = await t.mod.get<{ records: Array<{ actor: string }> }>(`/api/v1/audit?action=stream.cut&targetId=${s.id}`);
+    expect(cut.body.records[0]?.actor).toBe('gate-sync');
+  });
+});
