@@ -59,6 +59,18 @@ function guardParser(rtmp: RtmpParser, limits: () => { message: number; total: n
     if (sum > total) throw new GuardError('RTMP chunk buffers exceed the per-connection limit');
     alloc();
   };
+  // One publish or play per connection: a second command would re-register node-media-server's broadcast
+  // under the key path and leave the first stream in the registry with no connection behind it.
+  const commands = rtmp as RtmpParser & { onPublish(message: unknown): void; onPlay(message: unknown): void };
+  let commanded = false;
+  for (const name of ['onPublish', 'onPlay'] as const) {
+    const original = commands[name].bind(commands);
+    commands[name] = (message: unknown) => {
+      if (commanded) throw new GuardError('a second publish or play command on one connection');
+      commanded = true;
+      original(message);
+    };
+  }
   const control = rtmp.controlHandler.bind(rtmp);
   rtmp.controlHandler = () => {
     control();
