@@ -59,7 +59,8 @@ export interface PoolStats {
 
 export { ModelMismatchError, PoolClosedError, QueueFullError };
 
-type FrameInput = Pick<Frame, 'width' | 'height' | 'rgb'>;
+/** What classify() needs of a Frame; any packed RGB24 Uint8Array (a Buffer is one) will do. */
+export type FrameInput = Pick<Frame, 'width' | 'height'> & { rgb: Uint8Array };
 
 interface Pending {
   width: number;
