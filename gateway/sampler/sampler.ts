@@ -52,6 +52,16 @@ export interface SamplerOptions {
   maxInFlight?: number;
   /** No frame for this long counts as a stall. Default 5000. */
   stallAfterMs?: number;
+  /**
+   * The same in keyframe mode, where frames are one per keyframe and the H.264 decoder holds each
+   * back by the stream's reorder depth (B-frames): ~2 GOPs, 4-5 s at OBS's 2 s GOP. Default 12000.
+   */
+  keyframeStallAfterMs?: number;
+  /**
+   * Grace for a freshly (re)started ffmpeg to deliver its first frame: connect, probe and the first
+   * keyframe take 0.5–3 s on a loaded host. Default max(stallAfterMs, 8000).
+   */
+  firstFrameTimeoutMs?: number;
   backoff?: Partial<BackoffOptions>;
   /** A run that has delivered frames this long resets the backoff. Default 10000. */
   healthyAfterMs?: number;
@@ -120,6 +130,8 @@ interface Run {
   pendingTimer: NodeJS.Timeout | null;
   lastPtsMs: number | null;
   stdin: PassThrough | null;
+  /** Resolves when ffmpeg's stdout has been fully read (the pipe ended). */
+  drained: Promise<void>;
   /** Stdin feed may only start at a container boundary (after a restart or a dropped chunk). */
   synced: boolean;
   stderrTail: string[];
@@ -139,6 +151,8 @@ export class Sampler {
   private readonly decoder: DecoderOptions;
   private readonly maxInFlight: number;
   private readonly stallAfterMs: number;
+  private readonly keyframeStallAfterMs: number;
+  private readonly firstFrameTimeoutMs: number;
   private readonly healthyAfterMs: number;
   private readonly maxStdinBufferBytes: number;
   private readonly backoff: Backoff;
@@ -194,6 +208,8 @@ export class Sampler {
     this.mode = opts.mode ?? 'full';
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
     this.stallAfterMs = opts.stallAfterMs ?? 5_000;
+    this.keyframeStallAfterMs = opts.keyframeStallAfterMs ?? Math.max(12_000, this.stallAfterMs);
+    this.firstFrameTimeoutMs = opts.firstFrameTimeoutMs ?? Math.max(8_000, this.stallAfterMs);
     this.healthyAfterMs = opts.healthyAfterMs ?? 10_000;
     this.maxStdinBufferBytes = opts.maxStdinBufferBytes ?? 8 * 1024 * 1024;
     this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...opts.backoff });
@@ -309,6 +325,11 @@ export class Sampler {
     });
     const stdin = input.kind === 'stream' ? new PassThrough() : null;
     const reader = new FrameReader(this.frameBytes, (buf) => this.onRawFrame(run, buf));
+    const drained = new Promise<void>((resolve) => {
+      reader.once('finish', resolve);
+      reader.once('close', resolve);
+      reader.once('error', () => resolve());
+    });
     const cmd = ffmpeg({ stdoutLines: 0 })
       .setFfmpegPath(this.info.path)
       // fluent-ffmpeg pipes a Readable input into stdin and swallows EPIPE on it (ffmpeg gone).
@@ -333,6 +354,7 @@ export class Sampler {
       pendingTimer: null,
       lastPtsMs: null,
       stdin,
+      drained,
       // A fresh stream is fed from its first byte; a restart waits for a boundary after the header.
       synced: true,
       stderrTail: [],
@@ -386,19 +408,29 @@ export class Sampler {
   private onRunExit(run: Run, error: string | null): void {
     if (run.exited) return;
     run.exited = true;
-    this.clearPending(run);
     run.stdin?.destroy();
     for (const w of run.exitWaiters.splice(0)) w();
-    if (run.retired || this.stopped || run !== this.run) return;
-    if (this.sourceEnded && this.opts.input.kind === 'stream') {
-      // The publisher's stream ended and ffmpeg drained it: the end of the stream, not a stall.
-      this.flushPending(run, true);
-      this.emitEnd();
+    if (run.retired || this.stopped || run !== this.run) {
+      this.clearPending(run);
       return;
     }
-    const reason = error ? `exit: ${error}` : 'exit: ffmpeg ended';
+    if (this.sourceEnded && this.opts.input.kind === 'stream' && !error) {
+      // The publisher's stream ended and ffmpeg drained it: the end of the stream, not a stall.
+      // fluent-ffmpeg reports the exit before stdout is necessarily read to the end: wait for the
+      // last frames, give their showinfo lines no more time, then end.
+      const cap = new Promise<void>((r) => setTimeout(r, 2_000).unref());
+      void Promise.race([run.drained, cap]).then(() => {
+        this.flushPending(run, true);
+        this.clearPending(run);
+        if (!this.stopped) this.emitEnd();
+      });
+      return;
+    }
+    this.clearPending(run);
+    // fluent-ffmpeg appends ffmpeg's last stderr lines to the message; the first line is the cause.
+    const exit = (error ?? 'ffmpeg exited with code 0').split('\n')[0]?.split(': ')[0] ?? 'exit';
     this.log('warn', 'sampler ffmpeg exited', { runId: run.id, error, stderr: run.stderrTail.slice(-5).join(' | ') });
-    this.reportStall(reason);
+    this.reportStall('exit', { exit, lastError: run.stderrTail.at(-1)?.slice(0, 160) ?? '' });
     this.scheduleRestart();
   }
 
@@ -417,15 +449,19 @@ export class Sampler {
     const run = this.run;
     if (!run || this.stopped || this.sourceEnded || run.retired || run.exited || this.restartTimer) return;
     const now = Date.now();
-    const since = Math.max(run.startedAt, run.firstFrameAt === null ? 0 : (this.lastFrameAt ?? 0));
-    if (now - since < this.stallAfterMs) return;
+    const limit = this.mode === 'keyframe' ? this.keyframeStallAfterMs : this.stallAfterMs;
+    if (run.firstFrameAt === null) {
+      if (now - run.startedAt < Math.max(limit, this.firstFrameTimeoutMs)) return;
+    } else if (now - (this.lastFrameAt ?? run.startedAt) < limit) {
+      return;
+    }
     this.reportStall('no-frames');
     void this.retire(run).then(() => {
       if (this.run === run) this.scheduleRestart();
     });
   }
 
-  private reportStall(reason: string): void {
+  private reportStall(reason: 'exit' | 'no-frames', extra: Record<string, string> = {}): void {
     this.counters.stalls += 1;
     const now = Date.now();
     const signal: Signal = {
@@ -440,8 +476,9 @@ export class Sampler {
       detail: {
         stalledForMs: now - (this.lastFrameAt ?? this.startedAt),
         restarts: this.counters.restarts,
-        reason: reason.slice(0, 200),
+        reason,
         mode: this.mode,
+        ...extra,
       },
     };
     for (const cb of this.stallListeners) {
@@ -645,4 +682,19 @@ export class Sampler {
       // logging must never take the sampler down
     }
   }
+}
+
+/**
+ * Resolves ffmpeg and fills fluent-ffmpeg's per-process capability caches (`-formats`,
+ * `-encoders`), which it otherwise runs in sequence before the first sampler's ffmpeg spawns:
+ * ~0.3–1 s added to the first stream's first frame. Call once at gateway start.
+ */
+export async function warmSampler(info?: FfmpegInfo): Promise<FfmpegInfo> {
+  const ff = info ?? (await resolveFfmpeg());
+  const cmd = ffmpeg().setFfmpegPath(ff.path);
+  await Promise.all([
+    new Promise<void>((resolve) => cmd.availableFormats(() => resolve())),
+    new Promise<void>((resolve) => cmd.availableEncoders(() => resolve())),
+  ]);
+  return ff;
 }

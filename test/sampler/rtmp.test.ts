@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Frame } from '../../classifiers/frame.ts';
+import { SignalSchema, type Signal } from '../../classifiers/signal.ts';
+import { Sampler, warmSampler } from '../../gateway/sampler/sampler.ts';
+import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
+import { startNms, type TestNms } from '../helpers/nms.ts';
+import { centreColour, ffmpegForTests, sleep, steadyRate, strictlyIncreasing, waitFor } from './helpers.ts';
+
+/**
+ * Real ffmpeg publishers → real node-media-server → Sampler (its own ffmpeg pulling RTMP).
+ * One server per file (node-media-server's config is a process singleton); tests run in sequence.
+ */
+const ff = await ffmpegForTests({ libx264: true });
+
+describe.skipIf(!ff)('Sampler on RTMP (node-media-server)', () => {
+  let nms: TestNms;
+  const cleanup: Array<() => Promise<void>> = [];
+  const ffmpegPath = ff?.path ?? 'ffmpeg';
+
+  beforeAll(async () => {
+    nms = await startNms();
+    if (ff) await warmSampler(ff);
+  });
+  afterAll(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
+    await nms?.stop();
+  });
+
+  function track(p: Publisher): Publisher {
+    cleanup.push(() => p.stop());
+    return p;
+  }
+  function trackSampler(s: Sampler): Sampler {
+    cleanup.push(() => s.stop());
+    return s;
+  }
+  async function publishAndSample(name: string, pub: Omit<Parameters<typeof startPublisher>[0], 'url' | 'ffmpegPath'>, opts: Partial<ConstructorParameters<typeof Sampler>[0]> = {}) {
+    const p = track(startPublisher({ url: nms.url(name), ffmpegPath, ...pub }));
+    await nms.waitForPublish(name);
+    // Like the gateway: the sampler starts the moment the publish is accepted.
+    const s = trackSampler(new Sampler({ streamId: name, input: { kind: 'url', url: nms.url(name) }, ffmpeg: ff ?? undefined, ...opts }));
+    const frames: Frame[] = [];
+    const stalls: Signal[] = [];
+    s.onFrame((f) => {
+      frames.push(f);
+    });
+    s.onStall((sig) => stalls.push(sig));
+    await s.start();
+    return { p, s, frames, stalls };
+  }
+
+  it('720p30 publish for 30 s yields 2 ± 0.2 fps with increasing timestamps', { timeout: 60_000 }, async () => {
+    const { p, s, frames, stalls } = await publishAndSample('steady', { width: 1280, height: 720, durationSec: 30 });
+    await p.done;
+    await sleep(500);
+    await s.stop();
+    const rate = steadyRate(frames);
+    console.log(`[rtmp 720p 30s] frames=${frames.length} steady n=${rate.n} wall=${rate.wallFps.toFixed(3)} fps media=${rate.mediaFps.toFixed(3)} fps`, s.stats());
+    expect(frames.length).toBeGreaterThanOrEqual(50);
+    expect(rate.wallFps).toBeGreaterThan(1.8);
+    expect(rate.wallFps).toBeLessThan(2.2);
+    expect(rate.mediaFps).toBeGreaterThan(1.8);
+    expect(rate.mediaFps).toBeLessThan(2.2);
+    expect(strictlyIncreasing(frames.map((f) => f.mediaTimeMs))).toBe(true);
+    expect(strictlyIncreasing(frames.map((f) => f.seq))).toBe(true);
+    expect(frames[0]?.mediaTimeMs).toBe(0);
+    expect(frames.every((f) => f.width === 512 && f.height === 288 && f.rgb.length === 512 * 288 * 3)).toBe(true);
+    expect(stalls).toEqual([]);
+  });
+
+  it('killing the ffmpeg child restarts it and emits a stall Signal', async () => {
+    const { s, frames, stalls } = await publishAndSample('kill', { width: 320, height: 240, durationSec: 25 }, { stallAfterMs: 4_000 });
+    await waitFor(() => frames.length >= 3, 15_000, '3 frames');
+    const pid = s.stats().pid;
+    expect(pid).toBeTypeOf('number');
+    process.kill(pid as number, 'SIGKILL');
+    await waitFor(() => stalls.length >= 1, 5_000, 'a stall signal');
+    const sig = SignalSchema.parse(stalls[0]);
+    expect(sig).toMatchObject({ streamId: 'kill', source: 'sampler', label: 'stall', score: 1 });
+    expect(sig.detail).toMatchObject({ reason: 'exit', restarts: 0 });
+    const before = frames.length;
+    await waitFor(() => frames.length >= before + 3, 15_000, 'frames after the restart');
+    const st = s.stats();
+    expect(st.restarts).toBe(1);
+    expect(st.pid).not.toBe(pid);
+    expect(strictlyIncreasing(frames.map((f) => f.mediaTimeMs))).toBe(true);
+
+    // Mode switch: a restart in the other mode, not a stall.
+    const pid2 = st.pid;
+    await s.setMode('keyframe');
+    expect(s.stats().mode).toBe('keyframe');
+    await waitFor(() => s.stats().pid !== null && s.stats().pid !== pid2, 5_000, 'the keyframe-mode ffmpeg');
+    await s.setMode('full');
+    const n = frames.length;
+    await waitFor(() => frames.length >= n + 2, 10_000, 'frames after switching back to full');
+    expect(stalls.length).toBe(1);
+    expect(s.stats().modeSwitches).toBe(2);
+    await s.stop();
+  });
+
+  it('a publisher that stops sending produces a stall Signal; stop() afterwards reports nothing', async () => {
+    const { p, s, frames, stalls } = await publishAndSample('quiet', { width: 320, height: 240, durationSec: 25 }, { stallAfterMs: 1_500 });
+    await waitFor(() => frames.length >= 3, 15_000, '3 frames');
+    // The publisher vanishes; node-media-server keeps the player attached (publish grace window),
+    // so ffmpeg sees no error, just no data.
+    await p.stop('SIGKILL');
+    await waitFor(() => stalls.length >= 1, 6_000, 'a stall signal');
+    const sig = SignalSchema.parse(stalls[0]);
+    expect(sig.detail).toMatchObject({ reason: 'no-frames' });
+    expect(Number(sig.detail?.stalledForMs)).toBeGreaterThanOrEqual(1_500);
+    await s.stop();
+    const count = stalls.length;
+    await sleep(2_500);
+    expect(stalls.length).toBe(count);
+    expect(s.stats().pid).toBeNull();
+  });
+
+  it('stopping a healthy sampler is not a stall', async () => {
+    const { s, frames, stalls } = await publishAndSample('ends', { width: 320, height: 240, durationSec: 20 }, { stallAfterMs: 1_000 });
+    await waitFor(() => frames.length >= 2, 15_000, '2 frames');
+    await s.stop();
+    await sleep(2_000);
+    expect(stalls).toEqual([]);
+  });
+
+  it('5 concurrent streams sample independently', { timeout: 60_000 }, async () => {
+    const colours = { red: [255, 0, 0], lime: [0, 255, 0], blue: [0, 0, 255], yellow: [255, 255, 0], white: [255, 255, 255] } as const;
+    const runs = await Promise.all(
+      Object.keys(colours).map((c) => publishAndSample(`multi-${c}`, { width: 320, height: 240, durationSec: 14, pattern: { color: c } })),
+    );
+    await Promise.all(runs.map((r) => r.p.done));
+    await sleep(300);
+    for (const r of runs) await r.s.stop();
+    for (const [i, c] of Object.keys(colours).entries()) {
+      const r = runs[i];
+      if (!r) throw new Error('missing run');
+      const want = colours[c as keyof typeof colours];
+      const rate = steadyRate(r.frames);
+      console.log(`[multi ${c}] frames=${r.frames.length} wall=${rate.wallFps.toFixed(2)} media=${rate.mediaFps.toFixed(2)}`);
+      expect(r.frames.length).toBeGreaterThanOrEqual(15);
+      expect(r.frames.every((f) => f.streamId === `multi-${c}`)).toBe(true);
+      for (const f of r.frames) {
+        const got = centreColour(f);
+        for (let k = 0; k < 3; k++) expect(Math.abs((got[k] ?? 0) - (want[k] ?? 0))).toBeLessThan(40);
+      }
+      expect(rate.mediaFps).toBeGreaterThan(1.8);
+      expect(rate.mediaFps).toBeLessThan(2.2);
+      expect(r.stalls).toEqual([]);
+    }
+  });
+});
