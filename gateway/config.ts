@@ -64,6 +64,54 @@ export const ConfigSchema = z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
       .default({ level: 'info' }),
+    /** Frame sampling of every live stream (gateway/sampler). */
+    sampling: z
+      .object({
+        enabled: z.boolean().default(true),
+        fps: z.number().min(0.1).max(30).default(2),
+        width: z.number().int().min(64).max(1920).default(512),
+        height: z.number().int().min(64).max(1080).default(288),
+        /** `full`: every frame decoded (steady rate); `keyframe`: keyframes only (cheap, ~0.5 fps at a 2 s GOP). */
+        mode: z.enum(['full', 'keyframe']).default('full'),
+        stallAfterMs: z.number().int().min(500).default(5000),
+      })
+      .strict()
+      .default({ enabled: true, fps: 2, width: 512, height: 288, mode: 'full', stallAfterMs: 5000 }),
+    classifiers: z
+      .object({
+        hashMatch: z
+          .object({ enabled: z.boolean().default(true), dihedral: z.boolean().default(true), minQuality: z.number().int().min(0).max(100).default(50) })
+          .strict()
+          .default({ enabled: true, dihedral: true, minQuality: 50 }),
+        /**
+         * ONNX models (paths to `models/NAME` folders or their manifest.json). Default: the nsfw model built at
+         * install time, when present. Put a violence model here (source `violence` in its manifest).
+         */
+        models: z.array(z.string().min(1)).optional(),
+        workers: z.number().int().min(1).max(16).default(1),
+        intraOpThreads: z.number().int().min(1).max(16).default(1),
+        maxBatch: z.number().int().min(1).max(128).default(8),
+        /** Frames with a score at or above this (or any hash match) keep a thumbnail as evidence. */
+        evidenceFloor: z.number().min(0).max(1).default(0.5),
+      })
+      .strict()
+      .default({ hashMatch: { enabled: true, dihedral: true, minQuality: 50 }, workers: 1, intraOpThreads: 1, maxBatch: 8, evidenceFloor: 0.5 }),
+    evidence: z
+      .object({
+        liveRetentionHours: z.number().min(0).default(24),
+        decisionRetentionDays: z.number().min(0).default(365),
+      })
+      .strict()
+      .default({ liveRetentionHours: 24, decisionRetentionDays: 365 }),
+    policy: z
+      .object({
+        /** Policy used until an operator submits one through the API (default: policy/default.yaml). */
+        file: z.string().min(1).optional(),
+        /** Signals at or above this score (and every match and stall) are stored for backtests. */
+        storeSignalsFloor: z.number().min(0).max(1).default(0.3),
+      })
+      .strict()
+      .default({ storeSignalsFloor: 0.3 }),
     /** Create a demo verified account with a stream key on first start (empty database). */
     demo: z.boolean().default(true),
   })
@@ -101,6 +149,9 @@ const ENV_KEYS: Record<string, string[]> = {
   MODGATE_IDENTITY_WEBHOOK_SECRET: ['identity', 'webhookSecret'],
   MODGATE_LOG_LEVEL: ['log', 'level'],
   MODGATE_DEMO: ['demo'],
+  MODGATE_SAMPLING_ENABLED: ['sampling', 'enabled'],
+  MODGATE_SAMPLING_MODE: ['sampling', 'mode'],
+  MODGATE_POLICY_FILE: ['policy', 'file'],
 };
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

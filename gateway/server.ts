@@ -14,6 +14,18 @@ import { LiveRegistry } from './live/registry.ts';
 import { createLogger } from './log.ts';
 import { openStore, type Store } from './store/db.ts';
 import { VERSION } from './version.ts';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { HashBankIndex } from '../classifiers/hashbank.ts';
+import { HashMatcher } from '../classifiers/hash-matcher.ts';
+import { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
+import { ClassifierStage } from '../classifiers/stage.ts';
+import { thumbnailFromFrame } from './media/thumbnail.ts';
+import { EvidenceStore } from './evidence/store.ts';
+import { PolicyRunner } from './enforcement/policy-runner.ts';
+import { PolicyStore, DEFAULT_POLICY_FILE } from './enforcement/policy-store.ts';
+import { resolveFfmpeg } from './media/ffmpeg-path.ts';
+import { StreamWatcher } from './pipeline/watcher.ts';
 
 export interface Gateway {
   config: Config;
@@ -22,6 +34,11 @@ export interface Gateway {
   gate: GateState;
   enforcer: GateEnforcer;
   http: FastifyInstance;
+  banks: HashBankIndex;
+  policies: PolicyStore;
+  runner: PolicyRunner;
+  watcher: StreamWatcher | null;
+  classifiers: OnnxClassifier[];
   rtmpPort: number;
   httpPort: number;
   log: Logger;
@@ -38,6 +55,14 @@ function nodeId(dataDir: string): string {
     writeFileSync(file, `${id}\n`);
     return id;
   }
+}
+
+const BUILTIN_NSFW = fileURLToPath(new URL('../models/nsfw', import.meta.url));
+
+/** The configured models, or the nsfw model built at install time when none is configured and it exists. */
+function modelPaths(config: Config): string[] {
+  if (config.classifiers.models) return config.classifiers.models.map((p) => path.resolve(p));
+  return existsSync(path.join(BUILTIN_NSFW, 'nsfw-mobilenet-v2.onnx')) ? [BUILTIN_NSFW] : [];
 }
 
 export interface StartOptions {
@@ -60,15 +85,72 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const enforcer = new GateEnforcer(gate, registry, log);
   enforcer.start(config.syncIntervalMs);
 
+  const policies = new PolicyStore(store.db, config.policy.file ? path.resolve(config.policy.file) : DEFAULT_POLICY_FILE);
+  await policies.refresh();
+  const banks = new HashBankIndex(store.db);
+  await banks.loadAll();
+  const evidence = new EvidenceStore(
+    {
+      dir: path.join(config.dataDir, 'evidence'),
+      liveRetentionMs: config.evidence.liveRetentionHours * 3600_000,
+      decisionRetentionMs: config.evidence.decisionRetentionDays * 86400_000,
+    },
+    (frame) => thumbnailFromFrame(frame).jpeg,
+  );
+
+  // Models load (and self-test against their manifests) before any stream is accepted: a broken manifest
+  // or a model that contradicts it stops the start with the reason.
+  const classifiers: OnnxClassifier[] = [];
+  for (const dir of modelPaths(config)) {
+    try {
+      classifiers.push(
+        await OnnxClassifier.open({ manifest: dir, workers: config.classifiers.workers, intraOpThreads: config.classifiers.intraOpThreads, maxBatch: config.classifiers.maxBatch }),
+      );
+    } catch (err) {
+      await Promise.allSettled(classifiers.map((c) => c.close()));
+      await store.close();
+      throw new Error(`classifier model ${dir} refused: ${(err as Error).message}`);
+    }
+  }
+  const sources = new Set(classifiers.flatMap((c) => c.pool.manifest.signals.map((m) => m.source)));
+  if (!sources.has('violence')) {
+    log.warn('no violence model is configured: hash matching and the other classifiers still run (see README, "Violence model")');
+  }
+
+  const runner = new PolicyRunner(
+    { db: store.db, registry, enforcer, policies, evidence, log },
+    { storeSignalsFloor: config.policy.storeSignalsFloor },
+  );
+  runner.start();
+  const stage = new ClassifierStage(
+    config.classifiers.hashMatch.enabled ? new HashMatcher(banks, { dihedral: config.classifiers.hashMatch.dihedral, minQuality: config.classifiers.hashMatch.minQuality }) : null,
+    classifiers,
+    (frame, facts) => evidence.save(frame, facts),
+    { evidenceFloor: config.classifiers.evidenceFloor },
+    (err, name) => log.debug({ err: (err as Error).message, classifier: name }, 'classifier skipped a frame'),
+  );
+  const housekeeping = setInterval(() => {
+    Promise.all([banks.refresh(), policies.refresh()]).catch((err) => log.error({ err }, 'bank/policy sync failed; will retry'));
+  }, config.syncIntervalMs);
+  housekeeping.unref();
+  const sweeper = setInterval(() => void evidence.sweep().catch((err) => log.error({ err }, 'evidence sweep failed')), 3600_000);
+  sweeper.unref();
+
   const refuse = (r: Parameters<typeof recordRefusal>[1]) => {
     log.info({ protocol: r.protocol, remote: r.remoteAddr, reason: r.reason }, 'publish refused');
     void recordRefusal(store.db, r, onError);
   };
   const rtmp = new RtmpIngest(config.rtmp, { gate: () => gate, registry, refuse, log });
   const ws = new WsIngest(config.ingest.ws, { gate: () => gate, registry, refuse, log });
-  const http = await buildHttpServer({ store, gate, enforcer, registry, config, log, version: VERSION }, ws, opts.extraRoutes);
+  const http = await buildHttpServer({ store, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence }, ws, opts.extraRoutes);
 
   const rtmpPort = await rtmp.listen();
+  let watcher: StreamWatcher | null = null;
+  if (config.sampling.enabled) {
+    const ffmpeg = await resolveFfmpeg();
+    log.info({ ffmpeg: ffmpeg.path, version: ffmpeg.version, source: ffmpeg.source }, 'sampling live streams with ffmpeg');
+    watcher = new StreamWatcher(registry, stage, (s) => runner.onSignal(s), ffmpeg, { rtmpPort, ...config.sampling }, log);
+  }
   await http.listen({ port: config.http.port, host: config.http.host });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
@@ -81,6 +163,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     gate,
     enforcer,
     http,
+    banks,
+    policies,
+    runner,
+    watcher,
+    classifiers,
     rtmpPort,
     httpPort,
     log,
@@ -88,9 +175,14 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       if (stopped) return;
       stopped = true;
       enforcer.stop();
+      clearInterval(housekeeping);
+      clearInterval(sweeper);
       await Promise.allSettled(
         registry.list().map((s) => registry.cut(s.id, { reason: 'gateway_shutdown', message: 'the gateway is shutting down', actor: 'system' })),
       );
+      await watcher?.stop();
+      await runner.stop();
+      await Promise.allSettled(classifiers.map((c) => c.close()));
       await ws.close();
       await rtmp.close();
       await http.close();

@@ -4,6 +4,9 @@ import type { GateEnforcer } from '../enforcement/gate-enforcer.ts';
 import type { GateState } from '../identity/gate-sync.ts';
 import type { LiveRegistry } from '../live/registry.ts';
 import type { Store } from '../store/db.ts';
+import type { HashBankIndex } from '../../classifiers/hashbank.ts';
+import type { EvidenceStore } from '../evidence/store.ts';
+import type { PolicyStore } from '../enforcement/policy-store.ts';
 
 export interface ApiContext {
   store: Store;
@@ -13,4 +16,7 @@ export interface ApiContext {
   config: Config;
   log: Logger;
   version: string;
+  banks: HashBankIndex;
+  policies: PolicyStore;
+  evidence: EvidenceStore;
 }

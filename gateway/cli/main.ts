@@ -8,10 +8,10 @@ import { suspendAccount, unsuspendAccount } from '../enforcement/suspensions.ts'
 import { DomainError } from '../errors.ts';
 import { addAccount, getAccount, listAccounts, setIdentity } from '../identity/accounts.ts';
 import { issueKey, listKeys, revokeKeys } from '../identity/keys.ts';
-import { startGateway } from '../server.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { VERSION } from '../version.ts';
 import { firstRunBanner, seedFirstRun } from './first-run.ts';
+import { registerBankCommands } from './bank-commands.ts';
 
 interface GlobalOpts {
   config?: string;
@@ -73,6 +73,8 @@ export function buildCli(): Command {
     .addOption(new Option('--http-port <n>', 'HTTP/WebSocket port (default 8080)').argParser(port))
     .action(async (opts: GlobalOpts & { rtmpPort?: number; httpPort?: number }) => {
       const config = configFrom(opts);
+      // Loaded only here: the server pulls in fastify, ws and node-media-server, which other commands never need.
+      const { startGateway } = await import('../server.ts');
       const gw = await startGateway(config);
       const demo = config.demo ? await seedFirstRun(gw.store.db) : null;
       if (demo) await gw.gate.refresh();
@@ -213,6 +215,7 @@ export function buildCli(): Command {
       );
     }),
   );
+  registerBankCommands(program, { withGlobals, withStore, out, actor: () => actor().id });
   return program;
 }
 

@@ -126,6 +126,9 @@ export class WsIngest {
             if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'ended', reason: request.reason, message: request.message }));
             close(cutCloseCode(request.reason), request.message);
           },
+          warn: (message: string) => {
+            if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'warning', message }));
+          },
         },
       });
       ws.send(JSON.stringify({ type: 'accepted', streamId: id }));

@@ -30,6 +30,8 @@ export interface CutRequest {
 export interface IngestConnection {
   /** Closes the publisher's connection now (socket destroyed / WebSocket closed with a code and reason). */
   terminate(request: CutRequest): void;
+  /** Tells the streamer something without ending the feed (policy `warn`); not every protocol can. */
+  warn?(message: string): void;
 }
 
 export interface LiveStream {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -19,6 +19,27 @@ export interface Store {
 // inside Number's safe range, so parse them as numbers to keep both dialects' rows the same shape.
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
+/**
+ * SQLite transactions begin IMMEDIATE (take the write lock up front). With kysely's plain BEGIN (deferred),
+ * two processes (the gateway and a CLI command) that both read then write in a transaction deadlock on the
+ * lock upgrade, and SQLite fails one at once with "database is locked" whatever the busy_timeout.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly sqliteConfig: SqliteDialectConfig) {
+    super(sqliteConfig);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.sqliteConfig);
+  }
+}
+
 /** Opens the database named by `url` (`sqlite:PATH`, a bare path, or `postgres://…`) and migrates it. */
 export async function openStore(url: string): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(url)) {
@@ -35,7 +56,7 @@ export async function openStore(url: string): Promise<Store> {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   await migrateToLatest(db as Kysely<unknown>, 'sqlite');
   return { db, dialect: 'sqlite', url: `sqlite:${file}`, close: () => db.destroy() };
 }

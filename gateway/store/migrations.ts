@@ -139,6 +139,140 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0002_moderation': {
+      async up(db: Kysely<unknown>) {
+        // Banks of known violating content (PDQ). Entries are never deleted, only disabled, so a decision's
+        // evidence always resolves to the entry that matched.
+        await db.schema
+          .createTable('banks')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('description', 'text')
+          .addColumn('default_category', 'text', (c) => c.notNull())
+          .addColumn('default_severity', 'text', (c) => c.notNull())
+          .addColumn('radius', 'integer', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('bank_entries')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('bank', 'text', (c) => c.notNull().references('banks.name'))
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('source', 'text')
+          .addColumn('note', 'text')
+          .addColumn('added_by', 'text', (c) => c.notNull())
+          .addColumn('added_at', big, (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('bank_entries_bank_hash').unique().on('bank_entries').columns(['bank', 'hash']).execute();
+        await db.schema
+          .createTable('bank_changes')
+          .addColumn('seq', serial as 'integer', (c) => autoPk(c))
+          .addColumn('bank', 'text', (c) => c.notNull())
+          .addColumn('entry_id', 'text')
+          .addColumn('at', big, (c) => c.notNull())
+          .execute();
+
+        // Signals worth keeping (above the evidence floor, every match and stall): the input of backtests.
+        await db.schema
+          .createTable('signals')
+          .addColumn('id', serial as 'integer', (c) => autoPk(c))
+          .addColumn('stream_id', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('observed_at', big, (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('signals_time').on('signals').column('observed_at').execute();
+        await db.schema.createIndex('signals_stream').on('signals').columns(['stream_id', 'observed_at']).execute();
+
+        await db.schema
+          .createTable('decisions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('stream_id', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('identity_subject', 'text')
+          .addColumn('rule_id', 'text', (c) => c.notNull())
+          .addColumn('policy_version', 'text', (c) => c.notNull())
+          .addColumn('shadow', 'integer', (c) => c.notNull())
+          .addColumn('actions', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('evidence', 'text', (c) => c.notNull())
+          .addColumn('decided_at', big, (c) => c.notNull())
+          .addColumn('decided_by', 'text', (c) => c.notNull())
+          // none | pending | confirmed | overturned
+          .addColumn('review_status', 'text', (c) => c.notNull())
+          .addColumn('review_priority', 'text')
+          .addColumn('reviewed_by', 'text')
+          .addColumn('reviewed_at', big)
+          .addColumn('review_reason', 'text')
+          .execute();
+        await db.schema.createIndex('decisions_review').on('decisions').columns(['review_status', 'decided_at']).execute();
+        await db.schema.createIndex('decisions_account').on('decisions').columns(['account_id', 'decided_at']).execute();
+
+        await db.schema
+          .createTable('strikes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('identity_subject', 'text')
+          .addColumn('stream_id', 'text')
+          .addColumn('decision_id', 'text')
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('rule_id', 'text', (c) => c.notNull())
+          .addColumn('at', big, (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .addColumn('voided_at', big)
+          .addColumn('voided_by', 'text')
+          .addColumn('void_reason', 'text')
+          .execute();
+        await db.schema.createIndex('strikes_account').on('strikes').column('account_id').execute();
+        await db.schema.createIndex('strikes_subject').on('strikes').column('identity_subject').execute();
+
+        await db.schema
+          .createTable('appeals')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('decision_id', 'text', (c) => c.notNull().unique())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('statement', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          // open | upheld | overturned
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('decided_by', 'text')
+          .addColumn('decided_at', big)
+          .addColumn('outcome_reason', 'text')
+          .execute();
+
+        // Streamer-facing tokens (status and appeals), hashed like every other secret.
+        await db.schema
+          .createTable('account_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('revoked_at', big)
+          .execute();
+
+        await db.schema
+          .createTable('policy_versions')
+          .addColumn('id', serial as 'integer', (c) => autoPk(c))
+          .addColumn('text', 'text', (c) => c.notNull())
+          .addColumn('format', 'text', (c) => c.notNull())
+          .addColumn('author', 'text', (c) => c.notNull())
+          .addColumn('comment', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('policy_active')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('version_id', big, (c) => c.notNull())
+          .addColumn('activated_at', big, (c) => c.notNull())
+          .addColumn('activated_by', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -110,7 +110,140 @@ export interface GateChangesTable {
   at: number;
 }
 
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+
+export interface BanksTable {
+  name: string;
+  description: string | null;
+  default_category: string;
+  default_severity: Severity;
+  /** Hamming radius for this bank's matches (PDQ: 31 is the recommended confident-match threshold). */
+  radius: number;
+  enabled: number;
+  created_at: number;
+  created_by: string;
+}
+
+export interface BankEntriesTable {
+  id: string;
+  bank: string;
+  /** 64 lowercase hex characters (PDQ). */
+  hash: string;
+  category: string;
+  severity: Severity;
+  source: string | null;
+  note: string | null;
+  added_by: string;
+  added_at: number;
+  enabled: number;
+}
+
+export interface BankChangesTable {
+  seq: Generated<number>;
+  bank: string;
+  /** null: the bank itself changed (enabled, radius) or a bulk import; reload the bank. */
+  entry_id: string | null;
+  at: number;
+}
+
+export interface SignalsTable {
+  id: Generated<number>;
+  stream_id: string;
+  account_id: string;
+  observed_at: number;
+  /** The Signal as JSON (classifiers/signal.ts). */
+  body: string;
+}
+
+export type ReviewStatus = 'none' | 'pending' | 'confirmed' | 'overturned';
+
+export interface DecisionsTable {
+  id: string;
+  stream_id: string;
+  account_id: string;
+  identity_subject: string | null;
+  rule_id: string;
+  policy_version: string;
+  shadow: number;
+  /** JSON: the engine's Actions (or wouldHave for shadow decisions). */
+  actions: string;
+  reason: string;
+  /** JSON: evidence refs and the deciding signals. */
+  evidence: string;
+  decided_at: number;
+  /** `policy:<rule>` or `token:<moderator>` for manual actions. */
+  decided_by: string;
+  review_status: ReviewStatus;
+  review_priority: string | null;
+  reviewed_by: string | null;
+  reviewed_at: number | null;
+  review_reason: string | null;
+}
+
+export interface StrikesTable {
+  id: string;
+  account_id: string;
+  identity_subject: string | null;
+  stream_id: string | null;
+  decision_id: string | null;
+  category: string;
+  severity: Severity;
+  rule_id: string;
+  at: number;
+  expires_at: number;
+  voided_at: number | null;
+  voided_by: string | null;
+  void_reason: string | null;
+}
+
+export interface AppealsTable {
+  id: string;
+  decision_id: string;
+  account_id: string;
+  statement: string;
+  created_at: number;
+  status: 'open' | 'upheld' | 'overturned';
+  decided_by: string | null;
+  decided_at: number | null;
+  outcome_reason: string | null;
+}
+
+export interface AccountTokensTable {
+  id: string;
+  account_id: string;
+  token_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface PolicyVersionsTable {
+  id: Generated<number>;
+  text: string;
+  format: 'yaml' | 'json';
+  author: string;
+  comment: string | null;
+  created_at: number;
+}
+
+export interface PolicyActiveTable {
+  /** Always 1: a single row naming the version in force. */
+  id: number;
+  version_id: number;
+  activated_at: number;
+  activated_by: string;
+}
+
 export interface Database {
+  banks: BanksTable;
+  bank_entries: BankEntriesTable;
+  bank_changes: BankChangesTable;
+  signals: SignalsTable;
+  decisions: DecisionsTable;
+  strikes: StrikesTable;
+  appeals: AppealsTable;
+  account_tokens: AccountTokensTable;
+  policy_versions: PolicyVersionsTable;
+  policy_active: PolicyActiveTable;
   accounts: AccountsTable;
   stream_keys: StreamKeysTable;
   streams: StreamsTable;
@@ -129,3 +262,8 @@ export type Suspension = Selectable<SuspensionsTable>;
 export type AdminToken = Selectable<AdminTokensTable>;
 export type AuditRecord = Selectable<AuditLogTable>;
 export type NewAudit = Insertable<AuditLogTable>;
+export type Bank = Selectable<BanksTable>;
+export type BankEntry = Selectable<BankEntriesTable>;
+export type DecisionRow = Selectable<DecisionsTable>;
+export type StrikeRow = Selectable<StrikesTable>;
+export type AppealRow = Selectable<AppealsTable>;

@@ -1,0 +1,114 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { addEntries, createBank, exportEntries, listBanks, setBankEnabled, type NewEntry } from '../../classifiers/hashbank.ts';
+import { parseHashListLines, serializeHashList, type HashListError, type HashListFormat } from '../../classifiers/hashlist-format.ts';
+import { hashFile } from '../media/hash-file.ts';
+import type { Store } from '../store/db.ts';
+
+export interface CliKit {
+  withGlobals(cmd: Command): Command;
+  withStore<T>(opts: object, fn: (store: Store) => Promise<T>): Promise<T>;
+  out(opts: object, json: unknown, human: string): void;
+  actor(): string;
+}
+
+/** Reads a hash-list file line by line: a million lines never sit in memory as text. */
+export async function readHashList(file: string, format: HashListFormat | undefined, onLine?: (n: number) => void) {
+  const entries: NewEntry[] = [];
+  const errors: HashListError[] = [];
+  const lines = createInterface({ input: file === '-' ? process.stdin : createReadStream(file), crlfDelay: Infinity });
+  let n = 0;
+  for await (const item of parseHashListLines(lines, { format })) {
+    if (item.kind === 'entry') entries.push(item.entry);
+    else errors.push(item.error);
+    if (++n % 50_000 === 0) onLine?.(n);
+  }
+  return { entries, errors };
+}
+
+export function registerBankCommands(program: Command, kit: CliKit): void {
+  const bank = program.command('bank').description('banks of known violating content (PDQ hashes)');
+  kit
+    .withGlobals(bank.command('create <name>').description('create a bank'))
+    .requiredOption('--category <c>', 'category of its entries, e.g. terrorist-violent-extremism')
+    .option('--severity <s>', 'low | medium | high | critical', 'critical')
+    .option('--radius <n>', 'Hamming radius for matches (default 31)', (v) => Number(v))
+    .option('--description <text>')
+    .action(async (name: string, opts: { category: string; severity: 'critical'; radius?: number; description?: string }) =>
+      kit.withStore(opts, async ({ db }) => {
+        const b = await createBank(db, kit.actor(), { name, category: opts.category, severity: opts.severity, radius: opts.radius, description: opts.description });
+        kit.out(opts, b, `bank ${b.name} created (category ${b.default_category}, radius ${b.radius})`);
+      }),
+    );
+  kit
+    .withGlobals(bank.command('import <name> <file>').description('import a hash list (plain hex, HMA "pdq <hex>", or CSV with a header); - reads stdin'))
+    .option('--format <f>', 'plain | hma | csv (default: detected from the first line)')
+    .option('--source <text>', 'where the list came from (kept on each entry)')
+    .action(async (name: string, file: string, opts: { format?: HashListFormat; source?: string }) =>
+      kit.withStore(opts, async ({ db }) => {
+        const tty = process.stderr.isTTY;
+        const { entries, errors } = await readHashList(file, opts.format, (n) => tty && process.stderr.write(`\rread ${n} lines`));
+        const result = await addEntries(db, kit.actor(), name, entries, {
+          source: opts.source ?? file,
+          onProgress: (done) => tty && process.stderr.write(`\rimported ${done}/${entries.length}   `),
+        });
+        if (tty) process.stderr.write('\n');
+        kit.out(
+          opts,
+          { bank: name, valid: entries.length, added: result.added, duplicates: result.duplicates, invalid: errors },
+          [
+            `${name}: ${result.added} added, ${result.duplicates} already present, ${errors.length} invalid line(s)`,
+            ...errors.slice(0, 50).map((e) => `  ${e.reason}`),
+            ...(errors.length > 50 ? [`  … and ${errors.length - 50} more (use --json for all)`] : []),
+          ].join('\n'),
+        );
+        if (errors.length > 0) process.exitCode = 3;
+      }),
+    );
+  kit
+    .withGlobals(bank.command('export <name>').description('write the enabled entries to stdout'))
+    .option('--format <f>', 'plain | hma | csv', 'csv')
+    .option('--include-disabled')
+    .action(async (name: string, opts: { format: HashListFormat; includeDisabled?: boolean }) =>
+      kit.withStore(opts, async ({ db }) => {
+        const records = [];
+        for await (const e of exportEntries(db, name, opts.includeDisabled)) {
+          records.push({ hash: e.hash, category: e.category, note: e.note ?? undefined, source: e.source ?? undefined, severity: e.severity });
+        }
+        process.stdout.write(serializeHashList(records, opts.format));
+      }),
+    );
+  kit.withGlobals(bank.command('list').description('list banks')).action(async (opts: object) =>
+    kit.withStore(opts, async ({ db }) => {
+      const banks = await listBanks(db);
+      kit.out(
+        opts,
+        banks,
+        banks.map((b) => `${b.name.padEnd(32)} ${b.enabled ? 'enabled ' : 'disabled'} ${String(b.enabledEntries).padStart(9)} entries  ${b.default_category} r=${b.radius}`).join('\n') || '(no banks)',
+      );
+    }),
+  );
+  for (const [verb, on] of [
+    ['disable', false],
+    ['enable', true],
+  ] as const) {
+    kit
+      .withGlobals(bank.command(`${verb} <name>`).description(`${verb} a bank (applies to live matching at once)`))
+      .option('--reason <text>')
+      .action(async (name: string, opts: { reason?: string }) =>
+        kit.withStore(opts, async ({ db }) => {
+          await setBankEnabled(db, kit.actor(), name, on, opts.reason ?? null);
+          kit.out(opts, { bank: name, enabled: on }, `bank ${name} ${verb}d`);
+        }),
+      );
+  }
+
+  kit
+    .withGlobals(program.command('hash <file>').description('PDQ hashes of an image, or of a video (one per sampled second)'))
+    .option('--fps <n>', 'video: hashes per second', (v) => Number(v), 1)
+    .action(async (file: string, opts: { fps: number }) => {
+      const hashes = await hashFile(file, { fps: opts.fps });
+      kit.out(opts, hashes, hashes.map((h) => `${h.hash} quality=${h.quality}${hashes.length > 1 ? ` t=${h.timeSec.toFixed(1)}s` : ''}`).join('\n'));
+    });
+}

@@ -1,0 +1,160 @@
+import type { Kysely } from 'kysely';
+import type { Decision, EnforcedDecision } from '../../policy/engine.ts';
+import type { AccountHistory } from '../../policy/history.ts';
+import { newId } from '../security/secrets.ts';
+import { appendAudit, touchGate } from '../store/audit.ts';
+import type { Database, DecisionRow, StrikeRow, Suspension } from '../store/schema.ts';
+
+export interface RecordedDecision {
+  row: DecisionRow;
+  strike: StrikeRow | null;
+  suspension: Suspension | null;
+}
+
+/**
+ * Commits a policy decision with everything it implies (strike, suspension, review item, audit) in one
+ * transaction. Enforcement (the cut) happens only after this returns, so a crash in between leaves the
+ * suspension in force and the reconnect refused.
+ */
+export async function recordDecision(
+  db: Kysely<Database>,
+  decision: Decision,
+  opts: { evidence: Record<string, unknown>; decidedBy?: string },
+): Promise<RecordedDecision> {
+  const actions = decision.shadow ? decision.wouldHave : decision.actions;
+  const now = decision.decidedAt;
+  const id = newId('dec', now);
+  const actor = opts.decidedBy ?? `policy:${decision.ruleId}`;
+  const row: DecisionRow = {
+    id,
+    stream_id: decision.streamId,
+    account_id: decision.accountId,
+    identity_subject: decision.personId,
+    rule_id: decision.ruleId,
+    policy_version: `${decision.policy.name}@${decision.policy.version}`,
+    shadow: decision.shadow ? 1 : 0,
+    actions: JSON.stringify(actions),
+    reason: decision.reason,
+    evidence: JSON.stringify({ refs: decision.evidenceRefs, signals: decision.signalRefs, escalation: decision.escalation, ...opts.evidence }),
+    decided_at: now,
+    decided_by: actor,
+    review_status: !decision.shadow && actions.review ? 'pending' : 'none',
+    review_priority: actions.review?.priority ?? null,
+    reviewed_by: null,
+    reviewed_at: null,
+    review_reason: null,
+  };
+  return db.transaction().execute(async (trx) => {
+    await trx.insertInto('decisions').values(row).execute();
+    if (decision.shadow) {
+      await appendAudit(trx, {
+        actor,
+        action: 'decision.shadow',
+        targetType: 'stream',
+        targetId: decision.streamId,
+        reason: decision.reason,
+        detail: { decisionId: id, ruleId: decision.ruleId, wouldHave: actions },
+        at: now,
+      });
+      return { row, strike: null, suspension: null };
+    }
+    return { row, ...(await applyEnforced(trx, decision, id, actor, now)) };
+  });
+}
+
+async function applyEnforced(trx: Kysely<Database>, decision: EnforcedDecision, decisionId: string, actor: string, now: number) {
+  const a = decision.actions;
+  let strike: StrikeRow | null = null;
+  let suspension: Suspension | null = null;
+  if (a.strike) {
+    strike = {
+      id: newId('stk', now),
+      account_id: decision.accountId,
+      identity_subject: decision.personId,
+      stream_id: decision.streamId,
+      decision_id: decisionId,
+      category: a.strike.category,
+      severity: a.strike.severity,
+      rule_id: decision.ruleId,
+      at: now,
+      expires_at: a.strike.expiresAt,
+      voided_at: null,
+      voided_by: null,
+      void_reason: null,
+    };
+    await trx.insertInto('strikes').values(strike).execute();
+  }
+  if (a.suspend) {
+    suspension = {
+      id: newId('sus', now),
+      account_id: decision.accountId,
+      identity_subject: decision.personId,
+      reason: decision.reason,
+      starts_at: now,
+      ends_at: a.suspend.untilMs,
+      created_by: actor,
+      decision_id: decisionId,
+      lifted_at: null,
+      lifted_by: null,
+      lift_reason: null,
+    };
+    await trx.insertInto('suspensions').values(suspension).execute();
+    await touchGate(trx, decision.accountId, now);
+  }
+  await appendAudit(trx, {
+    actor,
+    action: 'decision.enforce',
+    targetType: 'stream',
+    targetId: decision.streamId,
+    reason: decision.reason,
+    detail: {
+      decisionId,
+      ruleId: decision.ruleId,
+      actions: a,
+      strikeId: strike?.id ?? null,
+      suspensionId: suspension?.id ?? null,
+      escalation: decision.escalation,
+    },
+    at: now,
+  });
+  return { strike, suspension };
+}
+
+/** The account's and its person's strikes and suspensions, in the engine's terms. */
+export async function loadHistory(db: Kysely<Database>, accountId: string, subject: string | null): Promise<AccountHistory> {
+  const [strikes, suspensions] = await Promise.all([
+    db
+      .selectFrom('strikes')
+      .selectAll()
+      .where((eb) => (subject ? eb.or([eb('account_id', '=', accountId), eb('identity_subject', '=', subject)]) : eb('account_id', '=', accountId)))
+      .execute(),
+    db
+      .selectFrom('suspensions')
+      .selectAll()
+      .where((eb) => (subject ? eb.or([eb('account_id', '=', accountId), eb('identity_subject', '=', subject)]) : eb('account_id', '=', accountId)))
+      .execute(),
+  ]);
+  return {
+    strikes: strikes.map((s) => ({
+      id: s.id,
+      accountId: s.account_id,
+      personId: s.identity_subject,
+      streamId: s.stream_id,
+      category: s.category,
+      severity: s.severity,
+      ruleId: s.rule_id,
+      at: s.at,
+      expiresAt: s.expires_at,
+      voided: s.voided_at !== null,
+    })),
+    suspensions: suspensions.map((s) => ({
+      id: s.id,
+      accountId: s.account_id,
+      personId: s.identity_subject,
+      ruleId: null,
+      startsAt: s.starts_at,
+      endsAt: s.ends_at,
+      liftedAt: s.lifted_at,
+    })),
+  };
+}

@@ -1,0 +1,158 @@
+import { EventEmitter } from 'node:events';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Signal } from '../../classifiers/signal.ts';
+import { createStreamState, step, tick, type Decision, type EngineContext, type StreamState } from '../../policy/engine.ts';
+import type { EvidenceStore } from '../evidence/store.ts';
+import type { LiveRegistry, LiveStream } from '../live/registry.ts';
+import type { Database } from '../store/schema.ts';
+import { loadHistory, recordDecision, type RecordedDecision } from './decisions.ts';
+import type { GateEnforcer } from './gate-enforcer.ts';
+import type { PolicyStore } from './policy-store.ts';
+
+interface Run {
+  stream: LiveStream;
+  ctx: EngineContext | null;
+  state: StreamState;
+  /** Signals that arrived while the account's history was still loading. */
+  queue: Signal[];
+  /** Decisions are enforced one at a time, in order. */
+  chain: Promise<void>;
+}
+
+export interface PolicyRunnerEvents {
+  decision: [RecordedDecision, Decision];
+}
+
+export interface PolicyRunnerOptions {
+  /** Signals with a score at or above this (and every match or stall) are stored for backtests. */
+  storeSignalsFloor: number;
+}
+
+/**
+ * The edge around the pure engine: keeps each live stream's engine state, feeds it signals in order, and
+ * carries out decisions — recorded (with strike and suspension) first, then enforced through the gateway's
+ * cut primitive.
+ */
+export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
+  private readonly runs = new Map<string, Run>();
+  private timer: NodeJS.Timeout | null = null;
+  private pendingSignals: Array<{ stream_id: string; account_id: string; observed_at: number; body: string }> = [];
+
+  constructor(
+    private readonly deps: {
+      db: Kysely<Database>;
+      registry: LiveRegistry;
+      enforcer: GateEnforcer;
+      policies: PolicyStore;
+      evidence: EvidenceStore | null;
+      log: Logger;
+    },
+    private readonly opts: PolicyRunnerOptions,
+  ) {
+    super();
+    deps.registry.on('started', (s) => this.startStream(s));
+    deps.registry.on('ended', (s) => this.runs.delete(s.id));
+  }
+
+  start(tickMs = 1000): void {
+    this.timer = setInterval(() => {
+      this.tickAll(Date.now());
+      void this.flushSignals();
+    }, tickMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.allSettled([...this.runs.values()].map((r) => r.chain));
+    await this.flushSignals();
+  }
+
+  private startStream(stream: LiveStream): void {
+    const run: Run = { stream, ctx: null, state: createStreamState(), queue: [], chain: Promise.resolve() };
+    this.runs.set(stream.id, run);
+    loadHistory(this.deps.db, stream.accountId, stream.subject)
+      .then((history) => {
+        run.ctx = { streamId: stream.id, accountId: stream.accountId, personId: stream.subject, startedAt: stream.startedAt, history };
+        const queued = run.queue;
+        run.queue = [];
+        for (const s of queued) this.apply(run, s);
+      })
+      .catch((err) => this.deps.log.error({ err, stream: stream.id }, 'loading account history failed; the stream is evaluated without it'));
+  }
+
+  /** Feeds one signal of a live stream to the policy. */
+  onSignal(signal: Signal): void {
+    const run = this.runs.get(signal.streamId);
+    if (!run) return;
+    this.keep(run, signal);
+    if (!run.ctx) run.queue.push(signal);
+    else this.apply(run, signal);
+  }
+
+  private apply(run: Run, signal: Signal): void {
+    const result = step(this.deps.policies.current().policy, run.state, signal, run.ctx!);
+    run.state = result.state;
+    for (const d of result.decisions) this.carryOut(run, d);
+  }
+
+  private tickAll(now: number): void {
+    const policy = this.deps.policies.current().policy;
+    for (const run of this.runs.values()) {
+      if (!run.ctx) continue;
+      const result = tick(policy, run.state, run.ctx, now);
+      run.state = result.state;
+      for (const d of result.decisions) this.carryOut(run, d);
+    }
+  }
+
+  private keep(run: Run, signal: Signal): void {
+    if (signal.match === undefined && signal.source !== 'sampler' && (signal.score ?? 0) < this.opts.storeSignalsFloor) return;
+    this.pendingSignals.push({ stream_id: signal.streamId, account_id: run.stream.accountId, observed_at: signal.observedAt, body: JSON.stringify(signal) });
+  }
+
+  private async flushSignals(): Promise<void> {
+    if (this.pendingSignals.length === 0) return;
+    const batch = this.pendingSignals;
+    this.pendingSignals = [];
+    try {
+      for (let i = 0; i < batch.length; i += 200) await this.deps.db.insertInto('signals').values(batch.slice(i, i + 200)).execute();
+    } catch (err) {
+      this.deps.log.error({ err, count: batch.length }, 'storing signals failed');
+    }
+  }
+
+  private carryOut(run: Run, decision: Decision): void {
+    run.chain = run.chain.then(() => this.enforce(run, decision)).catch((err) => this.deps.log.error({ err, rule: decision.ruleId, stream: run.stream.id }, 'enforcing a decision failed'));
+  }
+
+  private async enforce(run: Run, decision: Decision): Promise<void> {
+    const recorded = await recordDecision(this.deps.db, decision, { evidence: {} });
+    const actor = recorded.row.decided_by;
+    if (!decision.shadow) {
+      const a = decision.actions;
+      if (a.cut) {
+        await this.deps.registry.cut(run.stream.id, {
+          reason: a.suspend ? 'suspended' : 'cut',
+          message: decision.reason,
+          actor,
+          detail: { decisionId: recorded.row.id, ruleId: decision.ruleId },
+        });
+      }
+      // A suspension binds the person: any other live stream of theirs ends too.
+      if (a.suspend) await this.deps.enforcer.sync(actor);
+      if (a.warn) run.stream.connection.warn?.(a.warn.message);
+    }
+    if (this.deps.evidence && decision.evidenceRefs.length > 0) {
+      const pinned = await this.deps.evidence.pin(decision.evidenceRefs, recorded.row.id);
+      if (pinned.length) {
+        const evidence = { ...(JSON.parse(recorded.row.evidence) as Record<string, unknown>), pinned };
+        await this.deps.db.updateTable('decisions').set({ evidence: JSON.stringify(evidence) }).where('id', '=', recorded.row.id).execute();
+      }
+    }
+    this.deps.log.info({ decision: recorded.row.id, rule: decision.ruleId, stream: run.stream.id, shadow: decision.shadow }, decision.shadow ? 'shadow decision (not enforced)' : 'decision enforced');
+    this.emit('decision', recorded, decision);
+  }
+}
