@@ -250,8 +250,8 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`modgate ${args.join(' ')} did not finish within ${opts.timeoutMs ?? 30_000} ms\n${stderr}`));
-    }, opts.timeoutMs ?? 30_000);
+      reject(new Error(`modgate ${args.join(' ')} did not finish within ${opts.timeoutMs ?? 90_000} ms\n${stderr}`));
+    }, opts.timeoutMs ?? 90_000);
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(timer);
