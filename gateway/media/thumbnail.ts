@@ -1,11 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import jpeg from 'jpeg-js';
 import type { Frame } from '../../classifiers/frame.ts';
 
 /**
  * Small evidence JPEG from a sampled frame: downscale in JS (box filter, integer maths), then
- * encode with jpeg-js. A 512×288 frame becomes 256×144 (~1–2 ms to scale, a few ms to encode);
- * the encoder's cost grows with pixel count, so scaling first is what keeps this fast.
+ * encode with jpeg-js (one reused encoder, see below). A 512×288 frame becomes 256×144; the
+ * encoder's cost grows with pixel count, so scaling first is what keeps this cheap.
  */
+
+interface ReusableEncoder {
+  encode(image: { data: Buffer; width: number; height: number }, quality: number): Buffer;
+}
+type EncoderCtor = new (quality: number) => ReusableEncoder;
+
+/**
+ * jpeg-js's `encode()` builds a new encoder per call, and building one (Huffman and 64K-entry
+ * category tables) costs far more than encoding a 256×144 image: measured ~100 ms vs a few ms,
+ * much worse under load. The constructor is not exported, so load the encoder's source once (it
+ * has no requires) with one added line that exposes it, and keep one encoder per quality.
+ * If that ever fails (a jpeg-js upgrade), fall back to the public `encode()`.
+ */
+function loadEncoderCtor(): EncoderCtor | null {
+  try {
+    const req = createRequire(import.meta.url);
+    const src = readFileSync(req.resolve('jpeg-js/lib/encoder.js'), 'utf8');
+    const mod: { exports: unknown } = { exports: {} };
+    new Function('module', 'exports', 'Buffer', `${src}\n;module.exports = { JPEGEncoder: JPEGEncoder };`)(mod, mod.exports, Buffer);
+    const ctor = (mod.exports as { JPEGEncoder?: unknown }).JPEGEncoder;
+    return typeof ctor === 'function' ? (ctor as EncoderCtor) : null;
+  } catch {
+    return null;
+  }
+}
+
+let encoderCtor: EncoderCtor | null | undefined;
+const encoders = new Map<number, ReusableEncoder>();
+
+function encodeJpeg(data: Buffer, width: number, height: number, quality: number): Buffer {
+  if (encoderCtor === undefined) encoderCtor = loadEncoderCtor();
+  if (encoderCtor) {
+    let enc = encoders.get(quality);
+    if (!enc) {
+      enc = new encoderCtor(quality);
+      encoders.set(quality, enc);
+    }
+    return Buffer.from(enc.encode({ data, width, height }, quality));
+  }
+  return Buffer.from(jpeg.encode({ data, width, height }, quality).data);
+}
 
 export interface ThumbnailOptions {
   /** Max width in px; frames narrower than this are not upscaled. Default 256. */
@@ -60,6 +103,5 @@ export function thumbnailFromFrame(frame: Pick<Frame, 'rgb' | 'width' | 'height'
   const tw = Math.min(w, maxWidth);
   const th = Math.max(1, Math.round((h * tw) / w));
   const data = downscaleRgbToRgba(rgb, w, h, tw, th);
-  const encoded = jpeg.encode({ data, width: tw, height: th }, quality);
-  return { jpeg: Buffer.from(encoded.data), width: tw, height: th };
+  return { jpeg: encodeJpeg(data, tw, th, quality), width: tw, height: th };
 }
