@@ -99,6 +99,27 @@ export class GraphBuilder {
   private readonly used = new Set<string>();
   private counter = 0;
 
+  /**
+   * A builder whose fresh names avoid every tensor already in `model`, for appending nodes to it
+   * (see appendTo).
+   */
+  static extending(model: ModelProto): GraphBuilder {
+    const g = new GraphBuilder();
+    const graph = model.graph;
+    for (const v of [...(graph?.input ?? []), ...(graph?.output ?? []), ...(graph?.initializer ?? [])]) if (v.name) g.used.add(v.name);
+    for (const n of graph?.node ?? []) for (const t of [...(n.input ?? []), ...(n.output ?? [])]) g.used.add(t);
+    return g;
+  }
+
+  /** Appends this builder's nodes, initializers, inputs and outputs to an existing model's graph. */
+  appendTo(model: ModelProto): void {
+    const graph = (model.graph ??= onnx.GraphProto.create());
+    graph.node = [...(graph.node ?? []), ...this.nodes];
+    graph.initializer = [...(graph.initializer ?? []), ...this.initializers];
+    graph.input = [...(graph.input ?? []), ...this.inputs];
+    graph.output = [...(graph.output ?? []), ...this.outputs];
+  }
+
   /** A name not used yet, derived from `base`. */
   fresh(base: string): string {
     let name = base;
