@@ -1,0 +1,92 @@
+import type { Kysely } from 'kysely';
+import { addEntries, createBank } from '../../classifiers/hashbank.ts';
+import { DomainError, notFound } from '../errors.ts';
+import { appendAudit, touchGate } from '../store/audit.ts';
+import type { Database, DecisionRow } from '../store/schema.ts';
+
+export const CONFIRMED_BANK = 'confirmed';
+
+async function getDecision(db: Kysely<Database>, id: string): Promise<DecisionRow> {
+  const row = await db.selectFrom('decisions').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw notFound(`decision '${id}'`);
+  return row;
+}
+
+/** Frame hashes a decision's evidence carries (PDQ of each cited frame, and any matched bank hash). */
+export function evidenceHashes(facts: unknown[]): string[] {
+  const out = new Set<string>();
+  for (const f of facts) {
+    const pdq = (f as { pdq?: { hash?: string; quality?: number } | null }).pdq;
+    if (pdq?.hash && (pdq.quality ?? 0) >= 50) out.add(pdq.hash);
+  }
+  return [...out];
+}
+
+/**
+ * A moderator confirms a violation. With `addToBank`, the PDQ hashes of the decision's evidence frames go
+ * into the `confirmed` bank, so re-streams of the same footage by other accounts match within their first
+ * sampled frames (the Christchurch re-upload problem).
+ */
+export async function confirmDecision(
+  db: Kysely<Database>,
+  actor: string,
+  id: string,
+  opts: { reason: string; addToBank: boolean; evidenceFacts: unknown[] },
+): Promise<{ decision: DecisionRow; bankAdded: number }> {
+  const row = await getDecision(db, id);
+  if (row.shadow) throw new DomainError('conflict', 'a shadow decision was never enforced: nothing to confirm');
+  if (row.review_status === 'overturned') throw new DomainError('conflict', 'this decision was overturned');
+  const now = Date.now();
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('decisions').set({ review_status: 'confirmed', reviewed_by: actor, reviewed_at: now, review_reason: opts.reason }).where('id', '=', id).execute();
+    await appendAudit(trx, { actor, action: 'decision.confirm', targetType: 'decision', targetId: id, reason: opts.reason, detail: { addToBank: opts.addToBank }, at: now });
+  });
+  let bankAdded = 0;
+  if (opts.addToBank) {
+    const hashes = evidenceHashes(opts.evidenceFacts);
+    if (hashes.length) {
+      const exists = await db.selectFrom('banks').select('name').where('name', '=', CONFIRMED_BANK).executeTakeFirst();
+      if (!exists) await createBank(db, actor, { name: CONFIRMED_BANK, category: 'confirmed', severity: 'critical', description: 'content confirmed violating by moderators' });
+      const res = await addEntries(
+        db,
+        actor,
+        CONFIRMED_BANK,
+        hashes.map((hash) => ({ hash, note: `decision ${id}`, source: `decision:${id}` })),
+      );
+      bankAdded = res.added;
+    }
+  }
+  return { decision: { ...row, review_status: 'confirmed', reviewed_by: actor, reviewed_at: now, review_reason: opts.reason }, bankAdded };
+}
+
+/** Overturns a decision: voids its strike, lifts its suspension (restoring the right to go live), on record. */
+export async function overturnDecision(db: Kysely<Database>, actor: string, id: string, reason: string): Promise<{ decision: DecisionRow; strikesVoided: number; suspensionsLifted: number }> {
+  const row = await getDecision(db, id);
+  if (row.review_status === 'overturned') throw new DomainError('conflict', 'this decision was already overturned');
+  const now = Date.now();
+  return db.transaction().execute(async (trx) => {
+    const strikes = await trx.updateTable('strikes').set({ voided_at: now, voided_by: actor, void_reason: reason }).where('decision_id', '=', id).where('voided_at', 'is', null).executeTakeFirst();
+    const lifted = await trx
+      .updateTable('suspensions')
+      .set({ lifted_at: now, lifted_by: actor, lift_reason: `decision overturned: ${reason}` })
+      .where('decision_id', '=', id)
+      .where('lifted_at', 'is', null)
+      .executeTakeFirst();
+    await trx.updateTable('decisions').set({ review_status: 'overturned', reviewed_by: actor, reviewed_at: now, review_reason: reason }).where('id', '=', id).execute();
+    await appendAudit(trx, {
+      actor,
+      action: 'decision.overturn',
+      targetType: 'decision',
+      targetId: id,
+      reason,
+      detail: { strikesVoided: Number(strikes.numUpdatedRows), suspensionsLifted: Number(lifted.numUpdatedRows), account: row.account_id },
+      at: now,
+    });
+    await touchGate(trx, row.account_id, now);
+    return {
+      decision: { ...row, review_status: 'overturned', reviewed_by: actor, reviewed_at: now, review_reason: reason },
+      strikesVoided: Number(strikes.numUpdatedRows),
+      suspensionsLifted: Number(lifted.numUpdatedRows),
+    };
+  });
+}

@@ -1,0 +1,144 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addEntries, createBank } from '../../classifiers/hashbank.ts';
+import { issueToken } from '../../gateway/admin/tokens.ts';
+import { ConfigSchema } from '../../gateway/config.ts';
+import { addAccount } from '../../gateway/identity/accounts.ts';
+import { issueKey } from '../../gateway/identity/keys.ts';
+import { createLogger } from '../../gateway/log.ts';
+import { hashFile } from '../../gateway/media/hash-file.ts';
+import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
+import { startGateway, type Gateway } from '../../gateway/server.ts';
+import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
+
+const ffmpeg = await findFfmpeg();
+if (!ffmpeg) console.warn('skipping one-strike end-to-end tests: no ffmpeg found (set FFMPEG_PATH or install ffmpeg)');
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, real SQLite)', () => {
+  let dir: string;
+  let gw: Gateway;
+  let api: (method: string, url: string, body?: unknown) => Promise<{ status: number; body: Record<string, unknown> }>;
+  let image: string;
+  let key: string;
+  let otherKey: string;
+  const publishers: Publisher[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'modgate-e2e-'));
+    // The "known violating content": a synthetic, feature-rich picture made here (no shared data needed).
+    image = path.join(dir, 'known.png');
+    await promisify(execFile)(ffmpeg!.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=640x360', '-frames:v', '1', '-y', image]);
+    const config = ConfigSchema.parse({
+      dataDir: dir,
+      rtmp: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent' },
+      demo: false,
+      syncIntervalMs: 200,
+      // Hash matching only: the ONNX models are covered by their own tests and would only add CPU here.
+      classifiers: { models: [] },
+    });
+    gw = await startGateway(config, { log: createLogger('silent') });
+    const db = gw.store.db;
+    const token = (await issueToken(db, 'test', 'mod', 'operator')).token;
+    const base = `http://127.0.0.1:${gw.httpPort}`;
+    api = async (method, url, body) => {
+      const res = await fetch(base + url, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    await addAccount(db, { id: 'test' }, { handle: 'streamer', verified: true, subject: 'person-1' });
+    await addAccount(db, { id: 'test' }, { handle: 'bystander', verified: true, subject: 'person-2' });
+    key = (await issueKey(db, { id: 'test' }, 'streamer')).key;
+    otherKey = (await issueKey(db, { id: 'test' }, 'bystander')).key;
+    await gw.gate.refresh();
+    const [h] = await hashFile(image);
+    await createBank(db, 'test', { name: 'tve', category: 'terrorist-violent-extremism' });
+    await addEntries(db, 'test', 'tve', [{ hash: h!.hash }]);
+    await gw.banks.refresh();
+  });
+
+  afterAll(async () => {
+    for (const p of publishers) await p.stop();
+    await gw?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const publish = (streamKey: string, withImageAfter: number | null, durationSec = 40) => {
+    const p = startPublisher({
+      ffmpegPath: ffmpeg!.path,
+      url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/${streamKey}`,
+      width: 640,
+      height: 360,
+      durationSec,
+      pattern: { color: 'darkslateblue' },
+      ...(withImageAfter !== null ? { image: { path: image, afterSec: withImageAfter, transform: 'hflip' as const } } : {}),
+    });
+    publishers.push(p);
+    return p;
+  };
+  const live = async (handle: string) => ((await api('GET', '/api/v1/streams')).body.streams as Array<{ account: string; id: string }>).find((s) => s.account === handle);
+
+  it('a flipped, re-encoded copy of banked content is cut, the streamer suspended and the reconnect refused, while another stream stays up', async () => {
+    const bystander = publish(otherKey, null);
+    await waitFor(() => live('bystander'), 15_000, 'the bystander to go live');
+    const violator = publish(key, 4);
+    await waitFor(() => live('streamer'), 15_000, 'the streamer to go live');
+
+    const exit = await Promise.race([violator.done, sleep(30_000).then(() => null)]);
+    expect(exit, 'the violating publisher was disconnected').not.toBeNull();
+    expect(exit!.code).not.toBe(0);
+
+    const account = (await api('GET', '/api/v1/accounts/streamer')).body as { activeSuspension: { reason: string; endsAt: string } | null; streams: Array<{ endReason: string }> };
+    expect(account.activeSuspension?.reason).toMatch(/tve-known-content/);
+    const days = (Date.parse(account.activeSuspension!.endsAt) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(account.streams[0]!.endReason).toBe('suspended');
+    expect(await live('bystander'), 'the other account is untouched').toBeTruthy();
+
+    const retry = publish(key, null, 5);
+    const retryExit = await retry.done;
+    expect(retryExit.code).not.toBe(0);
+    const refusals = (await api('GET', '/api/v1/accounts/streamer')).body.refusals as Array<{ reason: string }>;
+    expect(refusals.some((r) => r.reason === 'suspended')).toBe(true);
+    await bystander.stop();
+  }, 90_000);
+
+  it('the decision waits in the review queue with evidence; overturning it restores the right to go live; the audit log shows every step', async () => {
+    const queue = (await api('GET', '/api/v1/reviews')).body.decisions as Array<{ id: string; ruleId: string; evidence: Array<{ image: string }> }>;
+    const decision = queue.find((d) => d.ruleId === 'tve-known-content');
+    expect(decision).toBeTruthy();
+    expect(decision!.evidence.length).toBeGreaterThan(0);
+
+    const over = await api('POST', `/api/v1/decisions/${decision!.id}/overturn`, { reason: 'false positive on review' });
+    expect(over.status).toBe(200);
+    expect(over.body.suspensionsLifted).toBe(1);
+    expect(over.body.strikesVoided).toBe(1);
+
+    const again = publish(key, null, 30);
+    await waitFor(() => live('streamer'), 15_000, 'the streamer to go live again');
+    await again.stop();
+
+    const audit = (await api('GET', '/api/v1/audit?limit=200')).body.records as Array<{ action: string }>;
+    const actions = new Set(audit.map((r) => r.action));
+    for (const a of ['decision.enforce', 'stream.cut', 'decision.overturn']) expect(actions, a).toContain(a);
+  }, 60_000);
+});
