@@ -93,6 +93,9 @@ export class OnnxPool {
   private closing = false;
   private readonly counters = { completed: 0, dropped: 0, failed: 0, batches: 0 };
   private drained: (() => void) | null = null;
+  /** Frame buffers handed back by workers, by byte length, reused instead of allocating per frame. */
+  private readonly spare = new Map<number, ArrayBuffer[]>();
+  private readonly maxSpare: number;
 
   private constructor(
     readonly manifest: ResolvedManifest,
@@ -102,6 +105,7 @@ export class OnnxPool {
     private readonly maxQueue: number,
   ) {
     for (const s of slots) this.attach(s);
+    this.maxSpare = maxQueue + maxBatch * slots.length;
   }
 
   /** Starts the workers and waits until each has loaded and self-tested the model. */
@@ -149,7 +153,7 @@ export class OnnxPool {
     }
     return new Promise<ClassifyResult>((resolve, reject) => {
       // Copy now: the caller's Buffer may be reused or shared, and the copy's ArrayBuffer can be moved.
-      const copy = new Uint8Array(rgb.length);
+      const copy = new Uint8Array(this.spare.get(rgb.length)?.pop() ?? new ArrayBuffer(rgb.length));
       copy.set(rgb);
       this.queue.push({ width, height, rgb: copy, enqueuedAt: performance.now(), resolve, reject });
       this.pump();
@@ -212,6 +216,7 @@ export class OnnxPool {
       if (m.id !== s.batchId || !s.busy) return;
       const batch = s.busy;
       s.busy = null;
+      this.recycle(m.buffers);
       if (m.type === 'error') {
         this.counters.failed += batch.length;
         for (const p of batch) p.reject(new Error(`ONNX inference failed: ${m.message}`));
@@ -237,6 +242,19 @@ export class OnnxPool {
     };
     s.worker.on('error', (e) => die(e.message));
     s.worker.on('exit', (code) => die(`exit code ${code}`));
+  }
+
+  private recycle(buffers: readonly ArrayBuffer[]): void {
+    for (const b of buffers) {
+      let list = this.spare.get(b.byteLength);
+      if (!list) {
+        // Streams rarely change size; keep only a few size classes so a size change cannot pin memory.
+        if (this.spare.size >= 4) this.spare.delete(this.spare.keys().next().value as number);
+        list = [];
+        this.spare.set(b.byteLength, list);
+      }
+      if (list.length < this.maxSpare) list.push(b);
+    }
   }
 
   private deliver(batch: Pending[], scores: Float32Array, inferenceMs: number): void {

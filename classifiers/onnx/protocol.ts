@@ -1,6 +1,7 @@
 /**
  * Messages between the pool (main thread) and an inference worker. Pixel buffers travel as transferred
- * ArrayBuffers (moved, not cloned); scores come back the same way.
+ * ArrayBuffers (moved, not cloned) and are moved back with the result for reuse, because allocating a
+ * fresh ~0.5 MB ArrayBuffer per frame costs far more than the copy into it (measured: 0.8–3 ms vs 7 µs).
  */
 import type { ResolvedManifest } from './manifest.ts';
 
@@ -22,6 +23,6 @@ export type ToWorker = { type: 'run'; id: number; frames: FramePayload[] } | { t
 export type FromWorker =
   | { type: 'ready'; fixedBatch: number | null }
   | { type: 'failed'; errorName: string; message: string }
-  | { type: 'result'; id: number; scores: Float32Array; preprocessMs: number; inferenceMs: number }
-  | { type: 'error'; id: number; message: string }
+  | { type: 'result'; id: number; scores: Float32Array; preprocessMs: number; inferenceMs: number; buffers: ArrayBuffer[] }
+  | { type: 'error'; id: number; message: string; buffers: ArrayBuffer[] }
   | { type: 'closed' };

@@ -14,6 +14,8 @@ function serve(port: MessagePort, init: WorkerInit, model: OnnxModel): void {
   let batch = new Float32Array(0);
 
   const runBatch = async (id: number, frames: Extract<ToWorker, { type: 'run' }>['frames']) => {
+    // Returned to the pool for reuse once the pixels have been read.
+    const buffers = frames.map((f) => f.rgb.buffer as ArrayBuffer);
     try {
       const need = frames.length * pre.sampleLength;
       if (batch.length < need) batch = new Float32Array(need);
@@ -22,9 +24,9 @@ function serve(port: MessagePort, init: WorkerInit, model: OnnxModel): void {
       const preprocessMs = performance.now() - t0;
       const out = await model.run(batch, frames.length);
       if (out.scores.some((v) => !Number.isFinite(v))) throw new Error('model produced non-finite scores');
-      send({ type: 'result', id, scores: out.scores, preprocessMs, inferenceMs: out.inferenceMs }, [out.scores.buffer as ArrayBuffer]);
+      send({ type: 'result', id, scores: out.scores, preprocessMs, inferenceMs: out.inferenceMs, buffers }, [out.scores.buffer as ArrayBuffer, ...buffers]);
     } catch (e) {
-      send({ type: 'error', id, message: (e as Error).message });
+      send({ type: 'error', id, message: (e as Error).message, buffers }, buffers);
     }
   };
 
