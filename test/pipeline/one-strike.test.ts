@@ -1,33 +1,20 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addEntries, createBank } from '../../classifiers/hashbank.ts';
 import { issueToken } from '../../gateway/admin/tokens.ts';
 import { ConfigSchema } from '../../gateway/config.ts';
 import { addAccount } from '../../gateway/identity/accounts.ts';
 import { issueKey } from '../../gateway/identity/keys.ts';
 import { createLogger } from '../../gateway/log.ts';
-import { hashFile } from '../../gateway/media/hash-file.ts';
 import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
+import { bankImage, renderKnownImage, sleep, waitFor } from './setup.ts';
 
 const ffmpeg = await findFfmpeg();
 if (!ffmpeg) console.warn('skipping one-strike end-to-end tests: no ffmpeg found (set FFMPEG_PATH or install ffmpeg)');
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, real SQLite)', () => {
   let dir: string;
@@ -41,8 +28,7 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'modgate-e2e-'));
     // The "known violating content": a synthetic, feature-rich picture made here (no shared data needed).
-    image = path.join(dir, 'known.png');
-    await promisify(execFile)(ffmpeg!.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=640x360', '-frames:v', '1', '-y', image]);
+    image = await renderKnownImage(ffmpeg!.path, path.join(dir, 'known.png'));
     const config = ConfigSchema.parse({
       dataDir: dir,
       rtmp: { host: '127.0.0.1', port: 0 },
@@ -70,9 +56,7 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     key = (await issueKey(db, { id: 'test' }, 'streamer')).key;
     otherKey = (await issueKey(db, { id: 'test' }, 'bystander')).key;
     await gw.gate.refresh();
-    const [h] = await hashFile(image);
-    await createBank(db, 'test', { name: 'tve', category: 'terrorist-violent-extremism' });
-    await addEntries(db, 'test', 'tve', [{ hash: h!.hash }]);
+    await bankImage(db, image);
     await gw.banks.refresh();
   });
 

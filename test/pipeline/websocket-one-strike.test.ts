@@ -1,0 +1,104 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueToken } from '../../gateway/admin/tokens.ts';
+import { ConfigSchema } from '../../gateway/config.ts';
+import { addAccount } from '../../gateway/identity/accounts.ts';
+import { issueKey } from '../../gateway/identity/keys.ts';
+import { CloseCode } from '../../gateway/ingest/ws-protocol.ts';
+import { createLogger } from '../../gateway/log.ts';
+import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
+import { startGateway, type Gateway } from '../../gateway/server.ts';
+import { makeFile } from '../helpers/ffmpeg-publisher.ts';
+import { wsPublish } from '../helpers/ws-publisher.ts';
+import { bankImage, renderKnownImage } from './setup.ts';
+
+const ffmpeg = await findFfmpeg();
+if (!ffmpeg) console.warn('skipping WebSocket one-strike tests: no ffmpeg found (set FFMPEG_PATH or install ffmpeg)');
+
+describe.skipIf(!ffmpeg)('one-strike policy over WebSocket ingest (real WebM from ffmpeg, real sockets)', () => {
+  let dir: string;
+  let gw: Gateway;
+  let key: string;
+  let violating: string;
+  let benign: string;
+  let token: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'modgate-ws-e2e-'));
+    const image = await renderKnownImage(ffmpeg!.path, path.join(dir, 'known.png'));
+    // A browser-like WebM: benign frames, then the banked picture flipped and scaled into the frame.
+    violating = await makeFile({
+      ffmpegPath: ffmpeg!.path,
+      file: path.join(dir, 'violating.webm'),
+      format: 'webm',
+      width: 480,
+      height: 270,
+      durationSec: 14,
+      pattern: { color: 'seagreen' },
+      image: { path: image, afterSec: 4, transform: 'hflip' },
+    });
+    benign = await makeFile({ ffmpegPath: ffmpeg!.path, file: path.join(dir, 'benign.webm'), format: 'webm', width: 480, height: 270, durationSec: 10, pattern: 'testsrc2' });
+    const config = ConfigSchema.parse({
+      dataDir: dir,
+      rtmp: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent' },
+      demo: false,
+      syncIntervalMs: 200,
+      classifiers: { models: [] },
+    });
+    gw = await startGateway(config, { log: createLogger('silent') });
+    await addAccount(gw.store.db, { id: 'test' }, { handle: 'browser', verified: true, subject: 'person-ws' });
+    key = (await issueKey(gw.store.db, { id: 'test' }, 'browser')).key;
+    token = (await issueToken(gw.store.db, 'test', 'op', 'operator')).token;
+    await gw.gate.refresh();
+    await bankImage(gw.store.db, image);
+    await gw.banks.refresh();
+  }, 120_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const url = () => `ws://127.0.0.1:${gw.httpPort}/ingest`;
+
+  it('a benign browser stream is sampled and produces no hash_match signal', async () => {
+    const matches: string[] = [];
+    const onDecision = () => matches.push('decision');
+    gw.runner.on('decision', onDecision);
+    const pub = wsPublish({ url: url(), streamKey: key, file: benign, fileDurationSec: 10 });
+    expect(await pub.accepted).toMatch(/^str_/);
+    await new Promise((r) => setTimeout(r, 6000));
+    const sampler = gw.watcher?.sampler((await pub.accepted)!);
+    expect(sampler?.stats().framesEmitted ?? 0, 'frames were sampled from the WebSocket stream').toBeGreaterThan(3);
+    await pub.close();
+    gw.runner.off('decision', onDecision);
+    expect(matches).toEqual([]);
+    const rows = await gw.store.db.selectFrom('signals').select('body').execute();
+    expect(rows.filter((r) => r.body.includes('"hash_match"'))).toEqual([]);
+  }, 40_000);
+
+  it('a browser streaming banked content is told why and closed with the suspension code; the reconnect is refused', async () => {
+    const pub = wsPublish({ url: url(), streamKey: key, file: violating, fileDurationSec: 14 });
+    expect(await pub.accepted).toMatch(/^str_/);
+    const closed = await Promise.race([pub.closed, new Promise<null>((r) => setTimeout(() => r(null), 25_000))]);
+    expect(closed, 'the server closed the connection').not.toBeNull();
+    expect(closed!.code).toBe(CloseCode.suspended);
+    const ended = pub.messages.find((m) => m.type === 'ended');
+    expect(ended?.reason).toBe('suspended');
+    expect(ended?.message).toMatch(/tve-known-content/);
+
+    const retry = wsPublish({ url: url(), streamKey: key, file: benign, fileDurationSec: 10 });
+    expect(await retry.accepted).toBeNull();
+    const refused = await retry.closed;
+    expect(refused.code).toBe(CloseCode.suspended);
+    expect(refused.reason).toMatch(/suspended until/);
+
+    const res = await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/decisions?limit=10`, { headers: { authorization: `Bearer ${token}` } });
+    const { decisions } = (await res.json()) as { decisions: Array<{ ruleId: string; shadow: boolean }> };
+    expect(decisions.filter((d) => d.ruleId === 'tve-known-content' && !d.shadow)).toHaveLength(1);
+  }, 60_000);
+});
