@@ -71,12 +71,40 @@ export const ConfigSchema = z
         fps: z.number().min(0.1).max(30).default(2),
         width: z.number().int().min(64).max(1920).default(512),
         height: z.number().int().min(64).max(1080).default(288),
-        /** `full`: every frame decoded (steady rate); `keyframe`: keyframes only (cheap, ~0.5 fps at a 2 s GOP). */
-        mode: z.enum(['full', 'keyframe']).default('full'),
+        /**
+         * `full`: every frame decoded (steady rate); `keyframe`: keyframes only (cheap, ~0.5 fps at a 2 s GOP);
+         * `adaptive`: keyframes only, escalated to full rate while a stream's signals come near a threshold
+         * (gateway/pipeline/adaptive.ts).
+         */
+        mode: z.enum(['full', 'keyframe', 'adaptive']).default('full'),
+        /** Adaptive mode thresholds. */
+        adaptive: z
+          .object({
+            /** A classifier score at or above this escalates the stream to full rate. */
+            escalateAt: z.number().min(0).max(1).default(0.3),
+            /** A hash match at this PDQ distance or closer escalates it. */
+            nearDistance: z.number().int().min(0).max(256).default(48),
+            /** Back to keyframes after this long without such a signal. */
+            calmForMs: z.number().int().min(0).default(30_000),
+            /** Full rate for the first this-many ms of every stream (0: off). */
+            warmupMs: z.number().int().min(0).default(0),
+            /** At most this many streams at full rate at once (absent: no limit). */
+            maxEscalated: z.number().int().min(0).optional(),
+          })
+          .strict()
+          .default({ escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0 }),
         stallAfterMs: z.number().int().min(500).default(5000),
       })
       .strict()
-      .default({ enabled: true, fps: 2, width: 512, height: 288, mode: 'full', stallAfterMs: 5000 }),
+      .default({
+        enabled: true,
+        fps: 2,
+        width: 512,
+        height: 288,
+        mode: 'full',
+        adaptive: { escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0 },
+        stallAfterMs: 5000,
+      }),
     classifiers: z
       .object({
         hashMatch: z
