@@ -19,7 +19,8 @@ import { decodeWeights, KerasTopologySchema, kerasToOnnx, WeightSpecSchema } fro
 import { serializeModel } from '../../models/onnx-builder.ts';
 import { convertNsfwjs, DEFAULT_NSFW_OUT, NSFW_LABELS } from '../../scripts/convert-nsfwjs.ts';
 
-const SHARED = path.resolve(import.meta.dirname, '../../../shared');
+// ../shared next to the checkout (see shared/README.md); MODGATE_SHARED_DIR overrides, e.g. to test the skip path.
+const SHARED = process.env.MODGATE_SHARED_DIR ?? path.resolve(import.meta.dirname, '../../../shared');
 const SHARED_MODEL = path.join(SHARED, 'models', 'nsfwjs_mobilenet_v2_224.onnx');
 const SHARED_IMAGES = path.join(SHARED, 'pdq-vectors', 'images');
 const MANIFEST = path.resolve(import.meta.dirname, '../../models/nsfw/manifest.json');
@@ -94,25 +95,30 @@ describe('nsfwjs → ONNX conversion', () => {
   it('matches nsfwjs (tfjs CPU) probabilities within 1e-4 and embeddings closely, image by image', async () => {
     const pre = new Preprocessor(specFromManifest(manifest));
     const all = await images();
-    for (const { name, img } of all) {
+    for (const [k, { name, img }] of all.entries()) {
+      // Embeddings on two images only: each nsfwjs call costs seconds on the pure-JS backend.
+      const withEmb = k === 1 || name.endsWith('.jpg');
       const t = tf.tensor3d(img.rgb, [img.height, img.width, 3], 'int32');
       const wantProbs = await (net.infer(t) as tf.Tensor).data();
-      const wantEmb = await (net.infer(t, 'flatten_1') as tf.Tensor).data();
+      const wantEmb = withEmb ? await (net.infer(t, 'flatten_1') as tf.Tensor).data() : null;
       t.dispose();
       const x = new Float32Array(pre.sampleLength);
       pre.run(img.rgb, img.width, img.height, x, 0);
       const got = await model.run(x, 1, true);
       let dp = 0, de = 0, scale = 0;
       for (let i = 0; i < 5; i++) dp = Math.max(dp, Math.abs((got.scores[i] as number) - (wantProbs[i] as number)));
-      for (let i = 0; i < 1280; i++) {
-        de = Math.max(de, Math.abs((got.embedding?.[i] as number) - (wantEmb[i] as number)));
-        scale = Math.max(scale, Math.abs(wantEmb[i] as number));
+      if (wantEmb) {
+        for (let i = 0; i < 1280; i++) {
+          de = Math.max(de, Math.abs((got.embedding?.[i] as number) - (wantEmb[i] as number)));
+          scale = Math.max(scale, Math.abs(wantEmb[i] as number));
+        }
       }
-      console.log(`[onnx-convert] ${name}: max|Δprob| = ${dp.toExponential(2)}, max|Δembedding| = ${de.toExponential(2)} (embedding max ${scale.toFixed(2)}); nsfwjs top = ${NSFW_LABELS[wantProbs.indexOf(Math.max(...wantProbs))]}`);
+      const embNote = wantEmb ? `, max|Δembedding| = ${de.toExponential(2)} (embedding max ${scale.toFixed(2)})` : '';
+      console.log(`[onnx-convert] ${name}: max|Δprob| = ${dp.toExponential(2)}${embNote}; nsfwjs top = ${NSFW_LABELS[wantProbs.indexOf(Math.max(...wantProbs))]}`);
       expect(dp, name).toBeLessThan(1e-4);
       expect(de / Math.max(1, scale), name).toBeLessThan(1e-4);
     }
-  }, 180_000);
+  }, 300_000);
 
   it('gives the same scores through the worker pool as in-process', async () => {
     const img = synthetic(320, 180, 2);
@@ -131,10 +137,10 @@ describe('nsfwjs → ONNX conversion', () => {
     }
   });
 
-  it('agrees with the independent conversion in /work/shared (skips when absent)', async () => {
+  it('agrees with the independent conversion in /work/shared (skips when absent)', async (ctx) => {
     if (!existsSync(SHARED_MODEL)) {
       console.log(`[onnx-convert] skipped cross-check: ${SHARED_MODEL} not present`);
-      return;
+      ctx.skip();
     }
     const ref = await ort.InferenceSession.create(SHARED_MODEL);
     const ours = await ort.InferenceSession.create(DEFAULT_NSFW_OUT);

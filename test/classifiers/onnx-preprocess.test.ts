@@ -101,7 +101,7 @@ describe('Preprocessor', () => {
           expect(out.subarray(2 * p.sampleLength).every(Number.isNaN)).toBe(true);
         },
       ),
-      { numRuns: 300, seed: 7 },
+      { numRuns: 150, seed: 7 },
     );
   });
 
