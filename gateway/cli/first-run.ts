@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { issueToken } from '../admin/tokens.ts';
+import { issueAccountToken } from '../identity/account-tokens.ts';
 import { addAccount } from '../identity/accounts.ts';
 import { issueKey } from '../identity/keys.ts';
 import type { Database } from '../store/schema.ts';
@@ -8,6 +9,8 @@ export interface FirstRun {
   handle: string;
   streamKey: string;
   operatorToken: string;
+  /** The demo account's streamer token (status and appeals at /api/v1/me). */
+  streamerToken: string;
 }
 
 /**
@@ -22,7 +25,8 @@ export async function seedFirstRun(db: Kysely<Database>): Promise<FirstRun | nul
   await addAccount(db, actor, { handle: 'demo', verified: true, subject: 'demo-person', reason: 'first-run demo account' });
   const { key } = await issueKey(db, actor, 'demo');
   const { token } = await issueToken(db, 'demo', 'first-run-operator', 'operator');
-  return { handle: 'demo', streamKey: key, operatorToken: token };
+  const { token: streamerToken } = await issueAccountToken(db, actor, 'demo');
+  return { handle: 'demo', streamKey: key, operatorToken: token, streamerToken };
 }
 
 export function firstRunBanner(opts: { rtmpUrl: string; httpUrl: string; dataDir: string; db: string; demo: FirstRun | null }): string {
@@ -41,15 +45,18 @@ export function firstRunBanner(opts: { rtmpUrl: string; httpUrl: string; dataDir
       `  account         ${opts.demo.handle}`,
       `  stream key      ${opts.demo.streamKey}`,
       `  operator token  ${opts.demo.operatorToken}`,
+      `  streamer token  ${opts.demo.streamerToken}   (the account's own: status and appeals)`,
       '',
       'Go live with ffmpeg:',
       `  ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -c:v libx264 -preset veryfast -tune zerolatency -g 60 -f flv ${opts.rtmpUrl}/${opts.demo.streamKey}`,
       'See it and cut it:',
       `  curl -H "Authorization: Bearer ${opts.demo.operatorToken}" ${opts.httpUrl}/api/v1/streams`,
       `  curl -X POST -H "Authorization: Bearer ${opts.demo.operatorToken}" -H "Content-Type: application/json" -d '{"reason":"test"}' ${opts.httpUrl}/api/v1/streams/STREAM_ID/cut`,
+      'What the streamer sees (status, suspension, how to appeal):',
+      `  curl -H "Authorization: Bearer ${opts.demo.streamerToken}" ${opts.httpUrl}/api/v1/me`,
     );
   } else {
-    lines.push('', 'Accounts exist already. New key: modgate key issue HANDLE   New token: modgate token issue --role operator NAME');
+    lines.push('', 'Accounts exist already. New key: modgate key issue HANDLE   New token: modgate token issue --role operator NAME   Streamer token: modgate account token HANDLE');
   }
   return `${lines.join('\n')}\n`;
 }

@@ -12,6 +12,7 @@ import { openStore, type Store } from '../store/db.ts';
 import { VERSION } from '../version.ts';
 import { firstRunBanner, seedFirstRun } from './first-run.ts';
 import { registerBankCommands } from './bank-commands.ts';
+import { registerStreamerCommands } from './streamer-commands.ts';
 
 interface GlobalOpts {
   config?: string;
@@ -216,6 +217,7 @@ export function buildCli(): Command {
     }),
   );
   registerBankCommands(program, { withGlobals, withStore, out, actor: () => actor().id });
+  registerStreamerCommands(program, { withGlobals, withStore, out, actor: () => actor().id });
   return program;
 }
 
