@@ -105,11 +105,18 @@ export class OnnxModel {
     const t0 = performance.now();
     for (let start = 0; start < n; start += step) {
       const b = Math.min(step, n - start);
-      if (this.fixedBatch !== null && b !== this.fixedBatch) throw new Error(`model fixes batch ${this.fixedBatch}; cannot run ${b}`);
-      const tensor = new ort.Tensor('float32', input.subarray(start * len, (start + b) * len), dims(b));
+      // A model with a fixed batch size gets its last partial batch zero-padded; the padding rows are dropped.
+      const runB = this.fixedBatch ?? b;
+      let data = input.subarray(start * len, (start + b) * len);
+      if (runB !== b) {
+        const padded = new Float32Array(runB * len);
+        padded.set(data);
+        data = padded;
+      }
+      const tensor = new ort.Tensor('float32', data, dims(runB));
       const res = await this.session.run({ [m.input.name]: tensor }, fetches);
-      scores.set(checkOutput(res[m.output.name], m.output.name, [b, k]), start * k);
-      if (emb && m.embedding) emb.set(checkOutput(res[m.embedding.name], m.embedding.name, [b, m.embedding.dim]), start * m.embedding.dim);
+      scores.set(checkOutput(res[m.output.name], m.output.name, [runB, k]).subarray(0, b * k), start * k);
+      if (emb && m.embedding) emb.set(checkOutput(res[m.embedding.name], m.embedding.name, [runB, m.embedding.dim]).subarray(0, b * m.embedding.dim), start * m.embedding.dim);
     }
     const inferenceMs = performance.now() - t0;
     applyActivation(scores, n, k, m.output.activation);

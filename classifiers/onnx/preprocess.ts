@@ -114,15 +114,17 @@ export class Preprocessor {
   readonly sampleLength: number;
   private readonly plans = new Map<string, Plan>();
   /** value = pixel * a[c] + b[c], per model channel. */
-  private readonly a: Float32Array;
-  private readonly b: Float32Array;
+  private readonly a: readonly [number, number, number];
+  private readonly b: readonly [number, number, number];
   /** Source (RGB) channel feeding each model channel. */
   private readonly srcChannel: readonly [number, number, number];
 
   constructor(readonly spec: PreprocessSpec) {
     this.sampleLength = 3 * spec.width * spec.height;
-    this.a = Float32Array.from([0, 1, 2].map((c) => spec.scale / (spec.std[c] as number)));
-    this.b = Float32Array.from([0, 1, 2].map((c) => -(spec.mean[c] as number) / (spec.std[c] as number)));
+    const [m0, m1, m2] = spec.mean;
+    const [s0, s1, s2] = spec.std;
+    this.a = [spec.scale / s0, spec.scale / s1, spec.scale / s2];
+    this.b = [-m0 / s0, -m1 / s1, -m2 / s2];
     this.srcChannel = spec.colorOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
   }
 
@@ -148,8 +150,8 @@ export class Preprocessor {
     if (base + this.sampleLength > out.length) throw new RangeError(`sample ${index} does not fit in a tensor of ${out.length} floats`);
     const { width: W, height: H, layout } = this.spec;
     const plan = this.plan(srcW, srcH);
-    const [a0, a1, a2] = this.a as unknown as [number, number, number];
-    const [b0, b1, b2] = this.b as unknown as [number, number, number];
+    const [a0, a1, a2] = this.a;
+    const [b0, b1, b2] = this.b;
     const [c0, c1, c2] = this.srcChannel;
 
     if (this.spec.resize === 'letterbox' && (plan.rw !== W || plan.rh !== H)) {

@@ -74,16 +74,19 @@ describe('fixture models through the pool', () => {
     }
   });
 
-  it('a model with a fixed batch of 1 still serves batched callers', async () => {
-    const pool = await OnnxPool.create({ manifest: fx.redBatch1, maxBatch: 4, maxWaitMs: 20 });
-    try {
-      const rs = await Promise.all(COLOURS.map((c) => pool.classify(solidFrame(c))));
-      rs.forEach((r, i) => expect(r.scores.violence).toBeCloseTo(expectedRedScore(COLOURS[i]![0], COLOURS[i]![1]), 5));
-      expect(Math.max(...rs.map((r) => r.batchSize))).toBeGreaterThan(1);
-    } finally {
-      await pool.close();
-    }
-  });
+  for (const fixed of [1, 4] as const) {
+    it(`a model with a fixed batch of ${fixed} serves batches of any size (split / zero-padded)`, async () => {
+      const pool = await OnnxPool.create({ manifest: fixed === 1 ? fx.redBatch1 : fx.redBatch4, maxBatch: 3, maxWaitMs: 20 });
+      try {
+        const frames = [...COLOURS, ...COLOURS].slice(0, 7);
+        const rs = await Promise.all(frames.map((c) => pool.classify(solidFrame(c))));
+        rs.forEach((r, i) => expect(r.scores.violence).toBeCloseTo(expectedRedScore(frames[i]![0], frames[i]![1]), 5));
+        expect(Math.max(...rs.map((r) => r.batchSize))).toBeGreaterThan(1);
+      } finally {
+        await pool.close();
+      }
+    });
+  }
 });
 
 describe('batching and isolation', () => {
