@@ -25,7 +25,7 @@ beforeAll(async () => {
   [t, webm] = await Promise.all([
     startTestGateway({
       rtmp: { idleTimeoutMs: 1_500, handshakeTimeoutMs: 1_500 },
-      ws: { authTimeoutMs: 500, idleTimeoutMs: 1_000, maxMessageBytes: 64 * 1024 },
+      ws: { authTimeoutMs: 1_500, idleTimeoutMs: 2_000, maxMessageBytes: 64 * 1024 },
       identity: { webhookSecret: WEBHOOK_SECRET, webhookToleranceSeconds: 60 },
     }),
     webmFixture(path.join(tmpdir(), 'modgate-test-media'), FFMPEG),

@@ -200,10 +200,10 @@ describe('RTMP enforcement on a live stream', () => {
     const cli = await runCli(['account', 'revoke', 'rtmp-revoke-cli', '--reason', 'fraud', '--data-dir', t.dataDir, '--json']);
     expect(cli.code, cli.stderr).toBe(0);
     const revokedAt = Date.now();
-    // The gateway polls the change feed every 500 ms.
-    const exit = await exitWithin(p, 5_000);
+    // The gateway polls the change feed every 500 ms; the bound is generous for loaded CI machines.
+    const exit = await exitWithin(p, 10_000);
     expect(exit.code).not.toBe(0);
-    expect(Date.now() - revokedAt).toBeLessThan(5_000);
+    expect(Date.now() - revokedAt).toBeLessThan(10_000);
     expect((await streamRow(s.id))?.end_reason).toBe('identity_revoked');
     const cut = await t.mod.get<{ records: Array<{ actor: string }> }>(`/api/v1/audit?action=stream.cut&targetId=${s.id}`);
     expect(cut.body.records[0]?.actor).toBe('gate-sync');

@@ -170,7 +170,7 @@ describe('WebSocket enforcement on a live stream', () => {
     await c.accepted;
     const cli = await runCli(['account', 'revoke', 'ws-revoke-cli', '--data-dir', t.dataDir]);
     expect(cli.code, cli.stderr).toBe(0);
-    const closed = await closedWithin(c, 5_000);
+    const closed = await closedWithin(c, 10_000);
     expect(closed.code).toBe(CloseCode.forbidden);
     expect(c.messages.at(-1)).toMatchObject({ type: 'ended', reason: 'identity_revoked' });
   });

@@ -273,14 +273,14 @@ export interface ReadResult {
  */
 export function readFrames(url: string, opts: { frames?: number; timeoutMs?: number; ffmpegPath?: string } = {}): Promise<ReadResult> {
   const want = opts.frames ?? 5;
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-rw_timeout', '4000000', '-i', url, '-map', '0:v:0', '-frames:v', String(want), '-f', 'framecrc', 'pipe:1'];
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-rw_timeout', '4000000', '-analyzeduration', '1000000', '-probesize', '500000', '-i', url, '-map', '0:v:0', '-frames:v', String(want), '-f', 'framecrc', 'pipe:1'];
   return new Promise((resolve) => {
     const child = spawn(opts.ffmpegPath ?? FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 8_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
     child.once('close', (code) => {
       clearTimeout(timer);
       const frames = out.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).length;
