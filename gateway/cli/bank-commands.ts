@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { addEntries, createBank, exportEntries, listBanks, setBankEnabled, type NewEntry } from '../../classifiers/hashbank.ts';
+import { createBank, importEntries, exportEntries, listBanks, setBankEnabled, type NewEntry } from '../../classifiers/hashbank.ts';
 import { parseHashListLines, serializeHashList, type HashListError, type HashListFormat } from '../../classifiers/hashlist-format.ts';
 import { hashFile } from '../media/hash-file.ts';
 import type { Store } from '../store/db.ts';
@@ -46,10 +46,10 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
     .option('--format <f>', 'plain | hma | csv (default: detected from the first line)')
     .option('--source <text>', 'where the list came from (kept on each entry)')
     .action(async (name: string, file: string, opts: { format?: HashListFormat; source?: string }) =>
-      kit.withStore(opts, async ({ db }) => {
+      kit.withStore(opts, async (store) => {
         const tty = process.stderr.isTTY;
         const { entries, errors } = await readHashList(file, opts.format, (n) => tty && process.stderr.write(`\rread ${n} lines`));
-        const result = await addEntries(db, kit.actor(), name, entries, {
+        const result = await importEntries(store, kit.actor(), name, entries, {
           source: opts.source ?? file,
           onProgress: (done) => tty && process.stderr.write(`\rimported ${done}/${entries.length}   `),
         });

@@ -12,6 +12,8 @@ export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
   url: string;
+  /** The raw SQLite handle, for the few bulk paths where kysely's per-query cost dominates (hash-list imports). */
+  sqlite: SqliteDatabase.Database | null;
   close(): Promise<void>;
 }
 
@@ -46,7 +48,7 @@ export async function openStore(url: string): Promise<Store> {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     await migrateToLatest(db as Kysely<unknown>, 'postgres');
-    return { db, dialect: 'postgres', url, close: () => db.destroy() };
+    return { db, dialect: 'postgres', url, sqlite: null, close: () => db.destroy() };
   }
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -58,5 +60,5 @@ export async function openStore(url: string): Promise<Store> {
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   await migrateToLatest(db as Kysely<unknown>, 'sqlite');
-  return { db, dialect: 'sqlite', url: `sqlite:${file}`, close: () => db.destroy() };
+  return { db, dialect: 'sqlite', url: `sqlite:${file}`, sqlite, close: () => db.destroy() };
 }

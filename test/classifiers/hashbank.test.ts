@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addEntries, createBank, exportEntries, HashBankIndex, listBanks, setBankEnabled, setEntryEnabled } from '../../classifiers/hashbank.ts';
+import { addEntries, createBank, exportEntries, HashBankIndex, importEntries, listBanks, setBankEnabled, setEntryEnabled } from '../../classifiers/hashbank.ts';
 import { fromHex, toHex } from '../../classifiers/pdq.ts';
 import { readHashList } from '../../gateway/cli/bank-commands.ts';
 import { openStore, type Store } from '../../gateway/store/db.ts';
@@ -61,6 +61,21 @@ describe('hash banks: storage, imports and the live index', () => {
     ).rejects.toThrow(/simulated crash/);
     const count = await store.db.selectFrom('bank_entries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     expect(Number(count.n)).toBe(0);
+  });
+
+  it('the bulk import path (prepared statements on SQLite) is idempotent, all-or-nothing and feeds the live index', async () => {
+    const entries = Array.from({ length: 25_000 }, (_, i) => ({ hash: hex(5000 + i) }));
+    const progress: number[] = [];
+    expect(await importEntries(store, 'test', 'tve', entries, { onProgress: (n) => progress.push(n) })).toEqual({ added: 25_000, duplicates: 0 });
+    expect(progress).toEqual([10_000, 20_000, 25_000]);
+    expect(await importEntries(store, 'test', 'tve', entries)).toEqual({ added: 0, duplicates: 25_000 });
+    await expect(importEntries(store, 'test', 'tve', [{ hash: hex(1) }, { hash: 'zz' }])).rejects.toThrow(/entry 2/);
+    const count = await store.db.selectFrom('bank_entries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(count.n)).toBe(25_000);
+    const index = new HashBankIndex(store.db);
+    await index.loadAll();
+    expect(index.size).toBe(25_000);
+    expect(index.match([{ variant: 'original', hash: fromHex(flip(hex(5123), 5)) }])).toHaveLength(1);
   });
 
   it('the live index sees inserts, disabled entries and disabled banks after a refresh, within each bank radius', async () => {
