@@ -10,13 +10,14 @@ import { openApiDocument } from './openapi.ts';
 import { errorStatus, HttpError, registerRoutes, type Principal, type RouteDef } from './route.ts';
 import { streamRoutes } from './streams.ts';
 import { moderationRoutes } from './moderation.ts';
+import { policyBacktestRoutes } from './policy-backtest.ts';
 import { appealRoutes } from './appeals.ts';
 import { streamerRoutes } from './streamer.ts';
 
 export type RouteModule = (ctx: ApiContext) => RouteDef[];
 
 /** Route modules of the core gateway; later stages (banks, policy, review) add theirs through `extraRoutes`. */
-export const CORE_ROUTES: RouteModule[] = [streamRoutes, accountRoutes, identityWebhookRoutes, auditRoutes, moderationRoutes, streamerRoutes, appealRoutes];
+export const CORE_ROUTES: RouteModule[] = [streamRoutes, accountRoutes, identityWebhookRoutes, auditRoutes, moderationRoutes, streamerRoutes, appealRoutes, policyBacktestRoutes];
 
 export async function buildHttpServer(ctx: ApiContext, ws: WsIngest | null, extraRoutes: RouteModule[] = []): Promise<FastifyInstance> {
   const app = Fastify({
