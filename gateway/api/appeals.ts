@@ -4,6 +4,7 @@ import { decideAppeal, getAppeal, listAppeals } from '../enforcement/appeals.ts'
 import type { AppealRow, Database, DecisionRow } from '../store/schema.ts';
 import type { ApiContext } from './context.ts';
 import { defineRoute, type RouteDef } from './route.ts';
+import { decisionView } from './moderation.ts';
 
 const Reason = z.string().trim().min(1, 'a reason is required').max(500);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -11,26 +12,6 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 /** Who decided, as a streamer may see it: the rule, or "a moderator" (never which one). */
 export function deciderKind(decidedBy: string): 'rule' | 'moderator' {
   return decidedBy.startsWith('policy:') ? 'rule' : 'moderator';
-}
-
-/** A decision as moderators see it next to an appeal: rule, reason, review and evidence links. */
-export function moderatorDecisionView(d: DecisionRow) {
-  const evidence = JSON.parse(d.evidence) as { refs?: string[]; pinned?: string[] };
-  const refs = evidence.pinned ?? evidence.refs ?? [];
-  return {
-    id: d.id,
-    streamId: d.stream_id,
-    accountId: d.account_id,
-    ruleId: d.rule_id,
-    policyVersion: d.policy_version,
-    actions: JSON.parse(d.actions) as unknown,
-    reason: d.reason,
-    decidedAt: iso(d.decided_at),
-    decidedBy: d.decided_by,
-    review: { status: d.review_status, priority: d.review_priority, by: d.reviewed_by, at: iso(d.reviewed_at), reason: d.review_reason },
-    evidence: refs.map((ref) => ({ ref, image: `/api/v1/evidence/${ref}` })),
-    detail: `/api/v1/decisions/${d.id}`,
-  };
 }
 
 /** An appeal's outcome as the streamer reads it (no moderator identity). */
@@ -53,7 +34,7 @@ export function moderatorAppealView(a: AppealRow, handle: string | null, d: Deci
     decidedBy: a.decided_by,
     decidedAt: iso(a.decided_at),
     outcomeReason: a.outcome_reason,
-    decision: d ? moderatorDecisionView(d) : null,
+    decision: d ? decisionView(d) : null,
   };
 }
 
@@ -114,7 +95,7 @@ export function appealRoutes(ctx: ApiContext): RouteDef[] {
         if (body.outcome === 'overturn') await ctx.gate.refresh();
         const [view] = await withDecisions(db, [res.appeal]);
         return {
-          appeal: { ...view!, decision: moderatorDecisionView(res.decision) },
+          appeal: { ...view!, decision: decisionView(res.decision) },
           strikesVoided: res.strikesVoided,
           suspensionsLifted: res.suspensionsLifted,
           decisionConfirmed: res.decisionConfirmed,

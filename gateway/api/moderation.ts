@@ -8,7 +8,8 @@ import { defineRoute, HttpError, type RouteDef } from './route.ts';
 
 const Reason = z.string().trim().min(1, 'a reason is required').max(500);
 
-function decisionView(d: DecisionRow) {
+/** A decision as moderators see it: rule, actions, review state and links to its evidence. */
+export function decisionView(d: DecisionRow) {
   const evidence = JSON.parse(d.evidence) as { refs?: string[]; pinned?: string[] };
   const refs = evidence.pinned ?? evidence.refs ?? [];
   return {
@@ -24,6 +25,7 @@ function decisionView(d: DecisionRow) {
     decidedBy: d.decided_by,
     review: { status: d.review_status, priority: d.review_priority, by: d.reviewed_by, at: d.reviewed_at === null ? null : new Date(d.reviewed_at).toISOString(), reason: d.review_reason },
     evidence: refs.map((ref) => ({ ref, image: `/api/v1/evidence/${ref}` })),
+    detail: `/api/v1/decisions/${d.id}`,
   };
 }
 

@@ -7,6 +7,7 @@ import type { AccountHistory } from '../../policy/history.ts';
 import { formatPolicyError, loadPolicy, type PolicyError, type PolicyFormat } from '../../policy/load.ts';
 import type { Policy } from '../../policy/schema.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
+import { historyAsOf } from '../enforcement/decisions.ts';
 import type { Database } from '../store/schema.ts';
 import type { ApiContext } from './context.ts';
 import { defineRoute, HttpError, type RouteDef } from './route.ts';
@@ -265,34 +266,11 @@ async function loadHistories(db: Kysely<Database>, accountIds: string[], people:
     r.account_id === accountId || (personId !== null && r.identity_subject === personId);
   return {
     asOf(accountId: string, personId: string | null, at: number): AccountHistory {
-      return {
-        strikes: strikeList
-          .filter((s) => mine(s, accountId, personId) && Number(s.at) <= at)
-          .map((s) => ({
-            id: s.id,
-            accountId: s.account_id,
-            personId: s.identity_subject,
-            streamId: s.stream_id,
-            category: s.category,
-            severity: s.severity,
-            ruleId: s.rule_id,
-            at: Number(s.at),
-            expiresAt: Number(s.expires_at),
-            // Voided later (e.g. on appeal) still counted when the stream started.
-            voided: s.voided_at !== null && Number(s.voided_at) <= at,
-          })),
-        suspensions: suspensionList
-          .filter((s) => mine(s, accountId, personId) && Number(s.starts_at) <= at)
-          .map((s) => ({
-            id: s.id,
-            accountId: s.account_id,
-            personId: s.identity_subject,
-            ruleId: null,
-            startsAt: Number(s.starts_at),
-            endsAt: s.ends_at === null ? null : Number(s.ends_at),
-            liftedAt: s.lifted_at !== null && Number(s.lifted_at) <= at ? Number(s.lifted_at) : null,
-          })),
-      };
+      return historyAsOf(
+        strikeList.filter((s) => mine(s, accountId, personId)),
+        suspensionList.filter((s) => mine(s, accountId, personId)),
+        at,
+      );
     },
   };
 }

@@ -134,27 +134,39 @@ export async function loadHistory(db: Kysely<Database>, accountId: string, subje
       .where((eb) => (subject ? eb.or([eb('account_id', '=', accountId), eb('identity_subject', '=', subject)]) : eb('account_id', '=', accountId)))
       .execute(),
   ]);
+  return historyAsOf(strikes, suspensions, Number.POSITIVE_INFINITY);
+}
+
+/**
+ * Strike and suspension rows in the engine's terms, as they stood at `at`: later strikes and suspensions
+ * are left out, and a void or lift counts only once it happened (backtests replay old streams this way).
+ */
+export function historyAsOf(strikes: readonly StrikeRow[], suspensions: readonly Suspension[], at: number): AccountHistory {
   return {
-    strikes: strikes.map((s) => ({
-      id: s.id,
-      accountId: s.account_id,
-      personId: s.identity_subject,
-      streamId: s.stream_id,
-      category: s.category,
-      severity: s.severity,
-      ruleId: s.rule_id,
-      at: s.at,
-      expiresAt: s.expires_at,
-      voided: s.voided_at !== null,
-    })),
-    suspensions: suspensions.map((s) => ({
-      id: s.id,
-      accountId: s.account_id,
-      personId: s.identity_subject,
-      ruleId: null,
-      startsAt: s.starts_at,
-      endsAt: s.ends_at,
-      liftedAt: s.lifted_at,
-    })),
+    strikes: strikes
+      .filter((s) => Number(s.at) <= at)
+      .map((s) => ({
+        id: s.id,
+        accountId: s.account_id,
+        personId: s.identity_subject,
+        streamId: s.stream_id,
+        category: s.category,
+        severity: s.severity,
+        ruleId: s.rule_id,
+        at: Number(s.at),
+        expiresAt: Number(s.expires_at),
+        voided: s.voided_at !== null && Number(s.voided_at) <= at,
+      })),
+    suspensions: suspensions
+      .filter((s) => Number(s.starts_at) <= at)
+      .map((s) => ({
+        id: s.id,
+        accountId: s.account_id,
+        personId: s.identity_subject,
+        ruleId: null,
+        startsAt: Number(s.starts_at),
+        endsAt: s.ends_at === null ? null : Number(s.ends_at),
+        liftedAt: s.lifted_at !== null && Number(s.lifted_at) <= at ? Number(s.lifted_at) : null,
+      })),
   };
 }
