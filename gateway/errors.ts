@@ -5,6 +5,8 @@ export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     message: string,
+    /** Structured details for API clients (e.g. every policy error with its key path). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
   }

@@ -26,6 +26,7 @@ import { PolicyRunner } from './enforcement/policy-runner.ts';
 import { PolicyStore, DEFAULT_POLICY_FILE } from './enforcement/policy-store.ts';
 import { resolveFfmpeg } from './media/ffmpeg-path.ts';
 import { StreamWatcher } from './pipeline/watcher.ts';
+import { createMetrics } from './metrics.ts';
 
 export interface Gateway {
   config: Config;
@@ -136,13 +137,16 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const sweeper = setInterval(() => void evidence.sweep().catch((err) => log.error({ err }, 'evidence sweep failed')), 3600_000);
   sweeper.unref();
 
+  let watcherRef: StreamWatcher | null = null;
+  const metrics = createMetrics({ registry, runner, banks, stage, classifiers, watcher: () => watcherRef });
   const refuse = (r: Parameters<typeof recordRefusal>[1]) => {
+    metrics.refusal(r.protocol, r.reason);
     log.info({ protocol: r.protocol, remote: r.remoteAddr, reason: r.reason }, 'publish refused');
     void recordRefusal(store.db, r, onError);
   };
   const rtmp = new RtmpIngest(config.rtmp, { gate: () => gate, registry, refuse, log });
   const ws = new WsIngest(config.ingest.ws, { gate: () => gate, registry, refuse, log });
-  const http = await buildHttpServer({ store, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence }, ws, opts.extraRoutes);
+  const http = await buildHttpServer({ store, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry }, ws, opts.extraRoutes);
 
   const rtmpPort = await rtmp.listen();
   let watcher: StreamWatcher | null = null;
@@ -151,6 +155,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     log.info({ ffmpeg: ffmpeg.path, version: ffmpeg.version, source: ffmpeg.source }, 'sampling live streams with ffmpeg');
     watcher = new StreamWatcher(registry, stage, (s) => runner.onSignal(s), ffmpeg, { rtmpPort, ...config.sampling }, log);
   }
+  watcherRef = watcher;
   await http.listen({ port: config.http.port, host: config.http.host });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.http.port;

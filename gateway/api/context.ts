@@ -7,6 +7,7 @@ import type { Store } from '../store/db.ts';
 import type { HashBankIndex } from '../../classifiers/hashbank.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
+import type { Registry } from 'prom-client';
 
 export interface ApiContext {
   store: Store;
@@ -19,4 +20,5 @@ export interface ApiContext {
   banks: HashBankIndex;
   policies: PolicyStore;
   evidence: EvidenceStore;
+  metrics?: Registry;
 }

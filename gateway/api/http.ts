@@ -65,6 +65,11 @@ export async function buildHttpServer(ctx: ApiContext, ws: WsIngest | null, extr
     await ctx.store.db.selectFrom('accounts').select('id').limit(1).execute();
     return { status: 'ok', version: ctx.version, liveStreams: ctx.registry.list().length };
   });
+  app.get('/metrics', async (req, reply) => {
+    await authenticate(req, 'moderator');
+    if (!ctx.metrics) throw new HttpError(404, 'not_found', 'metrics are not enabled');
+    return reply.type(ctx.metrics.contentType).send(await ctx.metrics.metrics());
+  });
   const doc = openApiDocument(routes, ctx.version);
   app.get('/api/openapi.json', async () => doc);
 

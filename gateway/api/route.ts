@@ -62,7 +62,7 @@ export function errorStatus(err: unknown): { status: number; body: Record<string
   if (err instanceof HttpError) return { status: err.status, body: { error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
   if (err instanceof DomainError) {
     const status = { not_found: 404, conflict: 409, invalid: 400, forbidden: 403 }[err.code];
-    return { status, body: { error: err.code, message: err.message } };
+    return { status, body: { error: err.code, message: err.message, ...err.details } };
   }
   if (err instanceof z.ZodError) {
     const { path, message } = firstIssue(err);

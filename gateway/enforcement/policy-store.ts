@@ -19,7 +19,9 @@ export interface ActivePolicy {
 
 function parseOrThrow(text: string, format: PolicyFormat): Policy {
   const result = loadPolicy(text, format);
-  if (!result.ok) throw new DomainError('invalid', `invalid policy:\n${result.errors.map((e) => `  ${formatPolicyError(e)}`).join('\n')}`);
+  if (!result.ok) {
+    throw new DomainError('invalid', `invalid policy:\n${result.errors.map((e) => `  ${formatPolicyError(e)}`).join('\n')}`, { errors: result.errors });
+  }
   return result.policy;
 }
 

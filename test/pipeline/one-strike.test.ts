@@ -19,6 +19,7 @@ if (!ffmpeg) console.warn('skipping one-strike end-to-end tests: no ffmpeg found
 describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, real SQLite)', () => {
   let dir: string;
   let gw: Gateway;
+  let token: string;
   let api: (method: string, url: string, body?: unknown) => Promise<{ status: number; body: Record<string, unknown> }>;
   let image: string;
   let key: string;
@@ -41,7 +42,7 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     });
     gw = await startGateway(config, { log: createLogger('silent') });
     const db = gw.store.db;
-    const token = (await issueToken(db, 'test', 'mod', 'operator')).token;
+    token = (await issueToken(db, 'test', 'mod', 'operator')).token;
     const base = `http://127.0.0.1:${gw.httpPort}`;
     api = async (method, url, body) => {
       const res = await fetch(base + url, {
@@ -124,5 +125,10 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     const audit = (await api('GET', '/api/v1/audit?limit=200')).body.records as Array<{ action: string }>;
     const actions = new Set(audit.map((r) => r.action));
     for (const a of ['decision.enforce', 'stream.cut', 'decision.overturn']) expect(actions, a).toContain(a);
+
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    expect(metrics).toContain('modgate_decisions_total{rule="tve-known-content",shadow="false"} 1');
+    expect(metrics).toMatch(/modgate_streams_ended_total\{reason="suspended"\} 1/);
+    expect(metrics).toMatch(/modgate_publish_refusals_total\{protocol="rtmp",reason="suspended"\} [1-9]/);
   }, 60_000);
 });

@@ -1,0 +1,85 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { HashBankIndex } from '../classifiers/hashbank.ts';
+import type { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
+import type { ClassifierStage } from '../classifiers/stage.ts';
+import type { PolicyRunner } from './enforcement/policy-runner.ts';
+import type { LiveRegistry } from './live/registry.ts';
+import type { StreamWatcher } from './pipeline/watcher.ts';
+
+export interface MetricsSources {
+  registry: LiveRegistry;
+  runner: PolicyRunner;
+  banks: HashBankIndex;
+  stage: ClassifierStage;
+  classifiers: readonly OnnxClassifier[];
+  watcher: () => StreamWatcher | null;
+}
+
+/**
+ * Prometheus metrics (`GET /metrics`, moderator token): what an on-call engineer watches — live streams,
+ * refusals, cuts by reason, decisions by rule, frames sampled, classifier drops, bank size. Counters are fed
+ * from the components' events; gauges read their stats at scrape time, so nothing is added to hot paths.
+ */
+export function createMetrics(src: MetricsSources): { registry: Registry; refusal: (protocol: string, reason: string) => void } {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'modgate_' });
+
+  new Gauge({
+    name: 'modgate_live_streams',
+    help: 'Live publishes by protocol',
+    labelNames: ['protocol'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of src.registry.list()) this.inc({ protocol: s.protocol });
+    },
+  });
+  const refusals = new Counter({ name: 'modgate_publish_refusals_total', help: 'Refused publishes by reason', labelNames: ['protocol', 'reason'], registers: [registry] });
+  const ended = new Counter({ name: 'modgate_streams_ended_total', help: 'Ended streams by end reason (cut, suspended, publisher_disconnected, …)', labelNames: ['reason'], registers: [registry] });
+  src.registry.on('ended', (_s, reason) => ended.inc({ reason }));
+  const decisions = new Counter({ name: 'modgate_decisions_total', help: 'Policy decisions by rule, enforced or shadow', labelNames: ['rule', 'shadow'], registers: [registry] });
+  src.runner.on('decision', (_rec, d) => decisions.inc({ rule: d.ruleId, shadow: String(d.shadow) }));
+
+  new Gauge({
+    name: 'modgate_frames_classified',
+    help: 'Frames through the classifier stage since start',
+    registers: [registry],
+    collect() {
+      this.set(src.stage.stats.frames);
+    },
+  });
+  new Gauge({
+    name: 'modgate_classifier_errors',
+    help: 'Frames a classifier failed or dropped under load, since start',
+    registers: [registry],
+    collect() {
+      this.set(src.stage.stats.classifierErrors);
+    },
+  });
+  new Gauge({
+    name: 'modgate_classifier_queue',
+    help: 'Frames waiting for an ONNX worker, by model',
+    labelNames: ['model'],
+    registers: [registry],
+    collect() {
+      for (const c of src.classifiers) this.set({ model: c.name }, c.pool.stats().queued);
+    },
+  });
+  new Gauge({
+    name: 'modgate_sampled_streams',
+    help: 'Streams with a running sampler',
+    registers: [registry],
+    collect() {
+      this.set(src.watcher()?.count ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'modgate_bank_hashes',
+    help: 'Hashes in the live bank index',
+    registers: [registry],
+    collect() {
+      this.set(src.banks.size);
+    },
+  });
+  return { registry, refusal: (protocol, reason) => refusals.inc({ protocol, reason }) };
+}
