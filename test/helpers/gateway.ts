@@ -98,6 +98,8 @@ export interface TestGatewayOptions {
   identity?: Partial<Config['identity']>;
   syncIntervalMs?: number;
   logLevel?: Config['log']['level'];
+  /** Run the sampler and the default classifier models (off: these tests are about ingest and the gate). */
+  pipeline?: boolean;
 }
 
 export interface TestGateway {
@@ -142,6 +144,8 @@ export function testConfig(dataDir: string, o: TestGatewayOptions = {}): Config 
     syncIntervalMs: o.syncIntervalMs ?? 500,
     log: { level: o.logLevel ?? (process.env.MODGATE_TEST_LOG === '1' ? 'debug' : 'silent') },
     demo: false,
+    // Sampling and ONNX models cost CPU per stream and are covered by test/pipeline and test/sampler.
+    ...(o.pipeline ? {} : { sampling: { enabled: false }, classifiers: { models: [] } }),
   };
   return ConfigSchema.parse(input);
 }

@@ -37,8 +37,7 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
       log: { level: 'silent' },
       demo: false,
       syncIntervalMs: 200,
-      // Hash matching only: the ONNX models are covered by their own tests and would only add CPU here.
-      classifiers: { models: [] },
+      // Default classifiers: the nsfw ONNX model built at install time runs on every frame beside the PDQ matcher.
     });
     gw = await startGateway(config, { log: createLogger('silent') });
     const db = gw.store.db;
@@ -98,6 +97,8 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     expect(days).toBeGreaterThan(29.9);
     expect(account.streams[0]!.endReason).toBe('suspended');
     expect(await live('bystander'), 'the other account is untouched').toBeTruthy();
+    expect(gw.classifiers.map((c) => c.name)).toEqual(['nsfw']);
+    expect(gw.classifiers[0]!.pool.stats().completed, 'the ONNX model classified the sampled frames').toBeGreaterThan(5);
 
     const retry = publish(key, null, 5);
     const retryExit = await retry.done;
