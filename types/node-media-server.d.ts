@@ -36,6 +36,7 @@ declare module 'node-media-server/src/session/rtmp_session.js' {
     parserPacket: { header: { length: number; type: number }; capacity: number };
     packetAlloc(): void;
     controlHandler(): void;
+    respondPublish(): void;
   }
   export interface RtmpSessionInstance {
     id: string;

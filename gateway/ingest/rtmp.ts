@@ -127,6 +127,10 @@ export class RtmpIngest {
     const session = new RtmpSession(socket);
     const maxBefore = this.opts.maxMessageBytesBeforeAuth ?? 64 * 1024;
     const maxAfter = this.opts.maxMessageBytes ?? 8 * 1024 * 1024;
+    // node-media-server answers `publish` with NetStream.Publish.Start before its hooks run, so a refused
+    // publisher (OBS) would briefly show "live". Hold the answer back until the gate has accepted.
+    const respondPublish = session.rtmp.respondPublish.bind(session.rtmp);
+    session.rtmp.respondPublish = () => {};
     guardParser(session.rtmp, () =>
       state.authorized ? { message: maxAfter, total: 4 * maxAfter } : { message: maxBefore, total: 4 * maxBefore },
     );
@@ -150,7 +154,7 @@ export class RtmpIngest {
       }
     };
     const onPush = session.onPush;
-    session.onPush = () => this.publish(session, state, remote, onPush, handshakeTimer);
+    session.onPush = () => this.publish(session, state, remote, onPush, handshakeTimer, respondPublish);
     const onPlay = session.onPlay;
     session.onPlay = () => this.play(session, state, onPlay, handshakeTimer);
     const onPacket = session.onPacket;
@@ -187,7 +191,7 @@ export class RtmpIngest {
     if (b && b === session.broadcast && b.publisher === null && b.subscribers.size === 0) Context.broadcasts.delete(session.streamPath);
   }
 
-  private publish(session: RtmpSessionInstance, state: ConnState, remote: string, onPush: () => void, timer: NodeJS.Timeout): void {
+  private publish(session: RtmpSessionInstance, state: ConnState, remote: string, onPush: () => void, timer: NodeJS.Timeout, respondPublish: () => void): void {
     const key = typeof session.streamName === 'string' ? session.streamName : '';
     const refuse = (reason: string, message: string, accountId: string | null) => {
       this.forgetConnectPath(session);
@@ -210,6 +214,7 @@ export class RtmpIngest {
     Context.broadcasts.set(playPath, session.broadcast);
     onPush();
     if (!session.isPublisher) return refuse('conflict', 'stream path already has a publisher', verdict.account.id);
+    respondPublish();
     clearTimeout(timer);
     state.authorized = true;
     state.streamId = streamId;

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
+import { rawPublish } from '../helpers/rtmp-client.ts';
 import { FFMPEG, readFrames, runCli, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.ts';
 
 /**
@@ -120,6 +121,16 @@ describe('RTMP publish gate', () => {
       }
     });
   }
+
+  it('a refused publisher is never told it is live: no NetStream.Publish.Start before the close (OBS would flash "live")', async () => {
+    const refused = await rawPublish(t.rtmpPort, `sk_${'A'.repeat(32)}`);
+    expect(refused.started).toBe(false);
+    refused.client.destroy();
+    const a = await t.account('told-live');
+    const accepted = await rawPublish(t.rtmpPort, a.streamKey);
+    expect(accepted.started).toBe(true);
+    accepted.client.destroy();
+  });
 });
 
 describe('RTMP enforcement on a live stream', () => {
