@@ -119,11 +119,13 @@ export const ConfigSchema = z
         workers: z.number().int().min(1).max(16).default(1),
         intraOpThreads: z.number().int().min(1).max(16).default(1),
         maxBatch: z.number().int().min(1).max(128).default(8),
+        /** ONNX Runtime execution providers, e.g. [cuda, cpu] (needs onnxruntime-node's CUDA binaries; see README). */
+        executionProviders: z.array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu'])).min(1).default(['cpu']),
         /** Frames with a score at or above this (or any hash match) keep a thumbnail as evidence. */
         evidenceFloor: z.number().min(0).max(1).default(0.5),
       })
       .strict()
-      .default({ hashMatch: { enabled: true, dihedral: true, minQuality: 50 }, workers: 1, intraOpThreads: 1, maxBatch: 8, evidenceFloor: 0.5 }),
+      .default({ hashMatch: { enabled: true, dihedral: true, minQuality: 50 }, workers: 1, intraOpThreads: 1, maxBatch: 8, executionProviders: ['cpu'], evidenceFloor: 0.5 }),
     evidence: z
       .object({
         liveRetentionHours: z.number().min(0).default(24),

@@ -105,7 +105,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   for (const dir of modelPaths(config)) {
     try {
       classifiers.push(
-        await OnnxClassifier.open({ manifest: dir, workers: config.classifiers.workers, intraOpThreads: config.classifiers.intraOpThreads, maxBatch: config.classifiers.maxBatch }),
+        await OnnxClassifier.open({ manifest: dir, workers: config.classifiers.workers, intraOpThreads: config.classifiers.intraOpThreads, maxBatch: config.classifiers.maxBatch, executionProviders: config.classifiers.executionProviders }),
       );
     } catch (err) {
       await Promise.allSettled(classifiers.map((c) => c.close()));

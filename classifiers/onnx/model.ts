@@ -15,6 +15,8 @@ export interface ModelLoadOptions {
   /** ORT intra-op threads (parallelism inside one op). Default 1: scale with workers instead. */
   intraOpThreads?: number;
   interOpThreads?: number;
+  /** e.g. ['cuda', 'cpu'] on a machine where onnxruntime-node's CUDA binaries were installed. Default CPU. */
+  executionProviders?: string[];
 }
 
 export interface RunOutput {
@@ -57,6 +59,7 @@ export class OnnxModel {
         intraOpNumThreads: opts.intraOpThreads ?? 1,
         interOpNumThreads: opts.interOpThreads ?? 1,
         executionMode: 'sequential',
+        executionProviders: opts.executionProviders ?? ['cpu'],
         graphOptimizationLevel: 'all',
         // Errors only: failures are rethrown with context by us; ORT's warnings would bypass the app logger.
         logSeverityLevel: 3,

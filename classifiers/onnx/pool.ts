@@ -25,6 +25,8 @@ export interface PoolOptions {
   workers?: number;
   /** ORT intra-op threads per worker. Default 1. */
   intraOpThreads?: number;
+  /** ONNX Runtime execution providers, e.g. ['cuda', 'cpu']. Default ['cpu']. */
+  executionProviders?: string[];
   /** Largest batch sent to a worker. Default 8. */
   maxBatch?: number;
   /** Longest a frame waits for batch-mates while a worker is idle. Default 4 ms. */
@@ -115,6 +117,7 @@ export class OnnxPool {
     const init: WorkerInit = {
       manifest,
       intraOpThreads: positiveInt('intraOpThreads', opts.intraOpThreads, 1),
+      executionProviders: opts.executionProviders,
       interOpThreads: 1,
     };
     let maxBatch = positiveInt('maxBatch', opts.maxBatch, 8);

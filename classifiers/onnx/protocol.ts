@@ -9,6 +9,8 @@ export interface WorkerInit {
   manifest: ResolvedManifest;
   intraOpThreads: number;
   interOpThreads: number;
+  /** ONNX Runtime execution providers in order of preference, e.g. ['cuda', 'cpu']. Default ['cpu']. */
+  executionProviders?: string[];
 }
 
 export interface FramePayload {
