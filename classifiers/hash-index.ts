@@ -1,48 +1,75 @@
 /**
- * Exact Hamming-radius search over PDQ hashes with multi-index hashing (MIH).
+ * Exact Hamming-radius search over PDQ hashes with multi-index hashing (MIH), with live inserts.
  *
- * A 256-bit hash is cut into 16 slices of 16 bits (slice s = DCT row s). If two hashes are within d bits,
- * some slice differs in at most floor(d/16) bits (pigeonhole), so probing each slice's table at the
- * query's slice value and its neighbours up to that radius yields every match; candidates are then
- * verified with the full distance. For d <= 47 that is at most 16 × 137 probes; beyond, MIH would touch
- * a large part of the bank anyway and the index scans linearly. Results are exact either way.
+ * Search: a 256-bit hash is cut into 16 slices of 16 bits, paired (2k, 2k+1). Within radius r, some pair
+ * differs in at most floor(r/8) bits and one of its slices in at most floor(r/16), so probing each
+ * slice's buckets within floor(r/16) bits of the query, keeping entries whose pair is within floor(r/8),
+ * finds every match; candidates are then verified with the full distance (see hash-index-segment.ts for
+ * the table layout: 50 bytes per hash, ids stored on one side of each pair only). For r <= 47 that is at
+ * most 16 × 137 bucket probes; beyond, MIH would touch much of the bank anyway and the index scans
+ * linearly. Results are exact either way, sorted by distance then id.
  *
- * Memory: hashes live in one Uint32Array (8 words per slot). Each slice table is a CSR over the 65,536
- * slice values whose ids are stored Elias-Fano style: the low 16 bits of each id in a Uint16Array and the
- * high bits unary-coded in a bit vector (ids within a bucket are ascending). That is ~18 bits per id per
- * slice instead of 32: 10M hashes take ~320 MB of hashes + ~365 MB of tables.
+ * Storage: hashes live in pages of 65,536 (2 MiB), so growing never copies the store. Memory at 10M:
+ * 320 MB of hashes + ~506 MB of tables + 1.25 MB of tombstones ≈ 0.83 GB.
  *
- * Partner filter (on by default up to 4M hashes): each entry also carries its partner slice's 16 bits, so
- * candidates whose slice pair is already too far are dropped without a random read of the hash store.
- * That makes lookups ~10× faster for +32 bytes per hash (10M would take ~1.0 GB with it, hence 'auto').
+ * Live inserts, LSM style. Slots are split into three contiguous ranges, all searched by every query:
+ *   base [0, base.end)          one big segment, rebuilt rarely;
+ *   mid  [base.end, mid.end)    one segment over the slots added since the base, rebuilt when the tail fills;
+ *   tail [builtEnd, slots)      the newest slots, scanned linearly (<= tailLimit = 1024, normally: ~16 µs).
+ * `add` only appends to the tail: a hash is searchable as soon as `add` returns. When the tail passes
+ * `tailLimit`, a merge job starts: a new mid over mid+tail (cost proportional to the mid's own size), or,
+ * once the mid would pass `midLimit` (default max(16 × tailLimit, sqrt(tailLimit × base))), a new base
+ * over everything. A job builds its segment in resumable steps, a few ms at a time on the event loop
+ * (setImmediate), and swaps it in when done; queries meanwhile use the old segments plus the growing tail.
+ * If the event loop is starved (adds in a tight loop) and the tail passes 2 × tailLimit, each `add` also
+ * runs ~1 ms of the pending job itself, so the tail stays bounded and no single add pauses for long.
+ * Cost: a mid segment adds ~15 µs to a lookup whatever its size (its 272 bucket probes), the tail ~16 ns
+ * per slot; merges cost ~0.6 µs of CPU per slot they cover.
+ * A base merge holds the old and new base tables at once until the swap (10M: ~0.5 GB extra, transient).
  *
- * Live inserts go to a tail of slots after the last build, scanned linearly and merged into the tables by a
- * rebuild once the tail passes `tailLimit`. Removal sets a tombstone; the slot's id is never reused.
+ * Bulk loads: `addMany` of a batch at least as large as what is already indexed, `fromPacked`,
+ * `fromHashes` and `build()` build synchronously (cost proportional to the caller's batch); smaller
+ * `addMany` batches take the incremental path like `add`.
+ *
+ * Removal sets a tombstone; searches skip tombstoned slots and rebuilt segments drop them. Ids are never
+ * reused.
  */
+import {
+  type HashStore,
+  PAGE_HASHES,
+  PAGE_MASK,
+  PAGE_SHIFT,
+  PAGE_WORDS,
+  type Segment,
+  SearchScratch,
+  buildSegment,
+  finish,
+  isRemoved,
+  popcount32,
+  searchSegment,
+  segmentBytes,
+} from './hash-index-segment.ts';
 import { PDQ_WORDS, type PdqHash } from './pdq.ts';
 
 export interface HashHit {
-  /** Slot id returned by `add` (or the position in the batch given to `build`). */
+  /** Slot id returned by `add` (or the position in the batch given to `fromPacked`/`fromHashes`). */
   id: number;
   distance: number;
 }
 
-const SLICES = 16;
 const SLICE_VALUES = 1 << 16;
 /** Per-slice radius above which MIH probes (697+ per slice) cost more than a sequential scan. */
 const MAX_SLICE_RADIUS = 2;
-/** Candidates touched ahead of verification at a time: their cache lines (64 B each) stay in L2. */
-const TOUCH_CHUNK = 2048;
-/** Largest build that gets the partner filter under partnerFilter: 'auto'. */
-const PARTNER_AUTO_MAX = 4_000_000;
+/** Default tail size that starts a merge job. */
+const DEFAULT_TAIL_LIMIT = 1024;
+/** Longest run of merge work per event-loop turn, in ms (wall). */
+const SLICE_MS = 3;
+/** Merge work an `add` runs itself when the tail has passed 2 × tailLimit (event loop starved), in ms. */
+const HELP_MS = 1;
 
 /** Sorted by distance, then id: the canonical order of every search result. */
 function byDistanceThenId(a: HashHit, b: HashHit): number {
   return a.distance - b.distance || a.id - b.id;
-}
-
-function isRemoved(removed: Uint32Array | null, id: number): boolean {
-  return removed !== null && (removed[id >>> 5]! & (1 << (id & 31))) !== 0;
 }
 
 /**
@@ -58,23 +85,35 @@ export function linearScan(
   from = 0,
 ): HashHit[] {
   const hits: HashHit[] = [];
-  const w = asInt32(words);
-  const q = asInt32(query);
-  const q0 = q[0]!, q1 = q[1]!, q2 = q[2]!, q3 = q[3]!;
-  const q4 = q[4]!, q5 = q[5]!, q6 = q[6]!, q7 = q[7]!;
-  for (let id = from, p = from * PDQ_WORDS; id < count; id++, p += PDQ_WORDS) {
-    const d =
-      popcount32(w[p]! ^ q0) +
-      popcount32(w[p + 1]! ^ q1) +
-      popcount32(w[p + 2]! ^ q2) +
-      popcount32(w[p + 3]! ^ q3) +
-      popcount32(w[p + 4]! ^ q4) +
-      popcount32(w[p + 5]! ^ q5) +
-      popcount32(w[p + 6]! ^ q6) +
-      popcount32(w[p + 7]! ^ q7);
-    if (d <= radius && !isRemoved(removed, id)) hits.push({ id, distance: d });
-  }
+  scanRange(asInt32(words), 0, from, count, asInt32(query), radius, removed, hits);
   return hits.sort(byDistanceThenId);
+}
+
+/**
+ * Brute-force scan of slots [from, to) of `words`, whose first slot is `firstId`. The popcount is written
+ * out inline and the distance checked after each word: this loop often ends up inlined into `search`,
+ * where V8 has no inlining budget left for 8 calls to popcount32.
+ */
+function scanRange(
+  w: Int32Array,
+  firstId: number,
+  from: number,
+  to: number,
+  q: Int32Array,
+  radius: number,
+  removed: Uint32Array | null,
+  hits: HashHit[],
+): void {
+  for (let id = from, p = (from - firstId) * PDQ_WORDS; id < to; id++, p += PDQ_WORDS) {
+    let d = 0;
+    for (let j = 0; j < PDQ_WORDS && d <= radius; j++) {
+      let x = w[p + j]! ^ q[j]!;
+      x -= (x >>> 1) & 0x55555555;
+      x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+      d += Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+    }
+    if (d <= radius && (removed === null || !isRemoved(removed, id))) hits.push({ id, distance: d });
+  }
 }
 
 /**
@@ -83,16 +122,6 @@ export function linearScan(
  */
 function asInt32(words: Uint32Array | Int32Array): Int32Array {
   return words instanceof Int32Array ? words : new Int32Array(words.buffer, words.byteOffset, words.length);
-}
-
-/**
- * Bits set in a 32-bit word. A private copy of pdq.ts's popcount on purpose: V8 specialises a function on
- * the number types it has seen, and this one must only ever see int32 to stay on the fast path.
- */
-function popcount32(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 /** All 16-bit masks of popcount <= r, lightest first, computed once per r. */
@@ -110,35 +139,18 @@ function masksWithin(r: number): Uint16Array {
   return masks;
 }
 
-function sliceOf(words: Int32Array, id: number, slice: number): number {
-  return (words[id * PDQ_WORDS + (slice >> 1)]! >>> ((slice & 1) << 4)) & 0xffff;
-}
-
-/** Index of the lowest set bit of a non-zero 32-bit word. */
-function ctz32(x: number): number {
-  return 31 - Math.clz32(x & -x);
-}
-
-/** One slice's bucket table over slots [0, count): CSR offsets + low id bits + unary high id bits. */
-interface SliceTable {
-  offsets: Uint32Array;
-  lo: Uint16Array;
-  hiBits: Int32Array;
-  /** Per entry, the value of the partner slice (s ^ 1), when the partner filter is on. */
-  partner: Uint16Array | null;
-}
-
 export interface HashIndexOptions {
-  /** Slots to allocate up front (grows by 1.5× when full). */
+  /** Tombstone capacity to allocate up front, in slots (grows by 1.5× when full). */
   initialCapacity?: number;
-  /** Tail size that triggers a merge into the tables; default max(4096, min(65536, built/32)). */
+  /** Tail size that starts a merge job (default 1024). */
   tailLimit?: number;
+  /** Mid size past which a merge rebuilds the base instead (default max(16 × tailLimit, sqrt(tailLimit × base))). */
+  midLimit?: number;
   /**
-   * Store each entry's partner slice (16 bits) inline so most candidates are rejected without touching
-   * the hash store: ~10× faster lookups for +32 bytes per hash. 'auto' (default) turns it on for builds
-   * of up to 4M slots, keeping 10M hashes near 0.7 GB instead of 1 GB.
+   * Run merge jobs on the event loop via setImmediate (default true). With false, jobs advance only inside
+   * `add` (once the tail passes 2 × tailLimit), `settle()` and `build()`: deterministic, for tests.
    */
-  partnerFilter?: boolean | 'auto';
+  background?: boolean;
 }
 
 export interface HashIndexMemory {
@@ -148,44 +160,67 @@ export interface HashIndexMemory {
   totalBytes: number;
 }
 
+export interface HashIndexLayout {
+  /** Slots in the base segment, the mid segment and the linearly scanned tail. */
+  base: number;
+  mid: number;
+  tail: number;
+  /** The merge job under way, if any. */
+  merging: 'base' | 'mid' | null;
+  /** Completed merges since construction. */
+  baseMerges: number;
+  midMerges: number;
+  /** Longest single run of merge work (one event-loop turn, or the share of one `add`), CPU ms. */
+  longestMergeSliceCpuMs: number;
+}
+
+interface MergeJob {
+  kind: 'base' | 'mid';
+  start: number;
+  end: number;
+  steps: Generator<void, Segment, void>;
+}
+
 export class PdqHashIndex {
-  /** 8 words per slot, stored signed (see asInt32); read back as Uint32Array for callers. */
-  private words: Int32Array;
+  private readonly store: HashStore = { pages: [] };
   private removed: Uint32Array;
   private slotCount = 0;
   private liveCount = 0;
-  /** Slots [0, builtCount) are in the slice tables; the rest are the linearly scanned tail. */
-  private builtCount = 0;
-  /** High-id groups per bucket in the unary bit vectors: ceil(builtCount / 65536). */
-  private hiGroups = 0;
-  private tables: SliceTable[] = [];
-  private readonly fixedTailLimit: number | undefined;
-  private readonly partnerFilter: boolean | 'auto';
-  /** Scratch for one slice's candidate ids, reused across lookups. */
-  private candidates = new Int32Array(1024);
-  private touchSink = 0;
+  private base: Segment | null = null;
+  private mid: Segment | null = null;
+  private job: MergeJob | null = null;
+  private pumpQueued = false;
+  private baseMerges = 0;
+  private midMerges = 0;
+  private longestSliceCpuMs = 0;
+  private readonly tailLimitOpt: number;
+  private readonly midLimitOpt: number | undefined;
+  private readonly background: boolean;
+  private readonly scratch = new SearchScratch();
 
   constructor(opts: HashIndexOptions = {}) {
-    const capacity = Math.max(16, opts.initialCapacity ?? 1024);
-    this.words = new Int32Array(capacity * PDQ_WORDS);
-    this.removed = new Uint32Array(Math.ceil(capacity / 32));
-    this.fixedTailLimit = opts.tailLimit;
-    this.partnerFilter = opts.partnerFilter ?? 'auto';
+    this.removed = new Uint32Array(Math.ceil(Math.max(16, opts.initialCapacity ?? 1024) / 32));
+    this.tailLimitOpt = Math.max(1, opts.tailLimit ?? DEFAULT_TAIL_LIMIT);
+    this.midLimitOpt = opts.midLimit;
+    this.background = opts.background ?? true;
   }
 
-  /** Index over packed hashes (8 words each); takes ownership of `words` when it is exactly sized. */
+  /** Index over packed hashes (8 words each), built synchronously; uses `words` as its store (no copy). */
   static fromPacked(words: Uint32Array, count: number, opts: HashIndexOptions = {}): PdqHashIndex {
     if (words.length < count * PDQ_WORDS) throw new RangeError(`${words.length} words hold fewer than ${count} hashes`);
-    const index = new PdqHashIndex({ ...opts, initialCapacity: 16 });
-    index.words = asInt32(words.length === count * PDQ_WORDS ? words : words.slice(0, count * PDQ_WORDS));
-    index.removed = new Uint32Array(Math.ceil(Math.max(count, 1) / 32));
+    const index = new PdqHashIndex({ ...opts, initialCapacity: Math.max(count, opts.initialCapacity ?? 0) });
+    const w = asInt32(words);
+    for (let p = 0; p * PAGE_HASHES < count; p++) {
+      const from = p * PAGE_WORDS;
+      index.store.pages.push(w.subarray(from, Math.min(from + PAGE_WORDS, count * PDQ_WORDS)));
+    }
     index.slotCount = count;
     index.liveCount = count;
     index.build();
     return index;
   }
 
-  /** Index over a list of hashes; ids are their positions. */
+  /** Index over a list of hashes, built synchronously; ids are their positions. */
   static fromHashes(hashes: Iterable<PdqHash>, opts: HashIndexOptions = {}): PdqHashIndex {
     const index = new PdqHashIndex(opts);
     for (const h of hashes) index.append(h);
@@ -198,34 +233,49 @@ export class PdqHashIndex {
     return this.liveCount;
   }
 
-  /** Whether the last build stored partner slices inline (see HashIndexOptions.partnerFilter). */
-  get partnerFilterOn(): boolean {
-    return this.tables[0]?.partner != null;
-  }
-
   /** Ids handed out so far (removed ones included): valid ids are 0 .. slots-1. */
   get slots(): number {
     return this.slotCount;
   }
 
-  /** Adds a hash, searchable at once; returns its id. May merge the tail into the tables (a rebuild). */
+  /** Where the slots are (base / mid / tail) and the merge work done so far. */
+  get layout(): HashIndexLayout {
+    const baseEnd = this.base?.end ?? 0;
+    const builtEnd = this.builtEnd();
+    return {
+      base: baseEnd,
+      mid: builtEnd - baseEnd,
+      tail: this.slotCount - builtEnd,
+      merging: this.job?.kind ?? null,
+      baseMerges: this.baseMerges,
+      midMerges: this.midMerges,
+      longestMergeSliceCpuMs: this.longestSliceCpuMs,
+    };
+  }
+
+  /** Adds a hash, searchable at once; returns its id. Never rebuilds in place (see the file comment). */
   add(hash: PdqHash): number {
     const id = this.append(hash);
-    if (this.slotCount - this.builtCount > this.tailLimit()) this.build();
+    this.maintain();
     return id;
   }
 
-  /** Adds many hashes with a single rebuild at the end; returns the first id (ids are consecutive). */
+  /**
+   * Adds many hashes; returns the first id (ids are consecutive). A batch at least as large as the slots
+   * already indexed is built synchronously; a smaller one takes the incremental path of `add`.
+   */
   addMany(hashes: Iterable<PdqHash>): number {
     const first = this.slotCount;
     for (const h of hashes) this.append(h);
-    this.build();
+    const added = this.slotCount - first;
+    if (added > this.tailLimit() && added >= first) this.build();
+    else this.maintain();
     return first;
   }
 
   /** Tombstones a slot; returns false when it was unknown or already removed. */
   remove(id: number): boolean {
-    if (!Number.isInteger(id) || id < 0 || id >= this.slotCount || isRemoved(this.removed, id)) return false;
+    if (!this.has(id)) return false;
     this.removed[id >>> 5] = this.removed[id >>> 5]! | (1 << (id & 31));
     this.liveCount--;
     return true;
@@ -237,240 +287,178 @@ export class PdqHashIndex {
 
   /** A copy of the hash in slot `id`. */
   hashAt(id: number): PdqHash {
-    if (id < 0 || id >= this.slotCount) throw new RangeError(`no slot ${id}`);
-    return new Uint32Array(this.words.subarray(id * PDQ_WORDS, (id + 1) * PDQ_WORDS));
+    if (!Number.isInteger(id) || id < 0 || id >= this.slotCount) throw new RangeError(`no slot ${id}`);
+    const p = (id & PAGE_MASK) * PDQ_WORDS;
+    return new Uint32Array(this.store.pages[id >>> PAGE_SHIFT]!.subarray(p, p + PDQ_WORDS));
   }
 
   /** Every live hash within `radius` bits of `query`, sorted by distance then id. */
   search(query: PdqHash, radius: number): HashHit[] {
     if (!(radius >= 0)) return [];
     const r = Math.min(256, Math.floor(radius));
-    const sliceRadius = r >> 4;
-    if (sliceRadius > MAX_SLICE_RADIUS || this.builtCount === 0) {
-      return linearScan(this.words, this.slotCount, query, r, this.removed);
-    }
+    const q = asInt32(query);
     const hits: HashHit[] = [];
-    this.searchTables(query, r, sliceRadius, hits);
-    if (this.slotCount > this.builtCount) {
-      for (const hit of linearScan(this.words, this.slotCount, query, r, this.removed, this.builtCount)) hits.push(hit);
+    if (r >> 4 > MAX_SLICE_RADIUS) {
+      this.scanSlots(0, this.slotCount, q, r, hits);
+    } else {
+      const masks = masksWithin(r >> 4);
+      const { pages } = this.store;
+      if (this.base) searchSegment(this.base, pages, this.removed, q, r, masks, this.scratch, hits);
+      if (this.mid) searchSegment(this.mid, pages, this.removed, q, r, masks, this.scratch, hits);
+      this.scanSlots(this.builtEnd(), this.slotCount, q, r, hits);
     }
     return hits.sort(byDistanceThenId);
   }
 
   /** Brute-force search over the same slots (for checks and benchmarks). */
   linearSearch(query: PdqHash, radius: number): HashHit[] {
-    return linearScan(this.words, this.slotCount, query, radius, this.removed);
+    const hits: HashHit[] = [];
+    if (radius >= 0) this.scanSlots(0, this.slotCount, asInt32(query), Math.min(256, Math.floor(radius)), hits);
+    return hits.sort(byDistanceThenId);
   }
 
-  /** (Re)builds the slice tables over all slots, emptying the tail. */
+  /** Rebuilds one base segment over all slots synchronously, dropping removed slots and any merge under way. */
   build(): void {
-    const count = this.slotCount;
-    this.hiGroups = Math.ceil(count / SLICE_VALUES);
-    const sortedIds = new Uint32Array(count);
-    const withPartner = this.partnerFilter === 'auto' ? count <= PARTNER_AUTO_MAX : this.partnerFilter;
-    const tables: SliceTable[] = [];
-    for (let s = 0; s < SLICES; s++) tables.push(this.buildSlice(s, count, sortedIds, withPartner));
-    this.tables = tables;
-    this.builtCount = count;
+    this.job = null;
+    this.base = this.slotCount > 0 ? finish(buildSegment(this.store, 0, this.slotCount, () => this.removed)) : null;
+    this.mid = null;
+  }
+
+  /** Runs merge work synchronously until no job is pending and every slot is in a segment (empty tail). */
+  settle(): void {
+    for (;;) {
+      if (this.job !== null) this.runJob(Infinity);
+      else if (this.slotCount > this.builtEnd()) this.startJob();
+      else return;
+    }
+  }
+
+  /** Resolves once no merge job is pending (they run on the event loop; see `background`). */
+  async idle(): Promise<void> {
+    while (this.job) {
+      if (!this.background) {
+        this.settle();
+        return;
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   memory(): HashIndexMemory {
-    let tableBytes = 0;
-    for (const t of this.tables) {
-      tableBytes += t.offsets.byteLength + t.lo.byteLength + t.hiBits.byteLength + (t.partner?.byteLength ?? 0);
-    }
-    const hashBytes = this.words.byteLength;
+    let hashBytes = 0;
+    for (const page of this.store.pages) hashBytes += page.byteLength;
+    const tableBytes = (this.base ? segmentBytes(this.base) : 0) + (this.mid ? segmentBytes(this.mid) : 0);
     const tombstoneBytes = this.removed.byteLength;
     return { hashBytes, tableBytes, tombstoneBytes, totalBytes: hashBytes + tableBytes + tombstoneBytes };
   }
 
   // ---------------------------------------------------------------- internals
 
+  private builtEnd(): number {
+    return this.mid?.end ?? this.base?.end ?? 0;
+  }
+
   private tailLimit(): number {
-    return this.fixedTailLimit ?? Math.max(4096, Math.min(65536, this.builtCount >> 5));
+    return this.tailLimitOpt;
+  }
+
+  private midLimit(): number {
+    const baseEnd = this.base?.end ?? 0;
+    return this.midLimitOpt ?? Math.max(16 * this.tailLimitOpt, Math.sqrt(this.tailLimitOpt * baseEnd));
+  }
+
+  private scanSlots(from: number, to: number, q: Int32Array, radius: number, hits: HashHit[]): void {
+    const { pages } = this.store;
+    for (let id = from; id < to; ) {
+      const pageStart = (id >>> PAGE_SHIFT) << PAGE_SHIFT;
+      const pageEnd = Math.min(to, pageStart + PAGE_HASHES);
+      scanRange(pages[id >>> PAGE_SHIFT]!, pageStart, id, pageEnd, q, radius, this.removed, hits);
+      id = pageEnd;
+    }
   }
 
   private append(hash: PdqHash): number {
     if (hash.length !== PDQ_WORDS) throw new RangeError(`a PDQ hash has ${PDQ_WORDS} words, got ${hash.length}`);
-    if ((this.slotCount + 1) * PDQ_WORDS > this.words.length) this.grow();
-    const id = this.slotCount++;
-    this.words.set(asInt32(hash), id * PDQ_WORDS);
+    const id = this.slotCount;
+    const pages = this.store.pages;
+    const pageIndex = id >>> PAGE_SHIFT;
+    const offset = (id & PAGE_MASK) * PDQ_WORDS;
+    let page = pages[pageIndex];
+    if (page === undefined || page.length < offset + PDQ_WORDS) {
+      // A new page, or a short page (a view of fromPacked's array) replaced by a full-size copy (2 MiB).
+      const full = new Int32Array(PAGE_WORDS);
+      if (page !== undefined) full.set(page);
+      pages[pageIndex] = page = full;
+    }
+    page.set(asInt32(hash), offset);
+    if (id >= this.removed.length * 32) {
+      const removed = new Uint32Array(Math.ceil(this.removed.length * 1.5) + 1);
+      removed.set(this.removed);
+      this.removed = removed;
+    }
+    this.slotCount++;
     this.liveCount++;
     return id;
   }
 
-  private grow(): void {
-    const capacity = Math.max(16, Math.ceil((this.words.length / PDQ_WORDS) * 1.5));
-    const words = new Int32Array(capacity * PDQ_WORDS);
-    words.set(this.words);
-    this.words = words;
-    const removed = new Uint32Array(Math.ceil(capacity / 32));
-    removed.set(this.removed);
-    this.removed = removed;
-  }
-
   /**
-   * Counting sort of live slots by slice value (stable, so ids ascend within a bucket), then the ids are
-   * split into low 16 bits and unary-coded high bits: bucket v's bits start at offsets[v] + v*hiGroups and
-   * hold, for each high value in turn, one 1 per id then a 0.
+   * Starts a merge job when the tail is over its limit; when it is over twice the limit (the event loop
+   * is not getting to the job), runs up to HELP_MS of the job here, and starts the next one if needed.
    */
-  private buildSlice(slice: number, count: number, sortedIds: Uint32Array, withPartner: boolean): SliceTable {
-    const words = this.words;
-    const offsets = new Uint32Array(SLICE_VALUES + 1);
-    for (let id = 0; id < count; id++) {
-      if (!isRemoved(this.removed, id)) offsets[sliceOf(words, id, slice) + 1]!++;
-    }
-    for (let v = 0; v < SLICE_VALUES; v++) offsets[v + 1]! += offsets[v]!;
-    const live = offsets[SLICE_VALUES]!;
-    // Placement reads the hash store sequentially; lo and partner are written here so the store is never
-    // read in bucket (random) order.
-    const cursor = offsets.slice(0, SLICE_VALUES);
-    const lo = new Uint16Array(live);
-    const partner = withPartner ? new Uint16Array(live) : null;
-    const word = slice >> 1;
-    const shift = (slice & 1) << 4;
-    for (let id = 0, p = word; id < count; id++, p += PDQ_WORDS) {
-      if (isRemoved(this.removed, id)) continue;
-      const both = words[p]!;
-      const e = cursor[(both >>> shift) & 0xffff]!++;
-      sortedIds[e] = id;
-      lo[e] = id & 0xffff;
-      if (partner !== null) partner[e] = (both >>> (16 - shift)) & 0xffff; // slice ^ 1 shares the word
-    }
-    const hiGroups = this.hiGroups;
-    const hiBits = new Int32Array(Math.ceil((live + SLICE_VALUES * hiGroups) / 32) + 1);
-    for (let v = 0; v < SLICE_VALUES; v++) {
-      let bit = offsets[v]! + v * hiGroups;
-      let hi = 0;
-      for (let e = offsets[v]!; e < offsets[v + 1]!; e++) {
-        const idHi = sortedIds[e]! >>> 16;
-        bit += idHi - hi; // one 0 per skipped high value
-        hi = idHi;
-        hiBits[bit >>> 5] = hiBits[bit >>> 5]! | (1 << (bit & 31));
-        bit++;
-      }
-    }
-    return { offsets, lo, hiBits, partner };
-  }
-
-  /**
-   * MIH probes over the built slots, one slice at a time: decode the candidate ids of the slice's probed
-   * buckets (dropping, with the partner filter, those whose pair of slices is already too far), touch
-   * their hashes in a tight loop (independent loads the CPU overlaps, instead of one DRAM miss at a time
-   * inside the popcount loop), then verify. Each match is reported once, from the first slice that finds it.
-   *
-   * Partner filter: the 8 slice pairs (2k, 2k+1) hold all the differing bits, so some pair differs in at
-   * most R = floor(radius/8) bits, and one of its slices in at most floor(R/2) = floor(radius/16): probing
-   * slice s at that radius and keeping entries with diff(s) + diff(s^1) <= R finds every match.
-   */
-  private searchTables(query: PdqHash, radius: number, sliceRadius: number, hits: HashHit[]): void {
-    const masks = masksWithin(sliceRadius);
-    const pairBudget = radius >> 3;
-    for (let s = 0; s < SLICES; s++) {
-      const n = this.gatherCandidates(s, query, masks, pairBudget);
-      this.verifyCandidates(n, query, radius, sliceRadius, pairBudget, s, hits);
+  private maintain(): void {
+    for (let helped = false; ; helped = true) {
+      const tail = this.slotCount - this.builtEnd();
+      if (tail <= this.tailLimit()) return;
+      if (this.job === null) this.startJob();
+      if (helped || tail <= 2 * this.tailLimit()) return;
+      this.runJob(HELP_MS);
+      if (this.job !== null) return;
     }
   }
 
-  /** Ids in slice s's buckets at the query's slice value XOR each mask, into this.candidates; returns their count. */
-  private gatherCandidates(s: number, query: PdqHash, masks: Uint16Array, pairBudget: number): number {
-    const { offsets, lo, hiBits, partner } = this.tables[s]!;
-    const sliceValue = querySlice(query, s);
-    const partnerValue = querySlice(query, s ^ 1);
-    const hiGroups = this.hiGroups;
-    // First pass: sizes, and a touch of each bucket's first entry in every array, so the buckets' cache
-    // misses overlap here rather than stall the decode loop one bucket at a time.
-    let total = 0;
-    let sink = 0;
-    for (let m = 0; m < masks.length; m++) {
-      const v = sliceValue ^ masks[m]!;
-      const e = offsets[v]!;
-      total += offsets[v + 1]! - e;
-      sink ^= lo[e] ?? 0;
-      sink ^= hiBits[(e + v * hiGroups) >>> 5] ?? 0;
-      if (partner !== null) sink ^= partner[e] ?? 0;
-    }
-    this.touchSink ^= sink;
-    if (this.candidates.length < total) this.candidates = new Int32Array(Math.max(total, this.candidates.length * 2));
-    const out = this.candidates;
-    let n = 0;
-    for (let m = 0; m < masks.length; m++) {
-      const v = sliceValue ^ masks[m]!;
-      const partnerLimit = pairBudget - popcount32(masks[m]!);
-      let e = offsets[v]!;
-      const end = offsets[v + 1]!;
-      let bit = e + v * hiGroups;
-      let hi = 0;
-      while (e < end) {
-        // Next id: skip 0 bits (each one more high value) up to the next 1 bit. Arithmetic shift keeps the
-        // word int32 (>>> can yield a heap double) and has the same lowest set bit.
-        const word = hiBits[bit >>> 5]! >> (bit & 31);
-        if (word === 0) {
-          const skipped = 32 - (bit & 31);
-          hi += skipped;
-          bit += skipped;
-          continue;
-        }
-        const zeros = ctz32(word);
-        hi += zeros;
-        bit += zeros + 1;
-        if (partner === null || popcount32(partner[e]! ^ partnerValue) <= partnerLimit) out[n++] = hi * SLICE_VALUES + lo[e]!;
-        e++;
-      }
-    }
-    return n;
+  private startJob(): void {
+    const baseEnd = this.base?.end ?? 0;
+    const end = this.slotCount;
+    const kind = this.base === null || end - baseEnd > this.midLimit() ? 'base' : 'mid';
+    const start = kind === 'base' ? 0 : baseEnd;
+    this.job = { kind, start, end, steps: buildSegment(this.store, start, end, () => this.removed) };
+    if (this.background) this.queuePump();
   }
 
-  private verifyCandidates(
-    n: number,
-    query: PdqHash,
-    radius: number,
-    sliceRadius: number,
-    pairBudget: number,
-    s: number,
-    hits: HashHit[],
-  ): void {
-    const words = this.words;
-    const ids = this.candidates;
-    const q = asInt32(query);
-    const q0 = q[0]!, q1 = q[1]!, q2 = q[2]!, q3 = q[3]!;
-    const q4 = q[4]!, q5 = q[5]!, q6 = q[6]!, q7 = q[7]!;
-    for (let c0 = 0; c0 < n; c0 += TOUCH_CHUNK) {
-      const c1 = Math.min(n, c0 + TOUCH_CHUNK);
-      let sink = 0;
-      for (let i = c0; i < c1; i++) sink ^= words[ids[i]! * PDQ_WORDS]!;
-      this.touchSink ^= sink; // keeps the touch loop from being optimised away
-      for (let i = c0; i < c1; i++) {
-        const id = ids[i]!;
-        const p = id * PDQ_WORDS;
-        const d =
-          popcount32(words[p]! ^ q0) +
-          popcount32(words[p + 1]! ^ q1) +
-          popcount32(words[p + 2]! ^ q2) +
-          popcount32(words[p + 3]! ^ q3) +
-          popcount32(words[p + 4]! ^ q4) +
-          popcount32(words[p + 5]! ^ q5) +
-          popcount32(words[p + 6]! ^ q6) +
-          popcount32(words[p + 7]! ^ q7);
-        if (d <= radius && !isRemoved(this.removed, id) && this.firstFindingSlice(id, query, sliceRadius, pairBudget) === s) {
-          hits.push({ id, distance: d });
-        }
-      }
-    }
+  private queuePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      if (this.job === null) return;
+      this.runJob(SLICE_MS);
+      if (this.job !== null) this.queuePump();
+      else this.maintain(); // the tail may have filled again meanwhile
+    });
   }
 
-  /** The lowest slice whose probe (and partner filter, when on) admits `id`: where the search meets it first. */
-  private firstFindingSlice(id: number, query: PdqHash, sliceRadius: number, pairBudget: number): number {
-    const withPartner = this.partnerFilterOn;
-    for (let s = 0; s < SLICES; s++) {
-      const d = popcount32(sliceOf(this.words, id, s) ^ querySlice(query, s));
-      if (d > sliceRadius) continue;
-      if (!withPartner || d + popcount32(sliceOf(this.words, id, s ^ 1) ^ querySlice(query, s ^ 1)) <= pairBudget) return s;
+  /** Runs the pending job for up to `budgetMs` (wall), installing its segment when it completes. */
+  private runJob(budgetMs: number): void {
+    const job = this.job;
+    if (job === null) return;
+    const cpu0 = process.cpuUsage();
+    const deadline = performance.now() + budgetMs;
+    let done: Segment | null = null;
+    do {
+      const r = job.steps.next();
+      if (r.done) done = r.value;
+    } while (done === null && performance.now() < deadline);
+    const cpu = process.cpuUsage(cpu0);
+    this.longestSliceCpuMs = Math.max(this.longestSliceCpuMs, (cpu.user + cpu.system) / 1000);
+    if (done === null) return;
+    this.job = null;
+    if (job.kind === 'base') {
+      this.base = done;
+      this.mid = null;
+      this.baseMerges++;
+    } else {
+      this.mid = done;
+      this.midMerges++;
     }
-    return -1;
   }
-}
-
-function querySlice(query: PdqHash, s: number): number {
-  return (query[s >> 1]! >>> ((s & 1) << 4)) & 0xffff;
 }

@@ -65,9 +65,9 @@ const sameHits = (a: HashHit[], b: HashHit[]): void => expect(a).toEqual(b);
 describe('PdqHashIndex exact search', () => {
   it('returns exactly the linear scan results on random and clustered banks, radii 0..64', () => {
     fc.assert(
-      fc.property(bankArb, fc.integer({ min: 0, max: 64 }), fc.boolean(), (bank, radius, partner) => {
+      fc.property(bankArb, fc.integer({ min: 0, max: 64 }), (bank, radius) => {
         const words = pack(bank.hashes);
-        const index = PdqHashIndex.fromPacked(Uint32Array.from(words), bank.hashes.length, { partnerFilter: partner });
+        const index = PdqHashIndex.fromPacked(Uint32Array.from(words), bank.hashes.length);
         for (const q of bank.queries) sameHits(index.search(q, radius), linearScan(words, bank.hashes.length, q, radius));
       }),
       { numRuns: 100 },
@@ -97,7 +97,7 @@ describe('PdqHashIndex exact search', () => {
     ]);
   });
 
-  it('stays exact on a bank of more than 65,536 hashes, where ids need their high bits', () => {
+  it('stays exact on a bank of more than 65,536 hashes, where ids need their high bits (base and mid segments)', () => {
     const next = wordSource(2024);
     const n = 140_000;
     const words = new Uint32Array(n * 8);
@@ -106,8 +106,13 @@ describe('PdqHashIndex exact search', () => {
     const targets = [70_001, 131_072, 139_999];
     const queries = targets.map((id) => nearby(words.subarray(id * 8, id * 8 + 8), 20, next));
     for (const [i, id] of [135_000, 80_000, 66_000].entries()) words.set(nearby(queries[i]!, 9, next), id * 8);
-    for (const partnerFilter of [true, false]) {
-      const index = PdqHashIndex.fromPacked(Uint32Array.from(words), n, { partnerFilter });
+    // One base over everything; and a base over the first 70,000 plus a mid segment over the rest, built
+    // from single adds (ids relative to the mid's start, which is not a multiple of 65,536).
+    const split = PdqHashIndex.fromPacked(words.slice(0, 70_000 * 8), 70_000, { tailLimit: 8192, midLimit: 1e6, background: false });
+    for (let id = 70_000; id < n; id++) split.add(words.subarray(id * 8, id * 8 + 8));
+    split.settle();
+    expect(split.layout).toMatchObject({ base: 70_000, mid: n - 70_000, tail: 0 });
+    for (const index of [PdqHashIndex.fromPacked(Uint32Array.from(words), n), split]) {
       for (const q of [...queries, randomHash(next)]) {
         for (const radius of [0, 15, 31, 40, 47]) sameHits(index.search(q, radius), linearScan(words, n, q, radius));
       }
@@ -173,19 +178,151 @@ describe('PdqHashIndex updates', () => {
     expect(hamming(index.hashAt(id), h)).toBe(0);
   });
 
-  it('stores a bank in ~69 bytes per hash (10M well under 1 GB), ~101 with the partner filter', () => {
+  it('stores a bank in ~82 bytes per hash: 10M well under 1 GB', () => {
     const next = wordSource(11);
     const n = 200_000;
     const words = new Uint32Array(n * 8);
     for (let i = 0; i < words.length; i++) words[i] = next();
-    const lean = PdqHashIndex.fromPacked(Uint32Array.from(words), n, { partnerFilter: false }).memory();
-    const fast = PdqHashIndex.fromPacked(words, n, { partnerFilter: true }).memory();
-    expect(lean.hashBytes).toBe(n * 32);
-    // Slice tables: 16 × (16-bit low id + unary high id bits) plus 16 × 256 KiB of bucket offsets.
+    const mem = PdqHashIndex.fromPacked(words, n).memory();
+    expect(mem.hashBytes).toBe(n * 32);
+    // 8 slice pairs × (16-bit low id + unary high id bits + 2 × 16-bit partner slice) plus 16 × 256 KiB of
+    // bucket offsets; the unary bits cost ~2.3 bits per id here and ~2 at 10M.
     const fixed = 16 * 65_537 * 4;
-    expect((lean.totalBytes - fixed) / n).toBeLessThan(70);
-    expect((fast.totalBytes - fixed) / n).toBeLessThan(102);
-    // The 'auto' default turns the filter off above 4M hashes: 10M stay under 0.7 GB.
-    expect(((lean.totalBytes - fixed) / n) * 10_000_000 + fixed).toBeLessThan(0.7e9);
+    expect((mem.totalBytes - fixed) / n).toBeLessThan(83);
+    expect(((mem.totalBytes - fixed) / n) * 10_000_000 + fixed).toBeLessThan(0.85e9);
+  });
+});
+
+describe('PdqHashIndex live inserts (tail, mid and base segments)', () => {
+  it('matches the oracle after every batch of single adds, across mid rebuilds and base merges', () => {
+    fc.assert(
+      fc.property(
+        bankArb,
+        fc.integer({ min: 4, max: 40 }),
+        fc.integer({ min: 8, max: 200 }),
+        fc.integer({ min: 0, max: 47 }),
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        (bank, tailLimit, midLimit, radius, seed) => {
+          const next = wordSource(seed);
+          const index = new PdqHashIndex({ tailLimit, midLimit, background: false });
+          const words = pack(bank.hashes);
+          for (let i = 0; i < bank.hashes.length; i++) {
+            expect(index.add(bank.hashes[i]!)).toBe(i);
+            if (next() % 97 === 0) index.settle();
+            if (i % 53 === 52 || i === bank.hashes.length - 1) {
+              for (const q of bank.queries) sameHits(index.search(q, radius), linearScan(words, i + 1, q, radius));
+            }
+          }
+          index.settle();
+          expect(index.layout).toMatchObject({ tail: 0, merging: null });
+          for (const q of bank.queries) sameHits(index.search(q, radius), linearScan(words, bank.hashes.length, q, radius));
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('goes through mid rebuilds and base merges, one bounded step at a time inside add()', () => {
+    const next = wordSource(77);
+    const index = new PdqHashIndex({ tailLimit: 64, midLimit: 2000, background: false });
+    const hashes: PdqHash[] = [];
+    let maxTail = 0;
+    for (let i = 0; i < 12_000; i++) {
+      const h = i > 0 && i % 3 === 0 ? nearby(hashes[next() % i]!, next() % 40, next) : randomHash(next);
+      hashes.push(h);
+      index.add(h);
+      maxTail = Math.max(maxTail, index.layout.tail);
+      if (i % 1000 === 999) {
+        const words = pack(hashes);
+        for (const q of [nearby(hashes[next() % hashes.length]!, 20, next), randomHash(next)]) {
+          for (const radius of [0, 31, 47]) sameHits(index.search(q, radius), linearScan(words, hashes.length, q, radius));
+        }
+      }
+    }
+    const { baseMerges, midMerges, base } = index.layout;
+    expect(baseMerges).toBeGreaterThanOrEqual(3);
+    expect(midMerges).toBeGreaterThan(10);
+    expect(base).toBeGreaterThan(6000);
+    // The tail stays bounded (a job has a few hundred steps; each add past 2 × tailLimit runs at least one).
+    expect(maxTail).toBeLessThan(1500);
+  });
+
+  it('removes slots in the base, the mid and the tail, before and after merges', () => {
+    fc.assert(
+      fc.property(bankArb, fc.integer({ min: 0, max: 64 }), fc.integer({ min: 1, max: 2 ** 31 - 1 }), (bank, radius, seed) => {
+        const next = wordSource(seed);
+        const n = bank.hashes.length;
+        const third = Math.ceil(n / 3);
+        const index = PdqHashIndex.fromHashes(bank.hashes.slice(0, third), { tailLimit: 16, midLimit: 10_000, background: false });
+        for (const h of bank.hashes.slice(third, 2 * third)) index.add(h);
+        index.settle(); // second third: in the mid segment
+        for (const h of bank.hashes.slice(2 * third, n)) index.add(h); // last third: tail, or a pending mid job
+        const removed = new Uint32Array(Math.ceil(n / 32));
+        const words = pack(bank.hashes);
+        const oracle = (q: PdqHash): HashHit[] => linearScan(words, n, q, radius, removed);
+        const check = (): void => {
+          for (const q of bank.queries) sameHits(index.search(q, radius), oracle(q));
+        };
+        const removeSome = (): void => {
+          for (let id = 0; id < n; id++) {
+            if (next() % 4 === 0) {
+              const was = index.has(id);
+              expect(index.remove(id)).toBe(was);
+              removed[id >>> 5] = (removed[id >>> 5]! | (1 << (id & 31))) >>> 0;
+            }
+          }
+          expect(index.size).toBe(n - [...Array(n).keys()].filter((id) => (removed[id >>> 5]! >>> (id & 31)) & 1).length);
+        };
+        removeSome();
+        check();
+        index.settle(); // removals during and before a merge
+        check();
+        removeSome();
+        check();
+        index.build();
+        check();
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('merges on the event loop when background is on, staying exact while jobs are under way', async () => {
+    const next = wordSource(31);
+    const index = PdqHashIndex.fromHashes(
+      Array.from({ length: 3000 }, () => randomHash(next)),
+      { tailLimit: 50, midLimit: 400 },
+    );
+    const hashes = Array.from({ length: 3000 }, (_, id) => index.hashAt(id));
+    for (let i = 0; i < 3000; i++) {
+      const h = nearby(hashes[next() % hashes.length]!, next() % 32, next);
+      hashes.push(h);
+      index.add(h);
+      if (i % 100 === 99) {
+        const q = nearby(h, 10, next);
+        sameHits(index.search(q, 31), linearScan(pack(hashes), hashes.length, q, 31));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    await index.idle();
+    expect(index.layout.merging).toBeNull();
+    expect(index.layout.midMerges).toBeGreaterThan(0);
+    expect(index.layout.baseMerges).toBeGreaterThan(0);
+    const q = nearby(hashes[4000]!, 12, next);
+    sameHits(index.search(q, 31), linearScan(pack(hashes), hashes.length, q, 31));
+  });
+
+  it('takes small addMany batches incrementally and builds large ones at once', () => {
+    const next = wordSource(3);
+    const index = new PdqHashIndex({ tailLimit: 100, background: false });
+    index.addMany(Array.from({ length: 1000 }, () => randomHash(next)));
+    expect(index.layout).toMatchObject({ base: 1000, mid: 0, tail: 0 });
+    index.addMany(Array.from({ length: 60 }, () => randomHash(next)));
+    expect(index.layout).toMatchObject({ base: 1000, mid: 0, tail: 60, merging: null });
+    index.addMany(Array.from({ length: 60 }, () => randomHash(next)));
+    expect(index.layout).toMatchObject({ base: 1000, tail: 120, merging: 'mid' });
+    index.settle();
+    expect(index.layout).toMatchObject({ base: 1000, mid: 120, tail: 0, merging: null });
+    index.addMany(Array.from({ length: 1200 }, () => randomHash(next)));
+    expect(index.layout).toMatchObject({ base: 2320, mid: 0, tail: 0 });
   });
 });
