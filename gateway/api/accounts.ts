@@ -3,6 +3,8 @@ import { addAccount, getAccount, HandleSchema, setIdentity } from '../identity/a
 import { issueKey, revokeKeys } from '../identity/keys.ts';
 import { activeSuspensionsFor, suspendAccount, suspensionHistory, unsuspendAccount } from '../enforcement/suspensions.ts';
 import { queryAudit } from '../store/audit.ts';
+import { addManualStrike, strikesOf, voidStrike } from '../enforcement/strikes.ts';
+import { notFound } from '../errors.ts';
 import type { Suspension } from '../store/schema.ts';
 import type { ApiContext } from './context.ts';
 import { streamView } from './streams.ts';
@@ -197,6 +199,71 @@ export function accountRoutes(ctx: ApiContext): RouteDef[] {
         const accountId = revoked[0]?.account_id;
         if (accountId) await enforceNow(accountId, principal.actor);
         return { revoked: revoked.map((k) => k.id) };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/api/v1/accounts/:handle/strikes',
+      summary: 'Record a strike by hand (counts toward escalation for every account of the person)',
+      tag: 'accounts',
+      role: 'moderator',
+      params: handleParam,
+      body: z
+        .object({
+          category: z.string().min(1).max(80).regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a category is lowercase a-z, 0-9, _ . -'),
+          severity: z.enum(['low', 'medium', 'high', 'critical']),
+          reason: Reason,
+          expiresInDays: z.number().int().min(1).max(3650).default(90),
+          streamId: z.string().min(1).optional(),
+        })
+        .strict(),
+      responses: { 201: 'Recorded', 400: 'Invalid body', 404: 'No such account' },
+      handler: async ({ params, body, principal, reply }) => {
+        const strike = await addManualStrike(db, { id: principal.actor }, params.handle ?? '', body);
+        reply.code(201);
+        return { strike: { id: strike.id, category: strike.category, severity: strike.severity, expiresAt: new Date(strike.expires_at).toISOString() } };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/accounts/:handle/strikes',
+      summary: "The account's strikes (active, expired and voided)",
+      tag: 'accounts',
+      role: 'moderator',
+      params: handleParam,
+      responses: { 200: 'Strikes', 404: 'No such account' },
+      handler: async ({ params }) => {
+        const account = await getAccount(db, params.handle ?? '');
+        const now = Date.now();
+        return {
+          strikes: (await strikesOf(db, account.id)).map((s) => ({
+            id: s.id,
+            category: s.category,
+            severity: s.severity,
+            ruleId: s.rule_id,
+            decisionId: s.decision_id,
+            at: new Date(s.at).toISOString(),
+            expiresAt: new Date(s.expires_at).toISOString(),
+            active: s.voided_at === null && s.expires_at > now,
+            voided: s.voided_at !== null,
+            voidReason: s.void_reason,
+          })),
+        };
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/api/v1/strikes/:id/void',
+      summary: 'Void a strike (it no longer counts toward escalation)',
+      tag: 'accounts',
+      role: 'moderator',
+      params: { id: 'Strike id (stk_…)' },
+      body: z.object({ reason: Reason }).strict(),
+      responses: { 200: 'Voided', 404: 'No such active strike' },
+      handler: async ({ params, body, principal }) => {
+        const n = await voidStrike(db, { id: principal.actor }, params.id ?? '', body.reason);
+        if (n === 0) throw notFound(`active strike '${params.id}'`);
+        return { voided: params.id };
       },
     }),
   ];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { addEntries, createBank, CreateBankSchema, listBanks, setBankEnabled } from '../../classifiers/hashbank.ts';
+import { addEntries, createBank, CreateBankSchema, exportEntries, listBanks, setBankEnabled } from '../../classifiers/hashbank.ts';
+import { serializeHashList } from '../../classifiers/hashlist-format.ts';
 import { confirmDecision, overturnDecision } from '../enforcement/review.ts';
 import { notFound } from '../errors.ts';
 import type { DecisionRow } from '../store/schema.ts';
@@ -186,6 +187,23 @@ export function moderationRoutes(ctx: ApiContext): RouteDef[] {
         const res = await addEntries(db, principal.actor, params.name ?? '', body.entries);
         await ctx.banks.refresh();
         return res;
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/api/v1/banks/:name/export',
+      summary: "Export a bank's enabled entries as a hash list (csv, plain or hma)",
+      tag: 'banks',
+      role: 'moderator',
+      params: { name: 'Bank name' },
+      query: z.object({ format: z.enum(['csv', 'plain', 'hma']).default('csv') }).strict(),
+      responses: { 200: 'text/csv or text/plain', 404: 'No such bank' },
+      handler: async ({ params, query, reply }) => {
+        const records = [];
+        for await (const e of exportEntries(db, params.name ?? '')) {
+          records.push({ hash: e.hash, category: e.category, severity: e.severity, note: e.note ?? undefined, source: e.source ?? undefined });
+        }
+        return reply.type(query.format === 'csv' ? 'text/csv' : 'text/plain').send(serializeHashList(records, query.format));
       },
     }),
     defineRoute({
