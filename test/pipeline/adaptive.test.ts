@@ -7,13 +7,12 @@ import { issueToken } from '../../gateway/admin/tokens.ts';
 import { ConfigSchema } from '../../gateway/config.ts';
 import { addAccount } from '../../gateway/identity/accounts.ts';
 import { issueKey } from '../../gateway/identity/keys.ts';
-import { createLogger } from '../../gateway/log.ts';
 import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
 import { AdaptiveController, DEFAULT_ADAPTIVE, hotReason, initialState, observe, tick, type AdaptiveOptions, type ModeChange } from '../../gateway/pipeline/adaptive.ts';
-import { startGateway, type Gateway } from '../../gateway/server.ts';
+import type { Gateway } from '../../gateway/server.ts';
 import { writeOnnxFixtures, type OnnxFixtures } from '../fixtures/onnx-fixtures.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
-import { bankImage, renderKnownImage, sleep, waitFor } from './setup.ts';
+import { bankImage, renderKnownImage, sleep, startPipelineGateway, waitFor } from './setup.ts';
 
 const O: AdaptiveOptions = { ...DEFAULT_ADAPTIVE, escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0 };
 
@@ -156,18 +155,11 @@ describe.skipIf(!ffmpeg)('adaptive sampling end to end (real ffmpeg over RTMP)',
     dir = mkdtempSync(path.join(tmpdir(), 'modgate-adaptive-'));
     fixtures = await writeOnnxFixtures();
     image = await renderKnownImage(ffmpeg!.path, path.join(dir, 'known.png'));
-    const config = ConfigSchema.parse({
-      dataDir: dir,
-      rtmp: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      log: { level: 'silent' },
-      demo: false,
-      syncIntervalMs: 200,
+    gw = await startPipelineGateway(dir, {
       sampling: { mode: 'adaptive', adaptive: { calmForMs: 30_000 } },
       // The red detector: violence = sigmoid(8·(meanR − meanG) − 2): slate blue ~0.16, red ~1.
       classifiers: { models: [fixtures.redNchw] },
     });
-    gw = await startGateway(config, { log: createLogger('silent') });
     gw.watcher!.onModeChange((c) => changes.push(c));
     const db = gw.store.db;
     await issueToken(db, 'test', 'op', 'operator');

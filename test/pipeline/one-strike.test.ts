@@ -3,14 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../gateway/admin/tokens.ts';
-import { ConfigSchema } from '../../gateway/config.ts';
-import { addAccount } from '../../gateway/identity/accounts.ts';
-import { issueKey } from '../../gateway/identity/keys.ts';
-import { createLogger } from '../../gateway/log.ts';
 import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
-import { startGateway, type Gateway } from '../../gateway/server.ts';
+import type { Gateway } from '../../gateway/server.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
-import { bankImage, renderKnownImage, sleep, waitFor } from './setup.ts';
+import { bankImage, renderKnownImage, sleep, startPipelineGateway, verifiedAccount, waitFor } from './setup.ts';
 
 const ffmpeg = await findFfmpeg();
 if (!ffmpeg) console.warn('skipping one-strike end-to-end tests: no ffmpeg found (set FFMPEG_PATH or install ffmpeg)');
@@ -30,16 +26,8 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     dir = mkdtempSync(path.join(tmpdir(), 'modgate-e2e-'));
     // The "known violating content": a synthetic, feature-rich picture made here (no shared data needed).
     image = await renderKnownImage(ffmpeg!.path, path.join(dir, 'known.png'));
-    const config = ConfigSchema.parse({
-      dataDir: dir,
-      rtmp: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      log: { level: 'silent' },
-      demo: false,
-      syncIntervalMs: 200,
-      // Default classifiers: the nsfw ONNX model built at install time runs on every frame beside the PDQ matcher.
-    });
-    gw = await startGateway(config, { log: createLogger('silent') });
+    // Default classifiers: the nsfw ONNX model built at install time runs on every frame beside the PDQ matcher.
+    gw = await startPipelineGateway(dir);
     const db = gw.store.db;
     token = (await issueToken(db, 'test', 'mod', 'operator')).token;
     const base = `http://127.0.0.1:${gw.httpPort}`;
@@ -51,11 +39,8 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
       });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
-    await addAccount(db, { id: 'test' }, { handle: 'streamer', verified: true, subject: 'person-1' });
-    await addAccount(db, { id: 'test' }, { handle: 'bystander', verified: true, subject: 'person-2' });
-    key = (await issueKey(db, { id: 'test' }, 'streamer')).key;
-    otherKey = (await issueKey(db, { id: 'test' }, 'bystander')).key;
-    await gw.gate.refresh();
+    key = await verifiedAccount(gw, 'streamer');
+    otherKey = await verifiedAccount(gw, 'bystander');
     await bankImage(db, image);
     await gw.banks.refresh();
   });

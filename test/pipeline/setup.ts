@@ -4,6 +4,11 @@ import type { Kysely } from 'kysely';
 import { addEntries, createBank } from '../../classifiers/hashbank.ts';
 import { hashFile } from '../../gateway/media/hash-file.ts';
 import type { Database } from '../../gateway/store/schema.ts';
+import { ConfigSchema, type ConfigInput } from '../../gateway/config.ts';
+import { addAccount } from '../../gateway/identity/accounts.ts';
+import { issueKey } from '../../gateway/identity/keys.ts';
+import { createLogger } from '../../gateway/log.ts';
+import { startGateway, type Gateway } from '../../gateway/server.ts';
 
 /** Renders the "known violating content" for a test: a synthetic, feature-rich picture (no shared data needed). */
 export async function renderKnownImage(ffmpegPath: string, file: string, source = 'testsrc2=size=640x360'): Promise<string> {
@@ -29,4 +34,29 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/**
+ * A real gateway for pipeline tests: a temp data dir, ports chosen by the OS, quiet logs, fast sync.
+ * `overrides` are merged over that (e.g. `{ classifiers: { models: [] } }` or `{ sampling: { mode: 'adaptive' } }`).
+ */
+export async function startPipelineGateway(dataDir: string, overrides: Partial<ConfigInput> = {}): Promise<Gateway> {
+  const config = ConfigSchema.parse({
+    dataDir,
+    rtmp: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    log: { level: 'silent' },
+    demo: false,
+    syncIntervalMs: 200,
+    ...overrides,
+  });
+  return startGateway(config, { log: createLogger('silent') });
+}
+
+/** A verified account with one stream key, visible to the gate at once. */
+export async function verifiedAccount(gw: Gateway, handle: string, subject = `person-${handle}`): Promise<string> {
+  await addAccount(gw.store.db, { id: 'test' }, { handle, verified: true, subject });
+  const { key } = await issueKey(gw.store.db, { id: 'test' }, handle);
+  await gw.gate.refresh();
+  return key;
 }

@@ -2,15 +2,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigSchema } from '../../gateway/config.ts';
 import { DEFAULT_POLICY_FILE } from '../../gateway/enforcement/policy-store.ts';
-import { addAccount } from '../../gateway/identity/accounts.ts';
-import { issueKey } from '../../gateway/identity/keys.ts';
-import { createLogger } from '../../gateway/log.ts';
 import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
-import { startGateway, type Gateway } from '../../gateway/server.ts';
+import type { Gateway } from '../../gateway/server.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
-import { bankImage, renderKnownImage, sleep, waitFor } from './setup.ts';
+import { bankImage, renderKnownImage, sleep, startPipelineGateway, verifiedAccount, waitFor } from './setup.ts';
 
 const ffmpeg = await findFfmpeg();
 if (!ffmpeg) console.warn('skipping shadow-mode end-to-end test: no ffmpeg found (set FFMPEG_PATH or install ffmpeg)');
@@ -22,15 +18,7 @@ describe.skipIf(!ffmpeg)('shadow rules end to end (operator dry run on live traf
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'modgate-shadow-'));
-    const config = ConfigSchema.parse({
-      dataDir: dir,
-      rtmp: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      log: { level: 'silent' },
-      demo: false,
-      classifiers: { models: [] },
-    });
-    gw = await startGateway(config, { log: createLogger('silent') });
+    gw = await startPipelineGateway(dir, { classifiers: { models: [] } });
     const image = await renderKnownImage(ffmpeg!.path, path.join(dir, 'known.png'));
     await bankImage(gw.store.db, image);
     await gw.banks.refresh();
@@ -38,9 +26,7 @@ describe.skipIf(!ffmpeg)('shadow rules end to end (operator dry run on live traf
     const text = readFileSync(DEFAULT_POLICY_FILE, 'utf8').replace('  - id: tve-known-content\n', '  - id: tve-known-content\n    shadow: true\n');
     expect(text).toContain('shadow: true');
     await gw.policies.submit(text, 'yaml', 'token:operator', 'dry-run the bank rule before enforcing');
-    await addAccount(gw.store.db, { id: 'test' }, { handle: 'shadowed', verified: true, subject: 'person-shadow' });
-    const key = (await issueKey(gw.store.db, { id: 'test' }, 'shadowed')).key;
-    await gw.gate.refresh();
+    const key = await verifiedAccount(gw, 'shadowed');
     pub = startPublisher({
       ffmpegPath: ffmpeg!.path,
       url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/${key}`,

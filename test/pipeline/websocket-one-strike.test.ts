@@ -3,16 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../gateway/admin/tokens.ts';
-import { ConfigSchema } from '../../gateway/config.ts';
-import { addAccount } from '../../gateway/identity/accounts.ts';
-import { issueKey } from '../../gateway/identity/keys.ts';
 import { CloseCode } from '../../gateway/ingest/ws-protocol.ts';
-import { createLogger } from '../../gateway/log.ts';
 import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
-import { startGateway, type Gateway } from '../../gateway/server.ts';
+import type { Gateway } from '../../gateway/server.ts';
 import { makeFile } from '../helpers/ffmpeg-publisher.ts';
 import { wsPublish } from '../helpers/ws-publisher.ts';
-import { bankImage, renderKnownImage } from './setup.ts';
+import { bankImage, renderKnownImage, startPipelineGateway, verifiedAccount } from './setup.ts';
 
 const ffmpeg = await findFfmpeg();
 if (!ffmpeg) console.warn('skipping WebSocket one-strike tests: no ffmpeg found (set FFMPEG_PATH or install ffmpeg)');
@@ -40,20 +36,9 @@ describe.skipIf(!ffmpeg)('one-strike policy over WebSocket ingest (real WebM fro
       image: { path: image, afterSec: 4, transform: 'hflip' },
     });
     benign = await makeFile({ ffmpegPath: ffmpeg!.path, file: path.join(dir, 'benign.webm'), format: 'webm', width: 480, height: 270, durationSec: 10, pattern: 'testsrc2' });
-    const config = ConfigSchema.parse({
-      dataDir: dir,
-      rtmp: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
-      log: { level: 'silent' },
-      demo: false,
-      syncIntervalMs: 200,
-      classifiers: { models: [] },
-    });
-    gw = await startGateway(config, { log: createLogger('silent') });
-    await addAccount(gw.store.db, { id: 'test' }, { handle: 'browser', verified: true, subject: 'person-ws' });
-    key = (await issueKey(gw.store.db, { id: 'test' }, 'browser')).key;
+    gw = await startPipelineGateway(dir, { classifiers: { models: [] } });
+    key = await verifiedAccount(gw, 'browser');
     token = (await issueToken(gw.store.db, 'test', 'op', 'operator')).token;
-    await gw.gate.refresh();
     await bankImage(gw.store.db, image);
     await gw.banks.refresh();
   }, 120_000);
