@@ -69,7 +69,8 @@ async function startChildGateway(): Promise<ChildGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'modgate-bench-'));
   const proc = spawn(process.execPath, [join(REPO_ROOT, 'bin/modgate.js'), 'serve', '--data-dir', dataDir, '--rtmp-port', '0', '--http-port', '0', '--json'], {
     cwd: REPO_ROOT,
-    env: { ...process.env, MODGATE_LOG_LEVEL: 'silent', MODGATE_RTMP_HOST: '127.0.0.1', MODGATE_HTTP_HOST: '127.0.0.1' },
+    // Relay only: the sampling pipeline (ffmpeg + classifiers) has its own benchmarks (sampler, onnx, pipeline).
+    env: { ...process.env, MODGATE_LOG_LEVEL: 'silent', MODGATE_RTMP_HOST: '127.0.0.1', MODGATE_HTTP_HOST: '127.0.0.1', MODGATE_SAMPLING_ENABLED: 'false' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
