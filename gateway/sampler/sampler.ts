@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import type { Frame } from '../../classifiers/frame.ts';
@@ -58,10 +59,23 @@ export interface SamplerOptions {
    */
   keyframeStallAfterMs?: number;
   /**
-   * Grace for a freshly (re)started ffmpeg to deliver its first frame: connect, probe and the first
-   * keyframe take 0.5–3 s on a loaded host. Default max(stallAfterMs, 8000).
+   * Grace for a freshly (re)started ffmpeg to deliver its first frame: exec, connect, probe and the
+   * first keyframe take 0.5–3 s on a busy host. Default max(stallAfterMs, 8000).
+   *
+   * Startup is CPU work (~0.2 s of CPU per ffmpeg: dynamic linking, probing, decoder setup), so on
+   * an oversubscribed host it takes proportionally longer: the grace is stretched by the host load
+   * (see `hostLoad`), and doubled after every run that was killed before its first frame, up to
+   * `maxFirstFrameTimeoutMs`. A fixed wall-clock grace shorter than the (load-dependent) startup
+   * time would kill every run just before its first frame and restart it from scratch, forever.
    */
   firstFrameTimeoutMs?: number;
+  /** Upper bound for the stretched/escalated first-frame grace. Default max(60000, firstFrameTimeoutMs). */
+  maxFirstFrameTimeoutMs?: number;
+  /**
+   * Host CPU oversubscription: runnable tasks per core. Default 1-minute load average / cores.
+   * Clamped to [1, 4] as a factor on the first-frame grace.
+   */
+  hostLoad?: () => number;
   backoff?: Partial<BackoffOptions>;
   /** A run that has delivered frames this long resets the backoff. Default 10000. */
   healthyAfterMs?: number;
@@ -87,6 +101,10 @@ export interface SamplerStats {
   stalls: number;
   modeSwitches: number;
   consumerErrors: number;
+  /** Consecutive runs killed before their first frame; each doubles the next run's first-frame grace. */
+  startupFailures: number;
+  /** ms from (re)spawn to the first emitted frame of the latest run that delivered one. */
+  lastStartupMs: number | null;
   /** Frames a restarted ffmpeg decoded again from the server's GOP cache, not re-emitted. */
   replaysSkipped: number;
   /** Stdin chunks dropped because ffmpeg fell behind or a restart waited for a resync point. */
@@ -135,6 +153,28 @@ interface Run {
   /** Stdin feed may only start at a container boundary (after a restart or a dropped chunk). */
   synced: boolean;
   stderrTail: string[];
+  /** Startup milestones, ms after startedAt (null until reached): where a slow start spends its time. */
+  startup: StartupMilestones;
+}
+
+export interface StartupMilestones {
+  /** fluent-ffmpeg spawned the process (its capability checks done). */
+  spawnedMs: number | null;
+  /** First stderr line: the process is loaded and running (-hide_banner: nothing before the input opens). */
+  stderrMs: number | null;
+  /** `Input #0`: connected and probed. */
+  inputMs: number | null;
+  /** `Output #0`: the first frame went through the filter graph. */
+  outputMs: number | null;
+  /** First bytes on stdout. */
+  stdoutMs: number | null;
+}
+
+/** The host-load factor on the first-frame grace is clamped to [1, MAX_LOAD_STRETCH]. */
+const MAX_LOAD_STRETCH = 4;
+
+function defaultHostLoad(): number {
+  return (loadavg()[0] ?? 0) / Math.max(1, availableParallelism());
 }
 
 /** How long a decoded frame waits for its showinfo line before its pts is estimated. */
@@ -153,6 +193,10 @@ export class Sampler {
   private readonly stallAfterMs: number;
   private readonly keyframeStallAfterMs: number;
   private readonly firstFrameTimeoutMs: number;
+  private readonly maxFirstFrameTimeoutMs: number;
+  private readonly hostLoad: () => number;
+  private startupFailures = 0;
+  private lastStartupMs: number | null = null;
   private readonly healthyAfterMs: number;
   private readonly maxStdinBufferBytes: number;
   private readonly backoff: Backoff;
@@ -210,6 +254,8 @@ export class Sampler {
     this.stallAfterMs = opts.stallAfterMs ?? 5_000;
     this.keyframeStallAfterMs = opts.keyframeStallAfterMs ?? Math.max(12_000, this.stallAfterMs);
     this.firstFrameTimeoutMs = opts.firstFrameTimeoutMs ?? Math.max(8_000, this.stallAfterMs);
+    this.maxFirstFrameTimeoutMs = Math.max(this.firstFrameTimeoutMs, opts.maxFirstFrameTimeoutMs ?? 60_000);
+    this.hostLoad = opts.hostLoad ?? defaultHostLoad;
     this.healthyAfterMs = opts.healthyAfterMs ?? 10_000;
     this.maxStdinBufferBytes = opts.maxStdinBufferBytes ?? 8 * 1024 * 1024;
     this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...opts.backoff });
@@ -294,6 +340,8 @@ export class Sampler {
       mode: this.mode,
       running: this.started && !this.stopped && !this.sourceEnded,
       ...this.counters,
+      startupFailures: this.startupFailures,
+      lastStartupMs: this.lastStartupMs,
       lastFrameAt: this.lastFrameAt,
       lastMediaTimeMs: this.lastMediaTimeMs,
       pid: this.run && !this.run.exited ? (this.run.proc?.pid ?? null) : null,
@@ -358,13 +406,19 @@ export class Sampler {
       // A fresh stream is fed from its first byte; a restart waits for a boundary after the header.
       synced: true,
       stderrTail: [],
+      startup: { spawnedMs: null, stderrMs: null, inputMs: null, outputMs: null, stdoutMs: null },
     };
     this.run = run;
+    this.log('info', 'sampler ffmpeg spawning', { runId: run.id, mode: this.mode, restarts: this.counters.restarts });
 
     cmd.on('start', () => {
       // fluent-ffmpeg keeps the ChildProcess on an undocumented field; the pid is needed for stats/tests.
       const proc = (cmd as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc ?? null;
       run.proc = proc;
+      run.startup.spawnedMs = Date.now() - run.startedAt;
+      proc?.stdout?.once('data', () => {
+        run.startup.stdoutMs ??= Date.now() - run.startedAt;
+      });
       proc?.stdin?.on('error', () => {}); // EPIPE when ffmpeg dies mid-write: its exit is handled below.
       if (run.retired) proc?.kill('SIGKILL');
     });
@@ -437,6 +491,7 @@ export class Sampler {
   private scheduleRestart(): void {
     if (this.stopped || this.restartTimer) return;
     const delay = this.backoff.next();
+    this.log('info', 'sampler restart scheduled', { delayMs: delay, failures: this.backoff.failures });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       if (this.stopped) return;
@@ -450,18 +505,55 @@ export class Sampler {
     if (!run || this.stopped || this.sourceEnded || run.retired || run.exited || this.restartTimer) return;
     const now = Date.now();
     const limit = this.mode === 'keyframe' ? this.keyframeStallAfterMs : this.stallAfterMs;
-    if (run.firstFrameAt === null) {
-      if (now - run.startedAt < Math.max(limit, this.firstFrameTimeoutMs)) return;
+    const starting = run.firstFrameAt === null;
+    let graceMs = limit;
+    if (starting) {
+      graceMs = this.firstFrameGraceMs(limit);
+      if (now - run.startedAt < graceMs) return;
+      // Killed before its first frame: the next run gets twice the grace (bounded), so a restart
+      // loop on a starved host converges instead of repeating the same too-short attempt.
+      this.startupFailures += 1;
     } else if (now - (this.lastFrameAt ?? run.startedAt) < limit) {
       return;
     }
-    this.reportStall('no-frames');
+    this.log('warn', 'sampler stalled', {
+      runId: run.id,
+      phase: starting ? 'startup' : 'running',
+      graceMs,
+      sinceStartMs: now - run.startedAt,
+      framesOut: run.framesOut,
+      pid: run.proc?.pid ?? null,
+      hostLoad: this.safeHostLoad(),
+      startup: { ...run.startup },
+      stderr: run.stderrTail.slice(-5).join(' | '),
+    });
+    this.reportStall('no-frames', { phase: starting ? 'startup' : 'running', graceMs });
     void this.retire(run).then(() => {
       if (this.run === run) this.scheduleRestart();
     });
   }
 
-  private reportStall(reason: 'exit' | 'no-frames', extra: Record<string, string> = {}): void {
+  /**
+   * How long the current run may take to its first frame: firstFrameTimeoutMs (at least the stall
+   * limit), stretched by the host load and doubled per consecutive startup failure, capped.
+   */
+  private firstFrameGraceMs(limit: number): number {
+    const base = Math.max(limit, this.firstFrameTimeoutMs);
+    const stretch = Math.min(MAX_LOAD_STRETCH, Math.max(1, this.safeHostLoad()));
+    const escalation = 2 ** Math.min(this.startupFailures, 10);
+    return Math.round(Math.min(this.maxFirstFrameTimeoutMs, base * stretch * escalation));
+  }
+
+  private safeHostLoad(): number {
+    try {
+      const v = this.hostLoad();
+      return Number.isFinite(v) ? Math.round(v * 100) / 100 : 1;
+    } catch {
+      return 1;
+    }
+  }
+
+  private reportStall(reason: 'exit' | 'no-frames', extra: Record<string, string | number> = {}): void {
     this.counters.stalls += 1;
     const now = Date.now();
     const signal: Signal = {
@@ -557,6 +649,13 @@ export class Sampler {
   // ---- frames --------------------------------------------------------------------------------
 
   private onStderr(run: Run, line: string): void {
+    const st = run.startup;
+    if (st.outputMs === null) {
+      const at = Date.now() - run.startedAt;
+      st.stderrMs ??= at;
+      if (st.inputMs === null && line.startsWith('Input #')) st.inputMs = at;
+      else if (line.startsWith('Output #')) st.outputMs = at;
+    }
     const info = parseShowinfo(line);
     if (info) {
       if (run.pending.length > 0 && run.pending[0] !== undefined && info.n < run.pending[0].index) return;
@@ -629,7 +728,18 @@ export class Sampler {
         return;
       }
     }
-    if (run.firstFrameAt === null) run.firstFrameAt = p.receivedAt;
+    if (run.firstFrameAt === null) {
+      run.firstFrameAt = p.receivedAt;
+      this.lastStartupMs = p.receivedAt - run.startedAt;
+      this.startupFailures = 0;
+      this.log('info', 'sampler first frame', {
+        runId: run.id,
+        afterMs: this.lastStartupMs,
+        hostLoad: this.safeHostLoad(),
+        startup: { ...run.startup },
+        replaysSkipped: this.counters.replaysSkipped,
+      });
+    }
     if (!run.healthy && p.receivedAt - run.firstFrameAt >= this.healthyAfterMs) {
       run.healthy = true;
       this.backoff.reset();

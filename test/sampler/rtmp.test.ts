@@ -123,10 +123,16 @@ describe.skipIf(!ff)('Sampler on RTMP (node-media-server)', () => {
     expect(stalls).toEqual([]);
   });
 
-  it('5 concurrent streams sample independently', { timeout: 60_000 }, async () => {
+  it('5 concurrent streams sample independently', { timeout: 120_000 }, async () => {
+    // Five x264 publishers and five sampler ffmpegs start at once, beside another test file: on a
+    // 2-core CI host each ffmpeg's startup (exec, connect, probe: ~0.2 s of CPU) takes seconds of
+    // wall time. The sampler waits for a slow start instead of killing and restarting it (see
+    // firstFrameTimeoutMs), so every stream gets frames, some late. Asserted: each stream starts
+    // within ~10 s of a 20 s publish, loses no frame once started, samples at 2 fps of media, sees
+    // only its own colour, and never stalls.
     const colours = { red: [255, 0, 0], lime: [0, 255, 0], blue: [0, 0, 255], yellow: [255, 255, 0], white: [255, 255, 255] } as const;
     const runs = await Promise.all(
-      Object.keys(colours).map((c) => publishAndSample(`multi-${c}`, { width: 320, height: 240, durationSec: 14, pattern: { color: c } })),
+      Object.keys(colours).map((c) => publishAndSample(`multi-${c}`, { width: 320, height: 240, durationSec: 20, pattern: { color: c } })),
     );
     await Promise.all(runs.map((r) => r.p.done));
     await sleep(300);
@@ -136,8 +142,20 @@ describe.skipIf(!ff)('Sampler on RTMP (node-media-server)', () => {
       if (!r) throw new Error('missing run');
       const want = colours[c as keyof typeof colours];
       const rate = steadyRate(r.frames);
-      console.log(`[multi ${c}] frames=${r.frames.length} wall=${rate.wallFps.toFixed(2)} media=${rate.mediaFps.toFixed(2)}`);
+      const st = r.s.stats();
+      const first = r.frames[0];
+      const last = r.frames.at(-1);
+      console.log(
+        `[multi ${c}] frames=${r.frames.length} startup=${st.lastStartupMs} ms wall=${rate.wallFps.toFixed(2)} media=${rate.mediaFps.toFixed(2)} ` +
+          `restarts=${st.restarts} stalls=${JSON.stringify(r.stalls.map((s) => s.detail))}`,
+      );
+      expect(r.stalls).toEqual([]);
+      // 20 s of media; >= 15 frames leaves ~10 s for startup (the server's GOP cache gives up to a GOP back).
       expect(r.frames.length).toBeGreaterThanOrEqual(15);
+      // Once sampling started, every 1/2 s slot of media yields a frame: nothing lost to load.
+      if (!first || !last) throw new Error('no frames');
+      expect(r.frames.length).toBeGreaterThanOrEqual(Math.floor((last.mediaTimeMs - first.mediaTimeMs) / 500));
+      expect(strictlyIncreasing(r.frames.map((f) => f.mediaTimeMs))).toBe(true);
       expect(r.frames.every((f) => f.streamId === `multi-${c}`)).toBe(true);
       for (const f of r.frames) {
         const got = centreColour(f);
@@ -145,7 +163,6 @@ describe.skipIf(!ff)('Sampler on RTMP (node-media-server)', () => {
       }
       expect(rate.mediaFps).toBeGreaterThan(1.8);
       expect(rate.mediaFps).toBeLessThan(2.2);
-      expect(r.stalls).toEqual([]);
     }
   });
 });
