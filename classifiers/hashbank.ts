@@ -156,13 +156,18 @@ export async function importEntries(
   );
   const audit = raw.prepare('INSERT INTO audit_log (at, actor, action, target_type, target_id, reason, detail) VALUES (?,?,?,?,?,NULL,?)');
   const change = raw.prepare('INSERT INTO bank_changes (bank, entry_id, at) VALUES (?, NULL, ?)');
+  // Ids that increase within the import and rows in hash order: both B-trees (primary key and the
+  // (bank, hash) unique index) then grow at their right edge instead of splitting pages at random.
+  const idBase = newId('bke', now);
+  const order = entries.map((_, i) => i).sort((a, b) => (entries[a]!.hash < entries[b]!.hash ? -1 : entries[a]!.hash > entries[b]!.hash ? 1 : 0));
   const run = raw.transaction(() => {
     let added = 0;
-    entries.forEach((e, i) => {
+    order.forEach((i, n) => {
+      const e = entries[i]!;
       const hash = e.hash.toLowerCase();
       if (!isPdqHex(hash)) throw new DomainError('invalid', `entry ${i + 1}: not a 64-hex PDQ hash`);
       added += insert.run(
-        newId('bke', now),
+        `${idBase}${n.toString(36).padStart(5, '0')}`,
         bankName,
         hash,
         e.category ?? bank.default_category,
@@ -172,7 +177,7 @@ export async function importEntries(
         actor,
         now,
       ).changes;
-      if ((i + 1) % 10_000 === 0) opts.onProgress?.(i + 1);
+      if ((n + 1) % 10_000 === 0) opts.onProgress?.(n + 1);
     });
     opts.onProgress?.(entries.length);
     const duplicates = entries.length - added;
