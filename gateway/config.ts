@@ -94,6 +94,11 @@ export const ConfigSchema = z
           .strict()
           .default({ escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0 }),
         stallAfterMs: z.number().int().min(500).default(5000),
+        /**
+         * ffmpeg processes of the shared keyframe decoder, which watches every RTMP H.264 stream in
+         * `keyframe` mode and every calm one in `adaptive` mode (gateway/sampler/keyframe-decoder.ts).
+         */
+        keyframeDecoders: z.number().int().min(1).max(16).default(2),
       })
       .strict()
       .default({
@@ -104,6 +109,7 @@ export const ConfigSchema = z
         mode: 'full',
         adaptive: { escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0 },
         stallAfterMs: 5000,
+        keyframeDecoders: 2,
       }),
     classifiers: z
       .object({

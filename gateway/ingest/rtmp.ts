@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { GateSnapshot } from '../identity/gate.ts';
 import { authorizePublish } from '../identity/gate.ts';
 import type { LiveRegistry } from '../live/registry.ts';
+import { VideoTap } from '../live/video-tap.ts';
 import { STREAM_KEY_RE, newId, sha256Hex } from '../security/secrets.ts';
 import type { Refusal } from './refusals.ts';
 import type { RtmpSessionInstance, RtmpParser } from 'node-media-server/src/session/rtmp_session.js';
@@ -37,6 +38,25 @@ export interface RtmpIngestDeps {
 }
 
 class GuardError extends Error {}
+
+/** The fields of node-media-server's AVPacket the video tap reads. */
+interface NmsPacket {
+  codec_type: number;
+  flags: number;
+  dts: number;
+  /** May be longer than the message: node-media-server reuses buffers; `size` bytes are the message. */
+  data: Buffer;
+  size: number;
+}
+
+/** node-media-server's packet flags for video: 2 sequence header, 3 keyframe, 4 inter frame. */
+const VIDEO_KIND = { 2: 'config', 3: 'key', 4: 'inter' } as const;
+
+function tapVideo(tap: VideoTap, p: NmsPacket): void {
+  if (p.codec_type !== 9 || !Buffer.isBuffer(p.data)) return;
+  const kind = VIDEO_KIND[p.flags as 2 | 3 | 4];
+  if (kind) tap.push({ kind, dts: p.dts, body: p.data.subarray(0, Math.min(p.size, p.data.length)), receivedAt: Date.now() });
+}
 
 /** Stream keys must never reach a log line. */
 export function redactKeys(text: string): string {
@@ -83,6 +103,8 @@ interface ConnState {
   authorized: boolean;
   streamId: string | null;
   closing: boolean;
+  /** The accepted publish's video messages, for in-process consumers (the keyframe decoder). */
+  video: VideoTap | null;
 }
 
 export class RtmpIngest {
@@ -123,7 +145,7 @@ export class RtmpIngest {
   private accept(socket: net.Socket): void {
     this.sockets.add(socket);
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    const state: ConnState = { authorized: false, streamId: null, closing: false };
+    const state: ConnState = { authorized: false, streamId: null, closing: false, video: null };
     const session = new RtmpSession(socket);
     const maxBefore = this.opts.maxMessageBytesBeforeAuth ?? 64 * 1024;
     const maxAfter = this.opts.maxMessageBytes ?? 8 * 1024 * 1024;
@@ -160,7 +182,9 @@ export class RtmpIngest {
     const onPacket = session.onPacket;
     // Media is relayed only for an authorized publisher: a refused one never reaches a player or the sampler.
     session.onPacket = (packet: unknown) => {
-      if (state.authorized && !state.closing && session.isPublisher) onPacket(packet);
+      if (!(state.authorized && !state.closing && session.isPublisher)) return;
+      onPacket(packet);
+      if (state.video) tapVideo(state.video, packet as NmsPacket);
     };
     const onClose = session.onClose;
     session.onClose = () => {
@@ -171,6 +195,7 @@ export class RtmpIngest {
       } catch (err) {
         this.deps.log.debug({ err }, 'node-media-server close handler failed');
       }
+      state.video?.end();
       if (state.streamId) this.deps.registry.ended(state.streamId, 'publisher_disconnected');
     };
     session.onError = () => {};
@@ -180,6 +205,7 @@ export class RtmpIngest {
   private drop(socket: net.Socket, state: ConnState, reason: string, detail: string): void {
     if (state.closing) return;
     state.closing = true;
+    state.video?.end();
     if (state.streamId) this.deps.registry.ended(state.streamId, reason === 'idle_timeout' ? 'idle_timeout' : 'protocol_error', detail);
     state.streamId = null;
     socket.destroy();
@@ -218,6 +244,7 @@ export class RtmpIngest {
     clearTimeout(timer);
     state.authorized = true;
     state.streamId = streamId;
+    state.video = new VideoTap();
     const socket = session.socket;
     this.deps.registry.start({
       id: streamId,
@@ -230,10 +257,12 @@ export class RtmpIngest {
       startedAt: Date.now(),
       playPath,
       media: null,
+      video: state.video,
       connection: {
         terminate: () => {
           state.closing = true;
           state.streamId = null;
+          state.video?.end();
           // session.close() only half-closes and node-media-server keeps relaying: destroy is the real cut.
           socket.destroy();
         },

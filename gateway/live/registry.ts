@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { appendAudit } from '../store/audit.ts';
 import type { Database } from '../store/schema.ts';
 import type { MediaTap } from './media-tap.ts';
+import type { VideoTap } from './video-tap.ts';
 
 export type Protocol = 'rtmp' | 'websocket';
 
@@ -47,6 +48,8 @@ export interface LiveStream {
   playPath: string | null;
   /** For WebSocket publishes: the received media chunks (RTMP streams are read back from playPath). */
   media: MediaTap | null;
+  /** For RTMP publishes: the video messages as they arrive (keyframe decoding reads them in-process). */
+  video?: VideoTap | null;
   connection: IngestConnection;
 }
 

@@ -68,6 +68,8 @@ export interface AdaptiveState {
   /** Why the stream is (or last was) escalated. */
   reason: string | null;
   escalations: number;
+  /** Held at full rate for good: it cannot be watched from keyframes (see StreamWatcher). */
+  pinned?: boolean;
 }
 
 /** Why a signal is hot (a short reason for logs and stats), or null when it is not. */
@@ -97,7 +99,7 @@ export function observe(state: AdaptiveState, signal: Signal, now: number, o: Ad
 
 /** Time passing: drops a calm stream back to keyframe mode. */
 export function tick(state: AdaptiveState, now: number, o: AdaptiveOptions): AdaptiveState {
-  if (state.mode !== 'full') return state;
+  if (state.mode !== 'full' || state.pinned) return state;
   if (now - state.startedAt < o.warmupMs) return state;
   const hotAt = Math.max(state.lastHotAt ?? Number.NEGATIVE_INFINITY, state.since);
   if (now - hotAt < o.calmForMs) return state;
@@ -144,6 +146,17 @@ export class AdaptiveController {
     if (s.mode === 'full' && this.escalatedCount() >= this.opts.maxEscalated) s = { ...s, mode: 'keyframe', reason: null, escalations: 0 };
     this.states.set(streamId, s);
     return s.mode;
+  }
+
+  /**
+   * Holds a stream at full rate for the rest of its life (it cannot be watched from keyframes). Not
+   * subject to `maxEscalated`: such a stream is watched at full rate or not at all.
+   */
+  pin(streamId: string, now: number, reason: string): void {
+    const s = this.states.get(streamId);
+    if (!s) return;
+    if (s.mode !== 'full') this.counters.escalations++;
+    this.states.set(streamId, { ...s, mode: 'full', since: s.mode === 'full' ? s.since : now, reason, escalations: s.escalations + (s.mode === 'full' ? 0 : 1), pinned: true });
   }
 
   remove(streamId: string): void {
@@ -211,7 +224,7 @@ export class AdaptiveController {
   private stalestEscalated(): [string, AdaptiveState] | undefined {
     let best: [string, AdaptiveState] | undefined;
     for (const e of this.states) {
-      if (e[1].mode !== 'full') continue;
+      if (e[1].mode !== 'full' || e[1].pinned) continue;
       const t = e[1].lastHotAt ?? e[1].since;
       if (!best || t < (best[1].lastHotAt ?? best[1].since)) best = e;
     }

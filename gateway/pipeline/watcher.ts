@@ -1,10 +1,13 @@
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Frame } from '../../classifiers/frame.ts';
 import type { ClassifierStage } from '../../classifiers/stage.ts';
 import type { Signal } from '../../classifiers/signal.ts';
 import type { LiveRegistry, LiveStream } from '../live/registry.ts';
 import type { FfmpegInfo } from '../media/ffmpeg-path.ts';
-import { Sampler, type SamplerMode } from '../sampler/sampler.ts';
+import { KeyframeDecoderPool, type KeyframeDecoderStats } from '../sampler/keyframe-decoder.ts';
+import { KeyframeSampler } from '../sampler/keyframe-sampler.ts';
+import { newStreamClock, Sampler, type SamplerMode, type StreamClock } from '../sampler/sampler.ts';
 import { AdaptiveController, type AdaptiveOptions, type AdaptiveStats, type ModeChange } from './adaptive.ts';
 
 export interface WatcherOptions {
@@ -17,22 +20,56 @@ export interface WatcherOptions {
   /** Thresholds of the adaptive mode (defaults: DEFAULT_ADAPTIVE). */
   adaptive?: Partial<AdaptiveOptions>;
   stallAfterMs: number;
+  /** ffmpeg processes of the shared keyframe decoder (keyframe and adaptive modes). Default 2. */
+  keyframeDecoders?: number;
 }
 
 /** How often calm escalated streams are looked for (adaptive mode). */
 const ADAPTIVE_TICK_MS = 1_000;
 
+/** How a stream is being sampled right now. */
+export interface WatchStats {
+  mode: SamplerMode;
+  /** `shared`: keyframes from memory through the shared decoder; `ffmpeg`: a sampler process of its own. */
+  via: 'shared' | 'ffmpeg';
+  framesEmitted: number;
+  modeSwitches: number;
+  /** Why the stream cannot be watched from its keyframes, when it cannot. */
+  unwatchable: string | null;
+  pid: number | null;
+}
+
+interface Watched {
+  stream: LiveStream;
+  clock: StreamClock;
+  /** The shared-decoder keyframe sampler (RTMP H.264 streams in keyframe/adaptive mode). */
+  keyframes: KeyframeSampler | null;
+  /** A sampler process of the stream's own: full rate, or keyframes where the shared decoder cannot. */
+  sampler: Sampler | null;
+  mode: SamplerMode;
+  frames: number;
+  modeSwitches: number;
+  unwatchable: string | null;
+}
+
 /**
- * The data flow gateway → classifiers → policy, per live stream: a sampler starts the moment a publish is
+ * The data flow gateway → classifiers → policy, per live stream: sampling starts the moment a publish is
  * accepted, each frame goes through the classifier stage, and every signal (stalls included) goes to the
  * policy runner, whose decisions come back to the gateway as cuts.
+ *
+ * Keyframe watching (fixed `keyframe` mode, and calm streams in `adaptive` mode) goes through one shared
+ * keyframe decoder for all RTMP H.264 streams (gateway/sampler/keyframe-sampler.ts); full-rate sampling
+ * and everything the shared decoder cannot take (WebSocket streams, other codecs, streams without IDR
+ * keyframes) use a sampler process per stream. An adaptive escalation hands the stream from the first to
+ * the second — same frame numbering and media clock — and a calm-down hands it back.
  */
 export class StreamWatcher {
-  private readonly samplers = new Map<string, Sampler>();
+  private readonly watched = new Map<string, Watched>();
   /** Adaptive mode only: which streams decode every frame and which keyframes only. */
   readonly adaptive: AdaptiveController | null;
   private readonly adaptiveTimer: NodeJS.Timeout | null = null;
   private readonly modeListeners = new Set<(change: ModeChange) => void>();
+  private readonly pool: KeyframeDecoderPool | null;
 
   constructor(
     private readonly registry: LiveRegistry,
@@ -45,6 +82,16 @@ export class StreamWatcher {
     registry.on('started', (s) => this.watch(s));
     registry.on('ended', (s) => this.unwatch(s.id));
     this.adaptive = opts.mode === 'adaptive' ? new AdaptiveController(opts.adaptive) : null;
+    this.pool =
+      opts.mode === 'full'
+        ? null
+        : new KeyframeDecoderPool({
+            ffmpeg,
+            width: opts.width,
+            height: opts.height,
+            processes: opts.keyframeDecoders ?? 2,
+            log: (level, msg, detail) => this.log[level]({ ...detail }, msg),
+          });
     if (this.adaptive) {
       const controller = this.adaptive;
       this.adaptiveTimer = setInterval(() => this.apply(controller.tick(Date.now())), ADAPTIVE_TICK_MS);
@@ -62,12 +109,49 @@ export class StreamWatcher {
     return this.adaptive?.stats() ?? null;
   }
 
+  keyframeDecoderStats(): KeyframeDecoderStats | null {
+    return this.pool?.stats() ?? null;
+  }
+
+  /** Keyframe → picture latencies (ms) of the shared decoder since the last call (benchmarks). */
+  takeKeyframeLatencies(): number[] {
+    return this.pool?.takeLatencies() ?? [];
+  }
+
+  get count(): number {
+    return this.watched.size;
+  }
+
+  /** The stream's own sampler process, when it has one (full rate, or a fallback). */
+  sampler(streamId: string): Sampler | undefined {
+    return this.watched.get(streamId)?.sampler ?? undefined;
+  }
+
+  /** The stream's shared-decoder keyframe sampler, when it uses one. */
+  keyframeSampler(streamId: string): KeyframeSampler | undefined {
+    return this.watched.get(streamId)?.keyframes ?? undefined;
+  }
+
+  stats(streamId: string): WatchStats | undefined {
+    const w = this.watched.get(streamId);
+    if (!w) return undefined;
+    const own = w.sampler && !(w.keyframes && w.mode === 'keyframe');
+    return {
+      mode: w.mode,
+      via: own ? 'ffmpeg' : 'shared',
+      framesEmitted: w.frames,
+      modeSwitches: w.modeSwitches,
+      unwatchable: w.unwatchable,
+      pid: own ? (w.sampler?.stats().pid ?? null) : null,
+    };
+  }
+
   private apply(changes: ModeChange[]): void {
     for (const c of changes) {
-      const sampler = this.samplers.get(c.streamId);
-      if (!sampler) continue;
+      const w = this.watched.get(c.streamId);
+      if (!w) continue;
       this.log.info({ stream: c.streamId, mode: c.mode, reason: c.reason }, c.mode === 'full' ? 'sampling escalated to full rate' : 'sampling back to keyframes');
-      sampler.setMode(c.mode).catch((err) => this.log.warn({ err, stream: c.streamId }, 'sampler mode switch failed'));
+      this.switchMode(w, c.mode);
       for (const cb of this.modeListeners) {
         try {
           cb(c);
@@ -78,39 +162,107 @@ export class StreamWatcher {
     }
   }
 
-  get count(): number {
-    return this.samplers.size;
+  private switchMode(w: Watched, mode: SamplerMode): void {
+    if (w.mode === mode) return;
+    w.mode = mode;
+    w.modeSwitches++;
+    if (w.keyframes && !w.unwatchable) {
+      // Hand-over between the shared decoder and a process of the stream's own.
+      if (mode === 'full') {
+        w.keyframes.pause();
+        this.startSampler(w, 'full');
+      } else {
+        this.stopSampler(w);
+        w.keyframes.resume();
+      }
+      return;
+    }
+    w.sampler?.setMode(mode).catch((err) => this.log.warn({ err, stream: w.stream.id }, 'sampler mode switch failed'));
   }
 
-  sampler(streamId: string): Sampler | undefined {
-    return this.samplers.get(streamId);
+  private async handleFrame(w: Watched, frame: Frame): Promise<void> {
+    w.frames++;
+    const signals = await this.stage.process(frame);
+    for (const s of signals) {
+      // Policy first: the adaptive switch (a sampler start) must never delay a decision.
+      this.onSignal(s);
+      if (this.adaptive) this.apply(this.adaptive.observe(s, Date.now()));
+    }
   }
 
   private watch(stream: LiveStream): void {
-    const input = this.inputFor(stream);
+    const mode: SamplerMode = this.adaptive ? this.adaptive.add(stream.id, Date.now()) : (this.opts.mode as SamplerMode);
+    const w: Watched = { stream, clock: newStreamClock(), keyframes: null, sampler: null, mode, frames: 0, modeSwitches: 0, unwatchable: null };
+    this.watched.set(stream.id, w);
+    if (this.pool && stream.video) {
+      const k = new KeyframeSampler({
+        streamId: stream.id,
+        tap: stream.video,
+        pool: this.pool,
+        fps: this.opts.fps,
+        width: this.opts.width,
+        height: this.opts.height,
+        clock: w.clock,
+        ffmpegVersion: this.ffmpeg.version,
+        log: (level, msg, detail) => this.log[level]({ stream: stream.id, ...detail }, msg),
+      });
+      k.onFrame((frame) => this.handleFrame(w, frame));
+      k.onStall((signal) => this.onSignal(signal));
+      k.onUnwatchable((reason) => this.fallBack(w, reason));
+      w.keyframes = k;
+      k.start();
+      if (mode === 'full') {
+        k.pause();
+        this.startSampler(w, 'full');
+      }
+      return;
+    }
+    this.startSampler(w, mode);
+  }
+
+  /** The shared decoder cannot watch this stream: give it a sampler of its own (full rate in adaptive mode). */
+  private fallBack(w: Watched, reason: string): void {
+    if (this.watched.get(w.stream.id) !== w) return;
+    w.unwatchable = reason;
+    if (this.adaptive) {
+      this.adaptive.pin(w.stream.id, Date.now(), `not watchable from keyframes: ${reason}`);
+      w.mode = 'full';
+    }
+    this.log.info({ stream: w.stream.id, reason, mode: w.mode }, 'stream sampled by a process of its own');
+    if (w.sampler) return;
+    this.startSampler(w, w.mode);
+  }
+
+  private startSampler(w: Watched, mode: SamplerMode): void {
+    if (w.sampler) {
+      w.sampler.setMode(mode).catch((err) => this.log.warn({ err, stream: w.stream.id }, 'sampler mode switch failed'));
+      return;
+    }
+    const input = this.inputFor(w.stream);
     if (!input) return;
     const sampler = new Sampler({
-      streamId: stream.id,
+      streamId: w.stream.id,
       input,
       fps: this.opts.fps,
       width: this.opts.width,
       height: this.opts.height,
-      mode: this.adaptive ? this.adaptive.add(stream.id, Date.now()) : (this.opts.mode as SamplerMode),
+      mode,
       stallAfterMs: this.opts.stallAfterMs,
       ffmpeg: this.ffmpeg,
-      log: (level, msg, detail) => this.log[level]({ stream: stream.id, ...detail }, msg),
+      clock: w.clock,
+      log: (level, msg, detail) => this.log[level]({ stream: w.stream.id, ...detail }, msg),
     });
-    sampler.onFrame(async (frame) => {
-      const signals = await this.stage.process(frame);
-      for (const s of signals) {
-        // Policy first: the adaptive switch (an ffmpeg restart) must never delay a decision.
-        this.onSignal(s);
-        if (this.adaptive) this.apply(this.adaptive.observe(s, Date.now()));
-      }
-    });
+    sampler.onFrame((frame) => this.handleFrame(w, frame));
     sampler.onStall((signal) => this.onSignal(signal));
-    this.samplers.set(stream.id, sampler);
-    sampler.start().catch((err) => this.log.error({ err, stream: stream.id }, 'sampler failed to start'));
+    w.sampler = sampler;
+    sampler.start().catch((err) => this.log.error({ err, stream: w.stream.id }, 'sampler failed to start'));
+  }
+
+  private stopSampler(w: Watched): void {
+    const s = w.sampler;
+    if (!s) return;
+    w.sampler = null;
+    s.stop().catch((err) => this.log.warn({ err, stream: w.stream.id }, 'sampler stop failed'));
   }
 
   private inputFor(stream: LiveStream): ConstructorParameters<typeof Sampler>[0]['input'] | null {
@@ -129,15 +281,22 @@ export class StreamWatcher {
 
   private unwatch(id: string): void {
     this.adaptive?.remove(id);
-    const sampler = this.samplers.get(id);
-    if (!sampler) return;
-    this.samplers.delete(id);
-    sampler.stop().catch((err) => this.log.warn({ err, stream: id }, 'sampler stop failed'));
+    this.pool?.forget(id);
+    const w = this.watched.get(id);
+    if (!w) return;
+    this.watched.delete(id);
+    w.keyframes?.stop();
+    this.stopSampler(w);
   }
 
   async stop(): Promise<void> {
     if (this.adaptiveTimer) clearInterval(this.adaptiveTimer);
-    await Promise.allSettled([...this.samplers.values()].map((s) => s.stop()));
-    this.samplers.clear();
+    const samplers = [...this.watched.values()].flatMap((w) => {
+      w.keyframes?.stop();
+      return w.sampler ? [w.sampler.stop()] : [];
+    });
+    await Promise.allSettled(samplers);
+    this.watched.clear();
+    this.pool?.stop();
   }
 }

@@ -83,8 +83,27 @@ export interface SamplerOptions {
   maxStdinBufferBytes?: number;
   /** Resolved binary; resolveFfmpeg() when absent. */
   ffmpeg?: FfmpegInfo;
+  /**
+   * A timeline shared with another sampler of the same stream (adaptive mode hands a stream between the
+   * shared keyframe decoder and a sampler of its own): frame numbers and media times continue across the
+   * hand-over instead of restarting at 0, and frames at or before the last delivered media time (the
+   * server's GOP cache replayed to a new reader) are skipped.
+   */
+  clock?: StreamClock;
   /** Diagnostics (ffmpeg errors, restarts). Must not throw; errors from it are swallowed. */
   log?: (level: 'info' | 'warn', msg: string, detail?: Record<string, unknown>) => void;
+}
+
+/** Per-stream frame numbering and media-time origin, shared by every sampler of the stream in turn. */
+export interface StreamClock {
+  /** The publisher's timestamp (ms) that is media time 0; set by the first frame. */
+  originMs: number | null;
+  nextSeq: number;
+  lastMediaTimeMs: number | null;
+}
+
+export function newStreamClock(): StreamClock {
+  return { originMs: null, nextSeq: 0, lastMediaTimeMs: null };
 }
 
 export type FrameConsumer = (frame: Frame) => void | Promise<unknown>;
@@ -216,7 +235,7 @@ export class Sampler {
   private watchdog: NodeJS.Timeout | null = null;
   private startedAt = 0;
 
-  private seq = 0;
+  private readonly clock: StreamClock;
   /** mediaTimeMs = ptsMs + ptsOffset; fixed by the first frame, moved only on a timeline reset. */
   private ptsOffset: number | null = null;
   private lastMediaTimeMs: number | null = null;
@@ -260,6 +279,9 @@ export class Sampler {
     this.maxStdinBufferBytes = opts.maxStdinBufferBytes ?? 8 * 1024 * 1024;
     this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...opts.backoff });
     this.info = opts.ffmpeg ?? null;
+    this.clock = opts.clock ?? newStreamClock();
+    if (this.clock.originMs !== null) this.ptsOffset = -this.clock.originMs;
+    this.lastMediaTimeMs = this.clock.lastMediaTimeMs;
   }
 
   /** Bytes per emitted frame (width * height * 3). */
@@ -715,7 +737,10 @@ export class Sampler {
     // on the same clock. A restarted RTMP pull first replays the server's GOP cache (up to a GOP of
     // already-sampled media): skip those. A pts far behind means the publisher's clock restarted:
     // rebase so mediaTimeMs keeps increasing.
-    if (this.ptsOffset === null) this.ptsOffset = -ptsMs;
+    if (this.ptsOffset === null) {
+      this.ptsOffset = -ptsMs;
+      this.clock.originMs ??= ptsMs;
+    }
     let mediaTimeMs = ptsMs + this.ptsOffset;
     if (this.lastMediaTimeMs !== null && mediaTimeMs <= this.lastMediaTimeMs) {
       if (run.firstFrameAt !== null || this.lastMediaTimeMs - mediaTimeMs > TIMELINE_RESET_MS) {
@@ -745,10 +770,11 @@ export class Sampler {
       this.backoff.reset();
     }
     this.lastMediaTimeMs = mediaTimeMs;
+    this.clock.lastMediaTimeMs = mediaTimeMs;
     this.lastFrameAt = p.receivedAt;
     const frame: Frame = {
       streamId: this.streamId,
-      seq: this.seq++,
+      seq: this.clock.nextSeq++,
       mediaTimeMs: Math.round(mediaTimeMs * 1000) / 1000,
       receivedAt: p.receivedAt,
       width: this.width,

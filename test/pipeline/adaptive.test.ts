@@ -212,7 +212,10 @@ describe.skipIf(!ffmpeg)('adaptive sampling end to end (real ffmpeg over RTMP)',
 
     // Escalated from keyframe mode (the only way to a 'full' change), by the signal kind expected.
     const up = (h: string) => changes.find((c) => c.streamId === ids[h] && c.mode === 'full');
-    expect(up('banked')?.reason).toMatch(/hash_match/);
+    // A banked picture on a keyframe usually cuts at once (the keyframe itself matches); if the stream was
+    // escalated first, it was for the near match.
+    const bankedUp = up('banked');
+    if (bankedUp) expect(bankedUp.reason).toMatch(/hash_match/);
     expect(up('redder')?.reason).toMatch(/violence/);
     const decisions = await gw.store.db.selectFrom('decisions').select(['stream_id', 'rule_id']).execute();
     const rules = (h: string) => decisions.filter((d) => d.stream_id === ids[h]).map((d) => d.rule_id);
@@ -221,11 +224,12 @@ describe.skipIf(!ffmpeg)('adaptive sampling end to end (real ffmpeg over RTMP)',
     expect(rules('redder')).toContain('graphic-violence-high');
     expect(rules('benign')).toEqual([]);
 
-    // The benign stream: still live, never escalated, still sampled (keyframes).
-    const s = gw.watcher!.sampler(ids.benign!);
-    expect(s?.getMode()).toBe('keyframe');
-    expect(s?.stats().modeSwitches).toBe(0);
-    expect(s?.stats().framesEmitted).toBeGreaterThan(0);
+    // The benign stream: still live, never escalated, still sampled (keyframes, through the shared
+    // decoder: no ffmpeg process of its own).
+    const s = gw.watcher!.stats(ids.benign!);
+    expect(s).toMatchObject({ mode: 'keyframe', via: 'shared', modeSwitches: 0, pid: null, unwatchable: null });
+    expect(s?.framesEmitted).toBeGreaterThan(0);
+    expect(gw.watcher!.sampler(ids.benign!)).toBeUndefined();
     expect(changes.some((c) => c.streamId === ids.benign)).toBe(false);
     expect(gw.watcher!.adaptiveStats()).toMatchObject({ escalations: 2 });
     await benign.stop();

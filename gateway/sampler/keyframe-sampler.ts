@@ -1,0 +1,306 @@
+import type { Frame } from '../../classifiers/frame.ts';
+import type { Signal } from '../../classifiers/signal.ts';
+import type { VideoPacket, VideoTap } from '../live/video-tap.ts';
+import { H264Error } from '../media/h264.ts';
+import { keyframePayload, prepareAvcConfig, type KeyframeDecoderPool, type PreparedConfig } from './keyframe-decoder.ts';
+import { newStreamClock, type FrameConsumer, type StreamClock } from './sampler.ts';
+
+/**
+ * Cheap watching of one RTMP stream: its H.264 keyframes, taken from the ingest in memory
+ * (gateway/live/video-tap.ts) and decoded by the shared pool (keyframe-decoder.ts). One picture per
+ * keyframe (0.5 fps at OBS's 2 s keyframe interval), capped at `fps`, delivered ~5–40 ms after the
+ * keyframe arrived. No process of its own: ~0.1 % of a core and no RSS per stream besides one keyframe.
+ *
+ * What it cannot watch it says so (`onUnwatchable`) instead of going quiet, and the caller gives the
+ * stream a full-rate sampler of its own: a codec other than H.264, a bad sequence header, a stream
+ * without IDR keyframes (x264 intra-refresh), a stream the shared decoder quarantined. A stream that
+ * stops sending video, or whose keyframes all fail to decode, produces `sampler` stall signals like the
+ * ffmpeg sampler's.
+ */
+
+export interface KeyframeSamplerOptions {
+  streamId: string;
+  tap: VideoTap;
+  pool: KeyframeDecoderPool;
+  /** At most this many pictures per second of media. Default 2. */
+  fps?: number;
+  width: number;
+  height: number;
+  /** No picture for this long is a stall. Default 12000 (keyframes come every 2–10 s). */
+  stallAfterMs?: number;
+  /** Video arriving but no decodable IDR keyframe for this long: unwatchable here. Default 12000. */
+  noKeyframeAfterMs?: number;
+  /** Frames a consumer may have unsettled before it misses one. Default 2. */
+  maxInFlight?: number;
+  clock?: StreamClock;
+  ffmpegVersion?: string;
+  log?: (level: 'info' | 'warn', msg: string, detail?: Record<string, unknown>) => void;
+}
+
+export interface KeyframeSamplerStats {
+  streamId: string;
+  paused: boolean;
+  keyframes: number;
+  framesEmitted: number;
+  /** Keyframes skipped: the rate cap, one already in flight, or the pool busy. */
+  skipped: number;
+  /** Keyframes the decoder lost or rejected. */
+  failed: number;
+  /** Keyframes without an IDR picture (cannot be decoded alone). */
+  nonIdr: number;
+  dropped: number;
+  stalls: number;
+  lastDecodeMs: number | null;
+  unwatchable: string | null;
+}
+
+const VERSION = 'keyframe-sampler/1';
+
+interface Consumer {
+  cb: FrameConsumer;
+  inFlight: number;
+}
+
+export class KeyframeSampler {
+  readonly streamId: string;
+  private readonly fps: number;
+  private readonly stallAfterMs: number;
+  private readonly noKeyframeAfterMs: number;
+  private readonly maxInFlight: number;
+  private readonly clock: StreamClock;
+  private readonly consumers = new Set<Consumer>();
+  private readonly stallListeners = new Set<(s: Signal) => void>();
+  private readonly unwatchableListeners = new Set<(reason: string) => void>();
+  private config: PreparedConfig | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private inFlight = false;
+  private paused = false;
+  private stopped = false;
+  private unwatchable: string | null = null;
+  private lastSentPtsMs: number | null = null;
+  private lastFrameAt = 0;
+  private lastVideoAt = 0;
+  private lastIdrAt = 0;
+  private lastStallAt = 0;
+  private lastDecodeMs: number | null = null;
+  private readonly counters = { keyframes: 0, framesEmitted: 0, skipped: 0, failed: 0, nonIdr: 0, dropped: 0, stalls: 0 };
+
+  constructor(private readonly opts: KeyframeSamplerOptions) {
+    this.streamId = opts.streamId;
+    this.fps = opts.fps ?? 2;
+    this.stallAfterMs = opts.stallAfterMs ?? 12_000;
+    this.noKeyframeAfterMs = opts.noKeyframeAfterMs ?? 12_000;
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
+    this.clock = opts.clock ?? newStreamClock();
+  }
+
+  onFrame(cb: FrameConsumer): () => void {
+    const c: Consumer = { cb, inFlight: 0 };
+    this.consumers.add(c);
+    return () => this.consumers.delete(c);
+  }
+
+  onStall(cb: (s: Signal) => void): () => void {
+    this.stallListeners.add(cb);
+    return () => this.stallListeners.delete(cb);
+  }
+
+  /** Called once if this stream cannot be watched from its keyframes; the sampler stops itself. */
+  onUnwatchable(cb: (reason: string) => void): () => void {
+    this.unwatchableListeners.add(cb);
+    return () => this.unwatchableListeners.delete(cb);
+  }
+
+  start(): void {
+    if (this.unsubscribe || this.stopped) return;
+    const now = Date.now();
+    this.lastFrameAt = now;
+    this.lastIdrAt = now;
+    this.lastVideoAt = now;
+    this.unsubscribe = this.opts.tap.subscribe((p) => this.onPacket(p));
+    this.watchdog = setInterval(() => this.check(), 1_000);
+    this.watchdog.unref();
+  }
+
+  /** Stops taking keyframes (the stream has a full-rate sampler meanwhile); resume() picks up again. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const now = Date.now();
+    this.lastFrameAt = now;
+    this.lastIdrAt = now;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+  }
+
+  stats(): KeyframeSamplerStats {
+    return { streamId: this.streamId, paused: this.paused, ...this.counters, lastDecodeMs: this.lastDecodeMs, unwatchable: this.unwatchable };
+  }
+
+  private onPacket(p: VideoPacket): void {
+    if (this.stopped || this.unwatchable) return;
+    this.lastVideoAt = p.receivedAt;
+    if (p.kind === 'config') {
+      try {
+        this.config = prepareAvcConfig(p.body);
+      } catch (err) {
+        this.giveUp(err instanceof H264Error ? err.message : `sequence header: ${String(err)}`);
+      }
+      return;
+    }
+    if (p.kind !== 'key' || this.paused) return;
+    // AVC end-of-sequence messages carry the keyframe flag too; they hold no picture.
+    if (this.config && p.body[1] !== 1) return;
+    this.counters.keyframes++;
+    if (!this.config) {
+      // H.264 sends its sequence header first; any other codec never will.
+      if ((p.body[0]! & 0x0f) !== 7 || (p.body[0]! & 0x80) !== 0) this.giveUp(`video codec ${p.body[0]! & 0x0f} is not H.264`);
+      return;
+    }
+    const ptsMs = p.dts + compositionTime(p.body);
+    if (this.lastSentPtsMs !== null && ptsMs - this.lastSentPtsMs < 1000 / this.fps && ptsMs >= this.lastSentPtsMs) {
+      this.counters.skipped++;
+      return;
+    }
+    if (this.inFlight) {
+      this.counters.skipped++;
+      return;
+    }
+    let payload: Buffer | null;
+    try {
+      payload = keyframePayload(this.config, p.body);
+    } catch (err) {
+      this.counters.failed++;
+      this.log('warn', 'malformed keyframe skipped', { error: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    if (!payload) {
+      this.counters.nonIdr++;
+      return;
+    }
+    this.lastIdrAt = p.receivedAt;
+    this.lastSentPtsMs = ptsMs;
+    this.inFlight = true;
+    const config = this.config;
+    void this.opts.pool.decode(this.streamId, config, payload).then((r) => {
+      this.inFlight = false;
+      if (this.stopped) return;
+      if (r.ok) {
+        this.lastDecodeMs = r.decodeMs;
+        this.emit(ptsMs, r.rgb);
+      } else if (r.reason === 'quarantined') {
+        this.giveUp('the shared keyframe decoder crashed on this stream');
+      } else if (r.reason === 'busy') {
+        this.counters.skipped++;
+      } else if (r.reason !== 'stopped') {
+        this.counters.failed++;
+      }
+    });
+  }
+
+  private emit(ptsMs: number, rgb: Buffer): void {
+    const clock = this.clock;
+    clock.originMs ??= ptsMs;
+    const mediaTimeMs = ptsMs - clock.originMs;
+    // A stream handed back from a full-rate sampler: pictures it already delivered are not repeated.
+    if (clock.lastMediaTimeMs !== null && mediaTimeMs <= clock.lastMediaTimeMs) return;
+    clock.lastMediaTimeMs = mediaTimeMs;
+    const now = Date.now();
+    this.lastFrameAt = now;
+    const frame: Frame = { streamId: this.streamId, seq: clock.nextSeq++, mediaTimeMs, receivedAt: now, width: this.opts.width, height: this.opts.height, rgb };
+    this.counters.framesEmitted++;
+    for (const c of this.consumers) this.deliver(c, frame);
+  }
+
+  private deliver(c: Consumer, frame: Frame): void {
+    if (c.inFlight >= this.maxInFlight) {
+      this.counters.dropped++;
+      return;
+    }
+    let result: void | Promise<unknown>;
+    try {
+      result = c.cb(frame);
+    } catch {
+      return;
+    }
+    if (result && typeof (result as Promise<unknown>).then === 'function') {
+      c.inFlight++;
+      const done = () => {
+        c.inFlight--;
+      };
+      (result as Promise<unknown>).then(done, done);
+    }
+  }
+
+  private check(): void {
+    if (this.stopped || this.paused || this.unwatchable) return;
+    const now = Date.now();
+    const videoFlowing = now - this.lastVideoAt < this.stallAfterMs;
+    if (videoFlowing && now - this.lastIdrAt > this.noKeyframeAfterMs) {
+      this.giveUp(this.counters.nonIdr > 0 ? 'keyframes without IDR pictures' : `no keyframe in ${Math.round(this.noKeyframeAfterMs / 1000)} s`);
+      return;
+    }
+    if (now - this.lastFrameAt > this.stallAfterMs && now - this.lastStallAt > this.stallAfterMs) {
+      this.lastStallAt = now;
+      this.counters.stalls++;
+      const signal: Signal = {
+        streamId: this.streamId,
+        frameTimeMs: Math.max(0, this.clock.lastMediaTimeMs ?? 0),
+        observedAt: now,
+        source: 'sampler',
+        label: 'stall',
+        score: 1,
+        version: `${VERSION} ffmpeg/${this.opts.ffmpegVersion ?? 'unknown'}`,
+        evidenceRef: null,
+        detail: { stalledForMs: now - this.lastFrameAt, reason: videoFlowing ? 'decoder' : 'no-video', mode: 'keyframe', failed: this.counters.failed },
+      };
+      for (const cb of this.stallListeners) {
+        try {
+          cb(signal);
+        } catch {
+          // a listener's failure is its own
+        }
+      }
+    }
+  }
+
+  private giveUp(reason: string): void {
+    if (this.unwatchable) return;
+    this.unwatchable = reason;
+    this.log('info', 'stream not watchable from keyframes', { reason });
+    this.stop();
+    for (const cb of this.unwatchableListeners) {
+      try {
+        cb(reason);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+
+  private log(level: 'info' | 'warn', msg: string, detail?: Record<string, unknown>): void {
+    try {
+      this.opts.log?.(level, msg, { streamId: this.streamId, ...detail });
+    } catch {
+      // never let logging break sampling
+    }
+  }
+}
+
+/** The FLV AVC composition time offset (signed 24-bit, bytes 2–4 of the tag body). */
+function compositionTime(body: Buffer): number {
+  if (body.length < 5) return 0;
+  const v = (body[2]! << 16) | (body[3]! << 8) | body[4]!;
+  return v & 0x800000 ? v - 0x1000000 : v;
+}
