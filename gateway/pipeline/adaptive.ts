@@ -2,12 +2,12 @@ import type { Signal } from '../../classifiers/signal.ts';
 import type { SamplerMode } from '../sampler/sampler.ts';
 
 /**
- * Adaptive sampling: every stream is watched cheaply (keyframes only, ~1.3 % of a core per 720p stream
- * against ~3.6 % for full 2 fps decoding, scripts/bench/sampler.ts) and a stream whose frames come close
- * to a policy threshold is escalated to full-rate decoding, then dropped back once it has been calm for a
- * while. This module is the decision only — pure functions over a small per-stream state, plus a thin
- * controller holding those states — so it is unit-tested without ffmpeg; gateway/pipeline/watcher.ts
- * applies its answers with `Sampler.setMode`.
+ * Adaptive sampling: every stream is watched cheaply — its keyframes only, taken from the ingest in memory
+ * and decoded by one decoder pool shared by all streams (gateway/sampler/keyframe-sampler.ts) — and a
+ * stream whose frames come close to a policy threshold is escalated to full-rate decoding by a sampler
+ * process of its own, then handed back once it has been calm for a while. This module is the decision
+ * only — pure functions over a small per-stream state, plus a thin controller holding those states — so it
+ * is unit-tested without ffmpeg; gateway/pipeline/watcher.ts applies its answers.
  *
  * What counts as "close" (a hot signal):
  *  - any classifier score ≥ `escalateAt` (default 0.3, well under the policy's 0.6 / 0.9 rule thresholds,
@@ -20,16 +20,14 @@ import type { SamplerMode } from '../sampler/sampler.ts';
  *
  * Hysteresis: escalation is immediate; de-escalation waits until no hot signal has been seen for
  * `calmForMs` (default 30 s) — and, for a stream escalated at start (`warmupMs`), until the warm-up is
- * over. Each switch restarts the stream's ffmpeg (the server's GOP cache makes the restart cheap), so a
+ * over. Each escalation starts a sampler process (the server's GOP cache makes the start cheap), so a
  * stream hovering around the threshold stays escalated rather than flapping.
  *
- * Latency (scripts/bench/pipeline.ts, 2-core shared host): a calm stream is only seen at keyframes, and the
- * H.264 decoder releases a keyframe only when the next one arrives (one GOP with `-bf 0`, two with OBS's
- * default 2 B-frames). So content entering mid-GOP is first seen — and the stream escalated — about
- * 0.5 + 2 s later with bf 0 and ~6.5 s with bf 2 at a 2 s GOP, against ~1 s in full mode. A bank match on
- * that keyframe cuts at once; a smoothed classifier rule needs ~1 s of full-rate frames more after the
- * escalation (the restart replays the server's GOP cache, so that second is mostly decode time). Adaptive
- * mode therefore trades detection latency for CPU; it does not meet a 2 s bound on its own.
+ * Latency: a calm stream is seen at its keyframes, so content entering mid-GOP is first seen at the next
+ * keyframe (on average half a GOP later, at most a whole GOP: 2 s at OBS's default) plus ~10–40 ms of
+ * decoding. A bank match on that keyframe cuts at once; a smoothed classifier rule needs about a second
+ * of full-rate frames more after the escalation (the new sampler starts from the server's GOP cache, i.e.
+ * from that keyframe). Figures: BENCHMARKS.md, "Capacity".
  *
  * Capacity guard: `maxEscalated` (default unlimited) bounds how many streams run at full rate at once. A
  * new escalation at the cap pre-empts the escalated stream whose last hot signal is oldest (it is the
