@@ -33,7 +33,7 @@ declare module 'node-media-server/src/session/rtmp_session.js' {
   export interface RtmpParser {
     inChunkSize: number;
     inPackets: Map<number, { capacity: number; header: { length: number } }>;
-    parserPacket: { header: { length: number; type: number }; capacity: number };
+    parserPacket: { header: { length: number; type: number }; capacity: number; payload: Buffer };
     packetAlloc(): void;
     controlHandler(): void;
     respondPublish(): void;

@@ -5,6 +5,7 @@ import type { GateSnapshot } from '../identity/gate.ts';
 import { authorizePublish } from '../identity/gate.ts';
 import type { LiveRegistry } from '../live/registry.ts';
 import { VideoTap } from '../live/video-tap.ts';
+import { installLazyRelay } from './relay.ts';
 import { STREAM_KEY_RE, newId, sha256Hex } from '../security/secrets.ts';
 import type { Refusal } from './refusals.ts';
 import type { RtmpSessionInstance, RtmpParser } from 'node-media-server/src/session/rtmp_session.js';
@@ -44,7 +45,7 @@ interface NmsPacket {
   codec_type: number;
   flags: number;
   dts: number;
-  /** May be longer than the message: node-media-server reuses buffers; `size` bytes are the message. */
+  /** `size` bytes are the message (node-media-server's own allocation may be longer). */
   data: Buffer;
   size: number;
 }
@@ -68,7 +69,6 @@ export function redactKeys(text: string): string {
  * per chunk stream, before any authentication) and accepts any chunk size, including 0.
  */
 function guardParser(rtmp: RtmpParser, limits: () => { message: number; total: number }): void {
-  const alloc = rtmp.packetAlloc.bind(rtmp);
   rtmp.packetAlloc = () => {
     const { message, total } = limits();
     const length = rtmp.parserPacket.header.length;
@@ -77,7 +77,11 @@ function guardParser(rtmp: RtmpParser, limits: () => { message: number; total: n
     let sum = length;
     for (const p of rtmp.inPackets.values()) sum += p.capacity;
     if (sum > total) throw new GuardError('RTMP chunk buffers exceed the per-connection limit');
-    alloc();
+    // A fresh, exactly-sized payload per message (node-media-server reuses one buffer per chunk stream
+    // and zero-fills it when it grows): the relay's GOP cache and the video tap can then keep a payload
+    // without copying it. Every byte of it is written by the chunks before the message is handled.
+    rtmp.parserPacket.payload = Buffer.allocUnsafe(length);
+    rtmp.parserPacket.capacity = length;
   };
   // One publish or play per connection: a second command would re-register node-media-server's broadcast
   // under the key path and leave the first stream in the registry with no connection behind it.
@@ -237,6 +241,7 @@ export class RtmpIngest {
     session.streamName = streamId;
     session.streamPath = playPath;
     session.broadcast = new BroadcastServer(playPath);
+    installLazyRelay(session.broadcast);
     Context.broadcasts.set(playPath, session.broadcast);
     onPush();
     if (!session.isPublisher) return refuse('conflict', 'stream path already has a publisher', verdict.account.id);

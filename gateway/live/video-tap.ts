@@ -16,7 +16,7 @@ export interface VideoPacket {
   kind: VideoPacketKind;
   /** Decode timestamp, ms, from the publisher's RTMP clock. */
   dts: number;
-  /** The FLV video tag body: codec byte(s), then the codec's payload. Owned by the ingest: copy to keep. */
+  /** The FLV video tag body: codec byte(s), then the codec's payload. Consumers must not modify it. */
   body: Buffer;
   /** Wall-clock arrival at the gateway (epoch ms). */
   receivedAt: number;
@@ -30,7 +30,11 @@ export class VideoTap extends Tap<VideoPacket> {
   push(p: VideoPacket): void {
     if (this.isEnded) return;
     this.packets++;
-    if (p.kind === 'config') this.config = { ...p, body: Buffer.from(p.body) };
+    if (p.kind === 'config') {
+      this.config = { ...p, body: Buffer.from(p.body) };
+      this.fanOut(this.config);
+      return;
+    }
     this.fanOut(p);
   }
 

@@ -90,7 +90,8 @@ export function prepareAvcConfig(body: Uint8Array): PreparedConfig {
   const sps = cfg.sps.map((s) => spsWithoutReorder(s));
   const first = parseSps(sps[0]!);
   return {
-    parameterSets: [...sps, ...cfg.pps],
+    // Copies: the tag body may be a buffer the RTMP parser reuses.
+    parameterSets: [...sps, ...cfg.pps.map((x) => Uint8Array.from(x))],
     lengthSize: cfg.lengthSize,
     avcC: buildAvcC({ ...cfg, sps, lengthSize: 4 }),
     width: first.width,
@@ -138,6 +139,8 @@ function videoTagBody(packetType: 0 | 1, payload: Buffer): Buffer {
 interface Pending {
   /** null: a flush picture (see the module comment), decoded only to push the one before it out. */
   streamId: string | null;
+  /** The keyframe written (real keyframes only): one that decodes is the next flush picture. */
+  payload: Buffer | null;
   sentAt: number;
   resolve: (r: DecodeResult) => void;
 }
@@ -158,6 +161,8 @@ class DecoderProcess {
   private failures = 0;
   private lastStderr: string[] = [];
   private lastPayload: Buffer | null = null;
+  /** The latest keyframe this process turned into a picture: a flush must be one that decodes. */
+  private lastGoodPayload: Buffer | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
   flushes = 0;
 
@@ -189,7 +194,7 @@ class DecoderProcess {
     }
     const seq = ++this.seq;
     return new Promise((resolve) => {
-      this.pending.set(seq, { streamId, sentAt: Date.now(), resolve });
+      this.pending.set(seq, { streamId, payload, sentAt: Date.now(), resolve });
       this.stdin!.write(flvTag(seq, videoTagBody(1, payload)));
       this.lastPayload = payload;
       this.armFlush();
@@ -200,14 +205,17 @@ class DecoderProcess {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
-      if (!this.alive || !this.lastPayload || !this.stdin) return;
+      // A keyframe the decoder rejects releases nothing: flushing with it (when a corrupt keyframe was
+      // the last one written) would leave the picture before it held until the timeout.
+      const flush = this.lastGoodPayload ?? this.lastPayload;
+      if (!this.alive || !flush || !this.stdin) return;
       let waiting = false;
       for (const p of this.pending.values()) if (p.streamId !== null) waiting = true;
       if (!waiting) return;
       const seq = ++this.seq;
       this.flushes++;
-      this.pending.set(seq, { streamId: null, sentAt: Date.now(), resolve: () => {} });
-      this.stdin.write(flvTag(seq, videoTagBody(1, this.lastPayload)));
+      this.pending.set(seq, { streamId: null, payload: null, sentAt: Date.now(), resolve: () => {} });
+      this.stdin.write(flvTag(seq, videoTagBody(1, flush)));
     }, this.pool.options.flushAfterMs);
     this.flushTimer.unref();
   }
@@ -275,7 +283,9 @@ class DecoderProcess {
       if (gen !== this.generation) return;
       const m = /\bn:\s*\d+\s+pts:\s*(\d+)/.exec(line);
       if (m) {
-        this.ptsQueue.push(Number(m[1]));
+        const pts = Number(m[1]);
+        this.ptsQueue.push(pts);
+        this.dropSkipped(pts);
         this.match();
       } else {
         this.lastStderr.push(line);
@@ -296,6 +306,22 @@ class DecoderProcess {
     cmd.run();
   }
 
+  /**
+   * showinfo reports a picture at once, but its bytes reach stdout only with the next picture (5.x): a
+   * keyframe written before a reported picture and not reported itself was rejected, and is resolved now
+   * rather than when the held bytes come out (on an idle decoder: never, until the timeout).
+   */
+  private dropSkipped(pts: number): void {
+    for (const [s, p] of this.pending) {
+      if (s >= pts) break;
+      if (this.ptsQueue.includes(s)) continue;
+      this.pending.delete(s);
+      if (p.streamId === null) continue;
+      this.pool.counters.dropped++;
+      p.resolve({ ok: false, reason: 'dropped' });
+    }
+  }
+
   /** Pairs decoded pictures with their showinfo pts, in output order. */
   private match(): void {
     while (this.ptsQueue.length > 0 && this.frameQueue.length > 0) {
@@ -307,6 +333,7 @@ class DecoderProcess {
         if (p.streamId === null) continue;
         if (s === seq) {
           this.failures = 0;
+          this.lastGoodPayload = p.payload;
           this.pool.counters.decoded++;
           const decodeMs = Date.now() - p.sentAt;
           this.pool.recordLatency(decodeMs);
@@ -340,6 +367,7 @@ class DecoderProcess {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     this.lastPayload = null;
+    this.lastGoodPayload = null;
     this.generation++;
     this.alive = false;
     this.stdin?.destroy();
