@@ -21,6 +21,12 @@ export interface FfmpegFeatures {
   fpsMode: boolean;
   /** `showinfo=checksum=0` is accepted (skips per-frame adler32 of every plane). */
   showinfoChecksum: boolean;
+  /**
+   * The command-line tool writes a picture out only once the next one reaches the output (seen in 5.x,
+   * not in 4.1): a sampler emitting 2 fps would deliver each frame ~500 ms late. Samplers then let one
+   * extra frame through after each sampled one (gateway/sampler/args.ts).
+   */
+  holdsLastFrame?: boolean;
   /** libx264 encoder present (test publishers and benchmarks need it). */
   libx264: boolean;
   /** libvpx VP8 encoder present (WebM test files). */
@@ -105,6 +111,7 @@ export async function probeFfmpeg(path: string, source: FfmpegSource): Promise<O
     features: {
       fpsMode: /^-fps_mode\b/m.test(helpLong),
       showinfoChecksum: /\bchecksum\b/.test(showinfoHelp),
+      holdsLastFrame: !/^[1-4]\./.test(m[1]),
       libx264: /\blibx264\b/.test(encoders),
       libvpx: /\blibvpx\b/.test(encoders),
     },

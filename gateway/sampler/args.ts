@@ -75,9 +75,16 @@ export interface FfmpegArgs {
   filter: string;
 }
 
-/** Rate selection: first frame of each 1/fps slot (see the module comment). */
-export function selectExpr(fps: number): string {
-  return `select='isnan(prev_selected_t)+gt(floor(t*${fps}),floor(prev_selected_t*${fps}))'`;
+/**
+ * Rate selection: first frame of each 1/fps slot (see the module comment). With `release`, also the frame
+ * right after it (register 0 remembers that the previous selection started a slot): ffmpeg 5.x writes a
+ * frame out only when the next one reaches the output, so without a follower each sampled frame would wait
+ * a whole slot (500 ms at 2 fps). The follower is dropped by the Sampler (same slot as the frame before).
+ */
+export function selectExpr(fps: number, release = false): string {
+  const slotStart = `isnan(prev_selected_t)+gt(floor(t*${fps}),floor(prev_selected_t*${fps}))`;
+  if (!release) return `select='${slotStart}'`;
+  return `select='if(${slotStart},st(0,1),if(ld(0),st(0,0)+1,0))'`;
 }
 
 export function buildArgs(p: ArgsParams): FfmpegArgs {
@@ -103,7 +110,7 @@ export function buildArgs(p: ArgsParams): FfmpegArgs {
 
   const { width: w, height: h } = p;
   const filter = [
-    selectExpr(p.fps),
+    selectExpr(p.fps, p.features.holdsLastFrame ?? false),
     // Fit inside WxH keeping aspect, then letterbox to exactly WxH: the frame size is fixed before
     // the first frame and never changes, even when the publisher switches resolution mid-stream.
     // Scaling after select means swscale runs only `fps` times a second.

@@ -128,6 +128,8 @@ export interface SamplerStats {
   replaysSkipped: number;
   /** Stdin chunks dropped because ffmpeg fell behind or a restart waited for a resync point. */
   inputChunksDropped: number;
+  /** Follower frames dropped (only there to make ffmpeg 5.x release the sampled frame before them). */
+  releaseFrames: number;
   lastFrameAt: number | null;
   lastMediaTimeMs: number | null;
   pid: number | null;
@@ -166,6 +168,8 @@ interface Run {
   pending: PendingFrame[];
   pendingTimer: NodeJS.Timeout | null;
   lastPtsMs: number | null;
+  /** The 1/fps slot of the last frame emitted by this run (a follower in the same slot is dropped). */
+  lastSlot: number | null;
   stdin: PassThrough | null;
   /** Resolves when ffmpeg's stdout has been fully read (the pipe ended). */
   drained: Promise<void>;
@@ -253,6 +257,7 @@ export class Sampler {
     consumerErrors: 0,
     replaysSkipped: 0,
     inputChunksDropped: 0,
+    releaseFrames: 0,
   };
 
   constructor(private readonly opts: SamplerOptions) {
@@ -423,6 +428,7 @@ export class Sampler {
       pending: [],
       pendingTimer: null,
       lastPtsMs: null,
+      lastSlot: null,
       stdin,
       drained,
       // A fresh stream is fed from its first byte; a restart waits for a boundary after the header.
@@ -733,6 +739,13 @@ export class Sampler {
   }
 
   private emit(run: Run, p: PendingFrame, ptsMs: number): void {
+    // The frame let through behind each sampled one so ffmpeg 5.x releases it (args.ts selectExpr).
+    const slot = Math.floor((ptsMs / 1000) * this.fps);
+    if (run.lastSlot === slot) {
+      this.counters.releaseFrames += 1;
+      return;
+    }
+    run.lastSlot = slot;
     // Timeline: input timestamps are kept (-copyts), so after a restart the same stream continues
     // on the same clock. A restarted RTMP pull first replays the server's GOP cache (up to a GOP of
     // already-sampled media): skip those. A pts far behind means the publisher's clock restarted:
