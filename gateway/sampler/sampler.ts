@@ -405,7 +405,9 @@ export class Sampler {
       reader.once('close', resolve);
       reader.once('error', () => resolve());
     });
-    const cmd = ffmpeg({ stdoutLines: 0 })
+    // fluent-ffmpeg keeps this many stderr lines in memory; 0 would mean all of them for the life of the
+    // process (one showinfo line per frame: unbounded growth on a long stream). Lines are handled as they come.
+    const cmd = ffmpeg({ stdoutLines: 16 })
       .setFfmpegPath(this.info.path)
       // fluent-ffmpeg pipes a Readable input into stdin and swallows EPIPE on it (ffmpeg gone).
       .input(stdin ?? args.input)
