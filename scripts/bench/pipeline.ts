@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -249,7 +250,7 @@ async function background(h: Harness, ff: FfmpegInfo, file: string, n: number): 
     pubs.push(startPublisher({ url: h.url(key), ffmpegPath: ff.path, source: { file, loop: true } }));
     await sleep(150);
   }
-  await waitUntil(() => keys.every((k) => (h.gw.watcher?.sampler(h.idOf(k) ?? '')?.stats().framesEmitted ?? 0) > 0), 60_000);
+  await waitUntil(() => keys.every((k) => (h.gw.watcher?.stats(h.idOf(k) ?? '')?.framesEmitted ?? 0) > 0), 60_000);
   return pubs;
 }
 
@@ -330,15 +331,156 @@ function cutFigures(label: string, runs: CutRun[], target: number, baseline?: { 
 
 // ---- capacity ------------------------------------------------------------------------------------
 
+/** This process's ffmpeg children that decode for the gateway (samplers and the shared keyframe decoder). */
+function decoderPids(): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('rawvideo')) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Busy share of the whole machine (all cores) from /proc/stat between two readings. */
+function hostTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+interface LoadChild {
+  pid: number;
+  ready: Promise<number>;
+  stop(): void;
+}
+
+/** Publishes `keys` from a child process (scripts/bench/replay-load.ts), so its CPU is not the gateway's. */
+function replayLoad(port: number, file: string, keys: string[]): LoadChild {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve('scripts/bench/replay-load.ts'), JSON.stringify({ port, file, keys, staggerMs: 40 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = new Promise<number>((res, rej) => {
+    let buf = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (;;) {
+        const i = buf.indexOf('\n');
+        if (i < 0) break;
+        const line = JSON.parse(buf.slice(0, i)) as { ready?: number; refused?: string; error?: string };
+        buf = buf.slice(i + 1);
+        if (line.refused) progress(`replay publish refused: ${line.error}`);
+        if (line.ready !== undefined) res(line.ready);
+      }
+    });
+    child.once('exit', (c) => rej(new Error(`replay load exited with ${c}`)));
+  });
+  return { pid: child.pid!, ready, stop: () => void child.kill('SIGTERM') };
+}
+
+interface CapacityFigures {
+  n: number;
+  mode: 'full' | 'adaptive';
+  windowSec: number;
+  /** Gateway process + its decoding ffmpeg children, % of one core. */
+  gatewayPct: number;
+  gatewayProcPct: number;
+  decoderPct: number;
+  loadGenPct: number;
+  /** Whole machine busy, % of all cores. */
+  hostBusyPct: number;
+  /** Frames delivered per stream per second of wall time (mean) and the lowest stream's. */
+  fpsMean: number;
+  fpsMin: number;
+  /** Sampler/consumer drops and shared-decoder refusals during the window. */
+  dropped: number;
+  busy: number;
+  kfLatencyP50: number;
+  kfLatencyP95: number;
+  loopDelayP99Ms: number;
+  rssMiB: number;
+  escalated: number;
+}
+
+/** N streams from the replay child; measures the gateway over a window once every stream is sampled. */
+async function capacityWindow(h: Harness, file: string, n: number, mode: 'full' | 'adaptive', windowMs: number): Promise<{ figures: CapacityFigures; load: LoadChild }> {
+  const keys: string[] = [];
+  for (let i = 0; i < n; i++) keys.push(await h.account('cap'));
+  const loadChild = replayLoad(h.gw.rtmpPort, file, keys);
+  const published = await loadChild.ready;
+  if (published < n) progress(`only ${published}/${n} streams were accepted`);
+  const ids = (): string[] => h.gw.registry.list().map((s) => s.id);
+  await waitUntil(() => ids().length >= published && ids().every((id) => (h.gw.watcher?.stats(id)?.framesEmitted ?? 0) > 0), 120_000);
+  await sleep(5_000);
+  const frames0 = new Map(ids().map((id) => [id, h.gw.watcher?.stats(id)?.framesEmitted ?? 0]));
+  const drop0 = ids().reduce((a, id) => a + (h.gw.watcher?.sampler(id)?.stats().dropped ?? 0) + (h.gw.watcher?.keyframeSampler(id)?.stats().dropped ?? 0), 0);
+  const busy0 = h.gw.watcher?.keyframeDecoderStats()?.busy ?? 0;
+  h.gw.watcher?.takeKeyframeLatencies();
+  const pids = decoderPids();
+  const d0 = pids.map((p) => cpuTicks(p));
+  const g0 = cpuTicks(process.pid) ?? 0;
+  const l0 = cpuTicks(loadChild.pid) ?? 0;
+  const host0 = hostTicks();
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const t0 = Date.now();
+  await sleep(windowMs);
+  loop.disable();
+  const dt = (Date.now() - t0) / 1000;
+  const d1 = pids.map((p) => cpuTicks(p));
+  const g1 = cpuTicks(process.pid) ?? 0;
+  const l1 = cpuTicks(loadChild.pid) ?? 0;
+  const host1 = hostTicks();
+  let decTicks = 0;
+  pids.forEach((_, i) => {
+    if (d0[i] != null && d1[i] != null) decTicks += d1[i]! - d0[i]!;
+  });
+  const fps = ids()
+    .filter((id) => frames0.has(id))
+    .map((id) => ((h.gw.watcher?.stats(id)?.framesEmitted ?? 0) - frames0.get(id)!) / dt);
+  const drop1 = ids().reduce((a, id) => a + (h.gw.watcher?.sampler(id)?.stats().dropped ?? 0) + (h.gw.watcher?.keyframeSampler(id)?.stats().dropped ?? 0), 0);
+  const lat = h.gw.watcher?.takeKeyframeLatencies() ?? [];
+  const pct = (ticks: number) => (ticks / CLK_TCK / dt) * 100;
+  const figures: CapacityFigures = {
+    n: published,
+    mode,
+    windowSec: round(dt, 1),
+    gatewayPct: round(pct(g1 - g0 + decTicks), 1),
+    gatewayProcPct: round(pct(g1 - g0), 1),
+    decoderPct: round(pct(decTicks), 1),
+    loadGenPct: round(pct(l1 - l0), 1),
+    hostBusyPct: round(((host1.busy - host0.busy) / Math.max(1, host1.total - host0.total)) * 100, 1),
+    fpsMean: round(fps.reduce((a, b) => a + b, 0) / Math.max(1, fps.length), 2),
+    fpsMin: round(Math.min(...fps), 2),
+    dropped: drop1 - drop0,
+    busy: (h.gw.watcher?.keyframeDecoderStats()?.busy ?? 0) - busy0,
+    kfLatencyP50: round(percentile(lat, 50)),
+    kfLatencyP95: round(percentile(lat, 95)),
+    loopDelayP99Ms: round(loop.percentile(99) / 1e6, 1),
+    rssMiB: round(process.memoryUsage().rss / 2 ** 20),
+    escalated: h.gw.watcher?.adaptiveStats()?.escalated ?? 0,
+  };
+  return { figures, load: loadChild };
+}
+
+function capacityNote(f: CapacityFigures): string {
+  return (
+    `${f.n} streams (720p30 2.5 Mbit/s, looped by an in-process RTMP replayer in a child process), ${f.windowSec} s window: gateway process ${f.gatewayProcPct} % + decoding ffmpeg ${f.decoderPct} % of a core; ` +
+    `frames/s per stream mean ${f.fpsMean}, lowest ${f.fpsMin}; ${f.dropped} frames dropped, ${f.busy} keyframes refused by a busy decoder; ` +
+    (f.mode === 'adaptive' ? `keyframe → picture p50 ${f.kfLatencyP50} ms, p95 ${f.kfLatencyP95} ms; ` : '') +
+    `event-loop delay p99 ${f.loopDelayP99Ms} ms; gateway RSS ${f.rssMiB} MiB; load generator ${f.loadGenPct} %; whole machine ${f.hostBusyPct} % busy; load avg ${load()}`
+  );
+}
+
 async function cpuPerStream(h: Harness, ff: FfmpegInfo, file: string, n: number, windowMs: number): Promise<{ perStream: number; gateway: number; samplers: number; keyframeShare: number }> {
   const pubs = await background(h, ff, file, n);
   await sleep(3_000);
-  const samplerPids = (): number[] =>
-    h.gw.registry
-      .list()
-      .map((s) => h.gw.watcher?.sampler(s.id)?.stats().pid)
-      .filter((p): p is number => typeof p === 'number');
-  const pids = samplerPids();
+  const pids = decoderPids();
   const t0 = Date.now();
   const g0 = cpuTicks(process.pid) ?? 0;
   const s0 = pids.map((p) => cpuTicks(p));
@@ -352,7 +494,7 @@ async function cpuPerStream(h: Harness, ff: FfmpegInfo, file: string, n: number,
     const b = s1[i];
     if (a != null && b != null) samplerTicks += b - a;
   });
-  const modes = h.gw.registry.list().map((s) => h.gw.watcher?.sampler(s.id)?.getMode());
+  const modes = h.gw.registry.list().map((s) => h.gw.watcher?.stats(s.id)?.mode);
   for (const p of pubs) await p.stop();
   await waitUntil(() => h.gw.registry.list().length === 0, 10_000);
   const gateway = ((g1 - g0) / CLK_TCK / dt) * 100;
@@ -420,7 +562,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   const maxLevel = levels[levels.length - 1]!;
   const out: BenchResult[] = [];
   // For iterating on one part: BENCH_PIPELINE_ONLY=cut,adaptive,insert,cpu (default: all).
-  const only = new Set((process.env.BENCH_PIPELINE_ONLY ?? 'cut,adaptive,insert,cpu').split(','));
+  const only = new Set((process.env.BENCH_PIPELINE_ONLY ?? 'cut,adaptive,insert,cpu,capacity').split(','));
   const common = `720p30 2.5 Mbit/s H.264 (x264 veryfast, GOP ${GOP_SEC} s), sampled at 2 fps; content from media ${CONTENT_AT_SEC} s (mid-GOP); ${os.cpus().length} cores`;
 
   const cases = [
@@ -520,6 +662,49 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         baseline: { name: 'full mode (extrapolated)', value: Math.floor((cores * 100) / f.perStream) },
         note: `extrapolated linearly from the measured CPU per stream at ${n} streams (${cores} × 100 % / per-stream %), not measured at that count; ignores escalated streams (each costs the full-mode figure while escalated), publishers and memory`,
       });
+    }
+
+    // Capacity, measured at the stream count (not extrapolated): N background streams from the replay child,
+    // the default nsfw model plus the fixture "violence" model (both classifier slots busy) and a bank;
+    // then, with the N streams still live, violating streams in adaptive mode (escalation and time to cut).
+    if (only.has('capacity')) {
+      const levelsOf = (env: string | undefined, dflt: number[]) => env?.split(',').map(Number).filter((x) => x >= 1) ?? dflt;
+      const fullLevels = levelsOf(process.env.BENCH_CAPACITY_FULL, opts.quick ? [20] : [10, 20, 25]);
+      const adaptiveLevels = levelsOf(process.env.BENCH_CAPACITY_ADAPTIVE, opts.quick ? [50, 100] : [50, 100, 150]);
+      const windowMs = Number(process.env.BENCH_CAPACITY_WINDOW_MS) || (opts.quick ? 15_000 : 30_000);
+      const capRuns = Number(process.env.BENCH_PIPELINE_RUNS) || (opts.quick ? 3 : 10);
+      const models = [resolve('models/nsfw'), fixtures.redNchw];
+      for (const [mode, levelsFor] of [['full', fullLevels], ['adaptive', adaptiveLevels]] as const) {
+        for (const n of levelsFor) {
+          const h = await harness({ mode, models, bankImage: files.image });
+          let loadChild: LoadChild | null = null;
+          try {
+            const w = await capacityWindow(h, files.background, n, mode, windowMs);
+            loadChild = w.load;
+            const f = w.figures;
+            progress(`capacity ${mode} ${n}: ${JSON.stringify(f)}`);
+            out.push({
+              name: `capacity, ${mode} mode, ${f.n} streams: gateway CPU (process + its ffmpeg)`,
+              unit: '% of a core',
+              value: f.gatewayPct,
+              note: capacityNote(f),
+            });
+            out.push({ name: `capacity, ${mode} mode, ${f.n} streams: CPU per stream`, unit: '% of a core', value: round(f.gatewayPct / f.n, 2) });
+            if (mode === 'adaptive' && n === adaptiveLevels[adaptiveLevels.length - 1]) {
+              for (const c of cases) {
+                const r = await cutRuns(h, ff, c.file[2]!, capRuns, c.rule);
+                progress(`capacity adaptive ${n} ${c.kind}: ${JSON.stringify(r)}`);
+                const figs = cutFigures(`${c.kind}, adaptive mode, ${f.n} background streams live, B-frames 2`, r, c.target);
+                figs[0]!.note = `${common}; ${figs[0]!.note}`;
+                out.push(...figs);
+              }
+            }
+          } finally {
+            loadChild?.stop();
+            await h.stop();
+          }
+        }
+      }
     }
   } finally {
     await fixtures.cleanup();
