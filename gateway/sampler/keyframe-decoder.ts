@@ -145,6 +145,12 @@ interface Pending {
   resolve: (r: DecodeResult) => void;
 }
 
+/**
+ * A process not up yet (no output line) is starting, not hung: spawn, fluent-ffmpeg's capability probe and
+ * ffmpeg's own start take seconds of wall time on a starved host (see the Sampler's first-frame grace).
+ */
+const START_TIMEOUT_MS = 60_000;
+
 /** Sequence numbers are FLV millisecond timestamps: restart the process long before they wrap. */
 const MAX_SEQ = 0x7fff0000;
 
@@ -164,6 +170,9 @@ class DecoderProcess {
   /** The latest keyframe this process turned into a picture: a flush must be one that decodes. */
   private lastGoodPayload: Buffer | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private startedAt = 0;
+  /** When the current process printed its first line (it has probed its input): decode timeouts run from here. */
+  private upAt: number | null = null;
   flushes = 0;
 
   constructor(
@@ -228,7 +237,12 @@ class DecoderProcess {
       oldest = p;
       break;
     }
-    if (oldest && now - oldest.sentAt > this.pool.options.decodeTimeoutMs) {
+    if (!oldest) return;
+    const hung =
+      this.upAt === null
+        ? now - this.startedAt > Math.max(START_TIMEOUT_MS, this.pool.options.decodeTimeoutMs)
+        : now - Math.max(oldest.sentAt, this.upAt) > this.pool.options.decodeTimeoutMs;
+    if (hung) {
       this.pool.log('warn', 'keyframe decoder not answering; restarting it', { process: this.index, inFlight: this.pending.size });
       this.fail('timeout');
     }
@@ -243,6 +257,8 @@ class DecoderProcess {
   private start(config: PreparedConfig): void {
     const o = this.pool.options;
     const gen = ++this.generation;
+    this.startedAt = Date.now();
+    this.upAt = null;
     this.seq = 0;
     this.ptsQueue.length = 0;
     this.frameQueue.length = 0;
@@ -260,7 +276,9 @@ class DecoderProcess {
       'setsar=1',
       features.showinfoChecksum ? 'showinfo=checksum=0' : 'showinfo',
     ].join(',');
-    const cmd = ffmpeg({ stdoutLines: 0 })
+    // fluent-ffmpeg keeps this many output lines (0: all of them, for the life of the process: two showinfo
+    // lines per picture, ~1-2 GB a day at 100 streams). Lines are handled as they come; keep a few for errors.
+    const cmd = ffmpeg({ stdoutLines: 16 })
       .setFfmpegPath(o.ffmpeg.path)
       .input(stdin)
       .inputOptions([
@@ -281,6 +299,7 @@ class DecoderProcess {
     });
     cmd.on('stderr', (line: string) => {
       if (gen !== this.generation) return;
+      this.upAt ??= Date.now();
       const m = /\bn:\s*\d+\s+pts:\s*(\d+)/.exec(line);
       if (m) {
         const pts = Number(m[1]);
