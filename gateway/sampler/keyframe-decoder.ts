@@ -84,7 +84,8 @@ export interface KeyframeDecoderStats {
 /** Prepares an AVC sequence header (the FLV video tag body with packet type 0). Throws H264Error. */
 export function prepareAvcConfig(body: Uint8Array): PreparedConfig {
   if (body.length < 5) throw new H264Error('video sequence header too short');
-  if ((body[0]! & 0x0f) !== 7 || (body[0]! & 0x80) !== 0) throw new H264Error(`unsupported video codec ${body[0]! & 0x0f}`);
+  if ((body[0]! & 0x80) !== 0) throw new H264Error(`unsupported video codec ${Buffer.from(body.subarray(1, 5)).toString('latin1').replace(/[^\x20-\x7e]/g, '?')} (enhanced RTMP)`);
+  if ((body[0]! & 0x0f) !== 7) throw new H264Error(`unsupported video codec ${body[0]! & 0x0f}`);
   if (body[1] !== 0) throw new H264Error('not an AVC sequence header');
   const cfg: AvcConfig = parseAvcC(body.subarray(5));
   const sps = cfg.sps.map((s) => spsWithoutReorder(s));

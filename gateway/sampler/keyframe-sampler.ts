@@ -165,7 +165,7 @@ export class KeyframeSampler {
     this.counters.keyframes++;
     if (!this.config) {
       // H.264 sends its sequence header first; any other codec never will.
-      if ((p.body[0]! & 0x0f) !== 7 || (p.body[0]! & 0x80) !== 0) this.giveUp(`video codec ${p.body[0]! & 0x0f} is not H.264`);
+      if ((p.body[0]! & 0x0f) !== 7 || (p.body[0]! & 0x80) !== 0) this.giveUp(`video codec ${codecName(p.body)} is not H.264`);
       return;
     }
     const ptsMs = p.dts + compositionTime(p.body);
@@ -296,6 +296,12 @@ export class KeyframeSampler {
       // never let logging break sampling
     }
   }
+}
+
+/** The codec of an FLV video tag: enhanced-RTMP FourCC (hvc1, av01, vp09) or the legacy codec id. */
+function codecName(body: Buffer): string {
+  if ((body[0]! & 0x80) !== 0 && body.length >= 5) return body.subarray(1, 5).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+  return String(body[0]! & 0x0f);
 }
 
 /** The FLV AVC composition time offset (signed 24-bit, bytes 2–4 of the tag body). */
