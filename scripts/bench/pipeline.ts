@@ -38,10 +38,11 @@ import type { BenchResult } from './types.ts';
  *  - Bank insert → match: a stream shows picture X continuously; its hash is POSTed to
  *    /api/v1/banks/NAME/entries; time from sending the request to the first hash_match signal of that
  *    stream (and to the decision).
- *  - Adaptive capacity: CPU (utime+stime from /proc/PID/stat) of the gateway process (this process: relay,
- *    PDQ, policy, ONNX workers) plus every sampler ffmpeg, per stream, with N background streams in full
- *    mode and in adaptive mode (calm, so keyframes only); the stream count that fits 2 cores is
- *    extrapolated from that. Escalation latency: the time-to-cut cases run again in adaptive mode.
+ *  - CPU per stream (`cpu`): the gateway process plus its decoding ffmpeg children at a few streams, and the
+ *    stream count that fits the cores extrapolated from it (a quick estimate).
+ *  - Capacity (`capacity`): the same measured at 10–25 (full) and 50–150 (adaptive) streams published by the
+ *    in-process replayer in a child process, with frames/s per stream, drops, keyframe latency, event-loop
+ *    delay and whole-machine load; then escalation and time to cut with the largest count still live.
  *
  * Background streams: a pre-encoded 720p30 2.5 Mbit/s file (x264 veryfast, 2 s GOP, OBS-like B-frames)
  * looped with `-c copy`. Files are cached under .bench/. Other processes share this machine: the load
