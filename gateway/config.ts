@@ -90,9 +90,11 @@ export const ConfigSchema = z
             warmupMs: z.number().int().min(0).default(0),
             /** At most this many streams at full rate at once (absent: no limit). */
             maxEscalated: z.number().int().min(0).optional(),
+            /** Keyframes further apart than this: the stream is watched at full rate for good. */
+            maxKeyframeIntervalMs: z.number().int().min(500).default(4_000),
           })
           .strict()
-          .default({ escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0 }),
+          .default({ escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0, maxKeyframeIntervalMs: 4_000 }),
         stallAfterMs: z.number().int().min(500).default(5000),
         /**
          * ffmpeg processes of the shared keyframe decoder, which watches every RTMP H.264 stream in
@@ -107,7 +109,7 @@ export const ConfigSchema = z
         width: 512,
         height: 288,
         mode: 'full',
-        adaptive: { escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0 },
+        adaptive: { escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0, maxKeyframeIntervalMs: 4_000 },
         stallAfterMs: 5000,
         keyframeDecoders: 2,
       }),

@@ -46,6 +46,8 @@ export interface AdaptiveOptions {
   warmupMs: number;
   /** At most this many streams at full rate at once (Infinity: no limit). */
   maxEscalated: number;
+  /** A stream whose keyframes are further apart than this is watched at full rate for good. */
+  maxKeyframeIntervalMs: number;
 }
 
 export const DEFAULT_ADAPTIVE: AdaptiveOptions = {
@@ -54,6 +56,8 @@ export const DEFAULT_ADAPTIVE: AdaptiveOptions = {
   calmForMs: 30_000,
   warmupMs: 0,
   maxEscalated: Number.POSITIVE_INFINITY,
+  // Streaming services ask for a 2 s keyframe interval; OBS's "auto" gives x264's 250 frames (~8 s).
+  maxKeyframeIntervalMs: 4_000,
 };
 
 export interface AdaptiveState {

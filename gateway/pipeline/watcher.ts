@@ -203,6 +203,9 @@ export class StreamWatcher {
         width: this.opts.width,
         height: this.opts.height,
         clock: w.clock,
+        // Adaptive mode watches calm streams by their keyframes only; one whose keyframes are too far
+        // apart is watched at full rate instead (fixed keyframe mode is the operator's explicit choice).
+        ...(this.adaptive ? { maxKeyframeIntervalMs: this.adaptive.opts.maxKeyframeIntervalMs } : {}),
         ffmpegVersion: this.ffmpeg.version,
         log: (level, msg, detail) => this.log[level]({ stream: stream.id, ...detail }, msg),
       });

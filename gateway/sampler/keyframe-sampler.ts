@@ -30,6 +30,11 @@ export interface KeyframeSamplerOptions {
   stallAfterMs?: number;
   /** Video arriving but no decodable IDR keyframe for this long: unwatchable here. Default 12000. */
   noKeyframeAfterMs?: number;
+  /**
+   * A keyframe interval longer than this makes the stream unwatchable here (content would go unseen for
+   * that long): adaptive mode then watches it at full rate. Absent: no limit (fixed keyframe mode).
+   */
+  maxKeyframeIntervalMs?: number;
   /** Frames a consumer may have unsettled before it misses one. Default 2. */
   maxInFlight?: number;
   clock?: StreamClock;
@@ -79,6 +84,7 @@ export class KeyframeSampler {
   private stopped = false;
   private unwatchable: string | null = null;
   private lastSentPtsMs: number | null = null;
+  private lastKeyDts: number | null = null;
   private lastFrameAt = 0;
   private lastVideoAt = 0;
   private lastIdrAt = 0;
@@ -163,6 +169,12 @@ export class KeyframeSampler {
     // AVC end-of-sequence messages carry the keyframe flag too; they hold no picture.
     if (this.config && p.body[1] !== 1) return;
     this.counters.keyframes++;
+    const max = this.opts.maxKeyframeIntervalMs;
+    if (max !== undefined && this.lastKeyDts !== null && p.dts - this.lastKeyDts > max) {
+      this.giveUp(`keyframe interval ${((p.dts - this.lastKeyDts) / 1000).toFixed(1)} s is longer than ${(max / 1000).toFixed(1)} s`);
+      return;
+    }
+    this.lastKeyDts = p.dts;
     if (!this.config) {
       // H.264 sends its sequence header first; any other codec never will.
       if ((p.body[0]! & 0x0f) !== 7 || (p.body[0]! & 0x80) !== 0) this.giveUp(`video codec ${codecName(p.body)} is not H.264`);

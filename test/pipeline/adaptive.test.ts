@@ -163,7 +163,7 @@ describe.skipIf(!ffmpeg)('adaptive sampling end to end (real ffmpeg over RTMP)',
     gw.watcher!.onModeChange((c) => changes.push(c));
     const db = gw.store.db;
     await issueToken(db, 'test', 'op', 'operator');
-    for (const handle of ['benign', 'banked', 'redder']) {
+    for (const handle of ['benign', 'banked', 'redder', 'longgop']) {
       await addAccount(db, { id: 'test' }, { handle, verified: true, subject: `person-${handle}` });
       keys[handle] = (await issueKey(db, { id: 'test' }, handle)).key;
     }
@@ -197,9 +197,11 @@ describe.skipIf(!ffmpeg)('adaptive sampling end to end (real ffmpeg over RTMP)',
     const benign = publish('benign', {});
     const banked = publish('banked', { image: { path: image, afterSec: 7, transform: 'hflip' } });
     const redder = publish('redder', { switchColor: { afterSec: 7, color: 'red' } });
+    // Keyframes 6 s apart (longer than the 4 s limit): watching only them would leave 6 s unseen.
+    const longgop = publish('longgop', { gopSec: 6 });
     const liveId = async (handle: string) => gw.registry.list().find((s) => s.handle === handle)?.id;
     const ids: Record<string, string> = {};
-    for (const h of ['benign', 'banked', 'redder']) ids[h] = await waitFor(() => liveId(h), 30_000, `${h} to go live`);
+    for (const h of ['benign', 'banked', 'redder', 'longgop']) ids[h] = await waitFor(() => liveId(h), 30_000, `${h} to go live`);
 
     const [bankedExit, redExit] = await Promise.all([
       Promise.race([banked.done, sleep(60_000).then(() => null)]),
@@ -231,7 +233,12 @@ describe.skipIf(!ffmpeg)('adaptive sampling end to end (real ffmpeg over RTMP)',
     expect(s?.framesEmitted).toBeGreaterThan(0);
     expect(gw.watcher!.sampler(ids.benign!)).toBeUndefined();
     expect(changes.some((c) => c.streamId === ids.benign)).toBe(false);
-    expect(gw.watcher!.adaptiveStats()).toMatchObject({ escalations: 2 });
+    // The long-GOP stream was handed to a full-rate sampler of its own for good, and is still live.
+    expect(gw.watcher!.stats(ids.longgop!)).toMatchObject({ mode: 'full', via: 'ffmpeg', unwatchable: expect.stringMatching(/keyframe interval 6\.\d s/) });
+    expect(gw.watcher!.stats(ids.longgop!)!.framesEmitted).toBeGreaterThan(0);
+    expect(rules('longgop')).toEqual([]);
+    expect(gw.watcher!.adaptiveStats()).toMatchObject({ escalations: 3 });
     await benign.stop();
+    await longgop.stop();
   }, 120_000);
 });

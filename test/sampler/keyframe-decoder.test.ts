@@ -385,7 +385,7 @@ describe.skipIf(!ff)('KeyframeSampler over a VideoTap (real ffmpeg)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  function sampler(tap: VideoTap, pool: KeyframeDecoderPool, opts: { fps?: number; clock?: StreamClock; streamId?: string; noKeyframeAfterMs?: number } = {}) {
+  function sampler(tap: VideoTap, pool: KeyframeDecoderPool, opts: { fps?: number; clock?: StreamClock; streamId?: string; noKeyframeAfterMs?: number; maxKeyframeIntervalMs?: number } = {}) {
     const s = new KeyframeSampler({ streamId: opts.streamId ?? 'kf', tap, pool, width: W, height: H, ffmpegVersion: info.version, ...opts });
     samplers.push(s);
     const frames: Frame[] = [];
@@ -463,6 +463,27 @@ describe.skipIf(!ff)('KeyframeSampler over a VideoTap (real ffmpeg)', () => {
     expect(second.frames[0]!.mediaTimeMs).toBeGreaterThan(first.frames.at(-1)!.mediaTimeMs);
     expect(clock).toMatchObject({ nextSeq: all.length, lastMediaTimeMs: all.at(-1)!.mediaTimeMs });
     for (const f of all) expectColour(f.rgb, clip, `frame ${f.seq}`);
+  });
+
+  it('keyframes further apart than the adaptive limit make the stream unwatchable here; closer ones do not', async () => {
+    // The clip has a keyframe every 0.5 s: within a 1 s limit.
+    const tap = new VideoTap();
+    const tracked = trackedPool(decoder);
+    const ok = sampler(tap, tracked.pool, { fps: 2, maxKeyframeIntervalMs: 1_000 });
+    ok.s.start();
+    await feed(tap, tracked);
+    expect(ok.unwatchable).toEqual([]);
+    expect(ok.frames.length).toBeGreaterThanOrEqual(3);
+
+    // The same stream with the keyframes between 1 s and 3 s missing: a 2 s gap.
+    const tap2 = new VideoTap();
+    const tracked2 = trackedPool(decoder);
+    const gappy = sampler(tap2, tracked2.pool, { fps: 2, maxKeyframeIntervalMs: 1_000, streamId: 'gappy' });
+    gappy.s.start();
+    await feed(tap2, tracked2, (t) => !isKeyframe(t) || t.timestamp < 1_000 || t.timestamp >= 3_000);
+    expect(gappy.unwatchable).toHaveLength(1);
+    expect(gappy.unwatchable[0]).toMatch(/keyframe interval 2\.\d s is longer than 1\.0 s/);
+    expect(gappy.s.stats().unwatchable).toBe(gappy.unwatchable[0]);
   });
 
   it('keyframes without an IDR picture make the stream unwatchable here', async () => {
