@@ -50,9 +50,19 @@ export function installLazyRelay(broadcast: BroadcastServerInstance): void {
     rtmpVideoHeader: Buffer | null;
   };
   let gop: RelayPacket[] | null = null;
+  // node-media-server's postPlay reads the cache twice (a null check, then forEach): serialize once per
+  // GOP state, not per read.
+  let serialized: { of: RelayPacket[]; length: number; messages: Buffer[] } | null = null;
   Object.defineProperty(b, 'rtmpGopCache', {
     configurable: true,
-    get: () => (gop ? new Set(gop.map((p) => Rtmp.createMessage(p))) : null),
+    get: () => {
+      if (!gop) return null;
+      if (!serialized || serialized.of !== gop || serialized.length !== gop.length) {
+        serialized = { of: gop, length: gop.length, messages: gop.map((p) => Rtmp.createMessage(p)) };
+      }
+      // A fresh Set each read: node-media-server clears the one it gets when a publish finishes.
+      return new Set(serialized.messages);
+    },
     // node-media-server clears/replaces it when a publish finishes; the packets go with the broadcast.
     set: () => {},
   });
@@ -69,6 +79,7 @@ export function installLazyRelay(broadcast: BroadcastServerInstance): void {
         break;
       case 3:
         gop = [keep(packet)];
+        serialized = null;
         break;
       case 1:
       case 4:
