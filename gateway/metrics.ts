@@ -74,6 +74,46 @@ export function createMetrics(src: MetricsSources): { registry: Registry; refusa
     },
   });
   new Gauge({
+    name: 'modgate_sampled_streams_by_mode',
+    help: 'Live streams by sampling mode: full (every frame, a sampler process each) or keyframe (shared keyframe decoder)',
+    labelNames: ['mode'],
+    registers: [registry],
+    collect() {
+      const counts = src.watcher()?.modeCounts() ?? { full: 0, keyframe: 0 };
+      this.set({ mode: 'full' }, counts.full);
+      this.set({ mode: 'keyframe' }, counts.keyframe);
+    },
+  });
+  new Gauge({
+    name: 'modgate_adaptive_escalations',
+    help: 'Adaptive sampling: escalations to full rate since start (cumulative), and streams escalated now',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const a = src.watcher()?.adaptiveStats();
+      this.set({ kind: 'cumulative' }, a?.escalations ?? 0);
+      this.set({ kind: 'current' }, a?.escalated ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'modgate_keyframe_decoder_events',
+    help: 'Shared keyframe decoder, cumulative: decoded, dropped (rejected by the decoder), lost (in flight at a crash), busy (refused), restarts, flushes',
+    labelNames: ['event'],
+    registers: [registry],
+    collect() {
+      const k = src.watcher()?.keyframeDecoderStats();
+      for (const event of ['decoded', 'dropped', 'lost', 'busy', 'restarts', 'flushes'] as const) this.set({ event }, k?.[event] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'modgate_keyframe_decoder_quarantined_streams',
+    help: 'Streams refused by the shared keyframe decoder after crashing it (watched by a process of their own)',
+    registers: [registry],
+    collect() {
+      this.set(src.watcher()?.keyframeDecoderStats()?.quarantined ?? 0);
+    },
+  });
+  new Gauge({
     name: 'modgate_bank_hashes',
     help: 'Hashes in the live bank index',
     registers: [registry],

@@ -122,6 +122,13 @@ export class StreamWatcher {
     return this.watched.size;
   }
 
+  /** Live streams by current sampling mode (metrics). */
+  modeCounts(): Record<SamplerMode, number> {
+    const out: Record<SamplerMode, number> = { full: 0, keyframe: 0 };
+    for (const w of this.watched.values()) out[w.mode]++;
+    return out;
+  }
+
   /** The stream's own sampler process, when it has one (full rate, or a fallback). */
   sampler(streamId: string): Sampler | undefined {
     return this.watched.get(streamId)?.sampler ?? undefined;

@@ -150,6 +150,7 @@ describe.skipIf(!ffmpeg)('adaptive sampling end to end (real ffmpeg over RTMP)',
   const keys: Record<string, string> = {};
   const publishers: Publisher[] = [];
   const changes: Array<ModeChange & { handle?: string }> = [];
+  let opToken = '';
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'modgate-adaptive-'));
@@ -162,7 +163,7 @@ describe.skipIf(!ffmpeg)('adaptive sampling end to end (real ffmpeg over RTMP)',
     });
     gw.watcher!.onModeChange((c) => changes.push(c));
     const db = gw.store.db;
-    await issueToken(db, 'test', 'op', 'operator');
+    opToken = (await issueToken(db, 'test', 'op', 'operator')).token;
     for (const handle of ['benign', 'banked', 'redder', 'longgop']) {
       await addAccount(db, { id: 'test' }, { handle, verified: true, subject: `person-${handle}` });
       keys[handle] = (await issueKey(db, { id: 'test' }, handle)).key;
@@ -238,6 +239,13 @@ describe.skipIf(!ffmpeg)('adaptive sampling end to end (real ffmpeg over RTMP)',
     expect(gw.watcher!.stats(ids.longgop!)!.framesEmitted).toBeGreaterThan(0);
     expect(rules('longgop')).toEqual([]);
     expect(gw.watcher!.adaptiveStats()).toMatchObject({ escalations: 3 });
+    // Operators see the same on /metrics: the benign stream on keyframes, the long-GOP one at full rate.
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${opToken}` } })).text();
+    expect(metrics).toMatch(/modgate_sampled_streams_by_mode\{mode="keyframe"\} 1\b/);
+    expect(metrics).toMatch(/modgate_sampled_streams_by_mode\{mode="full"\} 1\b/);
+    expect(metrics).toMatch(/modgate_adaptive_escalations\{kind="cumulative"\} 3\b/);
+    expect(metrics).toMatch(/modgate_keyframe_decoder_events\{event="decoded"\} [1-9]/);
+    expect(metrics).toMatch(/modgate_keyframe_decoder_quarantined_streams 0\b/);
     await benign.stop();
     await longgop.stop();
   }, 120_000);
