@@ -1,5 +1,5 @@
 import type { Frame } from './frame.ts';
-import type { HashBankIndex } from './hashbank.ts';
+import type { HashBankIndex } from './bank-index.ts';
 import { DIHEDRAL_VARIANTS, PDQ_MIN_QUALITY, PdqHasher, toHex, type PdqHash } from './pdq.ts';
 import { SignalSchema, type Signal } from './signal.ts';
 

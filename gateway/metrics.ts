@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HashBankIndex } from '../classifiers/hashbank.ts';
+import type { HashBankIndex } from '../classifiers/bank-index.ts';
 import type { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
 import type { ClassifierStage } from '../classifiers/stage.ts';
 import type { PolicyRunner } from './enforcement/policy-runner.ts';

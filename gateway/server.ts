@@ -16,12 +16,13 @@ import { openStore, type Store } from './store/db.ts';
 import { VERSION } from './version.ts';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HashBankIndex } from '../classifiers/hashbank.ts';
+import { HashBankIndex } from '../classifiers/bank-index.ts';
 import { HashMatcher } from '../classifiers/hash-matcher.ts';
 import { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
 import { ClassifierStage } from '../classifiers/stage.ts';
 import { thumbnailFromFrame } from './media/thumbnail.ts';
 import { EvidenceStore } from './evidence/store.ts';
+import { SqlBankStore } from './banks/store.ts';
 import { PolicyRunner } from './enforcement/policy-runner.ts';
 import { PolicyStore, DEFAULT_POLICY_FILE } from './enforcement/policy-store.ts';
 import { resolveFfmpeg } from './media/ffmpeg-path.ts';
@@ -88,7 +89,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
   const policies = new PolicyStore(store.db, config.policy.file ? path.resolve(config.policy.file) : DEFAULT_POLICY_FILE);
   await policies.refresh();
-  const banks = new HashBankIndex(store.db);
+  const banks = new HashBankIndex(new SqlBankStore(store.db));
   await banks.loadAll();
   const evidence = new EvidenceStore(
     {

@@ -4,7 +4,7 @@ import type { GateEnforcer } from '../enforcement/gate-enforcer.ts';
 import type { GateState } from '../identity/gate-sync.ts';
 import type { LiveRegistry } from '../live/registry.ts';
 import type { Store } from '../store/db.ts';
-import type { HashBankIndex } from '../../classifiers/hashbank.ts';
+import type { HashBankIndex } from '../../classifiers/bank-index.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
 import type { Registry } from 'prom-client';

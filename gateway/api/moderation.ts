@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { addEntries, createBank, CreateBankSchema, exportEntries, listBanks, setBankEnabled } from '../../classifiers/hashbank.ts';
+import { addEntries, createBank, exportEntries, listBanks, setBankEnabled } from '../banks/manage.ts';
+import { CreateBankSchema } from '../banks/schema.ts';
 import { serializeHashList } from '../../classifiers/hashlist-format.ts';
 import { confirmDecision, overturnDecision } from '../enforcement/review.ts';
 import { notFound } from '../errors.ts';

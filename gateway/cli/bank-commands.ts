@@ -1,7 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { createBank, importEntries, exportEntries, listBanks, setBankEnabled, type NewEntry } from '../../classifiers/hashbank.ts';
+import { importEntries } from '../banks/bulk-import.ts';
+import { createBank, exportEntries, listBanks, setBankEnabled } from '../banks/manage.ts';
+import type { NewEntry } from '../banks/schema.ts';
 import { parseHashListLines, serializeHashList, type HashListError, type HashListFormat } from '../../classifiers/hashlist-format.ts';
 import { hashFile } from '../media/hash-file.ts';
 import type { Store } from '../store/db.ts';

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { addEntries, createBank } from '../../classifiers/hashbank.ts';
+import { addEntries, createBank } from '../banks/manage.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { appendAudit, touchGate } from '../store/audit.ts';
 import type { Database, DecisionRow } from '../store/schema.ts';

@@ -16,7 +16,7 @@ import { resolveFfmpeg, type FfmpegInfo } from '../../gateway/media/ffmpeg-path.
 import type { ModeChange } from '../../gateway/pipeline/adaptive.ts';
 import { warmSampler } from '../../gateway/sampler/sampler.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
-import { addEntries, createBank, setBankEnabled } from '../../classifiers/hashbank.ts';
+import { addEntries, createBank, setBankEnabled } from '../../gateway/banks/manage.ts';
 import { writeOnnxFixtures, type OnnxFixtures } from '../../test/fixtures/onnx-fixtures.ts';
 import { makeFile, publisherArgs, startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
 import type { BenchResult } from './types.ts';

@@ -1,9 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../gateway/admin/tokens.ts';
 import { activeSuspensionsFor, suspendAccount, unsuspendAccount } from '../../gateway/enforcement/suspensions.ts';
@@ -15,77 +10,16 @@ import { issueKey, revokeKeys } from '../../gateway/identity/keys.ts';
 import { sha256Hex } from '../../gateway/security/secrets.ts';
 import { appendAudit, queryAudit } from '../../gateway/store/audit.ts';
 import { openStore, type Store } from '../../gateway/store/db.ts';
+import { testDatabases } from '../helpers/databases.ts';
 import { startTestGateway, waitFor } from '../helpers/gateway.ts';
 import { rawPublish } from '../helpers/rtmp-client.ts';
 
 /**
- * Storage-level behaviour, run against both SQLite and PostgreSQL. PostgreSQL tests use a fresh database
- * per run (created and dropped here) at MODGATE_TEST_PG_URL or postgres://postgres@127.0.0.1:5432/test,
- * and are skipped with a printed reason when no server answers.
+ * Storage-level behaviour, run against both SQLite and PostgreSQL: a fresh database per run, skipped with a
+ * printed reason when no PostgreSQL server answers (test/helpers/databases.ts).
  */
 
-const PG_ADMIN_URL = process.env.MODGATE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-async function probePg(): Promise<string | null> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2_000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return null;
-  } catch (err) {
-    return (err as Error).message || String(err);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-const pgUnavailable = await probePg();
-if (pgUnavailable) console.warn(`PostgreSQL tests skipped: ${PG_ADMIN_URL} is unreachable (${pgUnavailable}); set MODGATE_TEST_PG_URL to run them`);
-
-const createdDbs: string[] = [];
-async function freshPgUrl(): Promise<string> {
-  const name = `modgate_t_${randomBytes(6).toString('hex')}`;
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
-  createdDbs.push(name);
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-afterAll(async () => {
-  if (createdDbs.length === 0) return;
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
-    for (const name of createdDbs) await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-});
-
-const tmpDirs: string[] = [];
-afterAll(() => {
-  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
-});
-
-const backends: Array<{ name: 'sqlite' | 'postgres'; skip: boolean; url: () => Promise<string> }> = [
-  {
-    name: 'sqlite',
-    skip: false,
-    url: async () => {
-      const dir = mkdtempSync(path.join(tmpdir(), 'modgate-store-'));
-      tmpDirs.push(dir);
-      return `sqlite:${path.join(dir, 'modgate.sqlite')}`;
-    },
-  },
-  { name: 'postgres', skip: pgUnavailable !== null, url: freshPgUrl },
-];
+const { pgUnavailable, freshPgUrl, backends } = await testDatabases('store');
 
 const actor = { id: 'test' };
 

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
-import { addEntries, createBank } from '../../classifiers/hashbank.ts';
+import { addEntries, createBank } from '../../gateway/banks/manage.ts';
 import { hashFile } from '../../gateway/media/hash-file.ts';
 import type { Database } from '../../gateway/store/schema.ts';
 import { ConfigSchema, type ConfigInput } from '../../gateway/config.ts';

@@ -1,0 +1,187 @@
+import { PDQ_SIGNAL_TYPE, type BankEntryRecord, type BankSeverity, type BankStore } from './bank-store.ts';
+import { PdqHashIndex } from './hash-index.ts';
+import { fromHex, isPdqHex, type DihedralVariant, type PdqHash } from './pdq.ts';
+
+export interface EntryMeta {
+  entryId: string;
+  bank: string;
+  category: string;
+  severity: BankSeverity;
+}
+
+export interface BankMatch extends EntryMeta {
+  distance: number;
+  variant: DihedralVariant;
+}
+
+/** What a matcher needs of the index: lookups and the revision they reflect. */
+export interface BankLookup {
+  readonly revision: number;
+  match(variants: ReadonlyArray<{ variant: DihedralVariant; hash: PdqHash }>): BankMatch[];
+}
+
+interface BankMeta {
+  radius: number;
+  enabled: boolean;
+  slots: Set<number>;
+}
+
+/** Changes read per round trip; a refresh keeps reading until the feed is drained. */
+const DELTA_LIMIT = 10_000;
+
+/**
+ * The in-memory mirror of every enabled PDQ bank entry: one multi-index (classifiers/hash-index.ts) fed by
+ * a BankStore — a snapshot at start, then deltas after the last applied revision. Loads and refreshes run
+ * one at a time: a refresh asked for while one runs waits for a fresh one, so a caller that has just
+ * written a change sees it applied when its refresh resolves (and two callers never apply a bank twice).
+ */
+export class HashBankIndex implements BankLookup {
+  private readonly index = new PdqHashIndex();
+  private readonly meta: Array<EntryMeta | null> = [];
+  private readonly slotByEntry = new Map<string, number>();
+  private readonly banks = new Map<string, BankMeta>();
+  private lastRevision = 0;
+  private maxRadius = 0;
+  private running: Promise<unknown> | null = null;
+  private queued: Promise<number> | null = null;
+
+  constructor(private readonly store: BankStore) {}
+
+  /** Revision of the index (the last applied change), reported as the version of match signals. */
+  get revision(): number {
+    return this.lastRevision;
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  /** Loads every bank; the revision is read first, so a change that lands during the load is applied again by the next refresh. */
+  loadAll(): Promise<number> {
+    return this.serially(async () => {
+      const revision = await this.store.revision();
+      for (const b of await this.store.banks()) await this.reloadBank(b.name);
+      this.lastRevision = revision;
+      return this.index.size;
+    });
+  }
+
+  /** Applies the changes after the last applied revision; returns how many banks and entries they touched. */
+  refresh(): Promise<number> {
+    return this.serially(async () => {
+      let touched = 0;
+      for (;;) {
+        const delta = await this.store.changesSince(this.lastRevision, DELTA_LIMIT);
+        for (const bank of delta.reload) await this.reloadBank(bank);
+        for (const t of delta.tombstones) this.dropEntry(t.id);
+        for (const e of delta.upserts) this.upsert(e);
+        touched += delta.reload.length + delta.tombstones.length + delta.upserts.length;
+        this.lastRevision = delta.revision;
+        if (!delta.more) return touched;
+      }
+    });
+  }
+
+  /** Runs `fn` after the running job; callers that arrive while one is already waiting share it. */
+  private serially(fn: () => Promise<number>): Promise<number> {
+    if (!this.running) {
+      const job = fn().finally(() => {
+        if (this.running === job) this.running = null;
+      });
+      this.running = job;
+      return job;
+    }
+    if (!this.queued) {
+      const after = () => {
+        this.queued = null;
+        return this.serially(fn);
+      };
+      this.queued = this.running.then(after, after);
+    }
+    return this.queued;
+  }
+
+  /**
+   * Loads the bank's entries beside the ones indexed now and swaps at the end, so a bank being reloaded
+   * (a bulk import into a live bank) keeps matching throughout; a failed load leaves the old entries.
+   */
+  private async reloadBank(name: string): Promise<void> {
+    const settings = await this.store.bank(name);
+    const old = this.banks.get(name);
+    if (!settings) {
+      for (const slot of old?.slots ?? []) this.dropSlot(slot);
+      this.banks.delete(name);
+      this.updateRadius();
+      return;
+    }
+    const fresh: BankMeta = { radius: settings.radius, enabled: settings.enabled, slots: new Set() };
+    try {
+      for await (const page of this.store.entries(name)) {
+        const rows = page.filter((e) => e.signalType === PDQ_SIGNAL_TYPE && isPdqHex(e.hash));
+        if (rows.length === 0) continue;
+        const first = this.index.addMany(rows.map((r) => fromHex(r.hash)));
+        rows.forEach((r, i) => {
+          this.meta[first + i] = { entryId: r.id, bank: name, category: r.category, severity: r.severity };
+          fresh.slots.add(first + i);
+        });
+      }
+    } catch (err) {
+      for (const slot of fresh.slots) this.dropSlot(slot);
+      throw err;
+    }
+    for (const slot of fresh.slots) this.slotByEntry.set(this.meta[slot]!.entryId, slot);
+    this.banks.set(name, fresh);
+    for (const slot of old?.slots ?? []) this.dropSlot(slot);
+    this.updateRadius();
+  }
+
+  private upsert(e: BankEntryRecord): void {
+    this.dropEntry(e.id);
+    const bank = this.banks.get(e.bank);
+    if (!bank || e.signalType !== PDQ_SIGNAL_TYPE || !isPdqHex(e.hash)) return;
+    const slot = this.index.add(fromHex(e.hash));
+    this.meta[slot] = { entryId: e.id, bank: e.bank, category: e.category, severity: e.severity };
+    this.slotByEntry.set(e.id, slot);
+    bank.slots.add(slot);
+  }
+
+  private dropEntry(id: string): void {
+    const slot = this.slotByEntry.get(id);
+    if (slot !== undefined) this.dropSlot(slot);
+  }
+
+  private dropSlot(slot: number): void {
+    const meta = this.meta[slot];
+    if (!meta) return;
+    this.index.remove(slot);
+    this.meta[slot] = null;
+    // During a bank reload the entry's new slot may already be the one it maps to.
+    if (this.slotByEntry.get(meta.entryId) === slot) this.slotByEntry.delete(meta.entryId);
+    this.banks.get(meta.bank)?.slots.delete(slot);
+  }
+
+  private updateRadius(): void {
+    this.maxRadius = 0;
+    for (const b of this.banks.values()) if (b.enabled) this.maxRadius = Math.max(this.maxRadius, b.radius);
+  }
+
+  /**
+   * Looks up every variant of a frame's hash; returns the best (smallest distance) match per entry, each
+   * within its own bank's radius, in enabled banks only.
+   */
+  match(variants: ReadonlyArray<{ variant: DihedralVariant; hash: PdqHash }>): BankMatch[] {
+    if (this.index.size === 0) return [];
+    const best = new Map<string, BankMatch>();
+    for (const { variant, hash } of variants) {
+      for (const hit of this.index.search(hash, this.maxRadius)) {
+        const meta = this.meta[hit.id];
+        if (!meta) continue;
+        const bank = this.banks.get(meta.bank);
+        if (!bank || !bank.enabled || hit.distance > bank.radius) continue;
+        const prev = best.get(meta.entryId);
+        if (!prev || hit.distance < prev.distance) best.set(meta.entryId, { ...meta, distance: hit.distance, variant });
+      }
+    }
+    return [...best.values()].sort((a, b) => a.distance - b.distance);
+  }
+}

@@ -1,0 +1,95 @@
+import type { Kysely } from 'kysely';
+import { PDQ_SIGNAL_TYPE, type BankDelta, type BankEntryRecord, type BankSettings, type BankStore } from '../../classifiers/bank-store.ts';
+import type { Bank, Database } from '../store/schema.ts';
+
+/**
+ * The banks' change feed over the database (SQLite or PostgreSQL), and the BankStore each gateway's live
+ * index reads. Every write to a bank records a change in `bank_changes` in its own transaction: `entry_id`
+ * set for a single entry (cheap to apply), null for the bank itself (created, enabled, disabled, a bulk
+ * import), which readers reload whole.
+ */
+
+/** Records that a bank (entryId null) or one of its entries changed; call inside the write's transaction. */
+export async function recordBankChange(trx: Kysely<Database>, bank: string, entryId: string | null, at: number): Promise<void> {
+  await trx.insertInto('bank_changes').values({ bank, entry_id: entryId, at }).execute();
+}
+
+const PAGE = 20_000;
+/** Entry ids per `in (…)` lookup: far below SQLite's and PostgreSQL's bound-parameter limits. */
+const ID_CHUNK = 1_000;
+
+const settingsOf = (b: Pick<Bank, 'name' | 'enabled' | 'radius'>): BankSettings => ({ name: b.name, enabled: b.enabled === 1, radius: b.radius });
+
+/** Every entry in the database is a PDQ hash today; other signal types will carry theirs in a column. */
+const recordOf = (r: { id: string; bank: string; hash: string; category: string; severity: BankEntryRecord['severity'] }): BankEntryRecord => ({
+  id: r.id,
+  bank: r.bank,
+  signalType: PDQ_SIGNAL_TYPE,
+  hash: r.hash,
+  category: r.category,
+  severity: r.severity,
+});
+
+export class SqlBankStore implements BankStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async revision(): Promise<number> {
+    const last = await this.db.selectFrom('bank_changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    return Number(last?.seq ?? 0);
+  }
+
+  async banks(): Promise<BankSettings[]> {
+    const rows = await this.db.selectFrom('banks').select(['name', 'enabled', 'radius']).orderBy('name').execute();
+    return rows.map(settingsOf);
+  }
+
+  async bank(name: string): Promise<BankSettings | null> {
+    const row = await this.db.selectFrom('banks').select(['name', 'enabled', 'radius']).where('name', '=', name).executeTakeFirst();
+    return row ? settingsOf(row) : null;
+  }
+
+  async *entries(bank: string): AsyncGenerator<BankEntryRecord[]> {
+    let after = '';
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('bank_entries')
+        .select(['id', 'bank', 'hash', 'category', 'severity'])
+        .where('bank', '=', bank)
+        .where('enabled', '=', 1)
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(PAGE)
+        .execute();
+      if (rows.length) yield rows.map(recordOf);
+      if (rows.length < PAGE) return;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+
+  /**
+   * Reads the changes after `from` and resolves them to their current state: a bank-level change becomes a
+   * reload, an entry-level one an upsert (the entry is enabled) or a tombstone (disabled or gone). Entries
+   * of a reloaded bank are left to the reload.
+   */
+  async changesSince(from: number, limit = 10_000): Promise<BankDelta> {
+    const rows = await this.db.selectFrom('bank_changes').select(['seq', 'bank', 'entry_id']).where('seq', '>', from).orderBy('seq').limit(limit).execute();
+    if (rows.length === 0) return { revision: from, reload: [], upserts: [], tombstones: [], more: false };
+    const reload = new Set<string>();
+    for (const r of rows) if (r.entry_id === null) reload.add(r.bank);
+    const changed = new Map<string, string>();
+    for (const r of rows) if (r.entry_id !== null && !reload.has(r.bank)) changed.set(r.entry_id, r.bank);
+    const upserts: BankEntryRecord[] = [];
+    const ids = [...changed.keys()];
+    for (let i = 0; i < ids.length; i += ID_CHUNK) {
+      const found = await this.db
+        .selectFrom('bank_entries')
+        .select(['id', 'bank', 'hash', 'category', 'severity', 'enabled'])
+        .where('id', 'in', ids.slice(i, i + ID_CHUNK))
+        .execute();
+      for (const r of found) if (r.enabled === 1) upserts.push(recordOf(r));
+    }
+    const live = new Set(upserts.map((u) => u.id));
+    const tombstones = [...changed].filter(([id]) => !live.has(id)).map(([id, bank]) => ({ bank, id }));
+    return { revision: Number(rows[rows.length - 1]!.seq), reload: [...reload], upserts, tombstones, more: rows.length === limit };
+  }
+}
