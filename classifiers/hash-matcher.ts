@@ -1,7 +1,7 @@
+import type { BankLookup } from './bank-index.ts';
 import type { Frame } from './frame.ts';
-import type { HashBankIndex } from './bank-index.ts';
+import type { ClassifyContext, FrameClassifier, FrameFindings, FrameSignal } from './frame-classifier.ts';
 import { DIHEDRAL_VARIANTS, PDQ_MIN_QUALITY, PdqHasher, toHex, type PdqHash } from './pdq.ts';
-import { SignalSchema, type Signal } from './signal.ts';
 
 export interface HashMatcherOptions {
   /** Also query the 7 rotated/flipped variants, so a mirrored or rotated re-stream still matches. */
@@ -10,50 +10,47 @@ export interface HashMatcherOptions {
   minQuality: number;
 }
 
-export interface FrameHashResult {
-  hash: string;
-  quality: number;
-  skippedLowQuality: boolean;
-  /** One `hash_match` signal per matched bank entry (best variant each); evidenceRef filled by the caller. */
-  matches: Array<Omit<Signal, 'evidenceRef'>>;
-}
-
-/** PDQ on every sampled frame, looked up in the enabled banks. One hasher per matcher: buffers are reused. */
-export class HashMatcher {
+/**
+ * PDQ on every sampled frame, looked up in the enabled banks: one `hash_match` signal per matched entry
+ * (best variant each). The frame's hash and quality go into its evidence facts (`pdq`), matched or not, so
+ * a moderator who confirms the decision can add the frame to the `confirmed` bank. One hasher per matcher:
+ * buffers are reused.
+ */
+export class HashMatcher implements FrameClassifier {
+  readonly name = 'pdq';
   private readonly hasher = new PdqHasher();
   readonly stats = { frames: 0, lowQuality: 0, matches: 0 };
 
   constructor(
-    private readonly banks: HashBankIndex,
+    private readonly banks: BankLookup,
     private readonly opts: HashMatcherOptions = { dihedral: true, minQuality: PDQ_MIN_QUALITY },
   ) {}
 
-  matchFrame(frame: Frame, observedAt = Date.now()): FrameHashResult {
+  classify(frame: Frame, ctx: ClassifyContext): FrameFindings {
     this.stats.frames++;
     const r = this.hasher.fromRgb(frame.rgb, frame.width, frame.height, { dihedral: this.opts.dihedral });
     const hex = toHex(r.hash);
+    const pdq = { hash: hex, quality: r.quality };
     if (r.quality < this.opts.minQuality) {
       this.stats.lowQuality++;
-      return { hash: hex, quality: r.quality, skippedLowQuality: true, matches: [] };
+      return { signals: [], facts: { pdq, matches: [] } };
     }
     const variants: Array<{ variant: (typeof DIHEDRAL_VARIANTS)[number]; hash: PdqHash }> = r.dihedral
       ? DIHEDRAL_VARIANTS.map((v) => ({ variant: v, hash: r.dihedral![v] }))
       : [{ variant: 'original', hash: r.hash }];
     const found = this.banks.match(variants);
     this.stats.matches += found.length;
-    const matches = found.map((m) => {
-      const signal = {
+    const signals = found.map(
+      (m): FrameSignal => ({
         streamId: frame.streamId,
         frameTimeMs: frame.mediaTimeMs,
-        observedAt,
+        observedAt: ctx.observedAt,
         source: 'hash_match',
         label: m.category,
         match: { bank: m.bank, entryId: m.entryId, distance: m.distance, variant: m.variant, category: m.category, severity: m.severity, frameHash: hex, quality: r.quality },
         version: `banks@${this.banks.revision}`,
-      };
-      SignalSchema.parse({ ...signal, evidenceRef: null });
-      return signal;
-    });
-    return { hash: hex, quality: r.quality, skippedLowQuality: false, matches };
+      }),
+    );
+    return { signals, facts: { pdq, matches: signals.map((s) => s.match) } };
   }
 }

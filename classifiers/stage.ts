@@ -1,66 +1,80 @@
 import type { Frame } from './frame.ts';
-import type { HashMatcher } from './hash-matcher.ts';
-import type { OnnxClassifier } from './onnx/classifier.ts';
-import { toSignals } from './onnx/classifier.ts';
-import type { ClassifyResult } from './onnx/pool.ts';
-import type { Signal } from './signal.ts';
+import type { EvidenceFacts, FrameClassifier, FrameFindings } from './frame-classifier.ts';
+import { SignalSchema, type Signal } from './signal.ts';
 
 /** Where a frame's evidence goes (gateway/evidence/store.ts); null when nothing is kept. */
-export type EvidenceSink = (frame: Frame, facts: Record<string, unknown>) => Promise<string | null>;
+export type EvidenceSink = (frame: Frame, facts: EvidenceFacts) => Promise<string | null>;
 
 export interface StageOptions {
-  /** Frames with any classifier score at or above this (or any hash match) keep a thumbnail as evidence. */
+  /** Frames with any signal scored at or above this (or any bank match) keep a thumbnail as evidence. */
   evidenceFloor: number;
+  /** Wall clock (epoch ms) stamped on the frame's signals. */
+  now?: () => number;
 }
 
 /**
- * Every classifier run on one frame: the PDQ bank lookup (synchronous, cheap) and the ONNX models (in
- * worker threads). Returns the frame's Signals; a classifier that fails or drops the frame under load is
- * counted and simply produces none (the policy's stall rules notice a source that stays silent).
+ * Every classifier run on one frame, side by side. Returns the frame's Signals; a classifier that fails or
+ * drops the frame under load is counted and simply produces none (the policy's stall rules notice a source
+ * that stays silent). Evidence is kept when a signal is worth it, with the facts every classifier added.
  */
 export class ClassifierStage {
   readonly stats = { frames: 0, classifierErrors: 0, evidence: 0 };
+  private readonly now: () => number;
 
   constructor(
-    private readonly matcher: HashMatcher | null,
-    private readonly models: readonly OnnxClassifier[],
+    private readonly classifiers: readonly FrameClassifier[],
     private readonly evidence: EvidenceSink | null,
     private readonly opts: StageOptions,
     private readonly onError: (err: unknown, classifier: string) => void = () => {},
-  ) {}
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
 
   async process(frame: Frame): Promise<Signal[]> {
     this.stats.frames++;
-    const observedAt = Date.now();
-    const hash = this.matcher ? this.matcher.matchFrame(frame, observedAt) : null;
+    const ctx = { observedAt: this.now() };
     const results = await Promise.all(
-      this.models.map((m) =>
-        m.pool.classify(frame).then(
-          (r): [OnnxClassifier, ClassifyResult] | null => [m, r],
-          (err) => {
-            this.stats.classifierErrors++;
-            this.onError(err, m.name);
-            return null;
-          },
-        ),
-      ),
+      this.classifiers.map(async (c): Promise<{ signals: Signal[]; facts?: EvidenceFacts } | null> => {
+        try {
+          return validated(await c.classify(frame, ctx));
+        } catch (err) {
+          this.stats.classifierErrors++;
+          this.onError(err, c.name);
+          return null;
+        }
+      }),
     );
-    const ok = results.filter((r): r is [OnnxClassifier, ClassifyResult] => r !== null);
-    const worth = (hash?.matches.length ?? 0) > 0 || ok.some(([, r]) => r.signals.some((s) => s.score >= this.opts.evidenceFloor));
-    let ref: string | null = null;
-    if (worth && this.evidence) {
-      ref = await this.evidence(frame, {
-        pdq: hash ? { hash: hash.hash, quality: hash.quality } : null,
-        matches: hash?.matches.map((m) => m.match) ?? [],
-        scores: Object.fromEntries(ok.map(([m, r]) => [m.name, r.scores])),
-      }).catch((err) => {
-        this.onError(err, 'evidence');
-        return null;
-      });
-      if (ref) this.stats.evidence++;
-    }
-    const signals: Signal[] = (hash?.matches ?? []).map((m) => ({ ...m, evidenceRef: ref }));
-    for (const [m, r] of ok) signals.push(...toSignals(frame, r, ref, observedAt, m.name));
-    return signals;
+    const ok = results.filter((r) => r !== null);
+    const signals = ok.flatMap((r) => r.signals);
+    const worth = signals.some((s) => s.match !== undefined || (s.score ?? 0) >= this.opts.evidenceFloor);
+    if (!worth || !this.evidence) return signals;
+    const ref = await this.evidence(frame, mergeFacts(ok.map((r) => r.facts))).catch((err: unknown) => {
+      this.onError(err, 'evidence');
+      return null;
+    });
+    if (ref === null) return signals;
+    this.stats.evidence++;
+    return signals.map((s) => ({ ...s, evidenceRef: ref }));
   }
+}
+
+/** The findings as Signals (evidence ref not yet known); throws when one does not fit the schema. */
+function validated(f: FrameFindings): { signals: Signal[]; facts?: EvidenceFacts } {
+  return { signals: f.signals.map((s) => SignalSchema.parse({ ...s, evidenceRef: null })), facts: f.facts };
+}
+
+/** One evidence record from every classifier's facts, in classifier order; objects under one key merge. */
+export function mergeFacts(all: ReadonlyArray<EvidenceFacts | undefined>): EvidenceFacts {
+  const out: EvidenceFacts = {};
+  for (const facts of all) {
+    for (const [key, value] of Object.entries(facts ?? {})) {
+      const prev = out[key];
+      out[key] = isPlainObject(prev) && isPlainObject(value) ? { ...prev, ...value } : value;
+    }
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -17,6 +17,7 @@ import { VERSION } from './version.ts';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HashBankIndex } from '../classifiers/bank-index.ts';
+import type { FrameClassifier } from '../classifiers/frame-classifier.ts';
 import { HashMatcher } from '../classifiers/hash-matcher.ts';
 import { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
 import { ClassifierStage } from '../classifiers/stage.ts';
@@ -124,9 +125,12 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     { storeSignalsFloor: config.policy.storeSignalsFloor },
   );
   runner.start();
+  const frameClassifiers: FrameClassifier[] = [
+    ...(config.classifiers.hashMatch.enabled ? [new HashMatcher(banks, { dihedral: config.classifiers.hashMatch.dihedral, minQuality: config.classifiers.hashMatch.minQuality })] : []),
+    ...classifiers,
+  ];
   const stage = new ClassifierStage(
-    config.classifiers.hashMatch.enabled ? new HashMatcher(banks, { dihedral: config.classifiers.hashMatch.dihedral, minQuality: config.classifiers.hashMatch.minQuality }) : null,
-    classifiers,
+    frameClassifiers,
     (frame, facts) => evidence.save(frame, facts),
     { evidenceFloor: config.classifiers.evidenceFloor },
     (err, name) => log.debug({ err: (err as Error).message, classifier: name }, 'classifier skipped a frame'),

@@ -1,29 +1,26 @@
 /**
- * The ONNX stage as the rest of modgate sees it: a frame in, validated Signals out. Thin on purpose — the
- * pool does the work; this only stamps stream/time/version/evidence onto the manifest's signal mappings.
+ * An ONNX model as a FrameClassifier: a frame in, its Signals and per-label scores out. Thin on purpose —
+ * the pool does the work; this only stamps stream/time/version onto the manifest's signal mappings.
  */
 import type { Frame } from '../frame.ts';
-import { SignalSchema, type Signal } from '../signal.ts';
+import type { ClassifyContext, FrameClassifier, FrameFindings, FrameSignal } from '../frame-classifier.ts';
 import { OnnxPool, type ClassifyResult, type PoolOptions } from './pool.ts';
 
-/** Builds the Signals for one frame from a pool result. Validated, so a bad mapping fails loudly here. */
-export function toSignals(frame: Pick<Frame, 'streamId' | 'mediaTimeMs'>, result: ClassifyResult, evidenceRef: string | null, observedAt: number, model?: string): Signal[] {
-  return result.signals.map((s) =>
-    SignalSchema.parse({
-      streamId: frame.streamId,
-      frameTimeMs: frame.mediaTimeMs,
-      observedAt: Math.round(observedAt),
-      source: s.source,
-      label: s.label,
-      score: s.score,
-      version: result.version,
-      evidenceRef,
-      detail: { ...(model ? { model } : {}), inferenceMs: Math.round(result.inferenceMs * 100) / 100, batchSize: result.batchSize },
-    }),
-  );
+/** Builds the Signals for one frame from a pool result (the stage validates them and adds the evidence ref). */
+export function toSignals(frame: Pick<Frame, 'streamId' | 'mediaTimeMs'>, result: ClassifyResult, observedAt: number, model?: string): FrameSignal[] {
+  return result.signals.map((s) => ({
+    streamId: frame.streamId,
+    frameTimeMs: frame.mediaTimeMs,
+    observedAt: Math.round(observedAt),
+    source: s.source,
+    label: s.label,
+    score: s.score,
+    version: result.version,
+    detail: { ...(model ? { model } : {}), inferenceMs: Math.round(result.inferenceMs * 100) / 100, batchSize: result.batchSize },
+  }));
 }
 
-export class OnnxClassifier {
+export class OnnxClassifier implements FrameClassifier {
   private constructor(readonly pool: OnnxPool) {}
 
   static async open(opts: PoolOptions): Promise<OnnxClassifier> {
@@ -43,12 +40,12 @@ export class OnnxClassifier {
   }
 
   /**
-   * Classifies a frame and returns its Signals plus the raw result (per-label scores for the evidence
-   * record). Rejects with QueueFullError when the frame was dropped under load.
+   * Classifies a frame: its Signals, and the per-label scores as evidence facts (`scores.<model name>`).
+   * Rejects with QueueFullError when the frame was dropped under load.
    */
-  async classify(frame: Frame, evidenceRef: string | null): Promise<{ signals: Signal[]; result: ClassifyResult }> {
+  async classify(frame: Frame, ctx: ClassifyContext): Promise<FrameFindings> {
     const result = await this.pool.classify(frame);
-    return { signals: toSignals(frame, result, evidenceRef, Date.now(), this.pool.manifest.name), result };
+    return { signals: toSignals(frame, result, ctx.observedAt, this.name), facts: { scores: { [this.name]: result.scores } } };
   }
 
   close(): Promise<void> {

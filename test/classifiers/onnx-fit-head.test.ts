@@ -130,7 +130,7 @@ describe('fit-head', () => {
       for (let i = 0; i < 6; i++) {
         for (const colour of ['red', 'blue'] as const) {
           const frame = { streamId: 'fit', seq: i, mediaTimeMs: i * 100, receivedAt: Date.now(), width: W, height: H, rgb: Buffer.from(scene(colour, 5000 + i * 7 + (colour === 'red' ? 0 : 1))) };
-          const { signals } = await clf.classify(frame, null);
+          const { signals } = await clf.classify(frame, { observedAt: Date.now() });
           expect(signals).toHaveLength(1);
           expect(signals[0]).toMatchObject({ source: 'violence', label: 'violence' });
           const score = signals[0]?.score as number;

@@ -174,17 +174,17 @@ describe('batching and isolation', () => {
 });
 
 describe('OnnxClassifier', () => {
-  it('turns results into valid Signals carrying frame time, version and evidence ref', async () => {
+  it('as a FrameClassifier: valid Signals carrying frame time, version and model, and its scores as evidence facts', async () => {
     const clf = await OnnxClassifier.open({ manifest: fx.redNhwc, maxWaitMs: 0 });
     try {
       const frame = { ...solidFrame([250, 5, 5], { streamId: 'cam-7', seq: 12 }) };
-      const { signals, result } = await clf.classify(frame, 'evidence/cam-7/12');
+      const { signals, facts } = await clf.classify(frame, { observedAt: 1_700_000_000_000 });
       expect(signals).toHaveLength(1);
-      const s = SignalSchema.parse(signals[0]);
-      expect(s).toMatchObject({ streamId: 'cam-7', frameTimeMs: 2400, source: 'violence', label: 'violence', version: 'red-detector-nhwc@1', evidenceRef: 'evidence/cam-7/12' });
+      const s = SignalSchema.parse({ ...signals[0], evidenceRef: null });
+      expect(s).toMatchObject({ streamId: 'cam-7', frameTimeMs: 2400, observedAt: 1_700_000_000_000, source: 'violence', label: 'violence', version: 'red-detector-nhwc@1', detail: { model: 'red-detector-nhwc' } });
       expect(s.score).toBeCloseTo(expectedRedScore(250, 5), 5);
       expect(s.score).toBeGreaterThan(0.99);
-      expect(result.scores.violence).toBe(s.score);
+      expect(facts).toEqual({ scores: { 'red-detector-nhwc': { violence: s.score } } });
     } finally {
       await clf.close();
     }
