@@ -1,11 +1,15 @@
-/** Parses `30d`, `12h`, `15m`, `90s` or a bare number of seconds into seconds; null for `permanent`. */
+import { DURATION_HINT, parseDuration, PERMANENT } from '../policy/duration.ts';
+import { DomainError } from './errors.ts';
+
+/**
+ * A duration typed by an operator (e.g. `modgate account suspend --duration 30d`) in whole seconds, or
+ * null for `permanent`. The syntax is policy/duration.ts's, the same as in policy files.
+ */
 export function parseDurationSeconds(text: string): number | null {
-  const t = text.trim().toLowerCase();
-  if (t === 'permanent' || t === 'forever') return null;
-  const m = /^(\d+(?:\.\d+)?)\s*([smhdw]?)$/.exec(t);
-  if (!m) throw new Error(`'${text}' is not a duration (e.g. 30d, 12h, 15m, 90s, or permanent)`);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as '' | 's' | 'm' | 'h' | 'd' | 'w'];
-  const seconds = Math.round(Number(m[1]) * unit);
-  if (seconds <= 0) throw new Error(`'${text}' is not a positive duration`);
+  const d = parseDuration(text);
+  if (d === null) throw new DomainError('invalid', `'${text}' is not ${DURATION_HINT}, or permanent`);
+  if (d === PERMANENT) return null;
+  const seconds = Math.round(d / 1000);
+  if (seconds === 0) throw new DomainError('invalid', `'${text}' is shorter than a second`);
   return seconds;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SignalSourceSchema } from '../classifiers/signal.ts';
+import { DURATION_HINT, parseDuration, parseDurationMs, PERMANENT } from './duration.ts';
 
 /**
  * The policy file: which signals count as a violation, how much smoothing a rule needs before it acts,
@@ -29,43 +30,19 @@ export const REVIEW_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
 export const ReviewPrioritySchema = z.enum(REVIEW_PRIORITIES, { error: expected('expected one of low, normal, high, urgent') });
 export type ReviewPriority = z.infer<typeof ReviewPrioritySchema>;
 
-const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
-const DURATION_TEXT = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/;
-const DURATION_HINT = 'expected a duration such as 30d, 12h, 90m, 45s, or a number of seconds';
+// Durations have one parser (policy/duration.ts); re-exported for the schema's readers.
+export { formatDurationMs, parseDurationMs } from './duration.ts';
 
-/** Parses `30d` / `12h` / `90m` / `45s` / `500ms` / `2w`, or a bare number of seconds, to milliseconds. */
-export function parseDurationMs(value: string | number): number | null {
-  if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? Math.round(value * 1000) : null;
-  const m = DURATION_TEXT.exec(value.trim());
-  if (m === null || m[1] === undefined || m[2] === undefined) return null;
-  const unit = DURATION_UNITS_MS[m[2]];
-  const ms = unit === undefined ? NaN : Math.round(Number(m[1]) * unit);
-  return Number.isFinite(ms) && ms > 0 ? ms : null;
-}
-
-/** Renders milliseconds back in the largest whole unit, for reasons and docs (`2592000000` → `30d`). */
-export function formatDurationMs(ms: number): string {
-  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
-    const size = DURATION_UNITS_MS[unit] ?? 1;
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
-}
+const DURATION_EXPECTED = `expected ${DURATION_HINT}`;
+const SUSPEND_EXPECTED = `expected permanent or ${DURATION_HINT}`;
 
 /** A positive duration; output is milliseconds. */
 export const DurationSchema = z
-  .union([z.string(), z.number()], { error: expected(DURATION_HINT) })
+  .union([z.string(), z.number()], { error: expected(DURATION_EXPECTED) })
   .transform((value, ctx) => {
     const ms = parseDurationMs(value);
     if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: DURATION_HINT });
+      ctx.addIssue({ code: 'custom', message: DURATION_EXPECTED });
       return z.NEVER;
     }
     return ms;
@@ -73,15 +50,14 @@ export const DurationSchema = z
 
 /** A suspension length, or `permanent`. Output: `{ durationMs: null }` means permanent. */
 export const SuspendSpecSchema = z
-  .union([z.string(), z.number()], { error: expected(`expected permanent or ${DURATION_HINT.replace('expected ', '')}`) })
+  .union([z.string(), z.number()], { error: expected(SUSPEND_EXPECTED) })
   .transform((value, ctx): { durationMs: number | null } => {
-    if (value === 'permanent') return { durationMs: null };
-    const ms = parseDurationMs(value);
-    if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: `expected permanent or ${DURATION_HINT.replace('expected ', '')}` });
+    const d = parseDuration(value);
+    if (d === null) {
+      ctx.addIssue({ code: 'custom', message: SUSPEND_EXPECTED });
       return z.NEVER;
     }
-    return { durationMs: ms };
+    return { durationMs: d === PERMANENT ? null : d };
   });
 export type SuspendSpec = z.output<typeof SuspendSpecSchema>;
 
