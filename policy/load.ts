@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { PolicySchema, type Policy } from './schema.ts';
@@ -27,17 +26,6 @@ export function loadPolicy(text: string, format?: PolicyFormat): LoadResult {
   const parsed = (format ?? sniffFormat(text)) === 'json' ? parseJson(text) : parseYaml(text);
   if (!parsed.ok) return parsed;
   return validatePolicy(parsed.value);
-}
-
-/** Reads and parses a policy file; the format follows the extension (`.json`, else YAML). */
-export async function loadPolicyFile(path: string): Promise<LoadResult> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    return { ok: false, errors: [{ path: '(root)', message: `cannot read ${path}: ${(err as Error).message}` }] };
-  }
-  return loadPolicy(text, path.toLowerCase().endsWith('.json') ? 'json' : 'yaml');
 }
 
 /** Validates an already-parsed value (e.g. from an admin API body). */

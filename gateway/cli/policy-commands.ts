@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { BacktestReport, RuleDiff } from '../../policy/backtest.ts';
-import { formatPolicyError, loadPolicy, loadPolicyFile, type PolicyFormat } from '../../policy/load.ts';
+import { formatPolicyError, loadPolicy, type PolicyFormat } from '../../policy/load.ts';
+import { loadPolicyFile } from '../enforcement/policy-file.ts';
 import { formatDurationMs, stallRuleId, type Policy, type Rule } from '../../policy/schema.ts';
 import {
   backtestResponse,

@@ -4,9 +4,9 @@ import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest } from './migrations.ts';
-import type { Database } from './schema.ts';
+import type { Database, Dialect } from './schema.ts';
 
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect } from './schema.ts';
 
 export interface Store {
   db: Kysely<Database>;

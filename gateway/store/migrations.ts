@@ -1,5 +1,5 @@
 import { Kysely, Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
-import type { Dialect } from './db.ts';
+import type { Dialect } from './schema.ts';
 
 /**
  * Schema migrations, in code so they ship with the package and run at every start. Written once for both

@@ -5,6 +5,9 @@ import type { Generated, Insertable, Selectable } from 'kysely';
  * dialects stay interchangeable and comparisons are cheap. Ids are opaque prefixed strings.
  */
 
+/** The two databases modgate runs on: SQLite embedded, PostgreSQL for several nodes. */
+export type Dialect = 'sqlite' | 'postgres';
+
 export type IdentityStatus = 'unverified' | 'pending' | 'verified' | 'revoked';
 
 export interface AccountsTable {

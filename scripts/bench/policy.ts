@@ -10,7 +10,8 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Signal } from '../../classifiers/signal.ts';
 import { createStreamState, evaluate, step, tick, type Decision, type EngineContext, type StreamState } from '../../policy/engine.ts';
-import { formatPolicyError, loadPolicyFile } from '../../policy/load.ts';
+import { loadPolicyFile } from '../../gateway/enforcement/policy-file.ts';
+import { formatPolicyError } from '../../policy/load.ts';
 import type { Policy } from '../../policy/schema.ts';
 import type { BenchResult } from './types.ts';
 

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { enforceable, evaluate, type Decision, type EnforcedDecision } from '../../policy/engine.ts';
-import { formatPolicyError, loadPolicyFile } from '../../policy/load.ts';
+import { loadPolicyFile } from '../../gateway/enforcement/policy-file.ts';
+import { formatPolicyError } from '../../policy/load.ts';
 import type { Policy } from '../../policy/schema.ts';
 import { ctxOf, DAY, hashMatch, ids, runIncremental, scored, stallReport, strike, T0, violence } from './helpers.ts';
 
