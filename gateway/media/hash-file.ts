@@ -1,6 +1,24 @@
-import { spawn } from 'node:child_process';
-import { PdqHasher, toHex } from '../../classifiers/pdq.ts';
-import { resolveFfmpeg } from './ffmpeg-path.ts';
+import { open } from 'node:fs/promises';
+import { PdqHasher, toHex, type PdqResult } from '../../classifiers/pdq.ts';
+import { ffmpegFrames, type RgbFrame } from './ffmpeg-frames.ts';
+import { FfmpegNotFoundError, resolveFfmpeg } from './ffmpeg-path.ts';
+import { decodeImage } from './image/decode.ts';
+import { MAX_PIXELS, MediaError, NotInProcess, type Raster } from './image/raster.ts';
+import { isInProcess, sniffFormat } from './image/sniff.ts';
+
+/**
+ * PDQ hashes of a file as Meta's tools make them, for curators adding known content to a bank.
+ *
+ * Stills follow the reference photo hasher (facebook/ThreatExchange pdq/cpp, pdq-photo-hasher through
+ * io/pdqio.cpp): decode at full resolution; if either side is over 512 px, resize to exactly 512×512 by
+ * nearest neighbour (CImg's resize default; the aspect ratio is not kept); hash. JPEG, PNG and PNM decode
+ * in-process (gateway/media/image/); other stills (WebP, GIF, BMP, TIFF, CMYK JPEG) are decoded by
+ * ffmpeg to RGB at their own size and then follow the same rule. `fullResolution` skips the resize:
+ * every pixel counts, as in the gateway's live-frame hashing (classifiers/hash-matcher.ts).
+ *
+ * Videos follow vPDQ (facebook/ThreatExchange vpdq/cpp, hashing/filehasher.cpp): frames at the video's own
+ * resolution, no resize, one every 1/fps seconds, timestamps in seconds from the start.
+ */
 
 export interface FileHash {
   /** Seconds from the start (0 for an image). */
@@ -9,62 +27,159 @@ export interface FileHash {
   quality: number;
 }
 
-/**
- * PDQ hashes of an image or a video file, for curators adding known content to a bank. ffmpeg decodes any
- * format and scales the picture to fit 512×512 (the reference tool's pre-resize), so the hashes agree with
- * hashes computed elsewhere within a few bits. Video: one hash per sampled second (vPDQ-style).
- */
-export async function hashFile(file: string, opts: { fps?: number; maxFrames?: number } = {}): Promise<FileHash[]> {
-  const ffmpeg = await resolveFfmpeg();
-  const size = await probeSize(ffmpeg.path, file);
-  const scale = Math.min(1, 512 / Math.max(size.width, size.height));
-  const w = Math.max(2, Math.round((size.width * scale) / 2) * 2);
-  const h = Math.max(2, Math.round((size.height * scale) / 2) * 2);
-  const fps = opts.fps ?? 1;
-  const video = await decode(ffmpeg.path, file, w, h, `fps=${fps},`, opts.maxFrames ?? 36_000, fps);
-  // A still image has no timeline for the fps filter to sample: decode its one frame directly.
-  if (video.length > 0) return video;
-  const still = await decode(ffmpeg.path, file, w, h, '', 1, fps);
-  if (still.length === 0) throw new Error(`no frames decoded from ${file}`);
-  return still;
+export interface ImageHashes {
+  kind: 'image';
+  hash: string;
+  quality: number;
+  width: number;
+  height: number;
+  decoder: Raster['decoder'];
+  /** Hashed after the reference's 512×512 resize (false: small enough, or fullResolution). */
+  resized: boolean;
+  alphaIgnored?: boolean;
+  from16Bit?: boolean;
 }
 
-async function decode(ffmpegPath: string, file: string, w: number, h: number, fpsFilter: string, maxFrames: number, fps: number): Promise<FileHash[]> {
-  const args = ['-hide_banner', '-loglevel', 'error', '-i', file, '-an', '-vf', `${fpsFilter}scale=${w}:${h}:flags=area`, '-frames:v', String(maxFrames), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
-  const frameBytes = w * h * 3;
-  const hasher = new PdqHasher();
-  const out: FileHash[] = [];
-  // (one hasher per decode: its buffers are reused across the frames of this file)
-  await new Promise<void>((resolve, reject) => {
-    const proc = spawn(ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let pending = Buffer.alloc(0);
-    let stderr = '';
-    proc.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-    proc.stdout.on('data', (d: Buffer) => {
-      pending = Buffer.concat([pending, d]);
-      while (pending.length >= frameBytes) {
-        const frame = pending.subarray(0, frameBytes);
-        pending = pending.subarray(frameBytes);
-        const r = hasher.fromRgb(frame, w, h);
-        out.push({ timeSec: out.length / fps, hash: toHex(r.hash), quality: r.quality });
-      }
-    });
-    proc.on('error', reject);
-    proc.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg could not decode ${file}: ${stderr.trim().split('\n').pop() ?? `exit ${code}`}`))));
-  });
+export interface VideoHashes {
+  kind: 'video';
+  fps: number;
+  width: number;
+  height: number;
+  frames: FileHash[];
+}
+
+export type MediaHashes = ImageHashes | VideoHashes;
+
+export interface HashOptions {
+  /** Stills: hash every pixel instead of the reference's 512×512 resize. */
+  fullResolution?: boolean;
+  /** Videos: hashes per second (default 1). */
+  fps?: number;
+  /** Videos: at most this many frames (default 36 000, ten hours at 1 fps). */
+  maxFrames?: number;
+  /** Reused across files (its kernels are cached per size). */
+  hasher?: PdqHasher;
+}
+
+const PRE_RESIZE_DIM = 512;
+/** A JPEG or PNG of 100 megapixels is far smaller than this; more is not a picture to hash. */
+const MAX_IMAGE_BYTES = 512 * 2 ** 20;
+
+/** Hashes one file; throws MediaError with a stable code when it cannot. */
+export async function hashMedia(file: string, opts: HashOptions = {}): Promise<MediaHashes> {
+  const hasher = opts.hasher ?? new PdqHasher();
+  const bytes = await readWhole(file);
+  const format = sniffFormat(bytes);
+  if (isInProcess(format)) {
+    try {
+      return hashRaster(decodeImage(format, bytes), hasher, opts);
+    } catch (err) {
+      if (!(err instanceof NotInProcess)) throw err;
+    }
+  }
+  const ffmpeg = await findFfmpegPath();
+  // A format we know to be a still: its first picture. Anything else: sampled as a video, unless it
+  // turns out to hold a single picture with no timeline (ffmpeg's fps filter then emits nothing).
+  if (format !== null) return hashFfmpegStill(ffmpeg, file, hasher, opts);
+  const video = await hashFfmpegVideo(ffmpeg, file, hasher, opts);
+  if (video.frames.length > 0) return video;
+  return hashFfmpegStill(ffmpeg, file, hasher, opts);
+}
+
+/** The flat list of hashes (one for an image, one per sampled second for a video). */
+export async function hashFile(file: string, opts: HashOptions = {}): Promise<FileHash[]> {
+  const r = await hashMedia(file, opts);
+  return r.kind === 'image' ? [{ timeSec: 0, hash: r.hash, quality: r.quality }] : r.frames;
+}
+
+/** The reference's rule on decoded pixels: resize only past 512 px, to 512×512, nearest neighbour. */
+export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOptions, 'fullResolution'> = {}): ImageHashes {
+  const { width, height } = raster;
+  const resized = !opts.fullResolution && (width > PRE_RESIZE_DIM || height > PRE_RESIZE_DIM);
+  const pdqOpts = { preResize512: resized };
+  const r: PdqResult = raster.channels === 1 ? hasher.fromLuma(raster.data, width, height, pdqOpts) : hasher.fromRgb(raster.data, width, height, pdqOpts);
+  const out: ImageHashes = { kind: 'image', hash: toHex(r.hash), quality: r.quality, width, height, decoder: raster.decoder, resized };
+  if (raster.alphaIgnored) out.alphaIgnored = true;
+  if (raster.from16Bit) out.from16Bit = true;
   return out;
 }
 
-/** Picture size from ffmpeg's own stream description (the npm build ships no ffprobe). */
-async function probeSize(ffmpegPath: string, file: string): Promise<{ width: number; height: number }> {
-  const text = await new Promise<string>((resolve) => {
-    const proc = spawn(ffmpegPath, ['-hide_banner', '-i', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    proc.on('close', () => resolve(err));
-    proc.on('error', () => resolve(err));
+async function hashFfmpegStill(ffmpegPath: string, file: string, hasher: PdqHasher, opts: HashOptions): Promise<ImageHashes> {
+  let result: ImageHashes | null = null;
+  const run = await ffmpegFrames(ffmpegPath, file, {}, (frame) => {
+    checkFrame(frame);
+    result = hashRaster({ width: frame.width, height: frame.height, channels: 3, data: frame.rgb, decoder: 'ffmpeg' }, hasher, opts);
   });
-  const m = /Video: .*?(\d{2,5})x(\d{2,5})/.exec(text);
-  if (!m) throw new Error(`${file} has no video or image stream ffmpeg can read`);
-  return { width: Number(m[1]), height: Number(m[2]) };
+  if (result) return result;
+  throw ffmpegFailure(run.code, run.stderr, 'a picture');
+}
+
+async function hashFfmpegVideo(ffmpegPath: string, file: string, hasher: PdqHasher, opts: HashOptions): Promise<VideoHashes> {
+  const fps = opts.fps ?? 1;
+  const frames: FileHash[] = [];
+  let size = { width: 0, height: 0 };
+  const run = await ffmpegFrames(ffmpegPath, file, { fps, maxFrames: opts.maxFrames }, (frame, i) => {
+    checkFrame(frame);
+    size = { width: frame.width, height: frame.height };
+    const r = hasher.fromRgb(frame.rgb, frame.width, frame.height);
+    frames.push({ timeSec: i / fps, hash: toHex(r.hash), quality: r.quality });
+  });
+  if (run.code !== 0 && frames.length === 0) throw ffmpegFailure(run.code, run.stderr, 'video');
+  return { kind: 'video', fps, ...size, frames };
+}
+
+function checkFrame(frame: RgbFrame): void {
+  if (frame.width * frame.height > MAX_PIXELS) throw new MediaError('too_large', `${frame.width}x${frame.height} is over ${MAX_PIXELS / 1e6} megapixels`);
+}
+
+function ffmpegFailure(code: number | null, stderr: string, what: string): MediaError {
+  const last = stderr.split('\n').pop() ?? '';
+  if (code === 0) return new MediaError('no_frames', `ffmpeg decoded no ${what}`);
+  return new MediaError('unsupported', `ffmpeg cannot decode it${last ? `: ${last}` : ` (exit ${code})`}`);
+}
+
+async function findFfmpegPath(): Promise<string> {
+  try {
+    return (await resolveFfmpeg()).path;
+  } catch (err) {
+    if (err instanceof FfmpegNotFoundError) throw new MediaError('ffmpeg_unavailable', `needs ffmpeg to decode, and ${err.message}`);
+    throw err;
+  }
+}
+
+/** The whole file (stills are decoded from memory; a video's first bytes are enough to tell it is one). */
+async function readWhole(file: string): Promise<Uint8Array> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (err) {
+    throw fsError(err);
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new MediaError('unreadable', 'not a regular file');
+    // Videos can be gigabytes: read only a head to sniff; images (what the in-process decoders take) whole.
+    const head = new Uint8Array(Math.min(stat.size, 16));
+    await handle.read(head, 0, head.length, 0);
+    if (!isInProcess(sniffFormat(head))) return head;
+    if (stat.size > MAX_IMAGE_BYTES) throw new MediaError('too_large', `${stat.size} bytes is over the ${MAX_IMAGE_BYTES / 2 ** 20} MiB read for an image`);
+    const bytes = new Uint8Array(stat.size);
+    let at = 0;
+    while (at < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, at, bytes.length - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return at === bytes.length ? bytes : bytes.subarray(0, at);
+  } catch (err) {
+    throw err instanceof MediaError ? err : fsError(err);
+  } finally {
+    await handle.close();
+  }
+}
+
+function fsError(err: unknown): MediaError {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new MediaError('not_found', 'no such file');
+  return new MediaError('unreadable', `cannot read it (${code ?? (err instanceof Error ? err.message : String(err))})`);
 }
