@@ -1,10 +1,12 @@
 /**
- * Hash-list files as real PDQ lists come: plain 64-hex lines, HMA `signal_type value` lines, or CSV with a
- * header naming a hash column. Parsing is line by line (a `HashListParser` keeps the state: detected
+ * Hash-list files as real PDQ lists come: plain 64-hex lines, HMA `signal_type value` lines, CSV with a
+ * header naming a hash column, or vPDQ-style `hash,quality,…` lines (see parseVpdq). Parsing is line by line (a `HashListParser` keeps the state: detected
  * format and CSV header), so files can be streamed; blank lines and `#` comments are skipped everywhere.
  */
 
-export type HashListFormat = 'plain' | 'hma' | 'csv';
+export type HashListFormat = 'plain' | 'hma' | 'csv' | 'vpdq';
+/** Formats a list can be written in (vPDQ lines carry a quality a bank does not keep). */
+export type HashListExportFormat = Exclude<HashListFormat, 'vpdq'>;
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -18,6 +20,8 @@ export interface HashListEntry {
   note?: string;
   source?: string;
   severity?: Severity;
+  /** PDQ quality 0..100, where the line carries one (vPDQ and pdq-photo-hasher lines). */
+  quality?: number;
 }
 
 export interface HashListError {
@@ -34,6 +38,8 @@ export interface HashListParseOptions {
 }
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
+/** vPDQ compact feature or pdq-photo-hasher line (`hash,quality,…`), or a vPDQ C++ file line (`frame,quality,hash,…`). */
+const VPDQ_LINE = /^(?:[0-9a-fA-F]{64},\s*\d+\s*(?:,|$)|\d+,\s*\d+\s*,\s*[0-9a-fA-F]{64}\s*(?:,|$))/;
 const HASH_COLUMNS = ['hash', 'pdq', 'signal_value'] as const;
 const META_COLUMNS = ['category', 'note', 'source', 'severity'] as const;
 type MetaColumn = (typeof META_COLUMNS)[number];
@@ -44,6 +50,7 @@ const HMA_SIGNAL_TYPE = /^[a-z][a-z0-9_]*$/;
 export function detectHashListFormat(firstLine: string): HashListFormat | null {
   const line = firstLine.trim();
   if (HEX64.test(line)) return 'plain';
+  if (VPDQ_LINE.test(line)) return 'vpdq';
   if (line.includes(',')) {
     const header = splitCsvLine(line);
     if (header.ok && header.fields.some((f) => isHashColumn(f))) return 'csv';
@@ -94,6 +101,8 @@ export class HashListParser {
         return this.parseHma(trimmed, lineNumber);
       case 'csv':
         return this.parseCsv(line, lineNumber);
+      case 'vpdq':
+        return parseVpdq(trimmed, lineNumber);
     }
   }
 
@@ -153,6 +162,40 @@ export class HashListParser {
     this.csvColumns = { hash, meta, count: fields.length };
     return null;
   }
+}
+
+/**
+ * One frame or image hash with its quality, in the line shapes Meta's tools print:
+ * - vPDQ compact feature `pdq_hex,quality,timestamp` (vpdq's CLI, python/vpdq.pyx `_cli`, and
+ *   python-threatexchange's VpdqCompactFeature): timestamp in seconds;
+ * - vPDQ C++ hash file `frame_number,quality,pdq_hex,timestamp` (vpdq/cpp/vpdq/cpp/io/vpdqio.cpp);
+ * - pdq-photo-hasher output `pdq_hex,quality,filename` (pdq/cpp/bin/pdq-photo-hasher.cpp), which is also
+ *   what `modgate hash` prints for an image: the file name may hold commas (it is the rest of the line).
+ * The note becomes `t=<seconds>s` for a frame (with `frame N` for the C++ shape) or the file name.
+ */
+function parseVpdq(text: string, lineNumber: number): HashListItem {
+  const parts = text.split(',');
+  const cpp = !HEX64.test((parts[0] ?? '').trim()) && HEX64.test((parts[2] ?? '').trim());
+  const [hashField, qualityField, rest] = cpp ? [parts[2], parts[1], parts.slice(3).join(',')] : [parts[0], parts[1], parts.slice(2).join(',')];
+  const hash = (hashField ?? '').trim();
+  if (!HEX64.test(hash)) return error(lineNumber, `expected 'pdq_hex,quality,timestamp' (vPDQ) or 'pdq_hex,quality,file', got ${quoteForReason(text)}`);
+  const qualityText = (qualityField ?? '').trim();
+  const quality = Number(qualityText);
+  if (!/^\d{1,3}$/.test(qualityText) || quality > 100) return error(lineNumber, `quality must be an integer 0..100: ${quoteForReason(qualityText)}`);
+  const parsed: HashListEntry = { line: lineNumber, hash: hash.toLowerCase(), quality };
+  const third = rest.trim();
+  if (cpp) {
+    const timestamp = Number(third);
+    if (third === '' || !Number.isFinite(timestamp) || timestamp < 0) return error(lineNumber, `vPDQ timestamp must be seconds >= 0: ${quoteForReason(third)}`);
+    parsed.note = `frame ${(parts[0] ?? '').trim()}, t=${timestamp.toFixed(3)}s`;
+  } else if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(third)) {
+    const timestamp = Number(third);
+    if (timestamp < 0) return error(lineNumber, `vPDQ timestamp must be seconds >= 0: ${quoteForReason(third)}`);
+    parsed.note = `t=${timestamp.toFixed(3)}s`;
+  } else if (third !== '') {
+    parsed.note = third;
+  }
+  return entry(parsed);
 }
 
 function isSeverity(value: string): value is Severity {
@@ -270,7 +313,7 @@ function csvField(value: string | undefined): string {
  * appends nothing else, so a round trip through them drops metadata); CSV keeps every field.
  * Throws on a record whose hash is not 64 hex characters.
  */
-export function serializeHashList(records: Iterable<HashListRecord>, format: HashListFormat): string {
+export function serializeHashList(records: Iterable<HashListRecord>, format: HashListExportFormat): string {
   const lines: string[] = format === 'csv' ? [CSV_HEADER.join(',')] : [];
   for (const r of records) {
     if (!HEX64.test(r.hash)) throw new Error(`not a 64-hex PDQ hash: ${quoteForReason(r.hash)}`);

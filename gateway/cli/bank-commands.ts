@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import { importEntries } from '../banks/bulk-import.ts';
 import { createBank, exportEntries, listBanks, setBankEnabled } from '../banks/manage.ts';
 import type { NewEntry } from '../banks/schema.ts';
-import { parseHashListLines, serializeHashList, type HashListError, type HashListFormat } from '../../classifiers/hashlist-format.ts';
-import { hashFile } from '../media/hash-file.ts';
+import { parseHashListLines, serializeHashList, type HashListError, type HashListExportFormat, type HashListFormat } from '../../classifiers/hashlist-format.ts';
+import { PDQ_MIN_QUALITY } from '../../classifiers/pdq.ts';
 import type { Store } from '../store/db.ts';
 
 export interface CliKit {
@@ -15,18 +15,24 @@ export interface CliKit {
   actor(): string;
 }
 
-/** Reads a hash-list file line by line: a million lines never sit in memory as text. */
-export async function readHashList(file: string, format: HashListFormat | undefined, onLine?: (n: number) => void) {
+/**
+ * Reads a hash-list file line by line: a million lines never sit in memory as text. Entries whose line
+ * carries a PDQ quality below `minQuality` (vPDQ frames, `modgate hash` output) are counted, not kept:
+ * they hold too little structure to match on (vPDQ and the live matcher skip them too).
+ */
+export async function readHashList(file: string, format: HashListFormat | undefined, onLine?: (n: number) => void, minQuality = 0) {
   const entries: NewEntry[] = [];
   const errors: HashListError[] = [];
+  let lowQuality = 0;
   const lines = createInterface({ input: file === '-' ? process.stdin : createReadStream(file), crlfDelay: Infinity });
   let n = 0;
   for await (const item of parseHashListLines(lines, { format })) {
-    if (item.kind === 'entry') entries.push(item.entry);
-    else errors.push(item.error);
+    if (item.kind === 'error') errors.push(item.error);
+    else if ((item.entry.quality ?? 100) < minQuality) lowQuality++;
+    else entries.push(item.entry);
     if (++n % 50_000 === 0) onLine?.(n);
   }
-  return { entries, errors };
+  return { entries, errors, lowQuality };
 }
 
 export function registerBankCommands(program: Command, kit: CliKit): void {
@@ -44,13 +50,18 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
       }),
     );
   kit
-    .withGlobals(bank.command('import <name> <file>').description('import a hash list (plain hex, HMA "pdq <hex>", or CSV with a header); - reads stdin'))
-    .option('--format <f>', 'plain | hma | csv (default: detected from the first line)')
+    .withGlobals(
+      bank
+        .command('import <name> <file>')
+        .description('import a hash list (plain hex, HMA "pdq <hex>", CSV with a header, or vPDQ / `modgate hash` "hex,quality,…" lines); - reads stdin'),
+    )
+    .option('--format <f>', 'plain | hma | csv | vpdq (default: detected from the first line)')
     .option('--source <text>', 'where the list came from (kept on each entry)')
-    .action(async (name: string, file: string, opts: { format?: HashListFormat; source?: string }) =>
+    .option('--min-quality <n>', `skip lines whose PDQ quality is below this (lines that carry one)`, (v) => Number(v), PDQ_MIN_QUALITY)
+    .action(async (name: string, file: string, opts: { format?: HashListFormat; source?: string; minQuality: number }) =>
       kit.withStore(opts, async (store) => {
         const tty = process.stderr.isTTY;
-        const { entries, errors } = await readHashList(file, opts.format, (n) => tty && process.stderr.write(`\rread ${n} lines`));
+        const { entries, errors, lowQuality } = await readHashList(file, opts.format, (n) => tty && process.stderr.write(`\rread ${n} lines`), opts.minQuality);
         const result = await importEntries(store, kit.actor(), name, entries, {
           source: opts.source ?? file,
           onProgress: (done) => tty && process.stderr.write(`\rimported ${done}/${entries.length}   `),
@@ -58,9 +69,9 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
         if (tty) process.stderr.write('\n');
         kit.out(
           opts,
-          { bank: name, valid: entries.length, added: result.added, duplicates: result.duplicates, invalid: errors },
+          { bank: name, valid: entries.length, added: result.added, duplicates: result.duplicates, lowQuality, invalid: errors },
           [
-            `${name}: ${result.added} added, ${result.duplicates} already present, ${errors.length} invalid line(s)`,
+            `${name}: ${result.added} added, ${result.duplicates} already present, ${errors.length} invalid line(s)${lowQuality ? `, ${lowQuality} skipped (quality below ${opts.minQuality})` : ''}`,
             ...errors.slice(0, 50).map((e) => `  ${e.reason}`),
             ...(errors.length > 50 ? [`  … and ${errors.length - 50} more (use --json for all)`] : []),
           ].join('\n'),
@@ -72,7 +83,7 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
     .withGlobals(bank.command('export <name>').description('write the enabled entries to stdout'))
     .option('--format <f>', 'plain | hma | csv', 'csv')
     .option('--include-disabled')
-    .action(async (name: string, opts: { format: HashListFormat; includeDisabled?: boolean }) =>
+    .action(async (name: string, opts: { format: HashListExportFormat; includeDisabled?: boolean }) =>
       kit.withStore(opts, async ({ db }) => {
         const records = [];
         for await (const e of exportEntries(db, name, opts.includeDisabled)) {
@@ -106,11 +117,4 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
       );
   }
 
-  kit
-    .withGlobals(program.command('hash <file>').description('PDQ hashes of an image, or of a video (one per sampled second)'))
-    .option('--fps <n>', 'video: hashes per second', (v) => Number(v), 1)
-    .action(async (file: string, opts: { fps: number }) => {
-      const hashes = await hashFile(file, { fps: opts.fps });
-      kit.out(opts, hashes, hashes.map((h) => `${h.hash} quality=${h.quality}${hashes.length > 1 ? ` t=${h.timeSec.toFixed(1)}s` : ''}`).join('\n'));
-    });
 }

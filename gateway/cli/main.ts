@@ -12,6 +12,7 @@ import { openStore, type Store } from '../store/db.ts';
 import { VERSION } from '../version.ts';
 import { firstRunBanner, seedFirstRun } from './first-run.ts';
 import { registerBankCommands } from './bank-commands.ts';
+import { registerHashCommands } from './hash-commands.ts';
 import { registerModelCommands } from './model-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
 import { registerStreamerCommands } from './streamer-commands.ts';
@@ -219,6 +220,7 @@ export function buildCli(): Command {
     }),
   );
   registerBankCommands(program, { withGlobals, withStore, out, actor: () => actor().id });
+  registerHashCommands(program);
   registerModelCommands(program, { withGlobals, withStore, out, actor: () => actor().id });
   registerPolicyCommands(program, { withGlobals, withStore, out, actor: () => actor().id, config: configFrom });
   registerStreamerCommands(program, { withGlobals, withStore, out, actor: () => actor().id });
