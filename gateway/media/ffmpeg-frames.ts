@@ -14,8 +14,13 @@ export interface RgbFrame {
 }
 
 export interface FfmpegFramesOptions {
-  /** Sample at this many pictures per second (video); omitted: the first picture only (a still). */
+  /**
+   * Sample at this many pictures per second (video): the first frame at or after each tick k/fps from the
+   * first frame, as vPDQ takes every (fps/rate)-th frame; omitted: the first picture only (a still).
+   */
   fps?: number;
+  /** ffmpeg >= 5.1 spells "keep frames as they come" `-fps_mode passthrough`; older builds `-vsync passthrough`. */
+  fpsModeFlag?: boolean;
   /** Stop after this many pictures. */
   maxFrames?: number;
 }
@@ -29,7 +34,12 @@ export interface FfmpegRunResult {
 
 /** Runs ffmpeg on `file` and calls `onFrame` for each picture, in order, as it arrives. */
 export function ffmpegFrames(ffmpegPath: string, file: string, opts: FfmpegFramesOptions, onFrame: (frame: RgbFrame, index: number) => void): Promise<FfmpegRunResult> {
-  const sample = opts.fps !== undefined ? ['-vf', `fps=${opts.fps}`, '-frames:v', String(opts.maxFrames ?? 36_000)] : ['-frames:v', '1'];
+  // Not the fps filter: it drops a last tick it cannot round to (3.2 s at 1/s gave 3 frames, vPDQ 4) and
+  // re-times frames; select keeps each chosen frame as decoded, and passthrough stops duplication.
+  const sample =
+    opts.fps !== undefined
+      ? ['-vf', `select='gte(t-start_t,selected_n/${opts.fps})'`, opts.fpsModeFlag ? '-fps_mode' : '-vsync', 'passthrough', '-frames:v', String(opts.maxFrames ?? 36_000)]
+      : ['-frames:v', '1'];
   // `file:` keeps a name like "a:b.mp4" or "-x.mp4" from being read as a protocol or an option.
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', `file:${file}`, '-map', '0:v:0', '-an', '-sn', '-dn', ...sample, '-f', 'image2pipe', '-c:v', 'ppm', '-pix_fmt', 'rgb24', 'pipe:1'];
   return new Promise((resolve, reject) => {

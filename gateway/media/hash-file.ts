@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { PdqHasher, toHex, type PdqResult } from '../../classifiers/pdq.ts';
 import { ffmpegFrames, type RgbFrame } from './ffmpeg-frames.ts';
-import { FfmpegNotFoundError, resolveFfmpeg } from './ffmpeg-path.ts';
+import { FfmpegNotFoundError, resolveFfmpeg, type FfmpegInfo } from './ffmpeg-path.ts';
 import { decodeImage } from './image/decode.ts';
 import { MAX_PIXELS, MediaError, NotInProcess, type Raster } from './image/raster.ts';
 import { isInProcess, sniffFormat } from './image/sniff.ts';
@@ -17,7 +17,9 @@ import { isInProcess, sniffFormat } from './image/sniff.ts';
  * every pixel counts, as in the gateway's live-frame hashing (classifiers/hash-matcher.ts).
  *
  * Videos follow vPDQ (facebook/ThreatExchange vpdq/cpp, hashing/filehasher.cpp): frames at the video's own
- * resolution, no resize, one every 1/fps seconds, timestamps in seconds from the start.
+ * resolution, no resize, one every 1/fps seconds. A frame's timestamp is its tick k/fps in seconds from
+ * the first frame; vPDQ gives the frame's own time (frame number / rate), which differs from the tick by
+ * less than one frame interval (none when the rate is a multiple of fps).
  */
 
 export interface FileHash {
@@ -77,7 +79,7 @@ export async function hashMedia(file: string, opts: HashOptions = {}): Promise<M
       if (!(err instanceof NotInProcess)) throw err;
     }
   }
-  const ffmpeg = await findFfmpegPath();
+  const ffmpeg = await findFfmpeg();
   // A format we know to be a still: its first picture. Anything else: sampled as a video, unless it
   // turns out to hold a single picture with no timeline (ffmpeg's fps filter then emits nothing).
   if (format !== null) return hashFfmpegStill(ffmpeg, file, hasher, opts);
@@ -104,9 +106,9 @@ export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOpt
   return out;
 }
 
-async function hashFfmpegStill(ffmpegPath: string, file: string, hasher: PdqHasher, opts: HashOptions): Promise<ImageHashes> {
+async function hashFfmpegStill(ffmpeg: FfmpegInfo, file: string, hasher: PdqHasher, opts: HashOptions): Promise<ImageHashes> {
   let result: ImageHashes | null = null;
-  const run = await ffmpegFrames(ffmpegPath, file, {}, (frame) => {
+  const run = await ffmpegFrames(ffmpeg.path, file, {}, (frame) => {
     checkFrame(frame);
     result = hashRaster({ width: frame.width, height: frame.height, channels: 3, data: frame.rgb, decoder: 'ffmpeg' }, hasher, opts);
   });
@@ -114,11 +116,11 @@ async function hashFfmpegStill(ffmpegPath: string, file: string, hasher: PdqHash
   throw ffmpegFailure(run.code, run.stderr, 'a picture');
 }
 
-async function hashFfmpegVideo(ffmpegPath: string, file: string, hasher: PdqHasher, opts: HashOptions): Promise<VideoHashes> {
+async function hashFfmpegVideo(ffmpeg: FfmpegInfo, file: string, hasher: PdqHasher, opts: HashOptions): Promise<VideoHashes> {
   const fps = opts.fps ?? 1;
   const frames: FileHash[] = [];
   let size = { width: 0, height: 0 };
-  const run = await ffmpegFrames(ffmpegPath, file, { fps, maxFrames: opts.maxFrames }, (frame, i) => {
+  const run = await ffmpegFrames(ffmpeg.path, file, { fps, maxFrames: opts.maxFrames, fpsModeFlag: ffmpeg.features.fpsMode }, (frame, i) => {
     checkFrame(frame);
     size = { width: frame.width, height: frame.height };
     const r = hasher.fromRgb(frame.rgb, frame.width, frame.height);
@@ -138,9 +140,9 @@ function ffmpegFailure(code: number | null, stderr: string, what: string): Media
   return new MediaError('unsupported', `ffmpeg cannot decode it${last ? `: ${last}` : ` (exit ${code})`}`);
 }
 
-async function findFfmpegPath(): Promise<string> {
+async function findFfmpeg(): Promise<FfmpegInfo> {
   try {
-    return (await resolveFfmpeg()).path;
+    return await resolveFfmpeg();
   } catch (err) {
     if (err instanceof FfmpegNotFoundError) throw new MediaError('ffmpeg_unavailable', `needs ffmpeg to decode, and ${err.message}`);
     throw err;
@@ -158,6 +160,7 @@ async function readWhole(file: string): Promise<Uint8Array> {
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw new MediaError('unreadable', 'not a regular file');
+    if (stat.size === 0) throw new MediaError('corrupt', 'empty file');
     // Videos can be gigabytes: read only a head to sniff; images (what the in-process decoders take) whole.
     const head = new Uint8Array(Math.min(stat.size, 16));
     await handle.read(head, 0, head.length, 0);

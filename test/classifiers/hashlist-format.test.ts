@@ -200,3 +200,44 @@ describe('hash-list export', () => {
     expect(() => serializeHashList([{ hash: 'abc' }], 'plain')).toThrow(/not a 64-hex PDQ hash: 'abc'/);
   });
 });
+
+describe('vPDQ and pdq-photo-hasher lines', () => {
+  it('reads vPDQ compact features (hash,quality,timestamp) as frame hashes with their quality and time', () => {
+    // As vpdq's CLI prints them (python/vpdq.pyx _cli) and python-threatexchange's VpdqCompactFeature parses them.
+    const result = parseHashList(`${A},100,0.000\n${B},87,1.000\n${C.toUpperCase()},12,1.23e+02\n`);
+    expect(result).toEqual({
+      format: 'vpdq',
+      entries: [
+        { line: 1, hash: A, quality: 100, note: 't=0.000s' },
+        { line: 2, hash: B, quality: 87, note: 't=1.000s' },
+        { line: 3, hash: C, quality: 12, note: 't=123.000s' },
+      ],
+      errors: [],
+    });
+  });
+
+  it('reads vPDQ C++ hash files (frame,quality,hash,timestamp), as vpdq/cpp io/vpdqio.cpp writes them', () => {
+    const result = parseHashList(`0,100,${A},0.000\n30,100,${B},1.000\n`);
+    expect(result.format).toBe('vpdq');
+    expect(result.entries).toEqual([
+      { line: 1, hash: A, quality: 100, note: 'frame 0, t=0.000s' },
+      { line: 2, hash: B, quality: 100, note: 'frame 30, t=1.000s' },
+    ]);
+  });
+
+  it("reads pdq-photo-hasher's and modgate hash's hash,quality,file lines, with comments and commas in names", () => {
+    const text = `# clip.mp4: vPDQ, 1 frame(s) per second\n${A},100,photos/a, b.jpg\n${B},3,q0003.jpg\n${C},95,2.500\n`;
+    expect(parseHashList(text).entries).toEqual([
+      { line: 2, hash: A, quality: 100, note: 'photos/a, b.jpg' },
+      { line: 3, hash: B, quality: 3, note: 'q0003.jpg' },
+      { line: 4, hash: C, quality: 95, note: 't=2.500s' },
+    ]);
+  });
+
+  it('reports a bad quality, a negative timestamp and a broken hash per line', () => {
+    const text = [`${A},100,0.000`, `${B},101,1.000`, `${C},50,-1`, `${A.slice(2)},50,2.000`, `${B},x,3.000`].join('\n');
+    const result = parseHashList(text);
+    expect(result.entries.map((e) => e.line)).toEqual([1]);
+    expect(result.errors.map((e) => e.line)).toEqual([2, 3, 4, 5]);
+  });
+});
