@@ -31,26 +31,34 @@ export function decodePng(bytes: Uint8Array): Raster {
   const channels = grey ? 1 : 3;
   const n = width * height;
   const data = new Uint8Array(n * channels);
-  // Palette entries are 8-bit already; other samples are scaled from their bit depth.
-  const scale = colorType === 3 ? (v: number) => v : depth === 16 ? (v: number) => v >>> 8 : depth < 8 ? (v: number) => v * (255 / ((1 << depth) - 1)) : (v: number) => v;
   // pngjs blanks a pixel matching the tRNS colour to 0,0,0,0; the stored colour was the tRNS colour itself.
   const trns = colorType !== 3 && png.transColor ? png.transColor : null;
-  for (let p = 0; p < n; p++) {
-    const q = p * 4;
-    const blanked = trns !== null && rgba[q + 3] === 0 && rgba[q] === 0 && rgba[q + 1] === 0 && rgba[q + 2] === 0;
-    if (grey) {
-      data[p] = scale(blanked ? trns[0]! : rgba[q]!);
-    } else {
-      const o = p * 3;
-      data[o] = scale(blanked ? trns[0]! : rgba[q]!);
-      data[o + 1] = scale(blanked ? trns[1]! : rgba[q + 1]!);
-      data[o + 2] = scale(blanked ? trns[2]! : rgba[q + 2]!);
+  if (trns !== null) restoreTransparentColour(rgba as unknown as Uint8Array | Uint16Array, n, trns);
+  // Palette entries are 8-bit already; other samples are scaled from their bit depth.
+  const shift = colorType !== 3 && depth === 16 ? 8 : 0;
+  const factor = colorType !== 3 && depth < 8 ? 255 / ((1 << depth) - 1) : 1;
+  if (grey) {
+    for (let p = 0, q = 0; p < n; p++, q += 4) data[p] = (rgba[q]! >>> shift) * factor;
+  } else {
+    for (let p = 0, q = 0, o = 0; p < n; p++, q += 4, o += 3) {
+      data[o] = rgba[q]! >>> shift;
+      data[o + 1] = rgba[q + 1]! >>> shift;
+      data[o + 2] = rgba[q + 2]! >>> shift;
     }
   }
   const raster: Raster = { width, height, channels, data, decoder: 'png' };
   if (colorType === 4 || colorType === 6 || trns !== null || (colorType === 3 && hasPaletteAlpha(bytes))) raster.alphaIgnored = true;
   if (depth === 16) raster.from16Bit = true;
   return raster;
+}
+
+function restoreTransparentColour(rgba: Uint8Array | Uint16Array, n: number, trns: number[]): void {
+  for (let q = 0; q < n * 4; q += 4) {
+    if (rgba[q + 3] !== 0 || rgba[q] !== 0 || rgba[q + 1] !== 0 || rgba[q + 2] !== 0) continue;
+    rgba[q] = trns[0]!;
+    rgba[q + 1] = trns[1] ?? trns[0]!;
+    rgba[q + 2] = trns[2] ?? trns[0]!;
+  }
 }
 
 /** IHDR size check before pngjs allocates anything. */
