@@ -1,10 +1,5 @@
 import { type Command, InvalidArgumentError } from 'commander';
-
-export interface HashCommandOptions {
-  fps: number;
-  fullResolution?: boolean;
-  json?: boolean;
-}
+import type { HashCommandOptions } from './hash-run.ts';
 
 const fps = (v: string): number => {
   const n = Number(v);

@@ -4,7 +4,12 @@ import { PdqHasher } from '../../classifiers/pdq.ts';
 import { hashMedia, type ImageHashes, type MediaHashes } from '../media/hash-file.ts';
 import { MediaError } from '../media/image/raster.ts';
 import { expandInputs } from '../media/media-files.ts';
-import type { HashCommandOptions } from './hash-commands.ts';
+
+export interface HashCommandOptions {
+  fps: number;
+  fullResolution?: boolean;
+  json?: boolean;
+}
 
 /** Exit code when some inputs could not be hashed (as `bank import` with invalid lines). */
 export const EXIT_SOME_FAILED = 3;
