@@ -13,6 +13,7 @@ import { moderationRoutes } from './moderation.ts';
 import { policyBacktestRoutes } from './policy-backtest.ts';
 import { appealRoutes } from './appeals.ts';
 import { streamerRoutes } from './streamer.ts';
+import { consoleRoutes } from '../../console/serve.ts';
 
 export type RouteModule = (ctx: ApiContext) => RouteDef[];
 
@@ -72,6 +73,8 @@ export async function buildHttpServer(ctx: ApiContext, ws: WsIngest | null, extr
   });
   const doc = openApiDocument(routes, ctx.version);
   app.get('/api/openapi.json', async () => doc);
+  // The console and /broadcast pages (built into console/dist at install).
+  await app.register(consoleRoutes);
 
   app.server.on('upgrade', (req, socket, head) => {
     if (ws && ws.handleUpgrade(req, socket, head)) return;

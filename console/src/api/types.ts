@@ -1,0 +1,192 @@
+/**
+ * The JSON the console reads, as today's API returns it (gateway/api/*.ts). Hand-written for phase 1:
+ * once the routes are typed fastify-zod routes, these become `z.infer` of the response schemas.
+ */
+import type { BanksTable } from '../../../gateway/store/schema.ts';
+import type { AuditView } from '../../../gateway/store/audit.ts';
+import type { BacktestReport } from '../../../policy/backtest.ts';
+import type { Actions as EngineActions } from '../../../policy/engine.ts';
+
+export type Role = 'moderator' | 'operator';
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+export type ReviewPriority = 'low' | 'normal' | 'high' | 'urgent';
+export type ReviewStatus = 'pending' | 'confirmed' | 'overturned' | 'none';
+
+export interface LiveStream {
+  id: string;
+  account: string;
+  protocol: 'rtmp' | 'websocket';
+  startedAt: string;
+  playPath: string | null;
+}
+
+/** The engine's actions as stored with a decision (`cut` may be absent in what a shadow rule would have done). */
+export type Actions = Omit<EngineActions, 'cut'> & { cut?: boolean };
+
+export interface Decision {
+  id: string;
+  streamId: string;
+  accountId: string;
+  ruleId: string;
+  policyVersion: string;
+  shadow: boolean;
+  /** Enforced actions, or (shadow) what would have been done. */
+  actions: Actions & { wouldHave?: Actions };
+  reason: string;
+  decidedAt: string;
+  decidedBy: string;
+  review: { status: ReviewStatus; priority: ReviewPriority | null; by: string | null; at: string | null; reason: string | null };
+  evidence: Array<{ ref: string; image: string }>;
+  detail: string;
+}
+
+export interface HashMatchFact {
+  bank: string;
+  entryId: string;
+  distance: number;
+  variant: string;
+  category: string;
+  severity: Severity;
+  frameHash: string;
+  quality: number;
+}
+
+export interface EvidenceFacts {
+  streamId: string;
+  seq: number;
+  mediaTimeMs: number;
+  receivedAt: number;
+  pdq: { hash: string; quality: number } | null;
+  matches: HashMatchFact[];
+  /** model name → label → score. */
+  scores: Record<string, Record<string, number>>;
+}
+
+export interface RawStrike {
+  id: string;
+  category: string;
+  severity: Severity;
+  rule_id: string | null;
+  at: number;
+  expires_at: number;
+  voided_at: number | null;
+}
+
+export interface DecisionDetail extends Decision {
+  evidenceFacts: EvidenceFacts[];
+  strikes: RawStrike[];
+  suspensions: Array<{ id: string; starts_at: number; ends_at: number | null; lifted_at: number | null }>;
+}
+
+export interface Suspension {
+  id: string;
+  reason: string;
+  startsAt: string;
+  endsAt: string | null;
+  permanent: boolean;
+  createdBy: string;
+  decisionId: string | null;
+  liftedAt: string | null;
+  liftedBy: string | null;
+  liftReason: string | null;
+}
+
+export type AuditRecord = AuditView;
+
+export type IdentityStatus = 'unverified' | 'pending' | 'verified' | 'revoked';
+
+export interface Account {
+  handle: string;
+  identity: { status: IdentityStatus; subject: string | null; method: string | null; changedAt: string | null };
+  activeSuspension: Suspension | null;
+  live: LiveStream[];
+  suspensions: Suspension[];
+  streams: Array<{ id: string; protocol: 'rtmp' | 'websocket'; startedAt: string; endedAt: string | null; endReason: string | null; endDetail: string | null }>;
+  refusals: Array<{ at: string; protocol: string; reason: string; detail: string | null }>;
+  keys: Array<{ id: string; prefix: string; createdAt: string; revokedAt: string | null; lastUsedAt: string | null }>;
+  audit: AuditRecord[];
+}
+
+export interface Strike {
+  id: string;
+  category: string;
+  severity: Severity;
+  ruleId: string | null;
+  decisionId: string | null;
+  at: string;
+  expiresAt: string;
+  active: boolean;
+  voided: boolean;
+  voidReason: string | null;
+}
+
+export type Bank = BanksTable & { entries: number; enabledEntries: number };
+
+export interface Appeal {
+  id: string;
+  status: 'open' | 'upheld' | 'overturned';
+  account: string | null;
+  accountId: string;
+  statement: string;
+  createdAt: string;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  outcomeReason: string | null;
+  decision: Decision | null;
+}
+
+export interface ActivePolicy {
+  versionId: number;
+  format: 'yaml' | 'json';
+  text: string;
+  policy: unknown;
+}
+
+export interface PolicyVersion {
+  id: number;
+  author: string;
+  comment: string | null;
+  createdAt: string;
+  active: boolean;
+}
+
+export interface PolicyErrorItem {
+  path: string;
+  message: string;
+}
+
+export type BacktestResult = BacktestReport & { baseline: { versionId: number; name: string; version: string }; since: string; until: string };
+
+/** GET /api/v1/me (the streamer's own token). */
+export interface StreamerStatus {
+  handle: string;
+  identity: { status: IdentityStatus; changedAt: string | null };
+  canGoLive: boolean;
+  goLive: { allowed: boolean; reason: string | null; message: string };
+  live: boolean;
+  activeSuspension: {
+    id: string;
+    reason: string;
+    decidedBy: 'rule' | 'moderator';
+    rule: string | null;
+    decisionId: string | null;
+    viaOtherAccount: boolean;
+    startsAt: string;
+    endsAt: string | null;
+    permanent: boolean;
+  } | null;
+  strikes: Array<{ id: string; category: string; severity: Severity; rule: string | null; at: string; expiresAt: string; decisionId: string | null; viaOtherAccount: boolean }>;
+  decisions: Array<{
+    id: string;
+    streamId: string;
+    rule: string;
+    reason: string;
+    decidedAt: string;
+    decidedBy: 'rule' | 'moderator';
+    enforcement: { cut: boolean; suspension: { until: string | null; permanent: boolean } | null; strike: { category: string; severity: string; expiresAt: string } | null; warning: string | null };
+    reviewStatus: ReviewStatus;
+    appealable: boolean;
+    notAppealableBecause: string | null;
+    appeal: { id: string; status: string; createdAt: string; outcome: { result: string; reason: string | null; decidedAt: string | null } | null } | null;
+  }>;
+}

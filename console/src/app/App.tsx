@@ -1,0 +1,95 @@
+import type { JSX } from 'preact';
+import { lazy, Suspense } from 'preact/compat';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { HttpClient } from '../api/client.ts';
+import { adminApi } from '../api/endpoints.ts';
+import { UnavailablePush } from '../push/push.ts';
+import { Loading } from '../ui/components.tsx';
+import { Toasts } from '../ui/toast.tsx';
+import { Accounts } from '../screens/Accounts.tsx';
+import { AccountPage } from '../screens/Account.tsx';
+import { Appeals } from '../screens/Appeals.tsx';
+import { Audit } from '../screens/Audit.tsx';
+import { BankPage } from '../screens/Bank.tsx';
+import { Banks } from '../screens/Banks.tsx';
+import { Dashboard } from '../screens/Dashboard.tsx';
+import { Live } from '../screens/Live.tsx';
+import { NotFound, OperatorsOnly } from '../screens/NotFound.tsx';
+import { Reviews } from '../screens/Reviews.tsx';
+import { SignIn } from '../screens/SignIn.tsx';
+import { StreamPage } from '../screens/Stream.tsx';
+import { AppCtx, type AppContext } from './context.ts';
+import { match, navigate, useLocation } from './router.tsx';
+import { clearSession, loadSession, saveSession, type Session } from './session.ts';
+import { Shell } from './Shell.tsx';
+
+// Operators only: zod + yaml (the gateway's own policy validation) load only when the editor opens.
+const PolicyEditor = lazy(() => import('../screens/Policy.tsx').then((m) => m.Policy));
+
+export function App(): JSX.Element {
+  const [session, setSession] = useState<Session | null>(loadSession);
+  const { path } = useLocation();
+
+  const ctx = useMemo<AppContext | null>(() => {
+    if (!session) return null;
+    const http = new HttpClient(() => session.token);
+    const signOut = () => {
+      clearSession();
+      setSession(null);
+      navigate('/sign-in', { replace: true });
+    };
+    http.onUnauthorized = signOut;
+    return { api: adminApi(http), session, push: new UnavailablePush(), isOperator: session.role === 'operator', signOut };
+  }, [session]);
+
+  useEffect(() => {
+    if (!session && path !== '/sign-in') navigate(`/sign-in${path === '/' ? '' : `?next=${encodeURIComponent(path)}`}`, { replace: true });
+  }, [session, path]);
+
+  if (!ctx) {
+    return (
+      <>
+        <SignIn
+          onSignedIn={(s) => {
+            saveSession(s);
+            setSession(s);
+            const next = new URLSearchParams(location.search).get('next');
+            navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', { replace: true });
+          }}
+        />
+        <Toasts />
+      </>
+    );
+  }
+  return (
+    <AppCtx.Provider value={ctx}>
+      <Shell path={path}>{route(path, ctx)}</Shell>
+      <Toasts />
+    </AppCtx.Provider>
+  );
+}
+
+function route(path: string, ctx: AppContext): JSX.Element {
+  let m: Record<string, string> | null;
+  if (path === '/' || path === '/sign-in') return <Dashboard />;
+  if (path === '/live') return <Live />;
+  if ((m = match('/streams/:id', path))) return <StreamPage id={m.id!} />;
+  if (path === '/reviews') return <Reviews />;
+  if ((m = match('/reviews/:id', path))) return <Reviews selected={m.id} />;
+  if (path === '/appeals') return <Appeals />;
+  if ((m = match('/appeals/:id', path))) return <Appeals selected={m.id} />;
+  if (path === '/accounts') return <Accounts />;
+  if ((m = match('/accounts/:handle', path))) return <AccountPage handle={m.handle!} />;
+  if (path === '/banks') return <Banks />;
+  if ((m = match('/banks/:name', path))) return <BankPage name={m.name!} />;
+  if (path === '/policy') {
+    if (!ctx.isOperator) return <OperatorsOnly />;
+    return (
+      <Suspense fallback={<Loading what="the policy editor" />}>
+        <PolicyEditor />
+      </Suspense>
+    );
+  }
+  if (path === '/audit') return <Audit />;
+  return <NotFound />;
+}

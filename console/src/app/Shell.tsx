@@ -1,0 +1,127 @@
+import type { ComponentChildren, JSX } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { Badge } from '../ui/components.tsx';
+import { useKeys } from '../ui/hooks.ts';
+import { useApp } from './context.ts';
+import { Link, navigate } from './router.tsx';
+
+interface NavItem {
+  href: string;
+  label: string;
+  key: string;
+  operator?: boolean;
+  count?: 'reviews' | 'appeals';
+}
+
+const NAV: NavItem[] = [
+  { href: '/', label: 'Dashboard', key: 'd' },
+  { href: '/live', label: 'Live', key: 'l' },
+  { href: '/reviews', label: 'Review queue', key: 'r', count: 'reviews' },
+  { href: '/appeals', label: 'Appeals', key: 'a', count: 'appeals' },
+  { href: '/accounts', label: 'Accounts', key: 'u' },
+  { href: '/banks', label: 'Hash banks', key: 'b' },
+  { href: '/policy', label: 'Policy', key: 'p', operator: true },
+  { href: '/audit', label: 'Audit log', key: 'g' },
+];
+
+const isActive = (href: string, path: string) => (href === '/' ? path === '/' : path === href || path.startsWith(`${href}/`) || (href === '/live' && path.startsWith('/streams/')));
+
+export function Shell(props: { path: string; children: ComponentChildren }): JSX.Element {
+  const { api, session, isOperator, signOut } = useApp();
+  const [counts, setCounts] = useState<{ reviews: number | null; appeals: number | null }>({ reviews: null, appeals: null });
+  const [help, setHelp] = useState(false);
+  const items = NAV.filter((n) => !n.operator || isOperator);
+
+  // Counters are read on each navigation; push updates replace this in phase 2.
+  useEffect(() => {
+    let live = true;
+    Promise.all([api.reviews('pending', 500).then((d) => d.length), api.appeals('open', 500).then((a) => a.length)]).then(
+      ([reviews, appeals]) => live && setCounts({ reviews, appeals }),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [props.path]);
+
+  // Shift+letter jumps to a section; plain letters stay free for the queue (j/k/c/o).
+  useKeys(Object.fromEntries([...items.map((n) => [n.key.toUpperCase(), () => navigate(n.href)]), ['?', () => setHelp((h) => !h)]]));
+
+  return (
+    <div class="shell">
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <aside class="nav" aria-label="Sections">
+        <div class="brand">
+          <span class="brand-mark" aria-hidden="true">
+            m
+          </span>
+          <span class="brand-name">modgate</span>
+        </div>
+        <nav>
+          {items.map((n) => {
+            const c = n.count ? counts[n.count] : null;
+            return (
+              <Link key={n.href} href={n.href} class={`nav-link${isActive(n.href, props.path) ? ' active' : ''}`} aria-current={isActive(n.href, props.path) ? 'page' : undefined}>
+                <span>{n.label}</span>
+                {c !== null && c > 0 && <span class={`nav-count${n.count === 'reviews' ? ' nav-count-hot' : ''}`} data-count={n.count}>{c >= 500 ? '500+' : c}</span>}
+              </Link>
+            );
+          })}
+        </nav>
+        <div class="nav-foot">
+          <Badge tone={isOperator ? 'info' : 'neutral'} title={`signed in ${session.signedInAt}`}>
+            {session.role}
+          </Badge>
+          <button type="button" class="linklike" onClick={() => setHelp(true)} title="Keyboard shortcuts (?)">
+            Shortcuts
+          </button>
+          <button type="button" class="linklike" onClick={signOut}>
+            Sign out
+          </button>
+        </div>
+      </aside>
+      <main id="main" class="main" tabIndex={-1}>
+        {props.children}
+      </main>
+      {help && (
+        <div class="help-overlay" role="dialog" aria-label="Keyboard shortcuts" onClick={() => setHelp(false)}>
+          <div class="help-card" onClick={(e) => e.stopPropagation()}>
+            <h2>Keyboard shortcuts</h2>
+            <table class="table table-compact">
+              <tbody>
+                {items.map((n) => (
+                  <tr key={n.key}>
+                    <td>
+                      <kbd>Shift</kbd>+<kbd>{n.key.toUpperCase()}</kbd>
+                    </td>
+                    <td>{n.label}</td>
+                  </tr>
+                ))}
+                <tr>
+                  <td>
+                    <kbd>j</kbd> / <kbd>k</kbd>
+                  </td>
+                  <td>Next / previous item (review queue, appeals)</td>
+                </tr>
+                <tr>
+                  <td>
+                    <kbd>c</kbd> / <kbd>o</kbd>
+                  </td>
+                  <td>Confirm / overturn the selected decision</td>
+                </tr>
+                <tr>
+                  <td>
+                    <kbd>?</kbd>
+                  </td>
+                  <td>Show or hide this help</td>
+                </tr>
+              </tbody>
+            </table>
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,138 @@
+/**
+ * Publishes a camera/microphone MediaStream to the gateway's WebSocket ingest (README "WebSocket
+ * (browsers)"): auth message first (the key travels in the message, never in the URL), then MediaRecorder
+ * chunks as binary messages.
+ *
+ * Chromium's MediaRecorder emits a 1-byte first chunk (0x1a) and the rest of the EBML header in the next,
+ * while the gateway judges the container from the first binary message. The first chunks are therefore
+ * held back and sent as one message once they hold at least a container header's worth of bytes; the
+ * bytes are unchanged.
+ */
+export type IngestState = 'idle' | 'connecting' | 'live' | 'ended';
+
+export interface IngestEnd {
+  code: number;
+  closeReason: string;
+  endedReason: string | null;
+  endedMessage: string | null;
+  /** The person pressed "End stream". */
+  byUser: boolean;
+}
+
+export interface IngestCallbacks {
+  onState: (s: IngestState, streamId: string | null) => void;
+  onEnd: (e: IngestEnd) => void;
+  onWarning: (message: string) => void;
+  /** Bytes queued but not yet sent (a slow uplink). */
+  onBacklog?: (bytes: number) => void;
+}
+
+/** Enough for the EBML magic + header start (WebM) or an ftyp box (MP4). */
+const FIRST_MESSAGE_MIN_BYTES = 64;
+const TIMESLICE_MS = 250;
+
+export function pickRecorderType(isSupported: (t: string) => boolean = (t) => MediaRecorder.isTypeSupported(t)): { mimeType: string; container: 'webm' | 'mp4' } | null {
+  for (const t of ['video/webm;codecs=vp8,opus', 'video/webm;codecs=vp9,opus', 'video/webm;codecs=h264,opus', 'video/webm']) if (isSupported(t)) return { mimeType: t, container: 'webm' };
+  for (const t of ['video/mp4;codecs=avc1,mp4a', 'video/mp4']) if (isSupported(t)) return { mimeType: t, container: 'mp4' };
+  return null;
+}
+
+/** Holds the first chunks until they are big enough to be recognised as a container header. */
+export class FirstMessageCoalescer<B extends { size: number }> {
+  private held: B[] = [];
+  private heldBytes = 0;
+  private released = false;
+
+  constructor(
+    private readonly join: (parts: B[]) => B,
+    private readonly min = FIRST_MESSAGE_MIN_BYTES,
+  ) {}
+
+  /** Returns what to send now (possibly nothing). */
+  push(chunk: B): B[] {
+    if (this.released) return [chunk];
+    this.held.push(chunk);
+    this.heldBytes += chunk.size;
+    if (this.heldBytes < this.min) return [];
+    this.released = true;
+    const out = this.join(this.held);
+    this.held = [];
+    return [out];
+  }
+}
+
+export class BrowserPublisher {
+  private ws: WebSocket | null = null;
+  private recorder: MediaRecorder | null = null;
+  private ended: { reason: string | null; message: string | null } = { reason: null, message: null };
+  private byUser = false;
+  streamId: string | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly media: MediaStream,
+    private readonly cb: IngestCallbacks,
+  ) {}
+
+  start(streamKey: string): void {
+    const type = pickRecorderType();
+    if (!type) {
+      this.cb.onEnd({ code: 0, closeReason: 'this browser cannot record WebM or MP4', endedReason: null, endedMessage: null, byUser: false });
+      return;
+    }
+    this.cb.onState('connecting', null);
+    const ws = new WebSocket(this.url);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    // Attach handlers before anything can await: the open event must not be missed.
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', streamKey, container: type.container }));
+    ws.onmessage = (m) => {
+      if (typeof m.data !== 'string') return;
+      let msg: { type?: string; streamId?: string; reason?: string; message?: string };
+      try {
+        msg = JSON.parse(m.data) as typeof msg;
+      } catch {
+        return;
+      }
+      if (msg.type === 'accepted') {
+        this.streamId = msg.streamId ?? null;
+        this.record(type.mimeType);
+        this.cb.onState('live', this.streamId);
+      } else if (msg.type === 'ended') {
+        this.ended = { reason: msg.reason ?? null, message: msg.message ?? null };
+      } else if (msg.type === 'warning' && msg.message) {
+        this.cb.onWarning(msg.message);
+      }
+    };
+    ws.onclose = (e) => {
+      this.stopRecorder();
+      this.cb.onState('ended', this.streamId);
+      this.cb.onEnd({ code: e.code, closeReason: e.reason, endedReason: this.ended.reason, endedMessage: this.ended.message, byUser: this.byUser });
+    };
+  }
+
+  stop(): void {
+    this.byUser = true;
+    this.stopRecorder();
+    this.ws?.close(1000, 'ended by the streamer');
+  }
+
+  private record(mimeType: string): void {
+    const ws = this.ws;
+    if (!ws) return;
+    const rec = new MediaRecorder(this.media, { mimeType, videoBitsPerSecond: 2_500_000, audioBitsPerSecond: 128_000 });
+    const first = new FirstMessageCoalescer<Blob>((parts) => new Blob(parts, { type: mimeType }));
+    rec.ondataavailable = (e) => {
+      if (!e.data.size || ws.readyState !== WebSocket.OPEN) return;
+      for (const b of first.push(e.data)) ws.send(b);
+      this.cb.onBacklog?.(ws.bufferedAmount);
+    };
+    rec.start(TIMESLICE_MS);
+    this.recorder = rec;
+  }
+
+  private stopRecorder(): void {
+    if (this.recorder && this.recorder.state !== 'inactive') this.recorder.stop();
+    this.recorder = null;
+  }
+}

@@ -1,0 +1,124 @@
+import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
+import { useApp } from '../app/context.ts';
+import { Link } from '../app/router.tsx';
+import { AccountOf } from '../ui/account-link.tsx';
+import { Badge, Button, Card, Empty, ErrorBox, KeyValues, Loading, Mono, NotAvailable, PageHead, Time } from '../ui/components.tsx';
+import { ActionChips, ReviewState } from '../ui/decision.tsx';
+import { ReasonDialog } from '../ui/dialog.tsx';
+import { SuspendDialog } from '../ui/suspend-dialog.tsx';
+import { clockText, timeText } from '../ui/format.ts';
+import { useNow, useResource } from '../ui/hooks.ts';
+import { toast } from '../ui/toast.tsx';
+
+export function StreamPage(props: { id: string }): JSX.Element {
+  const { api } = useApp();
+  const live = useResource(() => api.streams().then((l) => l.find((s) => s.id === props.id) ?? null), [props.id]);
+  const decisions = useResource(() => api.decisions({ streamId: props.id, limit: 200 }), [props.id]);
+  const now = useNow(1000);
+  const [dialog, setDialog] = useState<'cut' | 'suspend' | null>(null);
+  const s = live.data;
+
+  return (
+    <>
+      <PageHead
+        title={s ? `@${s.account}` : 'Stream'}
+        sub={
+          <span class="chips">
+            <Mono>{props.id}</Mono>
+            {s ? <Badge tone="good">live · {clockText(now - Date.parse(s.startedAt))}</Badge> : live.data === null ? <Badge>not live</Badge> : null}
+          </span>
+        }
+        actions={
+          s && (
+            <>
+              <Button variant="danger" onClick={() => setDialog('cut')}>
+                Cut feed…
+              </Button>
+              <Button onClick={() => setDialog('suspend')}>Suspend account…</Button>
+            </>
+          )
+        }
+      />
+      {live.error && <ErrorBox error={live.error} retry={live.reload} />}
+      <div class="grid-2">
+        <Card title="Watch">
+          <div class="player-placeholder">
+            <NotAvailable feature="playback">{s?.protocol === 'rtmp' && s.playPath ? <>Meanwhile an RTMP player can watch <code>{s.playPath}</code> on the RTMP port.</> : 'Browser-ingested streams have no play path yet.'}</NotAvailable>
+          </div>
+        </Card>
+        <Card title="Stream">
+          {live.data === undefined ? (
+            <Loading />
+          ) : s ? (
+            <KeyValues
+              items={[
+                ['Account', <Link href={`/accounts/${encodeURIComponent(s.account)}`}>@{s.account}</Link>],
+                ['Protocol', s.protocol === 'websocket' ? 'browser (WebSocket)' : 'RTMP'],
+                ['Started', <Time at={s.startedAt} />],
+                ['Play path', s.playPath ? <Mono>{s.playPath}</Mono> : '—'],
+              ]}
+            />
+          ) : (
+            <p class="muted">This stream is not live (it ended, or the id is unknown). Its decisions are below; the account page lists how it ended.</p>
+          )}
+          <NotAvailable feature="streamStatus" compact>
+            Sampling mode, latest scores and nearest bank distance.
+          </NotAvailable>
+        </Card>
+      </div>
+      <Card title="Timeline">
+        <NotAvailable feature="signals" compact>
+          The stream's signals (scores and matches per sampled frame) between its decisions.
+        </NotAvailable>
+        {decisions.error ? (
+          <ErrorBox error={decisions.error} />
+        ) : !decisions.data ? (
+          <Loading />
+        ) : decisions.data.length === 0 ? (
+          <Empty>No decisions on this stream.</Empty>
+        ) : (
+          <ol class="timeline">
+            {[...decisions.data].reverse().map((d) => (
+              <li key={d.id}>
+                <span class="timeline-time">{timeText(d.decidedAt)}</span>
+                <div>
+                  <div class="chips">
+                    <Link href={`/reviews/${encodeURIComponent(d.id)}${d.review.status === 'confirmed' || d.review.status === 'overturned' ? `?status=${d.review.status}` : ''}`}>
+                      <strong>{d.ruleId}</strong>
+                    </Link>
+                    <ActionChips actions={d.actions} shadow={d.shadow} /> <ReviewState d={d} />
+                  </div>
+                  <p class="reason small">{d.reason}</p>
+                  {!s && d.accountId && (
+                    <span class="muted small">
+                      account <AccountOf accountId={d.accountId} streamId={d.streamId} />
+                    </span>
+                  )}
+                </div>
+              </li>
+            ))}
+          </ol>
+        )}
+      </Card>
+      {s && (
+        <>
+          <ReasonDialog
+            open={dialog === 'cut'}
+            title={`Cut @${s.account}'s feed`}
+            description={<p>Ends this stream now. The account may go live again (suspend it to prevent that).</p>}
+            confirmLabel="Cut feed"
+            danger
+            onClose={() => setDialog(null)}
+            onSubmit={async (reason) => {
+              await api.cut(s.id, reason);
+              toast('Feed cut');
+              await live.reload();
+            }}
+          />
+          <SuspendDialog open={dialog === 'suspend'} handle={s.account} personBound onClose={() => setDialog(null)} onDone={live.reload} />
+        </>
+      )}
+    </>
+  );
+}
