@@ -1,13 +1,10 @@
 /**
  * Publishes a camera/microphone MediaStream to the gateway's WebSocket ingest (README "WebSocket
  * (browsers)"): auth message first (the key travels in the message, never in the URL), then MediaRecorder
- * chunks as binary messages.
- *
- * Chromium's MediaRecorder emits a 1-byte first chunk (0x1a) and the rest of the EBML header in the next,
- * while the gateway judges the container from the first binary message. The first chunks are therefore
- * held back and sent as one message once they hold at least a container header's worth of bytes; the
- * bytes are unchanged.
+ * chunks as binary messages, the first ones joined (container.ts).
  */
+import { FirstMessageCoalescer, pickRecorderType } from './container.ts';
+
 export type IngestState = 'idle' | 'connecting' | 'live' | 'ended';
 
 export interface IngestEnd {
@@ -27,39 +24,7 @@ export interface IngestCallbacks {
   onBacklog?: (bytes: number) => void;
 }
 
-/** Enough for the EBML magic + header start (WebM) or an ftyp box (MP4). */
-const FIRST_MESSAGE_MIN_BYTES = 64;
 const TIMESLICE_MS = 250;
-
-export function pickRecorderType(isSupported: (t: string) => boolean = (t) => MediaRecorder.isTypeSupported(t)): { mimeType: string; container: 'webm' | 'mp4' } | null {
-  for (const t of ['video/webm;codecs=vp8,opus', 'video/webm;codecs=vp9,opus', 'video/webm;codecs=h264,opus', 'video/webm']) if (isSupported(t)) return { mimeType: t, container: 'webm' };
-  for (const t of ['video/mp4;codecs=avc1,mp4a', 'video/mp4']) if (isSupported(t)) return { mimeType: t, container: 'mp4' };
-  return null;
-}
-
-/** Holds the first chunks until they are big enough to be recognised as a container header. */
-export class FirstMessageCoalescer<B extends { size: number }> {
-  private held: B[] = [];
-  private heldBytes = 0;
-  private released = false;
-
-  constructor(
-    private readonly join: (parts: B[]) => B,
-    private readonly min = FIRST_MESSAGE_MIN_BYTES,
-  ) {}
-
-  /** Returns what to send now (possibly nothing). */
-  push(chunk: B): B[] {
-    if (this.released) return [chunk];
-    this.held.push(chunk);
-    this.heldBytes += chunk.size;
-    if (this.heldBytes < this.min) return [];
-    this.released = true;
-    const out = this.join(this.held);
-    this.held = [];
-    return [out];
-  }
-}
 
 export class BrowserPublisher {
   private ws: WebSocket | null = null;
@@ -75,7 +40,7 @@ export class BrowserPublisher {
   ) {}
 
   start(streamKey: string): void {
-    const type = pickRecorderType();
+    const type = pickRecorderType((t) => MediaRecorder.isTypeSupported(t));
     if (!type) {
       this.cb.onEnd({ code: 0, closeReason: 'this browser cannot record WebM or MP4', endedReason: null, endedMessage: null, byUser: false });
       return;

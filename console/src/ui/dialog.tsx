@@ -1,5 +1,5 @@
 import type { ComponentChildren, JSX } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import { Button, errorText } from './components.tsx';
 
 /**
@@ -21,6 +21,7 @@ export function ReasonDialog(props: {
   onSubmit: (reason: string) => Promise<void>;
 }): JSX.Element {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
   const [reason, setReason] = useState(props.initialReason ?? '');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -49,9 +50,9 @@ export function ReasonDialog(props: {
     }
   };
   return (
-    <dialog ref={ref} class="dialog" onClose={props.onClose} aria-labelledby="dialog-title">
+    <dialog ref={ref} class="dialog" onClose={props.onClose} aria-labelledby={titleId}>
       <form onSubmit={submit} method="dialog">
-        <h2 id="dialog-title">{props.title}</h2>
+        <h2 id={titleId}>{props.title}</h2>
         {props.description && <div class="dialog-desc">{props.description}</div>}
         {props.children}
         <label class="field">
@@ -82,6 +83,7 @@ export function ReasonDialog(props: {
 /** A modal that shows a secret once (a new stream key or streamer token), with a copy button. */
 export function SecretDialog(props: { open: boolean; title: string; secret: string; note: string; onClose: () => void }): JSX.Element {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
   const [copied, setCopied] = useState(false);
   useEffect(() => {
     const d = ref.current;
@@ -92,8 +94,8 @@ export function SecretDialog(props: { open: boolean; title: string; secret: stri
     } else if (!props.open && d.open) d.close();
   }, [props.open]);
   return (
-    <dialog ref={ref} class="dialog" onClose={props.onClose}>
-      <h2>{props.title}</h2>
+    <dialog ref={ref} class="dialog" onClose={props.onClose} aria-labelledby={titleId}>
+      <h2 id={titleId}>{props.title}</h2>
       <p class="dialog-desc">{props.note}</p>
       <div class="secret">
         <code data-secret>{props.secret}</code>

@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadPolicy } from '../../policy/load.ts';
+import { parseHashList } from '../../console/src/banks/import.ts';
+import { FirstMessageCoalescer, pickRecorderType } from '../../console/src/broadcast/container.ts';
+import { explainEnd, suspensionEnd } from '../../console/src/broadcast/words.ts';
+import { lineOfPath, locateErrors, parsePath } from '../../console/src/policy/lines.ts';
+import { lineDiff } from '../../console/src/policy/diff.ts';
+import { backlogAges, hourly, overturnRate, today } from '../../console/src/screens/dashboard-stats.ts';
+import { nextAfter, queueOrder } from '../../console/src/screens/queue.ts';
+import type { Decision } from '../../console/src/api/types.ts';
+import { REPO_ROOT } from '../helpers/gateway.ts';
+
+const DEFAULT_POLICY = readFileSync(path.join(REPO_ROOT, 'policy/default.yaml'), 'utf8');
+const lineOf = (text: string, needle: string, from = 0) => text.slice(0, text.indexOf(needle, from)).split('\n').length;
+
+describe('policy errors point at the line they concern', () => {
+  it('an out-of-range value in the second rule is reported on its own line', () => {
+    const bad = DEFAULT_POLICY.replace('minScore: 0.9', 'minScore: 9');
+    const r = loadPolicy(bad);
+    expect(r.ok).toBe(false);
+    const [e] = locateErrors(bad, r.ok ? [] : r.errors);
+    expect(e!.path).toBe('rules[1].match.minScore');
+    expect(e!.line).toBe(lineOf(bad, 'minScore: 9'));
+  });
+
+  it('an unknown key points at that key; a missing one at the mapping that lacks it', () => {
+    const typo = DEFAULT_POLICY.replace('    smoothing: { k: 3, n: 4 }', '    smoothng: { k: 3, n: 4 }');
+    const r = loadPolicy(typo);
+    const errors = locateErrors(typo, r.ok ? [] : r.errors);
+    expect(errors.find((e) => e.path === 'rules[1].smoothng')?.line).toBe(lineOf(typo, 'smoothng'));
+    expect(lineOfPath(DEFAULT_POLICY, 'rules[0].match.nope')).toBe(lineOf(DEFAULT_POLICY, 'match:'));
+  });
+
+  it('a YAML syntax error uses the line the parser names; paths parse with indices', () => {
+    const broken = `${DEFAULT_POLICY}\nrules: [\n`;
+    const r = loadPolicy(broken);
+    const [e] = locateErrors(broken, r.ok ? [] : r.errors);
+    expect(e!.line).toBeGreaterThan(DEFAULT_POLICY.split('\n').length - 1);
+    expect(parsePath('rules[2].actions.suspend')).toEqual(['rules', 2, 'actions', 'suspend']);
+    expect(parsePath('(root)')).toEqual([]);
+  });
+});
+
+describe('the policy diff', () => {
+  it('counts added and removed lines and folds long unchanged runs', () => {
+    const after = DEFAULT_POLICY.replace('suspend: 30d', 'suspend: 7d');
+    const d = lineDiff(DEFAULT_POLICY, after);
+    expect([d.added, d.removed]).toEqual([1, 1]);
+    expect(d.rows.filter((r) => r.kind === 'fold').length).toBeGreaterThan(0);
+    expect(d.rows.find((r) => r.kind === 'add')?.text.trim()).toBe('suspend: 7d');
+  });
+});
+
+describe('what the streamer reads when a browser stream ends', () => {
+  it('a suspension shows its end, taken from the message, and is appealable', () => {
+    const e = explainEnd({ code: 4009, closeReason: '', endedReason: 'suspended', endedMessage: 'live streaming is suspended until 2027-01-02T03:04:05.000Z: tve-known-content [critical]: closest distance 6' });
+    expect(e.suspended).toBe(true);
+    expect(e.suspendedUntil).toBe('2027-01-02T03:04:05.000Z');
+    expect(e.appealable).toBe(true);
+    expect(`${e.title} ${e.body}`).not.toMatch(/distance|tve-known|critical/);
+  });
+
+  it('maps refusals to plain words without echoing server text', () => {
+    expect(explainEnd({ code: 4001, closeReason: 'unknown stream key', endedReason: null, endedMessage: null }).title).toMatch(/stream key/);
+    expect(explainEnd({ code: 4003, closeReason: 'x', endedReason: null, endedMessage: null }).body).toMatch(/verified identity/);
+    expect(explainEnd({ code: 4008, closeReason: 'closest distance 3', endedReason: 'cut', endedMessage: 'closest distance 3' }).body).not.toMatch(/distance/);
+    expect(suspensionEnd('live streaming is suspended permanently: x')).toBe('permanent');
+    expect(suspensionEnd('no end here')).toBeNull();
+  });
+});
+
+describe('the browser publisher', () => {
+  it("holds Chromium's 1-byte first chunk until the header is complete, then passes chunks through", () => {
+    const c = new FirstMessageCoalescer<{ size: number; parts?: number }>((parts) => ({ size: parts.reduce((a, p) => a + p.size, 0), parts: parts.length }));
+    expect(c.push({ size: 1 })).toEqual([]);
+    expect(c.push({ size: 5000 })).toEqual([{ size: 5001, parts: 2 }]);
+    expect(c.push({ size: 7 })).toEqual([{ size: 7 }]);
+  });
+
+  it('prefers WebM, falls back to fragmented MP4, and says when neither records', () => {
+    expect(pickRecorderType((t) => t === 'video/webm')).toEqual({ mimeType: 'video/webm', container: 'webm' });
+    expect(pickRecorderType((t) => t === 'video/mp4')).toEqual({ mimeType: 'video/mp4', container: 'mp4' });
+    expect(pickRecorderType(() => false)).toBeNull();
+  });
+});
+
+const decision = (id: string, priority: Decision['review']['priority'], decidedAt: string, actions: Decision['actions'] = { cut: true }, shadow = false): Decision => ({
+  id,
+  streamId: `str_${id}`,
+  accountId: 'acc_1',
+  ruleId: 'r',
+  policyVersion: 'p@1',
+  shadow,
+  actions,
+  reason: '',
+  decidedAt,
+  decidedBy: 'policy:r',
+  review: { status: 'pending', priority, by: null, at: null, reason: null },
+  evidence: [],
+  detail: '',
+});
+
+describe('the review queue order', () => {
+  it('is most urgent first, then oldest first; after a review the next item takes its place', () => {
+    const q = queueOrder([decision('a', 'normal', '2026-01-01T00:00:00Z'), decision('b', 'urgent', '2026-01-01T00:05:00Z'), decision('c', 'urgent', '2026-01-01T00:01:00Z'), decision('d', 'high', '2026-01-01T00:00:00Z')]);
+    expect(q.map((d) => d.id)).toEqual(['c', 'b', 'd', 'a']);
+    expect(nextAfter(q, 'b')).toBe('d');
+    expect(nextAfter(q, 'a')).toBe('d');
+  });
+});
+
+describe('dashboard figures from the list endpoints', () => {
+  const now = Date.parse('2026-06-01T12:30:00Z');
+  it('buckets the last 24 hours by kind and counts today and the backlog by age', () => {
+    const list = [
+      decision('a', 'urgent', '2026-06-01T12:10:00Z'),
+      decision('b', 'normal', '2026-06-01T11:10:00Z', { review: { priority: 'normal' } }),
+      decision('c', null, '2026-06-01T11:20:00Z', { wouldHave: { cut: true } } as Decision['actions'], true),
+      decision('old', 'normal', '2026-05-30T11:20:00Z'),
+    ];
+    const h = hourly(list, now);
+    expect(h).toHaveLength(24);
+    expect(h[23]).toMatchObject({ cuts: 1, reviewOnly: 0, shadow: 0 });
+    expect(h[22]).toMatchObject({ cuts: 0, reviewOnly: 1, shadow: 1 });
+    expect(h.reduce((a, b) => a + b.cuts + b.reviewOnly + b.shadow, 0)).toBe(3);
+    expect(today([list[0]!, list[3]!], now).decisions).toBe(1);
+    expect(backlogAges([decision('x', 'normal', '2026-06-01T12:28:00Z'), decision('y', 'normal', '2026-05-30T00:00:00Z')], now).map((r) => r.value)).toEqual([1, 0, 0, 0, 1]);
+  });
+
+  it('overturn rate counts reviews in the window only', () => {
+    const reviewed = (id: string, at: string) => ({ ...decision(id, 'normal', at), review: { status: 'overturned' as const, priority: 'normal' as const, by: 'm', at, reason: 'r' } });
+    const r = overturnRate([reviewed('c1', '2026-05-31T00:00:00Z'), reviewed('c2', '2026-05-31T00:00:00Z'), reviewed('c3', '2025-01-01T00:00:00Z')], [reviewed('o1', '2026-05-31T00:00:00Z')], now);
+    expect(r).toEqual({ rate: 1 / 3, reviewed: 3, overturned: 1 });
+  });
+});
+
+describe('a hash list checked in the browser', () => {
+  it('reports each bad line with its number, as the CLI does', () => {
+    const h = 'a'.repeat(64);
+    const p = parseHashList(`hash,note\n${h},ok\nnot-a-hash,bad\n${'b'.repeat(64)},fine\n`);
+    expect(p.format).toBe('csv');
+    expect(p.entries.map((e) => e.line)).toEqual([2, 4]);
+    expect(p.errors.map((e) => e.line)).toEqual([3]);
+    expect(p.lines).toBe(4);
+  });
+});
