@@ -197,7 +197,9 @@ function ReviewDetail(props: { d: Decision; radii: Map<string, number>; canAct: 
       )}
       <div class="detail-head">
         <div>
-          <h2>{d.ruleId}</h2>
+          <h2>
+            {d.ruleId} <span class="detail-who">· <AccountOf accountId={d.accountId} streamId={d.streamId} /> · {ago(d.decidedAt)}</span>
+          </h2>
           <div class="detail-meta">
             <ReviewState d={d} /> <ActionChips actions={d.actions} shadow={d.shadow} />
           </div>
