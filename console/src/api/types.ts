@@ -51,15 +51,16 @@ export interface HashMatchFact {
   quality: number;
 }
 
+/** What each classifier added to a frame's evidence (classifiers/stage.ts merges them); any may be absent. */
 export interface EvidenceFacts {
   streamId: string;
   seq: number;
   mediaTimeMs: number;
   receivedAt: number;
-  pdq: { hash: string; quality: number } | null;
-  matches: HashMatchFact[];
+  pdq?: { hash: string; quality: number } | null;
+  matches?: HashMatchFact[];
   /** model name → label → score. */
-  scores: Record<string, Record<string, number>>;
+  scores?: Record<string, Record<string, number>>;
 }
 
 export interface RawStrike {

@@ -1,6 +1,7 @@
 import type { JSX } from 'preact';
 import { lazy, Suspense } from 'preact/compat';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import type { ComponentChildren } from 'preact';
+import { useEffect, useErrorBoundary, useMemo, useState } from 'preact/hooks';
 import { HttpClient } from '../api/client.ts';
 import { adminApi } from '../api/endpoints.ts';
 import { UnavailablePush } from '../push/push.ts';
@@ -63,10 +64,27 @@ export function App(): JSX.Element {
   }
   return (
     <AppCtx.Provider value={ctx}>
-      <Shell path={path}>{route(path, ctx)}</Shell>
+      <Shell path={path}>
+        <ScreenBoundary key={path}>{route(path, ctx)}</ScreenBoundary>
+      </Shell>
       <Toasts />
     </AppCtx.Provider>
   );
+}
+
+/** A screen that throws while rendering (an answer of an unexpected shape) says so; the rest of the console stays usable. */
+function ScreenBoundary(props: { children: ComponentChildren }): JSX.Element {
+  const [error, reset] = useErrorBoundary();
+  if (error)
+    return (
+      <div class="alert alert-bad" role="alert">
+        <strong>This screen failed to show.</strong> {String((error as Error).message ?? error)}{' '}
+        <button type="button" class="btn btn-small" onClick={reset}>
+          Try again
+        </button>
+      </div>
+    );
+  return <>{props.children}</>;
 }
 
 function route(path: string, ctx: AppContext): JSX.Element {

@@ -39,7 +39,7 @@ export function ReviewState(props: { d: Decision }): JSX.Element {
 }
 
 function ScoreBars(props: { scores: EvidenceFacts['scores'] }): JSX.Element | null {
-  const rows = Object.entries(props.scores).flatMap(([model, labels]) => Object.entries(labels).map(([label, score]) => ({ model, label, score })));
+  const rows = Object.entries(props.scores ?? {}).flatMap(([model, labels]) => Object.entries(labels).map(([label, score]) => ({ model, label, score })));
   if (rows.length === 0) return null;
   rows.sort((a, b) => b.score - a.score);
   return (
@@ -127,11 +127,11 @@ export function EvidenceGrid(props: { decision: Decision; facts?: EvidenceFacts[
             </figure>
             {f && (
               <div class="evidence-facts">
-                {f.matches.map((m) => (
+                {(f.matches ?? []).map((m) => (
                   <MatchCard key={m.entryId + m.variant} m={m} radius={props.radii?.get(m.bank) ?? null} />
                 ))}
                 <ScoreBars scores={f.scores} />
-                {f.matches.length === 0 && Object.keys(f.scores).length === 0 && <p class="muted">No scores recorded for this frame.</p>}
+                {(f.matches ?? []).length === 0 && Object.keys(f.scores ?? {}).length === 0 && <p class="muted">No scores recorded for this frame.</p>}
               </div>
             )}
           </div>
