@@ -12,7 +12,7 @@ import {
   DEFAULT_BACKTEST_LIMITS,
   parseTime,
   runStoredBacktest,
-} from '../api/policy-backtest.ts';
+} from '../policy-ops/backtest.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
 import { DEFAULT_POLICY_FILE, PolicyStore } from '../enforcement/policy-store.ts';
