@@ -31,9 +31,11 @@ export const ConfigSchema = z
         port: z.number().int().min(0).max(65535).default(8080),
         /** Externally visible base URL, for links printed to users. Defaults to http://localhost:PORT. */
         publicUrl: z.string().url().optional(),
+        /** Check every API response against its route's schema and answer 500 on a mismatch (tests turn this on). */
+        checkResponses: z.boolean().default(false),
       })
       .strict()
-      .default({ host: '0.0.0.0', port: 8080 }),
+      .default({ host: '0.0.0.0', port: 8080, checkResponses: false }),
     ingest: z
       .object({
         ws: z

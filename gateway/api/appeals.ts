@@ -1,42 +1,12 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { decideAppeal, getAppeal, listAppeals } from '../enforcement/appeals.ts';
-import type { AppealRow, Database, DecisionRow } from '../store/schema.ts';
+import type { AppealRow, Database } from '../store/schema.ts';
 import type { ApiContext } from './context.ts';
-import { defineRoute, type RouteDef } from './route.ts';
-import { decisionView } from './moderation.ts';
-
-const Reason = z.string().trim().min(1, 'a reason is required').max(500);
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-/** Who decided, as a streamer may see it: the rule, or "a moderator" (never which one). */
-export function deciderKind(decidedBy: string): 'rule' | 'moderator' {
-  return decidedBy.startsWith('policy:') ? 'rule' : 'moderator';
-}
-
-/** An appeal's outcome as the streamer reads it (no moderator identity). */
-export function appealOutcome(a: AppealRow) {
-  return a.status === 'open' ? null : { result: a.status, reason: a.outcome_reason, decidedAt: iso(a.decided_at) };
-}
-
-export function streamerAppealView(a: AppealRow) {
-  return { id: a.id, decisionId: a.decision_id, status: a.status, statement: a.statement, createdAt: iso(a.created_at), outcome: appealOutcome(a) };
-}
-
-export function moderatorAppealView(a: AppealRow, handle: string | null, d: DecisionRow | null) {
-  return {
-    id: a.id,
-    status: a.status,
-    account: handle,
-    accountId: a.account_id,
-    statement: a.statement,
-    createdAt: iso(a.created_at),
-    decidedBy: a.decided_by,
-    decidedAt: iso(a.decided_at),
-    outcomeReason: a.outcome_reason,
-    decision: d ? decisionView(d) : null,
-  };
-}
+import { errors, json, type ApiApp } from './route.ts';
+import { AppealId, idParams, limitQuery, Reason } from './schemas.ts';
+import { moderatorAppealView, ModeratorAppealView } from './views/appeal.ts';
+import { decisionView } from './views/decision.ts';
 
 async function withDecisions(db: Kysely<Database>, rows: AppealRow[]) {
   if (rows.length === 0) return [];
@@ -50,57 +20,71 @@ async function withDecisions(db: Kysely<Database>, rows: AppealRow[]) {
 }
 
 /** Moderator routes: the appeal queue, one appeal, and deciding it. */
-export function appealRoutes(ctx: ApiContext): RouteDef[] {
+export function appealRoutes(app: ApiApp, ctx: ApiContext): void {
   const db = ctx.store.db;
-  return [
-    defineRoute({
-      method: 'GET',
-      path: '/api/v1/appeals',
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/appeals',
+    config: { auth: 'moderator' },
+    schema: {
       summary: 'Streamer appeals: open ones oldest first (a queue), decided ones newest first; each with its decision and evidence links',
-      tag: 'appeals',
-      role: 'moderator',
-      query: z
-        .object({
-          status: z.enum(['open', 'upheld', 'overturned']).default('open'),
-          limit: z.coerce.number().int().min(1).max(500).default(100),
-        })
-        .strict(),
-      responses: { 200: 'Appeals', 400: 'Invalid query' },
-      handler: async ({ query }) => ({ appeals: await withDecisions(db, await listAppeals(db, { status: query.status, limit: query.limit })) }),
-    }),
-    defineRoute({
-      method: 'GET',
-      path: '/api/v1/appeals/:id',
+      tags: ['appeals'],
+      querystring: z.object({ status: z.enum(['open', 'upheld', 'overturned']).default('open'), limit: limitQuery(500) }).strict(),
+      response: { 200: json(z.object({ appeals: z.array(ModeratorAppealView) }), 'Appeals') },
+    },
+    handler: async ({ query }) => ({ appeals: await withDecisions(db, await listAppeals(db, { status: query.status, limit: query.limit })) }),
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/appeals/:id',
+    config: { auth: 'moderator' },
+    schema: {
       summary: 'One appeal with its decision',
-      tag: 'appeals',
-      role: 'moderator',
-      params: { id: 'Appeal id (apl_…)' },
-      responses: { 200: 'The appeal', 404: 'No such appeal' },
-      handler: async ({ params }) => {
-        const [view] = await withDecisions(db, [await getAppeal(db, params.id ?? '')]);
-        return view;
-      },
-    }),
-    defineRoute({
-      method: 'POST',
-      path: '/api/v1/appeals/:id/decide',
+      tags: ['appeals'],
+      params: idParams(AppealId),
+      response: { 200: json(ModeratorAppealView, 'The appeal'), ...errors({ 404: 'No such appeal' }) },
+    },
+    handler: async (req) => {
+      const [view] = await withDecisions(db, [await getAppeal(db, req.params.id)]);
+      return view!;
+    },
+  });
+
+  app.route({
+    method: 'POST',
+    url: '/api/v1/appeals/:id/decide',
+    config: { auth: 'moderator' },
+    schema: {
       summary: "Decide an open appeal: 'overturn' voids the strike and lifts the suspension (the streamer may go live again); 'uphold' keeps them",
-      tag: 'appeals',
-      role: 'moderator',
-      params: { id: 'Appeal id (apl_…)' },
+      tags: ['appeals'],
+      params: idParams(AppealId),
       body: z.object({ outcome: z.enum(['uphold', 'overturn']), reason: Reason }).strict(),
-      responses: { 200: 'Decided', 400: 'Invalid body', 404: 'No such appeal', 409: 'Already decided' },
-      handler: async ({ params, body, principal }) => {
-        const res = await decideAppeal(db, principal.actor, params.id ?? '', body);
-        if (body.outcome === 'overturn') await ctx.gate.refresh();
-        const [view] = await withDecisions(db, [res.appeal]);
-        return {
-          appeal: { ...view!, decision: decisionView(res.decision) },
-          strikesVoided: res.strikesVoided,
-          suspensionsLifted: res.suspensionsLifted,
-          decisionConfirmed: res.decisionConfirmed,
-        };
+      response: {
+        200: json(
+          z.object({
+            appeal: ModeratorAppealView,
+            strikesVoided: z.number().int(),
+            suspensionsLifted: z.number().int(),
+            decisionConfirmed: z.boolean().describe("Upheld: the decision's pending review was confirmed with it"),
+          }),
+          'Decided',
+        ),
+        ...errors({ 404: 'No such appeal', 409: 'Already decided' }),
       },
-    }),
-  ];
+    },
+    handler: async (req) => {
+      const { body } = req;
+      const res = await decideAppeal(db, req.principal.actor, req.params.id, body);
+      if (body.outcome === 'overturn') await ctx.gate.refresh();
+      const [view] = await withDecisions(db, [res.appeal]);
+      return {
+        appeal: { ...view!, decision: decisionView(res.decision) },
+        strikesVoided: res.strikesVoided,
+        suspensionsLifted: res.suspensionsLifted,
+        decisionConfirmed: res.decisionConfirmed,
+      };
+    },
+  });
 }

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { queryAudit } from '../store/audit.ts';
 import type { ApiContext } from './context.ts';
-import { defineRoute, type RouteDef } from './route.ts';
+import { json, type ApiApp } from './route.ts';
+import { BeforeQuery, limitQuery, NextCursor } from './schemas.ts';
+import { AuditRecordView } from './views/audit.ts';
 
 const isoOrMs = z
   .string()
@@ -12,7 +14,8 @@ const isoOrMs = z
       return z.NEVER;
     }
     return ms;
-  });
+  })
+  .describe('ISO 8601 time or epoch milliseconds');
 
 const AuditQuery = z
   .object({
@@ -22,25 +25,26 @@ const AuditQuery = z
     targetId: z.string().max(200).optional(),
     since: isoOrMs.optional(),
     until: isoOrMs.optional(),
-    before: z.coerce.number().int().positive().optional(),
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    before: BeforeQuery,
+    limit: limitQuery(1000),
   })
   .strict();
 
-export function auditRoutes(ctx: ApiContext): RouteDef[] {
-  return [
-    defineRoute({
-      method: 'GET',
-      path: '/api/v1/audit',
+/** The append-only audit log. */
+export function auditRoutes(app: ApiApp, ctx: ApiContext): void {
+  app.route({
+    method: 'GET',
+    url: '/api/v1/audit',
+    config: { auth: 'moderator' },
+    schema: {
       summary: 'Query the append-only audit log (newest first)',
-      tag: 'audit',
-      role: 'moderator',
-      query: AuditQuery,
-      responses: { 200: 'Audit records', 400: 'Invalid query' },
-      handler: async ({ query }) => {
-        const records = await queryAudit(ctx.store.db, query);
-        return { records, next: records.length === query.limit ? records[records.length - 1]!.id : null };
-      },
-    }),
-  ];
+      tags: ['audit'],
+      querystring: AuditQuery,
+      response: { 200: json(z.object({ records: z.array(AuditRecordView), next: NextCursor }), 'Audit records') },
+    },
+    handler: async ({ query }) => {
+      const records = await queryAudit(ctx.store.db, query);
+      return { records, next: records.length === query.limit ? records[records.length - 1]!.id : null };
+    },
+  });
 }

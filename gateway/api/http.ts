@@ -1,29 +1,65 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { authenticateToken, roleAllows, type Role } from '../admin/tokens.ts';
-import type { WsIngest } from '../ingest/websocket.ts';
-import { accountRoutes } from './accounts.ts';
-import { auditRoutes } from './audit.ts';
-import type { ApiContext } from './context.ts';
-import { identityWebhookRoutes } from './identity-webhook.ts';
-import { openApiDocument } from './openapi.ts';
-import { errorStatus, HttpError, registerRoutes, type Principal, type RouteDef } from './route.ts';
-import { streamRoutes } from './streams.ts';
-import { moderationRoutes } from './moderation.ts';
-import { policyBacktestRoutes } from './policy-backtest.ts';
-import { appealRoutes } from './appeals.ts';
-import { streamerRoutes } from './streamer.ts';
 import { consoleRoutes } from '../../console/serve.ts';
+import type { WsIngest } from '../ingest/websocket.ts';
+import type { Database } from '../store/schema.ts';
+import { accountRoutes } from './accounts.ts';
+import { appealRoutes } from './appeals.ts';
+import { auditRoutes } from './audit.ts';
+import { installAuth } from './auth.ts';
+import { bankRoutes } from './banks.ts';
+import type { ApiContext } from './context.ts';
+import { installConventions, type ApiRouteInfo } from './conventions.ts';
+import { decisionRoutes } from './decisions.ts';
+import { HttpError, installErrorHandlers } from './errors.ts';
+import { identityWebhookRoutes } from './identity-webhook.ts';
+import { openApiRoute, registerOpenApi } from './openapi.ts';
+import { operationsRoutes } from './operations.ts';
+import { policyRoutes } from './policy.ts';
+import type { ApiApp, RouteModule } from './route.ts';
+import { streamerRoutes } from './streamer.ts';
+import { streamRoutes } from './streams.ts';
 
-export type RouteModule = (ctx: ApiContext) => RouteDef[];
+export type { RouteModule } from './route.ts';
 
-/** Route modules of the core gateway; later stages (banks, policy, review) add theirs through `extraRoutes`. */
-export const CORE_ROUTES: RouteModule[] = [streamRoutes, accountRoutes, identityWebhookRoutes, auditRoutes, moderationRoutes, streamerRoutes, appealRoutes, policyBacktestRoutes];
+/** Route modules of the core gateway (each file's routes; route.ts shows how one is written). Later stages add theirs through `extraRoutes`. */
+export const API_ROUTES: RouteModule[] = [
+  operationsRoutes,
+  streamRoutes,
+  accountRoutes,
+  identityWebhookRoutes,
+  auditRoutes,
+  decisionRoutes,
+  bankRoutes,
+  policyRoutes,
+  streamerRoutes,
+  appealRoutes,
+];
 
-export async function buildHttpServer(ctx: ApiContext, ws: WsIngest | null, extraRoutes: RouteModule[] = []): Promise<FastifyInstance> {
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every API route as registered (method, URL, who may call it), for the OpenAPI checks and tools. */
+    apiRoutes: readonly ApiRouteInfo[];
+  }
+}
+
+export interface ApiServerOptions {
+  log: Logger;
+  version: string;
+  db: Kysely<Database>;
+  /** `http.checkResponses`: answer 500 to a response its schema does not describe (tests). */
+  checkResponses: boolean;
+  /** Adds the routes to the API context. */
+  routes: (api: ApiApp) => void;
+}
+
+/** The fastify server with the API's conventions; `buildHttpServer` fills it with the gateway's routes. */
+export async function createApiServer(opts: ApiServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    // Per-request access logs stay off (info); warnings and errors still reach the gateway's log.
-    loggerInstance: ctx.log.child({ component: 'http' }, { level: 'warn' }) as unknown as Logger,
+    // Per-request access logs stay off (info); warnings and errors still reach the gateway's log (unless it is quieter still).
+    loggerInstance: opts.log.child({ component: 'http' }, { level: opts.log.levelVal > 40 ? opts.log.level : 'warn' }) as unknown as Logger,
     bodyLimit: 256 * 1024,
     // Stream keys never travel in URLs, but tokens could be pasted into one by mistake: keep URLs out of logs.
     trustProxy: false,
@@ -32,7 +68,7 @@ export async function buildHttpServer(ctx: ApiContext, ws: WsIngest | null, extr
   // Keep the raw body: the identity webhook's HMAC is computed over the exact bytes received.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
-    (req as FastifyRequest & { rawBody?: string }).rawBody = text;
+    req.rawBody = text;
     if (text.trim() === '') return done(null, undefined);
     try {
       done(null, JSON.parse(text));
@@ -40,42 +76,35 @@ export async function buildHttpServer(ctx: ApiContext, ws: WsIngest | null, extr
       done(new HttpError(400, 'invalid_json', 'the request body is not valid JSON'), undefined);
     }
   });
+  installErrorHandlers(app);
+  await registerOpenApi(app, opts.version);
 
-  app.setErrorHandler((err, req, reply) => {
-    const { status, body } = errorStatus(err);
-    if (status >= 500) req.log.error({ err, url: req.routeOptions.url }, 'request failed');
-    reply.code(status).send(body);
+  const routes: ApiRouteInfo[] = [];
+  app.decorate('apiRoutes', routes);
+  // The API is one encapsulated context: its conventions (auth, zod compilers, response checks) apply to
+  // its routes only, so a plugin registered beside it (static files for the console) is left alone.
+  await app.register(async (instance) => {
+    const api: ApiApp = instance.withTypeProvider<ZodTypeProvider>();
+    installConventions(api, { checkResponses: opts.checkResponses, registered: routes });
+    installAuth(api, opts.db);
+    openApiRoute(api);
+    opts.routes(api);
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  return app;
+}
 
-  const authenticate = async (req: FastifyRequest, role: Role | null): Promise<Principal> => {
-    if (role === null) return { actor: 'anonymous', role: 'public', tokenId: null };
-    const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([^\s]+)$/.exec(header) : null;
-    if (!match) throw new HttpError(401, 'unauthorized', 'missing bearer token');
-    const token = await authenticateToken(ctx.store.db, match[1]!);
-    if (!token) throw new HttpError(401, 'unauthorized', 'invalid or revoked token');
-    if (!roleAllows(token.role, role)) throw new HttpError(403, 'forbidden', `this action needs the ${role} role`);
-    return { actor: `token:${token.name}`, role: token.role, tokenId: token.id };
-  };
-
-  const routes = [...CORE_ROUTES, ...extraRoutes].flatMap((m) => m(ctx));
-  registerRoutes(app, routes, authenticate);
-
-  app.get('/healthz', async () => {
-    await ctx.store.db.selectFrom('accounts').select('id').limit(1).execute();
-    return { status: 'ok', version: ctx.version, liveStreams: ctx.registry.list().length };
+export async function buildHttpServer(ctx: ApiContext, ws: WsIngest | null, extraRoutes: RouteModule[] = []): Promise<FastifyInstance> {
+  const app = await createApiServer({
+    log: ctx.log,
+    version: ctx.version,
+    db: ctx.store.db,
+    checkResponses: ctx.config.http.checkResponses,
+    routes: (api) => {
+      for (const module of [...API_ROUTES, ...extraRoutes]) module(api, ctx);
+    },
   });
-  app.get('/metrics', async (req, reply) => {
-    await authenticate(req, 'moderator');
-    if (!ctx.metrics) throw new HttpError(404, 'not_found', 'metrics are not enabled');
-    return reply.type(ctx.metrics.contentType).send(await ctx.metrics.metrics());
-  });
-  const doc = openApiDocument(routes, ctx.version);
-  app.get('/api/openapi.json', async () => doc);
-  // The console and /broadcast pages (built into console/dist at install).
+  // The console and /broadcast pages (built into console/dist at install), beside the API context.
   await app.register(consoleRoutes);
-
   app.server.on('upgrade', (req, socket, head) => {
     if (ws && ws.handleUpgrade(req, socket, head)) return;
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');

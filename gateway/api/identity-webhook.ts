@@ -1,14 +1,15 @@
 import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { findAccount, setIdentity } from '../identity/accounts.ts';
 import { checkSignature, IdentityEventSchema } from '../identity/webhook.ts';
 import { appendAudit } from '../store/audit.ts';
-import { firstIssue } from '../validation.ts';
 import type { ApiContext } from './context.ts';
-import { defineRoute, HttpError, type RouteDef } from './route.ts';
+import { errors, HttpError, json, type ApiApp } from './route.ts';
 
 const STATUS = { 'identity.verified': 'verified', 'identity.pending': 'pending', 'identity.revoked': 'revoked', 'identity.failed': 'unverified' } as const;
 
-export function identityWebhookRoutes(ctx: ApiContext): RouteDef[] {
+/** The identity-verification provider's webhook (HMAC-SHA256 over the raw body; see gateway/identity/webhook.ts). */
+export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
   const db = ctx.store.db;
 
   const refuse = async (req: FastifyRequest, reason: string, eventId: string | null): Promise<never> => {
@@ -23,50 +24,59 @@ export function identityWebhookRoutes(ctx: ApiContext): RouteDef[] {
     throw new HttpError(401, 'unauthorized', `webhook refused: ${reason}`);
   };
 
-  return [
-    defineRoute({
-      method: 'POST',
-      path: '/api/v1/identity/webhook',
+  /** Before the body is validated: an unsigned or forged request learns nothing about the event schema. */
+  const verifySignature = async (req: FastifyRequest) => {
+    const secret = ctx.config.identity.webhookSecret;
+    if (!secret) throw new HttpError(404, 'not_configured', 'the identity webhook is not configured (identity.webhookSecret)');
+    const header = (name: string) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const check = checkSignature(secret, { timestamp: header('x-modgate-timestamp'), signature: header('x-modgate-signature') }, req.rawBody ?? '', Date.now(), ctx.config.identity.webhookToleranceSeconds);
+    if (!check.ok) await refuse(req, check.reason, null);
+  };
+
+  app.route({
+    method: 'POST',
+    url: '/api/v1/identity/webhook',
+    config: { auth: 'webhook' },
+    preValidation: verifySignature,
+    schema: {
       summary: 'Identity-verification provider webhook (HMAC-SHA256 signed)',
-      tag: 'identity',
-      role: null,
-      responses: { 200: 'Processed (or already processed)', 400: 'Invalid event', 401: 'Bad, stale or replayed signature', 404: 'Webhook not configured' },
-      handler: async ({ req }) => {
-        const secret = ctx.config.identity.webhookSecret;
-        if (!secret) throw new HttpError(404, 'not_configured', 'the identity webhook is not configured (identity.webhookSecret)');
-        const raw = (req as FastifyRequest & { rawBody?: string }).rawBody ?? '';
-        const header = (name: string) => {
-          const v = req.headers[name];
-          return Array.isArray(v) ? v[0] : v;
-        };
-        const check = checkSignature(secret, { timestamp: header('x-modgate-timestamp'), signature: header('x-modgate-signature') }, raw, Date.now(), ctx.config.identity.webhookToleranceSeconds);
-        if (!check.ok) return refuse(req, check.reason, null);
-
-        const parsed = IdentityEventSchema.safeParse(req.body);
-        if (!parsed.success) {
-          const { path, message } = firstIssue(parsed.error);
-          throw new HttpError(400, 'invalid_request', `body.${path}: ${message}`, `body.${path}`);
-        }
-        const event = parsed.data;
-        const seen = await db.selectFrom('identity_events').select('event_id').where('event_id', '=', event.id).executeTakeFirst();
-        // A correctly signed event seen before is a replay: refused and recorded, and it changes nothing.
-        if (seen) return refuse(req, 'replayed', event.id);
-
-        const account = await findAccount(db, event.handle);
-        const outcome = account ? 'applied' : 'unknown_account';
-        await db.transaction().execute(async (trx) => {
-          await trx
-            .insertInto('identity_events')
-            .values({ event_id: event.id, received_at: Date.now(), event_type: event.type, handle: event.handle, subject: event.subject ?? null, outcome })
-            .execute();
-        });
-        if (!account) return { eventId: event.id, outcome };
-        const actor = `webhook:${event.provider}`;
-        const { after } = await setIdentity(db, { id: actor }, event.handle, { status: STATUS[event.type], subject: event.subject ?? null, reason: `provider event ${event.id}` });
-        await ctx.gate.refresh();
-        await ctx.enforcer.enforce([after.id], actor);
-        return { eventId: event.id, outcome, identityStatus: after.identity_status };
+      tags: ['identity'],
+      body: IdentityEventSchema,
+      response: {
+        200: json(
+          z.object({
+            eventId: z.string(),
+            outcome: z.enum(['applied', 'unknown_account']),
+            identityStatus: z.enum(['unverified', 'pending', 'verified', 'revoked']).optional().describe('Applied: the account\'s identity status now'),
+          }),
+          'Processed',
+        ),
+        ...errors({ 401: 'Missing, bad, stale or replayed signature (recorded in the audit log)', 404: 'Webhook not configured' }),
       },
-    }),
-  ];
+    },
+    handler: async (req) => {
+      const event = req.body;
+      const seen = await db.selectFrom('identity_events').select('event_id').where('event_id', '=', event.id).executeTakeFirst();
+      // A correctly signed event seen before is a replay: refused and recorded, and it changes nothing.
+      if (seen) return refuse(req, 'replayed', event.id);
+
+      const account = await findAccount(db, event.handle);
+      const outcome = account ? ('applied' as const) : ('unknown_account' as const);
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('identity_events')
+          .values({ event_id: event.id, received_at: Date.now(), event_type: event.type, handle: event.handle, subject: event.subject ?? null, outcome })
+          .execute();
+      });
+      if (!account) return { eventId: event.id, outcome };
+      const actor = `webhook:${event.provider}`;
+      const { after } = await setIdentity(db, { id: actor }, event.handle, { status: STATUS[event.type], subject: event.subject ?? null, reason: `provider event ${event.id}` });
+      await ctx.gate.refresh();
+      await ctx.enforcer.enforce([after.id], actor);
+      return { eventId: event.id, outcome, identityStatus: after.identity_status };
+    },
+  });
 }

@@ -1,16 +1,15 @@
-import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { appealBlocker, fileAppeal, listAppeals, STATEMENT_MAX } from '../enforcement/appeals.ts';
 import { activeSuspensionsFor } from '../enforcement/suspensions.ts';
-import { authenticateAccountToken, issueAccountToken } from '../identity/account-tokens.ts';
+import { issueAccountToken } from '../identity/account-tokens.ts';
 import type { Account, Suspension } from '../store/schema.ts';
-import { appealOutcome, deciderKind, streamerAppealView } from './appeals.ts';
+import { ownAccount } from './auth.ts';
 import type { ApiContext } from './context.ts';
-import { defineRoute, HttpError, parseWith, type RouteDef } from './route.ts';
+import { errors, json, type ApiApp } from './route.ts';
+import { HandleParams, iso as isoOf, IsoTime, IsoTimeOrNull, isoOrNull, Severity } from './schemas.ts';
+import { AppealOutcome, appealOutcome, deciderKind, streamerAppealView, StreamerAppealView } from './views/appeal.ts';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-export const AppealBodySchema = z
+const AppealBodySchema = z
   .object({
     decisionId: z.string().trim().min(1, 'a decisionId is required').max(100),
     statement: z.string().trim().min(1, 'a statement is required').max(STATEMENT_MAX, `at most ${STATEMENT_MAX} characters`),
@@ -38,7 +37,19 @@ function bindingSuspension(active: Suspension[]): Suspension | null {
   return best;
 }
 
-function streamerSuspensionView(s: Suspension, own: Account) {
+const StreamerSuspension = z.object({
+  id: z.string(),
+  reason: z.string(),
+  decidedBy: z.enum(['rule', 'moderator']),
+  rule: z.string().nullable(),
+  decisionId: z.string().nullable().describe("The decision to appeal; null when it was taken against another of the person's accounts"),
+  viaOtherAccount: z.boolean(),
+  startsAt: IsoTime,
+  endsAt: IsoTimeOrNull,
+  permanent: z.boolean(),
+});
+
+function streamerSuspensionView(s: Suspension, own: Account): z.infer<typeof StreamerSuspension> {
   return {
     id: s.id,
     reason: s.reason,
@@ -47,13 +58,20 @@ function streamerSuspensionView(s: Suspension, own: Account) {
     // Only the account's own decisions can be appealed from this account.
     decisionId: s.account_id === own.id ? s.decision_id : null,
     viaOtherAccount: s.account_id !== own.id,
-    startsAt: iso(s.starts_at),
-    endsAt: iso(s.ends_at),
+    startsAt: isoOf(s.starts_at),
+    endsAt: isoOrNull(s.ends_at),
     permanent: s.ends_at === null,
   };
 }
 
-function enforcementSummary(actionsJson: string) {
+const EnforcementSummary = z.object({
+  cut: z.boolean(),
+  suspension: z.object({ until: IsoTimeOrNull, permanent: z.boolean() }).nullable(),
+  strike: z.object({ category: z.string(), severity: z.string(), expiresAt: IsoTime }).nullable(),
+  warning: z.string().nullable(),
+});
+
+function enforcementSummary(actionsJson: string): z.infer<typeof EnforcementSummary> {
   const a = JSON.parse(actionsJson) as {
     cut?: boolean;
     suspend?: { untilMs: number | null };
@@ -62,165 +80,227 @@ function enforcementSummary(actionsJson: string) {
   };
   return {
     cut: a.cut === true,
-    suspension: a.suspend ? { until: iso(a.suspend.untilMs), permanent: a.suspend.untilMs === null } : null,
-    strike: a.strike ? { category: a.strike.category, severity: a.strike.severity, expiresAt: iso(a.strike.expiresAt) } : null,
+    suspension: a.suspend ? { until: isoOrNull(a.suspend.untilMs), permanent: a.suspend.untilMs === null } : null,
+    strike: a.strike ? { category: a.strike.category, severity: a.strike.severity, expiresAt: isoOf(a.strike.expiresAt) } : null,
     warning: a.warn?.message ?? null,
   };
 }
+
+const GoLive = z.object({
+  allowed: z.boolean(),
+  reason: z.enum(['identity_revoked', 'not_verified', 'suspended', 'no_stream_key']).nullable(),
+  message: z.string(),
+});
+
+const MyStatus = z.object({
+  handle: z.string(),
+  identity: z.object({ status: z.enum(['unverified', 'pending', 'verified', 'revoked']), changedAt: IsoTimeOrNull }),
+  canGoLive: z.boolean(),
+  goLive: GoLive,
+  live: z.boolean(),
+  activeSuspension: StreamerSuspension.nullable().describe('The suspension that keeps the account off air longest'),
+  activeSuspensions: z.array(StreamerSuspension),
+  strikes: z.array(
+    z.object({
+      id: z.string(),
+      category: z.string(),
+      severity: Severity,
+      rule: z.string(),
+      at: IsoTime,
+      expiresAt: IsoTime,
+      decisionId: z.string().nullable(),
+      viaOtherAccount: z.boolean(),
+    }),
+  ),
+  decisions: z.array(
+    z.object({
+      id: z.string(),
+      streamId: z.string(),
+      rule: z.string(),
+      reason: z.string(),
+      decidedAt: IsoTime,
+      decidedBy: z.enum(['rule', 'moderator']),
+      enforcement: EnforcementSummary,
+      reviewStatus: z.enum(['none', 'pending', 'confirmed', 'overturned']),
+      appealable: z.boolean(),
+      notAppealableBecause: z.string().nullable(),
+      appeal: z.object({ id: z.string(), status: z.enum(['open', 'upheld', 'overturned']), createdAt: IsoTime, outcome: AppealOutcome }).nullable(),
+    }),
+  ),
+  howToAppeal: z.object({
+    text: z.string(),
+    method: z.literal('POST'),
+    endpoint: z.string(),
+    body: z.object({ decisionId: z.string(), statement: z.string() }),
+    outcomes: z.string(),
+  }),
+});
+
+const MyAppeals = z.object({
+  appeals: z.array(
+    StreamerAppealView.extend({
+      decision: z.object({ id: z.string(), rule: z.string(), reason: z.string(), decidedAt: IsoTime, reviewStatus: z.enum(['none', 'pending', 'confirmed', 'overturned']) }).nullable(),
+    }),
+  ),
+});
 
 /**
  * Streamer-facing routes, authenticated by the account's own token (`Authorization: Bearer at_…`), not by an
  * admin token. They show the account only its own records; anything else is "not found".
  */
-export function streamerRoutes(ctx: ApiContext): RouteDef[] {
+export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
   const db = ctx.store.db;
 
-  const authenticateStreamer = async (req: FastifyRequest): Promise<Account> => {
-    const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([^\s]+)$/.exec(header) : null;
-    if (!match) throw new HttpError(401, 'unauthorized', 'missing bearer token (the account token, at_…)');
-    const found = await authenticateAccountToken(db, match[1]!);
-    if (!found) throw new HttpError(401, 'unauthorized', 'invalid or revoked account token');
-    return found.account;
-  };
-
-  return [
-    defineRoute({
-      method: 'POST',
-      path: '/api/v1/accounts/:handle/token',
+  app.route({
+    method: 'POST',
+    url: '/api/v1/accounts/:handle/token',
+    config: { auth: 'operator' },
+    schema: {
       summary: "Issue the account's streamer token (at_…, shown once) for /api/v1/me; revokes the previous one",
-      tag: 'accounts',
-      role: 'operator',
-      params: { handle: 'Account handle' },
-      responses: { 201: 'The new token', 404: 'No such account' },
-      handler: async ({ params, principal, reply }) => {
-        const { token, record, revoked } = await issueAccountToken(db, { id: principal.actor }, params.handle ?? '');
-        reply.code(201);
-        return { handle: params.handle, tokenId: record.id, accountToken: token, revoked };
+      tags: ['accounts'],
+      params: HandleParams,
+      response: {
+        201: json(z.object({ handle: z.string(), tokenId: z.string(), accountToken: z.string().describe('at_…, shown only here'), revoked: z.array(z.string()).describe('Ids of the tokens it replaces') }), 'The new token'),
+        ...errors({ 404: 'No such account' }),
       },
-    }),
-    defineRoute({
-      method: 'GET',
-      path: '/api/v1/me',
+    },
+    handler: async (req, reply) => {
+      const { token, record, revoked } = await issueAccountToken(db, { id: req.principal.actor }, req.params.handle);
+      reply.code(201);
+      return { handle: req.params.handle, tokenId: record.id, accountToken: token, revoked };
+    },
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/me',
+    config: { auth: 'streamer' },
+    schema: {
       summary: 'Streamer (Bearer at_… account token): status, whether you can go live, suspension, strikes, recent decisions and how to appeal',
-      tag: 'streamer',
-      role: null,
-      responses: { 200: 'Your account status', 401: 'Missing, invalid or revoked account token' },
-      handler: async ({ req }) => {
-        const account = await authenticateStreamer(req);
-        const now = Date.now();
-        const subject = account.identity_subject;
-        const [active, strikes, decisions, appeals, liveKeys] = await Promise.all([
-          activeSuspensionsFor(db, account.id, subject, now),
-          db
-            .selectFrom('strikes')
-            .selectAll()
-            .where((eb) => (subject ? eb.or([eb('account_id', '=', account.id), eb('identity_subject', '=', subject)]) : eb('account_id', '=', account.id)))
-            .where('voided_at', 'is', null)
-            .where('expires_at', '>', now)
-            .orderBy('at', 'desc')
-            .execute(),
-          db.selectFrom('decisions').selectAll().where('account_id', '=', account.id).where('shadow', '=', 0).orderBy('decided_at', 'desc').limit(50).execute(),
-          db.selectFrom('appeals').selectAll().where('account_id', '=', account.id).execute(),
-          db.selectFrom('stream_keys').select('id').where('account_id', '=', account.id).where('revoked_at', 'is', null).execute(),
-        ]);
-        const suspension = bindingSuspension(active);
-        const appealByDecision = new Map(appeals.map((a) => [a.decision_id, a]));
+      tags: ['streamer'],
+      response: { 200: json(MyStatus, 'Your account status') },
+    },
+    handler: async (req) => {
+      const account = ownAccount(req);
+      const now = Date.now();
+      const subject = account.identity_subject;
+      const [active, strikes, decisions, appeals, liveKeys] = await Promise.all([
+        activeSuspensionsFor(db, account.id, subject, now),
+        db
+          .selectFrom('strikes')
+          .selectAll()
+          .where((eb) => (subject ? eb.or([eb('account_id', '=', account.id), eb('identity_subject', '=', subject)]) : eb('account_id', '=', account.id)))
+          .where('voided_at', 'is', null)
+          .where('expires_at', '>', now)
+          .orderBy('at', 'desc')
+          .execute(),
+        db.selectFrom('decisions').selectAll().where('account_id', '=', account.id).where('shadow', '=', 0).orderBy('decided_at', 'desc').limit(50).execute(),
+        db.selectFrom('appeals').selectAll().where('account_id', '=', account.id).execute(),
+        db.selectFrom('stream_keys').select('id').where('account_id', '=', account.id).where('revoked_at', 'is', null).execute(),
+      ]);
+      const suspension = bindingSuspension(active);
+      const appealByDecision = new Map(appeals.map((a) => [a.decision_id, a]));
 
-        let goLive: { allowed: boolean; reason: string | null; message: string };
-        if (account.identity_status === 'revoked') goLive = { allowed: false, reason: 'identity_revoked', message: 'identity verification was revoked' };
-        else if (account.identity_status !== 'verified') goLive = { allowed: false, reason: 'not_verified', message: 'live streaming needs a verified identity' };
-        else if (suspension)
-          goLive = {
-            allowed: false,
-            reason: 'suspended',
-            message:
-              suspension.ends_at === null
-                ? `live streaming is suspended permanently: ${suspension.reason}`
-                : `live streaming is suspended until ${iso(suspension.ends_at)}: ${suspension.reason}`,
+      let goLive: z.infer<typeof GoLive>;
+      if (account.identity_status === 'revoked') goLive = { allowed: false, reason: 'identity_revoked', message: 'identity verification was revoked' };
+      else if (account.identity_status !== 'verified') goLive = { allowed: false, reason: 'not_verified', message: 'live streaming needs a verified identity' };
+      else if (suspension)
+        goLive = {
+          allowed: false,
+          reason: 'suspended',
+          message:
+            suspension.ends_at === null
+              ? `live streaming is suspended permanently: ${suspension.reason}`
+              : `live streaming is suspended until ${isoOf(suspension.ends_at)}: ${suspension.reason}`,
+        };
+      else if (liveKeys.length === 0) goLive = { allowed: false, reason: 'no_stream_key', message: 'the account has no live stream key; ask an operator for one' };
+      else goLive = { allowed: true, reason: null, message: 'you may go live' };
+
+      return {
+        handle: account.handle,
+        identity: { status: account.identity_status, changedAt: isoOrNull(account.identity_changed_at) },
+        canGoLive: goLive.allowed,
+        goLive,
+        live: ctx.registry.byAccount(account.id).length > 0,
+        activeSuspension: suspension ? streamerSuspensionView(suspension, account) : null,
+        activeSuspensions: active.map((s) => streamerSuspensionView(s, account)),
+        strikes: strikes.map((s) => ({
+          id: s.id,
+          category: s.category,
+          severity: s.severity,
+          rule: s.rule_id,
+          at: isoOf(s.at),
+          expiresAt: isoOf(s.expires_at),
+          decisionId: s.account_id === account.id ? s.decision_id : null,
+          viaOtherAccount: s.account_id !== account.id,
+        })),
+        decisions: decisions.map((d) => {
+          const appeal = appealByDecision.get(d.id) ?? null;
+          const blocker = appealBlocker(d, appeal);
+          return {
+            id: d.id,
+            streamId: d.stream_id,
+            rule: d.rule_id,
+            reason: d.reason,
+            decidedAt: isoOf(d.decided_at),
+            decidedBy: deciderKind(d.decided_by),
+            enforcement: enforcementSummary(d.actions),
+            reviewStatus: d.review_status,
+            appealable: blocker === null,
+            notAppealableBecause: blocker,
+            appeal: appeal ? { id: appeal.id, status: appeal.status, createdAt: isoOf(appeal.created_at), outcome: appealOutcome(appeal) } : null,
           };
-        else if (liveKeys.length === 0) goLive = { allowed: false, reason: 'no_stream_key', message: 'the account has no live stream key; ask an operator for one' };
-        else goLive = { allowed: true, reason: null, message: 'you may go live' };
+        }),
+        howToAppeal: HOW_TO_APPEAL,
+      };
+    },
+  });
 
-        return {
-          handle: account.handle,
-          identity: { status: account.identity_status, changedAt: iso(account.identity_changed_at) },
-          canGoLive: goLive.allowed,
-          goLive,
-          live: ctx.registry.byAccount(account.id).length > 0,
-          activeSuspension: suspension ? streamerSuspensionView(suspension, account) : null,
-          activeSuspensions: active.map((s) => streamerSuspensionView(s, account)),
-          strikes: strikes.map((s) => ({
-            id: s.id,
-            category: s.category,
-            severity: s.severity,
-            rule: s.rule_id,
-            at: iso(s.at),
-            expiresAt: iso(s.expires_at),
-            decisionId: s.account_id === account.id ? s.decision_id : null,
-            viaOtherAccount: s.account_id !== account.id,
-          })),
-          decisions: decisions.map((d) => {
-            const appeal = appealByDecision.get(d.id) ?? null;
-            const blocker = appealBlocker(d, appeal);
-            return {
-              id: d.id,
-              streamId: d.stream_id,
-              rule: d.rule_id,
-              reason: d.reason,
-              decidedAt: iso(d.decided_at),
-              decidedBy: deciderKind(d.decided_by),
-              enforcement: enforcementSummary(d.actions),
-              reviewStatus: d.review_status,
-              appealable: blocker === null,
-              notAppealableBecause: blocker,
-              appeal: appeal ? { id: appeal.id, status: appeal.status, createdAt: iso(appeal.created_at), outcome: appealOutcome(appeal) } : null,
-            };
-          }),
-          howToAppeal: HOW_TO_APPEAL,
-        };
-      },
-    }),
-    defineRoute({
-      method: 'POST',
-      path: '/api/v1/me/appeals',
+  app.route({
+    method: 'POST',
+    url: '/api/v1/me/appeals',
+    config: { auth: 'streamer' },
+    schema: {
       summary: `Streamer (Bearer at_…): appeal one of your enforced decisions, once. Body: {decisionId, statement (1–${STATEMENT_MAX} chars)}`,
-      tag: 'streamer',
-      role: null,
-      responses: { 201: 'Appeal filed', 400: 'Invalid body (names the field)', 401: 'Missing, invalid or revoked account token', 404: 'No such decision of yours', 409: 'Already appealed or overturned' },
-      handler: async ({ req, reply }) => {
-        // Authenticate before looking at the body: without a valid token, the answer is 401 whatever was sent.
-        const account = await authenticateStreamer(req);
-        const body = parseWith(AppealBodySchema, req.body, 'body');
-        const appeal = await fileAppeal(db, account, body);
-        reply.code(201);
-        return { appeal: streamerAppealView(appeal) };
+      tags: ['streamer'],
+      body: AppealBodySchema,
+      response: {
+        201: json(z.object({ appeal: StreamerAppealView }), 'Appeal filed'),
+        ...errors({ 404: 'No such decision of yours', 409: 'Already appealed or overturned' }),
       },
-    }),
-    defineRoute({
-      method: 'GET',
-      path: '/api/v1/me/appeals',
+    },
+    handler: async (req, reply) => {
+      const appeal = await fileAppeal(db, ownAccount(req), req.body);
+      reply.code(201);
+      return { appeal: streamerAppealView(appeal) };
+    },
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/me/appeals',
+    config: { auth: 'streamer' },
+    schema: {
       summary: 'Streamer (Bearer at_…): your appeals with their outcomes, newest first',
-      tag: 'streamer',
-      role: null,
-      responses: { 200: 'Your appeals', 401: 'Missing, invalid or revoked account token' },
-      handler: async ({ req }) => {
-        const account = await authenticateStreamer(req);
-        const rows = await listAppeals(db, { accountId: account.id, limit: 1000 });
-        const decisions = rows.length
-          ? await db.selectFrom('decisions').select(['id', 'rule_id', 'reason', 'decided_at', 'review_status']).where('id', 'in', rows.map((r) => r.decision_id)).execute()
-          : [];
-        const byId = new Map(decisions.map((d) => [d.id, d]));
-        return {
-          appeals: rows.map((a) => {
-            const d = byId.get(a.decision_id);
-            return {
-              ...streamerAppealView(a),
-              decision: d ? { id: d.id, rule: d.rule_id, reason: d.reason, decidedAt: iso(d.decided_at), reviewStatus: d.review_status } : null,
-            };
-          }),
-        };
-      },
-    }),
-  ];
+      tags: ['streamer'],
+      response: { 200: json(MyAppeals, 'Your appeals') },
+    },
+    handler: async (req) => {
+      const account = ownAccount(req);
+      const rows = await listAppeals(db, { accountId: account.id, limit: 1000 });
+      const decisions = rows.length
+        ? await db.selectFrom('decisions').select(['id', 'rule_id', 'reason', 'decided_at', 'review_status']).where('id', 'in', rows.map((r) => r.decision_id)).execute()
+        : [];
+      const byId = new Map(decisions.map((d) => [d.id, d]));
+      return {
+        appeals: rows.map((a) => {
+          const d = byId.get(a.decision_id);
+          return {
+            ...streamerAppealView(a),
+            decision: d ? { id: d.id, rule: d.rule_id, reason: d.reason, decidedAt: isoOf(d.decided_at), reviewStatus: d.review_status } : null,
+          };
+        }),
+      };
+    },
+  });
 }

@@ -1,47 +1,40 @@
 import { z } from 'zod';
 import { notFound } from '../errors.ts';
-import type { LiveStream } from '../live/registry.ts';
 import type { ApiContext } from './context.ts';
-import { defineRoute, type RouteDef } from './route.ts';
+import { errors, json, type ApiApp } from './route.ts';
+import { idParams, Reason, StreamId } from './schemas.ts';
+import { streamView, StreamView } from './views/stream.ts';
 
-export function streamView(s: LiveStream) {
-  return {
-    id: s.id,
-    account: s.handle,
-    protocol: s.protocol,
-    startedAt: new Date(s.startedAt).toISOString(),
-    playPath: s.playPath,
-  };
-}
-
-const CutBody = z.object({ reason: z.string().trim().min(1, 'a reason is required').max(500) }).strict();
-
-export function streamRoutes(ctx: ApiContext): RouteDef[] {
-  return [
-    defineRoute({
-      method: 'GET',
-      path: '/api/v1/streams',
+/** Live streams: list them, cut one. */
+export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
+  app.route({
+    method: 'GET',
+    url: '/api/v1/streams',
+    config: { auth: 'moderator' },
+    schema: {
       summary: 'List live streams',
-      tag: 'streams',
-      role: 'moderator',
-      responses: { 200: 'Live streams, oldest first', 401: 'Missing or wrong token' },
-      handler: async () => ({ streams: ctx.registry.list().map(streamView) }),
-    }),
-    defineRoute({
-      method: 'POST',
-      path: '/api/v1/streams/:id/cut',
+      tags: ['streams'],
+      response: { 200: json(z.object({ streams: z.array(StreamView) }), 'Live streams, oldest first') },
+    },
+    handler: async () => ({ streams: ctx.registry.list().map(streamView) }),
+  });
+
+  app.route({
+    method: 'POST',
+    url: '/api/v1/streams/:id/cut',
+    config: { auth: 'moderator' },
+    schema: {
       summary: 'Cut a live feed now',
-      tag: 'streams',
-      role: 'moderator',
-      params: { id: 'Stream id (str_…)' },
-      body: CutBody,
-      responses: { 200: 'The feed was cut', 400: 'Invalid body', 404: 'No such live stream' },
-      handler: async ({ params, body, principal }) => {
-        const id = params.id ?? '';
-        const stream = await ctx.registry.cut(id, { reason: 'cut', message: body.reason, actor: principal.actor });
-        if (!stream) throw notFound(`live stream '${id}'`);
-        return { cut: streamView(stream) };
-      },
-    }),
-  ];
+      tags: ['streams'],
+      params: idParams(StreamId),
+      body: z.object({ reason: Reason }).strict(),
+      response: { 200: json(z.object({ cut: StreamView }), 'The feed was cut'), ...errors({ 404: 'No such live stream' }) },
+    },
+    handler: async (req) => {
+      const { id } = req.params;
+      const stream = await ctx.registry.cut(id, { reason: 'cut', message: req.body.reason, actor: req.principal.actor });
+      if (!stream) throw notFound(`live stream '${id}'`);
+      return { cut: streamView(stream) };
+    },
+  });
 }

@@ -46,7 +46,7 @@ export async function startAppealsGateway(): Promise<AppealsGateway> {
   const config = ConfigSchema.parse({
     dataDir,
     rtmp: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0, checkResponses: true },
     log: { level: 'silent' },
     demo: false,
     syncIntervalMs: 200,

@@ -138,7 +138,8 @@ export function testConfig(dataDir: string, o: TestGatewayOptions = {}): Config 
     dataDir,
     db: o.db,
     rtmp: { host: '127.0.0.1', port: 0, idleTimeoutMs: 15_000, handshakeTimeoutMs: 10_000, maxConnections: 1000, ...o.rtmp },
-    http: { host: '127.0.0.1', port: 0 },
+    // Every API response is checked against its route's schema: a mismatch is a 500 that fails the test.
+    http: { host: '127.0.0.1', port: 0, checkResponses: true },
     ingest: { ws: { maxMessageBytes: 4 * 1024 * 1024, authTimeoutMs: 5_000, idleTimeoutMs: 10_000, ...o.ws } },
     identity: { webhookToleranceSeconds: 300, ...o.identity },
     syncIntervalMs: o.syncIntervalMs ?? 500,

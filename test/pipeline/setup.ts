@@ -44,7 +44,7 @@ export async function startPipelineGateway(dataDir: string, overrides: Partial<C
   const config = ConfigSchema.parse({
     dataDir,
     rtmp: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0, checkResponses: true },
     log: { level: 'silent' },
     demo: false,
     syncIntervalMs: 200,

@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { confirmDecision, overturnDecision } from '../enforcement/review.ts';
+import { notFound } from '../errors.ts';
+import type { DecisionRow } from '../store/schema.ts';
+import type { ApiContext } from './context.ts';
+import { binary, errors, json, type ApiApp } from './route.ts';
+import { DecisionId, idParams, limitQuery, Reason } from './schemas.ts';
+import { decisionView, DecisionView, evidenceRefs } from './views/decision.ts';
+import { StrikeRowSchema } from './views/strike.ts';
+import { SuspensionRowSchema } from './views/suspension.ts';
+
+const Decisions = z.object({ decisions: z.array(DecisionView) });
+
+/** Review: the queue, decisions with their evidence, and a moderator's confirm or overturn. */
+export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
+  const db = ctx.store.db;
+  const loadFacts = async (d: DecisionRow) => {
+    const facts = await Promise.all(evidenceRefs(d).map((r) => ctx.evidence.read(r)));
+    return facts.filter((f) => f !== null).map((f) => f.facts);
+  };
+  const getDecision = async (id: string) => {
+    const d = await db.selectFrom('decisions').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!d) throw notFound(`decision '${id}'`);
+    return d;
+  };
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/reviews',
+    config: { auth: 'moderator' },
+    schema: {
+      summary: 'The review queue: decisions awaiting a moderator, oldest first, with evidence',
+      tags: ['review'],
+      querystring: z.object({ status: z.enum(['pending', 'confirmed', 'overturned']).default('pending'), limit: limitQuery(500) }).strict(),
+      response: { 200: json(Decisions, 'Decisions') },
+    },
+    handler: async ({ query }) => {
+      const rows = await db.selectFrom('decisions').selectAll().where('review_status', '=', query.status).orderBy('decided_at', query.status === 'pending' ? 'asc' : 'desc').limit(query.limit).execute();
+      return { decisions: rows.map(decisionView) };
+    },
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/decisions',
+    config: { auth: 'moderator' },
+    schema: {
+      summary: 'Decisions (enforced and shadow), newest first; filter by account or stream',
+      tags: ['review'],
+      querystring: z.object({ accountId: z.string().optional(), streamId: z.string().optional(), shadow: z.enum(['true', 'false']).optional(), limit: limitQuery(500) }).strict(),
+      response: { 200: json(Decisions, 'Decisions') },
+    },
+    handler: async ({ query }) => {
+      let q = db.selectFrom('decisions').selectAll();
+      if (query.accountId) q = q.where('account_id', '=', query.accountId);
+      if (query.streamId) q = q.where('stream_id', '=', query.streamId);
+      if (query.shadow) q = q.where('shadow', '=', query.shadow === 'true' ? 1 : 0);
+      const rows = await q.orderBy('decided_at', 'desc').limit(query.limit).execute();
+      return { decisions: rows.map(decisionView) };
+    },
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/decisions/:id',
+    config: { auth: 'moderator' },
+    schema: {
+      summary: 'One decision with its evidence facts, strike and suspension',
+      tags: ['review'],
+      params: idParams(DecisionId),
+      response: {
+        200: json(
+          DecisionView.extend({
+            evidenceFacts: z.array(z.unknown()).describe("The facts recorded with each evidence frame (the classifiers' signals)"),
+            strikes: z.array(StrikeRowSchema).describe('Strikes the decision recorded, as stored'),
+            suspensions: z.array(SuspensionRowSchema).describe('Suspensions the decision imposed, as stored'),
+          }),
+          'The decision',
+        ),
+        ...errors({ 404: 'No such decision' }),
+      },
+    },
+    handler: async (req) => {
+      const d = await getDecision(req.params.id);
+      const [strikes, suspensions, facts] = await Promise.all([
+        db.selectFrom('strikes').selectAll().where('decision_id', '=', d.id).execute(),
+        db.selectFrom('suspensions').selectAll().where('decision_id', '=', d.id).execute(),
+        loadFacts(d),
+      ]);
+      return { ...decisionView(d), evidenceFacts: facts, strikes, suspensions };
+    },
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/evidence/:kind/:owner/:seq',
+    config: { auth: 'moderator' },
+    schema: {
+      summary: 'An evidence thumbnail (JPEG)',
+      tags: ['review'],
+      params: z.object({
+        kind: z.enum(['live', 'decisions']).describe('live (a stream\'s recent frames) or decisions (pinned to a decision)'),
+        owner: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'expected a stream or decision id').describe('Stream or decision id'),
+        seq: z.string().regex(/^\d{1,12}$/, 'expected a frame number').describe('Frame number'),
+      }),
+      response: { 200: binary('image/jpeg', 'The thumbnail'), ...errors({ 404: 'No such evidence (or past retention)' }) },
+    },
+    handler: async (req, reply) => {
+      const { kind, owner, seq } = req.params;
+      const found = await ctx.evidence.read(`${kind}/${owner}/${seq}`);
+      if (!found) throw notFound('evidence');
+      return reply.type('image/jpeg').send(found.jpeg);
+    },
+  });
+
+  app.route({
+    method: 'POST',
+    url: '/api/v1/decisions/:id/confirm',
+    config: { auth: 'moderator' },
+    schema: {
+      summary: 'Confirm a violation; optionally add its evidence frames to the `confirmed` bank',
+      tags: ['review'],
+      params: idParams(DecisionId),
+      body: z.object({ reason: Reason, addToBank: z.boolean().default(true) }).strict(),
+      response: {
+        200: json(z.object({ decision: DecisionView, confirmedBankAdded: z.number().int().describe('Hashes added to the confirmed bank') }), 'Confirmed'),
+        ...errors({ 404: 'No such decision', 409: 'Shadow or overturned decision' }),
+      },
+    },
+    handler: async (req) => {
+      const d = await getDecision(req.params.id);
+      const res = await confirmDecision(db, req.principal.actor, d.id, { reason: req.body.reason, addToBank: req.body.addToBank, evidenceFacts: await loadFacts(d) });
+      if (res.bankAdded) await ctx.banks.refresh();
+      return { decision: decisionView(res.decision), confirmedBankAdded: res.bankAdded };
+    },
+  });
+
+  app.route({
+    method: 'POST',
+    url: '/api/v1/decisions/:id/overturn',
+    config: { auth: 'moderator' },
+    schema: {
+      summary: 'Overturn a decision: void its strike, lift its suspension, restore the right to go live',
+      tags: ['review'],
+      params: idParams(DecisionId),
+      body: z.object({ reason: Reason }).strict(),
+      response: {
+        200: json(z.object({ decision: DecisionView, strikesVoided: z.number().int(), suspensionsLifted: z.number().int() }), 'Overturned'),
+        ...errors({ 404: 'No such decision', 409: 'Already overturned' }),
+      },
+    },
+    handler: async (req) => {
+      const res = await overturnDecision(db, req.principal.actor, req.params.id, req.body.reason);
+      await ctx.gate.refresh();
+      return { decision: decisionView(res.decision), strikesVoided: res.strikesVoided, suspensionsLifted: res.suspensionsLifted };
+    },
+  });
+}
