@@ -35,7 +35,11 @@
  * before any 400), request validation with the 400 naming the field (`body.turns`), errors thrown as
  * HttpError or DomainError answered as `{error, message, field?}`, and the generic error statuses
  * (400/401/403/413/415/500 as they apply) added to its documented responses. List only the statuses
- * that are particular to the route (404, 409, …) in `errors`.
+ * that are particular to the route (404, 409, …) in `errors`. Non-JSON answers: `binary('image/jpeg', …)`
+ * for a Buffer, `text(['text/csv'], …)` for a string or a stream (server-sent events:
+ * `text(['text/event-stream'], …)` and send a Readable). A `webhook` route checks its signature in its
+ * own `preValidation` hook (identity-webhook.ts). A new route is listed by test/gateway/openapi.test.ts
+ * automatically; add it to SHIPPED_ROUTES there once it ships, so it cannot be lost later.
  *
  * Response schemas describe exactly what the handler returns: every field listed (zod objects, which
  * document `additionalProperties: false`), no defaults or transforms. The serializer sends the handler's
