@@ -48,6 +48,7 @@
  * mistyped field, or an undeclared status is a 500 that fails the test. Use `JsonObject` for recorded
  * free-form JSON (audit details, evidence facts).
  */
+import { Readable } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -105,9 +106,10 @@ export function binary(mediaType: string, description: string) {
   return { description, content: { [mediaType]: { schema } } };
 }
 
-/** A text response that is not JSON (a CSV file, metrics): the handler sends a string with `reply.type(mediaType)`. */
+/** A text response that is not JSON (a CSV file, metrics, server-sent events): the handler sends a string or a stream with `reply.type(mediaType)`. */
 export function text(mediaTypes: string[], description: string) {
-  return { description, content: Object.fromEntries(mediaTypes.map((t) => [t, { schema: z.string() }])) };
+  const schema = z.custom<string | Readable>((v) => typeof v === 'string' || v instanceof Readable).meta({ type: 'string' });
+  return { description, content: Object.fromEntries(mediaTypes.map((t) => [t, { schema }])) };
 }
 
 /** Error responses particular to a route (404, 409, …), each an `ErrorBody` with what it means there. */

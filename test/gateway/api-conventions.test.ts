@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { issueToken } from '../../gateway/admin/tokens.ts';
 import { createApiServer } from '../../gateway/api/http.ts';
-import { errors, json, type ApiApp } from '../../gateway/api/route.ts';
+import { errors, json, text, type ApiApp } from '../../gateway/api/route.ts';
 import { idOf, idParams, Reason } from '../../gateway/api/schemas.ts';
 import { createLogger } from '../../gateway/log.ts';
 import { openStore, type Store } from '../../gateway/store/db.ts';
@@ -51,6 +52,15 @@ function widgetRoutes(app: ApiApp): void {
           return w;
       }
     },
+  });
+
+  // A stream answer (server-sent events, as the console's push will be) passes the checks untouched.
+  app.route({
+    method: 'GET',
+    url: '/api/v1/widgets/events',
+    config: { auth: 'public' },
+    schema: { summary: 'Widget events', tags: ['widgets'], response: { 200: text(['text/event-stream'], 'Server-sent events') } },
+    handler: async (_req, reply) => reply.type('text/event-stream').send(Readable.from(['event: spun\ndata: {"id":"wid_1"}\n\n'])),
   });
 }
 
@@ -126,6 +136,13 @@ describe('request handling every route gets', () => {
     const huge = await spin(checked, { raw: JSON.stringify({ reason: 'x'.repeat(300 * 1024), turns: 1 }) });
     expect(huge.statusCode).toBe(413);
     expect(huge.json().error).toBe('FST_ERR_CTP_BODY_TOO_LARGE');
+  });
+
+  it('a server-sent event stream goes out as sent', async () => {
+    const res = await checked.inject({ method: 'GET', url: '/api/v1/widgets/events' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(res.body).toBe('event: spun\ndata: {"id":"wid_1"}\n\n');
   });
 
   it('a route without config.auth or without response schemas is refused at start-up', async () => {
