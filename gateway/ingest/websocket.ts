@@ -7,7 +7,7 @@ import { MediaTap } from '../live/media-tap.ts';
 import type { CutRequest, LiveRegistry } from '../live/registry.ts';
 import { STREAM_KEY_RE, newId, sha256Hex } from '../security/secrets.ts';
 import type { Refusal } from './refusals.ts';
-import { AuthMessageSchema, CloseCode, closeReason, cutCloseCode, looksLikeContainer, refusalCloseCode } from './ws-protocol.ts';
+import { AuthMessageSchema, CloseCode, closeReason, cutCloseCode, HEADER_PREFIX_MAX_BYTES, refusalCloseCode, sniffContainer } from './ws-protocol.ts';
 
 export const WS_INGEST_PATH = '/ingest';
 
@@ -56,6 +56,9 @@ export class WsIngest {
     let streamId: string | null = null;
     let tap: MediaTap | null = null;
     let sawMedia = false;
+    // The first binary messages, held until they hold a recognisable header (bounded: HEADER_PREFIX_MAX_BYTES).
+    let prefix: Buffer[] = [];
+    let prefixBytes = 0;
     let closed = false;
 
     const close = (code: number, reason: string) => {
@@ -137,12 +140,22 @@ export class WsIngest {
 
     const media = (data: RawData, isBinary: boolean) => {
       if (!isBinary) return endWith(CloseCode.unsupportedData, 'protocol_error', 'only binary media chunks are accepted after auth');
-      const chunk = rawToBuffer(data);
+      let chunk = rawToBuffer(data);
       if (!sawMedia) {
-        if (!looksLikeContainer(chunk, tap!.container)) {
-          return endWith(CloseCode.badMedia, 'protocol_error', `the first media chunk is not a ${tap!.container === 'webm' ? 'WebM' : 'fragmented MP4'} header`);
+        prefix.push(chunk);
+        prefixBytes += chunk.length;
+        const held = Buffer.concat(prefix, prefixBytes);
+        const verdict = sniffContainer(held.subarray(0, HEADER_PREFIX_MAX_BYTES), tap!.container);
+        const name = tap!.container === 'webm' ? 'WebM' : 'fragmented MP4';
+        if (verdict === 'mismatch' || (verdict === 'need_more' && prefixBytes >= HEADER_PREFIX_MAX_BYTES)) {
+          return endWith(CloseCode.badMedia, 'protocol_error', `the stream does not start with a ${name} header`);
         }
+        armIdle();
+        if (verdict === 'need_more') return;
+        // Consumers see the held prefix as one chunk, so the media tap's replayed header is whole.
         sawMedia = true;
+        prefix = [];
+        chunk = held;
       }
       armIdle();
       tap!.push(chunk);

@@ -65,10 +65,82 @@ export function closeReason(text: string): string {
   return `${buf.subarray(0, cut).toString('utf8')}...`;
 }
 
-/** Recognizes the start of a WebM (EBML) or MP4 (ISO BMFF box) stream. */
-export function looksLikeContainer(chunk: Buffer, container: 'webm' | 'mp4'): boolean {
-  if (container === 'webm') return chunk.length >= 4 && chunk.readUInt32BE(0) === 0x1a45dfa3;
-  if (chunk.length < 8) return false;
-  const type = chunk.toString('latin1', 4, 8);
-  return ['ftyp', 'styp', 'moof', 'moov'].includes(type);
+/** How much of a stream's start the ingest holds while it waits to recognise the container header. */
+export const HEADER_PREFIX_MAX_BYTES = 64 * 1024;
+
+export type Sniff = 'match' | 'mismatch' | 'need_more';
+
+const EBML_MAGIC = Buffer.from([0x1a, 0x45, 0xdf, 0xa3]);
+const EBML_DOCTYPE_ID = 0x4282;
+const MP4_FIRST_BOXES = ['ftyp', 'styp', 'moof', 'moov'];
+
+/**
+ * Judges the bytes received so far (`prefix`, the concatenation of the first binary messages) as the start
+ * of a WebM (EBML header with DocType webm/matroska) or MP4 (a top-level ftyp/styp/moof/moov box) stream.
+ * `need_more` while the prefix is consistent with a header but too short to tell: Chromium's MediaRecorder
+ * sends a 1-byte first chunk (`1a`) and the rest of the EBML header in the next, so judging the first
+ * message alone refuses every real browser. The caller bounds the prefix (HEADER_PREFIX_MAX_BYTES).
+ */
+export function sniffContainer(prefix: Buffer, container: 'webm' | 'mp4'): Sniff {
+  return container === 'webm' ? sniffWebm(prefix) : sniffMp4(prefix);
+}
+
+function sniffWebm(b: Buffer): Sniff {
+  const n = Math.min(b.length, 4);
+  if (!b.subarray(0, n).equals(EBML_MAGIC.subarray(0, n))) return 'mismatch';
+  if (b.length < 5) return 'need_more';
+  const size = readVint(b, 4);
+  if (size === 'short') return 'need_more';
+  if (size === null || size.value > 4096) return 'mismatch'; // an EBML header is a few dozen bytes
+  const end = 4 + size.length + size.value;
+  if (b.length < end) return 'need_more';
+  // Walk the header's children for DocType.
+  let at = 4 + size.length;
+  while (at < end) {
+    const id = readElementId(b, at);
+    if (id === null) return 'mismatch';
+    const len = readVint(b, at + id.length);
+    if (len === null || len === 'short') return 'mismatch';
+    const dataAt = at + id.length + len.length;
+    if (dataAt + len.value > end) return 'mismatch';
+    if (id.value === EBML_DOCTYPE_ID) {
+      const docType = b.toString('latin1', dataAt, dataAt + len.value).replace(/\0+$/, '');
+      return docType === 'webm' || docType === 'matroska' ? 'match' : 'mismatch';
+    }
+    at = dataAt + len.value;
+  }
+  return 'mismatch';
+}
+
+function sniffMp4(b: Buffer): Sniff {
+  if (b.length >= 4) {
+    const size = b.readUInt32BE(0);
+    if (size !== 0 && size !== 1 && size < 8) return 'mismatch';
+  }
+  const typed = b.toString('latin1', Math.min(4, b.length), Math.min(8, b.length));
+  if (!MP4_FIRST_BOXES.some((t) => t.startsWith(typed))) return 'mismatch';
+  return b.length >= 8 ? 'match' : 'need_more';
+}
+
+/** An EBML element id (1–4 bytes, marker bits kept), or null when malformed or cut short. */
+function readElementId(b: Buffer, at: number): { value: number; length: number } | null {
+  const first = b[at];
+  if (first === undefined || first === 0) return null;
+  const length = Math.clz32(first) - 23; // leading zeros within the byte, plus one
+  if (length > 4 || at + length > b.length) return null;
+  let value = 0;
+  for (let i = 0; i < length; i++) value = value * 256 + b[at + i]!;
+  return { value, length };
+}
+
+/** An EBML variable-size integer (marker bit removed); 'short' when the buffer ends inside it. */
+function readVint(b: Buffer, at: number): { value: number; length: number } | null | 'short' {
+  const first = b[at];
+  if (first === undefined) return 'short';
+  if (first === 0) return null;
+  const length = Math.clz32(first) - 23;
+  if (at + length > b.length) return 'short';
+  let value = first & (0xff >> length);
+  for (let i = 1; i < length; i++) value = value * 256 + b[at + i]!;
+  return { value, length };
 }

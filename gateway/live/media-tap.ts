@@ -2,7 +2,7 @@ import { Tap } from './tap.ts';
 
 /**
  * Fan-out of a WebSocket publisher's media chunks to in-process consumers (the sampler's ffmpeg stdin).
- * The first chunk holds the container header (WebM EBML + tracks, or the MP4 init segment); it is kept so
+ * The first chunk holds the container header (the ingest joins a header split across messages into it) (WebM EBML + tracks, or the MP4 init segment); it is kept so
  * a consumer that (re)starts mid-stream can be fed the header before the live chunks.
  */
 export class MediaTap extends Tap<Buffer> {

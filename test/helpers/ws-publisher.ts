@@ -44,6 +44,8 @@ export interface WsPublishOptions {
   /** Media duration of the file, to pace it in real time (default 10 s). */
   fileDurationSec?: number;
   chunkMs?: number;
+  /** Send the file's first N bytes as a message of their own first (Chromium's MediaRecorder: 1 byte, `1a`). */
+  firstChunkBytes?: number;
 }
 
 export function wsPublish(o: WsPublishOptions): WsPublisher {
@@ -86,6 +88,10 @@ export function wsPublish(o: WsPublishOptions): WsPublisher {
     const chunkMs = o.chunkMs ?? 250;
     const perChunk = Math.max(1, Math.ceil((data.length * chunkMs) / ((o.fileDurationSec ?? 10) * 1000)));
     let offset = 0;
+    if (o.firstChunkBytes) {
+      ws.send(data.subarray(0, o.firstChunkBytes), { binary: true });
+      offset = o.firstChunkBytes;
+    }
     const send = () => {
       if (paused || ws.readyState !== WebSocket.OPEN) return;
       if (offset >= data.length) {

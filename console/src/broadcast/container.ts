@@ -1,9 +1,10 @@
 /**
  * The recording container and the first binary message (DOM-free, so unit tests run in Node).
  *
- * Chromium's MediaRecorder emits a 1-byte first chunk (0x1a) and the rest of the EBML header in the next,
- * while the gateway judges the container from the first binary message alone: the first chunks are held
- * back and sent as one message once they hold a header's worth of bytes. The bytes are unchanged.
+ * Chromium's MediaRecorder can emit a 1-byte first chunk (0x1a) and the rest of the EBML header in the next.
+ * The gateway accepts a header split across messages (it judges a bounded prefix), so this is only
+ * tidiness: the first chunks are sent as one message once they hold a header's worth of bytes, which also
+ * lets a gateway older than that fix accept the page. The bytes are unchanged.
  */
 
 /** Enough for the EBML magic + header start (WebM) or an ftyp box (MP4). */
