@@ -60,6 +60,16 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ webhookToleranceSeconds: 300 }),
+    /** Who may host a live stream beyond a verified identity (gateway/identity/gate.ts). */
+    eligibility: z
+      .object({
+        /** Minimum age to go live, checked against the identity provider's age-assurance claim (TikTok LIVE: 18). */
+        minimumAge: z.number().int().min(0).max(130).default(18),
+        /** Refuse verified accounts without any age claim (`age_unverified`); off, so operator-verified accounts still go live. */
+        requireAgeAssurance: z.boolean().default(false),
+      })
+      .strict()
+      .default({ minimumAge: 18, requireAgeAssurance: false }),
     /** How often the gateway looks for changes other processes (CLI, other nodes) made to accounts. */
     syncIntervalMs: z.number().int().min(50).max(60_000).default(500),
     log: z
@@ -189,6 +199,7 @@ const ENV_KEYS: Record<string, string[]> = {
   MODGATE_IDENTITY_WEBHOOK_SECRET: ['identity', 'webhookSecret'],
   MODGATE_LOG_LEVEL: ['log', 'level'],
   MODGATE_DEMO: ['demo'],
+  MODGATE_MINIMUM_AGE: ['eligibility', 'minimumAge'],
   MODGATE_SAMPLING_ENABLED: ['sampling', 'enabled'],
   MODGATE_SAMPLING_MODE: ['sampling', 'mode'],
   MODGATE_POLICY_FILE: ['policy', 'file'],

@@ -84,6 +84,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   if (orphans > 0) log.warn({ orphans }, 'closed streams left open by a previous run');
 
   const gate = new GateState(store.db);
+  gate.eligibility = config.eligibility;
   await gate.loadAll();
   const enforcer = new GateEnforcer(gate, registry, log);
   enforcer.start(config.syncIntervalMs);

@@ -3,7 +3,9 @@ import { activeSuspensionsFor, suspendAccount, suspensionHistory, unsuspendAccou
 import { addManualStrike, strikesOf, voidStrike } from '../enforcement/strikes.ts';
 import { notFound } from '../errors.ts';
 import { addAccount, getAccount, HandleSchema, setIdentity } from '../identity/accounts.ts';
+import { listBans } from '../identity/bans.ts';
 import { issueKey, revokeKeys } from '../identity/keys.ts';
+import { banView, BanView } from './bans.ts';
 import { queryAudit } from '../store/audit.ts';
 import type { ApiContext } from './context.ts';
 import { errors, json, type ApiApp } from './route.ts';
@@ -23,8 +25,13 @@ const AccountDetail = z.object({
     subject: z.string().nullable().describe("The verified person's id at the identity provider (shared by their accounts)"),
     method: z.string().nullable().describe('`operator`, `webhook:<provider>`, `demo`'),
     changedAt: IsoTimeOrNull,
+    age: z
+      .object({ over: z.number().int(), source: z.string().nullable(), checkedAt: IsoTimeOrNull })
+      .nullable()
+      .describe("The provider's age-assurance claim (at least `over` years old); null: none on record"),
   }),
   activeSuspension: SuspensionView.nullable(),
+  activeBans: z.array(BanView).describe('Unlifted bans of the person behind this account (court-ordered or platform)'),
   live: z.array(StreamView),
   suspensions: z.array(SuspensionView),
   streams: z.array(
@@ -90,8 +97,9 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
     handler: async (req) => {
       const account = await getAccount(db, req.params.handle);
       const now = Date.now();
-      const [active, history, streams, refusals, keys, audit] = await Promise.all([
+      const [active, bans, history, streams, refusals, keys, audit] = await Promise.all([
         activeSuspensionsFor(db, account.id, account.identity_subject, now),
+        account.identity_subject ? listBans(db, { subject: account.identity_subject }) : Promise.resolve([]),
         suspensionHistory(db, account.id),
         db.selectFrom('streams').selectAll().where('account_id', '=', account.id).orderBy('started_at', 'desc').limit(50).execute(),
         db.selectFrom('publish_refusals').selectAll().where('account_id', '=', account.id).orderBy('at', 'desc').limit(50).execute(),
@@ -100,8 +108,15 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
       ]);
       return {
         handle: account.handle,
-        identity: { status: account.identity_status, subject: account.identity_subject, method: account.identity_method, changedAt: isoOrNull(account.identity_changed_at) },
+        identity: {
+          status: account.identity_status,
+          subject: account.identity_subject,
+          method: account.identity_method,
+          changedAt: isoOrNull(account.identity_changed_at),
+          age: account.age_over === null ? null : { over: account.age_over, source: account.age_source, checkedAt: isoOrNull(account.age_checked_at) },
+        },
         activeSuspension: active[0] ? suspensionView(active[0]) : null,
+        activeBans: bans.map((b) => banView(b, now)),
         live: ctx.registry.byAccount(account.id).map(streamView),
         suspensions: history.map(suspensionView),
         streams: streams.map((s) => ({ id: s.id, protocol: s.protocol, startedAt: iso(s.started_at), endedAt: isoOrNull(s.ended_at), endReason: s.end_reason, endDetail: s.end_detail })),

@@ -10,6 +10,7 @@ import { appealRoutes } from './appeals.ts';
 import { auditRoutes } from './audit.ts';
 import { installAuth } from './auth.ts';
 import { bankRoutes } from './banks.ts';
+import { banRoutes } from './bans.ts';
 import type { ApiContext } from './context.ts';
 import { installConventions, type ApiRouteInfo } from './conventions.ts';
 import { decisionRoutes } from './decisions.ts';
@@ -36,6 +37,7 @@ export const API_ROUTES: RouteModule[] = [
   policyRoutes,
   streamerRoutes,
   appealRoutes,
+  banRoutes,
 ];
 
 declare module 'fastify' {

@@ -73,7 +73,11 @@ export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
       });
       if (!account) return { eventId: event.id, outcome };
       const actor = `webhook:${event.provider}`;
-      const { after } = await setIdentity(db, { id: actor }, event.handle, { status: STATUS[event.type], subject: event.subject ?? null, reason: `provider event ${event.id}` });
+      const age =
+        event.ageOver === undefined
+          ? undefined
+          : { over: event.ageOver, source: `${event.provider}:${event.ageSource ?? 'unspecified'}`, checkedAt: event.ageCheckedAt ? Date.parse(event.ageCheckedAt) : Date.now() };
+      const { after } = await setIdentity(db, { id: actor }, event.handle, { status: STATUS[event.type], subject: event.subject ?? null, reason: `provider event ${event.id}`, age });
       await ctx.gate.refresh();
       await ctx.enforcer.enforce([after.id], actor);
       return { eventId: event.id, outcome, identityStatus: after.identity_status };

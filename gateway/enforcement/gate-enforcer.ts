@@ -9,6 +9,9 @@ const END_REASON: Record<RefusalReason, EndReason> = {
   not_verified: 'not_verified',
   identity_revoked: 'identity_revoked',
   suspended: 'suspended',
+  banned: 'banned',
+  under_age: 'under_age',
+  age_unverified: 'under_age',
 };
 
 /**

@@ -10,6 +10,13 @@ export const HandleSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_.-]{1,39}$/, 'a handle is 2–40 characters of a-z, 0-9, _ . - (starting with a letter or digit)');
 
+/** An age-assurance claim: the person is at least `over` years old (never a birth date), how and when it was established. */
+export interface AgeClaim {
+  over: number;
+  source: string;
+  checkedAt: number;
+}
+
 export interface Actor {
   /** `cli`, `token:<name>`, `webhook:<provider>`, `policy:<rule>`, `system`. */
   id: string;
@@ -42,6 +49,9 @@ export async function addAccount(
       identity_method: input.verified ? methodOf(actor) : null,
       identity_changed_at: input.verified ? now : null,
       created_at: now,
+      age_over: null,
+      age_source: null,
+      age_checked_at: null,
     };
     await trx.insertInto('accounts').values(account).execute();
     await appendAudit(trx, {
@@ -70,7 +80,7 @@ export async function setIdentity(
   db: Kysely<Database>,
   actor: Actor,
   handle: string,
-  change: { status: IdentityStatus; subject?: string | null; reason?: string | null },
+  change: { status: IdentityStatus; subject?: string | null; reason?: string | null; age?: AgeClaim },
 ): Promise<{ before: Account; after: Account }> {
   return db.transaction().execute(async (trx) => {
     const before = await getAccount(trx, handle);
@@ -79,9 +89,11 @@ export async function setIdentity(
       change.subject !== undefined && change.subject !== null
         ? change.subject
         : (before.identity_subject ?? (change.status === 'verified' ? `local:${handle}` : null));
+    // A new age claim replaces the old one; an event without one keeps what is on record.
+    const age = change.age ? { age_over: change.age.over, age_source: change.age.source, age_checked_at: change.age.checkedAt } : {};
     await trx
       .updateTable('accounts')
-      .set({ identity_status: change.status, identity_subject: subject, identity_method: methodOf(actor), identity_changed_at: now })
+      .set({ identity_status: change.status, identity_subject: subject, identity_method: methodOf(actor), identity_changed_at: now, ...age })
       .where('id', '=', before.id)
       .execute();
     await appendAudit(trx, {
@@ -90,11 +102,11 @@ export async function setIdentity(
       targetType: 'account',
       targetId: handle,
       reason: change.reason ?? null,
-      detail: { from: before.identity_status, to: change.status, subject },
+      detail: { from: before.identity_status, to: change.status, subject, ...(change.age ? { ageOver: change.age.over, ageSource: change.age.source, ageCheckedAt: change.age.checkedAt } : {}) },
       at: now,
     });
     await touchGate(trx, before.id, now);
-    const after = { ...before, identity_status: change.status, identity_subject: subject, identity_method: methodOf(actor), identity_changed_at: now };
+    const after = { ...before, identity_status: change.status, identity_subject: subject, identity_method: methodOf(actor), identity_changed_at: now, ...age };
     return { before, after };
   });
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
-import type { GateAccount, GateKey, GateSnapshot, GateSuspension } from './gate.ts';
+import { loadBans } from './bans.ts';
+import { DEFAULT_ELIGIBILITY, type GateAccount, type GateBan, type GateEligibility, type GateKey, type GateSnapshot, type GateSuspension } from './gate.ts';
 
 /**
  * Keeps the gate's in-memory snapshot current with the database. Every write that can change who may
@@ -15,6 +16,10 @@ export class GateState implements GateSnapshot {
   readonly accounts = new Map<string, GateAccount>();
   readonly suspensionsByAccount = new Map<string, GateSuspension[]>();
   readonly suspensionsBySubject = new Map<string, GateSuspension[]>();
+  /** Bans of the people behind loaded accounts; reloaded with any of their accounts (a ban touches them all). */
+  readonly bansBySubject = new Map<string, GateBan[]>();
+  /** Set from config `eligibility` at start. */
+  eligibility: GateEligibility = DEFAULT_ELIGIBILITY;
   private lastSeq = 0;
   private refreshing: Promise<string[]> | null = null;
   private pending = false;
@@ -68,7 +73,7 @@ export class GateState implements GateSnapshot {
     for (let i = 0; i < ids.length; i += 500) {
       const batch = ids.slice(i, i + 500);
       const [accounts, keys, suspensions] = await Promise.all([
-        this.db.selectFrom('accounts').select(['id', 'handle', 'identity_status', 'identity_subject']).where('id', 'in', batch).execute(),
+        this.db.selectFrom('accounts').select(['id', 'handle', 'identity_status', 'identity_subject', 'age_over']).where('id', 'in', batch).execute(),
         this.db.selectFrom('stream_keys').select(['id', 'account_id', 'key_hash', 'revoked_at']).where('account_id', 'in', batch).execute(),
         this.db
           .selectFrom('suspensions')
@@ -79,8 +84,12 @@ export class GateState implements GateSnapshot {
       ]);
       for (const id of batch) this.forget(id);
       for (const a of accounts) {
-        this.accounts.set(a.id, { id: a.id, handle: a.handle, status: a.identity_status, subject: a.identity_subject });
+        this.accounts.set(a.id, { id: a.id, handle: a.handle, status: a.identity_status, subject: a.identity_subject, ageOver: a.age_over });
       }
+      const subjects = [...new Set(accounts.flatMap((a) => (a.identity_subject ? [a.identity_subject] : [])))];
+      const bans = await loadBans(this.db, subjects);
+      for (const subject of subjects) this.bansBySubject.delete(subject);
+      for (const b of bans) push(this.bansBySubject, b.subject, b);
       for (const k of keys) {
         const key: GateKey = { id: k.id, accountId: k.account_id, revoked: k.revoked_at !== null };
         this.keysByHash.set(k.key_hash, key);

@@ -8,6 +8,8 @@ export interface GateAccount {
   handle: string;
   status: 'unverified' | 'pending' | 'verified' | 'revoked';
   subject: string | null;
+  /** Age assurance claim: at least this old (null: no claim on record). */
+  ageOver: number | null;
 }
 
 export interface GateKey {
@@ -25,6 +27,26 @@ export interface GateSuspension {
   reason: string;
 }
 
+/** A ban of a person (identity subject): every account of theirs, including ones verified later. */
+export interface GateBan {
+  id: string;
+  subject: string;
+  kind: 'court_order' | 'platform';
+  legalReference: string | null;
+  startsAt: number;
+  endsAt: number | null;
+  reason: string;
+}
+
+/** Who may host a live stream beyond identity: the minimum age (config `eligibility`). */
+export interface GateEligibility {
+  minimumAge: number;
+  /** Refuse verified accounts with no age claim at all (off: operator-verified accounts carry none). */
+  requireAgeAssurance: boolean;
+}
+
+export const DEFAULT_ELIGIBILITY: GateEligibility = { minimumAge: 18, requireAgeAssurance: false };
+
 export interface GateSnapshot {
   keysByHash: ReadonlyMap<string, GateKey>;
   keysById: ReadonlyMap<string, GateKey>;
@@ -32,13 +54,36 @@ export interface GateSnapshot {
   /** Unlifted suspensions, indexed by the account they were issued on and by the person. */
   suspensionsByAccount: ReadonlyMap<string, readonly GateSuspension[]>;
   suspensionsBySubject: ReadonlyMap<string, readonly GateSuspension[]>;
+  /** Unlifted bans of people, by identity subject. */
+  bansBySubject: ReadonlyMap<string, readonly GateBan[]>;
+  eligibility: GateEligibility;
 }
 
-export type RefusalReason = 'unknown_key' | 'key_revoked' | 'not_verified' | 'identity_revoked' | 'suspended';
+export type RefusalReason = 'unknown_key' | 'key_revoked' | 'not_verified' | 'identity_revoked' | 'suspended' | 'banned' | 'under_age' | 'age_unverified';
 
 export type GateVerdict =
   | { ok: true; account: GateAccount; keyId: string }
-  | { ok: false; reason: RefusalReason; message: string; account?: GateAccount; suspension?: GateSuspension };
+  | { ok: false; reason: RefusalReason; message: string; account?: GateAccount; suspension?: GateSuspension; ban?: GateBan };
+
+export function activeBan(snapshot: GateSnapshot, account: GateAccount, now: number): GateBan | undefined {
+  if (!account.subject) return undefined;
+  return (snapshot.bansBySubject.get(account.subject) ?? []).find((b) => b.startsAt <= now && (b.endsAt === null || b.endsAt > now));
+}
+
+function describeBan(b: GateBan): string {
+  const until = b.endsAt === null ? 'until lifted' : `until ${new Date(b.endsAt).toISOString()}`;
+  const basis = b.kind === 'court_order' ? `by court order${b.legalReference ? ` (${b.legalReference})` : ''}` : 'by the platform';
+  return `this person is banned from live streaming ${basis} ${until}: ${b.reason}`;
+}
+
+/** Host eligibility by age: a claim below the minimum refuses; no claim refuses only where assurance is required. */
+function ageRefusal(eligibility: GateEligibility, account: GateAccount): { reason: 'under_age' | 'age_unverified'; message: string } | null {
+  if (account.ageOver === null) {
+    return eligibility.requireAgeAssurance ? { reason: 'age_unverified', message: `live streaming needs age assurance (at least ${eligibility.minimumAge})` } : null;
+  }
+  if (account.ageOver < eligibility.minimumAge) return { reason: 'under_age', message: `live streaming needs an age of at least ${eligibility.minimumAge}` };
+  return null;
+}
 
 export function activeSuspension(snapshot: GateSnapshot, account: GateAccount, now: number): GateSuspension | undefined {
   const own = snapshot.suspensionsByAccount.get(account.id) ?? [];
@@ -69,6 +114,10 @@ export function authorizeAccount(snapshot: GateSnapshot, accountId: string, keyI
 function checkAccount(snapshot: GateSnapshot, account: GateAccount, keyId: string, now: number): GateVerdict {
   if (account.status === 'revoked') return { ok: false, reason: 'identity_revoked', message: 'identity verification was revoked', account };
   if (account.status !== 'verified') return { ok: false, reason: 'not_verified', message: 'live streaming needs a verified identity', account };
+  const ban = activeBan(snapshot, account, now);
+  if (ban) return { ok: false, reason: 'banned', message: describeBan(ban), account, ban };
+  const age = ageRefusal(snapshot.eligibility, account);
+  if (age) return { ok: false, ...age, account };
   const suspension = activeSuspension(snapshot, account, now);
   if (suspension) return { ok: false, reason: 'suspended', message: describeSuspension(suspension), account, suspension };
   return { ok: true, account, keyId };

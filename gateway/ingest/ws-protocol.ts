@@ -43,6 +43,7 @@ export function refusalCloseCode(reason: RefusalReason): number {
     case 'key_revoked':
       return CloseCode.unauthorized;
     case 'suspended':
+    case 'banned':
       return CloseCode.suspended;
     default:
       return CloseCode.forbidden;
@@ -50,8 +51,8 @@ export function refusalCloseCode(reason: RefusalReason): number {
 }
 
 export function cutCloseCode(reason: EndReason): number {
-  if (reason === 'suspended') return CloseCode.suspended;
-  if (reason === 'identity_revoked' || reason === 'key_revoked' || reason === 'not_verified') return CloseCode.forbidden;
+  if (reason === 'suspended' || reason === 'banned') return CloseCode.suspended;
+  if (reason === 'identity_revoked' || reason === 'key_revoked' || reason === 'not_verified' || reason === 'under_age') return CloseCode.forbidden;
   if (reason === 'gateway_shutdown') return CloseCode.goingAway;
   return CloseCode.cut;
 }

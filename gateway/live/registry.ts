@@ -11,6 +11,8 @@ export type Protocol = 'rtmp' | 'websocket';
 export type EndReason =
   | 'cut'
   | 'suspended'
+  | 'banned'
+  | 'under_age'
   | 'identity_revoked'
   | 'key_revoked'
   | 'not_verified'

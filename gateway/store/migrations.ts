@@ -273,6 +273,34 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0040_age_and_person_bans': {
+      async up(db: Kysely<unknown>) {
+        // Age assurance: the provider's claim that the person is at least `age_over` years old (never a birth
+        // date), how it was established and when.
+        await db.schema.alterTable('accounts').addColumn('age_over', 'integer').execute();
+        await db.schema.alterTable('accounts').addColumn('age_source', 'text').execute();
+        await db.schema.alterTable('accounts').addColumn('age_checked_at', big).execute();
+        // Bans of a person (court-ordered or platform), bound to the identity subject rather than an account,
+        // so they refuse accounts verified after the ban as well.
+        await db.schema
+          .createTable('person_bans')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('identity_subject', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('legal_reference', 'text')
+          .addColumn('authority', 'text')
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('starts_at', big, (c) => c.notNull())
+          .addColumn('ends_at', big)
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('lifted_at', big)
+          .addColumn('lifted_by', 'text')
+          .addColumn('lift_reason', 'text')
+          .execute();
+        await db.schema.createIndex('person_bans_subject').on('person_bans').column('identity_subject').execute();
+      },
+    },
   };
 }
 

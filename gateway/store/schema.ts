@@ -20,6 +20,11 @@ export interface AccountsTable {
   identity_method: string | null;
   identity_changed_at: number | null;
   created_at: number;
+  /** Age assurance: the person is at least this old, per the provider (never a birth date); null: no claim. */
+  age_over: number | null;
+  /** How the age was assured (`id_document`, `facial_estimation`, …, or `operator`). */
+  age_source: string | null;
+  age_checked_at: number | null;
 }
 
 export interface StreamKeysTable {
@@ -236,7 +241,28 @@ export interface PolicyActiveTable {
   activated_by: string;
 }
 
+/** A ban of a person (all their accounts, present and future), by court order or platform decision. */
+export interface PersonBansTable {
+  id: string;
+  identity_subject: string;
+  kind: 'court_order' | 'platform';
+  /** The order's reference (court, case number, statute) for a court-ordered ban. */
+  legal_reference: string | null;
+  /** Who ordered it (a court, an authority) or null for a platform ban. */
+  authority: string | null;
+  reason: string;
+  starts_at: number;
+  /** null = until lifted. */
+  ends_at: number | null;
+  created_by: string;
+  created_at: number;
+  lifted_at: number | null;
+  lifted_by: string | null;
+  lift_reason: string | null;
+}
+
 export interface Database {
+  person_bans: PersonBansTable;
   banks: BanksTable;
   bank_entries: BankEntriesTable;
   bank_changes: BankChangesTable;
@@ -262,6 +288,7 @@ export type Account = Selectable<AccountsTable>;
 export type StreamKey = Selectable<StreamKeysTable>;
 export type StreamRow = Selectable<StreamsTable>;
 export type Suspension = Selectable<SuspensionsTable>;
+export type PersonBan = Selectable<PersonBansTable>;
 export type AdminToken = Selectable<AdminTokensTable>;
 export type AuditRecord = Selectable<AuditLogTable>;
 export type NewAudit = Insertable<AuditLogTable>;

@@ -63,6 +63,9 @@ const SHIPPED_ROUTES = [
   'GET /api/v1/appeals',
   'GET /api/v1/appeals/:id',
   'POST /api/v1/appeals/:id/decide',
+  'POST /api/v1/bans',
+  'GET /api/v1/bans',
+  'POST /api/v1/bans/:id/lift',
 ];
 
 const openApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
