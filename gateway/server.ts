@@ -13,6 +13,7 @@ import { WsIngest } from './ingest/websocket.ts';
 import { LiveRegistry } from './live/registry.ts';
 import { createLogger } from './log.ts';
 import { openStore, type Store } from './store/db.ts';
+import { DbHealth } from './store/health.ts';
 import { VERSION } from './version.ts';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,7 @@ import { createMetrics } from './metrics.ts';
 export interface Gateway {
   config: Config;
   store: Store;
+  health: DbHealth;
   registry: LiveRegistry;
   gate: GateState;
   enforcer: GateEnforcer;
@@ -76,8 +78,19 @@ export interface StartOptions {
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
   const log = opts.log ?? createLogger(config.log.level);
   mkdirSync(config.dataDir, { recursive: true });
-  const store = await openStore(databaseUrl(config));
+  let health: DbHealth | null = null;
+  const store = await openStore(databaseUrl(config), {
+    onConnectionError: (err) => {
+      log.warn({ err: err.message }, 'a database connection failed; the pool replaces it');
+      health?.connectionError(err);
+    },
+  });
   const onError = (err: unknown, context: string) => log.error({ err }, context);
+  health = new DbHealth(store.db);
+  const dbHealth = health;
+  dbHealth.on('lost', (err) => log.error({ err: err.message }, 'database unreachable: relaying and gating live streams from memory'));
+  dbHealth.on('recovered', () => log.info('database reachable again: catching up'));
+  dbHealth.start(1_000);
 
   const registry = new LiveRegistry(store.db, nodeId(config.dataDir), onError);
   const orphans = await registry.closeOrphans();
@@ -152,7 +165,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   };
   const rtmp = new RtmpIngest(config.rtmp, { gate: () => gate, registry, refuse, log });
   const ws = new WsIngest(config.ingest.ws, { gate: () => gate, registry, refuse, log });
-  const http = await buildHttpServer({ store, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry }, ws, opts.extraRoutes);
+  const http = await buildHttpServer({ store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry }, ws, opts.extraRoutes);
 
   const rtmpPort = await rtmp.listen();
   let watcher: StreamWatcher | null = null;
@@ -170,6 +183,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   return {
     config,
     store,
+    health: dbHealth,
     registry,
     gate,
     enforcer,
@@ -185,6 +199,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     async stop() {
       if (stopped) return;
       stopped = true;
+      dbHealth.stop();
       enforcer.stop();
       clearInterval(housekeeping);
       clearInterval(sweeper);

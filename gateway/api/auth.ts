@@ -36,6 +36,26 @@ export function installAuth(app: ApiApp, db: Kysely<Database>): void {
     req.principal = await authenticate(req, req.routeOptions.config.auth ?? 'public');
   });
 
+  // Moderators must still see and cut live streams while the database is unreachable: a token the
+  // database confirmed within the last 15 minutes is accepted from memory, but only when the lookup itself
+  // fails (a revoked or unknown token is refused as soon as the database answers).
+  const confirmed = new Map<string, { admin: NonNullable<Awaited<ReturnType<typeof authenticateToken>>>; at: number }>();
+  const CONFIRMED_FOR_MS = 15 * 60_000;
+  async function authenticateAdmin(token: string) {
+    try {
+      const admin = await authenticateToken(db, token);
+      if (admin) {
+        if (confirmed.size > 1000) confirmed.clear();
+        confirmed.set(token, { admin, at: Date.now() });
+      } else confirmed.delete(token);
+      return admin;
+    } catch (err) {
+      const known = confirmed.get(token);
+      if (known && Date.now() - known.at < CONFIRMED_FOR_MS) return known.admin;
+      throw err;
+    }
+  }
+
   async function authenticate(req: FastifyRequest, auth: Auth): Promise<Principal> {
     if (auth === 'public') return PUBLIC;
     if (auth === 'webhook') return WEBHOOK;
@@ -48,7 +68,7 @@ export function installAuth(app: ApiApp, db: Kysely<Database>): void {
       return { actor: accountActor(found.account), role: 'streamer', tokenId: found.token.id };
     }
     if (!token) throw new HttpError(401, 'unauthorized', 'missing bearer token');
-    const admin = await authenticateToken(db, token);
+    const admin = await authenticateAdmin(token);
     if (!admin) throw new HttpError(401, 'unauthorized', 'invalid or revoked token');
     if (!roleAllows(admin.role, auth)) throw new HttpError(403, 'forbidden', `this action needs the ${auth} role`);
     return { actor: `token:${admin.name}`, role: admin.role, tokenId: admin.id };

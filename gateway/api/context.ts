@@ -4,6 +4,7 @@ import type { GateEnforcer } from '../enforcement/gate-enforcer.ts';
 import type { GateState } from '../identity/gate-sync.ts';
 import type { LiveRegistry } from '../live/registry.ts';
 import type { Store } from '../store/db.ts';
+import type { DbHealth } from '../store/health.ts';
 import type { HashBankIndex } from '../../classifiers/bank-index.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
@@ -11,6 +12,8 @@ import type { Registry } from 'prom-client';
 
 export interface ApiContext {
   store: Store;
+  /** Whether the database answers (readiness); the gateway keeps serving from memory while it does not. */
+  health: DbHealth;
   gate: GateState;
   enforcer: GateEnforcer;
   registry: LiveRegistry;

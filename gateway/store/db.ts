@@ -14,7 +14,17 @@ export interface Store {
   url: string;
   /** The raw SQLite handle, for the few bulk paths where kysely's per-query cost dominates (hash-list imports). */
   sqlite: SqliteDatabase.Database | null;
+  /** The PostgreSQL pool (null on SQLite): for a dedicated LISTEN connection's settings and the health check. */
+  pgConfig: pg.PoolConfig | null;
   close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /**
+   * A connection of the pool failed (the server went away, `pg_terminate_backend`, a network cut). The pool
+   * drops that connection and opens a new one on the next query; this is only told, never thrown.
+   */
+  onConnectionError?: (err: Error) => void;
 }
 
 // PostgreSQL returns int8 as strings; every bigint column here is an epoch-ms time or a sequence, well
@@ -43,12 +53,29 @@ class ImmediateSqliteDialect extends SqliteDialect {
 }
 
 /** Opens the database named by `url` (`sqlite:PATH`, a bare path, or `postgres://…`) and migrates it. */
-export async function openStore(url: string): Promise<Store> {
+export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // A query waits at most 5 s for a connection (the server is down or unreachable: fail, don't hang the
+    // caller); keepAlive finds a silently dropped connection; statement_timeout bounds a stuck statement.
+    const pgConfig: pg.PoolConfig = { connectionString: url, max: 10, connectionTimeoutMillis: 5_000, keepAlive: true, statement_timeout: 30_000 };
+    const pool = new pg.Pool(pgConfig);
+    const onConnectionError = (err: Error) => opts.onConnectionError?.(err);
+    // Without these, a connection ended by the server ("terminating connection due to administrator command",
+    // "Connection terminated unexpectedly") is an unhandled 'error' event and ends the process. The pool
+    // emits 'error' for an idle connection; a checked-out one emits on the client itself, so every client
+    // carries a listener for its whole life (its failed query still rejects to its caller).
+    pool.on('error', onConnectionError);
+    pool.on('connect', (client) => {
+      client.on('error', onConnectionError);
+    });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    await migrateToLatest(db as Kysely<unknown>, 'postgres');
-    return { db, dialect: 'postgres', url, sqlite: null, close: () => db.destroy() };
+    try {
+      await migrateToLatest(db as Kysely<unknown>, 'postgres');
+    } catch (err) {
+      await db.destroy().catch(() => {});
+      throw err;
+    }
+    return { db, dialect: 'postgres', url, sqlite: null, pgConfig, close: () => db.destroy() };
   }
   const file = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -60,5 +87,5 @@ export async function openStore(url: string): Promise<Store> {
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   await migrateToLatest(db as Kysely<unknown>, 'sqlite');
-  return { db, dialect: 'sqlite', url: `sqlite:${file}`, sqlite, close: () => db.destroy() };
+  return { db, dialect: 'sqlite', url: `sqlite:${file}`, sqlite, pgConfig: null, close: () => db.destroy() };
 }

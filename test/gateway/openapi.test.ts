@@ -24,6 +24,7 @@ interface OpenApiDoc {
 /** Every route the API has shipped (all of them existed before routes were typed): none may go missing. Add new ones here. */
 const SHIPPED_ROUTES = [
   'GET /healthz',
+  'GET /readyz',
   'GET /metrics',
   'GET /api/v1/streams',
   'POST /api/v1/streams/:id/cut',
