@@ -1,8 +1,56 @@
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { formatZodIssues } from './validation.ts';
+
+/**
+ * An upstream media server whose publish hook points at modgate (gateway/hooks/): modgate gates its
+ * publishes, pulls accepted streams from it for sampling and drops them through its control API.
+ */
+/** An IPv4/IPv6 address, optionally with a prefix length (CIDR). */
+function isAddressOrCidr(entry: string): boolean {
+  const [addr = '', bits, extra] = entry.split('/');
+  const v6 = net.isIPv6(addr);
+  if (extra !== undefined || !(v6 || net.isIPv4(addr))) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (v6 ? 128 : 32));
+}
+
+export const MediaServerSchema = z
+  .object({
+    /** Named in the stream list, the audit log and the metrics. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _'),
+    kind: z.enum(['nginx-rtmp', 'mediamtx', 'srs', 'ome']),
+    /**
+     * The shared secret: nginx-rtmp, MediaMTX and SRS put it in the hook URL's query (`?secret=…`);
+     * OvenMediaEngine signs with it (its AdmissionWebhooks SecretKey, HMAC-SHA1).
+     */
+    secret: z.string().min(16),
+    /** Source addresses (IPs or CIDRs) the server's hook requests may come from. */
+    allow: z.array(z.string().refine(isAddressOrCidr, 'an IP address or CIDR (10.0.0.0/8)')).min(1).default(['127.0.0.1/32', '::1/128']),
+    /**
+     * Control API base URL: nginx-rtmp's `rtmp_control` location (http://host:port/control), MediaMTX's
+     * API (http://host:9997), SRS's HTTP API (http://host:1985), OME's REST API (http://host:8081).
+     */
+    control: z.string().url(),
+    /** Control API credentials (HTTP basic; OME: its AccessToken as `user` with no password). */
+    credentials: z.object({ user: z.string().min(1), password: z.string().default('') }).strict().optional(),
+    /**
+     * Where modgate reads an accepted stream for sampling. Placeholders: {app}, {name} (the public name:
+     * never the stream key), {path} (MediaMTX), {vhost} (SRS). E.g. rtmp://127.0.0.1:1935/{app}/{name}.
+     */
+    pull: z.string().min(1),
+    /** nginx-rtmp: the public name a published stream is renamed to (its play and HLS name), never the key. */
+    publishName: z.enum(['stream_id', 'handle']).default('stream_id'),
+    /** How long one control call may take before it counts as failed (the periodic re-check is the backstop). */
+    controlTimeoutMs: z.number().int().min(100).max(60_000).default(2_000),
+    /** OME: `lifetime` of an admission, after which OME asks again (the re-check of a running stream). */
+    recheckSeconds: z.number().int().min(1).max(3600).default(30),
+  })
+  .strict();
+
+export type MediaServerConfig = z.infer<typeof MediaServerSchema>;
 
 /**
  * Gateway configuration. One zod schema is the single source of truth: defaults live here, a config file
@@ -162,6 +210,12 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ storeSignalsFloor: 0.3 }),
+    /** Existing media servers moderated through their publish hooks (README, "Moderating your media server"). */
+    servers: z
+      .array(MediaServerSchema)
+      .default([])
+      .refine((list) => new Set(list.map((s) => s.name)).size === list.length, 'server names must be unique')
+      .refine((list) => new Set(list.map((s) => s.secret)).size === list.length, 'each server needs its own secret'),
     /** Create a demo verified account with a stream key on first start (empty database). */
     demo: z.boolean().default(true),
   })

@@ -29,6 +29,7 @@ import { PolicyRunner } from './enforcement/policy-runner.ts';
 import { PolicyStore, DEFAULT_POLICY_FILE } from './enforcement/policy-store.ts';
 import { resolveFfmpeg } from './media/ffmpeg-path.ts';
 import { StreamWatcher } from './pipeline/watcher.ts';
+import { HookedStreams } from './hooks/hooked-streams.ts';
 import { createMetrics } from './metrics.ts';
 
 export interface Gateway {
@@ -36,6 +37,8 @@ export interface Gateway {
   store: Store;
   health: DbHealth;
   registry: LiveRegistry;
+  /** Publishes through upstream media servers' hooks (gateway/hooks/). */
+  hooks: HookedStreams;
   gate: GateState;
   enforcer: GateEnforcer;
   http: FastifyInstance;
@@ -160,12 +163,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const metrics = createMetrics({ registry, runner, banks, stage, classifiers, watcher: () => watcherRef });
   const refuse = (r: Parameters<typeof recordRefusal>[1]) => {
     metrics.refusal(r.protocol, r.reason);
-    log.info({ protocol: r.protocol, remote: r.remoteAddr, reason: r.reason }, 'publish refused');
+    log.info({ protocol: r.protocol, remote: r.remoteAddr, reason: r.reason, ...(r.server ? { server: r.server } : {}) }, 'publish refused');
     void recordRefusal(store.db, r, onError);
   };
   const rtmp = new RtmpIngest(config.rtmp, { gate: () => gate, registry, refuse, log });
   const ws = new WsIngest(config.ingest.ws, { gate: () => gate, registry, refuse, log });
-  const http = await buildHttpServer({ store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry }, ws, opts.extraRoutes);
+  const hooks = new HookedStreams({ gate: () => gate, registry, refuse, log });
+  const http = await buildHttpServer({ store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks }, ws, opts.extraRoutes);
 
   const rtmpPort = await rtmp.listen();
   let watcher: StreamWatcher | null = null;
@@ -185,6 +189,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     store,
     health: dbHealth,
     registry,
+    hooks,
     gate,
     enforcer,
     http,
@@ -206,6 +211,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       await Promise.allSettled(
         registry.list().map((s) => registry.cut(s.id, { reason: 'gateway_shutdown', message: 'the gateway is shutting down', actor: 'system' })),
       );
+      await hooks.settle();
       await watcher?.stop();
       await runner.stop();
       await Promise.allSettled(classifiers.map((c) => c.close()));

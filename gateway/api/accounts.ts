@@ -35,9 +35,9 @@ const AccountDetail = z.object({
   live: z.array(StreamView),
   suspensions: z.array(SuspensionView),
   streams: z.array(
-    z.object({ id: z.string(), protocol: z.enum(['rtmp', 'websocket']), startedAt: IsoTime, endedAt: IsoTimeOrNull, endReason: z.string().nullable(), endDetail: z.string().nullable() }),
+    z.object({ id: z.string(), protocol: z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']), startedAt: IsoTime, endedAt: IsoTimeOrNull, endReason: z.string().nullable(), endDetail: z.string().nullable() }),
   ),
-  refusals: z.array(z.object({ at: IsoTime, protocol: z.enum(['rtmp', 'websocket']), reason: z.string(), detail: z.string().nullable() })),
+  refusals: z.array(z.object({ at: IsoTime, protocol: z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']), reason: z.string(), detail: z.string().nullable() })),
   keys: z.array(z.object({ id: z.string(), prefix: z.string(), createdAt: IsoTime, revokedAt: IsoTimeOrNull, lastUsedAt: IsoTimeOrNull })),
   audit: z.array(AuditRecordView),
 });

@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { GateEnforcer } from '../enforcement/gate-enforcer.ts';
 import type { GateState } from '../identity/gate-sync.ts';
 import type { LiveRegistry } from '../live/registry.ts';
+import type { HookedStreams } from '../hooks/hooked-streams.ts';
 import type { Store } from '../store/db.ts';
 import type { DbHealth } from '../store/health.ts';
 import type { HashBankIndex } from '../../classifiers/bank-index.ts';
@@ -24,4 +25,6 @@ export interface ApiContext {
   policies: PolicyStore;
   evidence: EvidenceStore;
   metrics?: Registry;
+  /** Publishes through upstream media servers' hooks (gateway/hooks/). */
+  hooks: HookedStreams;
 }

@@ -16,6 +16,7 @@ import { installConventions, type ApiRouteInfo } from './conventions.ts';
 import { decisionRoutes } from './decisions.ts';
 import { HttpError, installErrorHandlers } from './errors.ts';
 import { identityWebhookRoutes } from './identity-webhook.ts';
+import { mediaHookRoutes } from './media-hooks.ts';
 import { openApiRoute, registerOpenApi } from './openapi.ts';
 import { operationsRoutes } from './operations.ts';
 import { policyRoutes } from './policy.ts';
@@ -31,6 +32,7 @@ export const API_ROUTES: RouteModule[] = [
   streamRoutes,
   accountRoutes,
   identityWebhookRoutes,
+  mediaHookRoutes,
   auditRoutes,
   decisionRoutes,
   bankRoutes,

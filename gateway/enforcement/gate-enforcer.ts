@@ -3,7 +3,7 @@ import { authorizeAccount, type RefusalReason } from '../identity/gate.ts';
 import type { GateState } from '../identity/gate-sync.ts';
 import type { EndReason, LiveRegistry } from '../live/registry.ts';
 
-const END_REASON: Record<RefusalReason, EndReason> = {
+export const END_REASON: Record<RefusalReason, EndReason> = {
   unknown_key: 'key_revoked',
   key_revoked: 'key_revoked',
   not_verified: 'not_verified',

@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.ts';
+import type { Database, StreamProtocol } from '../store/schema.ts';
 
 export interface Refusal {
-  protocol: 'rtmp' | 'websocket';
+  protocol: StreamProtocol;
+  /** The upstream media server whose publish hook was refused (gateway/hooks/); absent for native ingest. */
+  server?: string | null;
   remoteAddr: string | null;
   accountId: string | null;
   reason: string;
@@ -23,6 +25,7 @@ export function recordRefusal(db: Kysely<Database>, refusal: Refusal, onError: (
       account_id: refusal.accountId,
       reason: refusal.reason,
       detail: refusal.detail ?? null,
+      server: refusal.server ?? null,
     })
     .execute()
     .then(() => undefined)

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../store/audit.ts';
-import type { Database } from '../store/schema.ts';
+import type { Database, StreamProtocol } from '../store/schema.ts';
 import type { MediaTap } from './media-tap.ts';
 import type { VideoTap } from './video-tap.ts';
 
-export type Protocol = 'rtmp' | 'websocket';
+export type Protocol = StreamProtocol;
 
 /** Why a feed ended; the first four are the gateway's own enforcement. */
 export type EndReason =
@@ -53,6 +53,10 @@ export interface LiveStream {
   /** For RTMP publishes: the video messages as they arrive (keyframe decoding reads them in-process). */
   video?: VideoTap | null;
   connection: IngestConnection;
+  /** Published to an upstream media server whose hook called modgate (gateway/hooks/); absent for native ingest. */
+  server?: { name: string; kind: string } | null;
+  /** Where the sampler reads a stream modgate does not relay itself (an upstream server's play URL). */
+  pullUrl?: string | null;
 }
 
 export interface LiveRegistryEvents {
@@ -91,6 +95,7 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
         end_reason: null,
         end_detail: null,
         node_id: this.nodeId,
+        server: stream.server?.name ?? null,
       })
       .execute()
       .then(async () => {
@@ -135,7 +140,7 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
           targetType: 'stream',
           targetId: id,
           reason: request.message,
-          detail: { account: stream.handle, endReason: request.reason, protocol: stream.protocol, ...request.detail },
+          detail: { account: stream.handle, endReason: request.reason, protocol: stream.protocol, ...(stream.server ? { server: stream.server.name } : {}), ...request.detail },
           at: now,
         });
       });

@@ -276,6 +276,8 @@ export class StreamWatcher {
   }
 
   private inputFor(stream: LiveStream): ConstructorParameters<typeof Sampler>[0]['input'] | null {
+    // A stream published to an upstream media server is read back from it (gateway/hooks/).
+    if (stream.pullUrl) return { kind: 'url', url: stream.pullUrl };
     if (stream.protocol === 'rtmp' && stream.playPath) return { kind: 'url', url: `rtmp://127.0.0.1:${this.opts.rtmpPort}${stream.playPath}` };
     if (stream.media) {
       const pipe = new PassThrough({ highWaterMark: 1 << 20 });

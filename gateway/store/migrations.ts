@@ -301,6 +301,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('person_bans_subject').on('person_bans').column('identity_subject').execute();
       },
     },
+    // Media-server hooks (issue 15): the upstream server a stream or refusal came through (null: native ingest).
+    '0050_media_server_hooks': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('streams').addColumn('server', 'text').execute();
+        await db.schema.alterTable('publish_refusals').addColumn('server', 'text').execute();
+      },
+    },
   };
 }
 

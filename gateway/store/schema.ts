@@ -1,5 +1,8 @@
 import type { Generated, Insertable, Selectable } from 'kysely';
 
+/** How the publisher sends: to modgate itself (rtmp, websocket) or to an upstream media server (any of these). */
+export type StreamProtocol = 'rtmp' | 'websocket' | 'rtsp' | 'srt' | 'webrtc';
+
 /**
  * Table types for kysely. Times are epoch milliseconds (integers) in both SQLite and PostgreSQL, so the
  * dialects stay interchangeable and comparisons are cheap. Ids are opaque prefixed strings.
@@ -43,7 +46,7 @@ export interface StreamsTable {
   id: string;
   account_id: string;
   key_id: string | null;
-  protocol: 'rtmp' | 'websocket';
+  protocol: StreamProtocol;
   remote_addr: string | null;
   started_at: number;
   ended_at: number | null;
@@ -52,16 +55,20 @@ export interface StreamsTable {
   end_detail: string | null;
   /** Node that owns the stream: a crashed node's streams are closed at its next start. */
   node_id: string;
+  /** The upstream media server it was published to (gateway/hooks/); null for native ingest. */
+  server: string | null;
 }
 
 export interface PublishRefusalsTable {
   id: Generated<number>;
   at: number;
-  protocol: 'rtmp' | 'websocket';
+  protocol: StreamProtocol;
   remote_addr: string | null;
   account_id: string | null;
   reason: string;
   detail: string | null;
+  /** The upstream media server whose hook was refused; null for native ingest. */
+  server: string | null;
 }
 
 export interface SuspensionsTable {

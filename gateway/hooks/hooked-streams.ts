@@ -1,0 +1,202 @@
+import type { Logger } from 'pino';
+import type { MediaServerConfig } from '../config.ts';
+import { END_REASON } from '../enforcement/gate-enforcer.ts';
+import { authorizeAccount, authorizePublish, type GateSnapshot } from '../identity/gate.ts';
+import type { Refusal } from '../ingest/refusals.ts';
+import type { CutRequest, EndReason, LiveRegistry } from '../live/registry.ts';
+import { newId, sha256Hex, STREAM_KEY_RE } from '../security/secrets.ts';
+import type { AuthorizeResult, HookAdapter, UpstreamPublish } from './adapter.ts';
+
+export interface HookedStreamsDeps {
+  gate: () => GateSnapshot;
+  registry: LiveRegistry;
+  refuse: (refusal: Refusal) => void;
+  log: Logger;
+  /** Delays between control-call attempts after the first (default 250 ms, 1 s): the periodic re-check is the backstop. */
+  retryDelaysMs?: number[];
+}
+
+interface Entry {
+  streamId: string;
+  server: MediaServerConfig;
+  adapter: HookAdapter;
+  publish: UpstreamPublish;
+  publicName: string;
+}
+
+/** Per-server counters, read by the metrics at scrape time. */
+export interface HookServerStats {
+  authorized: number;
+  refused: number;
+  rechecksRefused: number;
+  controlCalls: number;
+  controlFailures: number;
+}
+
+/** How many ended publishes are remembered, so a late re-check of a cut one is refused with the reason. */
+const ENDED_MEMORY = 10_000;
+
+/**
+ * Publishes that reach modgate through an upstream server's hook: the same gate as native ingest
+ * (gateway/identity/gate.ts), the same registry (so the sampler, the policy, moderators' cuts and
+ * suspensions all apply), and the server's control API as the way a cut reaches the publisher.
+ *
+ * A cut is recorded first (LiveRegistry.cut), then the control call is made, retried, and — if it still
+ * fails — the next periodic re-check (nginx on_update, OME lifetime, MediaMTX/SRS re-auth) is refused,
+ * because a publish no longer in the registry is never re-admitted: a lost control call cannot keep a
+ * stream alive longer than one re-check interval.
+ */
+export class HookedStreams {
+  private readonly live = new Map<string, Entry>();
+  private readonly byStream = new Map<string, string>();
+  private readonly endedRefs = new Map<string, EndReason>();
+  private readonly stats = new Map<string, HookServerStats>();
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(private readonly deps: HookedStreamsDeps) {
+    deps.registry.on('ended', (stream, reason) => {
+      const ref = this.byStream.get(stream.id);
+      if (!ref) return;
+      this.byStream.delete(stream.id);
+      this.live.delete(ref);
+      this.endedRefs.set(ref, reason);
+      if (this.endedRefs.size > ENDED_MEMORY) this.endedRefs.delete(this.endedRefs.keys().next().value!);
+    });
+  }
+
+  serverStats(name: string): HookServerStats {
+    let s = this.stats.get(name);
+    if (!s) this.stats.set(name, (s = { authorized: 0, refused: 0, rechecksRefused: 0, controlCalls: 0, controlFailures: 0 }));
+    return s;
+  }
+
+  /** The live stream id of an upstream publisher, when it is live. */
+  streamOf(server: MediaServerConfig, ref: string): string | undefined {
+    return this.live.get(refKey(server, ref))?.streamId;
+  }
+
+  /**
+   * The gate, for a publish the server asks about. An accepted one is live at once (and sampled).
+   * `fixedName`: the stream keeps this public name (the server cannot rename it, or the key was not its name).
+   */
+  authorize(adapter: HookAdapter, server: MediaServerConfig, publish: UpstreamPublish, fixedName?: string): AuthorizeResult {
+    const stats = this.serverStats(server.name);
+    const refuse = (reason: Extract<AuthorizeResult, { ok: false }>['reason'], message: string, accountId: string | null): AuthorizeResult => {
+      stats.refused++;
+      this.deps.refuse({ protocol: publish.protocol, server: server.name, remoteAddr: publish.remoteAddr, accountId, reason, detail: message });
+      return { ok: false, reason, message };
+    };
+    const key = publish.key ?? '';
+    if (!STREAM_KEY_RE.test(key)) return refuse('unknown_key', key === '' ? 'no stream key presented' : 'malformed stream key', null);
+    const verdict = authorizePublish(this.deps.gate(), sha256Hex(key), Date.now());
+    if (!verdict.ok) return refuse(verdict.reason, verdict.message, verdict.account?.id ?? null);
+    const ref = refKey(server, publish.ref);
+    if (this.live.has(ref)) return refuse('conflict', 'this connection is already publishing', verdict.account.id);
+
+    const streamId = newId('str');
+    // The name players and the sampler use: the server's own when the key travelled apart from it, else a
+    // public name the server renames the stream to (nginx-rtmp), so the key never names a play URL.
+    const publicName = fixedName ?? (server.publishName === 'handle' ? verdict.account.handle : streamId);
+    const entry: Entry = { streamId, server, adapter, publish: { ...publish, key: null }, publicName };
+    this.live.set(ref, entry);
+    this.byStream.set(streamId, ref);
+    stats.authorized++;
+    this.deps.registry.start({
+      id: streamId,
+      accountId: verdict.account.id,
+      handle: verdict.account.handle,
+      subject: verdict.account.subject,
+      keyId: verdict.keyId,
+      protocol: publish.protocol,
+      remoteAddr: publish.remoteAddr,
+      startedAt: Date.now(),
+      playPath: null,
+      media: null,
+      video: null,
+      server: { name: server.name, kind: server.kind },
+      pullUrl: adapter.pullUrl(server, publish, publicName),
+      connection: { terminate: (request) => this.track(this.drop(entry, request)) },
+    });
+    return { ok: true, streamId, publicName };
+  }
+
+  /**
+   * A running publish asks again. Allowed only while it is live in the registry and the gate still
+   * permits its account; a suspension seen here cuts it (in case the enforcer's control call was lost).
+   */
+  recheck(server: MediaServerConfig, publish: UpstreamPublish): AuthorizeResult {
+    const ref = refKey(server, publish.ref);
+    const entry = this.live.get(ref);
+    const stats = this.serverStats(server.name);
+    if (!entry) {
+      stats.rechecksRefused++;
+      const ended = this.endedRefs.get(ref);
+      return {
+        ok: false,
+        reason: 'not_live',
+        message: ended ? `this stream was ended by modgate (${ended})` : 'modgate does not know this publish (ended, or modgate restarted): publish again',
+      };
+    }
+    const stream = this.deps.registry.get(entry.streamId);
+    if (!stream) {
+      stats.rechecksRefused++;
+      return { ok: false, reason: 'not_live', message: 'this stream was ended by modgate' };
+    }
+    const verdict = authorizeAccount(this.deps.gate(), stream.accountId, stream.keyId, Date.now());
+    if (!verdict.ok) {
+      stats.rechecksRefused++;
+      this.track(
+        this.deps.registry
+          .cut(stream.id, { reason: END_REASON[verdict.reason], message: verdict.message, actor: `hook:${server.name}`, detail: { gate: verdict.reason, via: 'recheck' } })
+          .catch((err) => this.deps.log.error({ err, stream: stream.id }, 'recording a re-check cut failed (the stream is still refused)')),
+      );
+      return { ok: false, reason: verdict.reason, message: verdict.message };
+    }
+    return { ok: true, streamId: entry.streamId, publicName: entry.publicName };
+  }
+
+  /** The server says the publisher went away. */
+  ended(server: MediaServerConfig, publish: UpstreamPublish): string | null {
+    const entry = this.live.get(refKey(server, publish.ref));
+    if (!entry) return null;
+    this.deps.registry.ended(entry.streamId, 'publisher_disconnected');
+    return entry.streamId;
+  }
+
+  /** Waits for control calls in flight (shutdown, tests). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  /** The control call, retried; a final failure is logged and counted, and the re-check refuses the stream. */
+  private async drop(entry: Entry, request: CutRequest): Promise<void> {
+    const stats = this.serverStats(entry.server.name);
+    const delays = [0, ...(this.deps.retryDelaysMs ?? [250, 1_000])];
+    let lastErr: unknown = null;
+    for (const delay of delays) {
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay).unref());
+      stats.controlCalls++;
+      try {
+        const { dropped } = await entry.adapter.drop(entry.server, entry.publish, entry.publicName);
+        this.deps.log.info({ stream: entry.streamId, server: entry.server.name, dropped, reason: request.reason }, 'upstream publisher dropped');
+        return;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    stats.controlFailures++;
+    this.deps.log.warn(
+      { stream: entry.streamId, server: entry.server.name, err: (lastErr as Error)?.message ?? String(lastErr) },
+      "the media server's control call failed; its next re-check refuses the stream",
+    );
+  }
+}
+
+function refKey(server: MediaServerConfig, ref: string): string {
+  return `${server.name}\u0000${ref}`;
+}
