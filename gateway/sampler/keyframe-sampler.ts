@@ -2,8 +2,11 @@ import type { Frame } from '../../classifiers/frame.ts';
 import type { Signal } from '../../classifiers/signal.ts';
 import type { VideoPacket, VideoTap } from '../live/video-tap.ts';
 import { H264Error } from '../media/h264.ts';
+import { FrameFanOut, Listeners, type FrameConsumer } from './fan-out.ts';
 import { keyframePayload, prepareAvcConfig, type KeyframeDecoderPool, type PreparedConfig } from './keyframe-decoder.ts';
-import { newStreamClock, type FrameConsumer, type StreamClock } from './sampler.ts';
+import { keyframeTooSoon, newStreamClock, placeKeyframe, type StreamClock } from './timeline.ts';
+import { systemTimers, type TimerHandle, type Timers } from './timers.ts';
+import { stallSignal } from './watchdog.ts';
 
 /**
  * Cheap watching of one RTMP stream: its H.264 keyframes, taken from the ingest in memory
@@ -15,7 +18,7 @@ import { newStreamClock, type FrameConsumer, type StreamClock } from './sampler.
  * stream a full-rate sampler of its own: a codec other than H.264, a bad sequence header, a stream
  * without IDR keyframes (x264 intra-refresh), a stream the shared decoder quarantined. A stream that
  * stops sending video, or whose keyframes all fail to decode, produces `sampler` stall signals like the
- * ffmpeg sampler's.
+ * ffmpeg sampler's. A stream whose picture does not change still sends keyframes: it is watched like any other.
  */
 
 export interface KeyframeSamplerOptions {
@@ -38,6 +41,8 @@ export interface KeyframeSamplerOptions {
   /** Frames a consumer may have unsettled before it misses one. Default 2. */
   maxInFlight?: number;
   clock?: StreamClock;
+  /** Clock and timers (tests: a fake clock). Default: the system's. */
+  timers?: Timers;
   ffmpegVersion?: string;
   log?: (level: 'info' | 'warn', msg: string, detail?: Record<string, unknown>) => void;
 }
@@ -54,6 +59,8 @@ export interface KeyframeSamplerStats {
   /** Keyframes without an IDR picture (cannot be decoded alone). */
   nonIdr: number;
   dropped: number;
+  /** Consumers or listeners that threw or rejected. */
+  consumerErrors: number;
   stalls: number;
   lastDecodeMs: number | null;
   unwatchable: string | null;
@@ -61,24 +68,19 @@ export interface KeyframeSamplerStats {
 
 const VERSION = 'keyframe-sampler/1';
 
-interface Consumer {
-  cb: FrameConsumer;
-  inFlight: number;
-}
-
 export class KeyframeSampler {
   readonly streamId: string;
   private readonly fps: number;
   private readonly stallAfterMs: number;
   private readonly noKeyframeAfterMs: number;
-  private readonly maxInFlight: number;
   private readonly clock: StreamClock;
-  private readonly consumers = new Set<Consumer>();
-  private readonly stallListeners = new Set<(s: Signal) => void>();
-  private readonly unwatchableListeners = new Set<(reason: string) => void>();
+  private readonly timers: Timers;
+  private readonly fanOut: FrameFanOut;
+  private readonly stallListeners = new Listeners<[Signal]>();
+  private readonly unwatchableListeners = new Listeners<[string]>();
   private config: PreparedConfig | null = null;
   private unsubscribe: (() => void) | null = null;
-  private watchdog: NodeJS.Timeout | null = null;
+  private watchdog: TimerHandle | null = null;
   private inFlight = false;
   private paused = false;
   private stopped = false;
@@ -90,43 +92,39 @@ export class KeyframeSampler {
   private lastIdrAt = 0;
   private lastStallAt = 0;
   private lastDecodeMs: number | null = null;
-  private readonly counters = { keyframes: 0, framesEmitted: 0, skipped: 0, failed: 0, nonIdr: 0, dropped: 0, stalls: 0 };
+  private readonly counters = { keyframes: 0, framesEmitted: 0, skipped: 0, failed: 0, nonIdr: 0, stalls: 0 };
 
   constructor(private readonly opts: KeyframeSamplerOptions) {
     this.streamId = opts.streamId;
     this.fps = opts.fps ?? 2;
     this.stallAfterMs = opts.stallAfterMs ?? 12_000;
     this.noKeyframeAfterMs = opts.noKeyframeAfterMs ?? 12_000;
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
     this.clock = opts.clock ?? newStreamClock();
+    this.timers = opts.timers ?? systemTimers;
+    this.fanOut = new FrameFanOut(opts.maxInFlight ?? 2);
   }
 
   onFrame(cb: FrameConsumer): () => void {
-    const c: Consumer = { cb, inFlight: 0 };
-    this.consumers.add(c);
-    return () => this.consumers.delete(c);
+    return this.fanOut.add(cb);
   }
 
   onStall(cb: (s: Signal) => void): () => void {
-    this.stallListeners.add(cb);
-    return () => this.stallListeners.delete(cb);
+    return this.stallListeners.add(cb);
   }
 
   /** Called once if this stream cannot be watched from its keyframes; the sampler stops itself. */
   onUnwatchable(cb: (reason: string) => void): () => void {
-    this.unwatchableListeners.add(cb);
-    return () => this.unwatchableListeners.delete(cb);
+    return this.unwatchableListeners.add(cb);
   }
 
   start(): void {
     if (this.unsubscribe || this.stopped) return;
-    const now = Date.now();
+    const now = this.timers.now();
     this.lastFrameAt = now;
     this.lastIdrAt = now;
     this.lastVideoAt = now;
     this.unsubscribe = this.opts.tap.subscribe((p) => this.onPacket(p));
-    this.watchdog = setInterval(() => this.check(), 1_000);
-    this.watchdog.unref();
+    this.watchdog = this.timers.setInterval(() => this.check(), 1_000);
   }
 
   /** Stops taking keyframes (the stream has a full-rate sampler meanwhile); resume() picks up again. */
@@ -137,7 +135,7 @@ export class KeyframeSampler {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    const now = Date.now();
+    const now = this.timers.now();
     this.lastFrameAt = now;
     this.lastIdrAt = now;
   }
@@ -146,12 +144,20 @@ export class KeyframeSampler {
     this.stopped = true;
     this.unsubscribe?.();
     this.unsubscribe = null;
-    if (this.watchdog) clearInterval(this.watchdog);
+    this.timers.clearInterval(this.watchdog);
     this.watchdog = null;
   }
 
   stats(): KeyframeSamplerStats {
-    return { streamId: this.streamId, paused: this.paused, ...this.counters, lastDecodeMs: this.lastDecodeMs, unwatchable: this.unwatchable };
+    return {
+      streamId: this.streamId,
+      paused: this.paused,
+      ...this.counters,
+      dropped: this.fanOut.dropped,
+      consumerErrors: this.fanOut.consumerErrors + this.stallListeners.errors + this.unwatchableListeners.errors,
+      lastDecodeMs: this.lastDecodeMs,
+      unwatchable: this.unwatchable,
+    };
   }
 
   private onPacket(p: VideoPacket): void {
@@ -181,7 +187,7 @@ export class KeyframeSampler {
       return;
     }
     const ptsMs = p.dts + compositionTime(p.body);
-    if (this.lastSentPtsMs !== null && ptsMs - this.lastSentPtsMs < 1000 / this.fps && ptsMs >= this.lastSentPtsMs) {
+    if (keyframeTooSoon(this.lastSentPtsMs, ptsMs, this.fps)) {
       this.counters.skipped++;
       return;
     }
@@ -222,42 +228,19 @@ export class KeyframeSampler {
   }
 
   private emit(ptsMs: number, rgb: Buffer): void {
-    const clock = this.clock;
-    clock.originMs ??= ptsMs;
-    const mediaTimeMs = ptsMs - clock.originMs;
+    const placed = placeKeyframe(this.clock, ptsMs);
     // A stream handed back from a full-rate sampler: pictures it already delivered are not repeated.
-    if (clock.lastMediaTimeMs !== null && mediaTimeMs <= clock.lastMediaTimeMs) return;
-    clock.lastMediaTimeMs = mediaTimeMs;
-    const now = Date.now();
+    if (!placed) return;
+    const now = this.timers.now();
     this.lastFrameAt = now;
-    const frame: Frame = { streamId: this.streamId, seq: clock.nextSeq++, mediaTimeMs, receivedAt: now, width: this.opts.width, height: this.opts.height, rgb };
+    const frame: Frame = { streamId: this.streamId, seq: placed.seq, mediaTimeMs: placed.mediaTimeMs, receivedAt: now, width: this.opts.width, height: this.opts.height, rgb };
     this.counters.framesEmitted++;
-    for (const c of this.consumers) this.deliver(c, frame);
-  }
-
-  private deliver(c: Consumer, frame: Frame): void {
-    if (c.inFlight >= this.maxInFlight) {
-      this.counters.dropped++;
-      return;
-    }
-    let result: void | Promise<unknown>;
-    try {
-      result = c.cb(frame);
-    } catch {
-      return;
-    }
-    if (result && typeof (result as Promise<unknown>).then === 'function') {
-      c.inFlight++;
-      const done = () => {
-        c.inFlight--;
-      };
-      (result as Promise<unknown>).then(done, done);
-    }
+    this.fanOut.deliver(frame);
   }
 
   private check(): void {
     if (this.stopped || this.paused || this.unwatchable) return;
-    const now = Date.now();
+    const now = this.timers.now();
     const videoFlowing = now - this.lastVideoAt < this.stallAfterMs;
     if (videoFlowing && now - this.lastIdrAt > this.noKeyframeAfterMs) {
       this.giveUp(this.counters.nonIdr > 0 ? 'keyframes without IDR pictures' : `no keyframe in ${Math.round(this.noKeyframeAfterMs / 1000)} s`);
@@ -266,24 +249,15 @@ export class KeyframeSampler {
     if (now - this.lastFrameAt > this.stallAfterMs && now - this.lastStallAt > this.stallAfterMs) {
       this.lastStallAt = now;
       this.counters.stalls++;
-      const signal: Signal = {
-        streamId: this.streamId,
-        frameTimeMs: Math.max(0, this.clock.lastMediaTimeMs ?? 0),
-        observedAt: now,
-        source: 'sampler',
-        label: 'stall',
-        score: 1,
-        version: `${VERSION} ffmpeg/${this.opts.ffmpegVersion ?? 'unknown'}`,
-        evidenceRef: null,
-        detail: { stalledForMs: now - this.lastFrameAt, reason: videoFlowing ? 'decoder' : 'no-video', mode: 'keyframe', failed: this.counters.failed },
-      };
-      for (const cb of this.stallListeners) {
-        try {
-          cb(signal);
-        } catch {
-          // a listener's failure is its own
-        }
-      }
+      this.stallListeners.emit(
+        stallSignal({
+          streamId: this.streamId,
+          lastMediaTimeMs: this.clock.lastMediaTimeMs,
+          observedAt: now,
+          version: `${VERSION} ffmpeg/${this.opts.ffmpegVersion ?? 'unknown'}`,
+          detail: { stalledForMs: now - this.lastFrameAt, reason: videoFlowing ? 'decoder' : 'no-video', mode: 'keyframe', failed: this.counters.failed },
+        }),
+      );
     }
   }
 
@@ -292,13 +266,7 @@ export class KeyframeSampler {
     this.unwatchable = reason;
     this.log('info', 'stream not watchable from keyframes', { reason });
     this.stop();
-    for (const cb of this.unwatchableListeners) {
-      try {
-        cb(reason);
-      } catch {
-        // a listener's failure is its own
-      }
-    }
+    this.unwatchableListeners.emit(reason);
   }
 
   private log(level: 'info' | 'warn', msg: string, detail?: Record<string, unknown>): void {
