@@ -23,8 +23,8 @@ import { stallSignal } from './watchdog.ts';
 
 export interface KeyframeSamplerOptions {
   streamId: string;
-  tap: VideoTap;
-  pool: KeyframeDecoderPool;
+  tap: Pick<VideoTap, 'subscribe'>;
+  pool: Pick<KeyframeDecoderPool, 'decode'>;
   /** At most this many pictures per second of media. Default 2. */
   fps?: number;
   width: number;
