@@ -99,7 +99,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const orphans = await registry.closeOrphans();
   if (orphans > 0) log.warn({ orphans }, 'closed streams left open by a previous run');
 
-  const gate = new GateState(store.db);
+  const gate = new GateState(store.db, store.dialect);
   gate.eligibility = config.eligibility;
   await gate.loadAll();
   const enforcer = new GateEnforcer(gate, registry, log);
@@ -107,7 +107,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
   const policies = new PolicyStore(store.db, config.policy.file ? path.resolve(config.policy.file) : DEFAULT_POLICY_FILE);
   await policies.refresh();
-  const banks = new HashBankIndex(new SqlBankStore(store.db));
+  const banks = new HashBankIndex(new SqlBankStore(store.db, store.dialect));
   await banks.loadAll();
   const evidence = new EvidenceStore(
     {

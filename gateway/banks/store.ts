@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { PDQ_SIGNAL_TYPE, type BankDelta, type BankEntryRecord, type BankSettings, type BankStore } from '../../classifiers/bank-store.ts';
-import type { Bank, Database } from '../store/schema.ts';
+import { ChangeFeed, type FeedRead } from '../store/change-feed.ts';
+import type { Bank, Database, Dialect } from '../store/schema.ts';
 
 /**
  * The banks' change feed over the database (SQLite or PostgreSQL), and the BankStore each gateway's live
@@ -30,12 +31,35 @@ const recordOf = (r: { id: string; bank: string; hash: string; category: string;
   severity: r.severity,
 });
 
+type BankChangeRow = { seq: number; bank: string; entry_id: string | null };
+
+/**
+ * On SQLite the feed is read by sequence number (`changesSince(from)` from any revision). On PostgreSQL
+ * sequence numbers do not commit in order, so the store keeps one gap-free cursor (store/change-feed.ts)
+ * for the one index it feeds: `revision()` positions it at "now", and each `changesSince` continues from
+ * where the last one the index applied (its `from` equals the revision it was handed) ended.
+ */
 export class SqlBankStore implements BankStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly feed: ChangeFeed<BankChangeRow> | null;
+  private handed: { revision: number; read: FeedRead<BankChangeRow> } | null = null;
+  private lastRevision = 0;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    dialect: Dialect,
+  ) {
+    this.feed = dialect === 'postgres' ? new ChangeFeed<BankChangeRow>(db, dialect, 'bank_changes', ['bank', 'entry_id']) : null;
+  }
 
   async revision(): Promise<number> {
     const last = await this.db.selectFrom('bank_changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
-    return Number(last?.seq ?? 0);
+    const revision = Number(last?.seq ?? 0);
+    if (this.feed) {
+      await this.feed.start();
+      this.handed = null;
+      this.lastRevision = revision;
+    }
+    return revision;
   }
 
   async banks(): Promise<BankSettings[]> {
@@ -72,8 +96,34 @@ export class SqlBankStore implements BankStore {
    * of a reloaded bank are left to the reload.
    */
   async changesSince(from: number, limit = 10_000): Promise<BankDelta> {
+    if (this.feed) return this.changesFromFeed(this.feed, from);
     const rows = await this.db.selectFrom('bank_changes').select(['seq', 'bank', 'entry_id']).where('seq', '>', from).orderBy('seq').limit(limit).execute();
     if (rows.length === 0) return { revision: from, reload: [], upserts: [], tombstones: [], more: false };
+    const delta = await this.resolve(rows);
+    return { ...delta, revision: Number(rows[rows.length - 1]!.seq), more: rows.length === limit };
+  }
+
+  private async changesFromFeed(feed: ChangeFeed<BankChangeRow>, from: number): Promise<BankDelta> {
+    // The index asks from the revision it last applied: if that is the one handed out last, those rows are
+    // applied and the cursor moves past them; otherwise (the apply failed) they are read again.
+    if (this.handed && from === this.handed.revision) {
+      this.handed.read.ack();
+      this.lastRevision = this.handed.revision;
+    }
+    this.handed = null;
+    const read = await feed.read();
+    if (read.rows.length === 0) {
+      read.ack();
+      return { revision: from, reload: [], upserts: [], tombstones: [], more: false };
+    }
+    // Revisions only grow, and stay close to the highest sequence value applied (a late commit of a lower
+    // one still moves the revision on, so the index's next call tells an applied delta from a failed one).
+    const revision = Math.max(this.lastRevision + 1, from + 1, ...read.rows.map((r) => r.seq));
+    this.handed = { revision, read };
+    return { ...(await this.resolve(read.rows)), revision, more: false };
+  }
+
+  private async resolve(rows: BankChangeRow[]): Promise<Omit<BankDelta, 'revision' | 'more'>> {
     const reload = new Set<string>();
     for (const r of rows) if (r.entry_id === null) reload.add(r.bank);
     const changed = new Map<string, string>();
@@ -90,6 +140,6 @@ export class SqlBankStore implements BankStore {
     }
     const live = new Set(upserts.map((u) => u.id));
     const tombstones = [...changed].filter(([id]) => !live.has(id)).map(([id, bank]) => ({ bank, id }));
-    return { revision: Number(rows[rows.length - 1]!.seq), reload: [...reload], upserts, tombstones, more: rows.length === limit };
+    return { reload: [...reload], upserts, tombstones };
   }
 }

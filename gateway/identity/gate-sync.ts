@@ -1,12 +1,14 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.ts';
+import { ChangeFeed } from '../store/change-feed.ts';
+import type { Database, Dialect } from '../store/schema.ts';
 import { loadBans } from './bans.ts';
 import { DEFAULT_ELIGIBILITY, type GateAccount, type GateBan, type GateEligibility, type GateKey, type GateSnapshot, type GateSuspension } from './gate.ts';
 
 /**
  * Keeps the gate's in-memory snapshot current with the database. Every write that can change who may
- * publish appends to `gate_changes` in the same transaction; each gateway polls that feed (and refreshes
- * at once after its own writes), so the CLI or another node's changes apply without a restart.
+ * publish appends to `gate_changes` in the same transaction; each gateway reads that feed (gap-free in
+ * commit order, see store/change-feed.ts) when notified, periodically, and at once after its own writes, so
+ * the CLI or another node's changes apply without a restart.
  */
 export class GateState implements GateSnapshot {
   readonly keysByHash = new Map<string, GateKey>();
@@ -20,16 +22,20 @@ export class GateState implements GateSnapshot {
   readonly bansBySubject = new Map<string, GateBan[]>();
   /** Set from config `eligibility` at start. */
   eligibility: GateEligibility = DEFAULT_ELIGIBILITY;
-  private lastSeq = 0;
+  private readonly feed: ChangeFeed<{ seq: number; account_id: string }>;
   private refreshing: Promise<string[]> | null = null;
   private pending = false;
 
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    dialect: Dialect,
+  ) {
+    this.feed = new ChangeFeed(db, dialect, 'gate_changes', ['account_id']);
+  }
 
-  /** Full load at start. */
+  /** Full load at start (the feed is positioned first: a change committed during the load is read again). */
   async loadAll(): Promise<void> {
-    const last = await this.db.selectFrom('gate_changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
-    this.lastSeq = Number(last?.seq ?? 0);
+    await this.feed.start();
     const accounts = await this.db.selectFrom('accounts').select('id').execute();
     await this.reloadAccounts(accounts.map((a) => a.id));
   }
@@ -58,14 +64,16 @@ export class GateState implements GateSnapshot {
 
   private async applyChanges(): Promise<string[]> {
     const changed = new Set<string>();
+    // The feed only moves past rows once their accounts are reloaded: a failed reload (database gone
+    // mid-way) is read again next time, never lost.
     for (;;) {
-      const rows = await this.db.selectFrom('gate_changes').select(['seq', 'account_id']).where('seq', '>', this.lastSeq).orderBy('seq').limit(1000).execute();
-      if (rows.length === 0) break;
-      for (const r of rows) changed.add(r.account_id);
-      this.lastSeq = Number(rows[rows.length - 1]!.seq);
-      if (rows.length < 1000) break;
+      const read = await this.feed.read(1000);
+      const batch = new Set(read.rows.map((r) => r.account_id));
+      if (batch.size > 0) await this.reloadAccounts([...batch]);
+      read.ack();
+      for (const id of batch) changed.add(id);
+      if (!read.more) break;
     }
-    if (changed.size > 0) await this.reloadAccounts([...changed]);
     return [...changed];
   }
 

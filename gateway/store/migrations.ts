@@ -308,6 +308,20 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('publish_refusals').addColumn('server', 'text').execute();
       },
     },
+    '0010_change_feed_xid': {
+      async up(db: Kysely<unknown>) {
+        // PostgreSQL: each change row records its writer's transaction id, so readers can read the feeds in
+        // commit order without gaps (gateway/store/change-feed.ts). SQLite commits one writer at a time, so
+        // sequence order is commit order there and nothing changes. Older rows keep a null xid: readers
+        // load the full state at start and only read rows written after that.
+        if (dialect !== 'postgres') return;
+        for (const table of ['gate_changes', 'bank_changes']) {
+          await sql`ALTER TABLE ${sql.table(table)} ADD COLUMN xid xid8`.execute(db);
+          await sql`ALTER TABLE ${sql.table(table)} ALTER COLUMN xid SET DEFAULT pg_current_xact_id()`.execute(db);
+          await sql`CREATE INDEX ${sql.id(`${table}_xid`)} ON ${sql.table(table)} (xid)`.execute(db);
+        }
+      },
+    },
   };
 }
 
@@ -319,7 +333,9 @@ class InCodeProvider implements MigrationProvider {
 }
 
 export async function migrateToLatest(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
-  const migrator = new Migrator({ db, provider: new InCodeProvider(dialect) });
+  // Migration names carry a per-area prefix (0010_ multi-node, 0040_ accountability, …) and areas land in any
+  // order: a database that already ran 0040_ must still run a later-landed 0010_.
+  const migrator = new Migrator({ db, provider: new InCodeProvider(dialect), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

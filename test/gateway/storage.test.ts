@@ -75,7 +75,7 @@ for (const backend of backends) {
       expect(Object.values(stored)).not.toContain(key);
       expect(stored.key_prefix).toBe(key.slice(0, 8));
 
-      const gate = new GateState(store.db);
+      const gate = new GateState(store.db, store.dialect);
       await gate.loadAll();
       expect(authorizePublish(gate, sha256Hex(key), Date.now())).toMatchObject({ ok: true, keyId: record.id });
       // Revoked through the other connection: the gate's change feed picks it up.
@@ -92,7 +92,7 @@ for (const backend of backends) {
       await addAccount(store.db, actor, { handle: 'st-other', verified: true, subject: 'idp:someone-else' });
       const k2 = await issueKey(store.db, actor, 'st-p2');
       const kOther = await issueKey(store.db, actor, 'st-other');
-      const gate = new GateState(store.db);
+      const gate = new GateState(store.db, store.dialect);
       await gate.loadAll();
       expect(authorizePublish(gate, sha256Hex(k2.key), Date.now()).ok).toBe(true);
 
