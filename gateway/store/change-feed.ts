@@ -45,13 +45,20 @@ export class ChangeFeed<R extends { seq: number }> {
 
   /**
    * Positions the feed at "now", before the caller loads the full state: every change committed after this
-   * call is returned by a later read (on PostgreSQL a few committed just before may be returned as well;
-   * readers apply changes idempotently).
+   * call is returned by a later read, and none committed before it (the load reflects those).
    */
   async start(): Promise<void> {
     if (this.dialect === 'postgres') {
-      this.floor = await this.snapshotXmin();
+      this.floor = null;
       this.seen.clear();
+      const floor = await this.snapshotXmin();
+      // Rows in the window that are already committed are part of the state the caller loads next.
+      const { rows } = await sql<{ seq: number; xid: string }>`select seq, xid::text as xid from ${sql.table(this.table)} where xid >= ${floor.toString()}::xid8`.execute(this.db);
+      for (const r of rows) {
+        this.seen.set(Number(r.seq), BigInt(r.xid));
+        if (Number(r.seq) > this.lastSeq) this.lastSeq = Number(r.seq);
+      }
+      this.floor = floor;
       return;
     }
     const last = await this.db.selectFrom(this.table).select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
