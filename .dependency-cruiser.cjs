@@ -41,6 +41,13 @@ module.exports = {
       to: { path: ['^gateway/', '^classifiers/', '^scripts/', '^test/', '^bin/'], pathNot: '^classifiers/signal\\.ts$', reachable: true },
     },
     {
+      name: 'nms-internals-only-in-adapter',
+      severity: 'error',
+      comment: "node-media-server's internals are overridden in one place, with a version pin and a start-up check (gateway/ingest/nms-adapter.ts); everything else uses the adapter.",
+      from: { pathNot: ['^gateway/ingest/nms-adapter\\.ts$', '^test/', '^types/'] },
+      to: { path: '^node_modules/node-media-server/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       comment: 'A cycle makes load order matter and the layering unreadable; break it with an interface in the lower module.',

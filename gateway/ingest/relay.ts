@@ -1,100 +1,142 @@
-import { createRequire } from 'node:module';
-import type { BroadcastServerInstance } from 'node-media-server/src/server/broadcast_server.js';
+import type { BroadcastRelay, NmsPacket, RelaySubscriber } from './nms-adapter.ts';
+import { rtmpMessage } from './rtmp-chunks.ts';
 
-const require = createRequire(import.meta.url);
-const Rtmp = require('node-media-server/src/protocol/rtmp.js') as { createMessage(packet: RelayPacket): Buffer };
-
-/** The fields of node-media-server's AVPacket the relay reads. */
-export interface RelayPacket {
-  codec_type: number;
-  flags: number;
-  dts: number;
-  size: number;
-  data: Buffer;
-}
-
-interface Subscriber {
-  protocol: string;
-  sendBuffer(buffer: Buffer): void;
-}
+/** Default bound of one stream's GOP cache: a 10 s GOP at 6 Mbit/s is 7.5 MB. */
+export const DEFAULT_MAX_GOP_BYTES = 8 * 1024 * 1024;
+/** node-media-server's own cap, in messages, kept as a second bound. */
+const MAX_GOP_MESSAGES = 4096;
 
 /**
- * The packet as the GOP cache keeps it. Its payload is not copied: the ingest's parser allocates a fresh
- * buffer per message (gateway/ingest/rtmp.ts, guardParser), so nothing overwrites it later.
+ * The relay of one accepted publish (node-media-server's `broadcastMessage`, replaced through the
+ * adapter). Measured against nginx-rtmp (BENCHMARKS.md, "Relay"), nms's own relay spent most of its time
+ * allocating: two serializations of every packet (HTTP-FLV and RTMP) into fresh zero-filled buffers, a
+ * Set entry per GOP packet, unbounded except by count. Here:
+ *  - a message is serialized once, into one unfilled buffer, and only when the stream has players;
+ *  - the GOP cache is one arena per stream (payload bytes copied in, grown by doubling, bounded by
+ *    `maxGopBytes`; a GOP that outgrows it is not cached, as nms does past 4096 messages) with typed-array
+ *    indexes: no object per packet, nothing for the GC to trace;
+ *  - the cache is serialized only when a player joins, once per GOP state.
+ * The packet handed in is the ingest's reused one: nothing here keeps a reference to it or its buffer.
  */
-function keep(p: RelayPacket): RelayPacket {
-  return { codec_type: p.codec_type, flags: p.flags, dts: p.dts, size: p.size, data: p.data };
-}
+export class Relay implements BroadcastRelay {
+  private meta: Buffer | null = null;
+  private audio: Buffer | null = null;
+  private video: Buffer | null = null;
 
-/** node-media-server caps its GOP cache at this many messages. */
-const MAX_GOP_PACKETS = 4096;
+  private arena: Buffer = Buffer.alloc(0);
+  private used = 0;
+  private count = 0;
+  private valid = false;
+  private generation = 0;
+  private offsets = new Uint32Array(64);
+  private sizes = new Uint32Array(64);
+  private stamps = new Float64Array(64);
+  private types = new Uint8Array(64);
+  private serialized: { generation: number; count: number; messages: Buffer[] } | null = null;
 
-/**
- * The relay of one accepted publish, replacing node-media-server's `BroadcastServer.broadcastMessage`.
- *
- * node-media-server serializes every packet twice as it arrives — an HTTP-FLV tag and an RTMP chunk
- * stream, each into a fresh zero-filled buffer, for its GOP caches — whether or not anyone plays the
- * stream. Profiled at 40 streams that was ~18 % of the gateway's main thread plus most of its GC.
- * modgate serves no HTTP-FLV, and most streams have no player most of the time, so here:
- *  - packets go out as RTMP chunks only when there are subscribers (one serialization for all of them);
- *  - the GOP cache keeps the packets themselves and serializes them only when a player (or a full-rate
- *    sampler) joins and reads `rtmpGopCache`.
- * What a player receives is unchanged: sequence headers and metadata first, then the cached GOP, then
- * live packets (node-media-server's own postPlay does that, reading the fields set here).
- */
-export function installLazyRelay(broadcast: BroadcastServerInstance): void {
-  const b = broadcast as BroadcastServerInstance & {
-    broadcastMessage: (packet: RelayPacket) => void;
-    rtmpMetaData: Buffer | null;
-    rtmpAudioHeader: Buffer | null;
-    rtmpVideoHeader: Buffer | null;
-  };
-  let gop: RelayPacket[] | null = null;
-  // node-media-server's postPlay reads the cache twice (a null check, then forEach): serialize once per
-  // GOP state, not per read.
-  let serialized: { of: RelayPacket[]; length: number; messages: Buffer[] } | null = null;
-  Object.defineProperty(b, 'rtmpGopCache', {
-    configurable: true,
-    get: () => {
-      if (!gop) return null;
-      if (!serialized || serialized.of !== gop || serialized.length !== gop.length) {
-        serialized = { of: gop, length: gop.length, messages: gop.map((p) => Rtmp.createMessage(p)) };
-      }
-      // A fresh Set each read: node-media-server clears the one it gets when a publish finishes.
-      return new Set(serialized.messages);
-    },
-    // node-media-server clears/replaces it when a publish finishes; the packets go with the broadcast.
-    set: () => {},
-  });
-  b.broadcastMessage = (packet: RelayPacket) => {
-    switch (packet.flags) {
+  constructor(private readonly maxGopBytes = DEFAULT_MAX_GOP_BYTES) {}
+
+  onMessage(p: NmsPacket, subscribers: Iterable<RelaySubscriber>, hasSubscribers: boolean): void {
+    switch (p.flags) {
       case 0:
-        b.rtmpAudioHeader = Rtmp.createMessage(packet);
+        this.audio = rtmpMessage(p.codec_type, p.dts, p.data, 0, p.size);
         break;
       case 2:
-        b.rtmpVideoHeader = Rtmp.createMessage(packet);
+        this.video = rtmpMessage(p.codec_type, p.dts, p.data, 0, p.size);
         break;
       case 5:
-        b.rtmpMetaData = Rtmp.createMessage(packet);
+        this.meta = rtmpMessage(p.codec_type, p.dts, p.data, 0, p.size);
         break;
       case 3:
-        gop = [keep(packet)];
-        serialized = null;
+        this.generation++;
+        this.used = 0;
+        this.count = 0;
+        this.valid = true;
+        this.keep(p);
         break;
       case 1:
       case 4:
-        if (gop) {
-          if (gop.length >= MAX_GOP_PACKETS) gop = null;
-          else gop.push(keep(packet));
-        }
+        if (this.valid) this.keep(p);
         break;
     }
-    if (b.subscribers.size === 0) return;
+    if (!hasSubscribers) return;
     let message: Buffer | null = null;
-    for (const s of b.subscribers.values() as IterableIterator<Subscriber>) {
+    for (const s of subscribers) {
       if (s.protocol !== 'rtmp') continue;
-      message ??= Rtmp.createMessage(packet);
+      message ??= rtmpMessage(p.codec_type, p.dts, p.data, 0, p.size);
       s.sendBuffer(message);
     }
-  };
+  }
+
+  private keep(p: NmsPacket): void {
+    const end = this.used + p.size;
+    if (end > this.maxGopBytes || this.count >= MAX_GOP_MESSAGES) {
+      this.valid = false;
+      this.count = 0;
+      this.used = 0;
+      return;
+    }
+    if (end > this.arena.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.min(this.maxGopBytes, Math.max(end, this.arena.length * 2, 64 * 1024)));
+      this.arena.copy(grown, 0, 0, this.used);
+      this.arena = grown;
+    }
+    if (this.count === this.offsets.length) this.growIndex();
+    p.data.copy(this.arena, this.used, 0, p.size);
+    const i = this.count++;
+    this.offsets[i] = this.used;
+    this.sizes[i] = p.size;
+    this.stamps[i] = p.dts;
+    this.types[i] = p.codec_type;
+    this.used = end;
+  }
+
+  private growIndex(): void {
+    const n = this.offsets.length * 2;
+    const grow = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.offsets = grow(this.offsets, (k) => new Uint32Array(k));
+    this.sizes = grow(this.sizes, (k) => new Uint32Array(k));
+    this.stamps = grow(this.stamps, (k) => new Float64Array(k));
+    this.types = grow(this.types, (k) => new Uint8Array(k));
+  }
+
+  metaData(): Buffer | null {
+    return this.meta;
+  }
+
+  audioHeader(): Buffer | null {
+    return this.audio;
+  }
+
+  videoHeader(): Buffer | null {
+    return this.video;
+  }
+
+  /** Bytes the GOP cache holds (its arena may be larger: it keeps its size for the next GOP). */
+  get gopBytes(): number {
+    return this.valid ? this.used : 0;
+  }
+
+  gop(): Buffer[] | null {
+    if (!this.valid || this.count === 0) return null;
+    // nms's postPlay reads the cache twice (a null check, then forEach): serialize once per GOP state.
+    const s = this.serialized;
+    if (s && s.generation === this.generation && s.count === this.count) return s.messages;
+    const messages: Buffer[] = [];
+    for (let i = 0; i < this.count; i++) messages.push(rtmpMessage(this.types[i]!, this.stamps[i]!, this.arena, this.offsets[i]!, this.sizes[i]!));
+    this.serialized = { generation: this.generation, count: this.count, messages };
+    return messages;
+  }
+
+  clear(): void {
+    this.meta = this.audio = this.video = null;
+    this.valid = false;
+    this.count = this.used = 0;
+    this.serialized = null;
+    this.arena = Buffer.alloc(0);
+  }
 }

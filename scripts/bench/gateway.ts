@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { makeFile, startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
 import { ApiClient, FFMPEG, REPO_ROOT, type StreamView } from '../../test/helpers/gateway.ts';
+import { nmsSessions } from '../../gateway/ingest/nms-adapter.ts';
 import { startNms } from '../../test/helpers/nms.ts';
 import { rawPublish } from '../../test/helpers/rtmp-client.ts';
 import { wsPublish } from '../../test/helpers/ws-publisher.ts';
@@ -195,8 +195,7 @@ interface NmsSessionLike {
  */
 async function halfCloseBaseline(cycles: number, capMs: number): Promise<{ connectedMs: number[]; bytesAfter: number[] }> {
   const nms = await startNms();
-  const require = createRequire(import.meta.url);
-  const Context = require('node-media-server/src/core/context.js') as { sessions: Map<string, unknown> };
+  const sessions = nmsSessions();
   const connectedMs: number[] = [];
   const bytesAfter: number[] = [];
   try {
@@ -205,7 +204,7 @@ async function halfCloseBaseline(cycles: number, capMs: number): Promise<{ conne
       const p = startPublisher({ url: nms.url(name), ffmpegPath: FFMPEG, width: 320, height: 240, rate: 15, durationSec: 60, bitrateKbps: 300 });
       await nms.waitForPublish(name);
       await sleep(1_000);
-      const session = [...Context.sessions.values()].find((s) => (s as NmsSessionLike).streamPath === `/live/${name}` && (s as NmsSessionLike).isPublisher) as NmsSessionLike | undefined;
+      const session = [...sessions.values()].find((s) => (s as NmsSessionLike).streamPath === `/live/${name}` && (s as NmsSessionLike).isPublisher) as NmsSessionLike | undefined;
       if (!session) throw new Error('publisher session not found');
       const before = session.inBytes;
       const t0 = performance.now();

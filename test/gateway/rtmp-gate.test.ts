@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
-import { rawPublish } from '../helpers/rtmp-client.ts';
+import { connectCmd, rawPublish, rawRtmp } from '../helpers/rtmp-client.ts';
 import { FFMPEG, readFrames, runCli, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.ts';
 
 /**
@@ -28,11 +28,16 @@ function publish(streamKey: string): Publisher {
 }
 
 /** ffmpeg's exit, or a failure if it is still publishing after `ms`. */
-async function exitWithin(p: Publisher, ms: number): Promise<{ code: number | null; elapsedMs: number }> {
+async function exitWithin(p: Publisher, ms: number): Promise<{ code: number | null; elapsedMs: number; stderr: string }> {
   const start = Date.now();
   const r = await Promise.race([p.done, new Promise<null>((resolve) => setTimeout(() => resolve(null), ms))]);
   if (r === null) throw new Error(`the publisher was still connected ${ms} ms later`);
-  return { code: r.code, elapsedMs: Date.now() - start };
+  return { code: r.code, elapsedMs: Date.now() - start, stderr: r.stderrTail };
+}
+
+/** The refusal ffmpeg printed from the server's onStatus ("Server error: <code>: <words>"), by its stable code. */
+function serverError(stderr: string): string | null {
+  return /Server error: ([a-z_]+):/.exec(stderr)?.[1] ?? null;
 }
 
 async function refusals(accountId: string | null, reason: string) {
@@ -109,6 +114,9 @@ describe('RTMP publish gate', () => {
       const player = readFrames(t.playUrl(key), { frames: 1, timeoutMs: 6_000 });
       const exit = await exitWithin(p, 10_000);
       expect(exit.code).not.toBe(0);
+      // ffmpeg prints the server's refusal description (onStatus NetStream.Publish.BadName), not just an I/O error.
+      expect(serverError(exit.stderr), exit.stderr).toBe(c.reason);
+      expect(/Server error: .*/.exec(exit.stderr)![0]).not.toContain(key);
       expect((await player).frames).toBe(0);
       const id = handle === null ? null : await accountId(handle);
       const rows = await waitFor(async () => ((await refusals(id, c.reason)).length > 0 ? refusals(id, c.reason) : null), 5_000, 'the refusal record');
@@ -125,11 +133,23 @@ describe('RTMP publish gate', () => {
   it('a refused publisher is never told it is live: no NetStream.Publish.Start before the close (OBS would flash "live")', async () => {
     const refused = await rawPublish(t.rtmpPort, `sk_${'A'.repeat(32)}`);
     expect(refused.started).toBe(false);
+    // It is told why instead: onStatus NetStream.Publish.BadName with the reason's code first.
+    expect(refused.client.received().includes('NetStream.Publish.BadName', 0, 'latin1')).toBe(true);
+    expect(refused.client.received().includes('unknown_key: ', 0, 'latin1')).toBe(true);
     refused.client.destroy();
     const a = await t.account('told-live');
     const accepted = await rawPublish(t.rtmpPort, a.streamKey);
     expect(accepted.started).toBe(true);
     accepted.client.destroy();
+  });
+
+  it("a connect to another app is answered NetConnection.Connect.Rejected with the reason, as SRS does, and closed", async () => {
+    const c = await rawRtmp(t.rtmpPort);
+    c.write(connectCmd(`rtmp://127.0.0.1:${t.rtmpPort}/other`, 'other'));
+    expect(await c.waitFor('NetConnection.Connect.Rejected', 10_000)).toBe(true);
+    expect(c.received().includes("bad_app: connect to app 'other'", 0, 'latin1')).toBe(true);
+    expect(c.received().includes('NetConnection.Connect.Success', 0, 'latin1')).toBe(false);
+    await c.closedAt;
   });
 });
 
@@ -142,6 +162,7 @@ describe('RTMP enforcement on a live stream', () => {
     expect(res.status).toBe(200);
     const exit = await exitWithin(p, 5_000);
     expect(exit.code).not.toBe(0);
+    expect(serverError(exit.stderr), exit.stderr).toBe('cut');
     expect((await t.streams()).some((x) => x.id === s.id)).toBe(false);
     const row = await streamRow(s.id);
     expect(row?.end_reason).toBe('cut');
@@ -158,7 +179,9 @@ describe('RTMP enforcement on a live stream', () => {
     const p1 = publish(a.streamKey);
     const s = await t.waitForStream('rtmp-susp-cycle');
     expect((await t.mod.post('/api/v1/accounts/rtmp-susp-cycle/suspend', { reason: 'strike', durationSeconds: 3600 })).status).toBe(200);
-    expect((await exitWithin(p1, 5_000)).code).not.toBe(0);
+    const cut = await exitWithin(p1, 5_000);
+    expect(cut.code).not.toBe(0);
+    expect(serverError(cut.stderr), cut.stderr).toBe('suspended');
     expect((await streamRow(s.id))?.end_reason).toBe('suspended');
 
     const p2 = publish(a.streamKey);

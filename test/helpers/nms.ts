@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { quietNmsLog } from '../../gateway/ingest/nms-adapter.ts';
 
 /**
  * A bare node-media-server (RTMP only, no HTTP, no recording) on a free port, for sampler tests.
@@ -49,7 +50,6 @@ export async function startNms(): Promise<TestNms> {
   if (running) throw new Error('one node-media-server per process (its config is a module singleton)');
   const require = createRequire(import.meta.url);
   const NodeMediaServer = require('node-media-server') as NmsCtor;
-  const logger = require('node-media-server/src/core/logger.js') as { level: string };
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'modgate-nms-'));
   const nms = new NodeMediaServer({
@@ -59,7 +59,7 @@ export async function startNms(): Promise<TestNms> {
     webadmin: { enable: false },
   });
   // The constructor forces debug logging; tests want only problems.
-  logger.level = 'error';
+  quietNmsLog();
   const published = new Set<string>();
   const waiters = new Map<string, Array<() => void>>();
   nms.on('postPublish', (s) => {
