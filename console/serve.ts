@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { packagePath } from '../package/root.ts';
 import { BROADCAST_PATH, CONSOLE_SECTIONS } from './src/app/paths.ts';
 
 /**
@@ -10,7 +10,7 @@ import { BROADCAST_PATH, CONSOLE_SECTIONS } from './src/app/paths.ts';
  * content-hashed files under /assets/ are cached for a year. Only the paths listed in CONSOLE_SECTIONS fall
  * back to the console, so an unknown /api/… path still gets the API's JSON 404.
  */
-export const CONSOLE_DIST = fileURLToPath(new URL('./dist/', import.meta.url));
+export const CONSOLE_DIST = packagePath('console', 'dist');
 
 // The console loads nothing from elsewhere: scripts, styles and media come from this origin only (blob: for
 // evidence images fetched with the bearer token, mediastream: for the broadcaster's camera preview).

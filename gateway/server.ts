@@ -16,7 +16,7 @@ import { openStore, type Store } from './store/db.ts';
 import { DbHealth } from './store/health.ts';
 import { VERSION } from './version.ts';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../package/root.ts';
 import { HashBankIndex } from '../classifiers/bank-index.ts';
 import type { FrameClassifier } from '../classifiers/frame-classifier.ts';
 import { HashMatcher } from '../classifiers/hash-matcher.ts';
@@ -65,7 +65,7 @@ function nodeId(dataDir: string): string {
   }
 }
 
-const BUILTIN_NSFW = fileURLToPath(new URL('../models/nsfw', import.meta.url));
+const BUILTIN_NSFW = packagePath('models', 'nsfw');
 
 /** The configured models, or the nsfw model built at install time when none is configured and it exists. */
 function modelPaths(config: Config): string[] {

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../../package/root.ts';
 import { decodeModel, GraphBuilder, pruneUnreachable, serializeModel, valueInfo } from '../../models/onnx-builder.ts';
 import { isImageFile, readImage } from './image-io.ts';
 import { crossValidate, fitLogistic, metricsAt, mulberry32, predict, shuffled, suggestThreshold, type BinaryMetrics } from './logistic.ts';
@@ -22,7 +22,7 @@ import { loadManifest, parseManifest, type ManifestJson, type ResolvedManifest }
 import { OnnxModel } from './model.ts';
 import { Preprocessor, specFromManifest } from './preprocess.ts';
 
-const DEFAULT_BACKBONE = new URL('../../models/nsfw/manifest.json', import.meta.url);
+const DEFAULT_BACKBONE = packagePath('models', 'nsfw', 'manifest.json');
 
 export interface FitHeadOptions {
   positiveDir: string;
@@ -128,7 +128,7 @@ async function buildHeadModel(backbone: ResolvedManifest, weights: Float64Array,
 
 export async function fitHead(opts: FitHeadOptions): Promise<FitHeadReport> {
   const log = opts.log ?? (() => {});
-  const backbone = await loadManifest(opts.backboneManifest ?? fileURLToPath(DEFAULT_BACKBONE));
+  const backbone = await loadManifest(opts.backboneManifest ?? DEFAULT_BACKBONE);
   const emb = backbone.embedding;
   if (!emb) throw new Error(`backbone manifest ${backbone.manifestPath} declares no embedding output`);
   const name = opts.name ?? path.basename(path.resolve(opts.outDir)).toLowerCase();

@@ -12,6 +12,8 @@
  * - No cross-talk: each request keeps its own slot index in its batch and resolves with that row only.
  */
 import { Worker } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { COMPILED, packagePath } from '../../package/root.ts';
 import type { Frame } from '../frame.ts';
 import { loadManifest, type ResolvedManifest } from './manifest.ts';
 import { ModelMismatchError, PoolClosedError, QueueFullError } from './errors.ts';
@@ -80,7 +82,11 @@ interface Slot {
   alive: boolean;
 }
 
-const ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+/**
+ * The worker's entry: compiled, dist/onnx-worker.js (a separate entry point of the esbuild build);
+ * from sources, a plain-JS bootstrap that loads worker.ts through tsx.
+ */
+const ENTRY = COMPILED ? pathToFileURL(packagePath('dist', 'onnx-worker.js')) : new URL('./worker-entry.mjs', import.meta.url);
 
 function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
   const x = v ?? dflt;

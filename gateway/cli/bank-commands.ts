@@ -1,19 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { importEntries } from '../banks/bulk-import.ts';
-import { createBank, exportEntries, listBanks, setBankEnabled } from '../banks/manage.ts';
 import type { NewEntry } from '../banks/schema.ts';
 import { parseHashListLines, serializeHashList, type HashListError, type HashListExportFormat, type HashListFormat } from '../../classifiers/hashlist-format.ts';
 import { PDQ_MIN_QUALITY } from '../../classifiers/pdq.ts';
-import type { Store } from '../store/db.ts';
+import type { CliKit } from './kit.ts';
 
-export interface CliKit {
-  withGlobals(cmd: Command): Command;
-  withStore<T>(opts: object, fn: (store: Store) => Promise<T>): Promise<T>;
-  out(opts: object, json: unknown, human: string): void;
-  actor(): string;
-}
+const manage = () => import('../banks/manage.ts');
 
 /**
  * Reads a hash-list file line by line: a million lines never sit in memory as text. Entries whose line
@@ -45,6 +38,7 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
     .option('--description <text>')
     .action(async (name: string, opts: { category: string; severity: 'critical'; radius?: number; description?: string }) =>
       kit.withStore(opts, async ({ db }) => {
+        const { createBank } = await manage();
         const b = await createBank(db, kit.actor(), { name, category: opts.category, severity: opts.severity, radius: opts.radius, description: opts.description });
         kit.out(opts, b, `bank ${b.name} created (category ${b.default_category}, radius ${b.radius})`);
       }),
@@ -62,6 +56,7 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
       kit.withStore(opts, async (store) => {
         const tty = process.stderr.isTTY;
         const { entries, errors, lowQuality } = await readHashList(file, opts.format, (n) => tty && process.stderr.write(`\rread ${n} lines`), opts.minQuality);
+        const { importEntries } = await import('../banks/bulk-import.ts');
         const result = await importEntries(store, kit.actor(), name, entries, {
           source: opts.source ?? file,
           onProgress: (done) => tty && process.stderr.write(`\rimported ${done}/${entries.length}   `),
@@ -85,6 +80,7 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
     .option('--include-disabled')
     .action(async (name: string, opts: { format: HashListExportFormat; includeDisabled?: boolean }) =>
       kit.withStore(opts, async ({ db }) => {
+        const { exportEntries } = await manage();
         const records = [];
         for await (const e of exportEntries(db, name, opts.includeDisabled)) {
           records.push({ hash: e.hash, category: e.category, note: e.note ?? undefined, source: e.source ?? undefined, severity: e.severity });
@@ -94,6 +90,7 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
     );
   kit.withGlobals(bank.command('list').description('list banks')).action(async (opts: object) =>
     kit.withStore(opts, async ({ db }) => {
+      const { listBanks } = await manage();
       const banks = await listBanks(db);
       kit.out(
         opts,
@@ -111,6 +108,7 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
       .option('--reason <text>')
       .action(async (name: string, opts: { reason?: string }) =>
         kit.withStore(opts, async ({ db }) => {
+          const { setBankEnabled } = await manage();
           await setBankEnabled(db, kit.actor(), name, on, opts.reason ?? null);
           kit.out(opts, { bank: name, enabled: on }, `bank ${name} ${verb}d`);
         }),

@@ -1,66 +1,25 @@
-import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { issueToken, listTokens, revokeToken, type Role } from '../admin/tokens.ts';
-import { ConfigError, databaseUrl, loadConfig, type Config } from '../config.ts';
+import type { Role } from '../admin/tokens.ts';
 import { parseDurationSeconds } from '../duration.ts';
-import { suspendAccount, unsuspendAccount } from '../enforcement/suspensions.ts';
-import { DomainError } from '../errors.ts';
-import { addAccount, getAccount, listAccounts, setIdentity } from '../identity/accounts.ts';
-import { issueKey, listKeys, revokeKeys } from '../identity/keys.ts';
-import { openStore, type Store } from '../store/db.ts';
 import { VERSION } from '../version.ts';
-import { firstRunBanner, seedFirstRun } from './first-run.ts';
 import { registerBankCommands } from './bank-commands.ts';
 import { registerHashCommands } from './hash-commands.ts';
+import { actor, configFrom, iso, kit, out, withGlobals, withStore, type GlobalOpts } from './kit.ts';
 import { registerModelCommands } from './model-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
 import { registerStreamerCommands } from './streamer-commands.ts';
 
-interface GlobalOpts {
-  config?: string;
-  dataDir?: string;
-  db?: string;
-  json?: boolean;
-}
+/**
+ * The `modgate` command line. Declaring the commands loads commander only; each action imports the
+ * modules it runs when it runs (`await import`, a separate chunk in dist/), so `modgate --help`, a
+ * typo or `modgate hash` never pay for the database, the HTTP server or ONNX (BENCHMARKS.md: CLI start).
+ */
 
-function configFrom(opts: GlobalOpts & { rtmpPort?: number; httpPort?: number }): Config {
-  return loadConfig({
-    file: opts.config,
-    overrides: [
-      [['dataDir'], opts.dataDir],
-      [['db'], opts.db],
-      [['rtmp', 'port'], opts.rtmpPort],
-      [['http', 'port'], opts.httpPort],
-    ],
-  });
-}
-
-const actor = () => ({ id: `cli:${os.userInfo().username}` });
-
-/** Output: human lines by default, one JSON document with --json. */
-function out(opts: GlobalOpts, json: unknown, human: string): void {
-  process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
-}
-
-async function withStore<T>(opts: GlobalOpts, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(databaseUrl(configFrom(opts)));
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-function withGlobals(cmd: Command): Command {
-  return cmd
-    .option('--config <file>', 'config file (JSON or YAML)')
-    .option('--data-dir <dir>', 'data directory (default ./data)')
-    .option('--db <url>', 'database URL: sqlite:PATH or postgres://…')
-    .option('--json', 'machine-readable output on stdout');
-}
+const accounts = () => import('../identity/accounts.ts');
+const keys = () => import('../identity/keys.ts');
+const suspensions = () => import('../enforcement/suspensions.ts');
+const tokens = () => import('../admin/tokens.ts');
 
 const port = (v: string) => {
   const n = Number(v);
@@ -76,9 +35,9 @@ export function buildCli(): Command {
     .addOption(new Option('--rtmp-port <n>', 'RTMP port (default 1935)').argParser(port))
     .addOption(new Option('--http-port <n>', 'HTTP/WebSocket port (default 8080)').argParser(port))
     .action(async (opts: GlobalOpts & { rtmpPort?: number; httpPort?: number }) => {
-      const config = configFrom(opts);
+      const config = await configFrom(opts);
       // Loaded only here: the server pulls in fastify, ws and node-media-server, which other commands never need.
-      const { startGateway } = await import('../server.ts');
+      const [{ startGateway }, { seedFirstRun, firstRunBanner }] = await Promise.all([import('../server.ts'), import('./first-run.ts')]);
       const gw = await startGateway(config);
       const demo = config.demo ? await seedFirstRun(gw.store.db) : null;
       if (demo) await gw.gate.refresh();
@@ -107,6 +66,7 @@ export function buildCli(): Command {
     .option('--subject <id>', "the identity provider's id of the person")
     .action(async (handle: string, opts: GlobalOpts & { verified?: boolean; subject?: string }) =>
       withStore(opts, async ({ db }) => {
+        const { addAccount } = await accounts();
         const a = await addAccount(db, actor(), { handle, verified: opts.verified, subject: opts.subject ?? null });
         out(opts, { handle: a.handle, identityStatus: a.identity_status }, `account ${a.handle} created (${a.identity_status})`);
       }),
@@ -116,6 +76,7 @@ export function buildCli(): Command {
     .option('--reason <text>', 'why')
     .action(async (handle: string, opts: GlobalOpts & { subject?: string; reason?: string }) =>
       withStore(opts, async ({ db }) => {
+        const { setIdentity } = await accounts();
         const { after } = await setIdentity(db, actor(), handle, { status: 'verified', subject: opts.subject ?? null, reason: opts.reason ?? null });
         out(opts, { handle, identityStatus: after.identity_status, subject: after.identity_subject }, `account ${handle} verified`);
       }),
@@ -124,12 +85,14 @@ export function buildCli(): Command {
     .option('--reason <text>', 'why', 'revoked by operator')
     .action(async (handle: string, opts: GlobalOpts & { reason: string }) =>
       withStore(opts, async ({ db }) => {
+        const { setIdentity } = await accounts();
         const { after } = await setIdentity(db, actor(), handle, { status: 'revoked', reason: opts.reason });
         out(opts, { handle, identityStatus: after.identity_status }, `account ${handle} identity revoked`);
       }),
     );
   withGlobals(account.command('list').description('list accounts')).action(async (opts: GlobalOpts) =>
     withStore(opts, async ({ db }) => {
+      const { listAccounts } = await accounts();
       const rows = await listAccounts(db);
       out(
         opts,
@@ -144,6 +107,7 @@ export function buildCli(): Command {
     .action(async (handle: string, opts: GlobalOpts & { reason: string; duration?: string }) =>
       withStore(opts, async ({ db }) => {
         const seconds = opts.duration ? parseDurationSeconds(opts.duration) : null;
+        const { suspendAccount } = await suspensions();
         const s = await suspendAccount(db, actor(), handle, { reason: opts.reason, durationSeconds: seconds ?? undefined });
         out(opts, { handle, suspensionId: s.id, endsAt: iso(s.ends_at) }, `account ${handle} suspended ${s.ends_at ? `until ${iso(s.ends_at)}` : 'permanently'}`);
       }),
@@ -152,18 +116,20 @@ export function buildCli(): Command {
     .requiredOption('--reason <text>', 'why')
     .action(async (handle: string, opts: GlobalOpts & { reason: string }) =>
       withStore(opts, async ({ db }) => {
+        const { unsuspendAccount } = await suspensions();
         const lifted = await unsuspendAccount(db, actor(), handle, opts.reason);
         out(opts, { handle, lifted: lifted.map((s) => s.id) }, `account ${handle}: ${lifted.length} suspension(s) lifted`);
       }),
     );
   withGlobals(account.command('show <handle>').description('show one account')).action(async (handle: string, opts: GlobalOpts) =>
     withStore(opts, async ({ db }) => {
+      const [{ getAccount }, { listKeys }] = await Promise.all([accounts(), keys()]);
       const a = await getAccount(db, handle);
-      const keys = await listKeys(db, handle);
+      const accountKeys = await listKeys(db, handle);
       out(
         opts,
-        { handle: a.handle, identityStatus: a.identity_status, subject: a.identity_subject, keys: keys.map((k) => ({ id: k.id, prefix: k.key_prefix, revokedAt: iso(k.revoked_at) })) },
-        `${a.handle}: ${a.identity_status}${a.identity_subject ? ` (subject ${a.identity_subject})` : ''}\nkeys: ${keys.map((k) => `${k.id} ${k.key_prefix}… ${k.revoked_at ? 'revoked' : 'live'}`).join(', ') || 'none'}`,
+        { handle: a.handle, identityStatus: a.identity_status, subject: a.identity_subject, keys: accountKeys.map((k) => ({ id: k.id, prefix: k.key_prefix, revokedAt: iso(k.revoked_at) })) },
+        `${a.handle}: ${a.identity_status}${a.identity_subject ? ` (subject ${a.identity_subject})` : ''}\nkeys: ${accountKeys.map((k) => `${k.id} ${k.key_prefix}… ${k.revoked_at ? 'revoked' : 'live'}`).join(', ') || 'none'}`,
       );
     }),
   );
@@ -171,6 +137,7 @@ export function buildCli(): Command {
   const key = program.command('key').description('stream keys');
   withGlobals(key.command('issue <handle>').description('issue a stream key (printed once)')).action(async (handle: string, opts: GlobalOpts) =>
     withStore(opts, async ({ db }) => {
+      const { issueKey } = await keys();
       const { key: k, record } = await issueKey(db, actor(), handle);
       out(opts, { handle, keyId: record.id, streamKey: k }, k);
     }),
@@ -179,17 +146,19 @@ export function buildCli(): Command {
     .option('--key-id <id>', 'revoke only this key')
     .action(async (handle: string, opts: GlobalOpts & { keyId?: string }) =>
       withStore(opts, async ({ db }) => {
+        const { revokeKeys } = await keys();
         const revoked = await revokeKeys(db, actor(), handle, { keyId: opts.keyId });
         out(opts, { handle, revoked: revoked.map((r) => r.id) }, `${revoked.length} key(s) of ${handle} revoked`);
       }),
     );
   withGlobals(key.command('list <handle>').description("list an account's keys (ids and prefixes, never the keys)")).action(async (handle: string, opts: GlobalOpts) =>
     withStore(opts, async ({ db }) => {
-      const keys = await listKeys(db, handle);
+      const { listKeys } = await keys();
+      const rows = await listKeys(db, handle);
       out(
         opts,
-        keys.map((k) => ({ id: k.id, prefix: k.key_prefix, createdAt: iso(k.created_at), revokedAt: iso(k.revoked_at), lastUsedAt: iso(k.last_used_at) })),
-        keys.map((k) => `${k.id} ${k.key_prefix}… ${k.revoked_at ? 'revoked' : 'live'}`).join('\n') || '(no keys)',
+        rows.map((k) => ({ id: k.id, prefix: k.key_prefix, createdAt: iso(k.created_at), revokedAt: iso(k.revoked_at), lastUsedAt: iso(k.last_used_at) })),
+        rows.map((k) => `${k.id} ${k.key_prefix}… ${k.revoked_at ? 'revoked' : 'live'}`).join('\n') || '(no keys)',
       );
     }),
   );
@@ -199,18 +168,21 @@ export function buildCli(): Command {
     .addOption(new Option('--role <role>', 'moderator or operator').choices(['moderator', 'operator']).makeOptionMandatory())
     .action(async (name: string, opts: GlobalOpts & { role: Role }) =>
       withStore(opts, async ({ db }) => {
+        const { issueToken } = await tokens();
         const { token: t, record } = await issueToken(db, actor().id, name, opts.role);
         out(opts, { id: record.id, name, role: record.role, token: t }, t);
       }),
     );
   withGlobals(token.command('revoke <name>').description('revoke a token by name or id')).action(async (name: string, opts: GlobalOpts) =>
     withStore(opts, async ({ db }) => {
+      const { revokeToken } = await tokens();
       const rows = await revokeToken(db, actor().id, name);
       out(opts, { revoked: rows.map((r) => r.id) }, `${rows.length} token(s) revoked`);
     }),
   );
   withGlobals(token.command('list').description('list tokens')).action(async (opts: GlobalOpts) =>
     withStore(opts, async ({ db }) => {
+      const { listTokens } = await tokens();
       const rows = await listTokens(db);
       out(
         opts,
@@ -219,24 +191,23 @@ export function buildCli(): Command {
       );
     }),
   );
-  registerBankCommands(program, { withGlobals, withStore, out, actor: () => actor().id });
+  registerBankCommands(program, kit);
   registerHashCommands(program);
-  registerModelCommands(program, { withGlobals, withStore, out, actor: () => actor().id });
-  registerPolicyCommands(program, { withGlobals, withStore, out, actor: () => actor().id, config: configFrom });
-  registerStreamerCommands(program, { withGlobals, withStore, out, actor: () => actor().id });
+  registerModelCommands(program, kit);
+  registerPolicyCommands(program, kit);
+  registerStreamerCommands(program, kit);
   return program;
 }
 
 /** One line, non-zero exit: what a script or a person needs when a command fails. */
 export function describeError(err: unknown): string {
-  if (err instanceof ConfigError || err instanceof DomainError) return err.message;
-  if (err && typeof err === 'object' && 'issues' in err) {
+  if (err && typeof err === 'object' && 'issues' in err && Array.isArray((err as { issues: unknown }).issues)) {
     const issue = (err as { issues: Array<{ path: PropertyKey[]; message: string }> }).issues[0];
     return issue ? `${issue.path.join('.') || 'input'}: ${issue.message}` : 'invalid input';
   }
   const e = err as { code?: string; message?: string };
   if (e.code === 'EADDRINUSE') return `${e.message} (is another gateway running? choose another port with --rtmp-port / --http-port)`;
-  return e.message ?? String(err);
+  return e?.message ?? String(err);
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { fitHead, formatReport } from '../../classifiers/onnx/fit-head.ts';
-import { loadManifest } from '../../classifiers/onnx/manifest.ts';
-import { OnnxClassifier } from '../../classifiers/onnx/classifier.ts';
-import type { CliKit } from './bank-commands.ts';
+import type { CliKit } from './kit.ts';
 
 export function registerModelCommands(program: Command, kit: CliKit): void {
   const model = program.command('model').description('ONNX classifier models');
@@ -20,6 +17,7 @@ export function registerModelCommands(program: Command, kit: CliKit): void {
     .option('--source <source>', 'signal source', 'violence')
     .option('--holdout <fraction>', 'held-out fraction per class', (v) => Number(v), 0.25)
     .action(async (opts: { positive: string; negative: string; out: string; backbone?: string; label: string; source: string; holdout: number; json?: boolean }) => {
+      const { fitHead, formatReport } = await import('../../classifiers/onnx/fit-head.ts');
       const report = await fitHead({
         positiveDir: opts.positive,
         negativeDir: opts.negative,
@@ -35,6 +33,7 @@ export function registerModelCommands(program: Command, kit: CliKit): void {
   kit
     .withGlobals(model.command('check <manifest>').description('validate a manifest and load its model (shapes, one dummy inference)'))
     .action(async (manifestPath: string, opts: object) => {
+      const [{ loadManifest }, { OnnxClassifier }] = await Promise.all([import('../../classifiers/onnx/manifest.ts'), import('../../classifiers/onnx/classifier.ts')]);
       const manifest = await loadManifest(manifestPath);
       const classifier = await OnnxClassifier.open({ manifest, workers: 1 });
       await classifier.close();

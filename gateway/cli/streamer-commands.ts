@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { decideAppeal, getAppeal, listAppeals, type AppealOutcome, type AppealStatus } from '../enforcement/appeals.ts';
-import { issueAccountToken, revokeAccountTokens } from '../identity/account-tokens.ts';
-import type { CliKit } from './bank-commands.ts';
+import type { AppealOutcome, AppealStatus } from '../enforcement/appeals.ts';
+import { iso, type CliKit } from './kit.ts';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const appeals = () => import('../enforcement/appeals.ts');
+const accountTokens = () => import('../identity/account-tokens.ts');
 
 /**
  * Streamer tokens and appeals:
@@ -26,6 +26,7 @@ export function registerStreamerCommands(program: Command, kit: CliKit): void {
     .option('--revoke', 'revoke the live token without issuing a new one')
     .action(async (handle: string, opts: { revoke?: boolean }) =>
       kit.withStore(opts, async ({ db }) => {
+        const { issueAccountToken, revokeAccountTokens } = await accountTokens();
         if (opts.revoke) {
           const revoked = await revokeAccountTokens(db, { id: kit.actor() }, handle);
           kit.out(opts, { handle, revoked }, `${revoked.length} streamer token(s) of ${handle} revoked`);
@@ -43,6 +44,7 @@ export function registerStreamerCommands(program: Command, kit: CliKit): void {
     .option('--limit <n>', 'at most this many', (v) => Number(v), 100)
     .action(async (opts: { status: AppealStatus; limit: number }) =>
       kit.withStore(opts, async ({ db }) => {
+        const { listAppeals } = await appeals();
         const rows = await listAppeals(db, { status: opts.status, limit: opts.limit });
         const handles = new Map(
           rows.length ? (await db.selectFrom('accounts').select(['id', 'handle']).where('id', 'in', rows.map((r) => r.account_id)).execute()).map((a) => [a.id, a.handle]) : [],
@@ -56,6 +58,7 @@ export function registerStreamerCommands(program: Command, kit: CliKit): void {
     );
   kit.withGlobals(appeal.command('show <id>').description('one appeal with its decision')).action(async (id: string, opts: object) =>
     kit.withStore(opts, async ({ db }) => {
+      const { getAppeal } = await appeals();
       const a = await getAppeal(db, id);
       const d = await db.selectFrom('decisions').selectAll().where('id', '=', a.decision_id).executeTakeFirst();
       kit.out(
@@ -76,6 +79,7 @@ export function registerStreamerCommands(program: Command, kit: CliKit): void {
     .requiredOption('--reason <text>', 'why (the streamer reads it)')
     .action(async (id: string, opts: { outcome: AppealOutcome; reason: string }) =>
       kit.withStore(opts, async ({ db }) => {
+        const { decideAppeal } = await appeals();
         const res = await decideAppeal(db, kit.actor(), id, { outcome: opts.outcome, reason: opts.reason });
         kit.out(
           opts,

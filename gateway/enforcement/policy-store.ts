@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Kysely } from 'kysely';
+import { packagePath } from '../../package/root.ts';
 import { formatPolicyError, loadPolicy, type PolicyFormat } from '../../policy/load.ts';
 import type { Policy } from '../../policy/schema.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { appendAudit } from '../store/audit.ts';
 import type { Database } from '../store/schema.ts';
 
-export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('../../policy/default.yaml', import.meta.url));
+export const DEFAULT_POLICY_FILE = packagePath('policy', 'default.yaml');
 
 export interface ActivePolicy {
   policy: Policy;

@@ -8,6 +8,9 @@ import type { Policy } from '../../policy/schema.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
 import { historyAsOf } from '../enforcement/decisions.ts';
 import type { Database } from '../store/schema.ts';
+import { DEFAULT_BACKTEST_LIMITS, type BacktestLimits } from './backtest-limits.ts';
+
+export { DEFAULT_BACKTEST_LIMITS, parseTime, type BacktestLimits } from './backtest-limits.ts';
 
 /**
  * Policy backtest against the database: load the stored signals of a time range (with each account's
@@ -15,17 +18,6 @@ import type { Database } from '../store/schema.ts';
  * and a candidate policy (policy/backtest.ts), and report the difference. Shared by the API
  * (`POST /api/v1/policy/backtest`, gateway/api/policy.ts) and the CLI (`modgate policy backtest`).
  */
-
-export interface BacktestLimits {
-  /** Longest range (until − since). */
-  maxRangeMs: number;
-  /** Most streams (with a stored signal in the range). */
-  maxStreams: number;
-  /** Most stored signals replayed (all signals of those streams up to `until`). */
-  maxSignals: number;
-}
-
-export const DEFAULT_BACKTEST_LIMITS: BacktestLimits = { maxRangeMs: 31 * 86_400_000, maxStreams: 2_000, maxSignals: 200_000 };
 
 /** A backtest request the caller cannot have: bad range, too much data, invalid candidate. */
 export class BacktestRequestError extends Error {
@@ -37,17 +29,6 @@ export class BacktestRequestError extends Error {
   ) {
     super(message);
   }
-}
-
-/** ISO 8601 text or epoch milliseconds (number, or digits as text) → epoch ms. */
-export function parseTime(value: string | number): number | null {
-  if (typeof value === 'number') return Number.isFinite(value) && Number.isInteger(value) && value >= 0 ? value : null;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text);
-  // Only date-like text: Date.parse accepts odd forms ("1", "March 7") that would surprise an operator.
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text)) return null;
-  const ms = Date.parse(text);
-  return Number.isFinite(ms) && ms >= 0 ? ms : null;
 }
 
 export function checkRange(since: number, until: number, limits: BacktestLimits = DEFAULT_BACKTEST_LIMITS): void {
