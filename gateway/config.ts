@@ -45,8 +45,14 @@ export const MediaServerSchema = z
     publishName: z.enum(['stream_id', 'handle']).default('stream_id'),
     /** How long one control call may take before it counts as failed (the periodic re-check is the backstop). */
     controlTimeoutMs: z.number().int().min(100).max(60_000).default(2_000),
-    /** OME: `lifetime` of an admission, after which OME asks again (the re-check of a running stream). */
-    recheckSeconds: z.number().int().min(1).max(3600).default(30),
+    /**
+     * OME: the `lifetime` of an admission. OME ends the publish when it expires (rtmp_stream.cpp) and the
+     * encoder's reconnect is admitted again: a bound on how long a lost cut can last, at the price of a
+     * reconnect every this-many seconds. 0: no lifetime (cuts rely on the REST API and the reconciler).
+     */
+    recheckSeconds: z.number().int().min(0).max(86_400).default(3_600),
+    /** SRS / OME: the virtual host control calls name (OME's REST API: /v1/vhosts/{vhost}/…). */
+    vhost: z.string().min(1).default('default'),
   })
   .strict();
 

@@ -211,6 +211,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       await Promise.allSettled(
         registry.list().map((s) => registry.cut(s.id, { reason: 'gateway_shutdown', message: 'the gateway is shutting down', actor: 'system' })),
       );
+      hooks.stop();
       await hooks.settle();
       await watcher?.stop();
       await runner.stop();

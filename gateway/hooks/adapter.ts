@@ -17,6 +17,11 @@ export interface HookAdapter<Req = unknown> {
   pullUrl(server: MediaServerConfig, publish: UpstreamPublish, publicName: string): string;
   /** Ends the publisher through the server's control API; rejects when the server did not confirm it. */
   drop(server: MediaServerConfig, publish: UpstreamPublish, publicName: string): Promise<DropResult>;
+  /**
+   * Whether the publisher is still connected, for servers that do not call back when a publish ends
+   * (MediaMTX) or whose end call can be lost: asked periodically by the reconciler. Absent: not asked.
+   */
+  alive?(server: MediaServerConfig, publish: UpstreamPublish, publicName: string): Promise<boolean>;
 }
 
 /** A publish as the upstream server describes it. */

@@ -14,6 +14,11 @@ export interface HookedStreamsDeps {
   log: Logger;
   /** Delays between control-call attempts after the first (default 250 ms, 1 s): the periodic re-check is the backstop. */
   retryDelaysMs?: number[];
+  /**
+   * How often unconfirmed cuts are retried and servers without an end callback are asked whether their
+   * publishers are still there (default 3 s).
+   */
+  reconcileMs?: number;
 }
 
 interface Entry {
@@ -52,6 +57,10 @@ export class HookedStreams {
   private readonly endedRefs = new Map<string, EndReason>();
   private readonly stats = new Map<string, HookServerStats>();
   private readonly pending = new Set<Promise<unknown>>();
+  /** Cuts whose control call failed: retried by the reconciler until the server confirms (or forgets) them. */
+  private readonly unconfirmed = new Map<string, Entry>();
+  private readonly timer: NodeJS.Timeout;
+  private reconciling = false;
 
   constructor(private readonly deps: HookedStreamsDeps) {
     deps.registry.on('ended', (stream, reason) => {
@@ -62,6 +71,55 @@ export class HookedStreams {
       this.endedRefs.set(ref, reason);
       if (this.endedRefs.size > ENDED_MEMORY) this.endedRefs.delete(this.endedRefs.keys().next().value!);
     });
+    this.timer = setInterval(() => void this.reconcile(), deps.reconcileMs ?? 3_000);
+    this.timer.unref();
+  }
+
+  /**
+   * The backstop for servers without a periodic re-check (MediaMTX, SRS) and for lost calls: retry every
+   * unconfirmed cut, and end the streams whose publisher the server no longer has.
+   */
+  async reconcile(): Promise<void> {
+    if (this.reconciling) return;
+    this.reconciling = true;
+    try {
+      const jobs: Promise<unknown>[] = [];
+      for (const [ref, entry] of this.unconfirmed) {
+        jobs.push(
+          entry.adapter.drop(entry.server, entry.publish, entry.publicName).then(
+            () => {
+              this.unconfirmed.delete(ref);
+              this.deps.log.info({ stream: entry.streamId, server: entry.server.name }, 'upstream publisher dropped on retry');
+            },
+            () => undefined,
+          ),
+        );
+      }
+      for (const entry of this.live.values()) {
+        const alive = entry.adapter.alive;
+        if (!alive) continue;
+        jobs.push(
+          alive.call(entry.adapter, entry.server, entry.publish, entry.publicName).then(
+            (yes) => {
+              if (!yes) this.deps.registry.ended(entry.streamId, 'publisher_disconnected', `${entry.server.name} no longer has the publisher`);
+            },
+            () => undefined, // unreachable: not evidence the publisher left
+          ),
+        );
+      }
+      await Promise.allSettled(jobs);
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Cuts whose control call has not been confirmed yet (metrics, tests). */
+  get unconfirmedCuts(): number {
+    return this.unconfirmed.size;
   }
 
   serverStats(name: string): HookServerStats {
@@ -190,9 +248,10 @@ export class HookedStreams {
       }
     }
     stats.controlFailures++;
+    this.unconfirmed.set(refKey(entry.server, entry.publish.ref), entry);
     this.deps.log.warn(
       { stream: entry.streamId, server: entry.server.name, err: (lastErr as Error)?.message ?? String(lastErr) },
-      "the media server's control call failed; its next re-check refuses the stream",
+      "the media server's control call failed; its next re-check refuses the stream and the reconciler retries the call",
     );
   }
 }

@@ -24,6 +24,9 @@ interface OpenApiDoc {
 /** Every route the API has shipped (all of them existed before routes were typed): none may go missing. Add new ones here. */
 const SHIPPED_ROUTES = [
   'POST /api/v1/hooks/nginx-rtmp',
+  'POST /api/v1/hooks/mediamtx',
+  'POST /api/v1/hooks/srs',
+  'POST /api/v1/hooks/ome',
   'GET /healthz',
   'GET /readyz',
   'GET /metrics',
