@@ -126,6 +126,20 @@ export const ConfigSchema = z
       .default({ minimumAge: 18, requireAgeAssurance: false }),
     /** How often the gateway looks for changes other processes (CLI, other nodes) made to accounts. */
     syncIntervalMs: z.number().int().min(50).max(60_000).default(500),
+    /** Several nodes on one PostgreSQL database (README, "Several nodes on PostgreSQL"). */
+    nodes: z
+      .object({
+        /** With push (LISTEN/NOTIFY) connected, the feeds are still read this often in case a notification was lost; without it, every syncIntervalMs. */
+        reconcileIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
+        /** How often a node records that it is alive. */
+        heartbeatIntervalMs: z.number().int().min(100).max(60_000).default(2_000),
+        /** A node silent for this long is lost: another node closes its streams as node_lost. */
+        lostAfterMs: z.number().int().min(500).max(600_000).default(10_000),
+      })
+      .strict()
+      .default({ reconcileIntervalMs: 5_000, heartbeatIntervalMs: 2_000, lostAfterMs: 10_000 }),
+    /** Live streams one account may have at once, on all nodes together; a further publish is refused as already_live. */
+    maxLiveStreamsPerAccount: z.number().int().min(1).max(100).default(1),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

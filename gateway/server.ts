@@ -14,6 +14,7 @@ import { LiveRegistry } from './live/registry.ts';
 import { createLogger } from './log.ts';
 import { openStore, type Store } from './store/db.ts';
 import { DbHealth } from './store/health.ts';
+import { ChangeListener } from './store/notifications.ts';
 import { VERSION } from './version.ts';
 import { existsSync } from 'node:fs';
 import { packagePath } from '../package/root.ts';
@@ -103,7 +104,16 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   gate.eligibility = config.eligibility;
   await gate.loadAll();
   const enforcer = new GateEnforcer(gate, registry, log);
-  enforcer.start(config.syncIntervalMs);
+  // PostgreSQL: changes are pushed (LISTEN/NOTIFY) and the feeds read at once; a slower reconcile reads
+  // them anyway, and every syncIntervalMs while the listener is down. SQLite: poll every syncIntervalMs.
+  const listener = store.pgConfig ? new ChangeListener(store.pgConfig, log.child({ component: 'listener' })) : null;
+  let lastReconcile = Date.now();
+  const reconcileDue = () => {
+    if (listener?.listening && Date.now() - lastReconcile < config.nodes.reconcileIntervalMs) return false;
+    lastReconcile = Date.now();
+    return true;
+  };
+  enforcer.start(config.syncIntervalMs, reconcileDue);
 
   const policies = new PolicyStore(store.db, config.policy.file ? path.resolve(config.policy.file) : DEFAULT_POLICY_FILE);
   await policies.refresh();
@@ -152,10 +162,36 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     { evidenceFloor: config.classifiers.evidenceFloor },
     (err, name) => log.debug({ err: (err as Error).message, classifier: name }, 'classifier skipped a frame'),
   );
+  const refreshBanks = () => void banks.refresh().catch((err) => log.error({ err }, 'bank sync failed; will retry'));
+  const refreshPolicy = () =>
+    void policies
+      .refresh()
+      .then((changed) => changed && log.info({ version: policies.current().versionId }, 'policy activated'))
+      .catch((err) => log.error({ err }, 'policy sync failed; will retry'));
+  let lastHousekeeping = Date.now();
   const housekeeping = setInterval(() => {
-    Promise.all([banks.refresh(), policies.refresh()]).catch((err) => log.error({ err }, 'bank/policy sync failed; will retry'));
+    if (listener?.listening && Date.now() - lastHousekeeping < config.nodes.reconcileIntervalMs) return;
+    lastHousekeeping = Date.now();
+    refreshBanks();
+    refreshPolicy();
   }, config.syncIntervalMs);
   housekeeping.unref();
+  const catchUp = () => {
+    enforcer.kick();
+    refreshBanks();
+    refreshPolicy();
+  };
+  if (listener) {
+    listener.on('change', (kind) => {
+      if (kind === 'gate') enforcer.kick();
+      else if (kind === 'bank') refreshBanks();
+      else if (kind === 'policy') refreshPolicy();
+    });
+    // Whatever was announced while the listener was down is read from the feeds now.
+    listener.on('listening', catchUp);
+    listener.start();
+  }
+  dbHealth.on('recovered', catchUp);
   const sweeper = setInterval(() => void evidence.sweep().catch((err) => log.error({ err }, 'evidence sweep failed')), 3600_000);
   sweeper.unref();
 
@@ -205,6 +241,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       if (stopped) return;
       stopped = true;
       dbHealth.stop();
+      await listener?.stop();
       enforcer.stop();
       clearInterval(housekeeping);
       clearInterval(sweeper);

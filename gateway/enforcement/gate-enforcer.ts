@@ -58,15 +58,33 @@ export class GateEnforcer {
     return cuts.length;
   }
 
-  start(intervalMs: number): void {
+  private again = false;
+
+  /**
+   * Syncs now (a notification arrived, the database came back): a kick during a sync runs one more after
+   * it, so a change committed while a read was under way is never left for the next period.
+   */
+  kick(): void {
+    if (this.syncing) {
+      this.again = true;
+      return;
+    }
+    this.syncing = true;
+    this.sync()
+      .catch((err) => this.log.error({ err }, 'gate sync failed; will retry'))
+      .finally(() => {
+        this.syncing = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** Periodic sync; `due` (when given) says whether this tick should read (push makes most ticks unnecessary). */
+  start(intervalMs: number, due: () => boolean = () => true): void {
     this.timer = setInterval(() => {
-      if (this.syncing) return;
-      this.syncing = true;
-      this.sync()
-        .catch((err) => this.log.error({ err }, 'gate sync failed; will retry'))
-        .finally(() => {
-          this.syncing = false;
-        });
+      if (!this.syncing && due()) this.kick();
     }, intervalMs);
     this.timer.unref();
   }

@@ -322,6 +322,59 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0010_nodes': {
+      async up(db: Kysely<unknown>) {
+        // Gateway nodes and their heartbeats: a node whose heartbeat is stale has its streams closed as
+        // node_lost by another (gateway/live/nodes.ts).
+        await db.schema
+          .createTable('nodes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('started_at', big, (c) => c.notNull())
+          .addColumn('heartbeat_at', big, (c) => c.notNull())
+          .addColumn('http_url', 'text')
+          .addColumn('rtmp_url', 'text')
+          .addColumn('stopped_at', big)
+          .addColumn('lost_at', big)
+          .addColumn('lost_by', 'text')
+          .execute();
+        // Cuts asked for on one node for a stream another carries.
+        await db.schema
+          .createTable('cut_requests')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('stream_id', 'text', (c) => c.notNull())
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text')
+          .addColumn('requested_at', big, (c) => c.notNull())
+          .addColumn('done_at', big)
+          .addColumn('outcome', 'text')
+          .execute();
+        await db.schema.createIndex('cut_requests_pending').on('cut_requests').columns(['node_id', 'done_at']).execute();
+        await db.schema.createIndex('streams_live').on('streams').columns(['ended_at', 'account_id']).execute();
+      },
+    },
+    '0010_notify': {
+      async up(db: Kysely<unknown>) {
+        // PostgreSQL: announce each change to the other nodes in the transaction that makes it (NOTIFY is
+        // delivered at commit, never for a rolled-back change); gateway/store/notifications.ts listens.
+        if (dialect !== 'postgres') return;
+        await sql`CREATE OR REPLACE FUNCTION modgate_notify_change() RETURNS trigger AS $$
+          BEGIN PERFORM pg_notify('modgate_changes', TG_ARGV[0]); RETURN NULL; END; $$ LANGUAGE plpgsql`.execute(db);
+        const triggers: Array<[string, string, string]> = [
+          ['gate_changes', 'INSERT', 'gate'],
+          ['bank_changes', 'INSERT', 'bank'],
+          ['policy_active', 'INSERT OR UPDATE', 'policy'],
+          ['cut_requests', 'INSERT', 'cut'],
+        ];
+        for (const [table, events, kind] of triggers) {
+          await sql
+            .raw(`CREATE TRIGGER ${table}_notify AFTER ${events} ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION modgate_notify_change('${kind}')`)
+            .execute(db);
+        }
+      },
+    },
   };
 }
 

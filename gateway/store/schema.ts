@@ -125,6 +125,34 @@ export interface GateChangesTable {
   at: number;
 }
 
+/** A request to cut a stream another node carries (0010_nodes): that node applies it when notified. */
+export interface CutRequestsTable {
+  id: string;
+  stream_id: string;
+  node_id: string;
+  reason: string;
+  message: string;
+  actor: string;
+  detail: string | null;
+  requested_at: number;
+  done_at: number | null;
+  /** cut | not_live */
+  outcome: string | null;
+}
+
+/** Gateway nodes on one database, with their heartbeat (0010_nodes). */
+export interface NodesTable {
+  id: string;
+  started_at: number;
+  heartbeat_at: number;
+  http_url: string | null;
+  rtmp_url: string | null;
+  stopped_at: number | null;
+  /** Set by another node that found its heartbeat stale and closed its streams as `node_lost`. */
+  lost_at: number | null;
+  lost_by: string | null;
+}
+
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 
 export interface BanksTable {
@@ -289,6 +317,8 @@ export interface Database {
   audit_log: AuditLogTable;
   identity_events: IdentityEventsTable;
   gate_changes: GateChangesTable;
+  cut_requests: CutRequestsTable;
+  nodes: NodesTable;
 }
 
 export type Account = Selectable<AccountsTable>;
