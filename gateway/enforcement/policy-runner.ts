@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Signal } from '../../classifiers/signal.ts';
-import { createStreamState, step, tick, type Decision, type EngineContext, type StreamState } from '../../policy/engine.ts';
+import { createStreamState, SAMPLER_SOURCE, STALL_LABEL, step, tick, type Decision, type EngineContext, type StreamState } from '../../policy/engine.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { LiveRegistry, LiveStream } from '../live/registry.ts';
 import type { Database } from '../store/schema.ts';
@@ -109,7 +109,8 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
   }
 
   private keep(run: Run, signal: Signal): void {
-    if (signal.match === undefined && signal.source !== 'sampler' && (signal.score ?? 0) < this.opts.storeSignalsFloor) return;
+    // Stall reports are kept whatever their score; the sampler's per-second sign of life (score 0) is not.
+    if (signal.match === undefined && !(signal.source === SAMPLER_SOURCE && signal.label === STALL_LABEL) && (signal.score ?? 0) < this.opts.storeSignalsFloor) return;
     this.pendingSignals.push({ stream_id: signal.streamId, account_id: run.stream.accountId, observed_at: signal.observedAt, body: JSON.stringify(signal) });
   }
 

@@ -7,6 +7,7 @@ import type { LiveRegistry, LiveStream } from '../live/registry.ts';
 import type { FfmpegInfo } from '../media/ffmpeg-path.ts';
 import { KeyframeDecoderPool, type KeyframeDecoderStats } from '../sampler/keyframe-decoder.ts';
 import { KeyframeSampler } from '../sampler/keyframe-sampler.ts';
+import { FrameLiveness } from '../sampler/liveness.ts';
 import { newStreamClock, Sampler, type SamplerMode, type StreamClock } from '../sampler/sampler.ts';
 import { AdaptiveController, type AdaptiveOptions, type AdaptiveStats, type ModeChange } from './adaptive.ts';
 
@@ -42,6 +43,8 @@ export interface WatchStats {
 interface Watched {
   stream: LiveStream;
   clock: StreamClock;
+  /** Frames flowing without classifier signals still tell the policy the stream is watched (a static picture). */
+  liveness: FrameLiveness;
   /** The shared-decoder keyframe sampler (RTMP H.264 streams in keyframe/adaptive mode). */
   keyframes: KeyframeSampler | null;
   /** A sampler process of the stream's own: full rate, or keyframes where the shared decoder cannot. */
@@ -195,11 +198,13 @@ export class StreamWatcher {
       this.onSignal(s);
       if (this.adaptive) this.apply(this.adaptive.observe(s, Date.now()));
     }
+    const alive = w.liveness.afterFrame(frame, signals, Date.now());
+    if (alive) this.onSignal(alive);
   }
 
   private watch(stream: LiveStream): void {
     const mode: SamplerMode = this.adaptive ? this.adaptive.add(stream.id, Date.now()) : (this.opts.mode as SamplerMode);
-    const w: Watched = { stream, clock: newStreamClock(), keyframes: null, sampler: null, mode, frames: 0, modeSwitches: 0, unwatchable: null };
+    const w: Watched = { stream, clock: newStreamClock(), liveness: new FrameLiveness(), keyframes: null, sampler: null, mode, frames: 0, modeSwitches: 0, unwatchable: null };
     this.watched.set(stream.id, w);
     if (this.pool && stream.video) {
       const k = new KeyframeSampler({
