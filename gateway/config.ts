@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { DSA_COUNTRY_CODES, StatementSpecSchema } from '../policy/dsa.ts';
 import { formatZodIssues } from './validation.ts';
 
 /**
@@ -236,6 +237,36 @@ export const ConfigSchema = z
       .default([])
       .refine((list) => new Set(list.map((s) => s.name)).size === list.length, 'server names must be unique')
       .refine((list) => new Set(list.map((s) => s.secret)).size === list.length, 'each server needs its own secret'),
+    /** DSA accountability: statements of reasons and their submission to the Transparency Database. */
+    accountability: z
+      .object({
+        /** Member States where decisions apply (`territorial_scope`); default: every code the database accepts. */
+        territorialScope: z.array(z.enum(DSA_COUNTRY_CODES)).default([...DSA_COUNTRY_CODES]),
+        /** ISO 639-1 language of the streams' content (`content_language`), when the platform knows it. */
+        contentLanguage: z.string().regex(/^[A-Z]{2}$/).optional(),
+        /** The terms of service relied on (`decision_ground_reference_url`). */
+        termsUrl: z.string().url().max(500).optional(),
+        /** A live-streaming suspension is reported as an account restriction (`decision_account`) or a partial service restriction (`decision_provision`). */
+        suspensionAs: z.enum(['account', 'provision']).default('account'),
+        /** Statement specs by bank or strike category, for rules that do not declare their own (policy `statement`). */
+        categories: z.record(z.string().min(1), StatementSpecSchema).default({}),
+        /** A Transparency-Database-compatible endpoint; unset: statements are kept and shown, not submitted. */
+        transparencyDb: z
+          .object({
+            url: z.string().url(),
+            /** Bearer token issued by the Transparency Database to the platform. */
+            token: z.string().min(1),
+            batchSize: z.number().int().min(1).max(100).default(100),
+            intervalMs: z.number().int().min(50).default(10_000),
+            /** Backoff after a failed call: doubles from this up to maxBackoffMs. */
+            backoffMs: z.number().int().min(10).default(5_000),
+            maxBackoffMs: z.number().int().min(10).default(600_000),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ territorialScope: [...DSA_COUNTRY_CODES], suspensionAs: 'account', categories: {} }),
     /** Create a demo verified account with a stream key on first start (empty database). */
     demo: z.boolean().default(true),
   })

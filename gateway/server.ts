@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { startAccountability, type Accountability } from './accountability/accountability.ts';
 import { buildHttpServer, type RouteModule } from './api/http.ts';
 import { databaseUrl, type Config } from './config.ts';
 import { GateEnforcer } from './enforcement/gate-enforcer.ts';
@@ -47,6 +48,7 @@ export interface Gateway {
   policies: PolicyStore;
   runner: PolicyRunner;
   watcher: StreamWatcher | null;
+  accountability: Accountability;
   classifiers: OnnxClassifier[];
   rtmpPort: number;
   httpPort: number;
@@ -205,7 +207,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const rtmp = new RtmpIngest(config.rtmp, { gate: () => gate, registry, refuse, log });
   const ws = new WsIngest(config.ingest.ws, { gate: () => gate, registry, refuse, log });
   const hooks = new HookedStreams({ gate: () => gate, registry, refuse, log });
-  const http = await buildHttpServer({ store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks }, ws, opts.extraRoutes);
+  const accountability = startAccountability({ db: store.db, config, policies, log });
+  const http = await buildHttpServer({ store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks, accountability }, ws, opts.extraRoutes);
 
   const rtmpPort = await rtmp.listen();
   let watcher: StreamWatcher | null = null;
@@ -233,6 +236,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     policies,
     runner,
     watcher,
+    accountability,
     classifiers,
     rtmpPort,
     httpPort,
@@ -252,6 +256,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       await hooks.settle();
       await watcher?.stop();
       await runner.stop();
+      await accountability.stop();
       await Promise.allSettled(classifiers.map((c) => c.close()));
       await ws.close();
       await rtmp.close();

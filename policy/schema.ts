@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SignalSourceSchema } from '../classifiers/signal.ts';
+import { StatementSpecSchema } from './dsa.ts';
 import { DURATION_HINT, parseDuration, parseDurationMs, PERMANENT } from './duration.ts';
 
 /**
@@ -178,6 +179,8 @@ export const RuleSchema = z.strictObject({
   escalation: z.array(EscalationStepSchema).default([]),
   /** Evaluated and recorded as "would have", never enforced. */
   shadow: z.boolean({ error: expected('expected true or false') }).default(false),
+  /** The DSA statement of reasons its enforced decisions produce (ground, category, legal ground); the engine ignores it. */
+  statement: StatementSpecSchema.optional(),
 });
 export type Rule = z.output<typeof RuleSchema>;
 

@@ -10,6 +10,7 @@ import type { HashBankIndex } from '../../classifiers/bank-index.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
 import type { Registry } from 'prom-client';
+import type { Accountability } from '../accountability/accountability.ts';
 
 export interface ApiContext {
   store: Store;
@@ -27,4 +28,6 @@ export interface ApiContext {
   metrics?: Registry;
   /** Publishes through upstream media servers' hooks (gateway/hooks/). */
   hooks: HookedStreams;
+  /** Statements of reasons and their outbox (absent in API-only test servers). */
+  accountability?: Accountability;
 }

@@ -21,6 +21,7 @@ import { openApiRoute, registerOpenApi } from './openapi.ts';
 import { operationsRoutes } from './operations.ts';
 import { policyRoutes } from './policy.ts';
 import type { ApiApp, RouteModule } from './route.ts';
+import { statementRoutes } from './statements.ts';
 import { streamerRoutes } from './streamer.ts';
 import { streamRoutes } from './streams.ts';
 
@@ -40,6 +41,7 @@ export const API_ROUTES: RouteModule[] = [
   streamerRoutes,
   appealRoutes,
   banRoutes,
+  statementRoutes,
 ];
 
 declare module 'fastify' {

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { appealBlocker, fileAppeal, listAppeals, STATEMENT_MAX } from '../enforcement/appeals.ts';
+import { statementsOf } from '../accountability/statements/service.ts';
 import { activeSuspensionsFor } from '../enforcement/suspensions.ts';
+import { authorizeAccount } from '../identity/gate.ts';
 import { issueAccountToken } from '../identity/account-tokens.ts';
 import type { Account, Suspension } from '../store/schema.ts';
 import { ownAccount } from './auth.ts';
@@ -88,8 +90,19 @@ function enforcementSummary(actionsJson: string): z.infer<typeof EnforcementSumm
 
 const GoLive = z.object({
   allowed: z.boolean(),
-  reason: z.enum(['identity_revoked', 'not_verified', 'suspended', 'no_stream_key']).nullable(),
+  reason: z.enum(['identity_revoked', 'not_verified', 'suspended', 'banned', 'under_age', 'age_unverified', 'no_stream_key']).nullable(),
   message: z.string(),
+});
+
+const StreamerStatement = z.object({
+  id: z.string(),
+  decisionId: z.string().nullable(),
+  decidedAt: IsoTime,
+  status: z.enum(['in_force', 'overturned']),
+  text: z.array(z.string()).describe('The statement in plain words, one sentence or paragraph each'),
+  ground: z.enum(['illegal_content', 'incompatible_content']),
+  category: z.string().describe('The DSA category (e.g. STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY)'),
+  automatedDecision: z.boolean(),
 });
 
 const MyStatus = z.object({
@@ -127,6 +140,9 @@ const MyStatus = z.object({
       appeal: z.object({ id: z.string(), status: z.enum(['open', 'upheld', 'overturned']), createdAt: IsoTime, outcome: AppealOutcome }).nullable(),
     }),
   ),
+  statements: z
+    .array(StreamerStatement)
+    .describe('Statements of reasons (DSA Art. 17) for the restrictions on this account, newest first, in plain words'),
   howToAppeal: z.object({
     text: z.string(),
     method: z.literal('POST'),
@@ -184,7 +200,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
       const account = ownAccount(req);
       const now = Date.now();
       const subject = account.identity_subject;
-      const [active, strikes, decisions, appeals, liveKeys] = await Promise.all([
+      const [active, strikes, decisions, appeals, liveKeys, statements] = await Promise.all([
         activeSuspensionsFor(db, account.id, subject, now),
         db
           .selectFrom('strikes')
@@ -197,13 +213,18 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
         db.selectFrom('decisions').selectAll().where('account_id', '=', account.id).where('shadow', '=', 0).orderBy('decided_at', 'desc').limit(50).execute(),
         db.selectFrom('appeals').selectAll().where('account_id', '=', account.id).execute(),
         db.selectFrom('stream_keys').select('id').where('account_id', '=', account.id).where('revoked_at', 'is', null).execute(),
+        statementsOf(db, account.id),
       ]);
+      // Bans of the person and the age check live in the gate; it says why, in the words the ingest refuses with.
+      const gateVerdict = authorizeAccount(ctx.gate, account.id, null, now);
+      const gateBlock = !gateVerdict.ok && (gateVerdict.reason === 'banned' || gateVerdict.reason === 'under_age' || gateVerdict.reason === 'age_unverified') ? gateVerdict : null;
       const suspension = bindingSuspension(active);
       const appealByDecision = new Map(appeals.map((a) => [a.decision_id, a]));
 
       let goLive: z.infer<typeof GoLive>;
       if (account.identity_status === 'revoked') goLive = { allowed: false, reason: 'identity_revoked', message: 'identity verification was revoked' };
       else if (account.identity_status !== 'verified') goLive = { allowed: false, reason: 'not_verified', message: 'live streaming needs a verified identity' };
+      else if (gateBlock) goLive = { allowed: false, reason: gateBlock.reason as 'banned' | 'under_age' | 'age_unverified', message: gateBlock.message };
       else if (suspension)
         goLive = {
           allowed: false,
@@ -249,6 +270,19 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
             appealable: blocker === null,
             notAppealableBecause: blocker,
             appeal: appeal ? { id: appeal.id, status: appeal.status, createdAt: isoOf(appeal.created_at), outcome: appealOutcome(appeal) } : null,
+          };
+        }),
+        statements: statements.map((s) => {
+          const body = JSON.parse(s.body) as { decision_ground: string; category: string; automated_decision: string };
+          return {
+            id: s.id,
+            decisionId: s.decision_id,
+            decidedAt: isoOf(s.decided_at),
+            status: s.status,
+            text: JSON.parse(s.plain) as string[],
+            ground: body.decision_ground === 'DECISION_GROUND_ILLEGAL_CONTENT' ? ('illegal_content' as const) : ('incompatible_content' as const),
+            category: body.category,
+            automatedDecision: body.automated_decision === 'AUTOMATED_DECISION_FULLY',
           };
         }),
         howToAppeal: HOW_TO_APPEAL,

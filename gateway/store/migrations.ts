@@ -375,6 +375,37 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0041_statements_of_reasons': {
+      async up(db: Kysely<unknown>) {
+        // One DSA statement of reasons per restriction (an enforced decision, or a suspension made on its own),
+        // and its delivery to the Transparency Database (the outbox).
+        await db.schema
+          .createTable('statements')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('puid', 'text', (c) => c.notNull().unique())
+          .addColumn('source_kind', 'text', (c) => c.notNull())
+          .addColumn('source_id', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('decision_id', 'text')
+          .addColumn('decided_at', big, (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('plain', 'text', (c) => c.notNull())
+          .addColumn('restriction', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('overturned_at', big)
+          .addColumn('overturn_reason', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('delivery', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull())
+          .addColumn('next_attempt_at', big, (c) => c.notNull())
+          .addColumn('submitted_at', big)
+          .addColumn('last_error', 'text')
+          .execute();
+        await db.schema.createIndex('statements_source').unique().on('statements').columns(['source_kind', 'source_id']).execute();
+        await db.schema.createIndex('statements_account').on('statements').columns(['account_id', 'decided_at']).execute();
+        await db.schema.createIndex('statements_delivery').on('statements').columns(['delivery', 'next_attempt_at']).execute();
+      },
+    },
   };
 }
 

@@ -296,7 +296,36 @@ export interface PersonBansTable {
   lift_reason: string | null;
 }
 
+/** A DSA statement of reasons and its delivery state (gateway/accountability/statements). */
+export interface StatementsTable {
+  id: string;
+  /** Platform unique id sent to the Transparency Database: never reused, so a retry never duplicates. */
+  puid: string;
+  source_kind: 'decision' | 'suspension';
+  source_id: string;
+  account_id: string;
+  decision_id: string | null;
+  decided_at: number;
+  /** JSON: the statement's Transparency Database fields. */
+  body: string;
+  /** JSON: the facts the plain-words text is built from (gateway/accountability/statements/map.ts `Restriction`). */
+  restriction: string;
+  /** JSON array of sentences: the statement in plain words for the streamer. */
+  plain: string;
+  status: 'in_force' | 'overturned';
+  overturned_at: number | null;
+  overturn_reason: string | null;
+  created_at: number;
+  /** `pending` (in the outbox; submitted once an endpoint is configured), `submitted`, `rejected` (the database refused its fields). */
+  delivery: 'pending' | 'submitted' | 'rejected';
+  attempts: number;
+  next_attempt_at: number;
+  submitted_at: number | null;
+  last_error: string | null;
+}
+
 export interface Database {
+  statements: StatementsTable;
   person_bans: PersonBansTable;
   banks: BanksTable;
   bank_entries: BankEntriesTable;
@@ -326,6 +355,7 @@ export type StreamKey = Selectable<StreamKeysTable>;
 export type StreamRow = Selectable<StreamsTable>;
 export type Suspension = Selectable<SuspensionsTable>;
 export type PersonBan = Selectable<PersonBansTable>;
+export type StatementRow = Selectable<StatementsTable>;
 export type AdminToken = Selectable<AdminTokensTable>;
 export type AuditRecord = Selectable<AuditLogTable>;
 export type NewAudit = Insertable<AuditLogTable>;

@@ -71,6 +71,9 @@ const SHIPPED_ROUTES = [
   'POST /api/v1/bans',
   'GET /api/v1/bans',
   'POST /api/v1/bans/:id/lift',
+  'GET /api/v1/statements',
+  'GET /api/v1/statements/:id',
+  'POST /api/v1/statements/flush',
 ];
 
 const openApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -187,6 +190,7 @@ describe('every GET route answers under its response schema on real data', () =>
     expect(filed.status).toBe(201);
     expect((await g.mod.post('/api/v1/accounts/alice/strikes', { category: 'spam', severity: 'low', reason: 'report #1' })).status).toBe(201);
     expect((await g.api.post('/api/v1/banks', { name: 'sample', category: 'terrorist-violent-extremism' })).status).toBe(201);
+    await g.gw.accountability.syncNow();
 
     const substitutions: Record<string, string> = {
       '/api/v1/accounts/:handle': '/api/v1/accounts/alice',
@@ -194,6 +198,7 @@ describe('every GET route answers under its response schema on real data', () =>
       '/api/v1/decisions/:id': `/api/v1/decisions/${enforced.row.id}`,
       '/api/v1/appeals/:id': `/api/v1/appeals/${filed.body.appeal.id}`,
       '/api/v1/banks/:name/export': '/api/v1/banks/sample/export',
+      '/api/v1/statements/:id': `/api/v1/statements/${(await g.gw.store.db.selectFrom('statements').select('id').executeTakeFirstOrThrow()).id}`,
     };
     const gets = g.gw.http.apiRoutes.filter((r) => r.method === 'GET' && !r.hidden);
     const streamerOnly = new Set(gets.filter((r) => r.auth === 'streamer').map((r) => r.url));

@@ -97,6 +97,7 @@ export interface TestGatewayOptions {
   ws?: Partial<Config['ingest']['ws']>;
   identity?: Partial<Config['identity']>;
   eligibility?: Partial<Config['eligibility']>;
+  accountability?: ConfigInput['accountability'];
   syncIntervalMs?: number;
   logLevel?: Config['log']['level'];
   /** Run the sampler and the default classifier models (off: these tests are about ingest and the gate). */
@@ -144,6 +145,7 @@ export function testConfig(dataDir: string, o: TestGatewayOptions = {}): Config 
     ingest: { ws: { maxMessageBytes: 4 * 1024 * 1024, authTimeoutMs: 5_000, idleTimeoutMs: 10_000, ...o.ws } },
     identity: { webhookToleranceSeconds: 300, ...o.identity },
     ...(o.eligibility ? { eligibility: o.eligibility } : {}),
+    ...(o.accountability ? { accountability: o.accountability } : {}),
     syncIntervalMs: o.syncIntervalMs ?? 500,
     log: { level: o.logLevel ?? (process.env.MODGATE_TEST_LOG === '1' ? 'debug' : 'silent') },
     demo: false,

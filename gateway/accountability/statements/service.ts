@@ -1,0 +1,181 @@
+import type { Kysely } from 'kysely';
+import type { Policy } from '../../../policy/schema.ts';
+import type { Actions } from '../../../policy/engine.ts';
+import { newId } from '../../security/secrets.ts';
+import type { Database, DecisionRow, StatementRow, Suspension } from '../../store/schema.ts';
+import { buildStatement, plainWords, type DsaStatement, type Restriction, type StatementSettings } from './map.ts';
+
+/**
+ * Makes a statement of reasons for every restriction, from the durable records: each enforced decision
+ * that cut a stream or suspended live rights, and each suspension a moderator made on its own. Derived
+ * after the fact (not inside the decision's transaction) so enforcement never waits on it and a crash
+ * loses nothing: the next sync finds the decision without a statement. One statement per source (unique
+ * index), so two nodes syncing at once cannot make two. An overturned decision updates its statement.
+ */
+export class StatementService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly settings: StatementSettings,
+    private readonly policy: () => Policy | null,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async sync(): Promise<{ created: number; overturned: number }> {
+    let created = 0;
+    const decisions = await this.db
+      .selectFrom('decisions')
+      .leftJoin('statements', (j) => j.onRef('statements.source_id', '=', 'decisions.id').on('statements.source_kind', '=', 'decision'))
+      .selectAll('decisions')
+      .where('decisions.shadow', '=', 0)
+      .where('statements.id', 'is', null)
+      .where((eb) => eb.or([eb('decisions.actions', 'like', '%"cut":true%'), eb('decisions.actions', 'like', '%"suspend":{%')]))
+      .orderBy('decisions.decided_at')
+      .limit(500)
+      .execute();
+    for (const d of decisions) created += await this.fromDecision(d);
+
+    const suspensions = await this.db
+      .selectFrom('suspensions')
+      .leftJoin('statements', (j) => j.onRef('statements.source_id', '=', 'suspensions.id').on('statements.source_kind', '=', 'suspension'))
+      .selectAll('suspensions')
+      .where('suspensions.decision_id', 'is', null)
+      .where('statements.id', 'is', null)
+      .orderBy('suspensions.starts_at')
+      .limit(500)
+      .execute();
+    for (const s of suspensions) created += await this.fromSuspension(s);
+
+    const overturned = await this.applyOverturns();
+    return { created, overturned };
+  }
+
+  private async fromDecision(d: DecisionRow): Promise<number> {
+    const actions = JSON.parse(d.actions) as Actions;
+    const [stream, strike, signals] = await Promise.all([
+      this.db.selectFrom('streams').select('started_at').where('id', '=', d.stream_id).executeTakeFirst(),
+      this.db.selectFrom('strikes').select('category').where('decision_id', '=', d.id).executeTakeFirst(),
+      this.decidingSignals(d),
+    ]);
+    const policy = this.policy();
+    const rule = policy && d.policy_version === `${policy.name}@${policy.version}` ? policy.rules.find((r) => r.id === d.rule_id) : undefined;
+    const matchCategories = signals.flatMap((s) => (s.match ? [s.match.category] : []));
+    const automated = d.decided_by.startsWith('policy:');
+    const restriction: Restriction = {
+      puid: '',
+      contentAt: stream?.started_at ?? d.decided_at,
+      decidedAt: d.decided_at,
+      cut: actions.cut,
+      suspension: actions.suspend ? { endsAt: actions.suspend.untilMs } : null,
+      reason: d.reason,
+      automatedDetection: automated,
+      automatedDecision: automated,
+      ruleSpec: rule?.statement,
+      categories: [...matchCategories, ...(rule?.match.category ?? []), ...(strike ? [strike.category] : [])],
+      facts: signals.map(describeSignal),
+      source: { type: 'SOURCE_VOLUNTARY' },
+    };
+    return this.insert('decision', d.id, d.account_id, d.id, restriction);
+  }
+
+  private async fromSuspension(s: Suspension): Promise<number> {
+    const restriction: Restriction = {
+      puid: '',
+      contentAt: s.starts_at,
+      decidedAt: s.starts_at,
+      cut: false,
+      suspension: { endsAt: s.ends_at },
+      reason: s.reason,
+      automatedDetection: false,
+      automatedDecision: false,
+      categories: [],
+      facts: [],
+      source: { type: 'SOURCE_VOLUNTARY' },
+    };
+    return this.insert('suspension', s.id, s.account_id, null, restriction);
+  }
+
+  /** The stored signals the decision cites (best effort: signals are stored in batches and may lag). */
+  private async decidingSignals(d: DecisionRow): Promise<StoredSignal[]> {
+    const evidence = JSON.parse(d.evidence) as { signals?: Array<{ observedAt: number }> };
+    const times = [...new Set((evidence.signals ?? []).map((s) => s.observedAt))].slice(0, 20);
+    if (times.length === 0) return [];
+    const rows = await this.db.selectFrom('signals').select('body').where('stream_id', '=', d.stream_id).where('observed_at', 'in', times).execute();
+    return rows.map((r) => JSON.parse(r.body) as StoredSignal);
+  }
+
+  private async insert(kind: 'decision' | 'suspension', sourceId: string, accountId: string, decisionId: string | null, r: Restriction): Promise<number> {
+    const now = this.now();
+    const id = newId('sor', now);
+    // The puid is the statement's own id: unique per restriction, stable across retries, [a-zA-Z0-9-_].
+    const restriction = { ...r, puid: `modgate-${id}` };
+    const body = buildStatement(restriction, this.settings);
+    const result = await this.db
+      .insertInto('statements')
+      .values({
+        id,
+        puid: restriction.puid,
+        source_kind: kind,
+        source_id: sourceId,
+        account_id: accountId,
+        decision_id: decisionId,
+        decided_at: r.decidedAt,
+        body: JSON.stringify(body),
+        restriction: JSON.stringify(restriction),
+        plain: JSON.stringify(plainWords(restriction, body, null)),
+        status: 'in_force',
+        overturned_at: null,
+        overturn_reason: null,
+        created_at: now,
+        delivery: 'pending',
+        attempts: 0,
+        next_attempt_at: now,
+        submitted_at: null,
+        last_error: null,
+      })
+      .onConflict((oc) => oc.columns(['source_kind', 'source_id']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0 ? 1 : 0;
+  }
+
+  /** Statements whose decision was overturned since: marked so, and their plain words say it. */
+  private async applyOverturns(): Promise<number> {
+    const rows = await this.db
+      .selectFrom('statements')
+      .innerJoin('decisions', 'decisions.id', 'statements.decision_id')
+      .select(['statements.id', 'statements.body', 'statements.restriction', 'decisions.reviewed_at', 'decisions.review_reason'])
+      .where('statements.status', '=', 'in_force')
+      .where('decisions.review_status', '=', 'overturned')
+      .limit(500)
+      .execute();
+    for (const r of rows) {
+      const at = r.reviewed_at ?? this.now();
+      const reason = r.review_reason ?? 'overturned';
+      const plain = plainWords(JSON.parse(r.restriction) as Restriction, JSON.parse(r.body) as DsaStatement, { at, reason });
+      await this.db
+        .updateTable('statements')
+        .set({ status: 'overturned', overturned_at: at, overturn_reason: reason, plain: JSON.stringify(plain) })
+        .where('id', '=', r.id)
+        .where('status', '=', 'in_force')
+        .execute();
+    }
+    return rows.length;
+  }
+}
+
+interface StoredSignal {
+  observedAt: number;
+  source: string;
+  label: string;
+  score?: number;
+  match?: { bank: string; category: string; distance: number };
+}
+
+function describeSignal(s: StoredSignal): string {
+  const at = new Date(s.observedAt).toISOString().slice(11, 19);
+  if (s.match) return `At ${at} UTC a sampled frame matched known content in bank '${s.match.bank}' (category ${s.match.category}) at PDQ distance ${s.match.distance}.`;
+  return `At ${at} UTC the ${s.source} classifier scored a sampled frame ${s.score?.toFixed(2) ?? '?'} for '${s.label}'.`;
+}
+
+export function statementsOf(db: Kysely<Database>, accountId: string, limit = 50): Promise<StatementRow[]> {
+  return db.selectFrom('statements').selectAll().where('account_id', '=', accountId).orderBy('decided_at', 'desc').limit(limit).execute();
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { buildStatement, plainWords, resolveSpec, type Restriction, type StatementSettings } from '../../gateway/accountability/statements/map.ts';
+import { validateStatement } from '../helpers/transparency-db.ts';
+
+/** The pure mapping from a restriction to the Transparency Database's fields, checked against the stand-in's copy of its rules. */
+
+const settings: StatementSettings = { territorialScope: ['FR'], suspensionAs: 'account', categories: {} };
+const base: Restriction = {
+  puid: 'modgate-sor_1',
+  contentAt: Date.UTC(2026, 11, 1, 23, 50),
+  decidedAt: Date.UTC(2026, 11, 2, 0, 10),
+  cut: true,
+  suspension: { endsAt: Date.UTC(2027, 0, 1) },
+  reason: 'matched known content',
+  automatedDetection: true,
+  automatedDecision: true,
+  categories: ['terrorist-violent-extremism'],
+  facts: [],
+  source: { type: 'SOURCE_VOLUNTARY' },
+};
+
+describe('statement mapping', () => {
+  it('a bank category maps to its built-in ground; the dates are the content and decision days in UTC', () => {
+    const s = buildStatement(base, settings);
+    expect(s).toMatchObject({ decision_ground: 'DECISION_GROUND_ILLEGAL_CONTENT', category: 'STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY', content_date: '2026-12-01', application_date: '2026-12-02', end_date_account_restriction: '2027-01-01' });
+    expect(validateStatement(s as unknown as Record<string, unknown>)).toEqual({});
+  });
+
+  it("the operator's category spec wins over the built-in one, the rule's over both", () => {
+    const op = { ...settings, categories: { 'terrorist-violent-extremism': { ground: 'incompatible_content' as const, category: 'STATEMENT_CATEGORY_VIOLENCE' as const, specification: [], termsGround: 'ToS 4.2', explanation: 'x', alsoIllegal: true } } };
+    expect(resolveSpec(base, op).category).toBe('STATEMENT_CATEGORY_VIOLENCE');
+    const rule = { ground: 'illegal_content' as const, category: 'STATEMENT_CATEGORY_PROTECTION_OF_MINORS' as const, specification: [], legalGround: 'law', explanation: 'y', alsoIllegal: false };
+    expect(resolveSpec({ ...base, ruleSpec: rule }, op).category).toBe('STATEMENT_CATEGORY_PROTECTION_OF_MINORS');
+    const s = buildStatement(base, op);
+    expect(s).toMatchObject({ incompatible_content_ground: 'ToS 4.2', incompatible_content_illegal: 'Yes' });
+    expect(validateStatement(s as unknown as Record<string, unknown>)).toEqual({});
+  });
+
+  it('every shape it makes passes the database rules: cut only, permanent, as a service restriction, from a notice', () => {
+    const variants: Array<[Restriction, StatementSettings]> = [
+      [{ ...base, suspension: null }, settings],
+      [{ ...base, suspension: { endsAt: null }, categories: [] }, settings],
+      [{ ...base, cut: false }, { ...settings, suspensionAs: 'provision' }],
+      [{ ...base, source: { type: 'SOURCE_TYPE_OTHER_NOTIFICATION', identity: 'Europol IRU' }, automatedDetection: false, automatedDecision: false, reason: 'x'.repeat(6000) }, settings],
+    ];
+    for (const [r, st] of variants) {
+      const s = buildStatement(r, st);
+      expect(validateStatement(s as unknown as Record<string, unknown>), JSON.stringify(s).slice(0, 200)).toEqual({});
+    }
+    expect(buildStatement(variants[1]![0], settings).decision_account).toBe('DECISION_ACCOUNT_TERMINATED');
+    expect(buildStatement(variants[2]![0], variants[2]![1]).decision_provision).toBe('DECISION_PROVISION_PARTIAL_SUSPENSION');
+    expect(buildStatement(variants[3]![0], settings).decision_facts.length).toBe(5000);
+  });
+
+  it('the stand-in refuses what the database refuses', () => {
+    const s = buildStatement(base, settings) as unknown as Record<string, unknown>;
+    expect(Object.keys(validateStatement({ ...s, puid: 'has space' }))).toEqual(['puid']);
+    expect(Object.keys(validateStatement({ ...s, automated_detection: 'AUTOMATED_DETECTION_YES' }))).toEqual(['automated_detection']);
+    expect(Object.keys(validateStatement({ ...s, application_date: '2019-12-31' }))).toEqual(['application_date']);
+    expect(Object.keys(validateStatement({ ...s, illegal_content_legal_ground: undefined }))).toEqual(['illegal_content_legal_ground']);
+    const noRestriction = { ...s, decision_visibility: undefined, decision_account: undefined };
+    expect(Object.keys(validateStatement(noRestriction)).sort()).toEqual(['decision_account', 'decision_monetary', 'decision_provision', 'decision_visibility']);
+  });
+
+  it('plain words say what happened, on what ground, how it was decided, and how to appeal', () => {
+    const s = buildStatement(base, settings);
+    const text = plainWords(base, s, null).join(' ');
+    expect(text).toContain('On 2026-12-02 00:10 UTC your live stream was ended and you cannot go live until 2027-01-01 00:00 UTC: matched known content');
+    expect(text).toContain('illegal under Regulation (EU) 2021/784');
+    expect(text).toContain('appeal');
+  });
+});
