@@ -5,6 +5,7 @@ import type { ClassifierStage } from '../classifiers/stage.ts';
 import type { PolicyRunner } from './enforcement/policy-runner.ts';
 import type { LiveRegistry } from './live/registry.ts';
 import type { StreamWatcher } from './pipeline/watcher.ts';
+import type { HookedStreams } from './hooks/hooked-streams.ts';
 
 export interface MetricsSources {
   registry: LiveRegistry;
@@ -13,6 +14,8 @@ export interface MetricsSources {
   stage: ClassifierStage;
   classifiers: readonly OnnxClassifier[];
   watcher: () => StreamWatcher | null;
+  /** Upstream media servers (gateway/hooks/) and their configured names. */
+  hooks?: () => { streams: HookedStreams; servers: readonly string[] } | null;
 }
 
 /**
@@ -121,5 +124,36 @@ export function createMetrics(src: MetricsSources): { registry: Registry; refusa
       this.set(src.banks.size);
     },
   });
+  // Upstream media servers (gateway/hooks/): live streams and hook outcomes per server, read at scrape.
+  const hookStat = (name: string, help: string, pick: (s: ReturnType<HookedStreams['serverStats']>) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['server'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const h = src.hooks?.();
+        for (const server of h?.servers ?? []) this.set({ server }, pick(h!.streams.serverStats(server)));
+      },
+    });
+  new Gauge({
+    name: 'modgate_hook_live_streams',
+    help: 'Live streams published through an upstream media server, by server',
+    labelNames: ['server'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const h = src.hooks?.();
+      for (const server of h?.servers ?? []) this.set({ server }, 0);
+      for (const s of src.registry.list()) if (s.server) this.inc({ server: s.server.name });
+    },
+  });
+  hookStat('modgate_hook_publishes_authorized', 'Publishes an upstream server asked about and modgate allowed, since start', (s) => s.authorized);
+  hookStat('modgate_hook_publishes_refused', 'Publishes an upstream server asked about and modgate refused, since start', (s) => s.refused);
+  hookStat('modgate_hook_rechecks_refused', 'Periodic re-checks (nginx on_update) refused, since start', (s) => s.rechecksRefused);
+  hookStat('modgate_hook_control_calls', 'Control calls (drop, kick) made to upstream servers, since start', (s) => s.controlCalls);
+  hookStat('modgate_hook_control_failures', 'Cuts whose control call failed after its retries (the re-check and reconciler take over), since start', (s) => s.controlFailures);
+
   return { registry, refusal: (protocol, reason) => refusals.inc({ protocol, reason }) };
 }

@@ -198,7 +198,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   sweeper.unref();
 
   let watcherRef: StreamWatcher | null = null;
-  const metrics = createMetrics({ registry, runner, banks, stage, classifiers, watcher: () => watcherRef });
+  let hooksRef: HookedStreams | null = null;
+  const metrics = createMetrics({ registry, runner, banks, stage, classifiers, watcher: () => watcherRef, hooks: () => (hooksRef ? { streams: hooksRef, servers: config.servers.map((s) => s.name) } : null) });
   const refuse = (r: Parameters<typeof recordRefusal>[1]) => {
     metrics.refusal(r.protocol, r.reason);
     log.info({ protocol: r.protocol, remote: r.remoteAddr, reason: r.reason, ...(r.server ? { server: r.server } : {}) }, 'publish refused');
@@ -207,6 +208,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const rtmp = new RtmpIngest(config.rtmp, { gate: () => gate, registry, refuse, log });
   const ws = new WsIngest(config.ingest.ws, { gate: () => gate, registry, refuse, log });
   const hooks = new HookedStreams({ gate: () => gate, registry, refuse, log });
+  hooksRef = hooks;
   const accountability = startAccountability({ db: store.db, config, policies, log });
   const http = await buildHttpServer({ store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks, accountability }, ws, opts.extraRoutes);
 

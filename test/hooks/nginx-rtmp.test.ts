@@ -8,7 +8,7 @@ import { issueKey } from '../../gateway/identity/keys.ts';
 import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
 import type { Gateway } from '../../gateway/server.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
-import { controlProxy, nginxRtmpMissing, startNginxRtmp, type NginxRtmp } from '../helpers/nginx-rtmp.ts';
+import { controlProxy, freePort, nginxRtmpMissing, startNginxRtmp, type NginxRtmp } from '../helpers/nginx-rtmp.ts';
 import { bankImage, renderKnownImage, sleep, startPipelineGateway, verifiedAccount, waitFor } from '../pipeline/setup.ts';
 
 const ffmpeg = await findFfmpeg();
@@ -169,6 +169,11 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
     expect(exit, 'the publisher was dropped').not.toBeNull();
     expect(gw.hooks.serverStats('edge').controlCalls).toBeGreaterThan(calls);
     expect(gw.hooks.serverStats('edge').controlFailures).toBe(0);
+    const token = (await issueToken(gw.store.db, 'test', 'metrics', 'moderator')).token;
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    expect(metrics).toMatch(/modgate_hook_control_calls\{server="edge"\} [1-9]/);
+    expect(metrics).toMatch(/modgate_hook_publishes_refused\{server="edge"\} [1-9]/);
+    expect(metrics).toContain('modgate_hook_live_streams{server="edge"}');
   }, 90_000);
 
   it("with the control call blocked, nginx's on_update ends the suspended account's stream", async () => {
@@ -188,6 +193,22 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
       proxy.block(false);
     }
   }, 120_000);
+
+  it('fails closed: an nginx whose modgate is unreachable refuses the publish of a verified key', async () => {
+    const key = await verifiedAccount(gw, 'nomodgate');
+    const dead = await freePort();
+    const orphan = await startNginxRtmp({ dir: path.join(dir, 'nginx-orphan'), hookUrl: `http://127.0.0.1:${dead}/api/v1/hooks/nginx-rtmp?secret=${SECRET}` });
+    try {
+      const p = startPublisher({ ffmpegPath: ffmpeg!.path, url: `rtmp://127.0.0.1:${orphan.rtmpPort}/live/${key}`, width: 320, height: 180, durationSec: 20, pattern: { color: 'black' } });
+      publishers.push(p);
+      const exit = await exited(p, 30_000);
+      expect(exit, 'nginx refused the publish').not.toBeNull();
+      expect(exit!.code).not.toBe(0);
+      expect(await live('nomodgate')).toBeUndefined();
+    } finally {
+      await orphan.stop();
+    }
+  }, 60_000);
 
   it('a hook call without the secret, or with the wrong one, is refused before its body is read', async () => {
     const form = 'app=live&name=x&clientid=1&call=publish&addr=127.0.0.1';
