@@ -33,6 +33,10 @@ import { resolveFfmpeg } from './media/ffmpeg-path.ts';
 import { StreamWatcher } from './pipeline/watcher.ts';
 import { HookedStreams } from './hooks/hooked-streams.ts';
 import { createMetrics } from './metrics.ts';
+import { MemoryEventBus, type EventBus } from './events/bus.ts';
+import { connectFeeds } from './events/feed.ts';
+import { LatestFrames } from './live/latest.ts';
+import type { LiveStatus } from './live/status.ts';
 
 export interface Gateway {
   config: Config;
@@ -49,6 +53,7 @@ export interface Gateway {
   runner: PolicyRunner;
   watcher: StreamWatcher | null;
   accountability: Accountability;
+  events: EventBus;
   classifiers: OnnxClassifier[];
   rtmpPort: number;
   httpPort: number;
@@ -210,7 +215,18 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const hooks = new HookedStreams({ gate: () => gate, registry, refuse, log });
   hooksRef = hooks;
   const accountability = startAccountability({ db: store.db, config, policies, log });
-  const http = await buildHttpServer({ store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks, accountability }, ws, opts.extraRoutes);
+  const events = new MemoryEventBus();
+  const latestFrames = new LatestFrames();
+  const live: LiveStatus = {
+    samplingMode: (id) => watcherRef?.samplingMode(id) ?? 'off',
+    latest: (id) => latestFrames.get(id),
+    flvPath: () => null,
+  };
+  const http = await buildHttpServer(
+    { store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks, accountability, events, live, latestFrames },
+    ws,
+    opts.extraRoutes,
+  );
 
   const rtmpPort = await rtmp.listen();
   let watcher: StreamWatcher | null = null;
@@ -220,6 +236,16 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     watcher = new StreamWatcher(registry, stage, (s) => runner.onSignal(s), ffmpeg, { rtmpPort, ...config.sampling }, log);
   }
   watcherRef = watcher;
+  const disconnectFeeds = connectFeeds({
+    bus: events,
+    db: store.db,
+    registry,
+    live,
+    latest: latestFrames,
+    ...(watcher ? { onSampled: (cb: Parameters<StreamWatcher['onSampled']>[0]) => watcher.onSampled(cb) } : {}),
+    onDecision: (cb) => runner.on('decision', (recorded) => cb(recorded.row.id)),
+    onError,
+  });
   await http.listen({ port: config.http.port, host: config.http.host });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
@@ -239,6 +265,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     runner,
     watcher,
     accountability,
+    events,
     classifiers,
     rtmpPort,
     httpPort,
@@ -259,6 +286,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       await watcher?.stop();
       await runner.stop();
       await accountability.stop();
+      disconnectFeeds();
       await Promise.allSettled(classifiers.map((c) => c.close()));
       await ws.close();
       await rtmp.close();

@@ -117,7 +117,7 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
         },
         activeSuspension: active[0] ? suspensionView(active[0]) : null,
         activeBans: bans.map((b) => banView(b, now)),
-        live: ctx.registry.byAccount(account.id).map(streamView),
+        live: ctx.registry.byAccount(account.id).map((s) => streamView(s, ctx.live)),
         suspensions: history.map(suspensionView),
         streams: streams.map((s) => ({ id: s.id, protocol: s.protocol, startedAt: iso(s.started_at), endedAt: isoOrNull(s.ended_at), endReason: s.end_reason, endDetail: s.end_detail })),
         refusals: refusals.map((r) => ({ at: iso(r.at), protocol: r.protocol, reason: r.reason, detail: r.detail })),

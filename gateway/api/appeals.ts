@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { decideAppeal, getAppeal, listAppeals } from '../enforcement/appeals.ts';
+import { publishReviewed } from '../events/feed.ts';
 import type { AppealRow, Database } from '../store/schema.ts';
 import type { ApiContext } from './context.ts';
 import { errors, json, type ApiApp } from './route.ts';
@@ -78,6 +79,8 @@ export function appealRoutes(app: ApiApp, ctx: ApiContext): void {
       const { body } = req;
       const res = await decideAppeal(db, req.principal.actor, req.params.id, body);
       if (body.outcome === 'overturn') await ctx.gate.refresh();
+      ctx.events.publish('appeal.decided', { at: new Date().toISOString(), appealId: res.appeal.id, outcome: res.appeal.status === 'overturned' ? 'overturned' : 'upheld' });
+      if (body.outcome === 'overturn' || res.decisionConfirmed) await publishReviewed(ctx.events, db, res.decision.id);
       const [view] = await withDecisions(db, [res.appeal]);
       return {
         appeal: { ...view!, decision: decisionView(res.decision) },

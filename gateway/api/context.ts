@@ -11,6 +11,9 @@ import type { EvidenceStore } from '../evidence/store.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
 import type { Registry } from 'prom-client';
 import type { Accountability } from '../accountability/accountability.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { LatestFrames } from '../live/latest.ts';
+import type { LiveStatus } from '../live/status.ts';
 
 export interface ApiContext {
   store: Store;
@@ -30,4 +33,11 @@ export interface ApiContext {
   hooks: HookedStreams;
   /** Statements of reasons and their outbox (absent in API-only test servers). */
   accountability?: Accountability;
+  /** Push events (GET /api/v1/events). */
+  events: EventBus;
+  /** Sampling mode, latest frame and play path of live streams. */
+  live: LiveStatus;
+  latestFrames: LatestFrames;
+  /** Ping interval of the event stream (tests shorten it); default 15 s. */
+  eventsPingMs?: number;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { confirmDecision, overturnDecision } from '../enforcement/review.ts';
 import { notFound } from '../errors.ts';
+import { publishReviewed } from '../events/feed.ts';
 import type { DecisionRow } from '../store/schema.ts';
 import type { ApiContext } from './context.ts';
 import { binary, errors, json, type ApiApp } from './route.ts';
@@ -131,6 +132,7 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
       const d = await getDecision(req.params.id);
       const res = await confirmDecision(db, req.principal.actor, d.id, { reason: req.body.reason, addToBank: req.body.addToBank, evidenceFacts: await loadFacts(d) });
       if (res.bankAdded) await ctx.banks.refresh();
+      await publishReviewed(ctx.events, db, d.id);
       return { decision: decisionView(res.decision), confirmedBankAdded: res.bankAdded };
     },
   });
@@ -152,6 +154,7 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
     handler: async (req) => {
       const res = await overturnDecision(db, req.principal.actor, req.params.id, req.body.reason);
       await ctx.gate.refresh();
+      await publishReviewed(ctx.events, db, res.decision.id);
       return { decision: decisionView(res.decision), strikesVoided: res.strikesVoided, suspensionsLifted: res.suspensionsLifted };
     },
   });

@@ -14,6 +14,7 @@ import { banRoutes } from './bans.ts';
 import type { ApiContext } from './context.ts';
 import { installConventions, type ApiRouteInfo } from './conventions.ts';
 import { decisionRoutes } from './decisions.ts';
+import { eventRoutes } from './events.ts';
 import { HttpError, installErrorHandlers } from './errors.ts';
 import { identityWebhookRoutes } from './identity-webhook.ts';
 import { mediaHookRoutes } from './media-hooks.ts';
@@ -42,6 +43,7 @@ export const API_ROUTES: RouteModule[] = [
   appealRoutes,
   banRoutes,
   statementRoutes,
+  eventRoutes,
 ];
 
 declare module 'fastify' {
@@ -69,6 +71,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
     bodyLimit: 256 * 1024,
     // Stream keys never travel in URLs, but tokens could be pasted into one by mistake: keep URLs out of logs.
     trustProxy: false,
+    // Long-lived responses (the push event stream, live FLV) would keep close() waiting: a stopping
+    // gateway has cut every stream already, so close whatever connection is left.
+    forceCloseConnections: true,
   }) as unknown as FastifyInstance;
 
   // Keep the raw body: the identity webhook's HMAC is computed over the exact bytes received.

@@ -304,7 +304,9 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
       },
     },
     handler: async (req, reply) => {
-      const appeal = await fileAppeal(db, ownAccount(req), req.body);
+      const account = ownAccount(req);
+      const appeal = await fileAppeal(db, account, req.body);
+      ctx.events.publish('appeal.created', { at: new Date(appeal.created_at).toISOString(), appealId: appeal.id, decisionId: appeal.decision_id, account: account.handle });
       reply.code(201);
       return { appeal: streamerAppealView(appeal) };
     },

@@ -61,7 +61,8 @@ export interface LiveStream {
 
 export interface LiveRegistryEvents {
   started: [LiveStream];
-  ended: [LiveStream, EndReason];
+  /** The cut request when the gateway ended it (`cut`), none when the publisher went away by itself. */
+  ended: [LiveStream, EndReason, CutRequest?];
 }
 
 /**
@@ -147,7 +148,7 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     } finally {
       // Even if the record failed (database down), the feed must still end: enforcement wins.
       stream.connection.terminate(request);
-      this.emit('ended', stream, request.reason);
+      this.emit('ended', stream, request.reason, request);
     }
     return stream;
   }

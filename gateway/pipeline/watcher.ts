@@ -72,6 +72,7 @@ export class StreamWatcher {
   readonly adaptive: AdaptiveController | null;
   private readonly adaptiveTimer: NodeJS.Timeout | null = null;
   private readonly modeListeners = new Set<(change: ModeChange) => void>();
+  private readonly sampledListeners = new Set<(frame: Frame, signals: readonly Signal[]) => void>();
   private readonly pool: KeyframeDecoderPool | null;
 
   constructor(
@@ -106,6 +107,19 @@ export class StreamWatcher {
   onModeChange(cb: (change: ModeChange) => void): () => void {
     this.modeListeners.add(cb);
     return () => this.modeListeners.delete(cb);
+  }
+
+  /** Called with every classified frame and its signals (the console's latest frame and scores). */
+  onSampled(cb: (frame: Frame, signals: readonly Signal[]) => void): () => void {
+    this.sampledListeners.add(cb);
+    return () => this.sampledListeners.delete(cb);
+  }
+
+  /** How a live stream is sampled, as the console names it (`off` when it is not watched). */
+  samplingMode(streamId: string): 'full' | 'keyframe' | 'adaptive-full' | 'adaptive-keyframe' | 'off' {
+    const w = this.watched.get(streamId);
+    if (!w) return 'off';
+    return this.adaptive ? `adaptive-${w.mode}` : w.mode;
   }
 
   adaptiveStats(): AdaptiveStats | null {
@@ -200,6 +214,13 @@ export class StreamWatcher {
     }
     const alive = w.liveness.afterFrame(frame, signals, Date.now());
     if (alive) this.onSignal(alive);
+    for (const l of this.sampledListeners) {
+      try {
+        l(frame, signals);
+      } catch (err) {
+        this.log.warn({ err, stream: frame.streamId }, 'a sampled-frame listener failed');
+      }
+    }
   }
 
   private watch(stream: LiveStream): void {

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import type { LiveStream } from '../../live/registry.ts';
-import { IsoTime } from '../schemas.ts';
+import type { LiveStatus } from '../../live/status.ts';
+import { IsoTime, IsoTimeOrNull } from '../schemas.ts';
+
+export const SamplingModeView = z.enum(['full', 'keyframe', 'adaptive-full', 'adaptive-keyframe', 'off']);
+
+export const ScoresView = z.record(z.string(), z.record(z.string(), z.number())).describe('scores[source][label] of the latest sampled frame');
 
 /** A live stream as moderators see it. */
 export const StreamView = z
@@ -11,10 +16,21 @@ export const StreamView = z
     server: z.string().nullable().describe('The upstream media server it was published to (gateway/hooks/); null: modgate\'s own ingest'),
     startedAt: IsoTime,
     playPath: z.string().nullable().describe('RTMP play path of the relayed feed'),
+    sampling: z.object({
+      mode: SamplingModeView.describe('off when sampling is disabled'),
+      lastFrameAt: IsoTimeOrNull,
+      framesSampled: z.number().int(),
+    }),
+    latest: z
+      .object({ at: IsoTime, scores: ScoresView, nearestBankDistance: z.number().int().nullable().describe('null: no bank hash within the search radius') })
+      .nullable()
+      .describe('null before the first sampled frame'),
+    watch: z.object({ flv: z.string().nullable().describe('HTTP-FLV URL for a browser player (moderator token in the Authorization header)') }),
   })
   .meta({ id: 'LiveStream' });
 
-export function streamView(s: LiveStream): z.infer<typeof StreamView> {
+export function streamView(s: LiveStream, live: LiveStatus): z.infer<typeof StreamView> {
+  const latest = live.latest(s.id);
   return {
     id: s.id,
     account: s.handle,
@@ -22,5 +38,8 @@ export function streamView(s: LiveStream): z.infer<typeof StreamView> {
     server: s.server?.name ?? null,
     startedAt: new Date(s.startedAt).toISOString(),
     playPath: s.playPath,
+    sampling: { mode: live.samplingMode(s.id), lastFrameAt: latest ? new Date(latest.at).toISOString() : null, framesSampled: latest?.framesSampled ?? 0 },
+    latest: latest ? { at: new Date(latest.at).toISOString(), scores: latest.scores, nearestBankDistance: latest.nearestBankDistance } : null,
+    watch: { flv: live.flvPath(s) },
   };
 }

@@ -1,0 +1,65 @@
+import type { Frame } from '../../classifiers/frame.ts';
+import type { Signal } from '../../classifiers/signal.ts';
+import { thumbnailFromFrame } from '../media/thumbnail.ts';
+
+/** What the console shows of a live stream's latest sampled frame. */
+export interface LatestFrame {
+  seq: number;
+  /** When the frame came off the decoder (epoch ms). */
+  at: number;
+  framesSampled: number;
+  /** `scores[source][label]`: each classifier's score on the frame. */
+  scores: Record<string, Record<string, number>>;
+  /** The smallest distance of a bank match on the frame; null when no bank hash came within radius. */
+  nearestBankDistance: number | null;
+}
+
+interface Entry extends LatestFrame {
+  frame: Frame;
+  jpeg: Buffer | null;
+}
+
+/**
+ * The latest sampled frame of each live stream, in memory only (one per stream; evidence frames are kept
+ * by gateway/evidence/). The JPEG is made when someone asks for it, once per frame: a Live grid that is not
+ * open costs nothing but the reference to the frame.
+ */
+export class LatestFrames {
+  private readonly byStream = new Map<string, Entry>();
+
+  constructor(private readonly opts: { maxWidth?: number; quality?: number } = {}) {}
+
+  record(frame: Frame, signals: readonly Signal[]): LatestFrame {
+    const prev = this.byStream.get(frame.streamId);
+    const scores: Record<string, Record<string, number>> = {};
+    let nearest: number | null = null;
+    for (const s of signals) {
+      if (s.score !== undefined && s.match === undefined) (scores[s.source] ??= {})[s.label] = Math.round(s.score * 1000) / 1000;
+      if (s.match) nearest = nearest === null ? s.match.distance : Math.min(nearest, s.match.distance);
+    }
+    const entry: Entry = { seq: frame.seq, at: frame.receivedAt, framesSampled: (prev?.framesSampled ?? 0) + 1, scores, nearestBankDistance: nearest, frame, jpeg: null };
+    this.byStream.set(frame.streamId, entry);
+    return summary(entry);
+  }
+
+  get(streamId: string): LatestFrame | null {
+    const e = this.byStream.get(streamId);
+    return e ? summary(e) : null;
+  }
+
+  /** The latest frame as a JPEG (the sampler's size unless `maxWidth` is smaller). */
+  jpeg(streamId: string): { jpeg: Buffer; seq: number; at: number } | null {
+    const e = this.byStream.get(streamId);
+    if (!e) return null;
+    e.jpeg ??= thumbnailFromFrame(e.frame, { maxWidth: this.opts.maxWidth ?? e.frame.width, quality: this.opts.quality ?? 75 }).jpeg;
+    return { jpeg: e.jpeg, seq: e.seq, at: e.at };
+  }
+
+  drop(streamId: string): void {
+    this.byStream.delete(streamId);
+  }
+}
+
+function summary(e: Entry): LatestFrame {
+  return { seq: e.seq, at: e.at, framesSampled: e.framesSampled, scores: e.scores, nearestBankDistance: e.nearestBankDistance };
+}
