@@ -197,17 +197,16 @@ describe.skipIf(!ff)('KeyframeDecoderPool (real ffmpeg)', () => {
   it("a lone stream's keyframe comes back without waiting for the next keyframe", async () => {
     // ffmpeg 5.1 (most of its processes: which ones depends on start-up timing) writes a picture's bytes
     // out only once the next picture is decoded. On an idle decoder, with no keyframe after this one, only
-    // the flush picture releases it; without it the decode would wait for the 30 s timeout below.
-    const pool = newPool({ decodeTimeoutMs: 30_000 });
+    // the flush picture releases it; without it the decode would end in the timeout below (`timeout`, no
+    // picture). The timeout is long so a loaded host never reaches it; no wall-clock bound is asserted.
+    const pool = newPool({ decodeTimeoutMs: 60_000 });
     // The first decode starts the process (spawn + probe: slow on a loaded host); not what is timed.
     expectPicture(await pool.decode('lone', red.config, red.keyframes[0]!), red, 'cold');
     for (let i = 1; i <= 3; i++) {
+      // Let the decoder go idle: the flush picture's timer, not a following keyframe, has to release this one.
       await sleep(150);
-      const t0 = Date.now();
       const r = await pool.decode('lone', red.config, red.keyframes[i % red.keyframes.length]!);
-      const tookMs = Date.now() - t0;
       expectPicture(r, red, `idle decode ${i}`);
-      expect(tookMs, `idle decode ${i}`).toBeLessThan(1_500);
     }
     const s = pool.stats();
     expect(s).toMatchObject({ decoded: 4, dropped: 0, lost: 0, restarts: 0 });
@@ -265,14 +264,12 @@ describe.skipIf(!ff)('KeyframeDecoderPool (real ffmpeg)', () => {
     }
 
     // The last keyframe written is the corrupt one: the valid picture before it must still come out
-    // (the flush is a keyframe that decodes), and the corrupt one is answered without waiting for a timeout.
-    const t0 = Date.now();
+    // (the flush is a keyframe that decodes), and the corrupt one is answered `dropped`, not by the timeout.
     const [v, last] = await Promise.all([pool.decode('blue', blue.config, blue.keyframes[1]!), pool.decode('corrupt', green.config, rejectedIdr(7))]);
     expectPicture(v!, blue, 'blue followed by a corrupt keyframe');
     expect(last).toEqual({ ok: false, reason: 'dropped' });
     // Alone on an idle decoder.
     expect(await pool.decode('corrupt', green.config, rejectedIdr(8))).toEqual({ ok: false, reason: 'dropped' });
-    expect(Date.now() - t0).toBeLessThan(pool.options.decodeTimeoutMs - 1_000);
 
     // The pool keeps working, nobody was restarted or blamed.
     const after = await Promise.all([green, blue, red].map((c) => pool.decode(c.name, c.config, c.keyframes[1]!)));
@@ -496,7 +493,7 @@ describe.skipIf(!ff)('KeyframeSampler over a VideoTap (real ffmpeg)', () => {
     // x264 intra refresh: "keyframes" whose picture is a non-IDR slice (NAL type 1).
     const nonIdr = Buffer.concat([Buffer.from([0x17, 1, 0, 0, 0]), joinLengthPrefixed([Buffer.concat([Buffer.from([0x41, 0x9a]), pseudoRandomBytes(200, 5)])])]);
     const t0 = Date.now();
-    for (let dts = 0; unwatchable.length === 0 && Date.now() - t0 < 5_000; dts += 100) {
+    for (let dts = 0; unwatchable.length === 0 && Date.now() - t0 < 30_000; dts += 100) {
       tap.push({ kind: 'key', dts, body: nonIdr, receivedAt: Date.now() });
       await sleep(100);
     }

@@ -4,7 +4,7 @@ import { SignalSchema, type Signal } from '../../classifiers/signal.ts';
 import { Sampler, warmSampler } from '../../gateway/sampler/sampler.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
 import { startNms, type TestNms } from '../helpers/nms.ts';
-import { centreColour, ffmpegForTests, sleep, steadyRate, strictlyIncreasing, waitFor } from './helpers.ts';
+import { centreColour, ffmpegForTests, steadyRate, strictlyIncreasing, waitFor } from './helpers.ts';
 
 /**
  * Real ffmpeg publishers → real node-media-server → Sampler (its own ffmpeg pulling RTMP).
@@ -49,16 +49,18 @@ describe.skipIf(!ff)('Sampler on RTMP (node-media-server)', () => {
     return { p, s, frames, stalls };
   }
 
-  it('720p30 publish for 30 s yields 2 ± 0.2 fps with increasing timestamps', { timeout: 60_000 }, async () => {
-    const { p, s, frames, stalls } = await publishAndSample('steady', { width: 1280, height: 720, durationSec: 30 });
-    await p.done;
-    await sleep(500);
+  it('a 720p30 publish sampled for 25 s of media yields 2 ± 0.2 fps of media with increasing timestamps', { timeout: 150_000 }, async () => {
+    // The publisher outlives the sampling: its end (the sampler's ffmpeg exiting) is not part of this test.
+    const { p, s, frames, stalls } = await publishAndSample('steady', { width: 1280, height: 720, durationSec: 120 });
+    await waitFor(() => (frames.at(-1)?.mediaTimeMs ?? 0) >= 25_000, 120_000, '25 s of sampled media');
     await s.stop();
+    await p.stop();
     const rate = steadyRate(frames);
-    console.log(`[rtmp 720p 30s] frames=${frames.length} steady n=${rate.n} wall=${rate.wallFps.toFixed(3)} fps media=${rate.mediaFps.toFixed(3)} fps`, s.stats());
+    // The wall-clock rate is logged, never asserted: on a loaded host frames arrive late and in bursts.
+    console.log(`[rtmp 720p] frames=${frames.length} steady n=${rate.n} wall=${rate.wallFps.toFixed(3)} fps media=${rate.mediaFps.toFixed(3)} fps`, s.stats());
     expect(frames.length).toBeGreaterThanOrEqual(50);
-    expect(rate.wallFps).toBeGreaterThan(1.8);
-    expect(rate.wallFps).toBeLessThan(2.2);
+    // Every 1/2 s slot of media yields a frame.
+    expect(frames.length).toBeGreaterThanOrEqual(Math.floor((frames.at(-1)!.mediaTimeMs - frames[0]!.mediaTimeMs) / 500));
     expect(rate.mediaFps).toBeGreaterThan(1.8);
     expect(rate.mediaFps).toBeLessThan(2.2);
     expect(strictlyIncreasing(frames.map((f) => f.mediaTimeMs))).toBe(true);
@@ -72,17 +74,18 @@ describe.skipIf(!ff)('Sampler on RTMP (node-media-server)', () => {
   });
 
   it('killing the ffmpeg child restarts it and emits a stall Signal', async () => {
-    const { s, frames, stalls } = await publishAndSample('kill', { width: 320, height: 240, durationSec: 25 }, { stallAfterMs: 4_000 });
-    await waitFor(() => frames.length >= 3, 15_000, '3 frames');
+    // A long publish: the test ends it before the stream would end (and its end would be an exit stall).
+    const { p, s, frames, stalls } = await publishAndSample('kill', { width: 320, height: 240, durationSec: 120 }, { stallAfterMs: 4_000 });
+    await waitFor(() => frames.length >= 3, 60_000, '3 frames');
     const pid = s.stats().pid;
     expect(pid).toBeTypeOf('number');
     process.kill(pid as number, 'SIGKILL');
-    await waitFor(() => stalls.length >= 1, 5_000, 'a stall signal');
+    await waitFor(() => stalls.length >= 1, 30_000, 'a stall signal');
     const sig = SignalSchema.parse(stalls[0]);
     expect(sig).toMatchObject({ streamId: 'kill', source: 'sampler', label: 'stall', score: 1 });
     expect(sig.detail).toMatchObject({ reason: 'exit', restarts: 0 });
     const before = frames.length;
-    await waitFor(() => frames.length >= before + 3, 15_000, 'frames after the restart');
+    await waitFor(() => frames.length >= before + 3, 60_000, 'frames after the restart');
     const st = s.stats();
     expect(st.restarts).toBe(1);
     expect(st.pid).not.toBe(pid);
@@ -92,54 +95,60 @@ describe.skipIf(!ff)('Sampler on RTMP (node-media-server)', () => {
     const pid2 = st.pid;
     await s.setMode('keyframe');
     expect(s.stats().mode).toBe('keyframe');
-    await waitFor(() => s.stats().pid !== null && s.stats().pid !== pid2, 5_000, 'the keyframe-mode ffmpeg');
+    await waitFor(() => s.stats().pid !== null && s.stats().pid !== pid2, 30_000, 'the keyframe-mode ffmpeg');
     await s.setMode('full');
     const n = frames.length;
-    await waitFor(() => frames.length >= n + 2, 10_000, 'frames after switching back to full');
+    await waitFor(() => frames.length >= n + 2, 60_000, 'frames after switching back to full');
     expect(stalls.length).toBe(1);
     expect(s.stats().modeSwitches).toBe(2);
     await s.stop();
+    await p.stop();
   });
 
   it('a publisher that stops sending produces a stall Signal; stop() afterwards reports nothing', async () => {
-    const { p, s, frames, stalls } = await publishAndSample('quiet', { width: 320, height: 240, durationSec: 25 }, { stallAfterMs: 1_500 });
-    await waitFor(() => frames.length >= 3, 15_000, '3 frames');
+    const { p, s, frames, stalls } = await publishAndSample('quiet', { width: 320, height: 240, durationSec: 120 }, { stallAfterMs: 1_500 });
+    await waitFor(() => frames.length >= 3, 60_000, '3 frames');
     // The publisher vanishes; node-media-server keeps the player attached (publish grace window),
     // so ffmpeg sees no error, just no data.
     await p.stop('SIGKILL');
-    await waitFor(() => stalls.length >= 1, 6_000, 'a stall signal');
+    await waitFor(() => stalls.length >= 1, 30_000, 'a stall signal');
     const sig = SignalSchema.parse(stalls[0]);
     expect(sig.detail).toMatchObject({ reason: 'no-frames' });
     expect(Number(sig.detail?.stalledForMs)).toBeGreaterThanOrEqual(1_500);
+    // stop() resolves once ffmpeg's exit has been handled and every timer is cleared: whatever was
+    // going to be reported has been. (That nothing comes later however long one waits is pinned on a
+    // fake clock: test/sampler/unit/sampler.unit.test.ts.)
     await s.stop();
     const count = stalls.length;
-    await sleep(2_500);
+    await new Promise((r) => setImmediate(r));
     expect(stalls.length).toBe(count);
-    expect(s.stats().pid).toBeNull();
+    expect(s.stats()).toMatchObject({ pid: null, running: false });
   });
 
   it('stopping a healthy sampler is not a stall', async () => {
-    const { s, frames, stalls } = await publishAndSample('ends', { width: 320, height: 240, durationSec: 20 }, { stallAfterMs: 1_000 });
-    await waitFor(() => frames.length >= 2, 15_000, '2 frames');
+    const { p, s, frames, stalls } = await publishAndSample('ends', { width: 320, height: 240, durationSec: 120 });
+    await waitFor(() => frames.length >= 2, 60_000, '2 frames');
     await s.stop();
-    await sleep(2_000);
+    await new Promise((r) => setImmediate(r));
     expect(stalls).toEqual([]);
+    expect(s.stats()).toMatchObject({ pid: null, running: false });
+    await p.stop();
   });
 
-  it('5 concurrent streams sample independently', { timeout: 120_000 }, async () => {
+  it('5 concurrent streams sample independently', { timeout: 180_000 }, async () => {
     // Five x264 publishers and five sampler ffmpegs start at once, beside another test file: on a
     // 2-core CI host each ffmpeg's startup (exec, connect, probe: ~0.2 s of CPU) takes seconds of
     // wall time. The sampler waits for a slow start instead of killing and restarting it (see
-    // firstFrameTimeoutMs), so every stream gets frames, some late. Asserted: each stream starts
-    // within ~10 s of a 20 s publish, loses no frame once started, samples at 2 fps of media, sees
-    // only its own colour, and never stalls.
+    // firstFrameTimeoutMs), so every stream gets frames, some late. Asserted: each stream gets 15
+    // frames (however long its start took), loses no frame once started, samples at 2 fps of media,
+    // sees only its own colour, and never stalls. The publishers outlive the sampling.
     const colours = { red: [255, 0, 0], lime: [0, 255, 0], blue: [0, 0, 255], yellow: [255, 255, 0], white: [255, 255, 255] } as const;
     const runs = await Promise.all(
-      Object.keys(colours).map((c) => publishAndSample(`multi-${c}`, { width: 320, height: 240, durationSec: 20, pattern: { color: c } })),
+      Object.keys(colours).map((c) => publishAndSample(`multi-${c}`, { width: 320, height: 240, durationSec: 150, pattern: { color: c } })),
     );
-    await Promise.all(runs.map((r) => r.p.done));
-    await sleep(300);
+    await waitFor(() => runs.every((r) => r.frames.length >= 15), 150_000, '15 frames on every stream');
     for (const r of runs) await r.s.stop();
+    for (const r of runs) await r.p.stop();
     for (const [i, c] of Object.keys(colours).entries()) {
       const r = runs[i];
       if (!r) throw new Error('missing run');
@@ -153,7 +162,6 @@ describe.skipIf(!ff)('Sampler on RTMP (node-media-server)', () => {
           `restarts=${st.restarts} stalls=${JSON.stringify(r.stalls.map((s) => s.detail))}`,
       );
       expect(r.stalls).toEqual([]);
-      // 20 s of media; >= 15 frames leaves ~10 s for startup (the server's GOP cache gives up to a GOP back).
       expect(r.frames.length).toBeGreaterThanOrEqual(15);
       // Once sampling started, every 1/2 s slot of media yields a frame: nothing lost to load.
       if (!first || !last) throw new Error('no frames');
