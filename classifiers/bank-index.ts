@@ -3,10 +3,14 @@ import { PdqHashIndex } from './hash-index.ts';
 import { fromHex, isPdqHex, type DihedralVariant, type PdqHash } from './pdq.ts';
 
 export interface EntryMeta {
+  /** The banked content: for a derived entry, the entry it was cut from. */
   entryId: string;
   bank: string;
   category: string;
   severity: BankSeverity;
+  /** Set when a derived entry (a crop of the content) is what is indexed. */
+  derivedEntryId?: string;
+  entryRegion?: string;
 }
 
 export interface BankMatch extends EntryMeta {
@@ -121,7 +125,7 @@ export class HashBankIndex implements BankLookup {
         if (rows.length === 0) continue;
         const first = this.index.addMany(rows.map((r) => fromHex(r.hash)));
         rows.forEach((r, i) => {
-          this.meta[first + i] = { entryId: r.id, bank: name, category: r.category, severity: r.severity };
+          this.meta[first + i] = metaOf(r);
           fresh.slots.add(first + i);
         });
       }
@@ -129,7 +133,7 @@ export class HashBankIndex implements BankLookup {
       for (const slot of fresh.slots) this.dropSlot(slot);
       throw err;
     }
-    for (const slot of fresh.slots) this.slotByEntry.set(this.meta[slot]!.entryId, slot);
+    for (const slot of fresh.slots) this.slotByEntry.set(storedId(this.meta[slot]!), slot);
     this.banks.set(name, fresh);
     for (const slot of old?.slots ?? []) this.dropSlot(slot);
     this.updateRadius();
@@ -140,7 +144,7 @@ export class HashBankIndex implements BankLookup {
     const bank = this.banks.get(e.bank);
     if (!bank || e.signalType !== PDQ_SIGNAL_TYPE || !isPdqHex(e.hash)) return;
     const slot = this.index.add(fromHex(e.hash));
-    this.meta[slot] = { entryId: e.id, bank: e.bank, category: e.category, severity: e.severity };
+    this.meta[slot] = metaOf(e);
     this.slotByEntry.set(e.id, slot);
     bank.slots.add(slot);
   }
@@ -156,7 +160,7 @@ export class HashBankIndex implements BankLookup {
     this.index.remove(slot);
     this.meta[slot] = null;
     // During a bank reload the entry's new slot may already be the one it maps to.
-    if (this.slotByEntry.get(meta.entryId) === slot) this.slotByEntry.delete(meta.entryId);
+    if (this.slotByEntry.get(storedId(meta)) === slot) this.slotByEntry.delete(storedId(meta));
     this.banks.get(meta.bank)?.slots.delete(slot);
   }
 
@@ -166,8 +170,9 @@ export class HashBankIndex implements BankLookup {
   }
 
   /**
-   * Looks up every variant of a frame's hash; returns the best (smallest distance) match per entry, each
-   * within its own bank's radius, in enabled banks only.
+   * Looks up every variant of a frame's hash; returns the best (smallest distance) match per banked entry
+   * (a derived entry counts for the entry it was cut from), each within its own bank's radius, in enabled
+   * banks only.
    */
   match(variants: ReadonlyArray<{ variant: DihedralVariant; hash: PdqHash }>): BankMatch[] {
     if (this.index.size === 0) return [];
@@ -185,3 +190,16 @@ export class HashBankIndex implements BankLookup {
     return [...best.values()].sort((a, b) => a.distance - b.distance);
   }
 }
+
+/** The index's view of a stored entry: derived entries point at the content they were cut from. */
+function metaOf(r: BankEntryRecord): EntryMeta {
+  const base: EntryMeta = { entryId: r.derivedFrom ?? r.id, bank: r.bank, category: r.category, severity: r.severity };
+  if (r.derivedFrom) {
+    base.derivedEntryId = r.id;
+    base.entryRegion = r.region ?? 'derived';
+  }
+  return base;
+}
+
+/** The id the store knows the indexed row by (the derived entry's own id for a derived one). */
+const storedId = (m: EntryMeta) => m.derivedEntryId ?? m.entryId;

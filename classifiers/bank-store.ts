@@ -34,6 +34,10 @@ export interface BankEntryRecord {
   hash: string;
   category: string;
   severity: BankSeverity;
+  /** Set on a derived entry (a hash of a crop of banked content): the entry it was cut from. */
+  derivedFrom?: string | null;
+  /** The region of that entry a derived entry hashes (`centre-80`, `tile-tl`, `trimmed`…). */
+  region?: string | null;
 }
 
 /**

@@ -22,6 +22,15 @@ export const HashMatchSchema = z.object({
   severity: z.enum(['low', 'medium', 'high', 'critical']),
   frameHash: z.string().regex(/^[0-9a-f]{64}$/),
   quality: z.number().int().min(0).max(100),
+  /**
+   * Which part of the frame matched (classifiers/regions.ts): `full`, `trimmed` (inside uniform borders),
+   * a tile (`tile-tl`, `band-top`…) or `inner` (a picture-in-picture). Absent: the whole frame.
+   */
+  region: z.string().min(1).max(40).optional(),
+  /** Which region of the banked content matched, when a derived entry did (`centre-80`, `tile-tl`…); absent: the entry itself. */
+  entryRegion: z.string().min(1).max(40).optional(),
+  /** The derived entry that matched, when one did (entryId is then the banked content it was cut from). */
+  derivedEntryId: z.string().min(1).optional(),
 });
 export type HashMatch = z.infer<typeof HashMatchSchema>;
 

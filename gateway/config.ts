@@ -197,9 +197,27 @@ export const ConfigSchema = z
     classifiers: z
       .object({
         hashMatch: z
-          .object({ enabled: z.boolean().default(true), dihedral: z.boolean().default(true), minQuality: z.number().int().min(0).max(100).default(50) })
+          .object({
+            enabled: z.boolean().default(true),
+            dihedral: z.boolean().default(true),
+            minQuality: z.number().int().min(0).max(100).default(50),
+            /**
+             * Region-aware matching (classifiers/regions.ts): hash overlapping tiles of each frame (`tiles`) and the
+             * inside of a picture-in-picture found by its edges (`inner`), besides the whole frame and the frame
+             * inside uniform borders. Cost per frame: `npm run bench -- evasion`.
+             */
+            regions: z.object({ tiles: z.boolean().default(true), inner: z.boolean().default(true) }).strict().default({ tiles: true, inner: true }),
+            /** Tiles and the inner rectangle on at most this many frames per second of a stream; the whole and trimmed frame on every sampled frame. */
+            regionsFps: z.number().min(0.1).max(60).default(2),
+          })
           .strict()
-          .default({ enabled: true, dihedral: true, minQuality: 50 }),
+          .default({ enabled: true, dihedral: true, minQuality: 50, regions: { tiles: true, inner: true }, regionsFps: 2 }),
+        /**
+         * ONNX models see at most this many frames per second of a stream, whatever the sampling rate: the sampler
+         * delivers frames at `sampling.fps` for hash matching (PDQ is cheap; time to cut is a frame or two), the
+         * models keep their own rate (classifiers/rate-limited.ts).
+         */
+        modelFps: z.number().min(0.1).max(60).default(2),
         /**
          * ONNX models (paths to `models/NAME` folders or their manifest.json). Default: the nsfw model built at
          * install time, when present. Put a violence model here (source `violence` in its manifest).
@@ -214,7 +232,7 @@ export const ConfigSchema = z
         evidenceFloor: z.number().min(0).max(1).default(0.5),
       })
       .strict()
-      .default({ hashMatch: { enabled: true, dihedral: true, minQuality: 50 }, workers: 1, intraOpThreads: 1, maxBatch: 8, executionProviders: ['cpu'], evidenceFloor: 0.5 }),
+      .default({ hashMatch: { enabled: true, dihedral: true, minQuality: 50, regions: { tiles: true, inner: true }, regionsFps: 2 }, modelFps: 2, workers: 1, intraOpThreads: 1, maxBatch: 8, executionProviders: ['cpu'], evidenceFloor: 0.5 }),
     evidence: z
       .object({
         liveRetentionHours: z.number().min(0).default(24),

@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { packagePath } from '../package/root.ts';
 import { HashBankIndex } from '../classifiers/bank-index.ts';
 import type { FrameClassifier } from '../classifiers/frame-classifier.ts';
+import { RateLimited } from '../classifiers/rate-limited.ts';
 import { HashMatcher } from '../classifiers/hash-matcher.ts';
 import { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
 import { ClassifierStage } from '../classifiers/stage.ts';
@@ -160,8 +161,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   );
   runner.start();
   const frameClassifiers: FrameClassifier[] = [
-    ...(config.classifiers.hashMatch.enabled ? [new HashMatcher(banks, { dihedral: config.classifiers.hashMatch.dihedral, minQuality: config.classifiers.hashMatch.minQuality })] : []),
-    ...classifiers,
+    ...(config.classifiers.hashMatch.enabled ? [new HashMatcher(banks, { dihedral: config.classifiers.hashMatch.dihedral, minQuality: config.classifiers.hashMatch.minQuality, regions: config.classifiers.hashMatch.regions, regionsFps: config.classifiers.hashMatch.regionsFps })] : []),
+    // Models at their own rate when frames come faster (hash matching takes every sampled frame).
+    ...classifiers.map((c) => (config.classifiers.modelFps < config.sampling.fps ? new RateLimited(c, config.classifiers.modelFps) : c)),
   ];
   const stage = new ClassifierStage(
     frameClassifiers,

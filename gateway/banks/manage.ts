@@ -37,6 +37,7 @@ export async function listBanks(db: Kysely<Database>): Promise<Array<Bank & { en
   const counts = await db
     .selectFrom('bank_entries')
     .select((eb) => ['bank', eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('enabled').as('on')])
+    .where('derived_from', 'is', null)
     .groupBy('bank')
     .execute();
   const byBank = new Map(counts.map((c) => [c.bank, c]));
@@ -84,7 +85,7 @@ export async function addEntries(
     for (let i = 0; i < entries.length; i += BATCH) {
       const rows: BankEntry[] = entries
         .slice(i, i + BATCH)
-        .map((e, j) => ({ id: newId('bke', now), bank: bankName, ...entryFields(e, i + j + 1, bank, opts.source), added_by: actor, added_at: now, enabled: 1 }));
+        .map((e, j) => ({ id: newId('bke', now), bank: bankName, ...entryFields(e, i + j + 1, bank, opts.source), added_by: actor, added_at: now, enabled: 1, derived_from: null, region: null }));
       const inserted = await trx
         .insertInto('bank_entries')
         .values(rows)
@@ -117,6 +118,9 @@ export async function setEntryEnabled(db: Kysely<Database>, actor: string, bankN
     const now = Date.now();
     await appendAudit(trx, { actor, action: enabled ? 'bank.entry.enable' : 'bank.entry.disable', targetType: 'bank', targetId: bankName, reason, detail: { entryId }, at: now });
     await recordBankChange(trx, bankName, entryId, now);
+    // The entry's derived regions (gateway/banks/derive.ts) follow it: a disabled picture matches by no crop either.
+    const derived = await trx.updateTable('bank_entries').set({ enabled: enabled ? 1 : 0 }).where('bank', '=', bankName).where('derived_from', '=', entryId).returning('id').execute();
+    for (const d of derived) await recordBankChange(trx, bankName, d.id, now);
   });
 }
 
@@ -124,7 +128,8 @@ export async function* exportEntries(db: Kysely<Database>, bankName: string, inc
   await getBank(db, bankName);
   let after = '';
   for (;;) {
-    let q = db.selectFrom('bank_entries').selectAll().where('bank', '=', bankName).where('id', '>', after).orderBy('id').limit(5000);
+    // Derived entries (crops of an entry) stay home: an exported list is of the content itself.
+    let q = db.selectFrom('bank_entries').selectAll().where('bank', '=', bankName).where('derived_from', 'is', null).where('id', '>', after).orderBy('id').limit(5000);
     if (!includeDisabled) q = q.where('enabled', '=', 1);
     const rows = await q.execute();
     for (const r of rows) yield r;

@@ -22,13 +22,14 @@ const ID_CHUNK = 1_000;
 const settingsOf = (b: Pick<Bank, 'name' | 'enabled' | 'radius'>): BankSettings => ({ name: b.name, enabled: b.enabled === 1, radius: b.radius });
 
 /** Every entry in the database is a PDQ hash today; other signal types will carry theirs in a column. */
-const recordOf = (r: { id: string; bank: string; hash: string; category: string; severity: BankEntryRecord['severity'] }): BankEntryRecord => ({
+const recordOf = (r: { id: string; bank: string; hash: string; category: string; severity: BankEntryRecord['severity']; derived_from: string | null; region: string | null }): BankEntryRecord => ({
   id: r.id,
   bank: r.bank,
   signalType: PDQ_SIGNAL_TYPE,
   hash: r.hash,
   category: r.category,
   severity: r.severity,
+  ...(r.derived_from !== null ? { derivedFrom: r.derived_from, region: r.region } : {}),
 });
 
 type BankChangeRow = { seq: number; bank: string; entry_id: string | null };
@@ -77,7 +78,7 @@ export class SqlBankStore implements BankStore {
     for (;;) {
       const rows = await this.db
         .selectFrom('bank_entries')
-        .select(['id', 'bank', 'hash', 'category', 'severity'])
+        .select(['id', 'bank', 'hash', 'category', 'severity', 'derived_from', 'region'])
         .where('bank', '=', bank)
         .where('enabled', '=', 1)
         .where('id', '>', after)
@@ -133,7 +134,7 @@ export class SqlBankStore implements BankStore {
     for (let i = 0; i < ids.length; i += ID_CHUNK) {
       const found = await this.db
         .selectFrom('bank_entries')
-        .select(['id', 'bank', 'hash', 'category', 'severity', 'enabled'])
+        .select(['id', 'bank', 'hash', 'category', 'severity', 'enabled', 'derived_from', 'region'])
         .where('id', 'in', ids.slice(i, i + ID_CHUNK))
         .execute();
       for (const r of found) if (r.enabled === 1) upserts.push(recordOf(r));

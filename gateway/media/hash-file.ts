@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import { PdqHasher, toHex, type PdqResult } from '../../classifiers/pdq.ts';
+import { RegionHasher } from '../../classifiers/region-hashes.ts';
 import { ffmpegFrames, type RgbFrame } from './ffmpeg-frames.ts';
 import { FfmpegNotFoundError, resolveFfmpeg, type FfmpegInfo } from './ffmpeg-path.ts';
 import { decodeImage } from './image/decode.ts';
@@ -40,6 +41,14 @@ export interface ImageHashes {
   resized: boolean;
   alphaIgnored?: boolean;
   from16Bit?: boolean;
+  /** With `regions`: hashes of the picture's derived regions (trimmed, centre crops, tiles; classifiers/regions.ts). */
+  regions?: RegionHashText[];
+}
+
+export interface RegionHashText {
+  region: string;
+  hash: string;
+  quality: number;
 }
 
 export interface VideoHashes {
@@ -61,6 +70,8 @@ export interface HashOptions {
   maxFrames?: number;
   /** Reused across files (its kernels are cached per size). */
   hasher?: PdqHasher;
+  /** Stills: also hash the derived regions banks store beside the entry (centre crops, tiles, trimmed). */
+  regions?: boolean;
 }
 
 const PRE_RESIZE_DIM = 512;
@@ -95,7 +106,7 @@ export async function hashFile(file: string, opts: HashOptions = {}): Promise<Fi
 }
 
 /** The reference's rule on decoded pixels: resize only past 512 px, to 512×512, nearest neighbour. */
-export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOptions, 'fullResolution'> = {}): ImageHashes {
+export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOptions, 'fullResolution' | 'regions'> = {}): ImageHashes {
   const { width, height } = raster;
   const resized = !opts.fullResolution && (width > PRE_RESIZE_DIM || height > PRE_RESIZE_DIM);
   const pdqOpts = { preResize512: resized };
@@ -103,7 +114,17 @@ export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOpt
   const out: ImageHashes = { kind: 'image', hash: toHex(r.hash), quality: r.quality, width, height, decoder: raster.decoder, resized };
   if (raster.alphaIgnored) out.alphaIgnored = true;
   if (raster.from16Bit) out.from16Bit = true;
+  if (opts.regions) {
+    const rgb = raster.channels === 3 ? raster.data : greyToRgb(raster.data);
+    out.regions = new RegionHasher().bank({ rgb, width, height }).map((r) => ({ region: r.region, hash: toHex(r.result.hash), quality: r.result.quality }));
+  }
   return out;
+}
+
+function greyToRgb(grey: Uint8Array): Uint8Array {
+  const rgb = new Uint8Array(grey.length * 3);
+  for (let i = 0; i < grey.length; i++) rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = grey[i]!;
+  return rgb;
 }
 
 async function hashFfmpegStill(ffmpeg: FfmpegInfo, file: string, hasher: PdqHasher, opts: HashOptions): Promise<ImageHashes> {

@@ -406,6 +406,16 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('statements_delivery').on('statements').columns(['delivery', 'next_attempt_at']).execute();
       },
     },
+    '0020_bank_entry_regions': {
+      // Derived entries: hashes of fixed crops of banked content (centre crops, tiles, the trimmed picture),
+      // each pointing at the entry it was cut from, so a cropped or partly covered re-stream still matches and
+      // the match is reported against the banked content itself.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('bank_entries').addColumn('derived_from', 'text').execute();
+        await db.schema.alterTable('bank_entries').addColumn('region', 'text').execute();
+        await db.schema.createIndex('bank_entries_derived_from').on('bank_entries').column('derived_from').execute();
+      },
+    },
   };
 }
 

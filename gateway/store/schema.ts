@@ -179,6 +179,10 @@ export interface BankEntriesTable {
   added_by: string;
   added_at: number;
   enabled: number;
+  /** For a derived entry (a crop of banked content, classifiers/regions.ts): the entry it was cut from; null for an entry itself. */
+  derived_from: string | null;
+  /** Which region of its entry a derived entry hashes (`centre-80`, `tile-tl`, `trimmed`…); null for an entry itself. */
+  region: string | null;
 }
 
 export interface BankChangesTable {

@@ -1,0 +1,82 @@
+import type { Kysely } from 'kysely';
+import { PDQ_MIN_QUALITY } from '../../classifiers/pdq.ts';
+import { hashMedia, type RegionHashText } from '../media/hash-file.ts';
+import { DomainError } from '../errors.ts';
+import { newId } from '../security/secrets.ts';
+import { appendAudit } from '../store/audit.ts';
+import type { Database } from '../store/schema.ts';
+import { addEntries, getBank } from './manage.ts';
+import type { NewEntry } from './schema.ts';
+import { recordBankChange } from './store.ts';
+
+/**
+ * Banking content with its derived entries: besides the picture's own hash (the entry, as Meta's tools make
+ * it), the hashes of a fixed set of its crops (classifiers/regions.ts: the picture inside uniform borders,
+ * centre crops at 90/80/70 %, overlapping tiles), each stored as an entry of its own marked `derived_from`
+ * the entry and with its `region`. The live index reports a derived entry's match against the entry, so a
+ * decision names the banked content and says which crop of it matched.
+ */
+
+export interface DerivedResult {
+  entryId: string | null;
+  added: boolean;
+  derived: number;
+}
+
+/**
+ * Adds one entry and its derived regions in one transaction. Regions below `minQuality` (a flat sky tile)
+ * are left out: they would match anything flat. Re-banking the same picture adds nothing.
+ */
+export async function addEntryWithRegions(
+  db: Kysely<Database>,
+  actor: string,
+  bankName: string,
+  entry: NewEntry,
+  regions: readonly RegionHashText[],
+  opts: { source?: string; minQuality?: number } = {},
+): Promise<DerivedResult> {
+  const res = await addEntries(db, actor, bankName, [entry], opts.source ? { source: opts.source } : {});
+  const parent = res.ids[0];
+  if (!parent) return { entryId: null, added: false, derived: 0 };
+  const minQ = opts.minQuality ?? PDQ_MIN_QUALITY;
+  const usable = regions.filter((r) => r.quality >= minQ && r.hash !== entry.hash.toLowerCase());
+  if (usable.length === 0) return { entryId: parent, added: true, derived: 0 };
+  return db.transaction().execute(async (trx) => {
+    const bank = await getBank(trx, bankName);
+    const now = Date.now();
+    const base = await trx.selectFrom('bank_entries').select(['category', 'severity', 'source']).where('id', '=', parent).executeTakeFirstOrThrow();
+    const rows = usable.map((r) => ({
+      id: newId('bkd', now),
+      bank: bank.name,
+      hash: r.hash,
+      category: base.category,
+      severity: base.severity,
+      source: base.source,
+      note: `${r.region} of ${parent}`,
+      added_by: actor,
+      added_at: now,
+      enabled: 1,
+      derived_from: parent,
+      region: r.region,
+    }));
+    const inserted = await trx.insertInto('bank_entries').values(rows).onConflict((oc) => oc.columns(['bank', 'hash']).doNothing()).returning('id').execute();
+    await appendAudit(trx, { actor, action: 'bank.entries.derive', targetType: 'bank', targetId: bank.name, detail: { entryId: parent, derived: inserted.length, regions: usable.map((r) => r.region) }, at: now });
+    // One bank-level change: the index reloads the bank once for the entry and its regions.
+    await recordBankChange(trx, bank.name, null, now);
+    return { entryId: parent, added: true, derived: inserted.length };
+  });
+}
+
+/** Banks a picture file: its hash as the entry, its regions as derived entries. Videos: use the vPDQ import. */
+export async function bankPictureFile(
+  db: Kysely<Database>,
+  actor: string,
+  bankName: string,
+  file: string,
+  opts: { source?: string; note?: string } = {},
+): Promise<DerivedResult & { hash: string; quality: number }> {
+  const h = await hashMedia(file, { regions: true });
+  if (h.kind !== 'image') throw new DomainError('invalid', 'a video: bank its frames with `modgate hash` and `bank import --format vpdq`');
+  const r = await addEntryWithRegions(db, actor, bankName, { hash: h.hash, ...(opts.note ? { note: opts.note } : {}) }, h.regions ?? [], opts);
+  return { ...r, hash: h.hash, quality: h.quality };
+}
