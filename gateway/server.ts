@@ -104,12 +104,18 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   dbHealth.on('recovered', () => log.info('database reachable again: catching up'));
   dbHealth.start(1_000);
 
-  const registry = new LiveRegistry(store.db, nodeId(config.dataDir), onError);
+  const registry = new LiveRegistry(store.db, nodeId(config.dataDir), onError, { dialect: store.dialect, maxPerAccount: config.maxLiveStreamsPerAccount });
   const orphans = await registry.closeOrphans();
   if (orphans > 0) log.warn({ orphans }, 'closed streams left open by a previous run');
 
   const gate = new GateState(store.db, store.dialect);
   gate.eligibility = config.eligibility;
+  gate.liveLimit = { max: config.maxLiveStreamsPerAccount, liveOn: (accountId) => registry.byAccount(accountId).length };
+  registry.on('claimLost', (s) => {
+    metrics?.refusal(s.protocol, 'already_live');
+    log.info({ stream: s.id, account: s.handle, protocol: s.protocol }, 'publish refused: the account is already live on another node');
+    void recordRefusal(store.db, { protocol: s.protocol, remoteAddr: s.remoteAddr, accountId: s.accountId, reason: 'already_live', detail: 'another node carries this account live' }, onError);
+  });
   await gate.loadAll();
   const enforcer = new GateEnforcer(gate, registry, log);
   // PostgreSQL: changes are pushed (LISTEN/NOTIFY) and the feeds read at once; a slower reconcile reads
@@ -200,7 +206,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     listener.on('listening', catchUp);
     listener.start();
   }
-  dbHealth.on('recovered', catchUp);
+  dbHealth.on('recovered', () => {
+    catchUp();
+    void registry.retryUnrecorded().catch((err) => log.error({ err }, 'recording streams after the outage failed; will retry'));
+  });
   const sweeper = setInterval(() => void evidence.sweep().catch((err) => log.error({ err }, 'evidence sweep failed')), 3600_000);
   sweeper.unref();
 

@@ -12,6 +12,7 @@ export const END_REASON: Record<RefusalReason, EndReason> = {
   banned: 'banned',
   under_age: 'under_age',
   age_unverified: 'under_age',
+  already_live: 'already_live',
 };
 
 /**

@@ -22,6 +22,8 @@ export class GateState implements GateSnapshot {
   readonly bansBySubject = new Map<string, GateBan[]>();
   /** Set from config `eligibility` at start. */
   eligibility: GateEligibility = DEFAULT_ELIGIBILITY;
+  /** Set at start from config maxLiveStreamsPerAccount and the node's live registry. */
+  liveLimit?: GateSnapshot['liveLimit'];
   private readonly feed: ChangeFeed<{ seq: number; account_id: string }>;
   private refreshing: Promise<string[]> | null = null;
   private pending = false;

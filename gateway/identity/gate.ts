@@ -57,9 +57,15 @@ export interface GateSnapshot {
   /** Unlifted bans of people, by identity subject. */
   bansBySubject: ReadonlyMap<string, readonly GateBan[]>;
   eligibility: GateEligibility;
+  /**
+   * Live streams per account at once (config maxLiveStreamsPerAccount) and how many this node carries for
+   * an account now; absent: no limit. Checked at publish time only. Across nodes the database claim in
+   * live/registry.ts decides a race.
+   */
+  liveLimit?: { max: number; liveOn: (accountId: string) => number };
 }
 
-export type RefusalReason = 'unknown_key' | 'key_revoked' | 'not_verified' | 'identity_revoked' | 'suspended' | 'banned' | 'under_age' | 'age_unverified';
+export type RefusalReason = 'unknown_key' | 'key_revoked' | 'not_verified' | 'identity_revoked' | 'suspended' | 'banned' | 'under_age' | 'age_unverified' | 'already_live';
 
 export type GateVerdict =
   | { ok: true; account: GateAccount; keyId: string }
@@ -130,5 +136,14 @@ export function authorizePublish(snapshot: GateSnapshot, keyHash: string, now: n
   const account = snapshot.accounts.get(key.accountId);
   if (!account) return { ok: false, reason: 'unknown_key', message: 'unknown stream key' };
   if (key.revoked) return { ok: false, reason: 'key_revoked', message: 'this stream key has been revoked', account };
-  return checkAccount(snapshot, account, key.id, now);
+  const verdict = checkAccount(snapshot, account, key.id, now);
+  // After the identity checks: a suspended account is told it is suspended, not that it is live.
+  if (verdict.ok && snapshot.liveLimit && snapshot.liveLimit.liveOn(account.id) >= snapshot.liveLimit.max) {
+    return { ok: false, reason: 'already_live', message: alreadyLiveMessage(snapshot.liveLimit.max), account };
+  }
+  return verdict;
+}
+
+export function alreadyLiveMessage(max: number): string {
+  return max === 1 ? 'this account is already live: end the other stream first' : `this account already has ${max} live streams: end one first`;
 }

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../store/audit.ts';
-import type { Database, StreamProtocol } from '../store/schema.ts';
+import { alreadyLiveMessage } from '../identity/gate.ts';
+import type { Database, Dialect, StreamProtocol } from '../store/schema.ts';
 import type { MediaTap } from './media-tap.ts';
 import type { VideoTap } from './video-tap.ts';
 
@@ -19,7 +20,11 @@ export type EndReason =
   | 'publisher_disconnected'
   | 'protocol_error'
   | 'idle_timeout'
-  | 'gateway_shutdown';
+  | 'gateway_shutdown'
+  /** Another live stream of the account won the claim (one live stream per account, across nodes). */
+  | 'already_live'
+  /** The node carrying the stream stopped heartbeating; another node closed its row. */
+  | 'node_lost';
 
 export interface CutRequest {
   reason: EndReason;
@@ -63,6 +68,8 @@ export interface LiveRegistryEvents {
   started: [LiveStream];
   /** The cut request when the gateway ended it (`cut`), none when the publisher went away by itself. */
   ended: [LiveStream, EndReason, CutRequest?];
+  /** Another node already carried the account live: the stream is being ended as already_live. */
+  claimLost: [LiveStream];
 }
 
 /**
@@ -74,36 +81,114 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
 
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly nodeId: string,
+    readonly nodeId: string,
     private readonly onError: (err: unknown, context: string) => void,
+    private readonly claim: { dialect: Dialect; maxPerAccount: number } = { dialect: 'sqlite', maxPerAccount: 1 },
   ) {
     super();
   }
 
-  /** Records a new publish (row written in the background: the publish itself was already authorized). */
+  /** Streams whose start could not be recorded (database unreachable): recorded (and claimed) on `retryUnrecorded`. */
+  private readonly unrecorded = new Set<string>();
+  /** Ends that could not be recorded: written on `retryUnrecorded`. */
+  private readonly unended = new Map<string, { at: number; reason: EndReason; detail: string | null }>();
+  /** Starts being written now: an end meanwhile is written after the row exists, never before it. */
+  private readonly recording = new Set<string>();
+
+  /**
+   * Records a new publish (in the background: the publish itself was already authorized by the gate,
+   * which also refused a second stream of the account on this node). The row is the account's claim on
+   * the platform: written under a lock on the account row (SQLite: the write lock), it is refused when
+   * other nodes already carry `maxPerAccount` live streams of the account, and the feed is then ended as
+   * `already_live`. While the database is unreachable the stream stays up unclaimed (only this node's own
+   * check applies) and is claimed when it answers again.
+   */
   start(stream: LiveStream): void {
     this.streams.set(stream.id, stream);
-    this.db
-      .insertInto('streams')
-      .values({
-        id: stream.id,
-        account_id: stream.accountId,
-        key_id: stream.keyId,
-        protocol: stream.protocol,
-        remote_addr: stream.remoteAddr,
-        started_at: stream.startedAt,
-        ended_at: null,
-        end_reason: null,
-        end_detail: null,
-        node_id: this.nodeId,
-        server: stream.server?.name ?? null,
-      })
-      .execute()
-      .then(async () => {
-        if (stream.keyId) await this.db.updateTable('stream_keys').set({ last_used_at: stream.startedAt }).where('id', '=', stream.keyId).execute();
-      })
-      .catch((err) => this.onError(err, `recording start of stream ${stream.id}`));
+    void this.record(stream);
     this.emit('started', stream);
+  }
+
+  private async record(stream: LiveStream): Promise<void> {
+    let outcome: 'recorded' | 'already_live';
+    this.recording.add(stream.id);
+    try {
+      outcome = await this.db.transaction().execute(async (trx) => {
+        if (this.claim.dialect === 'postgres') {
+          // Claims of one account take turns; the count below then sees the winner's committed row.
+          await trx.selectFrom('accounts').select('id').where('id', '=', stream.accountId).forUpdate().execute();
+        }
+        const others = await trx
+          .selectFrom('streams')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('account_id', '=', stream.accountId)
+          .where('ended_at', 'is', null)
+          .where('node_id', '!=', this.nodeId)
+          // A lost or stopped node's rows are being closed; they do not hold a claim.
+          .where('node_id', 'not in', (eb) => eb.selectFrom('nodes').select('id').where((w) => w.or([w('lost_at', 'is not', null), w('stopped_at', 'is not', null)])))
+          .executeTakeFirstOrThrow();
+        const local = [...this.streams.values()].filter((s) => s.accountId === stream.accountId && s.id !== stream.id).length;
+        if (Number(others.n) + local >= this.claim.maxPerAccount) return 'already_live' as const;
+        await trx
+          .insertInto('streams')
+          .values({
+            id: stream.id,
+            account_id: stream.accountId,
+            key_id: stream.keyId,
+            protocol: stream.protocol,
+            remote_addr: stream.remoteAddr,
+            started_at: stream.startedAt,
+            ended_at: null,
+            end_reason: null,
+            end_detail: null,
+            node_id: this.nodeId,
+            server: stream.server?.name ?? null,
+          })
+          .execute();
+        if (stream.keyId) await trx.updateTable('stream_keys').set({ last_used_at: stream.startedAt }).where('id', '=', stream.keyId).execute();
+        return 'recorded' as const;
+      });
+    } catch (err) {
+      this.recording.delete(stream.id);
+      if (this.streams.has(stream.id)) this.unrecorded.add(stream.id);
+      this.onError(err, `recording start of stream ${stream.id}`);
+      return;
+    }
+    this.recording.delete(stream.id);
+    this.unrecorded.delete(stream.id);
+    if (outcome === 'already_live') {
+      this.emit('claimLost', stream);
+      await this.cut(stream.id, {
+        reason: 'already_live',
+        message: alreadyLiveMessage(this.claim.maxPerAccount),
+        actor: 'system',
+        detail: { claim: 'another node carries this account live' },
+      }).catch((err) => this.onError(err, `ending stream ${stream.id} (already live elsewhere)`));
+      return;
+    }
+    // The publisher may have gone while the row was being written.
+    const gone = this.unended.get(stream.id);
+    if (gone) await this.writeEnd(stream.id, gone.at, gone.reason, gone.detail);
+  }
+
+  /** After a database outage: records the starts and ends that could not be written. */
+  async retryUnrecorded(): Promise<void> {
+    for (const id of [...this.unrecorded]) {
+      const s = this.streams.get(id);
+      this.unrecorded.delete(id);
+      if (s) await this.record(s);
+    }
+    for (const [id, e] of [...this.unended]) if (!this.unrecorded.has(id)) await this.writeEnd(id, e.at, e.reason, e.detail);
+  }
+
+  private async writeEnd(id: string, at: number, reason: EndReason, detail: string | null): Promise<void> {
+    try {
+      await this.db.updateTable('streams').set({ ended_at: at, end_reason: reason, end_detail: detail }).where('id', '=', id).where('ended_at', 'is', null).execute();
+      this.unended.delete(id);
+    } catch (err) {
+      this.unended.set(id, { at, reason, detail });
+      this.onError(err, `recording end of stream ${id}`);
+    }
   }
 
   get(id: string): LiveStream | undefined {
@@ -127,6 +212,7 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     if (!stream) return undefined;
     this.streams.delete(id);
     const now = Date.now();
+    if (this.recording.has(id)) this.unended.set(id, { at: now, reason: request.reason, detail: request.message });
     try {
       await this.db.transaction().execute(async (trx) => {
         await trx
@@ -145,6 +231,11 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
           at: now,
         });
       });
+    } catch (err) {
+      // Written when the database answers again (retryUnrecorded), so the row does not hold the account's claim.
+      this.unrecorded.delete(id);
+      this.unended.set(id, { at: now, reason: request.reason, detail: request.message });
+      throw err;
     } finally {
       // Even if the record failed (database down), the feed must still end: enforcement wins.
       stream.connection.terminate(request);
@@ -158,13 +249,8 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     const stream = this.streams.get(id);
     if (!stream) return;
     this.streams.delete(id);
-    this.db
-      .updateTable('streams')
-      .set({ ended_at: Date.now(), end_reason: reason, end_detail: detail })
-      .where('id', '=', id)
-      .where('ended_at', 'is', null)
-      .execute()
-      .catch((err) => this.onError(err, `recording end of stream ${id}`));
+    if (this.unrecorded.delete(id) || this.recording.has(id)) this.unended.set(id, { at: Date.now(), reason, detail });
+    else void this.writeEnd(id, Date.now(), reason, detail);
     this.emit('ended', stream, reason);
   }
 

@@ -102,6 +102,8 @@ export interface TestGatewayOptions {
   logLevel?: Config['log']['level'];
   /** Run the sampler and the default classifier models (off: these tests are about ingest and the gate). */
   pipeline?: boolean;
+  /** Any other top-level config keys, over the test defaults. */
+  extra?: Partial<ConfigInput>;
 }
 
 export interface TestGateway {
@@ -151,6 +153,7 @@ export function testConfig(dataDir: string, o: TestGatewayOptions = {}): Config 
     demo: false,
     // Sampling and ONNX models cost CPU per stream and are covered by test/pipeline and test/sampler.
     ...(o.pipeline ? {} : { sampling: { enabled: false }, classifiers: { models: [] } }),
+    ...o.extra,
   };
   return ConfigSchema.parse(input);
 }
