@@ -145,7 +145,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   // Models load (and self-test against their manifests) before any stream is accepted: a broken manifest
   // or a model that contradicts it stops the start with the reason.
   const classifiers: OnnxClassifier[] = [];
-  for (const dir of modelPaths(config)) {
+  // With sampling off no frame is ever classified: no model and no worker is loaded (measured: ~190 MiB
+  // of idle RSS with the default nsfw model; BENCHMARKS.md, "Relay against nginx-rtmp").
+  const models = config.sampling.enabled ? modelPaths(config) : [];
+  if (!config.sampling.enabled) log.info('sampling is off: no classifier model is loaded');
+  for (const dir of models) {
     try {
       classifiers.push(
         await OnnxClassifier.open({ manifest: dir, workers: config.classifiers.workers, intraOpThreads: config.classifiers.intraOpThreads, maxBatch: config.classifiers.maxBatch, executionProviders: config.classifiers.executionProviders }),
@@ -157,7 +161,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     }
   }
   const sources = new Set(classifiers.flatMap((c) => c.pool.manifest.signals.map((m) => m.source)));
-  if (!sources.has('violence')) {
+  if (config.sampling.enabled && !sources.has('violence')) {
     log.warn('no violence model is configured: hash matching and the other classifiers still run (see README, "Violence model")');
   }
 

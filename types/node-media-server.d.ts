@@ -33,8 +33,9 @@ declare module 'node-media-server/src/session/rtmp_session.js' {
   export interface RtmpParser {
     inChunkSize: number;
     inPackets: Map<number, { capacity: number; header: { length: number } }>;
-    parserPacket: { header: { length: number; type: number }; capacity: number; payload: Buffer };
+    parserPacket: { header: { length: number; type: number }; capacity: number; payload: Buffer; clock: number };
     packetAlloc(): void;
+    dataHandler(): void;
     controlHandler(): void;
     respondPublish(): void;
   }

@@ -35,6 +35,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { RtmpParser, RtmpSessionInstance } from 'node-media-server/src/session/rtmp_session.js';
 import type { BroadcastServerInstance } from 'node-media-server/src/server/broadcast_server.js';
+import { tagFlags } from './flv-tag.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -119,6 +120,9 @@ export function checkNms(nms: NmsModules): string[] {
     need(typeof rtmp?.parserPacket?.capacity === 'number', 'protocol/rtmp.js: parserPacket.capacity');
     need(rtmp?.inPackets instanceof Map, 'protocol/rtmp.js: inPackets is not a Map');
     need(typeof rtmp?.inChunkSize === 'number', 'protocol/rtmp.js: inChunkSize');
+    need(typeof (rtmp?.parserPacket as { clock?: unknown } | undefined)?.clock === 'number', 'protocol/rtmp.js: parserPacket.clock');
+    need(Buffer.isBuffer(rtmp?.parserPacket?.payload), 'protocol/rtmp.js: parserPacket.payload is not a Buffer');
+    need(isFn(rtmp, 'onPacketCallback'), 'protocol/rtmp.js: onPacketCallback is not a function');
     need(typeof session.broadcast === 'object' && session.broadcast !== null, 'session/rtmp_session.js: session.broadcast');
   }
 
@@ -208,6 +212,8 @@ export interface BroadcastRelay {
 export interface RelaySubscriber {
   protocol: string;
   sendBuffer(buffer: Buffer): void;
+  /** The player's socket (nms's sessions have one), for corking writes. */
+  socket?: { cork(): void; uncork(): void };
 }
 
 function installRelay(broadcast: BroadcastServerInstance, relay: BroadcastRelay): void {
@@ -431,17 +437,33 @@ export class NmsRtmpConnection {
 function guardParser(rtmp: RtmpParser, limits: () => ParserLimits): void {
   rtmp.packetAlloc = () => {
     const { message, total } = limits();
-    const length = rtmp.parserPacket.header.length;
+    const p = rtmp.parserPacket;
+    const length = p.header.length;
     if (length > message) throw new RtmpGuardError(`RTMP message of ${length} bytes exceeds the limit of ${message}`);
     if (rtmp.inPackets.size > 64) throw new RtmpGuardError('too many RTMP chunk streams');
-    let sum = length;
-    for (const p of rtmp.inPackets.values()) sum += p.capacity;
+    // One reused buffer per chunk stream, as nms does, but unfilled and grown by doubling: no allocation
+    // per message. Only `length` bytes of it are ever read (the relay and the video tap copy what they keep).
+    const capacity = p.capacity >= length ? p.capacity : Math.min(message, Math.max(length, p.capacity * 2, 4096));
+    let sum = capacity - p.capacity;
+    for (const q of rtmp.inPackets.values()) sum += q.capacity;
     if (sum > total) throw new RtmpGuardError('RTMP chunk buffers exceed the per-connection limit');
-    // A fresh, exactly-sized payload per message (nms reuses one buffer per chunk stream and zero-fills
-    // it when it grows): the relay's GOP cache and the video tap can then keep a payload without copying
-    // it. Every byte of it is written by the chunks before the message is handled.
-    rtmp.parserPacket.payload = Buffer.allocUnsafe(length);
-    rtmp.parserPacket.capacity = length;
+    if (capacity !== p.capacity) {
+      p.payload = Buffer.allocUnsafeSlow(capacity);
+      p.capacity = capacity;
+    }
+  };
+  // nms's dataHandler makes an AVPacket (and an empty Buffer) per media message; one reused packet per
+  // connection carries the same fields. Consumers must not keep it (gateway/ingest/relay.ts copies).
+  const packet: NmsPacket & { pts: number } = { codec_type: 0, flags: 0, dts: 0, pts: 0, size: 0, data: Buffer.alloc(0) };
+  const parser = rtmp as RtmpParser & { onPacketCallback(p: NmsPacket): void; parserPacket: { clock: number } };
+  parser.dataHandler = () => {
+    const p = parser.parserPacket;
+    packet.codec_type = p.header.type;
+    packet.dts = packet.pts = p.clock;
+    packet.size = p.header.length;
+    packet.data = p.payload;
+    packet.flags = tagFlags(p.header.type, p.payload, p.header.length);
+    parser.onPacketCallback(packet);
   };
   // One publish or play per connection: a second command would re-register nms's broadcast under the
   // key path and leave the first stream in the registry with no connection behind it.
@@ -457,6 +479,9 @@ function guardParser(rtmp: RtmpParser, limits: () => ParserLimits): void {
   }
   const control = rtmp.controlHandler.bind(rtmp);
   rtmp.controlHandler = () => {
+    // Set Chunk Size, Acknowledgement, Window Ack Size and Set Peer Bandwidth carry a 4-byte value; a
+    // shorter one would read bytes of an earlier message from the reused buffer.
+    if (rtmp.parserPacket.header.type !== 2 && rtmp.parserPacket.header.length < 4) throw new RtmpGuardError('RTMP control message too short');
     control();
     const size = rtmp.inChunkSize;
     if (!Number.isInteger(size) || size < 1 || size > 0x7fffffff) throw new RtmpGuardError(`invalid RTMP chunk size ${size}`);

@@ -7,6 +7,30 @@ export const DEFAULT_MAX_GOP_BYTES = 8 * 1024 * 1024;
 const MAX_GOP_MESSAGES = 4096;
 
 /**
+ * Writes to players are held for at most FLUSH_MS and then go out together, one writev per player
+ * instead of one write(2) per message: profiled at 10 streams with one player each, the per-message
+ * writes were ~55 % of the relay's busy time (scripts/bench/relay-profile.ts). One timer serves every
+ * relay of the process. 10 ms is a third of a frame at 30 fps, well inside any player's buffer.
+ */
+export const FLUSH_MS = 10;
+type Corkable = { cork(): void; uncork(): void };
+const corked = new Set<Corkable>();
+let flushTimer: NodeJS.Timeout | null = null;
+
+function flush(): void {
+  flushTimer = null;
+  for (const socket of corked) socket.uncork();
+  corked.clear();
+}
+
+function corkUntilFlush(socket: Corkable): void {
+  if (corked.has(socket)) return;
+  socket.cork();
+  corked.add(socket);
+  flushTimer ??= setTimeout(flush, FLUSH_MS);
+}
+
+/**
  * The relay of one accepted publish (node-media-server's `broadcastMessage`, replaced through the
  * adapter). Measured against nginx-rtmp (BENCHMARKS.md, "Relay"), nms's own relay spent most of its time
  * allocating: two serializations of every packet (HTTP-FLV and RTMP) into fresh zero-filled buffers, a
@@ -15,7 +39,8 @@ const MAX_GOP_MESSAGES = 4096;
  *  - the GOP cache is one arena per stream (payload bytes copied in, grown by doubling, bounded by
  *    `maxGopBytes`; a GOP that outgrows it is not cached, as nms does past 4096 messages) with typed-array
  *    indexes: no object per packet, nothing for the GC to trace;
- *  - the cache is serialized only when a player joins, once per GOP state.
+ *  - the cache is serialized only when a player joins, once per GOP state;
+ *  - writes to players are coalesced (FLUSH_MS above).
  * The packet handed in is the ingest's reused one: nothing here keeps a reference to it or its buffer.
  */
 export class Relay implements BroadcastRelay {
@@ -37,6 +62,8 @@ export class Relay implements BroadcastRelay {
   constructor(private readonly maxGopBytes = DEFAULT_MAX_GOP_BYTES) {}
 
   onMessage(p: NmsPacket, subscribers: Iterable<RelaySubscriber>, hasSubscribers: boolean): void {
+    // Audio, video and AMF0 data only (nms would send an AMF3 data message on chunk stream 0).
+    if (p.codec_type !== 8 && p.codec_type !== 9 && p.codec_type !== 18) return;
     switch (p.flags) {
       case 0:
         this.audio = rtmpMessage(p.codec_type, p.dts, p.data, 0, p.size);
@@ -64,6 +91,7 @@ export class Relay implements BroadcastRelay {
     for (const s of subscribers) {
       if (s.protocol !== 'rtmp') continue;
       message ??= rtmpMessage(p.codec_type, p.dts, p.data, 0, p.size);
+      if (s.socket) corkUntilFlush(s.socket);
       s.sendBuffer(message);
     }
   }

@@ -35,9 +35,14 @@ export interface RtmpIngestDeps {
 const VIDEO_KIND = { 2: 'config', 3: 'key', 4: 'inter' } as const;
 
 function tapVideo(tap: VideoTap, p: NmsPacket): void {
-  if (p.codec_type !== 9 || !Buffer.isBuffer(p.data)) return;
+  if (p.codec_type !== 9) return;
   const kind = VIDEO_KIND[p.flags as 2 | 3 | 4];
-  if (kind) tap.push({ kind, dts: p.dts, body: p.data.subarray(0, Math.min(p.size, p.data.length)), receivedAt: Date.now() });
+  if (!kind) return;
+  // With nobody reading (sampling off, or a full-rate sampler reading the play path) no object is made
+  // per packet; the sequence header is always kept, for a consumer that joins later. The parser reuses
+  // its buffer, so consumers get a copy they may keep.
+  if (kind !== 'config' && !tap.hasConsumers) return;
+  tap.push({ kind, dts: p.dts, body: Buffer.from(p.data.subarray(0, p.size)), receivedAt: Date.now() });
 }
 
 /** Stream keys must never reach a log line. */

@@ -45,6 +45,11 @@ export class Tap<T> {
     this.endListeners.clear();
   }
 
+  /** Whether anyone consumes: producers skip building items nobody reads. */
+  get hasConsumers(): boolean {
+    return this.consumers.size > 0;
+  }
+
   get isEnded(): boolean {
     return this.ended;
   }

@@ -5,6 +5,7 @@ import { Tap } from './tap.ts';
  * to in-process consumers: the shared keyframe decoder reads keyframes here instead of pulling the whole
  * stream back over RTMP through its own ffmpeg (gateway/sampler/keyframe-sampler.ts).
  *
+ * Producers build packets only while someone consumes (`hasConsumers`), except the sequence header.
  * Only the latest sequence header is kept, so a consumer that subscribes mid-stream can start at the next
  * keyframe. Consumers run synchronously on the ingest path: they must be cheap and must not throw (a
  * throwing consumer is dropped, never the publisher).

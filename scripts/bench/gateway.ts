@@ -30,13 +30,13 @@ import type { BenchResult } from './types.ts';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const CLK_TCK = 100;
 
-function cpuTicks(pid: number): number {
+export function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(rest[11]) + Number(rest[12]);
 }
 
-function rssMiB(pid: number): number {
+export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m?.[1] ? Number(m[1]) / 1024 : NaN;
 }
@@ -50,7 +50,7 @@ function percentile(values: number[], p: number): number {
 
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-interface ChildGateway {
+export interface ChildGateway {
   proc: ChildProcess;
   pid: number;
   rtmpPort: number;
@@ -65,12 +65,12 @@ interface ServeInfo {
   demo: { operatorToken: string };
 }
 
-async function startChildGateway(): Promise<ChildGateway> {
+export async function startChildGateway(env: Record<string, string> = {}): Promise<ChildGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'modgate-bench-'));
   const proc = spawn(process.execPath, [join(REPO_ROOT, 'bin/modgate.js'), 'serve', '--data-dir', dataDir, '--rtmp-port', '0', '--http-port', '0', '--json'], {
     cwd: REPO_ROOT,
     // Relay only: the sampling pipeline (ffmpeg + classifiers) has its own benchmarks (sampler, onnx, pipeline).
-    env: { ...process.env, MODGATE_LOG_LEVEL: 'silent', MODGATE_RTMP_HOST: '127.0.0.1', MODGATE_HTTP_HOST: '127.0.0.1', MODGATE_SAMPLING_ENABLED: 'false' },
+    env: { ...process.env, MODGATE_LOG_LEVEL: 'silent', MODGATE_RTMP_HOST: '127.0.0.1', MODGATE_HTTP_HOST: '127.0.0.1', MODGATE_SAMPLING_ENABLED: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -108,7 +108,7 @@ async function startChildGateway(): Promise<ChildGateway> {
   };
 }
 
-async function newAccount(api: ApiClient, handle: string, verified = true): Promise<string> {
+export async function newAccount(api: ApiClient, handle: string, verified = true): Promise<string> {
   const a = await api.post('/api/v1/accounts', { handle, verified });
   if (a.status !== 201) throw new Error(`create ${handle}: ${a.status} ${JSON.stringify(a.body)}`);
   const k = await api.post<{ streamKey: string }>(`/api/v1/accounts/${handle}/keys`);
@@ -255,7 +255,7 @@ async function bareNmsAuth(n: number): Promise<number[]> {
   return out;
 }
 
-async function relayFile(): Promise<string> {
+export async function relayFile(): Promise<string> {
   const dir = join(REPO_ROOT, '.bench');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'gateway-720p30-2500k.flv');
