@@ -149,7 +149,12 @@ export const ConfigSchema = z
     sampling: z
       .object({
         enabled: z.boolean().default(true),
-        fps: z.number().min(0.1).max(30).default(2),
+        /**
+         * Frames per second delivered to hash matching (every decoded frame up to this rate); ONNX models see
+         * `classifiers.modelFps` of them. PDQ is ~0.7 ms a frame, so a banked picture is caught a frame or two
+         * after it appears.
+         */
+        fps: z.number().min(0.1).max(30).default(10),
         width: z.number().int().min(64).max(1920).default(512),
         height: z.number().int().min(64).max(1080).default(288),
         /**
@@ -186,7 +191,7 @@ export const ConfigSchema = z
       .strict()
       .default({
         enabled: true,
-        fps: 2,
+        fps: 10,
         width: 512,
         height: 288,
         mode: 'full',
@@ -219,6 +224,14 @@ export const ConfigSchema = z
          */
         modelFps: z.number().min(0.1).max(60).default(2),
         /**
+         * Skip inference on unchanged frames (classifiers/reuse-unchanged.ts): reuse a model's last scores while a
+         * stream's frame stays within `maxDistance` PDQ bits of the last classified one, for at most `maxAgeMs`.
+         */
+        reuse: z
+          .object({ enabled: z.boolean().default(true), maxDistance: z.number().int().min(0).max(64).default(8), maxAgeMs: z.number().int().min(0).default(2_000) })
+          .strict()
+          .default({ enabled: true, maxDistance: 8, maxAgeMs: 2_000 }),
+        /**
          * ONNX models (paths to `models/NAME` folders or their manifest.json). Default: the nsfw model built at
          * install time, when present. Put a violence model here (source `violence` in its manifest).
          */
@@ -232,7 +245,7 @@ export const ConfigSchema = z
         evidenceFloor: z.number().min(0).max(1).default(0.5),
       })
       .strict()
-      .default({ hashMatch: { enabled: true, dihedral: true, minQuality: 50, regions: { tiles: true, inner: true }, regionsFps: 2 }, modelFps: 2, workers: 1, intraOpThreads: 1, maxBatch: 8, executionProviders: ['cpu'], evidenceFloor: 0.5 }),
+      .default({ hashMatch: { enabled: true, dihedral: true, minQuality: 50, regions: { tiles: true, inner: true }, regionsFps: 2 }, modelFps: 2, reuse: { enabled: true, maxDistance: 8, maxAgeMs: 2_000 }, workers: 1, intraOpThreads: 1, maxBatch: 8, executionProviders: ['cpu'], evidenceFloor: 0.5 }),
     evidence: z
       .object({
         liveRetentionHours: z.number().min(0).default(24),

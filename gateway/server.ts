@@ -22,6 +22,7 @@ import { packagePath } from '../package/root.ts';
 import { HashBankIndex } from '../classifiers/bank-index.ts';
 import type { FrameClassifier } from '../classifiers/frame-classifier.ts';
 import { RateLimited } from '../classifiers/rate-limited.ts';
+import { ReuseUnchanged } from '../classifiers/reuse-unchanged.ts';
 import { HashMatcher } from '../classifiers/hash-matcher.ts';
 import { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
 import { ClassifierStage } from '../classifiers/stage.ts';
@@ -173,7 +174,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const frameClassifiers: FrameClassifier[] = [
     ...(config.classifiers.hashMatch.enabled ? [new HashMatcher(banks, { dihedral: config.classifiers.hashMatch.dihedral, minQuality: config.classifiers.hashMatch.minQuality, regions: config.classifiers.hashMatch.regions, regionsFps: config.classifiers.hashMatch.regionsFps })] : []),
     // Models at their own rate when frames come faster (hash matching takes every sampled frame).
-    ...classifiers.map((c) => (config.classifiers.modelFps < config.sampling.fps ? new RateLimited(c, config.classifiers.modelFps) : c)),
+    ...classifiers.map((c) => {
+      const reuse = config.classifiers.reuse;
+      const model: FrameClassifier = reuse.enabled ? new ReuseUnchanged(c, { maxDistance: reuse.maxDistance, maxAgeMs: reuse.maxAgeMs }) : c;
+      return config.classifiers.modelFps < config.sampling.fps ? new RateLimited(model, config.classifiers.modelFps) : model;
+    }),
   ];
   const stage = new ClassifierStage(
     frameClassifiers,
