@@ -37,6 +37,9 @@ export interface NewEntry {
 export function adminApi(http: HttpClient) {
   return {
     streams: () => http.get<{ streams: LiveStream[] }>('/api/v1/streams').then((r) => r.streams),
+    /** The latest sampled frame (JPEG) of a live stream, as a blob (the request needs the bearer token). */
+    frame: (id: string, signal?: AbortSignal) => http.get<Blob>(`/api/v1/streams/${enc(id)}/frame`, { as: 'blob', signal }),
+    whoami: () => http.get<{ actor: string; name: string; role: 'moderator' | 'operator'; tokenId: string; createdAt: string }>('/api/v1/whoami'),
     cut: (id: string, reason: string) => http.post<{ cut: LiveStream }>(`/api/v1/streams/${enc(id)}/cut`, { reason }),
 
     reviews: (status: 'pending' | 'confirmed' | 'overturned' = 'pending', limit = 500) =>

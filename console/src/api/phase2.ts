@@ -1,16 +1,13 @@
 /**
- * What the console needs from the gateway that does not exist yet. Each entry names the planned endpoint;
+ * What the console needs from the gateway that does not exist yet (push events, latest frames, stream
+ * status and whoami have shipped and left this list). Each entry names the planned endpoint;
  * the exact contract is in docs/console-api.md under the same heading. Screens show these honestly as
  * "not available yet" instead of faking data.
  */
 export const PHASE2 = {
-  push: { title: 'Live updates', endpoint: 'GET /api/v1/events (Server-Sent Events)', section: 'Push events' },
-  thumbnails: { title: 'Latest frame', endpoint: 'GET /api/v1/streams/{id}/frame', section: 'Latest frame of a live stream' },
-  streamStatus: { title: 'Sampling and scores', endpoint: 'GET /api/v1/streams (extended)', section: 'Live stream status' },
   playback: { title: 'Watch live', endpoint: 'GET /api/v1/streams/{id}/live.flv', section: 'Watch live (HTTP-FLV)' },
   signals: { title: 'Signal timeline', endpoint: 'GET /api/v1/streams/{id}/signals', section: 'Signals of a stream' },
   stats: { title: 'Time to cut', endpoint: 'GET /api/v1/stats', section: 'Dashboard statistics' },
-  whoami: { title: 'Who am I', endpoint: 'GET /api/v1/whoami', section: 'Who am I' },
   accountSearch: { title: 'Account search', endpoint: 'GET /api/v1/accounts?q=', section: 'Account search' },
   decisionAccount: { title: 'Account of a decision', endpoint: 'decision.account in decision views', section: 'Account handle on decisions' },
   bankEntries: { title: 'Bank entries', endpoint: 'GET /api/v1/banks/{name}/entries', section: 'Bank entries (paged)' },

@@ -12,12 +12,20 @@ export type Severity = 'low' | 'medium' | 'high' | 'critical';
 export type ReviewPriority = 'low' | 'normal' | 'high' | 'urgent';
 export type ReviewStatus = 'pending' | 'confirmed' | 'overturned' | 'none';
 
+export type SamplingMode = 'full' | 'keyframe' | 'adaptive-full' | 'adaptive-keyframe' | 'off';
+
 export interface LiveStream {
   id: string;
   account: string;
   protocol: 'rtmp' | 'websocket';
   startedAt: string;
   playPath: string | null;
+  sampling: { mode: SamplingMode; lastFrameAt: string | null; framesSampled: number };
+  /** The latest sampled frame's scores; null before the first. */
+  latest: { at: string; scores: Record<string, Record<string, number>>; nearestBankDistance: number | null } | null;
+  watch: { flv: string | null };
+  /** The latest frame number the console knows of (push), to reload the thumbnail. */
+  frameSeq?: number;
 }
 
 /** The engine's actions as stored with a decision (`cut` may be absent in what a shadow rule would have done). */

@@ -4,7 +4,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useErrorBoundary, useMemo, useState } from 'preact/hooks';
 import { HttpClient } from '../api/client.ts';
 import { adminApi } from '../api/endpoints.ts';
-import { UnavailablePush } from '../push/push.ts';
+import { SsePush } from '../push/sse.ts';
 import { Loading } from '../ui/components.tsx';
 import { Toasts } from '../ui/toast.tsx';
 import { Accounts } from '../screens/Accounts.tsx';
@@ -40,8 +40,9 @@ export function App(): JSX.Element {
       navigate('/sign-in', { replace: true });
     };
     http.onUnauthorized = signOut;
-    return { api: adminApi(http), session, push: new UnavailablePush(), isOperator: session.role === 'operator', signOut };
+    return { api: adminApi(http), session, push: new SsePush(() => session.token, signOut), isOperator: session.role === 'operator', signOut };
   }, [session]);
+  useEffect(() => () => ctx?.push.close(), [ctx]);
 
   useEffect(() => {
     if (!session && path !== '/sign-in') navigate(`/sign-in${path === '/' ? '' : `?next=${encodeURIComponent(path)}`}`, { replace: true });

@@ -1,7 +1,8 @@
 import type { ComponentChildren, JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { Badge } from '../ui/components.tsx';
 import { useKeys } from '../ui/hooks.ts';
+import { usePush } from '../push/use-push.ts';
 import { useApp } from './context.ts';
 import { Link, navigate } from './router.tsx';
 
@@ -32,7 +33,16 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
   const [help, setHelp] = useState(false);
   const items = NAV.filter((n) => !n.operator || isOperator);
 
-  // Counters are read on each navigation; push updates replace this in phase 2.
+  // Counters are read on each navigation and again whenever a decision or appeal is pushed.
+  const [pushed, setPushed] = useState(0);
+  const bump = useRef<ReturnType<typeof setTimeout> | null>(null);
+  usePush(['decision.created', 'decision.reviewed', 'appeal.created', 'appeal.decided', 'reset'], () => {
+    // A burst of decisions re-reads the counters once.
+    bump.current ??= setTimeout(() => {
+      bump.current = null;
+      setPushed((n) => n + 1);
+    }, 1000);
+  });
   useEffect(() => {
     let live = true;
     Promise.all([api.reviews('pending', 500).then((d) => d.length), api.appeals('open', 500).then((a) => a.length)]).then(
@@ -42,7 +52,7 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
     return () => {
       live = false;
     };
-  }, [props.path]);
+  }, [props.path, pushed]);
 
   // Shift+letter jumps to a section; plain letters stay free for the queue (j/k/c/o).
   useKeys(Object.fromEntries([...items.map((n) => [n.key.toUpperCase(), () => navigate(n.href)]), ['?', () => setHelp((h) => !h)]]));
@@ -72,7 +82,7 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
         </nav>
         <div class="nav-foot">
           <Badge tone={isOperator ? 'info' : 'neutral'} title={`signed in ${session.signedInAt}`}>
-            {session.role}
+            {session.name ? `${session.name} · ${session.role}` : session.role}
           </Badge>
           <button type="button" class="linklike" onClick={() => setHelp(true)} title="Keyboard shortcuts (?)">
             Shortcuts

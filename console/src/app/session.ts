@@ -1,4 +1,4 @@
-import { ApiError, HttpClient } from '../api/client.ts';
+import { HttpClient } from '../api/client.ts';
 import type { Role } from '../api/types.ts';
 
 /**
@@ -8,6 +8,8 @@ import type { Role } from '../api/types.ts';
 export interface Session {
   token: string;
   role: Role;
+  /** The token's name (GET /api/v1/whoami). */
+  name?: string;
   signedInAt: string;
 }
 
@@ -19,7 +21,7 @@ export function loadSession(): Session | null {
     if (!raw) return null;
     const s = JSON.parse(raw) as Partial<Session>;
     if (typeof s.token !== 'string' || (s.role !== 'moderator' && s.role !== 'operator')) return null;
-    return { token: s.token, role: s.role, signedInAt: String(s.signedInAt ?? '') };
+    return { token: s.token, role: s.role, ...(typeof s.name === 'string' ? { name: s.name } : {}), signedInAt: String(s.signedInAt ?? '') };
   } catch {
     return null;
   }
@@ -33,20 +35,9 @@ export function clearSession(): void {
   sessionStorage.removeItem(KEY);
 }
 
-/**
- * Checks a token and finds its role. Today's API has no "who am I" endpoint (docs/console-api.md), so the
- * role is probed: any moderator route answers 401 for a bad token, and an operator-only read
- * (GET /api/v1/policy/versions, no side effects) answers 403 for a moderator.
- */
+/** Checks a token and finds its name and role (GET /api/v1/whoami answers 401 for a bad or revoked token). */
 export async function signIn(token: string): Promise<Session> {
   const http = new HttpClient(() => token);
-  await http.get('/api/v1/streams');
-  let role: Role = 'operator';
-  try {
-    await http.get('/api/v1/policy/versions');
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 403) role = 'moderator';
-    else throw err;
-  }
-  return { token, role, signedInAt: new Date().toISOString() };
+  const me = await http.get<{ name: string; role: Role }>('/api/v1/whoami');
+  return { token, role: me.role, name: me.name, signedInAt: new Date().toISOString() };
 }

@@ -1,15 +1,13 @@
 import type { Decision, LiveStream } from '../api/types.ts';
 
 /**
- * Server push, as the console will receive it (contract: docs/console-api.md, "Push events"). Screens
- * subscribe to event types; they never poll. Phase 1 has no push endpoint, so the only implementation is
- * UnavailablePush, and screens show their data as of the last load with a refresh action. Phase 2 adds an
- * SSE implementation (fetch with the Authorization header, so the token stays out of URLs) behind this
- * same interface.
+ * Server push, as the console receives it (contract: docs/console-api.md, "Push events"). Screens
+ * subscribe to event types; they never poll. SsePush (sse.ts) reads GET /api/v1/events; UnavailablePush
+ * stands in where there is no push (screens then show their data as of the last load with a refresh).
  */
 export type PushEvent =
   | { type: 'stream.started'; at: string; stream: LiveStream }
-  | { type: 'stream.ended'; at: string; streamId: string; account: string; reason: string }
+  | { type: 'stream.ended'; at: string; streamId: string; account: string; reason: string; decisionId: string | null }
   | {
       type: 'stream.frame';
       at: string;
@@ -22,7 +20,9 @@ export type PushEvent =
   | { type: 'decision.created'; at: string; decision: Decision }
   | { type: 'decision.reviewed'; at: string; decision: Decision }
   | { type: 'appeal.created'; at: string; appealId: string; decisionId: string; account: string }
-  | { type: 'appeal.decided'; at: string; appealId: string; outcome: 'upheld' | 'overturned' };
+  | { type: 'appeal.decided'; at: string; appealId: string; outcome: 'upheld' | 'overturned' }
+  /** The gateway could not replay what a reconnect missed: reload lists. */
+  | { type: 'reset'; reason: 'buffer_exceeded' | 'node_restarted' };
 
 export type PushEventType = PushEvent['type'];
 export type PushState = 'unavailable' | 'connecting' | 'open' | 'reconnecting';
@@ -35,7 +35,7 @@ export interface PushClient {
   close(): void;
 }
 
-/** Phase 1: the gateway has no push endpoint yet. */
+/** No push (a gateway without GET /api/v1/events). */
 export class UnavailablePush implements PushClient {
   readonly state: PushState = 'unavailable';
   subscribe(): () => void {

@@ -8,6 +8,7 @@ import { Badge, Button, Card, Empty, ErrorBox, KeyValues, Loading, Mono, PageHea
 import { ActionChips, EvidenceGrid, ReviewState } from '../ui/decision.tsx';
 import { ReasonDialog } from '../ui/dialog.tsx';
 import { actorText, ago, durationText, plural } from '../ui/format.ts';
+import { usePush } from '../push/use-push.ts';
 import { useKeys, useMedia, useNow, useResource } from '../ui/hooks.ts';
 import { PushNote } from '../ui/push-note.tsx';
 import { toast } from '../ui/toast.tsx';
@@ -23,6 +24,8 @@ export function Appeals(props: { selected?: string }): JSX.Element {
     for (const a of list) rememberHandle(a.accountId, a.account);
     return list;
   }, [status]);
+  // Appeals are few: a pushed change reloads the list.
+  usePush(['appeal.created', 'appeal.decided', 'reset'], () => void appeals.reload());
   const phone = useMedia('(max-width: 820px)');
   const now = useNow(15_000);
   const [dialog, setDialog] = useState<'uphold' | 'overturn' | null>(null);

@@ -1,6 +1,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { knownHandle, primeHandles } from '../api/handles.ts';
+import { knownHandle, primeHandles, rememberHandle } from '../api/handles.ts';
+import { usePush } from '../push/use-push.ts';
 import type { Decision } from '../api/types.ts';
 import { useApp } from '../app/context.ts';
 import { Link, navigate, useLocation } from '../app/router.tsx';
@@ -24,6 +25,16 @@ export function Reviews(props: { selected?: string }): JSX.Element {
     const [list] = await Promise.all([api.reviews(status, 500), primeHandles(api).catch(() => {})]);
     return list;
   }, [status]);
+  // Pushed: a new decision joins the waiting queue; a reviewed one (here, elsewhere, or by an appeal) leaves it.
+  usePush(['decision.created', 'decision.reviewed', 'reset'], (e) => {
+    if (e.type === 'reset') return void queue.reload();
+    const d = e.decision as Decision & { account?: { id: string; handle: string | null } };
+    if (d.account?.handle) rememberHandle(d.account.id, d.account.handle);
+    queue.update((list) => {
+      const rest = list.filter((x) => x.id !== d.id);
+      return d.review.status === status ? [...rest, d] : rest;
+    });
+  });
   const banks = useResource(() => api.banks(), []);
   const radii = useMemo(() => new Map((banks.data?.banks ?? []).map((b) => [b.name, b.radius])), [banks.data]);
   const list = useMemo(() => (status === 'pending' ? queueOrder(queue.data ?? []) : (queue.data ?? [])), [queue.data, status]);

@@ -10,11 +10,19 @@ import { SuspendDialog } from '../ui/suspend-dialog.tsx';
 import { clockText, timeText } from '../ui/format.ts';
 import { useNow, useResource } from '../ui/hooks.ts';
 import { toast } from '../ui/toast.tsx';
+import { usePush } from '../push/use-push.ts';
+import { samplingText, topScores } from '../ui/stream-status.ts';
 
 export function StreamPage(props: { id: string }): JSX.Element {
   const { api } = useApp();
   const live = useResource(() => api.streams().then((l) => l.find((s) => s.id === props.id) ?? null), [props.id]);
   const decisions = useResource(() => api.decisions({ streamId: props.id, limit: 200 }), [props.id]);
+  usePush(['stream.frame', 'stream.ended', 'decision.created', 'decision.reviewed'], (e) => {
+    if (e.type === 'stream.frame' && e.streamId === props.id)
+      live.update((x) => x && { ...x, frameSeq: e.seq, sampling: { ...x.sampling, mode: e.samplingMode, lastFrameAt: e.at, framesSampled: Math.max(x.sampling.framesSampled, e.seq + 1) }, latest: { at: e.at, scores: e.scores, nearestBankDistance: e.nearestBankDistance } });
+    else if (e.type === 'stream.ended' && e.streamId === props.id) live.set(null);
+    else if ((e.type === 'decision.created' || e.type === 'decision.reviewed') && e.decision.streamId === props.id) decisions.update((l) => [e.decision, ...l.filter((d) => d.id !== e.decision.id)]);
+  });
   const now = useNow(1000);
   const [dialog, setDialog] = useState<'cut' | 'suspend' | null>(null);
   const s = live.data;
@@ -57,14 +65,28 @@ export function StreamPage(props: { id: string }): JSX.Element {
                 ['Protocol', s.protocol === 'websocket' ? 'browser (WebSocket)' : 'RTMP'],
                 ['Started', <Time at={s.startedAt} />],
                 ['Play path', s.playPath ? <Mono>{s.playPath}</Mono> : '—'],
+                ['Sampling', <span data-testid="stream-sampling">{samplingText(s.sampling.mode)} · {s.sampling.framesSampled} frames{s.sampling.lastFrameAt ? <> · last <Time at={s.sampling.lastFrameAt} /></> : ''}</span>],
+                [
+                  'Latest scores',
+                  s.latest ? (
+                    <span class="chips">
+                      {topScores(s.latest.scores).map(([n, v]) => (
+                        <span key={n} class="mono small">
+                          {n} {v.toFixed(3)}
+                        </span>
+                      ))}
+                      {topScores(s.latest.scores).length === 0 && <span class="muted">no model scores</span>}
+                    </span>
+                  ) : (
+                    <span class="muted">no frame sampled yet</span>
+                  ),
+                ],
+                ['Nearest bank hash', s.latest ? (s.latest.nearestBankDistance === null ? <span class="muted">none within radius</span> : <strong>distance {s.latest.nearestBankDistance}</strong>) : '—'],
               ]}
             />
           ) : (
             <p class="muted">This stream is not live (it ended, or the id is unknown). Its decisions are below; the account page lists how it ended.</p>
           )}
-          <NotAvailable feature="streamStatus" compact>
-            Sampling mode, latest scores and nearest bank distance.
-          </NotAvailable>
         </Card>
       </div>
       <Card title="Timeline">

@@ -8,6 +8,8 @@ export interface Resource<T> {
   loadedAt: number | null;
   reload: () => Promise<void>;
   set: (v: T) => void;
+  /** Changes the data in place (push events); no-op before the first load. */
+  update: (fn: (v: T) => T) => void;
 }
 
 /** Loads `fn` now and whenever `deps` change; stale answers (an older request finishing late) are dropped. */
@@ -29,7 +31,12 @@ export function useResource<T>(fn: () => Promise<T>, deps: unknown[]): Resource<
   useEffect(() => {
     void reload();
   }, deps);
-  return { ...state, reload, set: (data: T) => setState((s) => ({ ...s, data })) };
+  return {
+    ...state,
+    reload,
+    set: (data: T) => setState((s) => ({ ...s, data })),
+    update: (fn: (v: T) => T) => setState((s) => (s.data === undefined ? s : { ...s, data: fn(s.data) })),
+  };
 }
 
 /** Re-renders every `ms` (ages and uptimes tick). */

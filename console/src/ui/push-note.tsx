@@ -1,14 +1,21 @@
 import type { JSX } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
 import { useApp } from '../app/context.ts';
 import { timeText } from './format.ts';
 
-/** Says how fresh a list is while the gateway has no push endpoint (phase 2 removes the need). */
+/** Says how fresh a list is while push is not connected (connecting, reconnecting, or a gateway without it). */
 export function PushNote(props: { loadedAt: number | null; what: string }): JSX.Element | null {
   const { push } = useApp();
-  if (push.state === 'open') return null;
+  const [state, setState] = useState(push.state);
+  useEffect(() => {
+    setState(push.state);
+    return push.onState(setState);
+  }, [push]);
+  if (state === 'open') return null;
+  const why = state === 'unavailable' ? 'Live updates are not available' : state === 'connecting' ? 'Connecting live updates' : 'Live updates reconnecting';
   return (
-    <p class="push-note" data-unavailable="push">
-      <span class="dot dot-off" aria-hidden="true" /> Live updates are not available yet: {props.what} as of {props.loadedAt ? timeText(props.loadedAt) : '…'}; press Refresh for newer.
+    <p class="push-note" data-push-state={state}>
+      <span class="dot dot-off" aria-hidden="true" /> {why}: {props.what} as of {props.loadedAt ? timeText(props.loadedAt) : '…'}; press Refresh for newer.
     </p>
   );
 }

@@ -1,0 +1,68 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/gateway.ts';
+import { browserSkipReason, launchChromium, signIn, startConsoleFixture, watchPageErrors, type ConsoleFixture } from './fixture.ts';
+
+const skip = await browserSkipReason();
+if (skip) console.warn(`skipping the console's push tests: ${skip}`);
+
+/** The Live grid and the review queue of an open console follow the gateway by push (GET /api/v1/events), never by reloading. */
+describe.skipIf(skip !== null)('the console updated by push, in Chromium', () => {
+  let f: ConsoleFixture;
+  let browser: Browser;
+  beforeAll(async () => {
+    [f, browser] = await Promise.all([startConsoleFixture(), launchChromium()]);
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await f?.stop();
+  });
+
+  const open = async (path: string): Promise<{ page: Page; errs: string[]; requests: string[] }> => {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    page.setDefaultTimeout(30_000);
+    const errs = watchPageErrors(page);
+    await signIn(page, f.base, f.moderatorToken);
+    await page.goto(`${f.base}${path}`);
+    await page.locator('.push-note').waitFor({ state: 'detached' }); // push connected
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(new URL(r.url()).pathname));
+    return { page, errs, requests };
+  };
+
+  it('a stream that goes live appears in the open Live grid with its latest frame and sampling, and leaves when it ends', async () => {
+    const { page, errs, requests } = await open('/live');
+    await page.getByText('Nobody is live').waitFor();
+    const key = await f.account('pushcam');
+    const pub = f.publish(key, { durationSec: 120 }); // a plain colour: testsrc2 is what the bank holds
+    const card = page.locator('.stream-card', { hasText: '@pushcam' });
+    await card.waitFor();
+    const img = card.getByTestId('thumbnail');
+    await expect.poll(() => img.evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth).catch(() => 0), { timeout: 60_000 }).toBeGreaterThan(0);
+    expect(await card.textContent()).not.toContain('not sampled');
+    await expect.poll(() => card.getByTestId('stream-scores').textContent(), { timeout: 30_000 }).toContain('bank');
+    // Updated by push: the list itself was never fetched again, only frames.
+    expect(requests.filter((p) => p === '/api/v1/streams')).toEqual([]);
+    expect(requests.some((p) => p.endsWith('/frame'))).toBe(true);
+
+    await pub.stop();
+    await card.waitFor({ state: 'detached', timeout: 60_000 });
+    expect(errs).toEqual([]);
+  }, 240_000);
+
+  it('a decision appears in the open review queue without a reload, and the counter follows', async () => {
+    const { page, errs, requests } = await open('/reviews');
+    const before = (await f.api.get<{ decisions: unknown[] }>('/api/v1/reviews')).body.decisions.length;
+    const key = await f.account('pushqueue');
+    const { decisionId } = await f.violate('pushqueue', key);
+    const item = page.locator(`[data-decision="${decisionId}"]`);
+    await item.waitFor({ timeout: 30_000 });
+    await expect.poll(() => item.textContent(), { timeout: 30_000 }).toContain('@pushqueue');
+    await expect.poll(() => page.getByTestId('queue-counter').textContent()).toMatch(new RegExp(`${before + 1} decisions? waiting`));
+    expect(requests.filter((p) => p === '/api/v1/reviews').length).toBeLessThanOrEqual(1); // the nav counter's read, not the queue's
+    // Reviewed elsewhere (the API, another moderator): it leaves this queue.
+    expect((await f.api.post(`/api/v1/decisions/${decisionId}/confirm`, { reason: 'seen', addToBank: false })).status).toBe(200);
+    await item.waitFor({ state: 'detached', timeout: 30_000 });
+    expect(errs).toEqual([]);
+  }, 240_000);
+});
