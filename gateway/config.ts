@@ -281,6 +281,15 @@ export const ConfigSchema = z
         suspensionAs: z.enum(['account', 'provision']).default('account'),
         /** Statement specs by bank or strike category, for rules that do not declare their own (policy `statement`). */
         categories: z.record(z.string().min(1), StatementSpecSchema).default({}),
+        /** Viewer reports (POST /api/v1/reports): per-source rate limit and the reporter-hash key's lifetime. */
+        reports: z
+          .object({
+            perSourceMax: z.number().int().min(1).default(5),
+            windowMs: z.number().int().min(1000).default(600_000),
+            hashRotateMs: z.number().int().min(60_000).default(86_400_000),
+          })
+          .strict()
+          .default({ perSourceMax: 5, windowMs: 600_000, hashRotateMs: 86_400_000 }),
         /** A Transparency-Database-compatible endpoint; unset: statements are kept and shown, not submitted. */
         transparencyDb: z
           .object({
@@ -297,7 +306,12 @@ export const ConfigSchema = z
           .optional(),
       })
       .strict()
-      .default({ territorialScope: [...DSA_COUNTRY_CODES], suspensionAs: 'account', categories: {} }),
+      .default({
+        territorialScope: [...DSA_COUNTRY_CODES],
+        suspensionAs: 'account',
+        categories: {},
+        reports: { perSourceMax: 5, windowMs: 600_000, hashRotateMs: 86_400_000 },
+      }),
     /** Create a demo verified account with a stream key on first start (empty database). */
     demo: z.boolean().default(true),
   })

@@ -234,9 +234,21 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const ws = new WsIngest(config.ingest.ws, { gate: () => gate, registry, refuse, log });
   const hooks = new HookedStreams({ gate: () => gate, registry, refuse, log });
   hooksRef = hooks;
-  const accountability = startAccountability({ db: store.db, config, policies, log });
+  const accountability = startAccountability({
+    db: store.db,
+    config,
+    policies,
+    log,
+    registry,
+    signal: (s) => runner.onSignal(s),
+    escalate: (streamId, reason) => watcherRef?.escalate(streamId, reason),
+  });
   const events = new MemoryEventBus();
   const latestFrames = new LatestFrames();
+  // Viewer reports reach moderators' consoles at once (the queue is GET /api/v1/reports).
+  accountability.reports.on('report.created', ({ report, independentReports }) =>
+    events.publish('report.created', { at: new Date(report.created_at).toISOString(), reportId: report.id, streamId: report.stream_id, category: report.category, independentReports }),
+  );
   const live: LiveStatus = {
     samplingMode: (id) => watcherRef?.samplingMode(id) ?? 'off',
     latest: (id) => latestFrames.get(id),

@@ -22,6 +22,7 @@ import { openApiRoute, registerOpenApi } from './openapi.ts';
 import { operationsRoutes } from './operations.ts';
 import { policyRoutes } from './policy.ts';
 import type { ApiApp, RouteModule } from './route.ts';
+import { reportRoutes } from './reports.ts';
 import { statementRoutes } from './statements.ts';
 import { streamerRoutes } from './streamer.ts';
 import { streamRoutes } from './streams.ts';
@@ -44,6 +45,7 @@ export const API_ROUTES: RouteModule[] = [
   banRoutes,
   statementRoutes,
   eventRoutes,
+  reportRoutes,
 ];
 
 declare module 'fastify' {

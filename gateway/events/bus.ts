@@ -12,9 +12,10 @@ export type PushEventType =
   | 'decision.created'
   | 'decision.reviewed'
   | 'appeal.created'
-  | 'appeal.decided';
+  | 'appeal.decided'
+  | 'report.created';
 
-export const PUSH_EVENT_TYPES: readonly PushEventType[] = ['stream.started', 'stream.ended', 'stream.frame', 'decision.created', 'decision.reviewed', 'appeal.created', 'appeal.decided'];
+export const PUSH_EVENT_TYPES: readonly PushEventType[] = ['stream.started', 'stream.ended', 'stream.frame', 'decision.created', 'decision.reviewed', 'appeal.created', 'appeal.decided', 'report.created'];
 
 export interface BusEvent {
   /** Increases by one per event on this node. */

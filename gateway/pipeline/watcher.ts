@@ -170,6 +170,17 @@ export class StreamWatcher {
     };
   }
 
+  /**
+   * Full-rate sampling for the rest of the stream's life, whatever the mode (a viewer reported it: every
+   * frame is looked at from now on). Adaptive mode pins it so it is never calmed down or pre-empted.
+   */
+  escalate(streamId: string, reason: string): void {
+    const w = this.watched.get(streamId);
+    if (!w) return;
+    this.adaptive?.pin(streamId, Date.now(), reason);
+    if (w.mode !== 'full') this.apply([{ streamId, mode: 'full', reason, at: Date.now() }]);
+  }
+
   private apply(changes: ModeChange[]): void {
     for (const c of changes) {
       const w = this.watched.get(c.streamId);

@@ -416,6 +416,55 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('bank_entries_derived_from').on('bank_entries').column('derived_from').execute();
       },
     },
+    '0042_viewer_reports_and_removal_orders': {
+      async up(db: Kysely<unknown>) {
+        // Viewer reports of a live stream (no account): the source is kept only as a keyed hash whose key
+        // rotates, never as an address.
+        await db.schema
+          .createTable('viewer_reports')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('stream_id', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('note', 'text')
+          .addColumn('source_hash', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('handled_at', big)
+          .addColumn('handled_by', 'text')
+          .addColumn('action', 'text')
+          .addColumn('handle_reason', 'text')
+          .execute();
+        await db.schema.createIndex('viewer_reports_stream').on('viewer_reports').columns(['stream_id', 'created_at']).execute();
+        await db.schema.createIndex('viewer_reports_status').on('viewer_reports').columns(['status', 'created_at']).execute();
+        // Removal orders from competent authorities (Regulation (EU) 2021/784, Art. 3: one hour to act).
+        await db.schema
+          .createTable('removal_orders')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('authority', 'text', (c) => c.notNull())
+          .addColumn('member_state', 'text', (c) => c.notNull())
+          .addColumn('reference', 'text', (c) => c.notNull())
+          .addColumn('legal_basis', 'text', (c) => c.notNull())
+          .addColumn('order_type', 'text', (c) => c.notNull())
+          .addColumn('target_kind', 'text', (c) => c.notNull())
+          .addColumn('stream_id', 'text')
+          .addColumn('account_id', 'text')
+          .addColumn('description', 'text')
+          .addColumn('received_at', big, (c) => c.notNull())
+          .addColumn('received_by', 'text', (c) => c.notNull())
+          .addColumn('deadline_at', big, (c) => c.notNull())
+          .addColumn('acknowledged_at', big)
+          .addColumn('executed_at', big)
+          .addColumn('executed_by', 'text')
+          .addColumn('actions', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('status_reason', 'text')
+          .addColumn('overdue_at', big)
+          .execute();
+        await db.schema.createIndex('removal_orders_status').on('removal_orders').columns(['status', 'deadline_at']).execute();
+        await db.schema.createIndex('removal_orders_reference').unique().on('removal_orders').columns(['authority', 'reference']).execute();
+      },
+    },
   };
 }
 

@@ -328,7 +328,58 @@ export interface StatementsTable {
   last_error: string | null;
 }
 
+/** A viewer's report of a live stream (gateway/accountability/reports). */
+export interface ViewerReportsTable {
+  id: string;
+  stream_id: string;
+  account_id: string;
+  /** `imminent_harm`, `terrorism`, `child_safety`, `violence`, `hate`, `other`. */
+  category: string;
+  note: string | null;
+  /** HMAC of the reporter's address under a key that rotates (and is never stored): tells reports apart, identifies no one. */
+  source_hash: string;
+  created_at: number;
+  status: 'open' | 'actioned' | 'dismissed';
+  handled_at: number | null;
+  handled_by: string | null;
+  /** What was done: `cut`, `suspended`, `none`. */
+  action: string | null;
+  handle_reason: string | null;
+}
+
+/** A removal order from a competent authority (gateway/accountability/orders). */
+export interface RemovalOrdersTable {
+  id: string;
+  authority: string;
+  /** ISO 3166-1 alpha-2 of the issuing Member State. */
+  member_state: string;
+  /** The authority's own reference for the order; unique per authority (a resent order is the same order). */
+  reference: string;
+  legal_basis: string;
+  /** `tco_removal` (Regulation 2021/784 Art. 3) or `dsa_art9` (order to act against illegal content). */
+  order_type: string;
+  target_kind: 'stream' | 'account';
+  stream_id: string | null;
+  account_id: string | null;
+  description: string | null;
+  received_at: number;
+  received_by: string;
+  /** received_at + one hour (Art. 3(3)). */
+  deadline_at: number;
+  acknowledged_at: number | null;
+  executed_at: number | null;
+  executed_by: string | null;
+  /** JSON list of what was done: `cut`, `suspended`, `banked`, `already_offline`. */
+  actions: string | null;
+  status: 'open' | 'executed' | 'rejected';
+  status_reason: string | null;
+  /** When the order was first seen past its deadline without execution (the alert). */
+  overdue_at: number | null;
+}
+
 export interface Database {
+  viewer_reports: ViewerReportsTable;
+  removal_orders: RemovalOrdersTable;
   statements: StatementsTable;
   person_bans: PersonBansTable;
   banks: BanksTable;
@@ -360,6 +411,8 @@ export type StreamRow = Selectable<StreamsTable>;
 export type Suspension = Selectable<SuspensionsTable>;
 export type PersonBan = Selectable<PersonBansTable>;
 export type StatementRow = Selectable<StatementsTable>;
+export type ViewerReportRow = Selectable<ViewerReportsTable>;
+export type RemovalOrderRow = Selectable<RemovalOrdersTable>;
 export type AdminToken = Selectable<AdminTokensTable>;
 export type AuditRecord = Selectable<AuditLogTable>;
 export type NewAudit = Insertable<AuditLogTable>;

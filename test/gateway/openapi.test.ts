@@ -78,6 +78,9 @@ const SHIPPED_ROUTES = [
   'GET /api/v1/statements',
   'GET /api/v1/statements/:id',
   'POST /api/v1/statements/flush',
+  'POST /api/v1/reports',
+  'GET /api/v1/reports',
+  'POST /api/v1/streams/:id/reports/resolve',
 ];
 
 const openApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');

@@ -3,6 +3,7 @@ import type { Policy } from '../../../policy/schema.ts';
 import type { Actions } from '../../../policy/engine.ts';
 import { newId } from '../../security/secrets.ts';
 import type { Database, DecisionRow, StatementRow, Suspension } from '../../store/schema.ts';
+import { VIEWER_REPORT_SOURCE } from '../reports/service.ts';
 import { buildStatement, plainWords, type DsaStatement, type Restriction, type StatementSettings } from './map.ts';
 
 /**
@@ -60,6 +61,8 @@ export class StatementService {
     const rule = policy && d.policy_version === `${policy.name}@${policy.version}` ? policy.rules.find((r) => r.id === d.rule_id) : undefined;
     const matchCategories = signals.flatMap((s) => (s.match ? [s.match.category] : []));
     const automated = d.decided_by.startsWith('policy:');
+    // A rule on viewer reports acts on notices (DSA Art. 16), found by people rather than by a classifier.
+    const onNotice = rule?.match.source === VIEWER_REPORT_SOURCE;
     const restriction: Restriction = {
       puid: '',
       contentAt: stream?.started_at ?? d.decided_at,
@@ -67,12 +70,12 @@ export class StatementService {
       cut: actions.cut,
       suspension: actions.suspend ? { endsAt: actions.suspend.untilMs } : null,
       reason: d.reason,
-      automatedDetection: automated,
+      automatedDetection: automated && !onNotice,
       automatedDecision: automated,
       ruleSpec: rule?.statement,
       categories: [...matchCategories, ...(rule?.match.category ?? []), ...(strike ? [strike.category] : [])],
       facts: signals.map(describeSignal),
-      source: { type: 'SOURCE_VOLUNTARY' },
+      source: onNotice ? { type: 'SOURCE_ARTICLE_16', identity: 'viewers of the live stream (reports)' } : { type: 'SOURCE_VOLUNTARY' },
     };
     return this.insert('decision', d.id, d.account_id, d.id, restriction);
   }
@@ -172,6 +175,7 @@ interface StoredSignal {
 
 function describeSignal(s: StoredSignal): string {
   const at = new Date(s.observedAt).toISOString().slice(11, 19);
+  if (s.source === VIEWER_REPORT_SOURCE) return `At ${at} UTC a viewer reported the stream (${s.label}).`;
   if (s.match) return `At ${at} UTC a sampled frame matched known content in bank '${s.match.bank}' (category ${s.match.category}) at PDQ distance ${s.match.distance}.`;
   return `At ${at} UTC the ${s.source} classifier scored a sampled frame ${s.score?.toFixed(2) ?? '?'} for '${s.label}'.`;
 }
