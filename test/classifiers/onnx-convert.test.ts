@@ -79,7 +79,6 @@ describe('nsfwjs → ONNX conversion', () => {
   it('is idempotent: a second run skips because the source hash matches', async () => {
     const again = await convertNsfwjs();
     expect(again.skipped).toBe(true);
-    expect(again.ms).toBeLessThan(5000);
   });
 
   it('declares the documented I/O contract', async () => {

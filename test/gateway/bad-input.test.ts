@@ -9,6 +9,7 @@ import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
 import { FFMPEG, readFrames, startTestGateway, waitFor, type StreamView, type TestGateway } from '../helpers/gateway.ts';
 import { connectCmd, createStreamCmd, publishCmd, rawPublish, rawRtmp, rtmpMessage, setChunkSize, playCmd, type RawRtmp } from '../helpers/rtmp-client.ts';
 import { webmFixture, wsPublish, type WsClose, type WsPublisher } from '../helpers/ws-publisher.ts';
+import { within } from '../helpers/wait.ts';
 
 /**
  * Hostile and malformed input on every surface (RTMP port, WebSocket ingest, admin API, identity webhook),
@@ -16,6 +17,11 @@ import { webmFixture, wsPublish, type WsClose, type WsPublisher } from '../helpe
  */
 
 const WEBHOOK_SECRET = 'test-webhook-secret-0123456789abcdef';
+/**
+ * The RTMP handshake and idle timeouts here. A connection closed sooner was closed by what it sent, not by
+ * a timeout: that is what "at once" means below, with room for a loaded machine's delays.
+ */
+const RTMP_TIMEOUT_MS = 4_000;
 let t: TestGateway;
 let webm: string;
 let healthy: Publisher;
@@ -24,7 +30,7 @@ let healthyStream: StreamView;
 beforeAll(async () => {
   [t, webm] = await Promise.all([
     startTestGateway({
-      rtmp: { idleTimeoutMs: 1_500, handshakeTimeoutMs: 1_500 },
+      rtmp: { idleTimeoutMs: RTMP_TIMEOUT_MS, handshakeTimeoutMs: RTMP_TIMEOUT_MS },
       ws: { authTimeoutMs: 1_500, idleTimeoutMs: 2_000, maxMessageBytes: 64 * 1024 },
       identity: { webhookSecret: WEBHOOK_SECRET, webhookToleranceSeconds: 60 },
     }),
@@ -46,41 +52,41 @@ async function expectHealthy(): Promise<void> {
   expect(healthy.proc.exitCode).toBeNull();
 }
 
-async function closedWithin(c: RawRtmp, ms: number): Promise<number> {
+/** Milliseconds until the server closed the connection (a failure if it is still open at the deadline). */
+async function closedAfter(c: RawRtmp): Promise<number> {
   const start = performance.now();
-  const r = await Promise.race([c.closedAt, new Promise<null>((resolve) => setTimeout(() => resolve(null), ms))]);
-  if (r === null) {
+  try {
+    return (await within(c.closedAt, 'the server to close the connection')) - start;
+  } finally {
     c.destroy();
-    throw new Error(`the server kept the connection open for more than ${ms} ms`);
   }
-  return r - start;
 }
 
 describe('bad input on the RTMP port', () => {
   it('random bytes instead of a handshake: the connection is closed, nothing else is affected', async () => {
     const c = await rawRtmp(t.rtmpPort, { handshake: false });
     c.write(randomBytes(16 * 1024));
-    await closedWithin(c, 5_000);
+    await closedAfter(c);
     await expectHealthy();
   });
 
   it('a truncated handshake is closed after the handshake timeout', async () => {
     const c = await rawRtmp(t.rtmpPort, { handshake: false });
     c.write(Buffer.concat([Buffer.from([3]), randomBytes(700)]));
-    const ms = await closedWithin(c, 5_000);
-    expect(ms).toBeGreaterThan(1_000);
+    const ms = await closedAfter(c);
+    expect(ms).toBeGreaterThan(RTMP_TIMEOUT_MS / 2);
     await expectHealthy();
   });
 
   it('a connection that says nothing at all is closed', async () => {
     const c = await rawRtmp(t.rtmpPort, { handshake: false });
-    await closedWithin(c, 5_000);
+    await closedAfter(c);
   });
 
   it('a connect with a tcUrl that is not a URL closes that connection at once', async () => {
     const c = await rawRtmp(t.rtmpPort);
     c.write(connectCmd('this is not a url'));
-    expect(await closedWithin(c, 1_000)).toBeLessThan(1_000);
+    expect(await closedAfter(c)).toBeLessThan(RTMP_TIMEOUT_MS);
     await expectHealthy();
   });
 
@@ -88,7 +94,7 @@ describe('bad input on the RTMP port', () => {
     const c = await rawRtmp(t.rtmpPort);
     const rssBefore = process.memoryUsage().rss;
     c.write(rtmpMessage({ csid: 3, type: 20, streamId: 0, payload: Buffer.alloc(64), declaredLength: 0xffffff }));
-    expect(await closedWithin(c, 1_000)).toBeLessThan(1_000);
+    expect(await closedAfter(c)).toBeLessThan(RTMP_TIMEOUT_MS);
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(12 * 1024 * 1024);
     await expectHealthy();
   });
@@ -98,7 +104,7 @@ describe('bad input on the RTMP port', () => {
     const parts: Buffer[] = [];
     for (let csid = 3; csid < 63; csid++) parts.push(rtmpMessage({ csid, type: 20, streamId: 0, payload: Buffer.alloc(16), declaredLength: 60 * 1024 }));
     c.write(Buffer.concat(parts));
-    await closedWithin(c, 1_000);
+    expect(await closedAfter(c)).toBeLessThan(RTMP_TIMEOUT_MS);
     await expectHealthy();
   });
 
@@ -106,7 +112,7 @@ describe('bad input on the RTMP port', () => {
     const c = await rawRtmp(t.rtmpPort);
     c.write(setChunkSize(0));
     c.write(connectCmd(`rtmp://127.0.0.1:${t.rtmpPort}/live`));
-    expect(await closedWithin(c, 1_000)).toBeLessThan(1_000);
+    expect(await closedAfter(c)).toBeLessThan(RTMP_TIMEOUT_MS);
     const health = await t.anon.get('/healthz');
     expect(health.status).toBe(200);
     await expectHealthy();
@@ -115,7 +121,7 @@ describe('bad input on the RTMP port', () => {
   it('a publish to another app is refused and recorded as bad_app', async () => {
     const a = await t.account('wrong-app');
     const { client } = await rawPublish(t.rtmpPort, a.streamKey, { app: 'other' });
-    await closedWithin(client, 2_000);
+    await closedAfter(client);
     await waitFor(
       async () => (await t.gw.store.db.selectFrom('publish_refusals').select('id').where('reason', '=', 'bad_app').execute()).length > 0,
       5_000,
@@ -126,12 +132,12 @@ describe('bad input on the RTMP port', () => {
 
   it('a malformed stream key is refused as unknown_key without a lookup; playing an unknown path is refused', async () => {
     const { client } = await rawPublish(t.rtmpPort, 'sk_short');
-    await closedWithin(client, 2_000);
+    await closedAfter(client);
     const player = await rawRtmp(t.rtmpPort);
     player.write(connectCmd(`rtmp://127.0.0.1:${t.rtmpPort}/live`));
     player.write(createStreamCmd());
     player.write(playCmd('str_doesnotexist'));
-    await closedWithin(player, 2_000);
+    await closedAfter(player);
   });
 
   it('a second publish command on an accepted connection ends that connection and leaves no ghost stream', async () => {
@@ -139,7 +145,7 @@ describe('bad input on the RTMP port', () => {
     const { client } = await rawPublish(t.rtmpPort, a.streamKey);
     const first = await t.waitForStream('double-publish');
     client.write(publishCmd(a.streamKey));
-    await closedWithin(client, 2_000);
+    await closedAfter(client);
     await t.waitForNoStream('double-publish', 5_000);
     const row = await waitFor(
       async () => (await t.gw.store.db.selectFrom('streams').select('end_reason').where('id', '=', first.id).where('ended_at', 'is not', null).executeTakeFirst()) ?? null,

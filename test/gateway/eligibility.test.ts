@@ -7,6 +7,7 @@ import { CloseCode } from '../../gateway/ingest/ws-protocol.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
 import { FFMPEG, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.ts';
 import { webmFixture, wsPublish, type WsPublisher } from '../helpers/ws-publisher.ts';
+import { within } from '../helpers/wait.ts';
 
 /**
  * Host eligibility end to end: the identity provider's age-assurance claim (a threshold, never a birth
@@ -63,10 +64,9 @@ function wsPublishKey(streamKey: string): WsPublisher {
   return c;
 }
 
-async function exitWithin(p: Publisher, ms: number): Promise<number | null> {
-  const r = await Promise.race([p.done, new Promise<null>((resolve) => setTimeout(() => resolve(null), ms))]);
-  if (r === null) throw new Error(`the publisher was still connected ${ms} ms later`);
-  return r.code;
+/** ffmpeg's exit code (a failure if it is still publishing at the deadline, test/helpers/wait.ts). */
+async function exited(p: Publisher): Promise<number | null> {
+  return (await within(p.done, 'the publisher to be disconnected')).code;
 }
 
 async function refusals(handle: string, reason: string, protocol: 'rtmp' | 'websocket') {
@@ -91,7 +91,7 @@ describe('age assurance', () => {
   it('an under-age verified account is refused over RTMP before any media is relayed, with the reason under_age', async () => {
     const a = await verifiedByProvider('age-minor-rtmp', { subject: 'idp:minor-1', ageOver: 16, ageSource: 'facial_estimation' });
     const p = rtmpPublish(a.streamKey);
-    expect(await exitWithin(p, 15_000)).not.toBe(0);
+    expect(await exited(p)).not.toBe(0);
     const r = await refusals('age-minor-rtmp', 'under_age', 'rtmp');
     expect(r).toHaveLength(1);
     expect(r[0]!.detail).toContain('at least 18');
@@ -113,7 +113,7 @@ describe('age assurance', () => {
     await t.waitForStream('age-turns', 15_000);
     // The provider re-checks and corrects its claim: the gate applies it to the live stream at once.
     expect((await webhook({ type: 'identity.verified', handle: 'age-turns', subject: 'idp:turns', ageOver: 16, ageSource: 'id_document' })).status).toBe(200);
-    expect(await exitWithin(p, 15_000)).not.toBe(0);
+    expect(await exited(p)).not.toBe(0);
     const row = await t.gw.store.db.selectFrom('streams').innerJoin('accounts', 'accounts.id', 'streams.account_id').select('streams.end_reason').where('accounts.handle', '=', 'age-turns').executeTakeFirstOrThrow();
     expect(row.end_reason).toBe('under_age');
   });
@@ -126,7 +126,7 @@ describe('bans of a person', () => {
     await t.waitForStream('ban-feed', 15_000);
     // Straight to the database, as a separate process would: this gateway learns of it only by polling the feed.
     await addBan(t.gw.store.db, { id: 'cli' }, { subject: 'idp:feed-person', kind: 'platform', reason: 'terrorist content across accounts' });
-    expect(await exitWithin(live, 15_000)).not.toBe(0);
+    expect(await exited(live)).not.toBe(0);
     const row = await t.gw.store.db.selectFrom('streams').innerJoin('accounts', 'accounts.id', 'streams.account_id').select(['streams.end_reason']).where('accounts.handle', '=', 'ban-feed').executeTakeFirstOrThrow();
     expect(row.end_reason).toBe('banned');
   });
@@ -146,12 +146,12 @@ describe('bans of a person', () => {
     });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body).toMatchObject({ ban: { active: true, subject: 'idp:person-banned' }, accountsAffected: 1, streamsCut: 1 });
-    expect(await exitWithin(live, 15_000)).not.toBe(0);
+    expect(await exited(live)).not.toBe(0);
 
     // A new account, created and verified by the provider after the ban, as the same person.
     const second = await verifiedByProvider('ban-second', { subject: 'idp:person-banned', ageOver: 18 });
     const p = rtmpPublish(second.streamKey);
-    expect(await exitWithin(p, 15_000)).not.toBe(0);
+    expect(await exited(p)).not.toBe(0);
     const refused = await refusals('ban-second', 'banned', 'rtmp');
     expect(refused).toHaveLength(1);
     expect(refused[0]!.detail).toContain('court order');
@@ -182,7 +182,7 @@ describe('bans of a person', () => {
     expect(res.body.accountsAffected).toBe(0);
     const later = await verifiedByProvider('ban-future', { subject: 'idp:nobody-yet', ageOver: 21 });
     const p = rtmpPublish(later.streamKey);
-    expect(await exitWithin(p, 15_000)).not.toBe(0);
+    expect(await exited(p)).not.toBe(0);
     await waitFor(async () => (await refusals('ban-future', 'banned', 'rtmp')).length === 1, 10_000, 'the banned refusal');
     const list = await t.mod.get<{ bans: Array<{ subject: string; kind: string }> }>('/api/v1/bans?subject=idp:nobody-yet');
     expect(list.body.bans).toEqual([expect.objectContaining({ subject: 'idp:nobody-yet', kind: 'platform' })]);

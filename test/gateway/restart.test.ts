@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, startTestGateway, waitFor, ApiClient, type StreamView, type TestGateway } from '../helpers/gateway.ts';
 import { rawPublish } from '../helpers/rtmp-client.ts';
+import { START_DEADLINE_MS } from '../helpers/wait.ts';
 
 /**
  * Durable state across restarts on one data directory: a graceful stop and start keeps accounts, keys,
@@ -31,11 +32,10 @@ async function auditCount(t: TestGateway): Promise<number> {
 }
 
 async function accepted(t: TestGateway, key: string): Promise<boolean> {
-  const { client } = await rawPublish(t.rtmpPort, key);
-  await new Promise((r) => setTimeout(r, 150));
-  const open = !client.isClosed();
+  // The server's answer to the publish (NetStream.Publish.Start, or a refusal and a close), not a pause.
+  const { client, started } = await rawPublish(t.rtmpPort, key);
   client.destroy();
-  return open;
+  return started;
 }
 
 describe('restart on the same data directory', () => {
@@ -102,7 +102,7 @@ describe('restart on the same data directory', () => {
             return null;
           }
         },
-        20_000,
+        START_DEADLINE_MS,
         'modgate serve to start',
       );
       // Accounts already exist: no demo account is seeded on this data directory.
@@ -130,5 +130,5 @@ describe('restart on the same data directory', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-  });
+  }, 180_000);
 });

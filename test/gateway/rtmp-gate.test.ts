@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
 import { connectCmd, rawPublish, rawRtmp } from '../helpers/rtmp-client.ts';
 import { FFMPEG, readFrames, runCli, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.ts';
+import { within } from '../helpers/wait.ts';
 
 /**
  * The publish gate and the cut primitive over RTMP, end to end: a real ffmpeg publisher (testsrc2,
@@ -27,12 +28,10 @@ function publish(streamKey: string): Publisher {
   return p;
 }
 
-/** ffmpeg's exit, or a failure if it is still publishing after `ms`. */
-async function exitWithin(p: Publisher, ms: number): Promise<{ code: number | null; elapsedMs: number; stderr: string }> {
-  const start = Date.now();
-  const r = await Promise.race([p.done, new Promise<null>((resolve) => setTimeout(() => resolve(null), ms))]);
-  if (r === null) throw new Error(`the publisher was still connected ${ms} ms later`);
-  return { code: r.code, elapsedMs: Date.now() - start, stderr: r.stderrTail };
+/** ffmpeg's exit (a failure if it is still publishing at the deadline, test/helpers/wait.ts). */
+async function exited(p: Publisher): Promise<{ code: number | null; stderr: string }> {
+  const r = await within(p.done, 'the publisher to be disconnected');
+  return { code: r.code, stderr: r.stderrTail };
 }
 
 /** The refusal ffmpeg printed from the server's onStatus ("Server error: <code>: <words>"), by its stable code. */
@@ -112,7 +111,7 @@ describe('RTMP publish gate', () => {
       const p = publish(key);
       // A player waiting on the would-be path (the key) while the publisher tries.
       const player = readFrames(t.playUrl(key), { frames: 1, timeoutMs: 6_000 });
-      const exit = await exitWithin(p, 10_000);
+      const exit = await exited(p);
       expect(exit.code).not.toBe(0);
       // ffmpeg prints the server's refusal description (onStatus NetStream.Publish.BadName), not just an I/O error.
       expect(serverError(exit.stderr), exit.stderr).toBe(c.reason);
@@ -160,7 +159,7 @@ describe('RTMP enforcement on a live stream', () => {
     const s = await t.waitForStream('rtmp-cut');
     const res = await t.mod.post(`/api/v1/streams/${s.id}/cut`, { reason: 'test cut' });
     expect(res.status).toBe(200);
-    const exit = await exitWithin(p, 5_000);
+    const exit = await exited(p);
     expect(exit.code).not.toBe(0);
     expect(serverError(exit.stderr), exit.stderr).toBe('cut');
     expect((await t.streams()).some((x) => x.id === s.id)).toBe(false);
@@ -179,13 +178,13 @@ describe('RTMP enforcement on a live stream', () => {
     const p1 = publish(a.streamKey);
     const s = await t.waitForStream('rtmp-susp-cycle');
     expect((await t.mod.post('/api/v1/accounts/rtmp-susp-cycle/suspend', { reason: 'strike', durationSeconds: 3600 })).status).toBe(200);
-    const cut = await exitWithin(p1, 5_000);
+    const cut = await exited(p1);
     expect(cut.code).not.toBe(0);
     expect(serverError(cut.stderr), cut.stderr).toBe('suspended');
     expect((await streamRow(s.id))?.end_reason).toBe('suspended');
 
     const p2 = publish(a.streamKey);
-    expect((await exitWithin(p2, 10_000)).code).not.toBe(0);
+    expect((await exited(p2)).code).not.toBe(0);
     expect(await refusals(await accountId('rtmp-susp-cycle'), 'suspended')).toHaveLength(1);
 
     expect((await t.mod.post('/api/v1/accounts/rtmp-susp-cycle/unsuspend', { reason: 'appeal granted' })).status).toBe(200);
@@ -201,9 +200,9 @@ describe('RTMP enforcement on a live stream', () => {
     await t.waitForStream('person-a2');
     expect((await t.mod.post(`/api/v1/accounts/${first.handle}/suspend`, { reason: 'strike on first account' })).status).toBe(200);
     // The other account's live stream is cut too, and it cannot publish again while the first is suspended.
-    expect((await exitWithin(live, 5_000)).code).not.toBe(0);
+    expect((await exited(live)).code).not.toBe(0);
     const retry = publish(second.streamKey);
-    expect((await exitWithin(retry, 10_000)).code).not.toBe(0);
+    expect((await exited(retry)).code).not.toBe(0);
     expect(await refusals(await accountId('person-a2'), 'suspended')).toHaveLength(1);
     const view = await t.mod.get<{ activeSuspension: { reason: string } | null }>('/api/v1/accounts/person-a2');
     expect(view.body.activeSuspension?.reason).toBe('strike on first account');
@@ -214,7 +213,7 @@ describe('RTMP enforcement on a live stream', () => {
     const p = publish(a.streamKey);
     const s = await t.waitForStream('rtmp-revoke-api');
     expect((await t.api.post('/api/v1/accounts/rtmp-revoke-api/revoke', { reason: 'provider revoked' })).status).toBe(200);
-    expect((await exitWithin(p, 5_000)).code).not.toBe(0);
+    expect((await exited(p)).code).not.toBe(0);
     expect((await streamRow(s.id))?.end_reason).toBe('identity_revoked');
   });
 
@@ -223,7 +222,7 @@ describe('RTMP enforcement on a live stream', () => {
     const p = publish(a.streamKey);
     const s = await t.waitForStream('rtmp-revoke-key');
     expect((await t.api.post('/api/v1/accounts/rtmp-revoke-key/keys/revoke', {})).status).toBe(200);
-    expect((await exitWithin(p, 5_000)).code).not.toBe(0);
+    expect((await exited(p)).code).not.toBe(0);
     expect((await streamRow(s.id))?.end_reason).toBe('key_revoked');
   });
 
@@ -235,7 +234,7 @@ describe('RTMP enforcement on a live stream', () => {
     expect(cli.code, cli.stderr).toBe(0);
     const revokedAt = Date.now();
     // The gateway polls the change feed every 500 ms; the bound is generous for loaded CI machines.
-    const exit = await exitWithin(p, 10_000);
+    const exit = await exited(p);
     expect(exit.code).not.toBe(0);
     expect(Date.now() - revokedAt).toBeLessThan(10_000);
     expect((await streamRow(s.id))?.end_reason).toBe('identity_revoked');

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode } from '../../gateway/ingest/ws-protocol.ts';
 import { FFMPEG, runCli, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.ts';
 import { webmFixture, wsPublish, type WsClose, type WsPublisher } from '../helpers/ws-publisher.ts';
+import { within } from '../helpers/wait.ts';
 
 /**
  * The publish gate and the cut primitive over the WebSocket ingest: a Node `ws` client sends a real
@@ -30,10 +31,9 @@ function publish(streamKey: string): WsPublisher {
   return c;
 }
 
-async function closedWithin(c: WsPublisher, ms: number): Promise<WsClose> {
-  const r = await Promise.race([c.closed, new Promise<null>((resolve) => setTimeout(() => resolve(null), ms))]);
-  if (r === null) throw new Error(`the WebSocket was still open ${ms} ms later`);
-  return r;
+/** How the server closed the WebSocket (a failure if it is still open at the deadline, test/helpers/wait.ts). */
+function serverClose(c: WsPublisher): Promise<WsClose> {
+  return within(c.closed, 'the server to close the WebSocket');
 }
 
 async function accountId(handle: string): Promise<string> {
@@ -108,7 +108,7 @@ describe('WebSocket publish gate', () => {
       const { key, handle } = await c.setup();
       const p = publish(key);
       expect(await p.accepted).toBeNull();
-      const closed = await closedWithin(p, 5_000);
+      const closed = await serverClose(p);
       expect(closed.code).toBe(c.code);
       expect(closed.reason.length).toBeGreaterThan(0);
       expect(closed.reason).not.toContain(key);
@@ -127,7 +127,7 @@ describe('WebSocket enforcement on a live stream', () => {
     const id = await c.accepted;
     const res = await t.mod.post(`/api/v1/streams/${id}/cut`, { reason: 'nudity' });
     expect(res.status).toBe(200);
-    const closed = await closedWithin(c, 5_000);
+    const closed = await serverClose(c);
     expect(closed.code).toBe(CloseCode.cut);
     expect(closed.reason).toBe('nudity');
     expect(c.messages.at(-1)).toEqual({ type: 'ended', reason: 'cut', message: 'nudity' });
@@ -140,13 +140,13 @@ describe('WebSocket enforcement on a live stream', () => {
     const c = publish(a.streamKey);
     await c.accepted;
     expect((await t.mod.post('/api/v1/accounts/ws-susp-cycle/suspend', { reason: 'strike', durationSeconds: 600 })).status).toBe(200);
-    const closed = await closedWithin(c, 5_000);
+    const closed = await serverClose(c);
     expect(closed.code).toBe(CloseCode.suspended);
     expect(c.messages.at(-1)).toMatchObject({ type: 'ended', reason: 'suspended' });
 
     const again = publish(a.streamKey);
     expect(await again.accepted).toBeNull();
-    expect((await closedWithin(again, 5_000)).code).toBe(CloseCode.suspended);
+    expect((await serverClose(again)).code).toBe(CloseCode.suspended);
 
     expect((await t.mod.post('/api/v1/accounts/ws-susp-cycle/unsuspend', { reason: 'appeal granted' })).status).toBe(200);
     const third = publish(a.streamKey);
@@ -159,9 +159,9 @@ describe('WebSocket enforcement on a live stream', () => {
     const live = publish(second.streamKey);
     await live.accepted;
     expect((await t.mod.post('/api/v1/accounts/ws-person-1/suspend', { reason: 'strike' })).status).toBe(200);
-    expect((await closedWithin(live, 5_000)).code).toBe(CloseCode.suspended);
+    expect((await serverClose(live)).code).toBe(CloseCode.suspended);
     const retry = publish(second.streamKey);
-    expect((await closedWithin(retry, 5_000)).code).toBe(CloseCode.suspended);
+    expect((await serverClose(retry)).code).toBe(CloseCode.suspended);
   });
 
   it('revoking the identity with the CLI (separate process) ends the WebSocket stream with 4003', async () => {
@@ -170,7 +170,7 @@ describe('WebSocket enforcement on a live stream', () => {
     await c.accepted;
     const cli = await runCli(['account', 'revoke', 'ws-revoke-cli', '--data-dir', t.dataDir]);
     expect(cli.code, cli.stderr).toBe(0);
-    const closed = await closedWithin(c, 10_000);
+    const closed = await serverClose(c);
     expect(closed.code).toBe(CloseCode.forbidden);
     expect(c.messages.at(-1)).toMatchObject({ type: 'ended', reason: 'identity_revoked' });
   });

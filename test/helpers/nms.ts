@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { quietNmsLog } from '../../gateway/ingest/nms-adapter.ts';
+import { DEADLINE_MS } from './wait.ts';
 
 /**
  * A bare node-media-server (RTMP only, no HTTP, no recording) on a free port, for sampler tests.
@@ -96,7 +97,7 @@ export async function startNms(): Promise<TestNms> {
   };
 }
 
-async function waitForPort(port: number, timeoutMs = 5_000): Promise<void> {
+async function waitForPort(port: number, timeoutMs = DEADLINE_MS): Promise<void> {
   const { connect } = await import('node:net');
   const deadline = Date.now() + timeoutMs;
   for (;;) {

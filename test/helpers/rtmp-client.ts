@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { DEADLINE_MS } from './wait.ts';
 
 /**
  * A minimal raw RTMP client for tests and benchmarks: simple (unsigned) handshake, AMF0 commands, and
@@ -134,7 +135,8 @@ export async function rawRtmp(port: number, opts: { handshake?: boolean; host?: 
     write: (data) => {
       if (!socket.destroyed) socket.write(data);
     },
-    waitFor: (text, timeoutMs = 5_000) =>
+    // Resolves false once the server closed the connection without it; the deadline is for broken runs (wait.ts).
+    waitFor: (text, timeoutMs = DEADLINE_MS) =>
       new Promise<boolean>((resolve) => {
         const check = () => {
           if (client.received().includes(text, 0, 'latin1')) done(true);

@@ -9,6 +9,7 @@ import { addAccount } from '../../gateway/identity/accounts.ts';
 import { issueKey } from '../../gateway/identity/keys.ts';
 import { createLogger } from '../../gateway/log.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
+import { DEADLINE_MS, sleep, waitFor as wait } from '../helpers/wait.ts';
 
 /** Renders the "known violating content" for a test: a synthetic, feature-rich picture (no shared data needed). */
 export async function renderKnownImage(ffmpegPath: string, file: string, source = 'testsrc2=size=640x360'): Promise<string> {
@@ -24,16 +25,11 @@ export async function bankImage(db: Kysely<Database>, image: string, bank = 'tve
   return h!.hash;
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep };
 
+/** Polls `fn` until it returns a truthy value; deadlines under DEADLINE_MS (30 s) are raised to it (test/helpers/wait.ts). */
 export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
+  return (await wait(fn, { timeoutMs: Math.max(timeoutMs, DEADLINE_MS), describe: what, intervalMs: 100 })) as T;
 }
 
 /**
