@@ -34,6 +34,10 @@ export interface NginxRtmpOptions {
   /** notify_update_timeout, e.g. `2s` (nginx's default is 30s). */
   updateTimeout?: string;
   app?: string;
+  /** The control port, when the caller must know it before nginx starts (default: a free one). */
+  controlPort?: number;
+  /** Further applications without any notify callback (a baseline beside the moderated one). */
+  extraApps?: string[];
 }
 
 export interface NginxRtmp {
@@ -46,7 +50,7 @@ export interface NginxRtmp {
   stop(): Promise<void>;
 }
 
-export function nginxConfig(o: { dir: string; rtmpPort: number; controlPort: number; hookUrl: string; updateTimeout: string; app: string }): string {
+export function nginxConfig(o: { dir: string; rtmpPort: number; controlPort: number; hookUrl: string; updateTimeout: string; app: string; extraApps?: string[] }): string {
   const d = o.dir;
   return `load_module ${RTMP_MODULE};
 daemon off;
@@ -61,6 +65,10 @@ rtmp {
     chunk_size 4096;
     application ${o.app} {
       live on;
+      # A new player (modgate's sampler too) starts at a keyframe, video first: with audio ahead of the
+      # first video frame, ffmpeg's quick probe finds no video stream and the sampler cannot start.
+      wait_key on;
+      wait_video on;
       # modgate: the publish gate, the periodic re-check, and the end of a publish.
       on_publish ${o.hookUrl};
       on_update ${o.hookUrl};
@@ -68,7 +76,7 @@ rtmp {
       notify_update_timeout ${o.updateTimeout};
       notify_method post;
     }
-  }
+${(o.extraApps ?? []).map((a) => `    application ${a} { live on; }\n`).join('')}  }
 }
 http {
   access_log off;
@@ -106,8 +114,8 @@ async function waitPort(port: number, proc: ChildProcess, timeoutMs: number, err
 export async function startNginxRtmp(o: NginxRtmpOptions): Promise<NginxRtmp> {
   mkdirSync(o.dir, { recursive: true });
   const rtmpPort = await freePort();
-  const controlPort = await freePort();
-  const config = nginxConfig({ dir: o.dir, rtmpPort, controlPort, hookUrl: o.hookUrl, updateTimeout: o.updateTimeout ?? '30s', app: o.app ?? 'live' });
+  const controlPort = o.controlPort ?? (await freePort());
+  const config = nginxConfig({ dir: o.dir, rtmpPort, controlPort, hookUrl: o.hookUrl, updateTimeout: o.updateTimeout ?? '30s', app: o.app ?? 'live', ...(o.extraApps ? { extraApps: o.extraApps } : {}) });
   const file = path.join(o.dir, 'nginx.conf');
   writeFileSync(file, config);
   const proc = spawn(NGINX, ['-p', o.dir, '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
