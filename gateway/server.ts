@@ -115,7 +115,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   registry.on('claimLost', (s) => {
     metrics?.refusal(s.protocol, 'already_live');
     log.info({ stream: s.id, account: s.handle, protocol: s.protocol }, 'publish refused: the account is already live on another node');
-    void recordRefusal(store.db, { protocol: s.protocol, remoteAddr: s.remoteAddr, accountId: s.accountId, reason: 'already_live', detail: 'another node carries this account live' }, onError);
+    void recordRefusal(store.db, { protocol: s.protocol, server: s.server?.name ?? null, remoteAddr: s.remoteAddr, accountId: s.accountId, reason: 'already_live', detail: 'another node carries this account live' }, onError);
   });
   await gate.loadAll();
   const enforcer = new GateEnforcer(gate, registry, log);
