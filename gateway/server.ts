@@ -16,6 +16,8 @@ import { createLogger } from './log.ts';
 import { openStore, type Store } from './store/db.ts';
 import { DbHealth } from './store/health.ts';
 import { ChangeListener } from './store/notifications.ts';
+import { NodeLiveness } from './live/nodes.ts';
+import { CutRequestWorker } from './live/cut-requests.ts';
 import { VERSION } from './version.ts';
 import { existsSync } from 'node:fs';
 import { packagePath } from '../package/root.ts';
@@ -200,14 +202,17 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     refreshPolicy();
   }, config.syncIntervalMs);
   housekeeping.unref();
+  const cutRequests = new CutRequestWorker(store.db, registry, onError);
   const catchUp = () => {
+    cutRequests.kick();
     enforcer.kick();
     refreshBanks();
     refreshPolicy();
   };
   if (listener) {
     listener.on('change', (kind) => {
-      if (kind === 'gate') enforcer.kick();
+      if (kind === 'cut') cutRequests.kick();
+      else if (kind === 'gate') enforcer.kick();
       else if (kind === 'bank') refreshBanks();
       else if (kind === 'policy') refreshPolicy();
     });
@@ -281,6 +286,14 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   await http.listen({ port: config.http.port, host: config.http.host });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
+  // Heartbeats, and closing the streams of nodes that stopped heartbeating; each beat also retries the
+  // stream rows an outage kept from being written and picks up cut requests a lost notification left.
+  const liveness = new NodeLiveness(store.db, registry.nodeId, config.nodes, log.child({ component: 'nodes' }), () => registry.list().map((s) => s.id), () => {
+    cutRequests.kick();
+    void registry.retryUnrecorded().catch((err) => log.error({ err }, 'recording streams after an outage failed; will retry'));
+  });
+  const shownHost = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h);
+  await liveness.start({ httpUrl: config.http.publicUrl ?? `http://${shownHost(config.http.host)}:${httpPort}`, rtmpUrl: `rtmp://${shownHost(config.rtmp.host)}:${rtmpPort}/live` });
 
   let stopped = false;
   return {
@@ -313,6 +326,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       await Promise.allSettled(
         registry.list().map((s) => registry.cut(s.id, { reason: 'gateway_shutdown', message: 'the gateway is shutting down', actor: 'system' })),
       );
+      await liveness.stop();
       hooks.stop();
       await hooks.settle();
       await watcher?.stop();

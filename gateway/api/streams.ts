@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { notFound } from '../errors.ts';
+import { HttpError } from './errors.ts';
 import type { ApiContext } from './context.ts';
 import { binary, errors, json, type ApiApp } from './route.ts';
 import { idParams, Reason, StreamId } from './schemas.ts';
-import { streamView, StreamView } from './views/stream.ts';
+import { awaitRemoteCut, requestRemoteCut } from '../live/cut-requests.ts';
+import { remoteStreamView, streamView, StreamView } from './views/stream.ts';
 
 /** Live streams: list them, their latest frame, cut one. */
 export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
@@ -12,11 +14,31 @@ export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
     url: '/api/v1/streams',
     config: { auth: 'moderator' },
     schema: {
-      summary: 'List live streams',
+      summary: 'List live streams (on every node)',
+      description:
+        "The platform's live list: this node's streams in full, and every stream another node carries (from the database; a node that stops heartbeating has its streams closed as node_lost). While the database is unreachable, this node's own streams only (`partial`).",
       tags: ['streams'],
-      response: { 200: json(z.object({ streams: z.array(StreamView) }), 'Live streams, oldest first') },
+      response: { 200: json(z.object({ streams: z.array(StreamView), partial: z.boolean().describe('true: the database did not answer; only this node is listed') }), 'Live streams, oldest first') },
     },
-    handler: async () => ({ streams: ctx.registry.list().map((s) => streamView(s, ctx.live)) }),
+    handler: async () => {
+      const self = ctx.registry.nodeId;
+      const local = ctx.registry.list().map((s) => streamView(s, ctx.live, self));
+      let rows;
+      try {
+        rows = await ctx.store.db
+          .selectFrom('streams')
+          .innerJoin('accounts', 'accounts.id', 'streams.account_id')
+          .select(['streams.id', 'accounts.handle', 'streams.protocol', 'streams.server', 'streams.started_at', 'streams.node_id'])
+          .where('streams.ended_at', 'is', null)
+          .where('streams.node_id', '!=', self)
+          .execute();
+      } catch (err) {
+        ctx.log.warn({ err: (err as Error).message }, 'listing other nodes\' streams failed; listing this node only');
+        return { streams: local, partial: true };
+      }
+      const all = [...local, ...rows.map(remoteStreamView)].sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+      return { streams: all, partial: false };
+    },
   });
 
   app.route({
@@ -28,13 +50,31 @@ export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
       tags: ['streams'],
       params: idParams(StreamId),
       body: z.object({ reason: Reason }).strict(),
-      response: { 200: json(z.object({ cut: StreamView }), 'The feed was cut'), ...errors({ 404: 'No such live stream' }) },
+      description: 'On any node: a stream another node carries is cut by that node (a cut request it is notified of); the answer waits for it to confirm.',
+      response: {
+        200: json(z.object({ cut: StreamView }), 'The feed was cut'),
+        ...errors({ 404: 'No such live stream', 504: 'The node carrying the stream did not confirm the cut in time (code `cut_pending`: the request stays pending and is applied when it answers)' }),
+      },
     },
     handler: async (req) => {
       const { id } = req.params;
-      const stream = await ctx.registry.cut(id, { reason: 'cut', message: req.body.reason, actor: req.principal.actor });
-      if (!stream) throw notFound(`live stream '${id}'`);
-      return { cut: streamView(stream, ctx.live) };
+      const request = { reason: 'cut' as const, message: req.body.reason, actor: req.principal.actor };
+      const stream = await ctx.registry.cut(id, request);
+      if (stream) return { cut: streamView(stream, ctx.live, ctx.registry.nodeId) };
+      const row = await ctx.store.db
+        .selectFrom('streams')
+        .innerJoin('accounts', 'accounts.id', 'streams.account_id')
+        .select(['streams.id', 'accounts.handle', 'streams.protocol', 'streams.server', 'streams.started_at', 'streams.node_id'])
+        .where('streams.id', '=', id)
+        .where('streams.ended_at', 'is', null)
+        .where('streams.node_id', '!=', ctx.registry.nodeId)
+        .executeTakeFirst();
+      if (!row) throw notFound(`live stream '${id}'`);
+      const requestId = await requestRemoteCut(ctx.store.db, id, row.node_id, request);
+      const outcome = await awaitRemoteCut(ctx.store.db, requestId, 10_000);
+      if (outcome === null) throw new HttpError(504, 'cut_pending', `node ${row.node_id} did not confirm the cut within 10 s; the request stays pending`);
+      if (outcome === 'not_live') throw notFound(`live stream '${id}'`);
+      return { cut: remoteStreamView(row) };
     },
   });
 

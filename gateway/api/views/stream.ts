@@ -3,7 +3,7 @@ import type { LiveStream } from '../../live/registry.ts';
 import type { LiveStatus } from '../../live/status.ts';
 import { IsoTime, IsoTimeOrNull } from '../schemas.ts';
 
-export const SamplingModeView = z.enum(['full', 'keyframe', 'adaptive-full', 'adaptive-keyframe', 'off']);
+export const SamplingModeView = z.enum(['full', 'keyframe', 'adaptive-full', 'adaptive-keyframe', 'off', 'remote']).describe('remote: carried (and sampled) by another node; ask that node for its sampling');
 
 export const ScoresView = z.record(z.string(), z.record(z.string(), z.number())).describe('scores[source][label] of the latest sampled frame');
 
@@ -26,10 +26,11 @@ export const StreamView = z
       .nullable()
       .describe('null before the first sampled frame'),
     watch: z.object({ flv: z.string().nullable().describe('HTTP-FLV URL for a browser player (moderator token in the Authorization header)') }),
+    node: z.string().nullable().describe('The gateway node carrying it (null where not stated)'),
   })
   .meta({ id: 'LiveStream' });
 
-export function streamView(s: LiveStream, live: LiveStatus): z.infer<typeof StreamView> {
+export function streamView(s: LiveStream, live: LiveStatus, node: string | null = null): z.infer<typeof StreamView> {
   const latest = live.latest(s.id);
   return {
     id: s.id,
@@ -41,5 +42,23 @@ export function streamView(s: LiveStream, live: LiveStatus): z.infer<typeof Stre
     sampling: { mode: live.samplingMode(s.id), lastFrameAt: latest ? new Date(latest.at).toISOString() : null, framesSampled: latest?.framesSampled ?? 0 },
     latest: latest ? { at: new Date(latest.at).toISOString(), scores: latest.scores, nearestBankDistance: latest.nearestBankDistance } : null,
     watch: { flv: live.flvPath(s) },
+    node,
+  };
+}
+
+/** A live stream another node carries, from its row (the platform's live list; sampling is that node's). */
+export function remoteStreamView(r: { id: string; handle: string; protocol: string; server: string | null; started_at: number; node_id: string }): z.infer<typeof StreamView> {
+  const protocol = StreamView.shape.protocol.safeParse(r.protocol);
+  return {
+    id: r.id,
+    account: r.handle,
+    protocol: protocol.success ? protocol.data : 'rtmp',
+    server: r.server,
+    startedAt: new Date(r.started_at).toISOString(),
+    playPath: r.protocol === 'rtmp' && r.server === null ? `/live/${r.id}` : null,
+    sampling: { mode: 'remote', lastFrameAt: null, framesSampled: 0 },
+    latest: null,
+    watch: { flv: null },
+    node: r.node_id,
   };
 }
