@@ -35,9 +35,25 @@ const AccountDetail = z.object({
   live: z.array(StreamView),
   suspensions: z.array(SuspensionView),
   streams: z.array(
-    z.object({ id: z.string(), protocol: z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']), startedAt: IsoTime, endedAt: IsoTimeOrNull, endReason: z.string().nullable(), endDetail: z.string().nullable() }),
+    z.object({
+      id: z.string(),
+      protocol: z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']),
+      server: z.string().nullable().describe('The upstream media server it was published to; null: modgate\'s own ingest'),
+      startedAt: IsoTime,
+      endedAt: IsoTimeOrNull,
+      endReason: z.string().nullable(),
+      endDetail: z.string().nullable(),
+    }),
   ),
-  refusals: z.array(z.object({ at: IsoTime, protocol: z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']), reason: z.string(), detail: z.string().nullable() })),
+  refusals: z.array(
+    z.object({
+      at: IsoTime,
+      protocol: z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']),
+      server: z.string().nullable().describe('The upstream media server whose publish hook was refused; null: modgate\'s own ingest'),
+      reason: z.string(),
+      detail: z.string().nullable(),
+    }),
+  ),
   keys: z.array(z.object({ id: z.string(), prefix: z.string(), createdAt: IsoTime, revokedAt: IsoTimeOrNull, lastUsedAt: IsoTimeOrNull })),
   audit: z.array(AuditRecordView),
 });
@@ -119,8 +135,8 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
         activeBans: bans.map((b) => banView(b, now)),
         live: ctx.registry.byAccount(account.id).map((s) => streamView(s, ctx.live)),
         suspensions: history.map(suspensionView),
-        streams: streams.map((s) => ({ id: s.id, protocol: s.protocol, startedAt: iso(s.started_at), endedAt: isoOrNull(s.ended_at), endReason: s.end_reason, endDetail: s.end_detail })),
-        refusals: refusals.map((r) => ({ at: iso(r.at), protocol: r.protocol, reason: r.reason, detail: r.detail })),
+        streams: streams.map((s) => ({ id: s.id, protocol: s.protocol, server: s.server, startedAt: iso(s.started_at), endedAt: isoOrNull(s.ended_at), endReason: s.end_reason, endDetail: s.end_detail })),
+        refusals: refusals.map((r) => ({ at: iso(r.at), protocol: r.protocol, server: r.server, reason: r.reason, detail: r.detail })),
         keys: keys.map((k) => ({ id: k.id, prefix: k.key_prefix, createdAt: iso(k.created_at), revokedAt: isoOrNull(k.revoked_at), lastUsedAt: isoOrNull(k.last_used_at) })),
         audit,
       };

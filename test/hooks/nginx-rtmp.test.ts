@@ -9,7 +9,10 @@ import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
 import type { Gateway } from '../../gateway/server.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
 import { controlProxy, freePort, nginxRtmpMissing, startNginxRtmp, type NginxRtmp } from '../helpers/nginx-rtmp.ts';
-import { bankImage, renderKnownImage, sleep, startPipelineGateway, verifiedAccount, waitFor } from '../pipeline/setup.ts';
+import pino from 'pino';
+import { ConfigSchema } from '../../gateway/config.ts';
+import { startGateway } from '../../gateway/server.ts';
+import { bankImage, renderKnownImage, sleep, verifiedAccount as verifiedAccountOf, waitFor } from '../pipeline/setup.ts';
 
 const ffmpeg = await findFfmpeg();
 const missing = !ffmpeg ? 'no ffmpeg found (set FFMPEG_PATH or install ffmpeg)' : nginxRtmpMissing();
@@ -25,14 +28,27 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
   let image: string;
   let api: (method: string, url: string, body?: unknown) => Promise<{ status: number; body: Record<string, unknown> }>;
   const publishers: Publisher[] = [];
+  /** Every log line the gateway writes (debug level), and every key the tests issue: no line may hold one. */
+  const logLines: string[] = [];
+  const issuedKeys: string[] = [];
+  const verifiedAccount = async (g: Gateway, handle: string) => {
+    const key = await verifiedAccountOf(g, handle);
+    issuedKeys.push(key);
+    return key;
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'modgate-nginx-'));
     image = await renderKnownImage(ffmpeg!.path, path.join(dir, 'known.png'));
     // The control calls go through a forwarder the last test switches off ("the control call is lost").
     proxy = await controlProxy(() => nginx.controlPort);
-    let rtmpPort = 0;
-    gw = await startPipelineGateway(path.join(dir, 'gw'), {
+    const config = ConfigSchema.parse({
+      dataDir: path.join(dir, 'gw'),
+      rtmp: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0, checkResponses: true },
+      log: { level: 'debug' },
+      demo: false,
+      syncIntervalMs: 200,
       classifiers: { models: [] },
       servers: [
         {
@@ -42,18 +58,18 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
           allow: ['127.0.0.1/32'],
           control: `http://127.0.0.1:${proxy.port}/control`,
           // Filled in once nginx has its port: the template is read per stream.
-          pull: 'rtmp://127.0.0.1:{port}/{app}/{name}',
+          pull: 'rtmp://127.0.0.1:1/{app}/{name}',
           controlTimeoutMs: 1_000,
         },
       ],
     });
+    gw = await startGateway(config, { log: pino({ level: 'debug', base: undefined }, { write: (line: string) => void logLines.push(line) }) });
     nginx = await startNginxRtmp({
       dir: path.join(dir, 'nginx'),
       hookUrl: `http://127.0.0.1:${gw.httpPort}/api/v1/hooks/nginx-rtmp?secret=${SECRET}`,
       updateTimeout: '2s',
     });
-    rtmpPort = nginx.rtmpPort;
-    gw.config.servers[0]!.pull = `rtmp://127.0.0.1:${rtmpPort}/{app}/{name}`;
+    gw.config.servers[0]!.pull = `rtmp://127.0.0.1:${nginx.rtmpPort}/{app}/{name}`;
 
     const token = (await issueToken(gw.store.db, 'test', 'mod', 'operator')).token;
     api = async (method, url, body) => {
@@ -141,6 +157,9 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
     expect(await live('banned')).toBeUndefined();
     const rows = await gw.store.db.selectFrom('publish_refusals').select('detail').where('server', '=', 'edge').execute();
     for (const [key] of cases) for (const r of rows) expect(r.detail ?? '').not.toContain(key);
+    // The moderator's account view names the server a refusal came through.
+    const account = (await api('GET', '/api/v1/accounts/banned')).body as { refusals: Array<{ reason: string; server: string | null }> };
+    expect(account.refusals).toContainEqual(expect.objectContaining({ reason: 'suspended', server: 'edge' }));
   }, 120_000);
 
   it("a banked picture on a stream through nginx is cut (nginx's publisher disconnected) and the account suspended", async () => {
@@ -221,5 +240,12 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
     const bad = await fetch(`${base}?secret=${SECRET}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'call=publish&app=live' });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { field: string }).field).toBe('body.clientid');
+  });
+
+  it('no log line of the gateway (debug level) holds a stream key', () => {
+    expect(logLines.length).toBeGreaterThan(10);
+    expect(issuedKeys.length).toBeGreaterThan(3);
+    for (const key of issuedKeys) expect(logLines.filter((l) => l.includes(key))).toEqual([]);
+    expect(logLines.filter((l) => /sk_[A-Za-z0-9_-]{32}/.test(l))).toEqual([]);
   });
 });
