@@ -139,6 +139,16 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ reconcileIntervalMs: 5_000, heartbeatIntervalMs: 2_000, lostAfterMs: 10_000 }),
+    /** Hash exchanges (README, "Hash exchanges"): fetching from those configured (`modgate exchange add`). */
+    exchanges: z
+      .object({
+        /** Fetch from the configured exchanges (off: they are kept but not fetched). */
+        enabled: z.boolean().default(true),
+        /** How often the schedule is read for due fetches (ms). */
+        pollMs: z.number().int().min(100).max(600_000).default(5_000),
+      })
+      .strict()
+      .default({ enabled: true, pollMs: 5_000 }),
     /** Live streams one account may have at once, on all nodes together; a further publish is refused as already_live. */
     maxLiveStreamsPerAccount: z.number().int().min(1).max(100).default(1),
     log: z

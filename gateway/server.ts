@@ -41,6 +41,9 @@ import { MemoryEventBus, type EventBus } from './events/bus.ts';
 import { connectFeeds } from './events/feed.ts';
 import { LatestFrames } from './live/latest.ts';
 import type { LiveStatus } from './live/status.ts';
+import { ExchangeRunner } from './exchanges/runner.ts';
+import { exchangeMetrics } from './exchanges/metrics.ts';
+import { loadSecretKey } from './security/secret-key.ts';
 
 export interface Gateway {
   config: Config;
@@ -59,6 +62,7 @@ export interface Gateway {
   accountability: Accountability;
   events: EventBus;
   classifiers: OnnxClassifier[];
+  exchanges: ExchangeRunner;
   rtmpPort: number;
   httpPort: number;
   log: Logger;
@@ -259,8 +263,19 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     latest: (id) => latestFrames.get(id),
     flvPath: () => null,
   };
+  const secretKey = loadSecretKey(config.dataDir);
+  const exchangeCounters = exchangeMetrics(metrics.registry, store.db);
+  const exchanges = new ExchangeRunner({
+    db: store.db,
+    key: secretKey,
+    log: log.child({ component: 'exchanges' }),
+    pollMs: config.exchanges.pollMs,
+    onFetch: (name, outcome) => exchangeCounters.fetched(name, outcome),
+    // An applied page reaches live matching at once rather than at the next sync.
+    onApplied: (_name, r) => (r.upserts || r.deletes) && refreshBanks(),
+  });
   const http = await buildHttpServer(
-    { store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks, accountability, events, live, latestFrames },
+    { store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks, accountability, events, live, latestFrames, exchanges, secretKey },
     ws,
     opts.extraRoutes,
   );
@@ -284,6 +299,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     onError,
   });
   await http.listen({ port: config.http.port, host: config.http.host });
+  if (config.exchanges.enabled) exchanges.start();
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
   // Heartbeats, and closing the streams of nodes that stopped heartbeating; each beat also retries the
@@ -312,6 +328,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     accountability,
     events,
     classifiers,
+    exchanges,
     rtmpPort,
     httpPort,
     log,
@@ -327,6 +344,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         registry.list().map((s) => registry.cut(s.id, { reason: 'gateway_shutdown', message: 'the gateway is shutting down', actor: 'system' })),
       );
       await liveness.stop();
+      await exchanges.stop();
       hooks.stop();
       await hooks.settle();
       await watcher?.stop();

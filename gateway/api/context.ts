@@ -14,6 +14,7 @@ import type { Accountability } from '../accountability/accountability.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { LatestFrames } from '../live/latest.ts';
 import type { LiveStatus } from '../live/status.ts';
+import type { ExchangeRunner } from '../exchanges/runner.ts';
 
 export interface ApiContext {
   store: Store;
@@ -38,6 +39,10 @@ export interface ApiContext {
   /** Sampling mode, latest frame and play path of live streams. */
   live: LiveStatus;
   latestFrames: LatestFrames;
+  /** Fetches from hash exchanges (gateway/exchanges/); absent in API-only test servers. */
+  exchanges?: ExchangeRunner;
+  /** Seals outbound credentials (gateway/security/secret-key.ts); absent in API-only test servers. */
+  secretKey?: Buffer;
   /** Ping interval of the event stream (tests shorten it); default 15 s. */
   eventsPingMs?: number;
 }

@@ -15,6 +15,7 @@ import type { ApiContext } from './context.ts';
 import { installConventions, type ApiRouteInfo } from './conventions.ts';
 import { decisionRoutes } from './decisions.ts';
 import { eventRoutes } from './events.ts';
+import { exchangeRoutes } from './exchanges.ts';
 import { HttpError, installErrorHandlers } from './errors.ts';
 import { identityWebhookRoutes } from './identity-webhook.ts';
 import { mediaHookRoutes } from './media-hooks.ts';
@@ -46,6 +47,7 @@ export const API_ROUTES: RouteModule[] = [
   statementRoutes,
   eventRoutes,
   reportRoutes,
+  exchangeRoutes,
 ];
 
 declare module 'fastify' {

@@ -4,6 +4,7 @@ import type { Role } from '../admin/tokens.ts';
 import { parseDurationSeconds } from '../duration.ts';
 import { VERSION } from '../version.ts';
 import { registerBankCommands } from './bank-commands.ts';
+import { registerExchangeCommands } from './exchange-commands.ts';
 import { registerHashCommands } from './hash-commands.ts';
 import { actor, configFrom, iso, kit, out, withGlobals, withStore, type GlobalOpts } from './kit.ts';
 import { registerModelCommands } from './model-commands.ts';
@@ -192,6 +193,7 @@ export function buildCli(): Command {
     }),
   );
   registerBankCommands(program, kit);
+  registerExchangeCommands(program, kit);
   registerHashCommands(program);
   registerModelCommands(program, kit);
   registerPolicyCommands(program, kit);

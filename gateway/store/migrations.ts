@@ -465,6 +465,57 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('removal_orders_reference').unique().on('removal_orders').columns(['authority', 'reference']).execute();
       },
     },
+    '0030_exchanges': {
+      // Hash exchanges (gateway/exchanges/): sources this gateway fetches from, each feeding a bank of its own,
+      // with its checkpoint and fetch status; entries of a page that failed validation, set aside for review;
+      // and the partners this gateway serves its own feed to, each with a token (stored hashed) and bank scope.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('exchanges')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('bank', 'text', (c) => c.notNull())
+          .addColumn('credential', 'text')
+          .addColumn('interval_ms', 'integer', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull())
+          .addColumn('checkpoint', 'text')
+          .addColumn('last_fetch_at', big)
+          .addColumn('last_success_at', big)
+          .addColumn('last_error', 'text')
+          .addColumn('last_error_at', big)
+          .addColumn('failures', 'integer', (c) => c.notNull())
+          .addColumn('next_fetch_at', big)
+          .addColumn('upserts', big, (c) => c.notNull())
+          .addColumn('deletes', big, (c) => c.notNull())
+          .addColumn('quarantined', big, (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('exchange_quarantine')
+          .addColumn('id', serial as 'integer', (c) => autoPk(c))
+          .addColumn('exchange', 'text', (c) => c.notNull())
+          .addColumn('at', big, (c) => c.notNull())
+          .addColumn('checkpoint', 'text')
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('raw', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('exchange_quarantine_exchange').on('exchange_quarantine').columns(['exchange', 'at']).execute();
+        await db.schema
+          .createTable('exchange_partners')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('banks', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', big)
+          .addColumn('last_seen_at', big)
+          .addColumn('last_checkpoint', 'text')
+          .execute();
+      },
+    },
   };
 }
 

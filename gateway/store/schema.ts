@@ -193,6 +193,58 @@ export interface BankChangesTable {
   at: number;
 }
 
+/** A hash exchange this gateway fetches from (gateway/exchanges/); its entries land in `bank`. */
+export interface ExchangesTable {
+  name: string;
+  /** `tat` (Tech Against Terrorism hash list v2), `hashlist` (a URL or file in HMA/plain/CSV format), `modgate` (another gateway's feed). */
+  kind: string;
+  url: string;
+  bank: string;
+  /** Sealed with the gateway's secret key (gateway/security/secrets.ts); never returned by the API. */
+  credential: string | null;
+  interval_ms: number;
+  enabled: number;
+  /** Opaque to modgate: what the exchange handed back with its last applied page. */
+  checkpoint: string | null;
+  last_fetch_at: number | null;
+  last_success_at: number | null;
+  last_error: string | null;
+  last_error_at: number | null;
+  /** Consecutive failed fetches (back-off grows with it). */
+  failures: number;
+  next_fetch_at: number | null;
+  upserts: number;
+  deletes: number;
+  quarantined: number;
+  created_at: number;
+  created_by: string;
+}
+
+export interface ExchangeQuarantineTable {
+  id: Generated<number>;
+  exchange: string;
+  at: number;
+  /** The checkpoint the page was fetched from. */
+  checkpoint: string | null;
+  reason: string;
+  /** The rejected record or page, truncated. */
+  raw: string;
+}
+
+/** A platform this gateway serves its feed to (GET /api/v1/exchange/feed). */
+export interface ExchangePartnersTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  /** JSON array of bank names the partner may read. */
+  banks: string;
+  created_at: number;
+  created_by: string;
+  revoked_at: number | null;
+  last_seen_at: number | null;
+  last_checkpoint: string | null;
+}
+
 export interface SignalsTable {
   id: Generated<number>;
   stream_id: string;
@@ -385,6 +437,9 @@ export interface Database {
   banks: BanksTable;
   bank_entries: BankEntriesTable;
   bank_changes: BankChangesTable;
+  exchanges: ExchangesTable;
+  exchange_quarantine: ExchangeQuarantineTable;
+  exchange_partners: ExchangePartnersTable;
   signals: SignalsTable;
   decisions: DecisionsTable;
   strikes: StrikesTable;
@@ -418,6 +473,8 @@ export type AuditRecord = Selectable<AuditLogTable>;
 export type NewAudit = Insertable<AuditLogTable>;
 export type Bank = Selectable<BanksTable>;
 export type BankEntry = Selectable<BankEntriesTable>;
+export type ExchangeRow = Selectable<ExchangesTable>;
+export type ExchangePartner = Selectable<ExchangePartnersTable>;
 export type DecisionRow = Selectable<DecisionsTable>;
 export type StrikeRow = Selectable<StrikesTable>;
 export type AppealRow = Selectable<AppealsTable>;

@@ -81,6 +81,15 @@ const SHIPPED_ROUTES = [
   'POST /api/v1/reports',
   'GET /api/v1/reports',
   'POST /api/v1/streams/:id/reports/resolve',
+  'GET /api/v1/exchanges',
+  'POST /api/v1/exchanges',
+  'POST /api/v1/exchanges/:name/fetch',
+  'POST /api/v1/exchanges/:name/enabled',
+  'GET /api/v1/exchanges/:name/quarantine',
+  'GET /api/v1/exchange/partners',
+  'POST /api/v1/exchange/partners',
+  'POST /api/v1/exchange/partners/:name/revoke',
+  'GET /api/v1/exchange/feed',
 ];
 
 const openApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -212,8 +221,8 @@ describe('every GET route answers under its response schema on real data', () =>
     const skipped: string[] = [];
     for (const r of gets) {
       const url = substitutions[r.url] ?? r.url;
-      // The event stream never ends by itself (test/events reads it).
-      if (url.includes(':') || url === '/api/v1/events') {
+      // The event stream never ends by itself (test/events reads it); the exchange feed takes a partner's token (test/exchanges).
+      if (url.includes(':') || url === '/api/v1/events' || url === '/api/v1/exchange/feed') {
         skipped.push(r.url);
         continue;
       }
@@ -222,7 +231,7 @@ describe('every GET route answers under its response schema on real data', () =>
       expect(res.status, `${url}: ${JSON.stringify(res.body).slice(0, 300)}`).toBe(200);
     }
     // The evidence image and a live stream's latest frame need real frames (test/pipeline, test/events).
-    expect(skipped.sort()).toEqual(['/api/v1/events', '/api/v1/evidence/:kind/:owner/:seq', '/api/v1/streams/:id/frame', '/api/v1/streams/:id/frame.jpg']);
+    expect(skipped.sort()).toEqual(['/api/v1/events', '/api/v1/evidence/:kind/:owner/:seq', '/api/v1/exchange/feed', '/api/v1/exchanges/:name/quarantine', '/api/v1/streams/:id/frame', '/api/v1/streams/:id/frame.jpg']);
 
     // The queues with something in them, under the other filters.
     for (const url of ['/api/v1/reviews?status=pending', '/api/v1/decisions?shadow=true', '/api/v1/appeals?status=open', '/api/v1/audit?limit=2']) {

@@ -1,0 +1,39 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import { parseCheckpoint, readFeed, latestSeq } from './feed.ts';
+import { signWithTokenHash } from './feed-format.ts';
+import { authenticatePartner, partnerBanks } from './partners.ts';
+
+/** How often a waiting long-poll looks for a new change (one indexed max() per look). */
+const POLL_MS = 100;
+
+let servedDeltas = 0;
+/** Deltas served to partners since start (metrics). */
+export const feedDeltaCount = (n: number) => (servedDeltas += n);
+export const feedDeltasServed = () => servedDeltas;
+
+export type Served = { status: 'ok'; body: string; signature: string; deltas: number } | { status: 'unauthorized' } | { status: 'bad_checkpoint' };
+
+/** One long-poll of the feed for the partner holding `token`. */
+export async function serveFeed(db: Kysely<Database>, token: string, q: { checkpoint?: string | undefined; wait: number; limit: number }, closed: AbortSignal): Promise<Served> {
+  const partner = await authenticatePartner(db, token);
+  if (!partner) return { status: 'unauthorized' };
+  const from = parseCheckpoint(q.checkpoint);
+  if (!from) return { status: 'bad_checkpoint' };
+  const banks = partnerBanks(partner);
+  const deadline = Date.now() + q.wait * 1000;
+  let page = await readFeed(db, banks, from, q.limit);
+  while (page.deltas.length === 0 && !page.more && Date.now() < deadline && !closed.aborted) {
+    const seq = await latestSeq(db, banks);
+    if (seq > from.seq) {
+      page = await readFeed(db, banks, from, q.limit);
+      // Changes that resolve to nothing (a derived entry): move the checkpoint on and keep waiting from there.
+      if (page.deltas.length === 0) from.seq = Math.max(from.seq, Number(page.checkpoint.split('.')[0]));
+      continue;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  await db.updateTable('exchange_partners').set({ last_seen_at: Date.now(), last_checkpoint: page.checkpoint }).where('id', '=', partner.id).execute();
+  const body = JSON.stringify(page);
+  return { status: 'ok', body, signature: signWithTokenHash(partner.token_hash, body), deltas: page.deltas.length };
+}
