@@ -92,7 +92,11 @@ export async function startChildGateway(env: Record<string, string> = {}): Promi
     info = parse();
   }
   const httpUrl = info.httpUrl.replace('localhost', '127.0.0.1');
+  let stopping = false;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`gateway child exited unexpectedly (${code ?? signal}):\n${err.slice(-4000)}\n`);
+  });
   return {
     proc,
     pid: proc.pid!,
@@ -100,6 +104,7 @@ export async function startChildGateway(env: Record<string, string> = {}): Promi
     httpUrl,
     api: new ApiClient(httpUrl, info.demo.operatorToken),
     stop: async () => {
+      stopping = true;
       proc.kill('SIGTERM');
       await Promise.race([exited, sleep(5_000)]);
       if (proc.exitCode === null) proc.kill('SIGKILL');

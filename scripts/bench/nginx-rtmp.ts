@@ -101,7 +101,9 @@ async function modgateServer(gw: ChildGateway, keys: string[]): Promise<Server> 
     playUrl: async (i) => {
       const deadline = Date.now() + 30_000;
       for (;;) {
-        const s = (await gw.api.get<{ streams: StreamView[] }>('/api/v1/streams')).body.streams.find((x) => x.account === `bench-nginx-${i}`);
+        // A keep-alive connection the server closed while the window ran fails once: ask again.
+        const res = await gw.api.get<{ streams: StreamView[] }>('/api/v1/streams').catch(() => null);
+        const s = res?.body.streams?.find((x) => x.account === `bench-nginx-${i}`);
         if (s?.playPath) return `rtmp://127.0.0.1:${gw.rtmpPort}${s.playPath}`;
         if (Date.now() > deadline) throw new Error(`stream ${i} not live on modgate`);
         await sleep(200);
@@ -184,7 +186,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     process.stderr.write(`nginx-rtmp benchmark skipped: ${missing}\n`);
     return [];
   }
-  const counts = opts.quick ? [5, 10] : [10, 25];
+  const counts = process.env.BENCH_NGINX_COUNTS ? process.env.BENCH_NGINX_COUNTS.split(',').map(Number) : opts.quick ? [5, 10] : [10, 25];
   const windowMs = opts.quick ? 10_000 : 20_000;
   const file = await relayFile();
   const results: BenchResult[] = [];

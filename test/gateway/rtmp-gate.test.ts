@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
-import { connectCmd, rawPublish, rawRtmp } from '../helpers/rtmp-client.ts';
+import { connectCmd, createStreamCmd, playCmd, rawPublish, rawRtmp } from '../helpers/rtmp-client.ts';
 import { FFMPEG, readFrames, runCli, startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.ts';
 import { within } from '../helpers/wait.ts';
 
@@ -240,5 +240,30 @@ describe('RTMP enforcement on a live stream', () => {
     expect((await streamRow(s.id))?.end_reason).toBe('identity_revoked');
     const cut = await t.mod.get<{ records: Array<{ actor: string }> }>(`/api/v1/audit?action=stream.cut&targetId=${s.id}`);
     expect(cut.body.records[0]?.actor).toBe('gate-sync');
+  });
+});
+
+describe('RTMP on shutdown', () => {
+  it('a live publisher and a player are told gateway_shutdown (onStatus) before the gateway closes their connections', async () => {
+    const own = await startTestGateway();
+    try {
+      const a = await own.account('rtmp-shutdown');
+      const pub = await rawPublish(own.rtmpPort, a.streamKey);
+      expect(pub.started).toBe(true);
+      const s = await own.waitForStream('rtmp-shutdown');
+      const player = await rawRtmp(own.rtmpPort);
+      player.write(connectCmd(`rtmp://127.0.0.1:${own.rtmpPort}/live`));
+      player.write(createStreamCmd());
+      player.write(playCmd(s.id));
+      expect(await player.waitFor('NetStream.Play.Start', 10_000)).toBe(true);
+      await own.stop();
+      await Promise.all([pub.client.closedAt, player.closedAt]);
+      const told = pub.client.received().toString('latin1');
+      expect(told).toContain('NetStream.Unpublish.Success');
+      expect(told).toContain('gateway_shutdown: ');
+      expect(player.received().toString('latin1')).toContain('NetStream.Play.UnpublishNotify');
+    } finally {
+      await own.stop();
+    }
   });
 });
