@@ -134,6 +134,17 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
     expect(row.server).toBe('edge');
   }, 120_000);
 
+  it('a key passed as the query (live/channel?key=…) keeps the public name: no rename, sampled under it', async () => {
+    const key = await verifiedAccount(gw, 'querykey');
+    const p = startPublisher({ ffmpegPath: ffmpeg!.path, url: `rtmp://127.0.0.1:${nginx.rtmpPort}/live/querykey-channel?key=${key}`, width: 320, height: 180, durationSec: 60, pattern: { color: 'teal' } });
+    publishers.push(p);
+    const stream = await waitFor(() => live('querykey'), 30_000, 'querykey to be live');
+    expect(gw.registry.get(stream.id)!.pullUrl).toBe(`rtmp://127.0.0.1:${nginx.rtmpPort}/live/querykey-channel`);
+    await waitFor(async () => ((gw.watcher?.stats(stream.id)?.framesEmitted ?? 0) > 2 ? true : null), 40_000, 'frames sampled under the kept name');
+    await p.stop('SIGINT');
+    await waitFor(async () => ((await live('querykey')) ? null : true), 30_000, 'publish_done');
+  }, 90_000);
+
   it('an unknown key, an unverified account and a suspended account are refused by nginx, each recorded with its reason', async () => {
     await addAccount(gw.store.db, { id: 'test' }, { handle: 'unverified', verified: false });
     const unverifiedKey = (await issueKey(gw.store.db, { id: 'test' }, 'unverified')).key;
