@@ -124,6 +124,9 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
       const stream = await waitFor(() => live('alice'), 10_000, 'alice to be live');
       expect(stream).toMatchObject({ server: 'mtx', protocol: 'rtmp' });
       await waitFor(async () => ((gw.watcher?.stats(stream.id)?.framesEmitted ?? 0) > 2 ? true : null), 40_000, 'frames sampled from the pull URL');
+      // The shared gate's one-live-per-account rule holds through the hook too.
+      const second = await mediamtxAuth(hook('mediamtx', MTX_SECRET), { password: key, action: 'publish', path: 'alice2', protocol: 'srt' });
+      expect([second.status, JSON.parse(second.text).error]).toEqual([403, 'already_live']);
       // MediaMTX calls nothing when a publish ends: the reconciler finds the connection gone.
       connected.mtx.delete(id);
       await gone('alice');
