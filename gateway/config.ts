@@ -130,6 +130,8 @@ export const ConfigSchema = z
     /** Several nodes on one PostgreSQL database (README, "Several nodes on PostgreSQL"). */
     nodes: z
       .object({
+        /** PostgreSQL: LISTEN for changes other nodes announce (off behind a transaction-pooling proxy such as pgbouncer, where LISTEN cannot work: the feeds are then polled every syncIntervalMs). */
+        listen: z.boolean().default(true),
         /** With push (LISTEN/NOTIFY) connected, the feeds are still read this often in case a notification was lost; without it, every syncIntervalMs. */
         reconcileIntervalMs: z.number().int().min(100).max(600_000).default(5_000),
         /** How often a node records that it is alive. */
@@ -138,7 +140,7 @@ export const ConfigSchema = z
         lostAfterMs: z.number().int().min(500).max(600_000).default(10_000),
       })
       .strict()
-      .default({ reconcileIntervalMs: 5_000, heartbeatIntervalMs: 2_000, lostAfterMs: 10_000 }),
+      .default({ listen: true, reconcileIntervalMs: 5_000, heartbeatIntervalMs: 2_000, lostAfterMs: 10_000 }),
     /** Hash exchanges (README, "Hash exchanges"): fetching from those configured (`modgate exchange add`). */
     exchanges: z
       .object({

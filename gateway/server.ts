@@ -30,6 +30,7 @@ import { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
 import { ClassifierStage } from '../classifiers/stage.ts';
 import { thumbnailFromFrame } from './media/thumbnail.ts';
 import { EvidenceStore } from './evidence/store.ts';
+import { pinUnpinnedEvidence } from './evidence/recover.ts';
 import { SqlBankStore } from './banks/store.ts';
 import { PolicyRunner } from './enforcement/policy-runner.ts';
 import { PolicyStore, DEFAULT_POLICY_FILE } from './enforcement/policy-store.ts';
@@ -127,7 +128,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const enforcer = new GateEnforcer(gate, registry, log);
   // PostgreSQL: changes are pushed (LISTEN/NOTIFY) and the feeds read at once; a slower reconcile reads
   // them anyway, and every syncIntervalMs while the listener is down. SQLite: poll every syncIntervalMs.
-  const listener = store.pgConfig ? new ChangeListener(store.pgConfig, log.child({ component: 'listener' })) : null;
+  const listener = store.pgConfig && config.nodes.listen ? new ChangeListener(store.pgConfig, log.child({ component: 'listener' })) : null;
   let lastReconcile = Date.now();
   const reconcileDue = () => {
     if (listener?.listening && Date.now() - lastReconcile < config.nodes.reconcileIntervalMs) return false;
@@ -228,7 +229,20 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     catchUp();
     void registry.retryUnrecorded().catch((err) => log.error({ err }, 'recording streams after the outage failed; will retry'));
   });
-  const sweeper = setInterval(() => void evidence.sweep().catch((err) => log.error({ err }, 'evidence sweep failed')), 3600_000);
+  // Decisions a crash left citing live evidence are pinned at start and before every sweep, so no sweep
+  // deletes evidence a decision cites (gateway/evidence/recover.ts).
+  const recovered = await pinUnpinnedEvidence(store.db, evidence).catch((err) => {
+    log.error({ err }, 'pinning the evidence of decisions a crash left unpinned failed; will retry before the sweep');
+    return 0;
+  });
+  if (recovered > 0) log.warn({ decisions: recovered }, 'pinned the evidence of decisions a previous run committed but had not copied');
+  const sweeper = setInterval(
+    () =>
+      void pinUnpinnedEvidence(store.db, evidence)
+        .then(() => evidence.sweep())
+        .catch((err) => log.error({ err }, 'evidence sweep skipped: pinning the cited evidence failed; will retry')),
+    3600_000,
+  );
   sweeper.unref();
 
   let watcherRef: StreamWatcher | null = null;
