@@ -41,6 +41,7 @@ import { createMetrics } from './metrics.ts';
 import { MemoryEventBus, type EventBus } from './events/bus.ts';
 import { connectFeeds } from './events/feed.ts';
 import { LatestFrames } from './live/latest.ts';
+import { FlvEgress } from './live/flv-egress.ts';
 import type { LiveStatus } from './live/status.ts';
 import { ExchangeRunner } from './exchanges/runner.ts';
 import { exchangeMetrics } from './exchanges/metrics.ts';
@@ -272,10 +273,12 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   accountability.reports.on('report.created', ({ report, independentReports }) =>
     events.publish('report.created', { at: new Date(report.created_at).toISOString(), reportId: report.id, streamId: report.stream_id, category: report.category, independentReports }),
   );
+  let rtmpPortRef = 0;
+  const flv = new FlvEgress({ ffmpeg: () => resolveFfmpeg(), rtmpPort: () => rtmpPortRef, log });
   const live: LiveStatus = {
     samplingMode: (id) => watcherRef?.samplingMode(id) ?? 'off',
     latest: (id) => latestFrames.get(id),
-    flvPath: () => null,
+    flvPath: (s) => (flv.canWatch(s) ? `/api/v1/streams/${s.id}/live.flv` : null),
   };
   const secretKey = loadSecretKey(config.dataDir);
   const exchangeCounters = exchangeMetrics(metrics.registry, store.db);
@@ -289,12 +292,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     onApplied: (_name, r) => (r.upserts || r.deletes) && refreshBanks(),
   });
   const http = await buildHttpServer(
-    { store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks, accountability, events, live, latestFrames, exchanges, secretKey },
+    { store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks, accountability, events, live, latestFrames, exchanges, secretKey, flv },
     ws,
     opts.extraRoutes,
   );
 
   const rtmpPort = await rtmp.listen();
+  rtmpPortRef = rtmpPort;
   let watcher: StreamWatcher | null = null;
   if (config.sampling.enabled) {
     const ffmpeg = await resolveFfmpeg();
@@ -365,6 +369,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       await runner.stop();
       await accountability.stop();
       disconnectFeeds();
+      flv.stopAll();
       await Promise.allSettled(classifiers.map((c) => c.close()));
       await ws.close();
       await rtmp.close();

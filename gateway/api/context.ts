@@ -13,6 +13,7 @@ import type { Registry } from 'prom-client';
 import type { Accountability } from '../accountability/accountability.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { LatestFrames } from '../live/latest.ts';
+import type { FlvEgress } from '../live/flv-egress.ts';
 import type { LiveStatus } from '../live/status.ts';
 import type { ExchangeRunner } from '../exchanges/runner.ts';
 
@@ -43,6 +44,8 @@ export interface ApiContext {
   exchanges?: ExchangeRunner;
   /** Seals outbound credentials (gateway/security/secret-key.ts); absent in API-only test servers. */
   secretKey?: Buffer;
+  /** Watch live (HTTP-FLV for a browser player). */
+  flv: FlvEgress;
   /** Ping interval of the event stream (tests shorten it); default 15 s. */
   eventsPingMs?: number;
 }

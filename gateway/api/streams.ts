@@ -1,13 +1,20 @@
+import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { notFound } from '../errors.ts';
 import { HttpError } from './errors.ts';
 import type { ApiContext } from './context.ts';
-import { binary, errors, json, type ApiApp } from './route.ts';
+import { binary, errors, HttpError, json, type ApiApp } from './route.ts';
 import { idParams, Reason, StreamId } from './schemas.ts';
 import { awaitRemoteCut, requestRemoteCut } from '../live/cut-requests.ts';
 import { remoteStreamView, streamView, StreamView } from './views/stream.ts';
 
-/** Live streams: list them, their latest frame, cut one. */
+/** A chunked FLV body (a stream, not a Buffer). */
+const flvResponse = {
+  description: 'FLV, chunked, until the stream ends',
+  content: { 'video/x-flv': { schema: z.custom<Readable>((v) => v instanceof Readable).meta({ type: 'string', format: 'binary' }) } },
+};
+
+/** Live streams: list them, their latest frame, watch one, cut one. */
 export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
   app.route({
     method: 'GET',
@@ -102,4 +109,30 @@ export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
       },
     });
   }
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/streams/:id/live.flv',
+    config: { auth: 'moderator' },
+    schema: {
+      summary: 'Watch a live stream: HTTP-FLV for a browser player (mpegts.js), from the last keyframe, until the stream ends',
+      description:
+        'RTMP streams are copied from the relay; WebSocket streams are transcoded to H.264 + AAC. Send the token in the Authorization header (mpegts.js: `headers` in its config).',
+      tags: ['streams'],
+      params: idParams(StreamId),
+      response: { 200: flvResponse, ...errors({ 404: 'Not live', 503: 'No ffmpeg to serve it with' }) },
+    },
+    handler: async (req, reply) => {
+      const stream = ctx.registry.get(req.params.id);
+      if (!stream || !ctx.flv.canWatch(stream)) throw notFound(`live stream '${req.params.id}'`);
+      let viewer;
+      try {
+        viewer = await ctx.flv.open(stream);
+      } catch (err) {
+        throw new HttpError(503, 'unavailable', `cannot serve live video: ${(err as Error).message}`);
+      }
+      reply.raw.on('close', () => viewer.stop());
+      return reply.type('video/x-flv').header('Cache-Control', 'no-store').header('X-Accel-Buffering', 'no').send(viewer.flv);
+    },
+  });
 }

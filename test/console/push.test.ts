@@ -65,4 +65,23 @@ describe.skipIf(skip !== null)('the console updated by push, in Chromium', () =>
     await item.waitFor({ state: 'detached', timeout: 30_000 });
     expect(errs).toEqual([]);
   }, 240_000);
+
+  it("a stream's page plays an RTMP stream live (HTTP-FLV in mpegts.js, token in the header; WebSocket streams: test/live/flv-egress.test.ts)", async () => {
+    const key = await f.account('watchme');
+    const pub = f.publish(key, { durationSec: 120 });
+    const live = await waitFor(async () => (await f.api.get<{ streams: Array<{ id: string; account: string }> }>('/api/v1/streams')).body.streams.find((s) => s.account === 'watchme'), 30_000, 'watchme live');
+    const { page, errs } = await open(`/streams/${live.id}`);
+    const flvRequests: Array<{ url: string; auth: string | undefined }> = [];
+    page.on('request', (r) => {
+      if (r.url().includes('live.flv')) flvRequests.push({ url: r.url(), auth: r.headers().authorization });
+    });
+    await page.reload();
+    const video = page.getByTestId('player');
+    await expect.poll(() => video.evaluate((v) => (v as unknown as { currentTime: number }).currentTime), { timeout: 60_000 }).toBeGreaterThan(0.5);
+    expect(await video.getAttribute('data-state')).toBe('playing');
+    expect(flvRequests[0]?.auth).toBe(`Bearer ${f.moderatorToken}`);
+    expect(flvRequests[0]?.url).not.toContain(f.moderatorToken);
+    await pub.stop();
+    expect(errs).toEqual([]);
+  }, 240_000);
 });

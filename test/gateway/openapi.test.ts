@@ -34,6 +34,7 @@ const SHIPPED_ROUTES = [
   'POST /api/v1/streams/:id/cut',
   'GET /api/v1/streams/:id/frame',
   'GET /api/v1/streams/:id/frame.jpg',
+  'GET /api/v1/streams/:id/live.flv',
   'GET /api/v1/events',
   'GET /api/v1/whoami',
   'POST /api/v1/accounts',
@@ -231,7 +232,7 @@ describe('every GET route answers under its response schema on real data', () =>
       expect(res.status, `${url}: ${JSON.stringify(res.body).slice(0, 300)}`).toBe(200);
     }
     // The evidence image and a live stream's latest frame need real frames (test/pipeline, test/events).
-    expect(skipped.sort()).toEqual(['/api/v1/events', '/api/v1/evidence/:kind/:owner/:seq', '/api/v1/exchange/feed', '/api/v1/exchanges/:name/quarantine', '/api/v1/streams/:id/frame', '/api/v1/streams/:id/frame.jpg']);
+    expect(skipped.sort()).toEqual(['/api/v1/events', '/api/v1/evidence/:kind/:owner/:seq', '/api/v1/exchange/feed', '/api/v1/exchanges/:name/quarantine', '/api/v1/streams/:id/frame', '/api/v1/streams/:id/frame.jpg', '/api/v1/streams/:id/live.flv']);
 
     // The queues with something in them, under the other filters.
     for (const url of ['/api/v1/reviews?status=pending', '/api/v1/decisions?shadow=true', '/api/v1/appeals?status=open', '/api/v1/audit?limit=2']) {

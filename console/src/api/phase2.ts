@@ -1,11 +1,10 @@
 /**
  * What the console needs from the gateway that does not exist yet (push events, latest frames, stream
- * status and whoami have shipped and left this list). Each entry names the planned endpoint;
+ * status, watch live and whoami have shipped and left this list). Each entry names the planned endpoint;
  * the exact contract is in docs/console-api.md under the same heading. Screens show these honestly as
  * "not available yet" instead of faking data.
  */
 export const PHASE2 = {
-  playback: { title: 'Watch live', endpoint: 'GET /api/v1/streams/{id}/live.flv', section: 'Watch live (HTTP-FLV)' },
   signals: { title: 'Signal timeline', endpoint: 'GET /api/v1/streams/{id}/signals', section: 'Signals of a stream' },
   stats: { title: 'Time to cut', endpoint: 'GET /api/v1/stats', section: 'Dashboard statistics' },
   accountSearch: { title: 'Account search', endpoint: 'GET /api/v1/accounts?q=', section: 'Account search' },

@@ -10,11 +10,12 @@ import { SuspendDialog } from '../ui/suspend-dialog.tsx';
 import { clockText, timeText } from '../ui/format.ts';
 import { useNow, useResource } from '../ui/hooks.ts';
 import { toast } from '../ui/toast.tsx';
+import { LivePlayer } from '../ui/player.tsx';
 import { usePush } from '../push/use-push.ts';
 import { samplingText, topScores } from '../ui/stream-status.ts';
 
 export function StreamPage(props: { id: string }): JSX.Element {
-  const { api } = useApp();
+  const { api, session } = useApp();
   const live = useResource(() => api.streams().then((l) => l.find((s) => s.id === props.id) ?? null), [props.id]);
   const decisions = useResource(() => api.decisions({ streamId: props.id, limit: 200 }), [props.id]);
   usePush(['stream.frame', 'stream.ended', 'decision.created', 'decision.reviewed'], (e) => {
@@ -51,9 +52,13 @@ export function StreamPage(props: { id: string }): JSX.Element {
       {live.error && <ErrorBox error={live.error} retry={live.reload} />}
       <div class="grid-2">
         <Card title="Watch">
-          <div class="player-placeholder">
-            <NotAvailable feature="playback">{s?.protocol === 'rtmp' && s.playPath ? <>Meanwhile an RTMP player can watch <code>{s.playPath}</code> on the RTMP port.</> : 'Browser-ingested streams have no play path yet.'}</NotAvailable>
-          </div>
+          {s?.watch.flv ? (
+            <LivePlayer url={s.watch.flv} token={session.token} />
+          ) : (
+            <div class="player-placeholder">
+              <p class="muted">{s ? 'This stream cannot be watched in the browser.' : 'Not live.'}</p>
+            </div>
+          )}
         </Card>
         <Card title="Stream">
           {live.data === undefined ? (
