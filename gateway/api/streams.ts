@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { notFound } from '../errors.ts';
 import { HttpError } from './errors.ts';
 import type { ApiContext } from './context.ts';
-import { binary, errors, HttpError, json, type ApiApp } from './route.ts';
+import { binary, errors, json, type ApiApp } from './route.ts';
 import { idParams, Reason, StreamId } from './schemas.ts';
 import { awaitRemoteCut, requestRemoteCut } from '../live/cut-requests.ts';
 import { remoteStreamView, streamView, StreamView } from './views/stream.ts';

@@ -12,7 +12,7 @@ export type Severity = 'low' | 'medium' | 'high' | 'critical';
 export type ReviewPriority = 'low' | 'normal' | 'high' | 'urgent';
 export type ReviewStatus = 'pending' | 'confirmed' | 'overturned' | 'none';
 
-export type SamplingMode = 'full' | 'keyframe' | 'adaptive-full' | 'adaptive-keyframe' | 'off';
+export type SamplingMode = 'full' | 'keyframe' | 'adaptive-full' | 'adaptive-keyframe' | 'off' | 'remote';
 
 export interface LiveStream {
   id: string;

@@ -11,6 +11,8 @@ export function samplingText(mode: SamplingMode): string {
       return 'adaptive · every frame';
     case 'adaptive-keyframe':
       return 'adaptive · keyframes';
+    case 'remote':
+      return 'on another node';
     default:
       return 'not sampled';
   }
