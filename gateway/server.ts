@@ -266,6 +266,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     registry,
     signal: (s) => runner.onSignal(s),
     escalate: (streamId, reason) => watcherRef?.escalate(streamId, reason),
+    metrics: metrics.registry,
   });
   const events = new MemoryEventBus();
   const latestFrames = new LatestFrames();

@@ -4,7 +4,11 @@ import { newAdminToken, newId, safeEqualHex, sha256Hex } from '../security/secre
 import { appendAudit } from '../store/audit.ts';
 import type { AdminToken, Database } from '../store/schema.ts';
 
-export type Role = 'moderator' | 'operator';
+/**
+ * `authority`: a competent authority's token (a Member State's TCO authority, Europol's IRU): it may only
+ * submit and read its own removal orders (gateway/accountability/orders).
+ */
+export type Role = 'moderator' | 'operator' | 'authority';
 
 /** Operators can do everything moderators can (they run the platform); moderators cannot change policy or accounts' identity. */
 export function roleAllows(held: Role, needed: Role): boolean {

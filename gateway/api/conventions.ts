@@ -19,7 +19,7 @@ function genericErrors(route: RouteOptions): Record<number, string> {
   const out: Record<number, string> = {};
   if (takesBody || s.body !== undefined || s.querystring !== undefined || s.params !== undefined) out[400] = 'Invalid request: `field` names the bad input (or invalid_json)';
   const auth = route.config?.auth;
-  if (auth === 'moderator' || auth === 'operator') {
+  if (auth === 'moderator' || auth === 'operator' || auth === 'authority') {
     out[401] = 'Missing, invalid or revoked token';
     out[403] = `The token's role is not ${auth}${auth === 'moderator' ? ' or operator' : ''}`;
   }

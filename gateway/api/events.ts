@@ -37,7 +37,7 @@ export function eventRoutes(app: ApiApp, ctx: ApiContext): void {
       summary: 'The admin token presented: its name and role',
       tags: ['operations'],
       response: {
-        200: json(z.object({ actor: z.string(), name: z.string(), role: z.enum(['moderator', 'operator']), tokenId: z.string(), createdAt: IsoTime }), 'The token'),
+        200: json(z.object({ actor: z.string(), name: z.string(), role: z.enum(['moderator', 'operator', 'authority']), tokenId: z.string(), createdAt: IsoTime }), 'The token'),
       },
     },
     handler: async (req) => {

@@ -23,6 +23,7 @@ import { openApiRoute, registerOpenApi } from './openapi.ts';
 import { operationsRoutes } from './operations.ts';
 import { policyRoutes } from './policy.ts';
 import type { ApiApp, RouteModule } from './route.ts';
+import { orderRoutes } from './orders.ts';
 import { reportRoutes } from './reports.ts';
 import { statementRoutes } from './statements.ts';
 import { streamerRoutes } from './streamer.ts';
@@ -48,6 +49,7 @@ export const API_ROUTES: RouteModule[] = [
   eventRoutes,
   reportRoutes,
   exchangeRoutes,
+  orderRoutes,
 ];
 
 declare module 'fastify' {

@@ -14,6 +14,7 @@ import { JsonObject } from './schemas.ts';
 const SECURITY: Partial<Record<Auth, Array<Record<string, string[]>>>> = {
   moderator: [{ bearer: [] }],
   operator: [{ bearer: [] }],
+  authority: [{ bearer: [] }],
   streamer: [{ accountToken: [] }],
   webhook: [{ webhookSignature: [] }],
 };
@@ -27,7 +28,7 @@ const transform: SwaggerTransform = (input) => {
   if (auth && !schema.hide) {
     const security = SECURITY[auth];
     if (security) schema.security = security;
-    if (auth === 'moderator' || auth === 'operator') schema['x-required-role'] = auth;
+    if (auth === 'moderator' || auth === 'operator' || auth === 'authority') schema['x-required-role'] = auth;
   }
   return out;
 };

@@ -166,7 +166,7 @@ export function buildCli(): Command {
 
   const token = program.command('token').description('admin API tokens');
   withGlobals(token.command('issue <name>').description('issue an API bearer token (printed once)'))
-    .addOption(new Option('--role <role>', 'moderator or operator').choices(['moderator', 'operator']).makeOptionMandatory())
+    .addOption(new Option('--role <role>', 'moderator, operator, or authority (removal orders only)').choices(['moderator', 'operator', 'authority']).makeOptionMandatory())
     .action(async (name: string, opts: GlobalOpts & { role: Role }) =>
       withStore(opts, async ({ db }) => {
         const { issueToken } = await tokens();

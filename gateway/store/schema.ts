@@ -90,7 +90,7 @@ export interface SuspensionsTable {
 export interface AdminTokensTable {
   id: string;
   name: string;
-  role: 'moderator' | 'operator';
+  role: 'moderator' | 'operator' | 'authority';
   token_hash: string;
   created_at: number;
   revoked_at: number | null;

@@ -91,6 +91,12 @@ const SHIPPED_ROUTES = [
   'POST /api/v1/exchange/partners',
   'POST /api/v1/exchange/partners/:name/revoke',
   'GET /api/v1/exchange/feed',
+  'POST /api/v1/orders',
+  'GET /api/v1/orders',
+  'GET /api/v1/orders/:id',
+  'POST /api/v1/orders/:id/acknowledge',
+  'POST /api/v1/orders/:id/reject',
+  'POST /api/v1/orders/:id/execute',
 ];
 
 const openApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -208,6 +214,8 @@ describe('every GET route answers under its response schema on real data', () =>
     expect((await g.mod.post('/api/v1/accounts/alice/strikes', { category: 'spam', severity: 'low', reason: 'report #1' })).status).toBe(201);
     expect((await g.api.post('/api/v1/banks', { name: 'sample', category: 'terrorist-violent-extremism' })).status).toBe(201);
     await g.gw.accountability.syncNow();
+    const order = await g.api.post<{ order: { id: string } }>('/api/v1/orders', { authority: 'OCRVP', memberState: 'FR', reference: 'openapi-1', handle: 'alice' });
+    expect(order.status).toBe(201);
 
     const substitutions: Record<string, string> = {
       '/api/v1/accounts/:handle': '/api/v1/accounts/alice',
@@ -215,6 +223,7 @@ describe('every GET route answers under its response schema on real data', () =>
       '/api/v1/decisions/:id': `/api/v1/decisions/${enforced.row.id}`,
       '/api/v1/appeals/:id': `/api/v1/appeals/${filed.body.appeal.id}`,
       '/api/v1/banks/:name/export': '/api/v1/banks/sample/export',
+      '/api/v1/orders/:id': `/api/v1/orders/${order.body.order.id}`,
       '/api/v1/statements/:id': `/api/v1/statements/${(await g.gw.store.db.selectFrom('statements').select('id').executeTakeFirstOrThrow()).id}`,
     };
     const gets = g.gw.http.apiRoutes.filter((r) => r.method === 'GET' && !r.hidden);

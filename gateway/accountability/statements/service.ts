@@ -81,6 +81,10 @@ export class StatementService {
   }
 
   private async fromSuspension(s: Suspension): Promise<number> {
+    // A suspension carried out under a removal order states the order as its source and ground.
+    const order = s.created_by.startsWith('order:')
+      ? await this.db.selectFrom('removal_orders').selectAll().where('id', '=', s.created_by.slice('order:'.length)).executeTakeFirst()
+      : undefined;
     const restriction: Restriction = {
       puid: '',
       contentAt: s.starts_at,
@@ -90,9 +94,9 @@ export class StatementService {
       reason: s.reason,
       automatedDetection: false,
       automatedDecision: false,
-      categories: [],
-      facts: [],
-      source: { type: 'SOURCE_VOLUNTARY' },
+      categories: order ? ['terrorist-violent-extremism'] : [],
+      facts: order ? [`Removal order ${order.reference} of ${order.authority} (${order.member_state}) under ${order.legal_basis}.`] : [],
+      source: order ? { type: 'SOURCE_TYPE_OTHER_NOTIFICATION', identity: `${order.authority} (${order.member_state})` } : { type: 'SOURCE_VOLUNTARY' },
     };
     return this.insert('suspension', s.id, s.account_id, null, restriction);
   }
