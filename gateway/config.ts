@@ -88,9 +88,15 @@ export const ConfigSchema = z
         publicUrl: z.string().url().optional(),
         /** Check every API response against its route's schema and answer 500 on a mismatch (tests turn this on). */
         checkResponses: z.boolean().default(false),
+        /** A request's headers (a WebSocket upgrade's included) must arrive within this time, or the socket is closed (a slow client holds nothing longer). */
+        headersTimeoutMs: z.number().int().min(500).max(120_000).default(10_000),
+        /** A whole request (headers and body) must arrive within this time; long responses (event stream, live FLV) are not limited. */
+        requestTimeoutMs: z.number().int().min(1_000).max(600_000).default(30_000),
+        /** Open connections on the API port at most (the rest are refused at accept). */
+        maxConnections: z.number().int().min(10).max(1_000_000).default(10_000),
       })
       .strict()
-      .default({ host: '0.0.0.0', port: 8080, checkResponses: false }),
+      .default({ host: '0.0.0.0', port: 8080, checkResponses: false, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 10_000 }),
     ingest: z
       .object({
         ws: z

@@ -67,6 +67,8 @@ export interface ApiServerOptions {
   checkResponses: boolean;
   /** Adds the routes to the API context. */
   routes: (api: ApiApp) => void;
+  /** Slow-client bounds (config `http`); Node's defaults otherwise (60 s for headers, 300 s for a request). */
+  limits?: { headersTimeoutMs: number; requestTimeoutMs: number; maxConnections: number };
 }
 
 /** The fastify server with the API's conventions; `buildHttpServer` fills it with the gateway's routes. */
@@ -80,7 +82,16 @@ export async function createApiServer(opts: ApiServerOptions): Promise<FastifyIn
     // Long-lived responses (the push event stream, live FLV) would keep close() waiting: a stopping
     // gateway has cut every stream already, so close whatever connection is left.
     forceCloseConnections: true,
+    // A client sending its headers a byte a second (a WebSocket upgrade included) is closed after
+    // headersTimeout; Node checks every connectionsCheckingInterval, so keep that well below it.
+    ...(opts.limits
+      ? {
+          requestTimeout: opts.limits.requestTimeoutMs,
+          http: { headersTimeout: opts.limits.headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, Math.floor(opts.limits.headersTimeoutMs / 4)) },
+        }
+      : {}),
   }) as unknown as FastifyInstance;
+  if (opts.limits) app.server.maxConnections = opts.limits.maxConnections;
 
   // Keep the raw body: the identity webhook's HMAC is computed over the exact bytes received.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
@@ -116,6 +127,7 @@ export async function buildHttpServer(ctx: ApiContext, ws: WsIngest | null, extr
     version: ctx.version,
     db: ctx.store.db,
     checkResponses: ctx.config.http.checkResponses,
+    limits: { headersTimeoutMs: ctx.config.http.headersTimeoutMs, requestTimeoutMs: ctx.config.http.requestTimeoutMs, maxConnections: ctx.config.http.maxConnections },
     routes: (api) => {
       for (const module of [...API_ROUTES, ...extraRoutes]) module(api, ctx);
     },
