@@ -47,6 +47,17 @@ class HasherPool {
 /** Smallest side a region may have to be worth a hash (PDQ decimates to 64×64). */
 const MIN_REGION_SIDE = 48;
 
+/**
+ * Tiles are hashed on the picture at half size when it is large (on both sides, live and bank, by the same
+ * rule): PDQ decimates every region to 64×64 anyway, so a 0.6 tile of a 256×144 picture (154×86) loses
+ * little, at about a quarter of the cost (`npm run bench -- evasion`, hash per frame). The PiP search stays
+ * at full size: its rectangle must be exact to a pixel or two, or the inset's hash takes in the background.
+ */
+function tileSource(img: RgbImage): { img: RgbImage; scale: number } {
+  if (img.width < 320 || img.height < 180) return { img, scale: 1 };
+  return { img: resizeImage(img, Math.floor(img.width / 2), Math.floor(img.height / 2)), scale: 2 };
+}
+
 export class RegionHasher {
   private readonly pool = new HasherPool();
 
@@ -76,12 +87,16 @@ export class RegionHasher {
       const t = this.hash(img, trim, o.dihedral, 'trimmed');
       if (t) out.push(t);
     }
-    if (o.tiles) out.push(...this.regions(img, trim, LIVE_REGIONS, o.dihedral));
+    if (!o.tiles && !o.inner) return out;
+    const view = trimmed ? cropImage(img, trim) : img;
+    if (o.tiles) {
+      const src = tileSource(view);
+      out.push(...this.regions(src.img, { x: 0, y: 0, w: src.img.width, h: src.img.height }, LIVE_REGIONS, o.dihedral).map((r) => ({ ...r, rect: scaled(r.rect, src.scale, trim) })));
+    }
     if (o.inner) {
-      const view = trimmed ? cropImage(img, trim) : img;
       const inner = findInnerRect(view);
       if (inner) {
-        const h = this.hash(img, { x: inner.x + trim.x, y: inner.y + trim.y, w: inner.w, h: inner.h }, o.dihedral, 'inner');
+        const h = this.hash(img, scaled(inner, 1, trim), o.dihedral, 'inner');
         if (h) out.push(h);
       }
     }
@@ -110,7 +125,8 @@ export class RegionHasher {
       const h = this.hash(resizeImage(crop, up.width, up.height), { x: 0, y: 0, w: up.width, h: up.height }, false, spec.name);
       if (h) out.push({ ...h, rect: r });
     }
-    out.push(...this.regions(norm, trim, TILE_REGIONS, false));
+    const src = tileSource(cropImage(norm, trim));
+    out.push(...this.regions(src.img, { x: 0, y: 0, w: src.img.width, h: src.img.height }, TILE_REGIONS, false).map((r) => ({ ...r, rect: scaled(r.rect, src.scale, trim) })));
     return out;
   }
 
@@ -119,4 +135,9 @@ export class RegionHasher {
     const result = this.pool.get(img.width, img.height).fromRgb(img.rgb, img.width, img.height, { dihedral });
     return { region: 'full', rect: { x: 0, y: 0, w: img.width, h: img.height }, result };
   }
+}
+
+/** A rectangle of a (scaled-down) crop `within` the picture, in the picture's pixels. */
+function scaled(r: Rect, scale: number, within: Rect): Rect {
+  return { x: within.x + r.x * scale, y: within.y + r.y * scale, w: r.w * scale, h: r.h * scale };
 }

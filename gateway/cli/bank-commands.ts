@@ -75,6 +75,25 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
       }),
     );
   kit
+    .withGlobals(
+      bank
+        .command('add-picture <name> <files...>')
+        .description('bank pictures with their derived regions (trimmed, centre crops, tiles), so cropped, captioned or framed re-streams still match'),
+    )
+    .option('--source <text>', 'where the pictures came from (kept on each entry)')
+    .action(async (name: string, files: string[], opts: { source?: string }) =>
+      kit.withStore(opts, async ({ db }) => {
+        const { bankPictureFile } = await import('../banks/derive.ts');
+        const results = [];
+        for (const file of files) results.push({ file, ...(await bankPictureFile(db, kit.actor(), name, file, { source: opts.source ?? file })) });
+        kit.out(
+          opts,
+          { bank: name, pictures: results },
+          results.map((r) => `${r.file}: ${r.added ? `added ${r.entryId} with ${r.derived} derived region(s)` : 'already in the bank'} (pdq ${r.hash}, quality ${r.quality})`).join('\n'),
+        );
+      }),
+    );
+  kit
     .withGlobals(bank.command('export <name>').description('write the enabled entries to stdout'))
     .option('--format <f>', 'plain | hma | csv', 'csv')
     .option('--include-disabled')
