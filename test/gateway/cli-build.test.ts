@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, utimesSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -56,5 +56,27 @@ describe('the compiled CLI (dist/)', () => {
     expect(packagePath('policy', 'default.yaml')).toBe(path.join(ROOT, 'policy', 'default.yaml'));
     // Under vitest the TypeScript sources run; the esbuild build defines the flag.
     expect(COMPILED).toBe(false);
+  });
+
+  it('no runtime module finds a file relative to itself (that path is wrong from dist/): package/root.ts does', () => {
+    // createRequire(import.meta.url) resolves packages, which works from dist/ too; the ONNX pool picks
+    // its worker entry by COMPILED. Anything else relative to a module's own URL breaks in the bundle.
+    const allowed = new Set(['package/root.ts', 'classifiers/onnx/pool.ts', 'classifiers/onnx/worker-entry.mjs']);
+    const offenders: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+        const rel = path.join(dir, entry.name);
+        if (entry.isDirectory()) {
+          if (entry.name !== 'node_modules' && entry.name !== 'dist') walk(rel);
+        } else if (/\.(ts|mjs)$/.test(entry.name) && !entry.name.endsWith('.d.ts') && !allowed.has(rel) && rel !== 'console/vite.config.ts') {
+          const text = readFileSync(path.join(ROOT, rel), 'utf8');
+          for (const line of text.split('\n')) {
+            if (/import\.meta\.(url|dirname|filename)|__dirname/.test(line) && !/createRequire\(import\.meta\.url\)/.test(line)) offenders.push(`${rel}: ${line.trim()}`);
+          }
+        }
+      }
+    };
+    for (const dir of ['gateway', 'classifiers', 'policy', 'console']) walk(dir);
+    expect(offenders).toEqual([]);
   });
 });
