@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { findAccount, setIdentity } from '../identity/accounts.ts';
 import { checkSignature, IdentityEventSchema } from '../identity/webhook.ts';
+import { RefusalAudit } from '../security/refusal-audit.ts';
 import { appendAudit } from '../store/audit.ts';
 import type { ApiContext } from './context.ts';
 import { errors, HttpError, json, type ApiApp } from './route.ts';
@@ -12,15 +13,30 @@ const STATUS = { 'identity.verified': 'verified', 'identity.pending': 'pending',
 export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
   const db = ctx.store.db;
 
-  const refuse = async (req: FastifyRequest, reason: string, eventId: string | null): Promise<never> => {
-    await appendAudit(db, {
+  // Unsigned and forged calls are audited per source and reason in one-minute windows (one row at once,
+  // one with the count at the window's end), so a flood cannot grow the append-only log by a row per post.
+  const refusals = new RefusalAudit((r) =>
+    appendAudit(db, {
       actor: 'webhook',
       action: 'identity.webhook.refused',
       targetType: 'webhook',
-      targetId: eventId ?? 'unknown',
-      reason,
-      detail: { remote: req.ip },
-    });
+      targetId: 'unknown',
+      reason: r.reason,
+      detail: { remote: r.source, count: r.count, ...(r.aggregated ? { aggregated: true, firstAt: new Date(r.firstAt).toISOString(), lastAt: new Date(r.lastAt).toISOString() } : {}) },
+      at: r.lastAt,
+    }),
+  );
+  app.addHook('onClose', async () => {
+    await refusals.flushAll();
+  });
+
+  const refuse = async (req: FastifyRequest, reason: string, eventId: string | null): Promise<never> => {
+    if (eventId !== null) {
+      // A replay carried a valid signature: the provider (or someone holding its secret) sent it; always audited.
+      await appendAudit(db, { actor: 'webhook', action: 'identity.webhook.refused', targetType: 'webhook', targetId: eventId, reason, detail: { remote: req.ip } });
+    } else if (!(await refusals.refuse(req.ip, reason))) {
+      throw new HttpError(429, 'rate_limited', 'too many refused webhook calls from this source; slow down');
+    }
     throw new HttpError(401, 'unauthorized', `webhook refused: ${reason}`);
   };
 
@@ -54,7 +70,11 @@ export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
           }),
           'Processed',
         ),
-        ...errors({ 401: 'Missing, bad, stale or replayed signature (recorded in the audit log)', 404: 'Webhook not configured' }),
+        ...errors({
+          401: 'Missing, bad, stale or replayed signature (recorded in the audit log: per source and reason, one row at once and one with the count a minute later)',
+          404: 'Webhook not configured',
+          429: 'Over 100 refused calls from this source in a minute (code `rate_limited`); a correctly signed call is still accepted',
+        }),
       },
     },
     handler: async (req) => {
