@@ -22,6 +22,11 @@ export interface HookAdapter<Req = unknown> {
    * (MediaMTX) or whose end call can be lost: asked periodically by the reconciler. Absent: not asked.
    */
   alive?(server: MediaServerConfig, publish: UpstreamPublish, publicName: string): Promise<boolean>;
+  /**
+   * The same for all of a server's live publishes in one go (a list call rather than one call per stream):
+   * the refs the server still has. Preferred by the reconciler over `alive` where present.
+   */
+  present?(server: MediaServerConfig, publishes: readonly UpstreamPublish[]): Promise<Set<string>>;
 }
 
 /** A publish as the upstream server describes it. */

@@ -95,9 +95,27 @@ export class HookedStreams {
           ),
         );
       }
+      const byServer = new Map<string, Entry[]>();
+      for (const entry of this.live.values()) {
+        if (!entry.adapter.present) continue;
+        const list = byServer.get(entry.server.name) ?? [];
+        list.push(entry);
+        byServer.set(entry.server.name, list);
+      }
+      for (const entries of byServer.values()) {
+        const { adapter, server } = entries[0]!;
+        jobs.push(
+          adapter.present!.call(adapter, server, entries.map((e) => e.publish)).then(
+            (refs) => {
+              for (const e of entries) if (!refs.has(e.publish.ref)) this.deps.registry.ended(e.streamId, 'publisher_disconnected', `${server.name} no longer has the publisher`);
+            },
+            () => undefined, // unreachable: not evidence the publishers left
+          ),
+        );
+      }
       for (const entry of this.live.values()) {
         const alive = entry.adapter.alive;
-        if (!alive) continue;
+        if (!alive || entry.adapter.present) continue;
         jobs.push(
           alive.call(entry.adapter, entry.server, entry.publish, entry.publicName).then(
             (yes) => {

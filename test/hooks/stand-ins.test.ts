@@ -29,7 +29,7 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
   let dir: string;
   let gw: Gateway;
   let api: (method: string, url: string, body?: unknown) => Promise<{ status: number; body: Record<string, unknown> }>;
-  const connected = { mtx: new Set<string>(), srs: new Set<string>(), ome: new Set<string>() };
+  const connected = { mtx: new Set<string>(), mtxs: new Set<string>(), srs: new Set<string>(), ome: new Set<string>() };
   let failKicks = 0;
   let mtx: Awaited<ReturnType<typeof controlApi>>;
   let srs: Awaited<ReturnType<typeof controlApi>>;
@@ -57,6 +57,17 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
 
     // MediaMTX API (api_rtmp.go): kick → 200 or 404; get → 200 or 404.
     mtx = await controlApi((method, url) => {
+      // List (paginate.go: itemsPerPage, page from 0, pageCount).
+      const list = /^\/v3\/rtmpconns\/list\?itemsPerPage=(\d+)&page=(\d+)$/.exec(url);
+      if (list && method === 'GET') {
+        const per = Number(list[1]);
+        const all = [...connected.mtx];
+        return [200, { itemCount: all.length, pageCount: Math.ceil(all.length / per), items: all.slice(Number(list[2]) * per, (Number(list[2]) + 1) * per).map((id) => ({ id, state: 'publish' })) }];
+      }
+      // RTMPS connections (reported as protocol rtmp in the auth request) live in their own list.
+      const secure = /^\/v3\/rtmpsconns\/(list|kick)(?:\?itemsPerPage=(\d+)&page=(\d+)|\/([0-9a-f-]+))$/.exec(url);
+      if (secure?.[1] === 'list') return [200, { itemCount: connected.mtxs.size, pageCount: connected.mtxs.size ? 1 : 0, items: [...connected.mtxs].map((id) => ({ id })) }];
+      if (secure?.[1] === 'kick') return connected.mtxs.delete(secure[4]!) ? [200, {}] : [404, { error: 'connection not found' }];
       const m = /^\/v3\/rtmpconns\/(kick|get)\/([0-9a-f-]+)$/.exec(url);
       if (!m) return [404, { error: 'not found' }];
       if (m[1] === 'kick' && method === 'POST') {
@@ -130,8 +141,23 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
       // MediaMTX calls nothing when a publish ends: the reconciler finds the connection gone.
       connected.mtx.delete(id);
       await gone('alice');
-      expect(mtx.calls.some((c) => c.method === 'GET' && c.url === `/v3/rtmpconns/get/${id}` && c.authorization === `Basic ${Buffer.from('modgate:pull-pass').toString('base64')}`)).toBe(true);
+      expect(mtx.calls.some((c) => c.method === 'GET' && c.url === '/v3/rtmpconns/list?itemsPerPage=1000&page=0' && c.authorization === `Basic ${Buffer.from('modgate:pull-pass').toString('base64')}`)).toBe(true);
     }, 90_000);
+
+    it('an RTMPS publisher (protocol rtmp, listed in rtmpsconns) is not taken for gone, and is kicked there', async () => {
+      const key = await verifiedAccount(gw, 'mtxsecure');
+      const id = crypto.randomUUID();
+      connected.mtxs.add(id);
+      expect((await mediamtxAuth(hook('mediamtx', MTX_SECRET), { password: key, action: 'publish', path: 'mtxsecure', protocol: 'rtmp', id })).allowed).toBe(true);
+      const stream = await waitFor(() => live('mtxsecure'), 10_000, 'mtxsecure to be live');
+      const lists = () => mtx.calls.filter((c) => c.url.startsWith('/v3/rtmpsconns/list')).length;
+      const before = lists();
+      await waitFor(async () => (lists() >= before + 2 ? true : null), 30_000, 'two reconciler rounds');
+      expect((await live('mtxsecure'))?.id, 'still live: the secure list has it').toBe(stream.id);
+      expect((await suspend('mtxsecure')).status).toBe(200);
+      await waitFor(async () => (connected.mtxs.has(id) ? null : true), 30_000, 'the RTMPS connection to be kicked');
+      expect(mtx.calls).toContainEqual(expect.objectContaining({ method: 'POST', url: `/v3/rtmpsconns/kick/${id}` }));
+    }, 60_000);
 
     it('refusals: unknown key, unverified, a key as the path, a wrong secret; reads allowed, API access only with the control credentials', async () => {
       await addAccount(gw.store.db, { id: 'test' }, { handle: 'mtxunverified', verified: false });
