@@ -1,3 +1,4 @@
+import { automatedReason, DETECTION_INTERNALS, isAutomated, streamerReason } from '../enforcement/streamer-words.ts';
 import { z } from 'zod';
 import { appealBlocker, fileAppeal, listAppeals, STATEMENT_MAX } from '../enforcement/appeals.ts';
 import { statementsOf } from '../accountability/statements/service.ts';
@@ -51,10 +52,18 @@ const StreamerSuspension = z.object({
   permanent: z.boolean(),
 });
 
+/**
+ * A suspension's reason as its streamer reads it. An automated one stored before reasons were written in
+ * plain words (gateway/enforcement/decisions.ts) still holds the engine's text: it is replaced here.
+ */
+function suspensionReason(s: Pick<Suspension, 'reason' | 'created_by'>): string {
+  return isAutomated(s.created_by) && DETECTION_INTERNALS.test(s.reason) ? automatedReason(null) : s.reason;
+}
+
 function streamerSuspensionView(s: Suspension, own: Account): z.infer<typeof StreamerSuspension> {
   return {
     id: s.id,
-    reason: s.reason,
+    reason: suspensionReason(s),
     decidedBy: deciderKind(s.created_by),
     rule: s.created_by.startsWith('policy:') ? s.created_by.slice('policy:'.length) : null,
     // Only the account's own decisions can be appealed from this account.
@@ -231,8 +240,8 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
           reason: 'suspended',
           message:
             suspension.ends_at === null
-              ? `live streaming is suspended permanently: ${suspension.reason}`
-              : `live streaming is suspended until ${isoOf(suspension.ends_at)}: ${suspension.reason}`,
+              ? `live streaming is suspended permanently: ${suspensionReason(suspension)}`
+              : `live streaming is suspended until ${isoOf(suspension.ends_at)}: ${suspensionReason(suspension)}`,
         };
       else if (liveKeys.length === 0) goLive = { allowed: false, reason: 'no_stream_key', message: 'the account has no live stream key; ask an operator for one' };
       else goLive = { allowed: true, reason: null, message: 'you may go live' };
@@ -262,7 +271,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
             id: d.id,
             streamId: d.stream_id,
             rule: d.rule_id,
-            reason: d.reason,
+            reason: streamerReason(d),
             decidedAt: isoOf(d.decided_at),
             decidedBy: deciderKind(d.decided_by),
             enforcement: enforcementSummary(d.actions),
@@ -325,7 +334,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
       const account = ownAccount(req);
       const rows = await listAppeals(db, { accountId: account.id, limit: 1000 });
       const decisions = rows.length
-        ? await db.selectFrom('decisions').select(['id', 'rule_id', 'reason', 'decided_at', 'review_status']).where('id', 'in', rows.map((r) => r.decision_id)).execute()
+        ? await db.selectFrom('decisions').select(['id', 'rule_id', 'reason', 'decided_at', 'review_status', 'decided_by', 'actions']).where('id', 'in', rows.map((r) => r.decision_id)).execute()
         : [];
       const byId = new Map(decisions.map((d) => [d.id, d]));
       return {
@@ -333,7 +342,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
           const d = byId.get(a.decision_id);
           return {
             ...streamerAppealView(a),
-            decision: d ? { id: d.id, rule: d.rule_id, reason: d.reason, decidedAt: isoOf(d.decided_at), reviewStatus: d.review_status } : null,
+            decision: d ? { id: d.id, rule: d.rule_id, reason: streamerReason(d), decidedAt: isoOf(d.decided_at), reviewStatus: d.review_status } : null,
           };
         }),
       };

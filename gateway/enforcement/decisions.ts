@@ -4,6 +4,7 @@ import type { AccountHistory } from '../../policy/history.ts';
 import { newId } from '../security/secrets.ts';
 import { appendAudit, touchGate } from '../store/audit.ts';
 import type { Database, DecisionRow, StrikeRow, Suspension } from '../store/schema.ts';
+import { automatedReason, isAutomated } from './streamer-words.ts';
 
 export interface RecordedDecision {
   row: DecisionRow;
@@ -89,7 +90,9 @@ async function applyEnforced(trx: Kysely<Database>, decision: EnforcedDecision, 
       id: newId('sus', now),
       account_id: decision.accountId,
       identity_subject: decision.personId,
-      reason: decision.reason,
+      // Streamers read a suspension's reason (GET /me, the refusal of their next publish): plain words,
+      // never the engine's distances and limits (the decision keeps those for moderators).
+      reason: isAutomated(actor) ? automatedReason(a.strike?.category ?? null) : decision.reason,
       starts_at: now,
       ends_at: a.suspend.untilMs,
       created_by: actor,

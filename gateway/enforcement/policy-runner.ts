@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Signal } from '../../classifiers/signal.ts';
+import { automatedReason } from './streamer-words.ts';
 import { createStreamState, SAMPLER_SOURCE, STALL_LABEL, step, tick, type Decision, type EngineContext, type StreamState } from '../../policy/engine.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { LiveRegistry, LiveStream } from '../live/registry.ts';
@@ -138,6 +139,8 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
         await this.deps.registry.cut(run.stream.id, {
           reason: a.suspend ? 'suspended' : 'cut',
           message: decision.reason,
+          streamerMessage: automatedReason(a.strike?.category ?? null),
+          ...(a.suspend ? { suspension: { endsAt: a.suspend.untilMs } } : {}),
           actor,
           detail: { decisionId: recorded.row.id, ruleId: decision.ruleId },
         });

@@ -126,8 +126,12 @@ export class WsIngest {
           terminate: (request: CutRequest) => {
             streamId = null;
             mediaTap.end();
-            if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'ended', reason: request.reason, message: request.message }));
-            close(cutCloseCode(request.reason), request.message);
+            // The streamer's words: an automated decision's reason (distances, limits) stays with moderators.
+            const message = request.streamerMessage ?? request.message;
+            const decisionId = typeof request.detail?.decisionId === 'string' ? request.detail.decisionId : null;
+            const suspension = request.suspension ? { endsAt: request.suspension.endsAt === null ? null : new Date(request.suspension.endsAt).toISOString(), permanent: request.suspension.endsAt === null } : null;
+            if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'ended', reason: request.reason, message, suspension, decisionId }));
+            close(cutCloseCode(request.reason), message);
           },
           warn: (message: string) => {
             if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'warning', message }));

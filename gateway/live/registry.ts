@@ -32,6 +32,10 @@ export interface CutRequest {
   message: string;
   actor: string;
   detail?: Record<string, unknown>;
+  /** What the streamer is told, when it differs from `message` (an automated decision's plain words). */
+  streamerMessage?: string;
+  /** The suspension the cut comes with, for the streamer (`endsAt` null: permanent). */
+  suspension?: { endsAt: number | null };
 }
 
 /** What an ingest adapter gives the registry: a way to end the publisher's connection from the server side. */

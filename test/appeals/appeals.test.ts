@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DETECTION_INTERNALS, streamerReason } from '../../gateway/enforcement/streamer-words.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
 import { ApiClient, sleep, waitFor } from '../helpers/gateway.ts';
 import { DAY, ffmpegPath, startAppealsGateway, type AppealsGateway, type Streamer } from './helpers.ts';
@@ -82,8 +83,10 @@ describe('streamer status and appeals', () => {
     expect(status.canGoLive).toBe(false);
     expect(status.goLive.reason).toBe('suspended');
     expect(status.goLive.message).toMatch(/suspended until .*terrorist/);
+    // Plain words: the engine's reason (match distance, limits) is for moderators only.
+    expect(status.goLive.message).not.toMatch(DETECTION_INTERNALS);
     expect(status.activeSuspension).toMatchObject({
-      reason: rec.row.reason,
+      reason: 'automated moderation found terrorist or violent extremist content in your stream',
       decidedBy: 'rule',
       rule: 'tve-known-content',
       decisionId: aliceDecision,
@@ -94,7 +97,7 @@ describe('streamer status and appeals', () => {
     expect(days).toBeGreaterThan(29.9);
     expect(status.strikes).toEqual([expect.objectContaining({ category: 'terrorist-violent-extremism', decisionId: aliceDecision })]);
     expect(status.decisions).toEqual([
-      expect.objectContaining({ id: aliceDecision, rule: 'tve-known-content', reason: rec.row.reason, reviewStatus: 'pending', appealable: true, appeal: null }),
+      expect.objectContaining({ id: aliceDecision, rule: 'tve-known-content', reason: streamerReason(rec.row), reviewStatus: 'pending', appealable: true, appeal: null }),
     ]);
     expect(status.howToAppeal).toMatchObject({ method: 'POST', endpoint: '/api/v1/me/appeals' });
     expect(status.howToAppeal.text).toMatch(/appeal/i);

@@ -130,7 +130,7 @@ describe('WebSocket enforcement on a live stream', () => {
     const closed = await serverClose(c);
     expect(closed.code).toBe(CloseCode.cut);
     expect(closed.reason).toBe('nudity');
-    expect(c.messages.at(-1)).toEqual({ type: 'ended', reason: 'cut', message: 'nudity' });
+    expect(c.messages.at(-1)).toEqual({ type: 'ended', reason: 'cut', message: 'nudity', suspension: null, decisionId: null });
     const row = await t.gw.store.db.selectFrom('streams').selectAll().where('id', '=', id!).executeTakeFirstOrThrow();
     expect(row.end_reason).toBe('cut');
   });
