@@ -18,6 +18,7 @@ const UNIT = [
   'test/classifiers/hashlist-format.test.ts',
   'test/classifiers/onnx-preprocess.test.ts',
   'test/classifiers/pdq.test.ts',
+  'test/classifiers/rate-and-reuse.test.ts',
   'test/classifiers/regions.test.ts',
   'test/console/units.test.ts',
   'test/gateway/api-conventions.test.ts',
