@@ -120,14 +120,18 @@ export async function probeFfmpeg(path: string, source: FfmpegSource): Promise<O
 
 let cached: Promise<FfmpegInfo> | null = null;
 
-async function resolveUncached(): Promise<FfmpegInfo> {
-  const rejected: FfmpegInfo['rejected'] = [];
-  const candidates: Array<{ path: string | null; source: FfmpegSource }> = [
+/** Where to look, in order: FFMPEG_PATH, PATH, the npm static build. */
+function candidates(): Array<{ path: string | null; source: FfmpegSource }> {
+  return [
     { path: process.env.FFMPEG_PATH || null, source: 'env' },
     { path: onPath('ffmpeg'), source: 'path' },
     { path: npmBinary(), source: 'npm' },
   ];
-  for (const c of candidates) {
+}
+
+async function resolveUncached(): Promise<FfmpegInfo> {
+  const rejected: FfmpegInfo['rejected'] = [];
+  for (const c of candidates()) {
     if (!c.path) continue;
     try {
       return { ...(await probeFfmpeg(c.path, c.source)), rejected };
@@ -157,4 +161,54 @@ export async function findFfmpeg(): Promise<FfmpegInfo | null> {
   } catch {
     return null;
   }
+}
+
+/** What a one-off decode needs: the binary, and whether it takes `-fps_mode`. */
+export interface FfmpegDecoder {
+  path: string;
+  version: string;
+  source: FfmpegSource;
+  fpsMode: boolean;
+}
+
+/** `-fps_mode` arrived in ffmpeg 5.1; a build without a release number (a git "N-…" build) is taken as newer. */
+export function fpsModeFromVersion(version: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  if (!m) return true;
+  const major = Number(m[1]);
+  return major > 5 || (major === 5 && Number(m[2]) >= 1);
+}
+
+let cachedDecoder: Promise<FfmpegDecoder> | null = null;
+
+async function resolveDecoderUncached(): Promise<FfmpegDecoder> {
+  const rejected: FfmpegInfo['rejected'] = [];
+  for (const c of candidates()) {
+    if (!c.path) continue;
+    try {
+      const m = /ffmpeg version (\S+)/.exec(await run(c.path, ['-hide_banner', '-version']));
+      if (!m?.[1]) throw new Error('not an ffmpeg binary (no "ffmpeg version" line)');
+      return { path: c.path, version: m[1], source: c.source, fpsMode: fpsModeFromVersion(m[1]) };
+    } catch (err) {
+      rejected.push({ path: c.path, source: c.source, reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  throw new FfmpegNotFoundError(rejected);
+}
+
+/**
+ * The binary for one-off decodes (`modgate hash` on WebP, GIF, BMP, TIFF and videos), from one `ffmpeg
+ * -version` instead of resolveFfmpeg's four probes, whose other answers (showinfo options, encoders) only
+ * the samplers and tests use: a `modgate hash` call on a video ran five ffmpeg processes, now two. Reuses
+ * resolveFfmpeg's answer when this process already has it; cached like it.
+ */
+export function resolveFfmpegDecoder(): Promise<FfmpegDecoder> {
+  if (cached) return cached.then((i) => ({ path: i.path, version: i.version, source: i.source, fpsMode: i.features.fpsMode }));
+  if (!cachedDecoder) {
+    cachedDecoder = resolveDecoderUncached();
+    cachedDecoder.catch(() => {
+      cachedDecoder = null;
+    });
+  }
+  return cachedDecoder;
 }

@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import { PdqHasher, toHex, type PdqResult } from '../../classifiers/pdq.ts';
 import { RegionHasher } from '../../classifiers/region-hashes.ts';
 import { ffmpegFrames, type RgbFrame } from './ffmpeg-frames.ts';
-import { FfmpegNotFoundError, resolveFfmpeg, type FfmpegInfo } from './ffmpeg-path.ts';
+import { FfmpegNotFoundError, resolveFfmpegDecoder, type FfmpegDecoder } from './ffmpeg-path.ts';
 import { decodeImage } from './image/decode.ts';
 import { MAX_PIXELS, MediaError, NotInProcess, type Raster } from './image/raster.ts';
 import { isInProcess, sniffFormat } from './image/sniff.ts';
@@ -127,7 +127,7 @@ function greyToRgb(grey: Uint8Array): Uint8Array {
   return rgb;
 }
 
-async function hashFfmpegStill(ffmpeg: FfmpegInfo, file: string, hasher: PdqHasher, opts: HashOptions): Promise<ImageHashes> {
+async function hashFfmpegStill(ffmpeg: FfmpegDecoder, file: string, hasher: PdqHasher, opts: HashOptions): Promise<ImageHashes> {
   let result: ImageHashes | null = null;
   const run = await ffmpegFrames(ffmpeg.path, file, {}, (frame) => {
     checkFrame(frame);
@@ -137,11 +137,11 @@ async function hashFfmpegStill(ffmpeg: FfmpegInfo, file: string, hasher: PdqHash
   throw ffmpegFailure(run.code, run.stderr, 'a picture');
 }
 
-async function hashFfmpegVideo(ffmpeg: FfmpegInfo, file: string, hasher: PdqHasher, opts: HashOptions): Promise<VideoHashes> {
+async function hashFfmpegVideo(ffmpeg: FfmpegDecoder, file: string, hasher: PdqHasher, opts: HashOptions): Promise<VideoHashes> {
   const fps = opts.fps ?? 1;
   const frames: FileHash[] = [];
   let size = { width: 0, height: 0 };
-  const run = await ffmpegFrames(ffmpeg.path, file, { fps, maxFrames: opts.maxFrames, fpsModeFlag: ffmpeg.features.fpsMode }, (frame, i) => {
+  const run = await ffmpegFrames(ffmpeg.path, file, { fps, maxFrames: opts.maxFrames, fpsModeFlag: ffmpeg.fpsMode }, (frame, i) => {
     checkFrame(frame);
     size = { width: frame.width, height: frame.height };
     const r = hasher.fromRgb(frame.rgb, frame.width, frame.height);
@@ -161,9 +161,9 @@ function ffmpegFailure(code: number | null, stderr: string, what: string): Media
   return new MediaError('unsupported', `ffmpeg cannot decode it${last ? `: ${last}` : ` (exit ${code})`}`);
 }
 
-async function findFfmpeg(): Promise<FfmpegInfo> {
+async function findFfmpeg(): Promise<FfmpegDecoder> {
   try {
-    return await resolveFfmpeg();
+    return await resolveFfmpegDecoder();
   } catch (err) {
     if (err instanceof FfmpegNotFoundError) throw new MediaError('ffmpeg_unavailable', `needs ffmpeg to decode, and ${err.message}`);
     throw err;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHex, hamming } from '../../classifiers/pdq.ts';
-import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
+import { findFfmpeg, fpsModeFromVersion } from '../../gateway/media/ffmpeg-path.ts';
 import { openStore } from '../../gateway/store/db.ts';
 import { FIXTURE_IMAGES, errorCodes, modgate, parseHashLines, referenceValues } from './cli-process.ts';
 
@@ -105,6 +105,32 @@ describe.skipIf(!ffmpeg)('modgate hash on videos', { timeout: 180_000 }, () => {
     const twice = two.stdout.trimEnd().split('\n').slice(1);
     expect(twice.map((l) => l.split(',')[2])).toEqual(['0.000', '0.500', '1.000', '1.500', '2.000', '2.500', '3.000']);
     expect(twice.filter((_, i) => i % 2 === 0).map((l) => l.split(',')[0])).toEqual(frames.map((l) => l.split(',')[0]));
+  });
+
+  it('runs ffmpeg once to identify it and once per file it decodes (a video and a WebP: three runs in all)', async () => {
+    // A wrapper that logs each run's arguments, then runs the real binary.
+    const log = path.join(dir, 'ffmpeg-runs.log');
+    const wrapper = path.join(dir, 'ffmpeg-logged');
+    writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> '${log}'\nexec '${ffmpeg!.path}' "$@"\n`, { mode: 0o755 });
+    const saved = process.env.FFMPEG_PATH;
+    process.env.FFMPEG_PATH = wrapper;
+    try {
+      const run = await modgate(['hash', video, path.join(FIXTURE_IMAGES, 'rgb-320x180.webp')]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(parseHashLines(run.stdout)).toHaveLength(5);
+    } finally {
+      if (saved === undefined) delete process.env.FFMPEG_PATH;
+      else process.env.FFMPEG_PATH = saved;
+    }
+    const runs = readFileSync(log, 'utf8').trim().split('\n');
+    expect(runs.filter((r) => r.includes('-version'))).toHaveLength(1);
+    expect(runs.filter((r) => r.includes(' -i '))).toHaveLength(2);
+    expect(runs).toHaveLength(3);
+  });
+
+  it('knows -fps_mode from the version: 5.1 and later, and git builds without a release number', () => {
+    expect(['4.1', '4.4.2', '5.0.1'].map(fpsModeFromVersion)).toEqual([false, false, false]);
+    expect(['5.1.9-0+deb12u1', '6.1', '7.0.2', 'N-113890-g1234abcd'].map(fpsModeFromVersion)).toEqual([true, true, true, true]);
   });
 
   it('gives frames in --json with timestamps, and bank import takes the vPDQ lines as frame hashes', async () => {
