@@ -16,6 +16,7 @@ import { installConventions, type ApiRouteInfo } from './conventions.ts';
 import { decisionRoutes } from './decisions.ts';
 import { eventRoutes } from './events.ts';
 import { exchangeRoutes } from './exchanges.ts';
+import { hmaRoutes } from './hma.ts';
 import { HttpError, installErrorHandlers } from './errors.ts';
 import { identityWebhookRoutes } from './identity-webhook.ts';
 import { mediaHookRoutes } from './media-hooks.ts';
@@ -49,6 +50,7 @@ export const API_ROUTES: RouteModule[] = [
   eventRoutes,
   reportRoutes,
   exchangeRoutes,
+  hmaRoutes,
   orderRoutes,
 ];
 

@@ -516,6 +516,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0030_hma_content_ids': {
+      // HMA's API names banked content by an integer (`bank_content_id`); entries here are text ids. A stable
+      // integer per entry, handed out when HMA-compatible routes first name it.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('hma_content_ids')
+          .addColumn('id', serial as 'integer', (c) => autoPk(c))
+          .addColumn('entry_id', 'text', (c) => c.notNull().unique())
+          .execute();
+      },
+    },
   };
 }
 

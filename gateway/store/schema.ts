@@ -245,6 +245,12 @@ export interface ExchangePartnersTable {
   last_checkpoint: string | null;
 }
 
+/** The integer HMA's API names a banked entry by (`bank_content_id`). */
+export interface HmaContentIdsTable {
+  id: Generated<number>;
+  entry_id: string;
+}
+
 export interface SignalsTable {
   id: Generated<number>;
   stream_id: string;
@@ -440,6 +446,7 @@ export interface Database {
   exchanges: ExchangesTable;
   exchange_quarantine: ExchangeQuarantineTable;
   exchange_partners: ExchangePartnersTable;
+  hma_content_ids: HmaContentIdsTable;
   signals: SignalsTable;
   decisions: DecisionsTable;
   strikes: StrikesTable;

@@ -91,6 +91,9 @@ const SHIPPED_ROUTES = [
   'POST /api/v1/exchange/partners',
   'POST /api/v1/exchange/partners/:name/revoke',
   'GET /api/v1/exchange/feed',
+  'GET /m/lookup',
+  'GET /c/banks',
+  'POST /c/bank/:name/signal',
   'POST /api/v1/orders',
   'GET /api/v1/orders',
   'GET /api/v1/orders/:id',
@@ -223,6 +226,7 @@ describe('every GET route answers under its response schema on real data', () =>
       '/api/v1/decisions/:id': `/api/v1/decisions/${enforced.row.id}`,
       '/api/v1/appeals/:id': `/api/v1/appeals/${filed.body.appeal.id}`,
       '/api/v1/banks/:name/export': '/api/v1/banks/sample/export',
+      '/m/lookup': `/m/lookup?signal_type=pdq&signal=${'0'.repeat(64)}`,
       '/api/v1/orders/:id': `/api/v1/orders/${order.body.order.id}`,
       '/api/v1/statements/:id': `/api/v1/statements/${(await g.gw.store.db.selectFrom('statements').select('id').executeTakeFirstOrThrow()).id}`,
     };
