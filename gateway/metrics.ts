@@ -6,6 +6,8 @@ import type { PolicyRunner } from './enforcement/policy-runner.ts';
 import type { LiveRegistry } from './live/registry.ts';
 import type { StreamWatcher } from './pipeline/watcher.ts';
 import type { HookedStreams } from './hooks/hooked-streams.ts';
+import type { DbHealth } from './store/health.ts';
+import type { ChangeListener } from './store/notifications.ts';
 
 export interface MetricsSources {
   registry: LiveRegistry;
@@ -16,6 +18,8 @@ export interface MetricsSources {
   watcher: () => StreamWatcher | null;
   /** Upstream media servers (gateway/hooks/) and their configured names. */
   hooks?: () => { streams: HookedStreams; servers: readonly string[] } | null;
+  /** This node on a shared database: its id, the database's health, the change listener (PostgreSQL). */
+  node?: { id: string; health: DbHealth; listener: ChangeListener | null };
 }
 
 /**
@@ -37,6 +41,40 @@ export function createMetrics(src: MetricsSources): { registry: Registry; refusa
       for (const s of src.registry.list()) this.inc({ protocol: s.protocol });
     },
   });
+  if (src.node) {
+    const node = src.node;
+    new Gauge({ name: 'modgate_node_info', help: 'This gateway node (join on `node` across nodes)', labelNames: ['node'], registers: [registry] }).set({ node: node.id }, 1);
+    new Gauge({
+      name: 'modgate_database_up',
+      help: '1 while the database answers, 0 while it is unreachable (the node relays and gates from memory)',
+      registers: [registry],
+      collect() {
+        this.set(node.health.ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'modgate_database_probe_seconds',
+      help: 'Round trip of the last database health probe (select 1)',
+      registers: [registry],
+      collect() {
+        const v = node.health.view();
+        if (v.lastProbeMs !== null) this.set(v.lastProbeMs / 1000);
+      },
+    });
+    if (node.listener) {
+      const listener = node.listener;
+      new Gauge({
+        name: 'modgate_change_listener_up',
+        help: '1 while the LISTEN connection for other nodes\' changes is connected',
+        registers: [registry],
+        collect() {
+          this.set(listener.listening ? 1 : 0);
+        },
+      });
+      const notified = new Counter({ name: 'modgate_change_notifications_total', help: 'Change notifications received from other nodes, by feed', labelNames: ['kind'], registers: [registry] });
+      listener.on('change', (kind) => notified.inc({ kind }));
+    }
+  }
   const refusals = new Counter({ name: 'modgate_publish_refusals_total', help: 'Refused publishes by reason', labelNames: ['protocol', 'reason'], registers: [registry] });
   const ended = new Counter({ name: 'modgate_streams_ended_total', help: 'Ended streams by end reason (cut, suspended, publisher_disconnected, …)', labelNames: ['reason'], registers: [registry] });
   src.registry.on('ended', (_s, reason) => ended.inc({ reason }));

@@ -248,7 +248,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
   let watcherRef: StreamWatcher | null = null;
   let hooksRef: HookedStreams | null = null;
-  const metrics = createMetrics({ registry, runner, banks, stage, classifiers, watcher: () => watcherRef, hooks: () => (hooksRef ? { streams: hooksRef, servers: config.servers.map((s) => s.name) } : null) });
+  const metrics = createMetrics({ registry, runner, banks, stage, classifiers, watcher: () => watcherRef, node: { id: registry.nodeId, health: dbHealth, listener }, hooks: () => (hooksRef ? { streams: hooksRef, servers: config.servers.map((s) => s.name) } : null) });
   const refuse = (r: Parameters<typeof recordRefusal>[1]) => {
     metrics.refusal(r.protocol, r.reason);
     log.info({ protocol: r.protocol, remote: r.remoteAddr, reason: r.reason, ...(r.server ? { server: r.server } : {}) }, 'publish refused');

@@ -10,6 +10,8 @@ export interface DbHealthView {
   since: number;
   /** The last failure's message, while unreachable. */
   error: string | null;
+  /** Round trip of the last successful probe (ms); null before the first. */
+  lastProbeMs: number | null;
 }
 
 export interface DbHealthEvents {
@@ -24,7 +26,7 @@ export interface DbHealthEvents {
  * and `recovered` tells the feeds to reconcile.
  */
 export class DbHealth extends EventEmitter<DbHealthEvents> {
-  private current: DbHealthView = { state: 'ok', since: Date.now(), error: null };
+  private current: DbHealthView = { state: 'ok', since: Date.now(), error: null, lastProbeMs: null };
   private timer: NodeJS.Timeout | null = null;
   private probing: Promise<boolean> | null = null;
 
@@ -55,6 +57,7 @@ export class DbHealth extends EventEmitter<DbHealthEvents> {
     if (this.probing) return this.probing;
     this.probing = (async () => {
       let timer: NodeJS.Timeout | undefined;
+      const started = performance.now();
       try {
         await Promise.race([
           sql`select 1`.execute(this.db),
@@ -62,6 +65,7 @@ export class DbHealth extends EventEmitter<DbHealthEvents> {
             timer = setTimeout(() => reject(new Error(`the database did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
           }),
         ]);
+        this.current.lastProbeMs = performance.now() - started;
         this.mark('ok', null);
         return true;
       } catch (err) {
@@ -91,7 +95,7 @@ export class DbHealth extends EventEmitter<DbHealthEvents> {
       if (err) this.current.error = err.message;
       return;
     }
-    this.current = { state, since: Date.now(), error: err ? err.message || String(err) : null };
+    this.current = { state, since: Date.now(), error: err ? err.message || String(err) : null, lastProbeMs: this.current.lastProbeMs };
     if (state === 'ok') this.emit('recovered');
     else this.emit('lost', err ?? new Error('unreachable'));
   }

@@ -71,6 +71,14 @@ describe.skipIf(pgUnavailable !== null)('two gateway nodes on one PostgreSQL: pu
     const row = await admin.db.selectFrom('streams').select(['end_reason', 'node_id']).where('id', '=', live.id).executeTakeFirstOrThrow();
     expect(row.end_reason).toBe('suspended');
     expect(a.alive() && b.alive()).toBe(true);
+    // B's /metrics: its node, the database up, the listener connected, the gate notification counted.
+    const metrics = await apiB.get<string>('/metrics');
+    expect(metrics.status).toBe(200);
+    const text = String(metrics.body);
+    expect(text).toMatch(/^modgate_node_info\{node="node_[0-9a-f]+"\} 1$/m);
+    expect(text).toMatch(/^modgate_database_up 1$/m);
+    expect(text).toMatch(/^modgate_change_listener_up 1$/m);
+    expect(Number(/^modgate_change_notifications_total\{kind="gate"\} (\d+)$/m.exec(text)?.[1] ?? 0)).toBeGreaterThan(0);
   });
 
   it("a policy activated on A is B's active policy", async () => {
