@@ -63,6 +63,8 @@ export interface Gateway {
   watcher: StreamWatcher | null;
   accountability: Accountability;
   events: EventBus;
+  /** The latest sampled frame of each live stream (the console's thumbnails). */
+  latestFrames: LatestFrames;
   classifiers: OnnxClassifier[];
   exchanges: ExchangeRunner;
   rtmpPort: number;
@@ -346,6 +348,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     watcher,
     accountability,
     events,
+    latestFrames,
     classifiers,
     exchanges,
     rtmpPort,

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { BenchResult } from './bench/types.ts';
 
-const SUITES = ['pdq', 'cli', 'hash', 'hash-index', 'bank-import', 'policy', 'onnx', 'sampler', 'gateway', 'nginx-rtmp', 'pipeline', 'hooks', 'cross-node', 'evasion'] as const;
+const SUITES = ['pdq', 'cli', 'hash', 'hash-index', 'bank-import', 'policy', 'onnx', 'sampler', 'gateway', 'nginx-rtmp', 'pipeline', 'hooks', 'cross-node', 'evasion', 'console'] as const;
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
