@@ -25,6 +25,7 @@ import { operationsRoutes } from './operations.ts';
 import { policyRoutes } from './policy.ts';
 import type { ApiApp, RouteModule } from './route.ts';
 import { orderRoutes } from './orders.ts';
+import { transparencyRoutes } from './transparency.ts';
 import { reportRoutes } from './reports.ts';
 import { statementRoutes } from './statements.ts';
 import { streamerRoutes } from './streamer.ts';
@@ -52,6 +53,7 @@ export const API_ROUTES: RouteModule[] = [
   exchangeRoutes,
   hmaRoutes,
   orderRoutes,
+  transparencyRoutes,
 ];
 
 declare module 'fastify' {

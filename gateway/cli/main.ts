@@ -9,6 +9,7 @@ import { registerHashCommands } from './hash-commands.ts';
 import { actor, configFrom, iso, kit, out, withGlobals, withStore, type GlobalOpts } from './kit.ts';
 import { registerModelCommands } from './model-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
+import { registerReportCommands } from './report-commands.ts';
 import { registerStreamerCommands } from './streamer-commands.ts';
 
 /**
@@ -197,6 +198,7 @@ export function buildCli(): Command {
   registerHashCommands(program);
   registerModelCommands(program, kit);
   registerPolicyCommands(program, kit);
+  registerReportCommands(program, kit);
   registerStreamerCommands(program, kit);
   return program;
 }

@@ -100,6 +100,7 @@ const SHIPPED_ROUTES = [
   'POST /api/v1/orders/:id/acknowledge',
   'POST /api/v1/orders/:id/reject',
   'POST /api/v1/orders/:id/execute',
+  'GET /api/v1/transparency',
 ];
 
 const openApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -227,6 +228,7 @@ describe('every GET route answers under its response schema on real data', () =>
       '/api/v1/appeals/:id': `/api/v1/appeals/${filed.body.appeal.id}`,
       '/api/v1/banks/:name/export': '/api/v1/banks/sample/export',
       '/m/lookup': `/m/lookup?signal_type=pdq&signal=${'0'.repeat(64)}`,
+      '/api/v1/transparency': '/api/v1/transparency?from=2020-01-01&to=2030-01-01',
       '/api/v1/orders/:id': `/api/v1/orders/${order.body.order.id}`,
       '/api/v1/statements/:id': `/api/v1/statements/${(await g.gw.store.db.selectFrom('statements').select('id').executeTakeFirstOrThrow()).id}`,
     };

@@ -157,7 +157,13 @@ export class StatementService {
     for (const r of rows) {
       const at = r.reviewed_at ?? this.now();
       const reason = r.review_reason ?? 'overturned';
-      const plain = plainWords(JSON.parse(r.restriction) as Restriction, JSON.parse(r.body) as DsaStatement, { at, reason });
+      let plain: string[];
+      try {
+        plain = plainWords(JSON.parse(r.restriction) as Restriction, JSON.parse(r.body) as DsaStatement, { at, reason });
+      } catch {
+        // A stored statement that cannot be re-worded is still marked overturned; its words say so plainly.
+        plain = [`This decision was overturned: ${reason}.`];
+      }
       await this.db
         .updateTable('statements')
         .set({ status: 'overturned', overturned_at: at, overturn_reason: reason, plain: JSON.stringify(plain) })
