@@ -160,7 +160,11 @@ export const ConfigSchema = z
     /** Live streams one account may have at once, on all nodes together; a further publish is refused as already_live. */
     maxLiveStreamsPerAccount: z.number().int().min(1).max(100).default(1),
     log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** `json` always; `pretty` always; unset: human-readable on a terminal, JSON otherwise. */
+        format: z.enum(['json', 'pretty']).optional(),
+      })
       .strict()
       .default({ level: 'info' }),
     /** Frame sampling of every live stream (gateway/sampler). */

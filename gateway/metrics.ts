@@ -1,4 +1,5 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Signal } from '../classifiers/signal.ts';
 import type { HashBankIndex } from '../classifiers/bank-index.ts';
 import type { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
 import type { ClassifierStage } from '../classifiers/stage.ts';
@@ -27,8 +28,21 @@ export interface MetricsSources {
  * refusals, cuts by reason, decisions by rule, frames sampled, classifier drops, bank size. Counters are fed
  * from the components' events; gauges read their stats at scrape time, so nothing is added to hot paths.
  */
-export function createMetrics(src: MetricsSources): { registry: Registry; refusal: (protocol: string, reason: string) => void } {
+export interface Metrics {
+  registry: Registry;
+  refusal(protocol: string, reason: string): void;
+  /** Every signal the sampler's classifiers yield (hash matches are counted by bank and category). */
+  signal(s: Signal): void;
+  /** A database query's duration (store/db.ts `onQuery`). */
+  dbQuery(ms: number, ok: boolean): void;
+  /** From a change's commit on some node to this node receiving its notification (PostgreSQL LISTEN/NOTIFY). */
+  notificationLag(ms: number): void;
+}
+
+export function createMetrics(src: MetricsSources): Metrics {
   const registry = new Registry();
+  // Every series carries the node id, so several nodes' scrapes never collide.
+  if (src.node) registry.setDefaultLabels({ node: src.node.id });
   collectDefaultMetrics({ register: registry, prefix: 'modgate_' });
 
   new Gauge({
@@ -77,7 +91,34 @@ export function createMetrics(src: MetricsSources): { registry: Registry; refusa
   }
   const refusals = new Counter({ name: 'modgate_publish_refusals_total', help: 'Refused publishes by reason', labelNames: ['protocol', 'reason'], registers: [registry] });
   const ended = new Counter({ name: 'modgate_streams_ended_total', help: 'Ended streams by end reason (cut, suspended, publisher_disconnected, …)', labelNames: ['reason'], registers: [registry] });
-  src.registry.on('ended', (_s, reason) => ended.inc({ reason }));
+  // From the first deciding frame's observation to the publisher being cut (the registry's `ended` comes
+  // after the ingest closed the connection). Only policy cuts carry the observation time.
+  const timeToCut = new Histogram({
+    name: 'modgate_time_to_cut_seconds',
+    help: 'Policy cuts: seconds from the deciding frame being observed to the publisher being cut',
+    labelNames: ['reason'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [registry],
+  });
+  src.registry.on('ended', (_s, reason, request) => {
+    ended.inc({ reason });
+    const observedAt = request?.detail?.['observedAt'];
+    if (typeof observedAt === 'number') timeToCut.observe({ reason }, Math.max(0, Date.now() - observedAt) / 1000);
+  });
+  const hashMatches = new Counter({ name: 'modgate_hash_matches_total', help: 'Sampled frames matching a bank entry, by bank and category', labelNames: ['bank', 'category'], registers: [registry] });
+  const dbQueries = new Histogram({
+    name: 'modgate_db_query_seconds',
+    help: 'Database query latency, by outcome (ok, error)',
+    labelNames: ['outcome'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+  });
+  const notifyLag = new Histogram({
+    name: 'modgate_notification_lag_seconds',
+    help: 'Cross-node changes (PostgreSQL NOTIFY): seconds from the change being made to this node receiving it',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [registry],
+  });
   const decisions = new Counter({ name: 'modgate_decisions_total', help: 'Policy decisions by rule, enforced or shadow', labelNames: ['rule', 'shadow'], registers: [registry] });
   src.runner.on('decision', (_rec, d) => decisions.inc({ rule: d.ruleId, shadow: String(d.shadow) }));
 
@@ -193,5 +234,14 @@ export function createMetrics(src: MetricsSources): { registry: Registry; refusa
   hookStat('modgate_hook_control_calls', 'Control calls (drop, kick) made to upstream servers, since start', (s) => s.controlCalls);
   hookStat('modgate_hook_control_failures', 'Cuts whose control call failed after its retries (the re-check and reconciler take over), since start', (s) => s.controlFailures);
 
-  return { registry, refusal: (protocol, reason) => refusals.inc({ protocol, reason }) };
+  return {
+    registry,
+    refusal: (protocol, reason) => refusals.inc({ protocol, reason }),
+    signal: (sig) => {
+      if (sig.match) hashMatches.inc({ bank: sig.match.bank, category: sig.match.category });
+    },
+    dbQuery: (ms, ok) => dbQueries.observe({ outcome: ok ? 'ok' : 'error' }, ms / 1000),
+    // Clocks of two hosts differ: a negative lag (skew) is recorded as 0 rather than dropped.
+    notificationLag: (ms) => notifyLag.observe(Math.max(0, ms) / 1000),
+  };
 }

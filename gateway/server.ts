@@ -12,7 +12,7 @@ import { recordRefusal } from './ingest/refusals.ts';
 import { RtmpIngest } from './ingest/rtmp.ts';
 import { WsIngest } from './ingest/websocket.ts';
 import { LiveRegistry } from './live/registry.ts';
-import { createLogger } from './log.ts';
+import { createLogger, streamLogger } from './log.ts';
 import { openStore, type Store } from './store/db.ts';
 import { DbHealth } from './store/health.ts';
 import { ChangeListener } from './store/notifications.ts';
@@ -99,10 +99,14 @@ export interface StartOptions {
 }
 
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
-  const log = opts.log ?? createLogger(config.log.level);
   mkdirSync(config.dataDir, { recursive: true });
+  const node = nodeId(config.dataDir);
+  const log = opts.log ? opts.log.child({ node }) : createLogger(config.log.level, { node, ...(config.log.format ? { format: config.log.format } : {}) });
   let health: DbHealth | null = null;
+  // Query durations reach the metrics once they exist (the store opens first).
+  const dbTimer: { onQuery?: (ms: number, ok: boolean) => void } = {};
   const store = await openStore(databaseUrl(config), {
+    onQuery: (ms, ok) => dbTimer.onQuery?.(ms, ok),
     onConnectionError: (err) => {
       log.warn({ err: err.message }, 'a database connection failed; the pool replaces it');
       health?.connectionError(err);
@@ -115,16 +119,19 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   dbHealth.on('recovered', () => log.info('database reachable again: catching up'));
   dbHealth.start(1_000);
 
-  const registry = new LiveRegistry(store.db, nodeId(config.dataDir), onError, { dialect: store.dialect, maxPerAccount: config.maxLiveStreamsPerAccount });
+  const registry = new LiveRegistry(store.db, node, onError, { dialect: store.dialect, maxPerAccount: config.maxLiveStreamsPerAccount });
   const orphans = await registry.closeOrphans();
   if (orphans > 0) log.warn({ orphans }, 'closed streams left open by a previous run');
 
   const gate = new GateState(store.db, store.dialect);
   gate.eligibility = config.eligibility;
   gate.liveLimit = { max: config.maxLiveStreamsPerAccount, liveOn: (accountId) => registry.byAccount(accountId).length };
+  // One line per stream start and end, from the one place both happen (the registry).
+  registry.on('started', (s) => streamLogger(log, s).info({ remote: s.remoteAddr, ...(s.server ? { server: s.server.name } : {}) }, 'stream started'));
+  registry.on('ended', (s, reason, request) => streamLogger(log, s).info({ reason, ...(request ? { actor: request.actor } : {}) }, 'stream ended'));
   registry.on('claimLost', (s) => {
     metrics?.refusal(s.protocol, 'already_live');
-    log.info({ stream: s.id, account: s.handle, protocol: s.protocol }, 'publish refused: the account is already live on another node');
+    streamLogger(log, s).info({ reason: 'already_live' }, 'publish refused: the account is already live on another node');
     void recordRefusal(store.db, { protocol: s.protocol, server: s.server?.name ?? null, remoteAddr: s.remoteAddr, accountId: s.accountId, reason: 'already_live', detail: 'another node carries this account live' }, onError);
   });
   await gate.loadAll();
@@ -196,7 +203,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     { evidenceFloor: config.classifiers.evidenceFloor },
     (err, name) => log.debug({ err: (err as Error).message, classifier: name }, 'classifier skipped a frame'),
   );
-  const refreshBanks = () => void banks.refresh().catch((err) => log.error({ err }, 'bank sync failed; will retry'));
+  const refreshBanks = () =>
+    void banks
+      .refresh()
+      .then((touched) => touched > 0 && log.info({ touched, hashes: banks.size }, 'bank change applied'))
+      .catch((err) => log.error({ err }, 'bank sync failed; will retry'));
   const refreshPolicy = () =>
     void policies
       .refresh()
@@ -251,6 +262,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   let watcherRef: StreamWatcher | null = null;
   let hooksRef: HookedStreams | null = null;
   const metrics = createMetrics({ registry, runner, banks, stage, classifiers, watcher: () => watcherRef, node: { id: registry.nodeId, health: dbHealth, listener }, hooks: () => (hooksRef ? { streams: hooksRef, servers: config.servers.map((s) => s.name) } : null) });
+  dbTimer.onQuery = metrics.dbQuery;
+  if (listener) listener.on('change', (_kind, committedAt) => committedAt !== undefined && metrics.notificationLag(Date.now() - committedAt));
   const refuse = (r: Parameters<typeof recordRefusal>[1]) => {
     metrics.refusal(r.protocol, r.reason);
     log.info({ protocol: r.protocol, remote: r.remoteAddr, reason: r.reason, ...(r.server ? { server: r.server } : {}) }, 'publish refused');
@@ -306,7 +319,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   if (config.sampling.enabled) {
     const ffmpeg = await resolveFfmpeg();
     log.info({ ffmpeg: ffmpeg.path, version: ffmpeg.version, source: ffmpeg.source }, 'sampling live streams with ffmpeg');
-    watcher = new StreamWatcher(registry, stage, (s) => runner.onSignal(s), ffmpeg, { rtmpPort, ...config.sampling }, log);
+    watcher = new StreamWatcher(registry, stage, (s) => (metrics.signal(s), runner.onSignal(s)), ffmpeg, { rtmpPort, ...config.sampling }, log);
   }
   watcherRef = watcher;
   const disconnectFeeds = connectFeeds({

@@ -142,7 +142,8 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
           streamerMessage: automatedReason(a.strike?.category ?? null),
           ...(a.suspend ? { suspension: { endsAt: a.suspend.untilMs } } : {}),
           actor,
-          detail: { decisionId: recorded.row.id, ruleId: decision.ruleId },
+          // When the first deciding frame was observed: the time-to-cut metric measures from it.
+          detail: { decisionId: recorded.row.id, ruleId: decision.ruleId, ...(decision.signalRefs.length ? { observedAt: Math.min(...decision.signalRefs.map((r) => r.observedAt)) } : {}) },
         });
       }
       // A suspension binds the person: any other live stream of theirs ends too.

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig, type LogEvent } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest } from './migrations.ts';
 import type { Database, Dialect } from './schema.ts';
@@ -25,6 +25,8 @@ export interface OpenStoreOptions {
    * drops that connection and opens a new one on the next query; this is only told, never thrown.
    */
   onConnectionError?: (err: Error) => void;
+  /** Every query's duration (kysely's log hook), for the DB latency metric; `ok` false when it failed. */
+  onQuery?: (ms: number, ok: boolean) => void;
 }
 
 // PostgreSQL returns int8 as strings; every bigint column here is an epoch-ms time or a sequence, well
@@ -54,6 +56,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
 
 /** Opens the database named by `url` (`sqlite:PATH`, a bare path, or `postgres://…`) and migrates it. */
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
+  const log = opts.onQuery ? (e: LogEvent) => opts.onQuery!(e.queryDurationMillis, e.level === 'query') : undefined;
   if (/^postgres(ql)?:\/\//.test(url)) {
     // A query waits at most 5 s for a connection (the server is down or unreachable: fail, don't hang the
     // caller); keepAlive finds a silently dropped connection; statement_timeout bounds a stuck statement.
@@ -68,7 +71,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
     pool.on('connect', (client) => {
       client.on('error', onConnectionError);
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(log ? { log } : {}) });
     try {
       await migrateToLatest(db as Kysely<unknown>, 'postgres');
     } catch (err) {
@@ -85,7 +88,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }), ...(log ? { log } : {}) });
   await migrateToLatest(db as Kysely<unknown>, 'sqlite');
   return { db, dialect: 'sqlite', url: `sqlite:${file}`, sqlite, pgConfig: null, close: () => db.destroy() };
 }

@@ -375,6 +375,15 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0010_notify_commit_time': {
+      async up(db: Kysely<unknown>) {
+        // The payload becomes `kind:epoch-ms` (the change's time in its transaction, just before commit), so a
+        // listener measures notification lag (gateway/metrics.ts). Listeners also accept a bare `kind`.
+        if (dialect !== 'postgres') return;
+        await sql`CREATE OR REPLACE FUNCTION modgate_notify_change() RETURNS trigger AS $$
+          BEGIN PERFORM pg_notify('modgate_changes', TG_ARGV[0] || ':' || floor(extract(epoch from clock_timestamp()) * 1000)::bigint::text); RETURN NULL; END; $$ LANGUAGE plpgsql`.execute(db);
+      },
+    },
     '0041_statements_of_reasons': {
       async up(db: Kysely<unknown>) {
         // One DSA statement of reasons per restriction (an enforced decision, or a suspension made on its own),

@@ -17,7 +17,8 @@ export type ChangeKind = 'gate' | 'bank' | 'policy' | 'cut';
 const KINDS = new Set<string>(['gate', 'bank', 'policy', 'cut']);
 
 export interface ChangeListenerEvents {
-  change: [ChangeKind];
+  /** The kind, and when it was committed (epoch ms) where the announcement says so. */
+  change: [ChangeKind, number?];
   /** (Re)connected and listening: anything announced while disconnected was missed, so read every feed. */
   listening: [];
 }
@@ -83,8 +84,9 @@ export class ChangeListener extends EventEmitter<ChangeListenerEvents> {
     client.on('end', () => fail(new Error('connection ended')));
     client.on('notification', (msg) => {
       if (msg.channel !== CHANNEL) return;
-      const kind = msg.payload ?? '';
-      if (KINDS.has(kind)) this.emit('change', kind as ChangeKind);
+      const [kind = '', at] = (msg.payload ?? '').split(':');
+      const committedAt = at !== undefined && /^\d+$/.test(at) ? Number(at) : undefined;
+      if (KINDS.has(kind)) this.emit('change', kind as ChangeKind, committedAt);
     });
     try {
       await client.connect();

@@ -98,8 +98,8 @@ describe('removal orders', () => {
     await t.gw.store.db.updateTable('removal_orders').set({ deadline_at: Date.now() - 1 }).where('id', '=', res.body.order.id).execute();
     await t.gw.accountability.checkOrders();
     const metrics = (await t.api.get<string>('/metrics')).body;
-    expect(metrics).toMatch(/^modgate_removal_orders_overdue [1-9]/m);
-    expect(metrics).toMatch(/^modgate_removal_orders_overdue_total [1-9]/m);
+    expect(metrics).toMatch(/^modgate_removal_orders_overdue\{node="[^"]+"\} [1-9]/m);
+    expect(metrics).toMatch(/^modgate_removal_orders_overdue_total\{node="[^"]+"\} [1-9]/m);
     const overdue = await t.mod.get<{ orders: Order[] }>('/api/v1/orders?status=overdue');
     expect(overdue.body.orders.find((o) => o.id === res.body.order.id)?.overdue).toBe(true);
   });

@@ -201,9 +201,9 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
     expect(gw.hooks.serverStats('edge').controlFailures).toBe(0);
     const token = (await issueToken(gw.store.db, 'test', 'metrics', 'moderator')).token;
     const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-    expect(metrics).toMatch(/modgate_hook_control_calls\{server="edge"\} [1-9]/);
-    expect(metrics).toMatch(/modgate_hook_publishes_refused\{server="edge"\} [1-9]/);
-    expect(metrics).toContain('modgate_hook_live_streams{server="edge"}');
+    expect(metrics).toMatch(/modgate_hook_control_calls\{server="edge",node="[^"]+"\} [1-9]/);
+    expect(metrics).toMatch(/modgate_hook_publishes_refused\{server="edge",node="[^"]+"\} [1-9]/);
+    expect(metrics).toMatch(/modgate_hook_live_streams\{server="edge",node="[^"]+"\}/);
   }, 90_000);
 
   it("with the control call blocked, nginx's on_update ends the suspended account's stream", async () => {

@@ -76,9 +76,11 @@ describe.skipIf(pgUnavailable !== null)('two gateway nodes on one PostgreSQL: pu
     expect(metrics.status).toBe(200);
     const text = String(metrics.body);
     expect(text).toMatch(/^modgate_node_info\{node="node_[0-9a-f]+"\} 1$/m);
-    expect(text).toMatch(/^modgate_database_up 1$/m);
-    expect(text).toMatch(/^modgate_change_listener_up 1$/m);
-    expect(Number(/^modgate_change_notifications_total\{kind="gate"\} (\d+)$/m.exec(text)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(text).toMatch(/^modgate_database_up\{node="node_[0-9a-f]+"\} 1$/m);
+    expect(text).toMatch(/^modgate_change_listener_up\{node="node_[0-9a-f]+"\} 1$/m);
+    expect(Number(/^modgate_change_notifications_total\{kind="gate",node="node_[0-9a-f]+"\} (\d+)$/m.exec(text)?.[1] ?? 0)).toBeGreaterThan(0);
+    // The notification carried its change time: B measured the lag from A's change to its arrival.
+    expect(Number(/^modgate_notification_lag_seconds_count\{node="node_[0-9a-f]+"\} (\d+)$/m.exec(text)?.[1] ?? 0)).toBeGreaterThan(0);
   });
 
   it("a policy activated on A is B's active policy", async () => {

@@ -113,8 +113,23 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     for (const a of ['decision.enforce', 'stream.cut', 'decision.overturn']) expect(actions, a).toContain(a);
 
     const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-    expect(metrics).toContain('modgate_decisions_total{rule="tve-known-content",shadow="false"} 1');
-    expect(metrics).toMatch(/modgate_streams_ended_total\{reason="suspended"\} 1/);
-    expect(metrics).toMatch(/modgate_publish_refusals_total\{protocol="rtmp",reason="suspended"\} [1-9]/);
+    expect(metrics).toMatch(/modgate_decisions_total\{rule="tve-known-content",shadow="false",node="[^"]+"\} 1\b/);
+    expect(metrics).toMatch(/modgate_streams_ended_total\{reason="suspended",node="[^"]+"\} 1/);
+    expect(metrics).toMatch(/modgate_publish_refusals_total\{protocol="rtmp",reason="suspended",node="[^"]+"\} [1-9]/);
+    // Observability (issue 11): every series carries this node's id; the banked frames were counted, the cut
+    // timed from the deciding frame's observation, the database's queries timed.
+    const node = gw.registry.nodeId;
+    // A sample's value, its labels matched whatever their order in the exposition.
+    const sample = (name: string, labels: Record<string, string>) =>
+      metrics
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`))
+        .find((l) => Object.entries({ ...labels, node }).every(([k, v]) => l.includes(`${k}="${v}"`)))
+        ?.split(' ')
+        .map(Number)[1];
+    expect(sample('modgate_hash_matches_total', { bank: 'tve', category: 'terrorist-violent-extremism' })).toBeGreaterThan(0);
+    expect(sample('modgate_time_to_cut_seconds_count', { reason: 'suspended' })).toBe(1);
+    expect(sample('modgate_time_to_cut_seconds_bucket', { le: '+Inf', reason: 'suspended' })).toBe(1);
+    expect(sample('modgate_db_query_seconds_count', { outcome: 'ok' })).toBeGreaterThan(0);
   }, 60_000);
 });
