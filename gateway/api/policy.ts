@@ -200,15 +200,22 @@ export function makePolicyRoutes(limits: BacktestLimits = DEFAULT_BACKTEST_LIMIT
       url: '/api/v1/policy/rollback',
       config: { auth: 'operator' },
       schema: {
-        summary: 'Activate an earlier policy version',
+        summary: 'Activate an earlier policy version; versionId 0 is the shipped default (stored as a new version and activated)',
         tags: ['policy'],
-        body: z.object({ versionId: VersionId, reason: Reason }).strict(),
-        response: { 200: json(z.object({ versionId: z.number().int(), name: z.string(), version: z.string() }), 'Activated'), ...errors({ 404: 'No such version' }) },
+        body: z.object({ versionId: z.number().int().min(0), reason: Reason }).strict(),
+        response: {
+          200: json(z.object({ versionId: z.number().int(), name: z.string(), version: z.string(), shippedDefault: z.boolean() }), 'Activated'),
+          ...errors({ 404: 'No such version' }),
+        },
       },
       handler: async (req) => {
+        if (req.body.versionId === 0) {
+          const a = await ctx.policies.rollbackToShipped(req.principal.actor, req.body.reason);
+          return { versionId: a.versionId, name: a.policy.name, version: a.policy.version, shippedDefault: true };
+        }
         const a = await ctx.policies.rollback(req.body.versionId, req.principal.actor, req.body.reason);
         if (a.versionId !== req.body.versionId) throw new HttpError(500, 'internal', 'rollback did not take effect');
-        return { versionId: a.versionId, name: a.policy.name, version: a.policy.version };
+        return { versionId: a.versionId, name: a.policy.name, version: a.policy.version, shippedDefault: false };
       },
     });
 

@@ -31,13 +31,37 @@ function parseOrThrow(text: string, format: PolicyFormat): Policy {
  */
 export class PolicyStore {
   private active: ActivePolicy;
+  /** The shipped default's text (version 0, never a stored row). */
+  private readonly shippedText: string;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly defaultFile: string = DEFAULT_POLICY_FILE,
   ) {
     const text = readFileSync(this.defaultFile, 'utf8');
+    this.shippedText = text;
     this.active = { policy: parseOrThrow(text, 'yaml'), versionId: 0, text, format: 'yaml' };
+  }
+
+  /**
+   * Back to the shipped default (version 0): its text is stored as a new version and activated, so every
+   * node runs the same text even when their builds' defaults differ. Audited as a submit with
+   * `shippedDefault: true`, then an activation.
+   */
+  async rollbackToShipped(actor: string, reason: string): Promise<ActivePolicy> {
+    const policy = parseOrThrow(this.shippedText, 'yaml');
+    await this.db.transaction().execute(async (trx) => {
+      const inserted = await trx
+        .insertInto('policy_versions')
+        .values({ text: this.shippedText, format: 'yaml', author: actor, comment: reason, created_at: Date.now() })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const id = Number(inserted.id);
+      await appendAudit(trx, { actor, action: 'policy.submit', targetType: 'policy', targetId: String(id), reason, detail: { name: policy.name, version: policy.version, activate: true, shippedDefault: true } });
+      await this.activateIn(trx, id, actor, reason);
+    });
+    await this.refresh();
+    return this.active;
   }
 
   current(): ActivePolicy {
