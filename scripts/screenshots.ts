@@ -59,7 +59,9 @@ try {
     const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1 });
     const page = await ctx.newPage();
     const shot = async (name: string) => {
-      await page.waitForLoadState('networkidle');
+      // Not 'networkidle': the console keeps its push stream (and a stream page its live video) open.
+      await page.waitForLoadState('load');
+      await page.waitForFunction('[...document.images].every((i) => i.complete)');
       await page.evaluate('document.fonts.ready');
       const file = path.join(OUT, `${name}@${size}.png`);
       await page.screenshot({ path: file });
