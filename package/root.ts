@@ -17,7 +17,7 @@ declare const __MODGATE_COMPILED__: boolean | undefined;
 export const COMPILED: boolean = typeof __MODGATE_COMPILED__ !== 'undefined' && __MODGATE_COMPILED__;
 
 function findRoot(from: string): string {
-  for (let dir = from; ; ) {
+  for (let dir = from; ;) {
     const pkg = path.join(dir, 'package.json');
     if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'modgate') return dir;
     const up = path.dirname(dir);
