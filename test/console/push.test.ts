@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
+import { DEFAULT_POLICY_FILE } from '../../gateway/enforcement/policy-store.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/gateway.ts';
 import { browserSkipReason, launchChromium, signIn, startConsoleFixture, watchPageErrors, type ConsoleFixture } from './fixture.ts';
@@ -84,4 +86,25 @@ describe.skipIf(skip !== null)('the console updated by push, in Chromium', () =>
     await pub.stop();
     expect(errs).toEqual([]);
   }, 240_000);
+
+  it('an operator rolls the policy back to the shipped default from the versions list', async () => {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    page.setDefaultTimeout(30_000);
+    const errs = watchPageErrors(page);
+    const shipped = (await f.api.get<{ text: string; versionId: number }>('/api/v1/policy')).body;
+    const put = await f.api.request<{ versionId: number }>('PUT', '/api/v1/policy', { text: shipped.text.replace('suspend: 30d', 'suspend: 14d'), format: 'yaml', comment: 'to be rolled back' });
+    expect(put.status).toBe(200);
+    await signIn(page, f.base, f.operatorToken);
+    await page.goto(`${f.base}/policy`);
+    await page.getByRole('tab', { name: /Versions/ }).click();
+    await page.getByRole('button', { name: 'Roll back to the shipped default' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Roll back to the shipped default' });
+    await dialog.getByRole('textbox').fill('Back to what ships');
+    await dialog.getByRole('button', { name: 'Roll back' }).click();
+    await page.getByText(/The shipped default is active/).waitFor();
+    const active = (await f.api.get<{ text: string; versionId: number }>('/api/v1/policy')).body;
+    expect(active.versionId).toBeGreaterThan(put.body.versionId);
+    expect(active.text).toBe(readFileSync(DEFAULT_POLICY_FILE, 'utf8'));
+    expect(errs).toEqual([]);
+  }, 180_000);
 });

@@ -13,7 +13,6 @@ export const PHASE2 = {
   entryDisable: { title: 'Disable an entry', endpoint: 'POST /api/v1/banks/{name}/entries/{id}/disable', section: 'Disable a bank entry' },
   bankImport: { title: 'Large imports', endpoint: 'POST /api/v1/banks/{name}/import', section: 'Bank import (file, all or nothing)' },
   policyVersionText: { title: 'Version text', endpoint: 'GET /api/v1/policy/versions/{id}', section: 'One policy version' },
-  rollbackDefault: { title: 'Roll back to the shipped default', endpoint: 'POST /api/v1/policy/rollback {versionId: 0}', section: 'Rollback to the shipped default' },
 } as const;
 
 export type Phase2Feature = keyof typeof PHASE2;

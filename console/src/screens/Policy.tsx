@@ -170,7 +170,13 @@ export function Policy(): JSX.Element {
                       <strong>shipped default</strong> {a.versionId === 0 && <Badge tone="good">active</Badge>}
                     </td>
                     <td colSpan={3}>policy/default.yaml, active until the first version is published</td>
-                    <td class="cell-actions">{a.versionId !== 0 && <NotAvailable feature="rollbackDefault" compact />}</td>
+                    <td class="cell-actions">
+                      {a.versionId !== 0 && (
+                        <Button small onClick={() => setRollback(0)}>
+                          Roll back to the shipped default
+                        </Button>
+                      )}
+                    </td>
                   </tr>
                 </tbody>
               </table>
@@ -212,14 +218,20 @@ export function Policy(): JSX.Element {
       />
       <ReasonDialog
         open={rollback !== null}
-        title={`Roll back to version ${rollback ?? ''}`}
-        description={<p>Version {rollback} becomes the active policy on every gateway within a second.</p>}
+        title={rollback === 0 ? 'Roll back to the shipped default' : `Roll back to version ${rollback ?? ''}`}
+        description={
+          rollback === 0 ? (
+            <p>The shipped default (policy/default.yaml) is stored as a new version and becomes the active policy on every gateway within a second.</p>
+          ) : (
+            <p>Version {rollback} becomes the active policy on every gateway within a second.</p>
+          )
+        }
         confirmLabel="Roll back"
         onClose={() => setRollback(null)}
         onSubmit={async (reason) => {
           if (rollback === null) return;
-          await api.rollback(rollback, reason);
-          toast(`Version ${rollback} is active`);
+          const r = await api.rollback(rollback, reason);
+          toast(rollback === 0 ? `The shipped default is active (version ${r.versionId})` : `Version ${rollback} is active`);
           setDraft(null);
           await Promise.all([active.reload(), versions.reload()]);
         }}
