@@ -1,6 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { issueToken } from '../../gateway/admin/tokens.ts';
 import { createLogger, streamLogger } from '../../gateway/log.ts';
+import { startGateway } from '../../gateway/server.ts';
+import { testConfig, waitFor } from '../helpers/gateway.ts';
 
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>> } {
   const chunks: string[] = [];
@@ -45,4 +51,28 @@ describe('gateway logs', () => {
     log.info('plain');
     expect(out.lines()[0]).toMatchObject({ msg: 'plain', level: 30 });
   });
+
+  it('a change made with an admin token is one log line with the actor, the route pattern and the outcome, and the node id', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'modgate-log-'));
+    const out = capture();
+    const gw = await startGateway(testConfig(dir), { log: createLogger('info', { destination: out.stream }) });
+    try {
+      const { token } = await issueToken(gw.store.db, 'test', 'ops', 'operator');
+      const res = await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/accounts`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ handle: 'carol', verified: true }),
+      });
+      expect(res.status).toBe(201);
+      // The line is written once the response has gone out (fastify onResponse): wait for it.
+      await waitFor(() => out.lines().some((l) => l['msg'] === 'admin action'), undefined, 'the admin action line');
+      const admin = out.lines().filter((l) => l['msg'] === 'admin action');
+      expect(admin).toHaveLength(1);
+      expect(admin[0]).toMatchObject({ node: gw.registry.nodeId, actor: 'token:ops', method: 'POST', route: '/api/v1/accounts', status: 201 });
+      expect(out.lines().map((l) => JSON.stringify(l)).join('\n')).not.toContain(token);
+    } finally {
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
