@@ -181,7 +181,7 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
     expect(exit, 'the nginx publisher was disconnected').not.toBeNull();
     expect(exit!.code).not.toBe(0);
     const account = (await api('GET', '/api/v1/accounts/violator')).body as { activeSuspension: { reason: string } | null; streams: Array<{ id: string; endReason: string }> };
-    expect(account.activeSuspension?.reason).toMatch(/tve-known-content/);
+    expect(account.activeSuspension?.reason).toMatch(/^automated moderation found .+ in your stream$/); // streamer-facing words (streamer-words.ts)
     expect(account.streams.find((s) => s.id === stream.id)?.endReason).toBe('suspended');
     expect(gw.hooks.serverStats('edge').controlFailures).toBe(0);
     // The reconnect is refused at nginx's on_publish.
