@@ -188,7 +188,7 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
       const kicks = mtx.calls.filter((c) => c.method === 'POST' && c.url === `/v3/rtmpconns/kick/${id}`);
       expect(kicks.length).toBeGreaterThan(3);
       const account = (await api('GET', '/api/v1/accounts/violator')).body as { activeSuspension: { reason: string } | null };
-      expect(account.activeSuspension?.reason).toMatch(/tve-known-content/);
+      expect(account.activeSuspension?.reason).toMatch(/^automated moderation found .+ in your stream$/); // streamer-facing words (streamer-words.ts)
       await waitFor(async () => (gw.hooks.unconfirmedCuts === 0 ? true : null), 30_000, 'the cut to be confirmed');
       // And the reconnect is refused.
       const again = await mediamtxAuth(hook('mediamtx', MTX_SECRET), { password: key, action: 'publish', path: 'violator', protocol: 'rtmp' });

@@ -72,12 +72,14 @@ describe.skipIf(!ffmpeg)('one-strike policy over WebSocket ingest (real WebM fro
   it('a browser streaming banked content is told why and closed with the suspension code; the reconnect is refused', async () => {
     const pub = wsPublish({ url: url(), streamKey: key, file: violating, fileDurationSec: 14 });
     expect(await pub.accepted).toMatch(/^str_/);
-    const closed = await Promise.race([pub.closed, new Promise<null>((r) => setTimeout(() => r(null), 25_000))]);
-    expect(closed, 'the server closed the connection').not.toBeNull();
-    expect(closed!.code).toBe(CloseCode.suspended);
+    // The test's own deadline bounds the wait: on a loaded host the cut may take a while, never forever.
+    const closed = await pub.closed;
+    expect(closed.code).toBe(CloseCode.suspended);
     const ended = pub.messages.find((m) => m.type === 'ended');
     expect(ended?.reason).toBe('suspended');
-    expect(ended?.message).toMatch(/tve-known-content/);
+    // The streamer reads plain words (gateway/enforcement/streamer-words.ts): no rule ids, no distances.
+    expect(ended?.message).toMatch(/^automated moderation found .+ in your stream$/);
+    expect(ended?.message).not.toMatch(/tve-known-content|distance/);
 
     const retry = wsPublish({ url: url(), streamKey: key, file: benign, fileDurationSec: 10 });
     expect(await retry.accepted).toBeNull();

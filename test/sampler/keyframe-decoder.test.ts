@@ -153,7 +153,8 @@ function trackedPool(pool: KeyframeDecoderPool): { pool: KeyframeDecoderPool; ou
   return { pool: proxy, outstanding: () => outstanding, calls: () => calls };
 }
 
-describe.skipIf(!ff)('KeyframeDecoderPool (real ffmpeg)', () => {
+// Each test runs dozens of real decodes of up to 1080p; on a loaded 2-core host one took minutes in all.
+describe.skipIf(!ff)('KeyframeDecoderPool (real ffmpeg)', { timeout: 240_000 }, () => {
   const info = ff as FfmpegInfo;
   let dir: string;
   let red: Clip;
