@@ -5,7 +5,8 @@
  */
 
 /** Node built-ins that do I/O, spawn or talk to the outside (and `process`, for the environment and clock). */
-const IO_BUILTINS = '^(node:)?(fs|fs/promises|net|http|https|http2|tls|dgram|dns|dns/promises|child_process|worker_threads|cluster|readline|inspector|process|os|vm|repl|module)$';
+const IO_BUILTINS =
+  '^(node:)?(fs|fs/promises|net|http|https|http2|tls|dgram|dns|dns/promises|child_process|worker_threads|cluster|readline|inspector|process|os|vm|repl|module)$';
 
 /** The only packages policy/ may use: validation and the policy file's syntax, both pure. */
 const POLICY_PACKAGES = '^node_modules/(zod|yaml)/';
@@ -22,14 +23,16 @@ module.exports = {
     {
       name: 'policy-no-io-builtins',
       severity: 'error',
-      comment: 'policy/ is a deterministic function from signals and history to decisions: no files, sockets, processes or threads, not even through a module it imports. File reading lives in gateway/ (e.g. gateway/enforcement/policy-file.ts).',
+      comment:
+        'policy/ is a deterministic function from signals and history to decisions: no files, sockets, processes or threads, not even through a module it imports. File reading lives in gateway/ (e.g. gateway/enforcement/policy-file.ts).',
       from: { path: '^policy/' },
       to: { path: IO_BUILTINS, reachable: true },
     },
     {
       name: 'policy-only-pure-packages',
       severity: 'error',
-      comment: 'policy/ may use zod and yaml only, directly or through what it imports (no database, network, ffmpeg or ONNX library); add a package here only if it is pure.',
+      comment:
+        'policy/ may use zod and yaml only, directly or through what it imports (no database, network, ffmpeg or ONNX library); add a package here only if it is pure.',
       from: { path: '^policy/' },
       to: { path: '^node_modules/', pathNot: POLICY_PACKAGES, reachable: true },
     },
@@ -43,7 +46,8 @@ module.exports = {
     {
       name: 'nms-internals-only-in-adapter',
       severity: 'error',
-      comment: "node-media-server's internals are overridden in one place, with a version pin and a start-up check (gateway/ingest/nms-adapter.ts); everything else uses the adapter.",
+      comment:
+        "node-media-server's internals are overridden in one place, with a version pin and a start-up check (gateway/ingest/nms-adapter.ts); everything else uses the adapter.",
       from: { pathNot: ['^gateway/ingest/nms-adapter\\.ts$', '^test/', '^types/'] },
       to: { path: '^node_modules/node-media-server/' },
     },
@@ -59,7 +63,11 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], extensions: ['.ts', '.mjs', '.js', '.cjs', '.json', '.d.ts'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      extensions: ['.ts', '.mjs', '.js', '.cjs', '.json', '.d.ts'],
+    },
     reporterOptions: { text: { highlightFocused: true } },
   },
 };

@@ -11,7 +11,9 @@ if (state.fresh) {
   ({ main } = await import('../dist/cli.js'));
 } else {
   if (!fromSource) {
-    process.stderr.write(`modgate: ${state.reason}; running the TypeScript sources through tsx (slower start). \`npm run build:cli\` brings dist/ up to date.\n`);
+    process.stderr.write(
+      `modgate: ${state.reason}; running the TypeScript sources through tsx (slower start). \`npm run build:cli\` brings dist/ up to date.\n`,
+    );
   }
   const { register } = await import('tsx/esm/api');
   register();

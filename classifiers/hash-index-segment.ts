@@ -141,7 +141,7 @@ export function* buildSegment(store: HashStore, start: number, end: number, tomb
     // values end up adjacent, which lets the search look each up once.
     const partnerB = yield* fresh(new Uint16Array(entries));
     cursor.set(offB.subarray(0, SLICE_VALUES));
-    for (let v = 0; v < SLICE_VALUES; ) {
+    for (let v = 0; v < SLICE_VALUES;) {
       // Whole buckets, ~PLACE_STEP entries (or STEP_BUCKETS buckets) a step.
       let to = v + 1;
       while (to < SLICE_VALUES && to - v < STEP_BUCKETS && offA[to + 1]! - offA[v]! <= PLACE_STEP) to++;
@@ -183,11 +183,23 @@ function prefixSums(c: Uint32Array): void {
 }
 
 function countSlices(pages: Int32Array[], from: number, to: number, removed: Uint32Array, w0: number, counts: Uint32Array[]): void {
-  const c0 = counts[0]!, c1 = counts[1]!, c2 = counts[2]!, c3 = counts[3]!;
-  const c4 = counts[4]!, c5 = counts[5]!, c6 = counts[6]!, c7 = counts[7]!;
-  const c8 = counts[8]!, c9 = counts[9]!, c10 = counts[10]!, c11 = counts[11]!;
-  const c12 = counts[12]!, c13 = counts[13]!, c14 = counts[14]!, c15 = counts[15]!;
-  for (let id = from; id < to; ) {
+  const c0 = counts[0]!,
+    c1 = counts[1]!,
+    c2 = counts[2]!,
+    c3 = counts[3]!;
+  const c4 = counts[4]!,
+    c5 = counts[5]!,
+    c6 = counts[6]!,
+    c7 = counts[7]!;
+  const c8 = counts[8]!,
+    c9 = counts[9]!,
+    c10 = counts[10]!,
+    c11 = counts[11]!;
+  const c12 = counts[12]!,
+    c13 = counts[13]!,
+    c14 = counts[14]!,
+    c15 = counts[15]!;
+  for (let id = from; id < to;) {
     const page = pages[id >>> PAGE_SHIFT]!;
     const pageEnd = Math.min(to, ((id >>> PAGE_SHIFT) + 1) << PAGE_SHIFT);
     for (let p = (id & PAGE_MASK) << 3; id < pageEnd; id++, p += PDQ_WORDS) {
@@ -239,7 +251,7 @@ function placeSideA(
   hiBits: Int32Array,
   hiGroups: number,
 ): void {
-  for (let id = from; id < to; ) {
+  for (let id = from; id < to;) {
     const page = pages[id >>> PAGE_SHIFT]!;
     const pageEnd = Math.min(to, ((id >>> PAGE_SHIFT) + 1) << PAGE_SHIFT);
     for (let p = ((id & PAGE_MASK) << 3) + k; id < pageEnd; id++, p += PDQ_WORDS) {
@@ -383,8 +395,14 @@ function verify(
   hits: Array<{ id: number; distance: number }>,
 ): void {
   const ids = scratch.candidates;
-  const q0 = q[0]!, q1 = q[1]!, q2 = q[2]!, q3 = q[3]!;
-  const q4 = q[4]!, q5 = q[5]!, q6 = q[6]!, q7 = q[7]!;
+  const q0 = q[0]!,
+    q1 = q[1]!,
+    q2 = q[2]!,
+    q3 = q[3]!;
+  const q4 = q[4]!,
+    q5 = q[5]!,
+    q6 = q[6]!,
+    q7 = q[7]!;
   let sink = 0;
   for (let i = 0; i < n; i++) {
     const id = start + ids[i]!;

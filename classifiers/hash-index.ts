@@ -369,7 +369,7 @@ export class PdqHashIndex {
 
   private scanSlots(from: number, to: number, q: Int32Array, radius: number, hits: HashHit[]): void {
     const { pages } = this.store;
-    for (let id = from; id < to; ) {
+    for (let id = from; id < to;) {
       const pageStart = (id >>> PAGE_SHIFT) << PAGE_SHIFT;
       const pageEnd = Math.min(to, pageStart + PAGE_HASHES);
       scanRange(pages[id >>> PAGE_SHIFT]!, pageStart, id, pageEnd, q, radius, this.removed, hits);

@@ -78,29 +78,27 @@ export class HashMatcher implements FrameClassifier {
     }
     const found = [...best.values()].sort((a, b) => a.m.distance - b.m.distance);
     this.stats.matches += found.length;
-    const signals = found.map(
-      ({ m, r }): FrameSignal => ({
-        streamId: frame.streamId,
-        frameTimeMs: frame.mediaTimeMs,
-        observedAt: ctx.observedAt,
-        source: 'hash_match',
-        label: m.category,
-        match: {
-          bank: m.bank,
-          entryId: m.entryId,
-          distance: m.distance,
-          variant: m.variant,
-          category: m.category,
-          severity: m.severity,
-          frameHash: toHex(r.result.hash),
-          quality: r.result.quality,
-          ...(r.region !== 'full' ? { region: r.region } : {}),
-          ...(m.entryRegion ? { entryRegion: m.entryRegion } : {}),
-          ...(m.derivedEntryId ? { derivedEntryId: m.derivedEntryId } : {}),
-        },
-        version: `banks@${this.banks.revision}`,
-      }),
-    );
+    const signals = found.map(({ m, r }): FrameSignal => ({
+      streamId: frame.streamId,
+      frameTimeMs: frame.mediaTimeMs,
+      observedAt: ctx.observedAt,
+      source: 'hash_match',
+      label: m.category,
+      match: {
+        bank: m.bank,
+        entryId: m.entryId,
+        distance: m.distance,
+        variant: m.variant,
+        category: m.category,
+        severity: m.severity,
+        frameHash: toHex(r.result.hash),
+        quality: r.result.quality,
+        ...(r.region !== 'full' ? { region: r.region } : {}),
+        ...(m.entryRegion ? { entryRegion: m.entryRegion } : {}),
+        ...(m.derivedEntryId ? { derivedEntryId: m.derivedEntryId } : {}),
+      },
+      version: `banks@${this.banks.revision}`,
+    }));
     return { signals, facts: { pdq, matches: signals.map((s) => s.match) } };
   }
 

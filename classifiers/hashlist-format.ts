@@ -91,7 +91,10 @@ export class HashListParser {
       this.detected = detectHashListFormat(trimmed);
       if (this.detected === null) {
         this.detected = 'plain'; // keep going: later lines get their own per-line errors
-        return error(lineNumber, `cannot tell the list format from ${quoteForReason(trimmed)} (expected a 64-hex hash, 'pdq <hash>', or a CSV header with a hash column)`);
+        return error(
+          lineNumber,
+          `cannot tell the list format from ${quoteForReason(trimmed)} (expected a 64-hex hash, 'pdq <hash>', or a CSV header with a hash column)`,
+        );
       }
     }
     switch (this.detected) {
@@ -284,10 +287,7 @@ export function parseHashList(text: string, opts: HashListParseOptions = {}): Ha
 }
 
 /** Streams items from lines (e.g. `readline.createInterface({ input })`), numbering them from 1. */
-export async function* parseHashListLines(
-  lines: AsyncIterable<string> | Iterable<string>,
-  opts: HashListParseOptions = {},
-): AsyncGenerator<HashListItem> {
+export async function* parseHashListLines(lines: AsyncIterable<string> | Iterable<string>, opts: HashListParseOptions = {}): AsyncGenerator<HashListItem> {
   const parser = new HashListParser(opts);
   let lineNumber = 0;
   for await (const line of lines) {

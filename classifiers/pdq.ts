@@ -38,16 +38,7 @@ const PRE_RESIZE_DIM = 512;
  * flipMinus1 = anti-diagonal transpose. Exact when the geometry is symmetric (odd box windows, e.g. sides
  * of 320 or 576 px); otherwise the half-pixel asymmetry of even windows and centre sampling costs a few bits.
  */
-export const DIHEDRAL_VARIANTS = [
-  'original',
-  'rotate90',
-  'rotate180',
-  'rotate270',
-  'flipX',
-  'flipY',
-  'flipPlus1',
-  'flipMinus1',
-] as const;
+export const DIHEDRAL_VARIANTS = ['original', 'rotate90', 'rotate180', 'rotate270', 'flipX', 'flipY', 'flipPlus1', 'flipMinus1'] as const;
 export type DihedralVariant = (typeof DIHEDRAL_VARIANTS)[number];
 
 export interface PdqResult {

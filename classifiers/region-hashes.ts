@@ -1,5 +1,19 @@
 import { PdqHasher, type PdqResult } from './pdq.ts';
-import { CENTRE_REGIONS, cropImage, findInnerRect, fitInside, isWhole, LIVE_REGIONS, regionRect, resizeImage, TILE_REGIONS, trimBorders, type Rect, type RegionSpec, type RgbImage } from './regions.ts';
+import {
+  CENTRE_REGIONS,
+  cropImage,
+  findInnerRect,
+  fitInside,
+  isWhole,
+  LIVE_REGIONS,
+  regionRect,
+  resizeImage,
+  TILE_REGIONS,
+  trimBorders,
+  type Rect,
+  type RegionSpec,
+  type RgbImage,
+} from './regions.ts';
 
 /** The sampler's analysis frame (gateway/sampler/args.ts fits every stream into it): banked regions are hashed at this scale. */
 export const ANALYSIS_BOX = { width: 512, height: 288 } as const;
@@ -91,7 +105,12 @@ export class RegionHasher {
     const view = trimmed ? cropImage(img, trim) : img;
     if (o.tiles) {
       const src = tileSource(view);
-      out.push(...this.regions(src.img, { x: 0, y: 0, w: src.img.width, h: src.img.height }, LIVE_REGIONS, o.dihedral).map((r) => ({ ...r, rect: scaled(r.rect, src.scale, trim) })));
+      out.push(
+        ...this.regions(src.img, { x: 0, y: 0, w: src.img.width, h: src.img.height }, LIVE_REGIONS, o.dihedral).map((r) => ({
+          ...r,
+          rect: scaled(r.rect, src.scale, trim),
+        })),
+      );
     }
     if (o.inner) {
       const inner = findInnerRect(view);
@@ -126,7 +145,12 @@ export class RegionHasher {
       if (h) out.push({ ...h, rect: r });
     }
     const src = tileSource(cropImage(norm, trim));
-    out.push(...this.regions(src.img, { x: 0, y: 0, w: src.img.width, h: src.img.height }, TILE_REGIONS, false).map((r) => ({ ...r, rect: scaled(r.rect, src.scale, trim) })));
+    out.push(
+      ...this.regions(src.img, { x: 0, y: 0, w: src.img.width, h: src.img.height }, TILE_REGIONS, false).map((r) => ({
+        ...r,
+        rect: scaled(r.rect, src.scale, trim),
+      })),
+    );
     return out;
   }
 

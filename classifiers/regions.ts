@@ -145,7 +145,13 @@ export const TILE_REGIONS: readonly RegionSpec[] = [
   { name: 'band-right', x: 1 - TILE, y: 0, w: TILE, h: 1 },
 ];
 
-export const CENTRE_REGIONS: readonly RegionSpec[] = CENTRE_SCALES.map((s) => ({ name: `centre-${Math.round(s * 100)}`, x: (1 - s) / 2, y: (1 - s) / 2, w: s, h: s }));
+export const CENTRE_REGIONS: readonly RegionSpec[] = CENTRE_SCALES.map((s) => ({
+  name: `centre-${Math.round(s * 100)}`,
+  x: (1 - s) / 2,
+  y: (1 - s) / 2,
+  w: s,
+  h: s,
+}));
 
 /** What is hashed when content is banked, besides the whole (and trimmed) picture. */
 export const BANK_REGIONS: readonly RegionSpec[] = [...CENTRE_REGIONS, ...TILE_REGIONS];

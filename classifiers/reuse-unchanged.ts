@@ -53,7 +53,13 @@ export class ReuseUnchanged implements FrameClassifier {
       if (age >= 0 && age <= this.opts.maxAgeMs && distance <= this.opts.maxDistance) {
         this.stats.reused++;
         return {
-          signals: prev.findings.signals.map((s) => ({ ...s, streamId: frame.streamId, frameTimeMs: frame.mediaTimeMs, observedAt: ctx.observedAt, detail: { ...s.detail, reusedFromSeq: prev.seq } })),
+          signals: prev.findings.signals.map((s) => ({
+            ...s,
+            streamId: frame.streamId,
+            frameTimeMs: frame.mediaTimeMs,
+            observedAt: ctx.observedAt,
+            detail: { ...s.detail, reusedFromSeq: prev.seq },
+          })),
           facts: { ...prev.findings.facts, reused: { [this.name]: { fromSeq: prev.seq, distance, ageMs: age } } },
         };
       }

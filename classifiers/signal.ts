@@ -6,9 +6,7 @@ import { z } from 'zod';
  */
 
 /** Open set: `violence`, `nsfw`, `hash_match`, `sampler`, and whatever classifier comes next. */
-export const SignalSourceSchema = z
-  .string()
-  .regex(/^[a-z][a-z0-9_]{0,39}$/, 'a source is a lowercase identifier such as violence or hash_match');
+export const SignalSourceSchema = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'a source is a lowercase identifier such as violence or hash_match');
 export type SignalSource = z.infer<typeof SignalSourceSchema>;
 
 export const HashMatchSchema = z.object({

@@ -28,13 +28,15 @@ const CSP = [
 ].join('; ');
 
 function htmlHeaders(reply: FastifyReply): FastifyReply {
-  return reply
-    .header('cache-control', 'no-cache')
-    .header('content-security-policy', CSP)
-    .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer')
-    // The broadcaster asks for the camera and microphone; nothing else may.
-    .header('permissions-policy', 'camera=(self), microphone=(self), geolocation=()');
+  return (
+    reply
+      .header('cache-control', 'no-cache')
+      .header('content-security-policy', CSP)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
+      // The broadcaster asks for the camera and microphone; nothing else may.
+      .header('permissions-policy', 'camera=(self), microphone=(self), geolocation=()')
+  );
 }
 
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>modgate console not built</title>
@@ -59,7 +61,8 @@ export async function consoleRoutes(app: FastifyInstance, opts: { dir?: string }
     index: false,
     list: false,
   });
-  const page = (file: string) => async (_req: unknown, reply: FastifyReply) => htmlHeaders(reply).sendFile(file, dir, { maxAge: 0, immutable: false, cacheControl: false });
+  const page = (file: string) => async (_req: unknown, reply: FastifyReply) =>
+    htmlHeaders(reply).sendFile(file, dir, { maxAge: 0, immutable: false, cacheControl: false });
   for (const p of pages) app.get(p, page('index.html'));
   app.get(BROADCAST_PATH, page('broadcast.html'));
 }

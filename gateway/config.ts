@@ -36,7 +36,10 @@ export const MediaServerSchema = z
      */
     control: z.string().url(),
     /** Control API credentials (HTTP basic; OME: its AccessToken as `user` with no password). */
-    credentials: z.object({ user: z.string().min(1), password: z.string().default('') }).strict().optional(),
+    credentials: z
+      .object({ user: z.string().min(1), password: z.string().default('') })
+      .strict()
+      .optional(),
     /**
      * Where modgate reads an accepted stream for sampling. Placeholders: {app}, {name} (the public name:
      * never the stream key), {path} (MediaMTX), {vhost} (SRS). E.g. rtmp://127.0.0.1:1935/{app}/{name}.
@@ -101,7 +104,11 @@ export const ConfigSchema = z
       .object({
         ws: z
           .object({
-            maxMessageBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+            maxMessageBytes: z
+              .number()
+              .int()
+              .min(1024)
+              .default(4 * 1024 * 1024),
             /** Close a connection that has not authenticated within this time. */
             authTimeoutMs: z.number().int().min(100).default(5_000),
             /** Close an authenticated connection that sends no media for this long. */
@@ -233,7 +240,10 @@ export const ConfigSchema = z
              * inside of a picture-in-picture found by its edges (`inner`), besides the whole frame and the frame
              * inside uniform borders. Cost per frame: `npm run bench -- evasion`.
              */
-            regions: z.object({ tiles: z.boolean().default(true), inner: z.boolean().default(true) }).strict().default({ tiles: true, inner: true }),
+            regions: z
+              .object({ tiles: z.boolean().default(true), inner: z.boolean().default(true) })
+              .strict()
+              .default({ tiles: true, inner: true }),
             /** Tiles and the inner rectangle on at most this many frames per second of a stream; the whole and trimmed frame on every sampled frame. */
             regionsFps: z.number().min(0.1).max(60).default(2),
           })
@@ -250,7 +260,11 @@ export const ConfigSchema = z
          * stream's frame stays within `maxDistance` PDQ bits of the last classified one, for at most `maxAgeMs`.
          */
         reuse: z
-          .object({ enabled: z.boolean().default(true), maxDistance: z.number().int().min(0).max(64).default(8), maxAgeMs: z.number().int().min(0).default(2_000) })
+          .object({
+            enabled: z.boolean().default(true),
+            maxDistance: z.number().int().min(0).max(64).default(8),
+            maxAgeMs: z.number().int().min(0).default(2_000),
+          })
           .strict()
           .default({ enabled: true, maxDistance: 8, maxAgeMs: 2_000 }),
         /**
@@ -262,12 +276,24 @@ export const ConfigSchema = z
         intraOpThreads: z.number().int().min(1).max(16).default(1),
         maxBatch: z.number().int().min(1).max(128).default(8),
         /** ONNX Runtime execution providers, e.g. [cuda, cpu] (needs onnxruntime-node's CUDA binaries; see README). */
-        executionProviders: z.array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu'])).min(1).default(['cpu']),
+        executionProviders: z
+          .array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu']))
+          .min(1)
+          .default(['cpu']),
         /** Frames with a score at or above this (or any hash match) keep a thumbnail as evidence. */
         evidenceFloor: z.number().min(0).max(1).default(0.5),
       })
       .strict()
-      .default({ hashMatch: { enabled: true, dihedral: true, minQuality: 50, regions: { tiles: true, inner: true }, regionsFps: 2 }, modelFps: 2, reuse: { enabled: true, maxDistance: 8, maxAgeMs: 2_000 }, workers: 1, intraOpThreads: 1, maxBatch: 8, executionProviders: ['cpu'], evidenceFloor: 0.5 }),
+      .default({
+        hashMatch: { enabled: true, dihedral: true, minQuality: 50, regions: { tiles: true, inner: true }, regionsFps: 2 },
+        modelFps: 2,
+        reuse: { enabled: true, maxDistance: 8, maxAgeMs: 2_000 },
+        workers: 1,
+        intraOpThreads: 1,
+        maxBatch: 8,
+        executionProviders: ['cpu'],
+        evidenceFloor: 0.5,
+      }),
     evidence: z
       .object({
         liveRetentionHours: z.number().min(0).default(24),
@@ -296,7 +322,10 @@ export const ConfigSchema = z
         /** Member States where decisions apply (`territorial_scope`); default: every code the database accepts. */
         territorialScope: z.array(z.enum(DSA_COUNTRY_CODES)).default([...DSA_COUNTRY_CODES]),
         /** ISO 639-1 language of the streams' content (`content_language`), when the platform knows it. */
-        contentLanguage: z.string().regex(/^[A-Z]{2}$/).optional(),
+        contentLanguage: z
+          .string()
+          .regex(/^[A-Z]{2}$/)
+          .optional(),
         /** The terms of service relied on (`decision_ground_reference_url`). */
         termsUrl: z.string().url().max(500).optional(),
         /** A live-streaming suspension is reported as an account restriction (`decision_account`) or a partial service restriction (`decision_provision`). */

@@ -44,7 +44,8 @@ export function createLogger(level: string, opts: LoggerOptions = {}): Logger {
   };
   // pino-pretty is a dependency (installed with the gateway, nothing fetched at run time), loaded in
   // pino's transport worker so formatting stays off the main thread.
-  if (pretty && !opts.destination) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } } });
+  if (pretty && !opts.destination)
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } } });
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }
 

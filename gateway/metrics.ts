@@ -57,7 +57,10 @@ export function createMetrics(src: MetricsSources): Metrics {
   });
   if (src.node) {
     const node = src.node;
-    new Gauge({ name: 'modgate_node_info', help: 'This gateway node (join on `node` across nodes)', labelNames: ['node'], registers: [registry] }).set({ node: node.id }, 1);
+    new Gauge({ name: 'modgate_node_info', help: 'This gateway node (join on `node` across nodes)', labelNames: ['node'], registers: [registry] }).set(
+      { node: node.id },
+      1,
+    );
     new Gauge({
       name: 'modgate_database_up',
       help: '1 while the database answers, 0 while it is unreachable (the node relays and gates from memory)',
@@ -79,18 +82,33 @@ export function createMetrics(src: MetricsSources): Metrics {
       const listener = node.listener;
       new Gauge({
         name: 'modgate_change_listener_up',
-        help: '1 while the LISTEN connection for other nodes\' changes is connected',
+        help: "1 while the LISTEN connection for other nodes' changes is connected",
         registers: [registry],
         collect() {
           this.set(listener.listening ? 1 : 0);
         },
       });
-      const notified = new Counter({ name: 'modgate_change_notifications_total', help: 'Change notifications received from other nodes, by feed', labelNames: ['kind'], registers: [registry] });
+      const notified = new Counter({
+        name: 'modgate_change_notifications_total',
+        help: 'Change notifications received from other nodes, by feed',
+        labelNames: ['kind'],
+        registers: [registry],
+      });
       listener.on('change', (kind) => notified.inc({ kind }));
     }
   }
-  const refusals = new Counter({ name: 'modgate_publish_refusals_total', help: 'Refused publishes by reason', labelNames: ['protocol', 'reason'], registers: [registry] });
-  const ended = new Counter({ name: 'modgate_streams_ended_total', help: 'Ended streams by end reason (cut, suspended, publisher_disconnected, …)', labelNames: ['reason'], registers: [registry] });
+  const refusals = new Counter({
+    name: 'modgate_publish_refusals_total',
+    help: 'Refused publishes by reason',
+    labelNames: ['protocol', 'reason'],
+    registers: [registry],
+  });
+  const ended = new Counter({
+    name: 'modgate_streams_ended_total',
+    help: 'Ended streams by end reason (cut, suspended, publisher_disconnected, …)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   // From the first deciding frame's observation to the publisher being cut (the registry's `ended` comes
   // after the ingest closed the connection). Only policy cuts carry the observation time.
   const timeToCut = new Histogram({
@@ -105,7 +123,12 @@ export function createMetrics(src: MetricsSources): Metrics {
     const observedAt = request?.detail?.['observedAt'];
     if (typeof observedAt === 'number') timeToCut.observe({ reason }, Math.max(0, Date.now() - observedAt) / 1000);
   });
-  const hashMatches = new Counter({ name: 'modgate_hash_matches_total', help: 'Sampled frames matching a bank entry, by bank and category', labelNames: ['bank', 'category'], registers: [registry] });
+  const hashMatches = new Counter({
+    name: 'modgate_hash_matches_total',
+    help: 'Sampled frames matching a bank entry, by bank and category',
+    labelNames: ['bank', 'category'],
+    registers: [registry],
+  });
   const dbQueries = new Histogram({
     name: 'modgate_db_query_seconds',
     help: 'Database query latency, by outcome (ok, error)',
@@ -119,7 +142,12 @@ export function createMetrics(src: MetricsSources): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
     registers: [registry],
   });
-  const decisions = new Counter({ name: 'modgate_decisions_total', help: 'Policy decisions by rule, enforced or shadow', labelNames: ['rule', 'shadow'], registers: [registry] });
+  const decisions = new Counter({
+    name: 'modgate_decisions_total',
+    help: 'Policy decisions by rule, enforced or shadow',
+    labelNames: ['rule', 'shadow'],
+    registers: [registry],
+  });
   src.runner.on('decision', (_rec, d) => decisions.inc({ rule: d.ruleId, shadow: String(d.shadow) }));
 
   new Gauge({
@@ -232,7 +260,11 @@ export function createMetrics(src: MetricsSources): Metrics {
   hookStat('modgate_hook_publishes_refused', 'Publishes an upstream server asked about and modgate refused, since start', (s) => s.refused);
   hookStat('modgate_hook_rechecks_refused', 'Periodic re-checks (nginx on_update) refused, since start', (s) => s.rechecksRefused);
   hookStat('modgate_hook_control_calls', 'Control calls (drop, kick) made to upstream servers, since start', (s) => s.controlCalls);
-  hookStat('modgate_hook_control_failures', 'Cuts whose control call failed after its retries (the re-check and reconciler take over), since start', (s) => s.controlFailures);
+  hookStat(
+    'modgate_hook_control_failures',
+    'Cuts whose control call failed after its retries (the re-check and reconciler take over), since start',
+    (s) => s.controlFailures,
+  );
 
   return {
     registry,

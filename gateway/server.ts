@@ -132,7 +132,18 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   registry.on('claimLost', (s) => {
     metrics?.refusal(s.protocol, 'already_live');
     streamLogger(log, s).info({ reason: 'already_live' }, 'publish refused: the account is already live on another node');
-    void recordRefusal(store.db, { protocol: s.protocol, server: s.server?.name ?? null, remoteAddr: s.remoteAddr, accountId: s.accountId, reason: 'already_live', detail: 'another node carries this account live' }, onError);
+    void recordRefusal(
+      store.db,
+      {
+        protocol: s.protocol,
+        server: s.server?.name ?? null,
+        remoteAddr: s.remoteAddr,
+        accountId: s.accountId,
+        reason: 'already_live',
+        detail: 'another node carries this account live',
+      },
+      onError,
+    );
   });
   await gate.loadAll();
   const enforcer = new GateEnforcer(gate, registry, log);
@@ -170,7 +181,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   for (const dir of models) {
     try {
       classifiers.push(
-        await OnnxClassifier.open({ manifest: dir, workers: config.classifiers.workers, intraOpThreads: config.classifiers.intraOpThreads, maxBatch: config.classifiers.maxBatch, executionProviders: config.classifiers.executionProviders }),
+        await OnnxClassifier.open({
+          manifest: dir,
+          workers: config.classifiers.workers,
+          intraOpThreads: config.classifiers.intraOpThreads,
+          maxBatch: config.classifiers.maxBatch,
+          executionProviders: config.classifiers.executionProviders,
+        }),
       );
     } catch (err) {
       await Promise.allSettled(classifiers.map((c) => c.close()));
@@ -183,13 +200,19 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     log.warn('no violence model is configured: hash matching and the other classifiers still run (see README, "Violence model")');
   }
 
-  const runner = new PolicyRunner(
-    { db: store.db, registry, enforcer, policies, evidence, log },
-    { storeSignalsFloor: config.policy.storeSignalsFloor },
-  );
+  const runner = new PolicyRunner({ db: store.db, registry, enforcer, policies, evidence, log }, { storeSignalsFloor: config.policy.storeSignalsFloor });
   runner.start();
   const frameClassifiers: FrameClassifier[] = [
-    ...(config.classifiers.hashMatch.enabled ? [new HashMatcher(banks, { dihedral: config.classifiers.hashMatch.dihedral, minQuality: config.classifiers.hashMatch.minQuality, regions: config.classifiers.hashMatch.regions, regionsFps: config.classifiers.hashMatch.regionsFps })] : []),
+    ...(config.classifiers.hashMatch.enabled
+      ? [
+          new HashMatcher(banks, {
+            dihedral: config.classifiers.hashMatch.dihedral,
+            minQuality: config.classifiers.hashMatch.minQuality,
+            regions: config.classifiers.hashMatch.regions,
+            regionsFps: config.classifiers.hashMatch.regionsFps,
+          }),
+        ]
+      : []),
     // Models at their own rate when frames come faster (hash matching takes every sampled frame).
     ...classifiers.map((c) => {
       const reuse = config.classifiers.reuse;
@@ -261,7 +284,16 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
   let watcherRef: StreamWatcher | null = null;
   let hooksRef: HookedStreams | null = null;
-  const metrics = createMetrics({ registry, runner, banks, stage, classifiers, watcher: () => watcherRef, node: { id: registry.nodeId, health: dbHealth, listener }, hooks: () => (hooksRef ? { streams: hooksRef, servers: config.servers.map((s) => s.name) } : null) });
+  const metrics = createMetrics({
+    registry,
+    runner,
+    banks,
+    stage,
+    classifiers,
+    watcher: () => watcherRef,
+    node: { id: registry.nodeId, health: dbHealth, listener },
+    hooks: () => (hooksRef ? { streams: hooksRef, servers: config.servers.map((s) => s.name) } : null),
+  });
   dbTimer.onQuery = metrics.dbQuery;
   if (listener) listener.on('change', (_kind, committedAt) => committedAt !== undefined && metrics.notificationLag(Date.now() - committedAt));
   const refuse = (r: Parameters<typeof recordRefusal>[1]) => {
@@ -287,7 +319,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const latestFrames = new LatestFrames();
   // Viewer reports reach moderators' consoles at once (the queue is GET /api/v1/reports).
   accountability.reports.on('report.created', ({ report, independentReports }) =>
-    events.publish('report.created', { at: new Date(report.created_at).toISOString(), reportId: report.id, streamId: report.stream_id, category: report.category, independentReports }),
+    events.publish('report.created', {
+      at: new Date(report.created_at).toISOString(),
+      reportId: report.id,
+      streamId: report.stream_id,
+      category: report.category,
+      independentReports,
+    }),
   );
   let rtmpPortRef = 0;
   const flv = new FlvEgress({ ffmpeg: () => resolveFfmpeg(), rtmpPort: () => rtmpPortRef, log });
@@ -308,7 +346,28 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     onApplied: (_name, r) => (r.upserts || r.deletes) && refreshBanks(),
   });
   const http = await buildHttpServer(
-    { store, health: dbHealth, gate, enforcer, registry, config, log, version: VERSION, banks, policies, evidence, metrics: metrics.registry, hooks, accountability, events, live, latestFrames, exchanges, secretKey, flv },
+    {
+      store,
+      health: dbHealth,
+      gate,
+      enforcer,
+      registry,
+      config,
+      log,
+      version: VERSION,
+      banks,
+      policies,
+      evidence,
+      metrics: metrics.registry,
+      hooks,
+      accountability,
+      events,
+      live,
+      latestFrames,
+      exchanges,
+      secretKey,
+      flv,
+    },
     ws,
     opts.extraRoutes,
   );
@@ -338,12 +397,22 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
   // Heartbeats, and closing the streams of nodes that stopped heartbeating; each beat also retries the
   // stream rows an outage kept from being written and picks up cut requests a lost notification left.
-  const liveness = new NodeLiveness(store.db, registry.nodeId, config.nodes, log.child({ component: 'nodes' }), () => registry.list().map((s) => s.id), () => {
-    cutRequests.kick();
-    void registry.retryUnrecorded().catch((err) => log.error({ err }, 'recording streams after an outage failed; will retry'));
-  });
+  const liveness = new NodeLiveness(
+    store.db,
+    registry.nodeId,
+    config.nodes,
+    log.child({ component: 'nodes' }),
+    () => registry.list().map((s) => s.id),
+    () => {
+      cutRequests.kick();
+      void registry.retryUnrecorded().catch((err) => log.error({ err }, 'recording streams after an outage failed; will retry'));
+    },
+  );
   const shownHost = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h);
-  await liveness.start({ httpUrl: config.http.publicUrl ?? `http://${shownHost(config.http.host)}:${httpPort}`, rtmpUrl: `rtmp://${shownHost(config.rtmp.host)}:${rtmpPort}/live` });
+  await liveness.start({
+    httpUrl: config.http.publicUrl ?? `http://${shownHost(config.http.host)}:${httpPort}`,
+    rtmpUrl: `rtmp://${shownHost(config.rtmp.host)}:${rtmpPort}/live`,
+  });
 
   let stopped = false;
   return {

@@ -244,7 +244,10 @@ function summarize(d: Decision): DecisionSummary {
 }
 
 /** What differs in effect between two decisions of the same rule on the same stream (timing aside). */
-export function effectDifferences(b: { shadow: boolean; actions: Actions; decidedAt: number }, c: { shadow: boolean; actions: Actions; decidedAt: number }): string[] {
+export function effectDifferences(
+  b: { shadow: boolean; actions: Actions; decidedAt: number },
+  c: { shadow: boolean; actions: Actions; decidedAt: number },
+): string[] {
   const out: string[] = [];
   if (b.shadow !== c.shadow) out.push(b.shadow ? 'shadow → enforced' : 'enforced → shadow');
   const ba = b.actions;
@@ -384,8 +387,14 @@ export function backtest(baseline: Policy, candidate: Policy, streams: readonly 
     signalCount += stream.signals.length;
     const base = replayStream(baseline, stream, range);
     const cand = replayStream(candidate, stream, range);
-    tallyStream(totals.baseline, base.map((d) => ({ shadow: d.shadow, actions: actionsOf(d) })));
-    tallyStream(totals.candidate, cand.map((d) => ({ shadow: d.shadow, actions: actionsOf(d) })));
+    tallyStream(
+      totals.baseline,
+      base.map((d) => ({ shadow: d.shadow, actions: actionsOf(d) })),
+    );
+    tallyStream(
+      totals.candidate,
+      cand.map((d) => ({ shadow: d.shadow, actions: actionsOf(d) })),
+    );
     const baseCut = base.some((d) => !d.shadow && d.actions.cut);
     const candCut = cand.some((d) => !d.shadow && d.actions.cut);
     if (candCut && !baseCut) totals.streamsNewlyCut++;
@@ -419,7 +428,10 @@ export function backtest(baseline: Policy, candidate: Policy, streams: readonly 
         addExample(example('removed', b.ruleId, b, undefined, [`${describeEffect(b.shadow, actionsOf(b), b.decidedAt)} → no decision`]));
         continue;
       }
-      const diff = effectDifferences({ shadow: b.shadow, actions: actionsOf(b), decidedAt: b.decidedAt }, { shadow: c.shadow, actions: actionsOf(c), decidedAt: c.decidedAt });
+      const diff = effectDifferences(
+        { shadow: b.shadow, actions: actionsOf(b), decidedAt: b.decidedAt },
+        { shadow: c.shadow, actions: actionsOf(c), decidedAt: c.decidedAt },
+      );
       if (diff.length > 0) {
         r.changed++;
         totals.changed++;

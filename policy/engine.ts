@@ -320,8 +320,7 @@ function ruleDecision(cp: CompiledPolicy, r: CompiledRule, ctx: EngineContext, f
       ? ''
       : ` Escalated (rung ${escalation.step + 1}): ${escalation.strikeIds.length} prior strike(s) within ${formatDurationMs(escalation.withinMs)} (${escalation.strikeIds.join(', ')}).`;
   const reason =
-    `${r.id} [${r.rule.severity}]: ${f.detail} (${describeMatch(r)})${evidence === '' ? '' : `; ${evidence}`}` +
-    ` → ${describeActions(actions)}.${escalated}`;
+    `${r.id} [${r.rule.severity}]: ${f.detail} (${describeMatch(r)})${evidence === '' ? '' : `; ${evidence}`}` + ` → ${describeActions(actions)}.${escalated}`;
   const common = {
     ruleId: r.id,
     kind: 'rule' as const,
@@ -596,9 +595,7 @@ function advanceSustained(track: SustainedTrack, s: Signal, hit: DecidingSignal 
   }
   // A new frame: the finished one extends the run if it was a hit, and breaks it otherwise.
   const run =
-    cur === null || cur.hits.length === 0
-      ? null
-      : { startAt: track.run?.startAt ?? cur.at, hits: capLast([...(track.run?.hits ?? []), ...cur.hits]) };
+    cur === null || cur.hits.length === 0 ? null : { startAt: track.run?.startAt ?? cur.at, hits: capLast([...(track.run?.hits ?? []), ...cur.hits]) };
   return { kind: 'sustained', current: newFrame(s, hit), run };
 }
 
@@ -620,13 +617,7 @@ function sustainedFiring(r: CompiledRule, track: SustainedTrack, s: Signal, sust
  * yet seen), its account/person history, and the rule ids already decided for it. Stall entries are
  * checked at each signal's arrival, after each stall report, and finally at `now`.
  */
-export function evaluate(
-  policy: Policy,
-  ctx: EngineContext,
-  signals: readonly Signal[],
-  now: number,
-  alreadyDecided: Iterable<string> = [],
-): Decision[] {
+export function evaluate(policy: Policy, ctx: EngineContext, signals: readonly Signal[], now: number, alreadyDecided: Iterable<string> = []): Decision[] {
   const cp = compile(policy);
   const sink = new DecisionSink(new Set(alreadyDecided));
   const positions = new Map<string, number[]>();
@@ -640,7 +631,8 @@ export function evaluate(
     positions.set(s.source, own);
     for (const r of cp.bySource.get(s.source) ?? []) {
       if (!sink.isOpen(r.id)) continue;
-      const firing = r.smoothing.kind === 'window' ? scanWindow(r, signals, own, r.smoothing.k, r.smoothing.n) : scanSustained(r, signals, own, r.smoothing.sustainedMs);
+      const firing =
+        r.smoothing.kind === 'window' ? scanWindow(r, signals, own, r.smoothing.k, r.smoothing.n) : scanSustained(r, signals, own, r.smoothing.sustainedMs);
       if (firing !== null) sink.emit(ruleDecision(cp, r, ctx, firing));
     }
     if (s.label === STALL_LABEL) scanStalls(cp, ctx, signals, i + 1, s.observedAt, decidingSignal(s, i), sink);
@@ -695,7 +687,7 @@ function scanSustained(r: CompiledRule, signals: readonly Signal[], own: readonl
   if (current.hits.length === 0) return null;
   let startAt = current.at;
   let deciding = current.hits;
-  for (let p = before; p >= 0; ) {
+  for (let p = before; p >= 0;) {
     const { frame, before: prior } = scanFrameBack(r, signals, own, p);
     if (frame.hits.length === 0) break;
     startAt = frame.at;
@@ -712,7 +704,15 @@ function lastObservedAt(signals: readonly Signal[], own: readonly number[]): num
 }
 
 /** Stall entries checked at time `at`, having seen signals[0, end). */
-function scanStalls(cp: CompiledPolicy, ctx: EngineContext, signals: readonly Signal[], end: number, at: number, report: DecidingSignal | null, sink: DecisionSink): void {
+function scanStalls(
+  cp: CompiledPolicy,
+  ctx: EngineContext,
+  signals: readonly Signal[],
+  end: number,
+  at: number,
+  report: DecidingSignal | null,
+  sink: DecisionSink,
+): void {
   for (const s of cp.stalls) {
     if (!sink.isOpen(s.id)) continue;
     const source = s.entry.source;

@@ -38,16 +38,14 @@ const DURATION_EXPECTED = `expected ${DURATION_HINT}`;
 const SUSPEND_EXPECTED = `expected permanent or ${DURATION_HINT}`;
 
 /** A positive duration; output is milliseconds. */
-export const DurationSchema = z
-  .union([z.string(), z.number()], { error: expected(DURATION_EXPECTED) })
-  .transform((value, ctx) => {
-    const ms = parseDurationMs(value);
-    if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: DURATION_EXPECTED });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export const DurationSchema = z.union([z.string(), z.number()], { error: expected(DURATION_EXPECTED) }).transform((value, ctx) => {
+  const ms = parseDurationMs(value);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: DURATION_EXPECTED });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /** A suspension length, or `permanent`. Output: `{ durationMs: null }` means permanent. */
 export const SuspendSpecSchema = z
@@ -62,7 +60,10 @@ export const SuspendSpecSchema = z
   });
 export type SuspendSpec = z.output<typeof SuspendSpecSchema>;
 
-const ScoreSchema = z.number({ error: expected('expected a number between 0 and 1') }).min(0).max(1);
+const ScoreSchema = z
+  .number({ error: expected('expected a number between 0 and 1') })
+  .min(0)
+  .max(1);
 
 /** A rule id: stable, because strikes, audit records and "already decided" sets refer to it. */
 export const RuleIdSchema = z
@@ -89,7 +90,12 @@ export const MatchSchema = z.strictObject({
   /** Inclusive lower bound on `signal.score`; a signal without a score never passes it. */
   minScore: ScoreSchema.optional(),
   /** Inclusive upper bound on `signal.match.distance` (PDQ Hamming distance, 0–256). */
-  maxDistance: z.number({ error: expected('expected a whole number between 0 and 256') }).int().min(0).max(256).optional(),
+  maxDistance: z
+    .number({ error: expected('expected a whole number between 0 and 256') })
+    .int()
+    .min(0)
+    .max(256)
+    .optional(),
 });
 export type Match = z.output<typeof MatchSchema>;
 
@@ -99,9 +105,22 @@ export type Match = z.output<typeof MatchSchema>;
  */
 export const SmoothingSchema = z
   .strictObject({
-    k: z.number({ error: expected('expected a whole number ≥ 1') }).int().min(1).optional(),
-    n: z.number({ error: expected('expected a whole number ≥ 1') }).int().min(1).max(1000, 'at most 1000 frames').optional(),
-    sustainedSeconds: z.number({ error: expected('expected a number of seconds ≥ 0') }).min(0).max(3600, 'at most 3600 seconds').optional(),
+    k: z
+      .number({ error: expected('expected a whole number ≥ 1') })
+      .int()
+      .min(1)
+      .optional(),
+    n: z
+      .number({ error: expected('expected a whole number ≥ 1') })
+      .int()
+      .min(1)
+      .max(1000, 'at most 1000 frames')
+      .optional(),
+    sustainedSeconds: z
+      .number({ error: expected('expected a number of seconds ≥ 0') })
+      .min(0)
+      .max(3600, 'at most 3600 seconds')
+      .optional(),
   })
   .superRefine((s, ctx) => {
     const windowed = s.k !== undefined || s.n !== undefined;
@@ -116,9 +135,7 @@ export const SmoothingSchema = z
     }
   })
   .transform((s): Smoothing =>
-    s.sustainedSeconds !== undefined
-      ? { kind: 'sustained', sustainedMs: Math.round(s.sustainedSeconds * 1000) }
-      : { kind: 'window', k: s.k ?? 1, n: s.n ?? 1 },
+    s.sustainedSeconds !== undefined ? { kind: 'sustained', sustainedMs: Math.round(s.sustainedSeconds * 1000) } : { kind: 'window', k: s.k ?? 1, n: s.n ?? 1 },
   );
 export type Smoothing = { kind: 'window'; k: number; n: number } | { kind: 'sustained'; sustainedMs: number };
 
@@ -136,7 +153,10 @@ export const ReviewSpecSchema = z.strictObject({
 });
 
 export const WarnSpecSchema = z.strictObject({
-  message: z.string({ error: expected('expected the message shown to the streamer') }).min(1).max(500),
+  message: z
+    .string({ error: expected('expected the message shown to the streamer') })
+    .min(1)
+    .max(500),
 });
 
 export const ActionsSchema = z.strictObject({
@@ -157,7 +177,10 @@ export type ActionsSpec = z.output<typeof ActionsSchema>;
  * the decision (and in `categories`, if given), the listed actions replace the rule's own.
  */
 export const EscalationStepSchema = z.strictObject({
-  priorStrikes: z.number({ error: expected('expected a whole number ≥ 1') }).int().min(1),
+  priorStrikes: z
+    .number({ error: expected('expected a whole number ≥ 1') })
+    .int()
+    .min(1),
   within: DurationSchema,
   minSeverity: SeveritySchema.default('low'),
   categories: z.array(z.string().min(1)).min(1).optional(),
@@ -211,9 +234,7 @@ export const DefaultsSchema = z.strictObject({
 
 const PolicyShape = z.strictObject({
   /** The policy's own revision; copied into every decision so it can be traced and replayed. */
-  version: z
-    .union([z.string().min(1), z.number()], { error: expected('expected a version string or number') })
-    .transform((v) => String(v)),
+  version: z.union([z.string().min(1), z.number()], { error: expected('expected a version string or number') }).transform((v) => String(v)),
   name: z.string({ error: expected('expected a policy name') }).min(1),
   description: z.string().optional(),
   defaults: DefaultsSchema.default({ strikeExpiry: 90 * 86_400_000, reviewPriority: 'normal' }),
@@ -253,7 +274,11 @@ function checkRuleActions(rule: Rule, i: number, ctx: IssueSink): void {
   }
   // A suspended account may not stream, so a suspension that leaves the current feed running is a contradiction.
   if (a.suspend !== undefined && !a.cut) {
-    ctx.addIssue({ code: 'custom', path: ['rules', i, 'actions', 'suspend'], message: 'a suspension removes live rights, so the rule must also cut (cut: true)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['rules', i, 'actions', 'suspend'],
+      message: 'a suspension removes live rights, so the rule must also cut (cut: true)',
+    });
   }
   let previous = 0;
   rule.escalation.forEach((step, j) => {

@@ -10,7 +10,23 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { BenchResult } from './bench/types.ts';
 
-const SUITES = ['pdq', 'cli', 'hash', 'hash-index', 'bank-import', 'policy', 'onnx', 'sampler', 'gateway', 'nginx-rtmp', 'pipeline', 'hooks', 'cross-node', 'evasion', 'console'] as const;
+const SUITES = [
+  'pdq',
+  'cli',
+  'hash',
+  'hash-index',
+  'bank-import',
+  'policy',
+  'onnx',
+  'sampler',
+  'gateway',
+  'nginx-rtmp',
+  'pipeline',
+  'hooks',
+  'cross-node',
+  'evasion',
+  'console',
+] as const;
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
@@ -28,7 +44,14 @@ async function main(): Promise<void> {
   const quick = args.includes('--quick');
   const wanted = args.filter((a) => !a.startsWith('--'));
   const suites = wanted.length ? SUITES.filter((s) => wanted.includes(s)) : [...SUITES];
-  const lines = [`# Benchmark results`, '', `- command: \`npm run bench --${quick ? ' --quick' : ''}${wanted.length ? ` ${wanted.join(' ')}` : ''}\``, `- machine: ${machine()}`, `- date: ${new Date().toISOString()}`, ''];
+  const lines = [
+    `# Benchmark results`,
+    '',
+    `- command: \`npm run bench --${quick ? ' --quick' : ''}${wanted.length ? ` ${wanted.join(' ')}` : ''}\``,
+    `- machine: ${machine()}`,
+    `- date: ${new Date().toISOString()}`,
+    '',
+  ];
   let failed = 0;
   for (const suite of suites) {
     let mod: { run: (o: { quick: boolean }) => Promise<BenchResult[]> };
@@ -42,10 +65,17 @@ async function main(): Promise<void> {
     const started = Date.now();
     try {
       const results = await mod.run({ quick });
-      lines.push(`## ${suite} (${((Date.now() - started) / 1000).toFixed(0)} s)`, '', '| figure | value | unit | baseline (same run) | ratio | note |', '|---|---:|---|---|---:|---|');
+      lines.push(
+        `## ${suite} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        '',
+        '| figure | value | unit | baseline (same run) | ratio | note |',
+        '|---|---:|---|---|---:|---|',
+      );
       for (const r of results) {
         const ratio = r.baseline && r.baseline.value !== 0 ? `${fmt(r.value / r.baseline.value)}×` : '';
-        lines.push(`| ${r.name} | ${fmt(r.value)} | ${r.unit} | ${r.baseline ? `${r.baseline.name}: ${fmt(r.baseline.value)}` : ''} | ${ratio} | ${r.note ?? ''} |`);
+        lines.push(
+          `| ${r.name} | ${fmt(r.value)} | ${r.unit} | ${r.baseline ? `${r.baseline.name}: ${fmt(r.baseline.value)}` : ''} | ${ratio} | ${r.note ?? ''} |`,
+        );
       }
       lines.push('');
     } catch (err) {

@@ -59,7 +59,13 @@ export async function nsfwjsSources(): Promise<NsfwjsSources> {
 function loadNsfwjsModel(src: NsfwjsSources) {
   const require = createRequire(import.meta.url);
   const parsed = ModelJsSchema.safeParse(require(src.modelJsPath));
-  if (!parsed.success) throw new Error(`unexpected nsfwjs model format in ${src.modelJsPath}: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(
+      `unexpected nsfwjs model format in ${src.modelJsPath}: ${parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.map(String).join('.')}: ${i.message}`)
+        .join('; ')}`,
+    );
   const shard: unknown = require(src.shardPath);
   if (typeof shard !== 'string') throw new Error(`${src.shardPath} does not export a base64 string`);
   const manifest = parsed.data.weightsManifest[0] as { weights: z.infer<typeof WeightSpecSchema>[] };
@@ -122,7 +128,9 @@ async function main(argv: string[]): Promise<void> {
   const out = i >= 0 ? argv[i + 1] : undefined;
   const r = await convertNsfwjs({ force, ...(out ? { out: path.resolve(out) } : {}) });
   const rel = path.relative(process.cwd(), r.path) || r.path;
-  console.log(r.skipped ? `nsfw model up to date: ${rel} (${r.ms.toFixed(0)} ms)` : `nsfw model built: ${rel}, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.ms.toFixed(0)} ms`);
+  console.log(
+    r.skipped ? `nsfw model up to date: ${rel} (${r.ms.toFixed(0)} ms)` : `nsfw model built: ${rel}, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.ms.toFixed(0)} ms`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

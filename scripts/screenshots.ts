@@ -37,21 +37,60 @@ try {
   await f.api.post(`/api/v1/decisions/${decisions.moth}/confirm`, { reason: 'Known footage of the attack, re-encoded', addToBank: false });
   await f.api.post(`/api/v1/decisions/${decisions.finch}/overturn`, { reason: 'News report with the footage blurred; allowed' });
   const token = (await f.api.post<{ accountToken: string }>('/api/v1/accounts/river/token')).body.accountToken;
-  await f.api.withToken(token).post('/api/v1/me/appeals', { decisionId: decisions.river, statement: 'I was streaming a documentary about the attack for my history class. The clip was shown for a few seconds with commentary; I did not glorify it.' });
+  await f.api.withToken(token).post('/api/v1/me/appeals', {
+    decisionId: decisions.river,
+    statement:
+      'I was streaming a documentary about the attack for my history class. The clip was shown for a few seconds with commentary; I did not glorify it.',
+  });
   await f.api.post('/api/v1/banks', { name: 'gifct-tve', category: 'terrorist-violent-extremism', description: 'Hash-sharing list (GIFCT format)' });
   const hex = () => Array.from({ length: 64 }, () => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
   await f.api.post('/api/v1/banks/gifct-tve/entries', { entries: Array.from({ length: 240 }, () => ({ hash: hex(), source: 'gifct' })) });
   const active = (await f.api.get<{ text: string }>('/api/v1/policy')).body.text;
-  await f.api.request('PUT', '/api/v1/policy', { text: active.replace('minScore: 0.6', 'minScore: 0.55'), comment: 'Queue more borderline violence for review' });
+  await f.api.request('PUT', '/api/v1/policy', {
+    text: active.replace('minScore: 0.6', 'minScore: 0.55'),
+    comment: 'Queue more borderline violence for review',
+  });
   // Clean streams show moving content other than the banked picture (testsrc2): Conway's life, looped.
   const clip = path.join(f.dir, 'life.flv');
-  await promisify(execFile)(f.ffmpeg.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'life=s=640x360:mold=10:r=30:ratio=0.1:death_color=#1b2838:life_color=#7fd1b9', '-t', '20', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '60', '-pix_fmt', 'yuv420p', '-y', clip]);
-  for (const h of ['kestrel', 'juniper']) f.publishers.push(startPublisher({ ffmpegPath: f.ffmpeg.path, url: `rtmp://127.0.0.1:${f.gw.rtmpPort}/live/${keys[h]}`, source: { file: clip, loop: true } }));
+  await promisify(execFile)(f.ffmpeg.path, [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'life=s=640x360:mold=10:r=30:ratio=0.1:death_color=#1b2838:life_color=#7fd1b9',
+    '-t',
+    '20',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-g',
+    '60',
+    '-pix_fmt',
+    'yuv420p',
+    '-y',
+    clip,
+  ]);
+  for (const h of ['kestrel', 'juniper'])
+    f.publishers.push(
+      startPublisher({ ffmpegPath: f.ffmpeg.path, url: `rtmp://127.0.0.1:${f.gw.rtmpPort}/live/${keys[h]}`, source: { file: clip, loop: true } }),
+    );
   await waitFor(async () => (await f.api.get<{ streams: unknown[] }>('/api/v1/streams')).body.streams.length >= 2, 30_000, 'two live streams');
   const all = (await f.api.get<{ decisions: Array<{ id: string; streamId: string; ruleId: string; decidedAt: string }> }>('/api/v1/decisions')).body.decisions;
   log(`decisions: ${all.map((d) => `${d.ruleId}@${d.streamId}@${d.decidedAt}`).join(', ')}`);
   const hashFile = path.join(f.dir, 'list.csv');
-  writeFileSync(hashFile, ['hash,category,note', ...Array.from({ length: 12 }, (_, i) => `${hex()},terrorist-violent-extremism,item ${i + 1}`), 'not-a-hash,terrorist-violent-extremism,broken row', `${hex().slice(0, 60)},terrorist-violent-extremism,short hash`, `${hex()},terrorist-violent-extremism,ok`].join('\n'));
+  writeFileSync(
+    hashFile,
+    [
+      'hash,category,note',
+      ...Array.from({ length: 12 }, (_, i) => `${hex()},terrorist-violent-extremism,item ${i + 1}`),
+      'not-a-hash,terrorist-violent-extremism,broken row',
+      `${hex().slice(0, 60)},terrorist-violent-extremism,short hash`,
+      `${hex()},terrorist-violent-extremism,ok`,
+    ].join('\n'),
+  );
 
   mkdirSync(OUT, { recursive: true });
   const browser = await launchChromium(FAKE_MEDIA_ARGS);
@@ -145,5 +184,9 @@ try {
 }
 
 async function waitForImages(page: Page): Promise<void> {
-  await page.waitForFunction("document.querySelectorAll('img.evidence').length > 0 && [...document.querySelectorAll('img.evidence')].every((i) => i.complete && i.naturalWidth > 0) && document.querySelectorAll('.evidence-loading').length === 0", undefined, { timeout: 60_000 });
+  await page.waitForFunction(
+    "document.querySelectorAll('img.evidence').length > 0 && [...document.querySelectorAll('img.evidence')].every((i) => i.complete && i.naturalWidth > 0) && document.querySelectorAll('.evidence-loading').length === 0",
+    undefined,
+    { timeout: 60_000 },
+  );
 }

@@ -69,7 +69,10 @@ interface Sample {
 }
 
 async function listImages(dir: string, label: 0 | 1, skipped: string[]): Promise<Sample[]> {
-  const names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
   const out: Sample[] = [];
   for (const n of names) {
     if (isImageFile(n)) out.push({ file: path.join(dir, n), label });
@@ -140,8 +143,12 @@ export async function fitHead(opts: FitHeadOptions): Promise<FitHeadReport> {
   const skipped: string[] = [];
   const pos = await listImages(opts.positiveDir, 1, skipped);
   const neg = await listImages(opts.negativeDir, 0, skipped);
-  for (const [what, list] of [['positive', pos], ['negative', neg]] as const) {
-    if (list.length < 2) throw new Error(`need at least 2 ${what} images, found ${list.length} in ${what === 'positive' ? opts.positiveDir : opts.negativeDir}`);
+  for (const [what, list] of [
+    ['positive', pos],
+    ['negative', neg],
+  ] as const) {
+    if (list.length < 2)
+      throw new Error(`need at least 2 ${what} images, found ${list.length} in ${what === 'positive' ? opts.positiveDir : opts.negativeDir}`);
   }
   // Stratified, seeded split.
   const rnd = mulberry32(opts.seed ?? 1);
@@ -149,7 +156,13 @@ export async function fitHead(opts: FitHeadOptions): Promise<FitHeadReport> {
   const testIdx: number[] = [];
   const all = [...pos, ...neg];
   for (const cls of [1, 0] as const) {
-    const idx = shuffled(all.map((s, i) => [s, i] as const).filter(([s]) => s.label === cls).map(([, i]) => i), rnd);
+    const idx = shuffled(
+      all
+        .map((s, i) => [s, i] as const)
+        .filter(([s]) => s.label === cls)
+        .map(([, i]) => i),
+      rnd,
+    );
     const k = Math.min(idx.length - 1, Math.max(1, Math.round(idx.length * holdout)));
     testIdx.push(...idx.slice(0, k));
     trainIdx.push(...idx.slice(k));
@@ -160,7 +173,11 @@ export async function fitHead(opts: FitHeadOptions): Promise<FitHeadReport> {
   const t0 = performance.now();
   let x: Float32Array;
   try {
-    x = await embed(model, all.map((s) => s.file), emb.dim);
+    x = await embed(
+      model,
+      all.map((s) => s.file),
+      emb.dim,
+    );
   } finally {
     await model.release();
   }
@@ -179,7 +196,11 @@ export async function fitHead(opts: FitHeadOptions): Promise<FitHeadReport> {
   // Threshold from out-of-fold training scores, so the held-out metrics below stay untuned.
   const threshold = suggestThreshold(chosen.oof, yTrain);
 
-  const fingerprint = createHash('sha256').update(backbone.version).update(new Uint8Array(Float64Array.from([...lr.weights, lr.bias]).buffer)).digest('hex').slice(0, 12);
+  const fingerprint = createHash('sha256')
+    .update(backbone.version)
+    .update(new Uint8Array(Float64Array.from([...lr.weights, lr.bias]).buffer))
+    .digest('hex')
+    .slice(0, 12);
   const version = `${name}@${fingerprint} (head on ${backbone.version})`.slice(0, 120);
   const outDir = path.resolve(opts.outDir);
   await mkdir(outDir, { recursive: true });
@@ -228,7 +249,8 @@ export async function fitHead(opts: FitHeadOptions): Promise<FitHeadReport> {
 
 export function formatReport(r: FitHeadReport): string {
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
-  const m = (x: BinaryMetrics) => `accuracy ${pct(x.accuracy)}, precision ${pct(x.precision)}, recall ${pct(x.recall)} (tp ${x.tp} fp ${x.fp} tn ${x.tn} fn ${x.fn})`;
+  const m = (x: BinaryMetrics) =>
+    `accuracy ${pct(x.accuracy)}, precision ${pct(x.precision)}, recall ${pct(x.recall)} (tp ${x.tp} fp ${x.fp} tn ${x.tn} fn ${x.fn})`;
   return [
     `head written: ${r.modelPath}`,
     `manifest:     ${r.manifestPath} (version ${r.version})`,

@@ -80,7 +80,11 @@ export function decodePng(data: Uint8Array): RgbImage {
   if (!sig.every((v, i) => data[i] === v)) throw new Error('not a PNG');
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let off = 8;
-  let width = 0, height = 0, depth = 0, colour = 0, interlace = 0;
+  let width = 0,
+    height = 0,
+    depth = 0,
+    colour = 0,
+    interlace = 0;
   let palette: Uint8Array | null = null;
   const idat: Uint8Array[] = [];
   while (off + 8 <= data.length) {

@@ -139,7 +139,10 @@ export interface BinaryMetrics {
 }
 
 export function metricsAt(scores: ArrayLike<number>, y: ArrayLike<number>, threshold: number): BinaryMetrics {
-  let tp = 0, fp = 0, tn = 0, fn = 0;
+  let tp = 0,
+    fp = 0,
+    tn = 0,
+    fn = 0;
   for (let i = 0; i < scores.length; i++) {
     const p = (scores[i] as number) >= threshold;
     if (y[i]) p ? tp++ : fn++;
@@ -204,7 +207,12 @@ export function logLoss(p: ArrayLike<number>, y: ArrayLike<number>): number {
 
 /** Stratified, seeded fold assignment. */
 function assignFolds(n: number, y: Uint8Array, folds: number, rnd: () => number): { k: number; foldOf: Int32Array } {
-  const byClass = [0, 1].map((c) => shuffled(Array.from({ length: n }, (_, i) => i).filter((i) => y[i] === c), rnd));
+  const byClass = [0, 1].map((c) =>
+    shuffled(
+      Array.from({ length: n }, (_, i) => i).filter((i) => y[i] === c),
+      rnd,
+    ),
+  );
   const k = Math.max(2, Math.min(folds, ...byClass.map((a) => a.length)));
   const foldOf = new Int32Array(n);
   for (const idx of byClass) idx.forEach((i, j) => (foldOf[i] = j % k));

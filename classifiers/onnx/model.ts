@@ -87,7 +87,9 @@ export class OnnxModel {
     try {
       out = await this.run(input, n, this.manifest.embedding !== undefined);
     } catch (e) {
-      throw new ModelMismatchError(`${where}: dummy inference with input ${describe(expectedInput(this.manifest).map((d) => (d === 'N' ? n : d)))} failed: ${(e as Error).message}`);
+      throw new ModelMismatchError(
+        `${where}: dummy inference with input ${describe(expectedInput(this.manifest).map((d) => (d === 'N' ? n : d)))} failed: ${(e as Error).message}`,
+      );
     }
     if (out.scores.some((v) => !Number.isFinite(v))) throw new ModelMismatchError(`${where}: dummy inference produced non-finite scores`);
   }
@@ -119,7 +121,8 @@ export class OnnxModel {
       const tensor = new ort.Tensor('float32', data, dims(runB));
       const res = await this.session.run({ [m.input.name]: tensor }, fetches);
       scores.set(checkOutput(res[m.output.name], m.output.name, [runB, k]).subarray(0, b * k), start * k);
-      if (emb && m.embedding) emb.set(checkOutput(res[m.embedding.name], m.embedding.name, [runB, m.embedding.dim]).subarray(0, b * m.embedding.dim), start * m.embedding.dim);
+      if (emb && m.embedding)
+        emb.set(checkOutput(res[m.embedding.name], m.embedding.name, [runB, m.embedding.dim]).subarray(0, b * m.embedding.dim), start * m.embedding.dim);
     }
     const inferenceMs = performance.now() - t0;
     applyActivation(scores, n, k, m.output.activation);
@@ -166,12 +169,15 @@ function checkDeclared(m: ResolvedManifest, s: ort.InferenceSession, where: stri
     const want = expectedInput(m);
     const got = inMeta.shape;
     if (got.length > 0) {
-      if (got.length !== 4) problems.push(`input ${m.input.name} has rank ${got.length} ${describe(got)}; manifest implies ${m.input.layout} ${describe(want)}`);
+      if (got.length !== 4)
+        problems.push(`input ${m.input.name} has rank ${got.length} ${describe(got)}; manifest implies ${m.input.layout} ${describe(want)}`);
       else {
         for (let i = 1; i < 4; i++) {
           const g = got[i];
           if (typeof g === 'number' && g > 0 && g !== want[i]) {
-            problems.push(`input ${m.input.name} has shape ${describe(got)}; manifest (${m.input.layout}, ${m.input.width}x${m.input.height}) implies ${describe(want)}`);
+            problems.push(
+              `input ${m.input.name} has shape ${describe(got)}; manifest (${m.input.layout}, ${m.input.width}x${m.input.height}) implies ${describe(want)}`,
+            );
             break;
           }
         }

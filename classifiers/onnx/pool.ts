@@ -304,7 +304,10 @@ export class OnnxPool {
       slot.busy = batch;
       slot.batchId = this.nextBatchId++;
       const frames = batch.map((p) => ({ width: p.width, height: p.height, rgb: p.rgb }));
-      slot.worker.postMessage({ type: 'run', id: slot.batchId, frames } satisfies ToWorker, batch.map((p) => p.rgb.buffer as ArrayBuffer));
+      slot.worker.postMessage(
+        { type: 'run', id: slot.batchId, frames } satisfies ToWorker,
+        batch.map((p) => p.rgb.buffer as ArrayBuffer),
+      );
     }
     if (this.drained && this.queue.length === 0 && !this.slots.some((s) => s.busy)) {
       const d = this.drained;

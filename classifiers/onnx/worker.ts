@@ -50,7 +50,11 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   let model: OnnxModel;
   try {
-    model = await OnnxModel.load(init.manifest, { intraOpThreads: init.intraOpThreads, interOpThreads: init.interOpThreads, executionProviders: init.executionProviders });
+    model = await OnnxModel.load(init.manifest, {
+      intraOpThreads: init.intraOpThreads,
+      interOpThreads: init.interOpThreads,
+      executionProviders: init.executionProviders,
+    });
   } catch (e) {
     const err = e as Error;
     port.postMessage({ type: 'failed', errorName: err.name, message: err.message } satisfies FromWorker);

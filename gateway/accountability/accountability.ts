@@ -49,11 +49,25 @@ export function startAccountability(deps: AccountabilityDeps): Accountability {
     () => deps.policies.current().policy,
   );
   const outbox = a.transparencyDb
-    ? new StatementOutbox(db, { url: a.transparencyDb.url, token: a.transparencyDb.token, batchSize: a.transparencyDb.batchSize, backoffMs: a.transparencyDb.backoffMs, maxBackoffMs: a.transparencyDb.maxBackoffMs }, log.child({ component: 'statements-outbox' }))
+    ? new StatementOutbox(
+        db,
+        {
+          url: a.transparencyDb.url,
+          token: a.transparencyDb.token,
+          batchSize: a.transparencyDb.batchSize,
+          backoffMs: a.transparencyDb.backoffMs,
+          maxBackoffMs: a.transparencyDb.maxBackoffMs,
+        },
+        log.child({ component: 'statements-outbox' }),
+      )
     : null;
   const now = deps.now ?? Date.now;
   const reports = new ReportService({ db, registry: deps.registry, signal: deps.signal, escalate: deps.escalate }, a.reports, now);
-  const overdueTotal = new Counter({ name: 'modgate_removal_orders_overdue_total', help: 'Removal orders that passed their one-hour deadline unexecuted', registers: deps.metrics ? [deps.metrics] : [] });
+  const overdueTotal = new Counter({
+    name: 'modgate_removal_orders_overdue_total',
+    help: 'Removal orders that passed their one-hour deadline unexecuted',
+    registers: deps.metrics ? [deps.metrics] : [],
+  });
   let overdueNow = 0;
   new Gauge({
     name: 'modgate_removal_orders_overdue',
@@ -65,7 +79,10 @@ export function startAccountability(deps: AccountabilityDeps): Accountability {
   });
   const orders = new OrderService(db, deps.registry, now, (o) => {
     overdueTotal.inc();
-    log.error({ order: o.id, authority: o.authority, reference: o.reference, deadline: new Date(o.deadline_at).toISOString() }, 'removal order overdue: not executed within one hour of receipt');
+    log.error(
+      { order: o.id, authority: o.authority, reference: o.reference, deadline: new Date(o.deadline_at).toISOString() },
+      'removal order overdue: not executed within one hour of receipt',
+    );
   });
   const checkOrders = async () => {
     overdueNow = (await orders.checkOverdue()).overdue;
@@ -80,7 +97,10 @@ export function startAccountability(deps: AccountabilityDeps): Accountability {
     })().finally(() => (syncing = null));
     return syncing;
   };
-  const timer = setInterval(() => void syncNow().catch((err) => log.error({ err }, 'statement sync failed; will retry')), Math.max(config.syncIntervalMs * 2, a.transparencyDb?.intervalMs ?? 0, 1000));
+  const timer = setInterval(
+    () => void syncNow().catch((err) => log.error({ err }, 'statement sync failed; will retry')),
+    Math.max(config.syncIntervalMs * 2, a.transparencyDb?.intervalMs ?? 0, 1000),
+  );
   timer.unref();
   return {
     statements,

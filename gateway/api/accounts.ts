@@ -38,7 +38,7 @@ const AccountDetail = z.object({
     z.object({
       id: z.string(),
       protocol: z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']),
-      server: z.string().nullable().describe('The upstream media server it was published to; null: modgate\'s own ingest'),
+      server: z.string().nullable().describe("The upstream media server it was published to; null: modgate's own ingest"),
       startedAt: IsoTime,
       endedAt: IsoTimeOrNull,
       endReason: z.string().nullable(),
@@ -49,7 +49,7 @@ const AccountDetail = z.object({
     z.object({
       at: IsoTime,
       protocol: z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']),
-      server: z.string().nullable().describe('The upstream media server whose publish hook was refused; null: modgate\'s own ingest'),
+      server: z.string().nullable().describe("The upstream media server whose publish hook was refused; null: modgate's own ingest"),
       reason: z.string(),
       detail: z.string().nullable(),
     }),
@@ -135,9 +135,23 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
         activeBans: bans.map((b) => banView(b, now)),
         live: ctx.registry.byAccount(account.id).map((s) => streamView(s, ctx.live)),
         suspensions: history.map(suspensionView),
-        streams: streams.map((s) => ({ id: s.id, protocol: s.protocol, server: s.server, startedAt: iso(s.started_at), endedAt: isoOrNull(s.ended_at), endReason: s.end_reason, endDetail: s.end_detail })),
+        streams: streams.map((s) => ({
+          id: s.id,
+          protocol: s.protocol,
+          server: s.server,
+          startedAt: iso(s.started_at),
+          endedAt: isoOrNull(s.ended_at),
+          endReason: s.end_reason,
+          endDetail: s.end_detail,
+        })),
         refusals: refusals.map((r) => ({ at: iso(r.at), protocol: r.protocol, server: r.server, reason: r.reason, detail: r.detail })),
-        keys: keys.map((k) => ({ id: k.id, prefix: k.key_prefix, createdAt: iso(k.created_at), revokedAt: isoOrNull(k.revoked_at), lastUsedAt: isoOrNull(k.last_used_at) })),
+        keys: keys.map((k) => ({
+          id: k.id,
+          prefix: k.key_prefix,
+          createdAt: iso(k.created_at),
+          revokedAt: isoOrNull(k.revoked_at),
+          lastUsedAt: isoOrNull(k.last_used_at),
+        })),
         audit,
       };
     },
@@ -152,10 +166,17 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
       tags: ['accounts'],
       params: HandleParams,
       body: z.object({ reason: Reason.optional(), subject: Subject.optional() }).strict(),
-      response: { 200: json(z.object({ handle: z.string(), identityStatus: IdentityStatus, subject: z.string().nullable() }), 'Verified'), ...errors({ 404: 'No such account' }) },
+      response: {
+        200: json(z.object({ handle: z.string(), identityStatus: IdentityStatus, subject: z.string().nullable() }), 'Verified'),
+        ...errors({ 404: 'No such account' }),
+      },
     },
     handler: async (req) => {
-      const { after } = await setIdentity(db, { id: req.principal.actor }, req.params.handle, { status: 'verified', subject: req.body.subject ?? null, reason: req.body.reason ?? null });
+      const { after } = await setIdentity(db, { id: req.principal.actor }, req.params.handle, {
+        status: 'verified',
+        subject: req.body.subject ?? null,
+        reason: req.body.reason ?? null,
+      });
       await ctx.gate.refresh();
       return { handle: after.handle, identityStatus: after.identity_status, subject: after.identity_subject };
     },
@@ -190,7 +211,13 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
       body: z
         .object({
           reason: Reason,
-          durationSeconds: z.number().int('durationSeconds must be a whole number').positive().max(MAX_SUSPENSION_SECONDS).optional().describe('omitted: permanent'),
+          durationSeconds: z
+            .number()
+            .int('durationSeconds must be a whole number')
+            .positive()
+            .max(MAX_SUSPENSION_SECONDS)
+            .optional()
+            .describe('omitted: permanent'),
         })
         .strict(),
       response: { 200: json(z.object({ handle: z.string(), suspension: SuspensionView }), 'Suspended'), ...errors({ 404: 'No such account' }) },
@@ -212,7 +239,10 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
       tags: ['accounts'],
       params: HandleParams,
       body: z.object({ reason: Reason }).strict(),
-      response: { 200: json(z.object({ handle: z.string(), lifted: z.array(SuspensionView) }), 'Lifted'), ...errors({ 404: 'No such account', 409: 'Not suspended' }) },
+      response: {
+        200: json(z.object({ handle: z.string(), lifted: z.array(SuspensionView) }), 'Lifted'),
+        ...errors({ 404: 'No such account', 409: 'Not suspended' }),
+      },
     },
     handler: async (req) => {
       const lifted = await unsuspendAccount(db, { id: req.principal.actor }, req.params.handle, req.body.reason);
@@ -229,7 +259,10 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
       summary: 'Issue a stream key (shown once)',
       tags: ['accounts'],
       params: HandleParams,
-      response: { 201: json(z.object({ keyId: z.string(), streamKey: z.string().describe('sk_…, shown only here') }), 'The new key'), ...errors({ 404: 'No such account' }) },
+      response: {
+        201: json(z.object({ keyId: z.string(), streamKey: z.string().describe('sk_…, shown only here') }), 'The new key'),
+        ...errors({ 404: 'No such account' }),
+      },
     },
     handler: async (req, reply) => {
       const { key, record } = await issueKey(db, { id: req.principal.actor }, req.params.handle);
@@ -268,7 +301,11 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
       params: HandleParams,
       body: z
         .object({
-          category: z.string().min(1).max(80).regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a category is lowercase a-z, 0-9, _ . -'),
+          category: z
+            .string()
+            .min(1)
+            .max(80)
+            .regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a category is lowercase a-z, 0-9, _ . -'),
           severity: Severity,
           reason: Reason,
           expiresInDays: z.number().int().min(1).max(3650).default(90),

@@ -12,8 +12,16 @@ import { decisionView } from './views/decision.ts';
 async function withDecisions(db: Kysely<Database>, rows: AppealRow[]) {
   if (rows.length === 0) return [];
   const [decisions, accounts] = await Promise.all([
-    db.selectFrom('decisions').selectAll().where('id', 'in', [...new Set(rows.map((r) => r.decision_id))]).execute(),
-    db.selectFrom('accounts').select(['id', 'handle']).where('id', 'in', [...new Set(rows.map((r) => r.account_id))]).execute(),
+    db
+      .selectFrom('decisions')
+      .selectAll()
+      .where('id', 'in', [...new Set(rows.map((r) => r.decision_id))])
+      .execute(),
+    db
+      .selectFrom('accounts')
+      .select(['id', 'handle'])
+      .where('id', 'in', [...new Set(rows.map((r) => r.account_id))])
+      .execute(),
   ]);
   const byId = new Map(decisions.map((d) => [d.id, d]));
   const handles = new Map(accounts.map((a) => [a.id, a.handle]));
@@ -79,7 +87,11 @@ export function appealRoutes(app: ApiApp, ctx: ApiContext): void {
       const { body } = req;
       const res = await decideAppeal(db, req.principal.actor, req.params.id, body);
       if (body.outcome === 'overturn') await ctx.gate.refresh();
-      ctx.events.publish('appeal.decided', { at: new Date().toISOString(), appealId: res.appeal.id, outcome: res.appeal.status === 'overturned' ? 'overturned' : 'upheld' });
+      ctx.events.publish('appeal.decided', {
+        at: new Date().toISOString(),
+        appealId: res.appeal.id,
+        outcome: res.appeal.status === 'overturned' ? 'overturned' : 'upheld',
+      });
       if (body.outcome === 'overturn' || res.decisionConfirmed) await publishReviewed(ctx.events, db, res.decision.id);
       const [view] = await withDecisions(db, [res.appeal]);
       return {

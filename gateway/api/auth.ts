@@ -28,8 +28,10 @@ export function installAuth(app: ApiApp, db: Kysely<Database>): void {
 
   app.addHook('onRoute', (route) => {
     const auth = route.config?.auth;
-    if (auth === undefined) throw new Error(`${String(route.method)} ${route.url}: declare who may call it (config.auth: moderator, operator, streamer, webhook or public)`);
-    if (auth === 'webhook' && !route.preValidation) throw new Error(`${String(route.method)} ${route.url}: a webhook route checks its signature in its own preValidation hook`);
+    if (auth === undefined)
+      throw new Error(`${String(route.method)} ${route.url}: declare who may call it (config.auth: moderator, operator, streamer, webhook or public)`);
+    if (auth === 'webhook' && !route.preValidation)
+      throw new Error(`${String(route.method)} ${route.url}: a webhook route checks its signature in its own preValidation hook`);
   });
 
   app.addHook('preValidation', async (req) => {

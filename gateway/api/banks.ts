@@ -92,7 +92,14 @@ export function bankRoutes(app: ApiApp, ctx: ApiContext): void {
         })
         .strict(),
       response: {
-        200: json(z.object({ added: z.number().int(), duplicates: z.number().int().describe('Already in the bank (no-op)'), ids: z.array(z.string()).describe('Ids of the new entries') }), 'Added'),
+        200: json(
+          z.object({
+            added: z.number().int(),
+            duplicates: z.number().int().describe('Already in the bank (no-op)'),
+            ids: z.array(z.string()).describe('Ids of the new entries'),
+          }),
+          'Added',
+        ),
         ...errors({ 404: 'No such bank' }),
       },
     },

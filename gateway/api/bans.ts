@@ -71,8 +71,14 @@ export function banRoutes(app: ApiApp, ctx: ApiContext): void {
           endsAt: z.iso.datetime({ offset: true }).optional().describe('Omitted: until lifted'),
         })
         .strict()
-        .refine((b) => (b.subject === undefined) !== (b.handle === undefined), { message: 'name the person by subject or by handle (one of them)', path: ['subject'] })
-        .refine((b) => b.kind !== 'court_order' || b.legalReference !== undefined, { message: 'a court-ordered ban needs its legal reference', path: ['legalReference'] }),
+        .refine((b) => (b.subject === undefined) !== (b.handle === undefined), {
+          message: 'name the person by subject or by handle (one of them)',
+          path: ['subject'],
+        })
+        .refine((b) => b.kind !== 'court_order' || b.legalReference !== undefined, {
+          message: 'a court-ordered ban needs its legal reference',
+          path: ['legalReference'],
+        }),
       response: {
         201: json(z.object({ ban: BanView, accountsAffected: z.number().int(), streamsCut: z.number().int() }), 'Banned; live streams of the person are cut'),
         ...errors({ 404: 'No such account' }),
@@ -80,15 +86,19 @@ export function banRoutes(app: ApiApp, ctx: ApiContext): void {
     },
     handler: async (req, reply) => {
       const b = req.body;
-      const { ban, accountIds } = await addBan(db, { id: req.principal.actor }, {
-        subject: b.subject,
-        handle: b.handle,
-        kind: b.kind,
-        legalReference: b.legalReference ?? null,
-        authority: b.authority ?? null,
-        reason: b.reason,
-        endsAt: b.endsAt ? Date.parse(b.endsAt) : null,
-      });
+      const { ban, accountIds } = await addBan(
+        db,
+        { id: req.principal.actor },
+        {
+          subject: b.subject,
+          handle: b.handle,
+          kind: b.kind,
+          legalReference: b.legalReference ?? null,
+          authority: b.authority ?? null,
+          reason: b.reason,
+          endsAt: b.endsAt ? Date.parse(b.endsAt) : null,
+        },
+      );
       await ctx.gate.refresh();
       const cut = accountIds.length ? await ctx.enforcer.enforce(accountIds, req.principal.actor) : 0;
       reply.code(201);

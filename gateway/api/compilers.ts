@@ -58,7 +58,8 @@ function firstDifference(sent: unknown, parsed: unknown, path: PropertyKey[]): s
       const d = firstDifference(sent[key], parsed[key], [...path, key]);
       if (d !== null) return d;
     }
-    for (const key of Object.keys(parsed)) if (!(key in sent)) return `${formatIssuePath([...path, key])}: added by the schema (no default belongs in a response schema)`;
+    for (const key of Object.keys(parsed))
+      if (!(key in sent)) return `${formatIssuePath([...path, key])}: added by the schema (no default belongs in a response schema)`;
     return null;
   }
   return Object.is(sent, parsed) ? null : `${at()}: changed by the schema (no transform belongs in a response schema)`;

@@ -17,7 +17,8 @@ function genericErrors(route: RouteOptions): Record<number, string> {
   const takesBody = BODY_METHODS.has(method);
   const s = route.schema ?? {};
   const out: Record<number, string> = {};
-  if (takesBody || s.body !== undefined || s.querystring !== undefined || s.params !== undefined) out[400] = 'Invalid request: `field` names the bad input (or invalid_json)';
+  if (takesBody || s.body !== undefined || s.querystring !== undefined || s.params !== undefined)
+    out[400] = 'Invalid request: `field` names the bad input (or invalid_json)';
   const auth = route.config?.auth;
   if (auth === 'moderator' || auth === 'operator' || auth === 'authority') {
     out[401] = 'Missing, invalid or revoked token';
@@ -57,7 +58,14 @@ export function installConventions(api: ApiApp, opts: { checkResponses: boolean;
     const validates = (['params', 'querystring', 'body'] as const).filter((part) => route.schema?.[part] !== undefined);
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue;
-      opts.registered.push({ method, url: route.url, auth: route.config?.auth ?? 'public', validates, statuses: Object.keys(response), hidden: route.schema?.hide === true });
+      opts.registered.push({
+        method,
+        url: route.url,
+        auth: route.config?.auth ?? 'public',
+        validates,
+        statuses: Object.keys(response),
+        hidden: route.schema?.hide === true,
+      });
     }
   });
 
@@ -67,9 +75,13 @@ export function installConventions(api: ApiApp, opts: { checkResponses: boolean;
       const status = reply.statusCode;
       const declared = response[String(status)] ?? response[`${String(status)[0]}xx`];
       if (!declared) throw new ResponseMismatchError(`${req.method} ${req.routeOptions.url} answered ${status}, a status its schema does not declare`);
-      const mediaType = String(reply.getHeader('content-type') ?? '').split(';')[0]!.trim();
+      const mediaType = String(reply.getHeader('content-type') ?? '')
+        .split(';')[0]!
+        .trim();
       if (declared.content && !(mediaType in declared.content) && !('*/*' in declared.content)) {
-        throw new ResponseMismatchError(`${req.method} ${req.routeOptions.url} answered ${status} as ${mediaType || 'no content type'}, not ${Object.keys(declared.content).join(' or ')}`);
+        throw new ResponseMismatchError(
+          `${req.method} ${req.routeOptions.url} answered ${status} as ${mediaType || 'no content type'}, not ${Object.keys(declared.content).join(' or ')}`,
+        );
       }
       return payload;
     });

@@ -36,7 +36,13 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
       response: { 200: json(Decisions, 'Decisions') },
     },
     handler: async ({ query }) => {
-      const rows = await db.selectFrom('decisions').selectAll().where('review_status', '=', query.status).orderBy('decided_at', query.status === 'pending' ? 'asc' : 'desc').limit(query.limit).execute();
+      const rows = await db
+        .selectFrom('decisions')
+        .selectAll()
+        .where('review_status', '=', query.status)
+        .orderBy('decided_at', query.status === 'pending' ? 'asc' : 'desc')
+        .limit(query.limit)
+        .execute();
       return { decisions: rows.map(decisionView) };
     },
   });
@@ -48,7 +54,9 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
     schema: {
       summary: 'Decisions (enforced and shadow), newest first; filter by account or stream',
       tags: ['review'],
-      querystring: z.object({ accountId: z.string().optional(), streamId: z.string().optional(), shadow: z.enum(['true', 'false']).optional(), limit: limitQuery(500) }).strict(),
+      querystring: z
+        .object({ accountId: z.string().optional(), streamId: z.string().optional(), shadow: z.enum(['true', 'false']).optional(), limit: limitQuery(500) })
+        .strict(),
       response: { 200: json(Decisions, 'Decisions') },
     },
     handler: async ({ query }) => {
@@ -100,9 +108,15 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
       summary: 'An evidence thumbnail (JPEG)',
       tags: ['review'],
       params: z.object({
-        kind: z.enum(['live', 'decisions']).describe('live (a stream\'s recent frames) or decisions (pinned to a decision)'),
-        owner: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'expected a stream or decision id').describe('Stream or decision id'),
-        seq: z.string().regex(/^\d{1,12}$/, 'expected a frame number').describe('Frame number'),
+        kind: z.enum(['live', 'decisions']).describe("live (a stream's recent frames) or decisions (pinned to a decision)"),
+        owner: z
+          .string()
+          .regex(/^[A-Za-z0-9_]{1,64}$/, 'expected a stream or decision id')
+          .describe('Stream or decision id'),
+        seq: z
+          .string()
+          .regex(/^\d{1,12}$/, 'expected a frame number')
+          .describe('Frame number'),
       }),
       response: { 200: binary('image/jpeg', 'The thumbnail'), ...errors({ 404: 'No such evidence (or past retention)' }) },
     },
@@ -130,7 +144,11 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
     },
     handler: async (req) => {
       const d = await getDecision(req.params.id);
-      const res = await confirmDecision(db, req.principal.actor, d.id, { reason: req.body.reason, addToBank: req.body.addToBank, evidenceFacts: await loadFacts(d) });
+      const res = await confirmDecision(db, req.principal.actor, d.id, {
+        reason: req.body.reason,
+        addToBank: req.body.addToBank,
+        evidenceFacts: await loadFacts(d),
+      });
       if (res.bankAdded) await ctx.banks.refresh();
       await publishReviewed(ctx.events, db, d.id);
       return { decision: decisionView(res.decision), confirmedBankAdded: res.bankAdded };

@@ -16,8 +16,15 @@ const commaList = <T extends string>(allowed: readonly T[] | null, what: string)
   z
     .string()
     .max(10_000)
-    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
-    .refine((list) => allowed === null || list.every((x) => (allowed as readonly string[]).includes(x)), { message: `unknown ${what}; expected a comma-separated list of ${allowed?.join(', ')}` })
+    .transform((v) =>
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .refine((list) => allowed === null || list.every((x) => (allowed as readonly string[]).includes(x)), {
+      message: `unknown ${what}; expected a comma-separated list of ${allowed?.join(', ')}`,
+    })
     .optional();
 
 /** Who am I, and the push events (server-sent events) the console lives on. */
@@ -37,11 +44,18 @@ export function eventRoutes(app: ApiApp, ctx: ApiContext): void {
       summary: 'The admin token presented: its name and role',
       tags: ['operations'],
       response: {
-        200: json(z.object({ actor: z.string(), name: z.string(), role: z.enum(['moderator', 'operator', 'authority']), tokenId: z.string(), createdAt: IsoTime }), 'The token'),
+        200: json(
+          z.object({ actor: z.string(), name: z.string(), role: z.enum(['moderator', 'operator', 'authority']), tokenId: z.string(), createdAt: IsoTime }),
+          'The token',
+        ),
       },
     },
     handler: async (req) => {
-      const row = await db.selectFrom('admin_tokens').selectAll().where('id', '=', req.principal.tokenId ?? '').executeTakeFirst();
+      const row = await db
+        .selectFrom('admin_tokens')
+        .selectAll()
+        .where('id', '=', req.principal.tokenId ?? '')
+        .executeTakeFirst();
       if (!row) throw new HttpError(401, 'unauthorized', 'invalid or revoked token');
       return { actor: req.principal.actor, name: row.name, role: row.role, tokenId: row.id, createdAt: iso(row.created_at) };
     },
@@ -62,13 +76,21 @@ export function eventRoutes(app: ApiApp, ctx: ApiContext): void {
           streams: commaList(null, 'stream').describe('Limit stream.frame events to these stream ids (default: all)'),
         })
         .strict(),
-      headers: z.object({ 'last-event-id': z.string().regex(/^\d{1,16}$/, 'expected the id of the last event received').optional() }).passthrough(),
+      headers: z
+        .object({
+          'last-event-id': z
+            .string()
+            .regex(/^\d{1,16}$/, 'expected the id of the last event received')
+            .optional(),
+        })
+        .passthrough(),
       response: { 200: text(['text/event-stream'], 'Server-sent events') },
     },
     handler: async (req, reply) => {
       const types = req.query.types ? new Set<PushEventType>(req.query.types as PushEventType[]) : null;
       const frameStreams = req.query.streams ? new Set(req.query.streams) : null;
-      const wanted = (e: BusEvent) => (types === null || types.has(e.type)) && (e.type !== 'stream.frame' || frameStreams === null || frameStreams.has(e.data.streamId as string));
+      const wanted = (e: BusEvent) =>
+        (types === null || types.has(e.type)) && (e.type !== 'stream.frame' || frameStreams === null || frameStreams.has(e.data.streamId as string));
 
       const out = new PassThrough();
       open.add(out);
@@ -133,11 +155,7 @@ export function eventRoutes(app: ApiApp, ctx: ApiContext): void {
       reply.raw.on('close', finish);
       out.on('close', finish);
 
-      return reply
-        .header('Cache-Control', 'no-store')
-        .header('X-Accel-Buffering', 'no')
-        .type('text/event-stream; charset=utf-8')
-        .send(out);
+      return reply.header('Cache-Control', 'no-store').header('X-Accel-Buffering', 'no').type('text/event-stream; charset=utf-8').send(out);
     },
   });
 }

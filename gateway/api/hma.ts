@@ -53,7 +53,10 @@ export function hmaRoutes(app: ApiApp, ctx: ApiContext): void {
       const wanted = req.query.banks ? new Set(req.query.banks.split(',').map((b) => b.trim())) : null;
       // Only the hash as given (HMA's PDQ index does not try rotations); disabled banks never match.
       const matches = ctx.banks.match([{ variant: 'original', hash: fromHex(parsed.data.toLowerCase()) }]).filter((m) => !wanted || wanted.has(m.bank));
-      const ids = await contentIds(db, matches.map((m) => m.entryId));
+      const ids = await contentIds(
+        db,
+        matches.map((m) => m.entryId),
+      );
       const out: Record<string, Array<z.infer<typeof Match>>> = {};
       for (const m of matches) (out[m.bank] ??= []).push({ bank_content_id: ids.get(m.entryId)!, distance: String(m.distance) });
       return out;

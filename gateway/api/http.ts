@@ -140,7 +140,11 @@ export async function buildHttpServer(ctx: ApiContext, ws: WsIngest | null, extr
     version: ctx.version,
     db: ctx.store.db,
     checkResponses: ctx.config.http.checkResponses,
-    limits: { headersTimeoutMs: ctx.config.http.headersTimeoutMs, requestTimeoutMs: ctx.config.http.requestTimeoutMs, maxConnections: ctx.config.http.maxConnections },
+    limits: {
+      headersTimeoutMs: ctx.config.http.headersTimeoutMs,
+      requestTimeoutMs: ctx.config.http.requestTimeoutMs,
+      maxConnections: ctx.config.http.maxConnections,
+    },
     routes: (api) => {
       for (const module of [...API_ROUTES, ...extraRoutes]) module(api, ctx);
     },

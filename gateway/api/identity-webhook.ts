@@ -22,7 +22,11 @@ export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
       targetType: 'webhook',
       targetId: 'unknown',
       reason: r.reason,
-      detail: { remote: r.source, count: r.count, ...(r.aggregated ? { aggregated: true, firstAt: new Date(r.firstAt).toISOString(), lastAt: new Date(r.lastAt).toISOString() } : {}) },
+      detail: {
+        remote: r.source,
+        count: r.count,
+        ...(r.aggregated ? { aggregated: true, firstAt: new Date(r.firstAt).toISOString(), lastAt: new Date(r.lastAt).toISOString() } : {}),
+      },
       at: r.lastAt,
     }),
   );
@@ -33,7 +37,14 @@ export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
   const refuse = async (req: FastifyRequest, reason: string, eventId: string | null): Promise<never> => {
     if (eventId !== null) {
       // A replay carried a valid signature: the provider (or someone holding its secret) sent it; always audited.
-      await appendAudit(db, { actor: 'webhook', action: 'identity.webhook.refused', targetType: 'webhook', targetId: eventId, reason, detail: { remote: req.ip } });
+      await appendAudit(db, {
+        actor: 'webhook',
+        action: 'identity.webhook.refused',
+        targetType: 'webhook',
+        targetId: eventId,
+        reason,
+        detail: { remote: req.ip },
+      });
     } else if (!(await refusals.refuse(req.ip, reason))) {
       throw new HttpError(429, 'rate_limited', 'too many refused webhook calls from this source; slow down');
     }
@@ -48,7 +59,13 @@ export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
       const v = req.headers[name];
       return Array.isArray(v) ? v[0] : v;
     };
-    const check = checkSignature(secret, { timestamp: header('x-modgate-timestamp'), signature: header('x-modgate-signature') }, req.rawBody ?? '', Date.now(), ctx.config.identity.webhookToleranceSeconds);
+    const check = checkSignature(
+      secret,
+      { timestamp: header('x-modgate-timestamp'), signature: header('x-modgate-signature') },
+      req.rawBody ?? '',
+      Date.now(),
+      ctx.config.identity.webhookToleranceSeconds,
+    );
     if (!check.ok) await refuse(req, check.reason, null);
   };
 
@@ -66,7 +83,7 @@ export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
           z.object({
             eventId: z.string(),
             outcome: z.enum(['applied', 'unknown_account']),
-            identityStatus: z.enum(['unverified', 'pending', 'verified', 'revoked']).optional().describe('Applied: the account\'s identity status now'),
+            identityStatus: z.enum(['unverified', 'pending', 'verified', 'revoked']).optional().describe("Applied: the account's identity status now"),
           }),
           'Processed',
         ),
@@ -96,8 +113,17 @@ export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
       const age =
         event.ageOver === undefined
           ? undefined
-          : { over: event.ageOver, source: `${event.provider}:${event.ageSource ?? 'unspecified'}`, checkedAt: event.ageCheckedAt ? Date.parse(event.ageCheckedAt) : Date.now() };
-      const { after } = await setIdentity(db, { id: actor }, event.handle, { status: STATUS[event.type], subject: event.subject ?? null, reason: `provider event ${event.id}`, age });
+          : {
+              over: event.ageOver,
+              source: `${event.provider}:${event.ageSource ?? 'unspecified'}`,
+              checkedAt: event.ageCheckedAt ? Date.parse(event.ageCheckedAt) : Date.now(),
+            };
+      const { after } = await setIdentity(db, { id: actor }, event.handle, {
+        status: STATUS[event.type],
+        subject: event.subject ?? null,
+        reason: `provider event ${event.id}`,
+        age,
+      });
       await ctx.gate.refresh();
       await ctx.enforcer.enforce([after.id], actor);
       return { eventId: event.id, outcome, identityStatus: after.identity_status };

@@ -74,7 +74,12 @@ function identifyOme(ctx: ApiContext) {
 }
 
 /** Runs one hook event through the shared publish path; `null` result: nothing to decide (ended, other). */
-function decide(ctx: ApiContext, adapter: HookAdapter, server: MediaServerConfig, event: HookEvent): AuthorizeResult | { ok: true; streamId: string | null; publicName: null } | { ok: false; reason: 'not_allowed'; message: string } {
+function decide(
+  ctx: ApiContext,
+  adapter: HookAdapter,
+  server: MediaServerConfig,
+  event: HookEvent,
+): AuthorizeResult | { ok: true; streamId: string | null; publicName: null } | { ok: false; reason: 'not_allowed'; message: string } {
   const hooks = ctx.hooks;
   switch (event.type) {
     case 'publish':
@@ -107,16 +112,16 @@ export function mediaHookRoutes(app: ApiApp, ctx: ApiContext): void {
       schema: {
         summary: 'nginx-rtmp notify callbacks (on_publish, on_update, on_publish_done): 2xx allows, 3xx renames, other refuses',
         description:
-          'Point `on_publish`, `on_update` and `on_publish_done` at this URL with `?secret=…`. The body is nginx-rtmp\'s urlencoded form (app, name, tcurl, addr, clientid, call…); ' +
+          "Point `on_publish`, `on_update` and `on_publish_done` at this URL with `?secret=…`. The body is nginx-rtmp's urlencoded form (app, name, tcurl, addr, clientid, call…); " +
           'a publish whose key is its name is answered 302 with `Location: <public name>` (nginx renames the stream, so the key never names a play or HLS URL).',
         tags: ['hooks'],
         querystring: SecretQuery,
         response: {
-          200: json(HookAnswer, 'Allowed (or noted: publish_done, viewers\' calls)'),
+          200: json(HookAnswer, "Allowed (or noted: publish_done, viewers' calls)"),
           302: json(HookAnswer, 'Allowed, renamed: `Location` is the public name nginx publishes the stream under'),
           ...errors({
             401: 'Missing or wrong secret',
-            403: 'Refused: the error code is the gate\'s reason (unknown_key, not_verified, suspended, …), or not_live for a re-check of an ended stream; or a source address not allowed',
+            403: "Refused: the error code is the gate's reason (unknown_key, not_verified, suspended, …), or not_live for a re-check of an ended stream; or a source address not allowed",
             404: 'No nginx-rtmp server configured',
           }),
         },
@@ -149,7 +154,8 @@ export function mediaHookRoutes(app: ApiApp, ctx: ApiContext): void {
     preValidation: identify(ctx, 'mediamtx'),
     schema: {
       summary: 'MediaMTX external HTTP authentication (authMethod: http): 2xx allows',
-      description: 'Set `authHTTPAddress` to this URL with `?secret=…`. Publishes are gated (the key as password, token or `?key=`); reads are allowed; api/metrics/pprof only with the configured control credentials.',
+      description:
+        'Set `authHTTPAddress` to this URL with `?secret=…`. Publishes are gated (the key as password, token or `?key=`); reads are allowed; api/metrics/pprof only with the configured control credentials.',
       tags: ['hooks'],
       querystring: SecretQuery,
       body: MediaMtxAuthRequest,
@@ -174,7 +180,8 @@ export function mediaHookRoutes(app: ApiApp, ctx: ApiContext): void {
     preValidation: identify(ctx, 'srs'),
     schema: {
       summary: 'SRS http_hooks (on_publish, on_unpublish, …): HTTP 200 with body 0 allows',
-      description: 'Point `on_publish` and `on_unpublish` (and optionally on_play/on_stop) at this URL with `?secret=…`. The key travels in the publisher\'s query (`?key=sk_…`).',
+      description:
+        "Point `on_publish` and `on_unpublish` (and optionally on_play/on_stop) at this URL with `?secret=…`. The key travels in the publisher's query (`?key=sk_…`).",
       tags: ['hooks'],
       querystring: SecretQuery,
       body: SrsHookRequest,
@@ -207,7 +214,8 @@ export function mediaHookRoutes(app: ApiApp, ctx: ApiContext): void {
     preValidation: identifyOme(ctx),
     schema: {
       summary: 'OvenMediaEngine AdmissionWebhooks (X-OME-Signature, HMAC-SHA1): answered {allowed, new_url, lifetime, reason}',
-      description: 'Set `<AdmissionWebhooks><ControlServerUrl>` to this URL and `<SecretKey>` to the server\'s secret. A refusal is HTTP 200 with `allowed: false`, as OME expects.',
+      description:
+        "Set `<AdmissionWebhooks><ControlServerUrl>` to this URL and `<SecretKey>` to the server's secret. A refusal is HTTP 200 with `allowed: false`, as OME expects.",
       tags: ['hooks'],
       body: OmeAdmission,
       response: {

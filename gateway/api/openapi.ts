@@ -71,7 +71,12 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'Admin token (mg_…)' },
           accountToken: { type: 'http', scheme: 'bearer', description: "The streamer's account token (at_…)" },
-          webhookSignature: { type: 'apiKey', in: 'header', name: 'x-modgate-signature', description: 'HMAC-SHA256 over `timestamp.body`, with x-modgate-timestamp' },
+          webhookSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'x-modgate-signature',
+            description: 'HMAC-SHA256 over `timestamp.body`, with x-modgate-timestamp',
+          },
         },
       },
     },

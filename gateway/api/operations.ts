@@ -20,7 +20,8 @@ export function operationsRoutes(app: ApiApp, ctx: ApiContext): void {
     config: { auth: 'public' },
     schema: {
       summary: 'Liveness: the process serves (also while the database is unreachable)',
-      description: 'Answers 200 as long as the process runs: a database outage degrades readiness (/readyz), never liveness, so an orchestrator does not restart a node that is still relaying and gating its live streams.',
+      description:
+        'Answers 200 as long as the process runs: a database outage degrades readiness (/readyz), never liveness, so an orchestrator does not restart a node that is still relaying and gating its live streams.',
       tags: ['operations'],
       response: { 200: json(z.object({ status: z.literal('ok'), version: z.string(), liveStreams: z.number().int(), database: Database }), 'Alive') },
     },
@@ -33,7 +34,8 @@ export function operationsRoutes(app: ApiApp, ctx: ApiContext): void {
     config: { auth: 'public' },
     schema: {
       summary: 'Readiness: the database answers',
-      description: 'Probes the database now. 503 (`database_unreachable`, degraded) while it is unreachable: the node keeps relaying its live streams and refusing the accounts it knows to be suspended, but new changes from other nodes do not reach it.',
+      description:
+        'Probes the database now. 503 (`database_unreachable`, degraded) while it is unreachable: the node keeps relaying its live streams and refusing the accounts it knows to be suspended, but new changes from other nodes do not reach it.',
       tags: ['operations'],
       response: {
         200: json(z.object({ status: z.literal('ready'), database: Database }), 'Ready'),
@@ -43,7 +45,11 @@ export function operationsRoutes(app: ApiApp, ctx: ApiContext): void {
     handler: async () => {
       if (await ctx.health.probe()) return { status: 'ready' as const, database: database() };
       const v = ctx.health.view();
-      throw new HttpError(503, 'database_unreachable', `degraded: the database is unreachable since ${new Date(v.since).toISOString()} (${v.error ?? 'no answer'})`);
+      throw new HttpError(
+        503,
+        'database_unreachable',
+        `degraded: the database is unreachable since ${new Date(v.since).toISOString()} (${v.error ?? 'no answer'})`,
+      );
     },
   });
 
@@ -54,7 +60,10 @@ export function operationsRoutes(app: ApiApp, ctx: ApiContext): void {
     schema: {
       summary: 'Prometheus metrics',
       tags: ['operations'],
-      response: { 200: text(['text/plain', 'application/openmetrics-text'], 'Metrics in the Prometheus text format'), ...errors({ 404: 'Metrics are not enabled' }) },
+      response: {
+        200: text(['text/plain', 'application/openmetrics-text'], 'Metrics in the Prometheus text format'),
+        ...errors({ 404: 'Metrics are not enabled' }),
+      },
     },
     handler: async (_req, reply) => {
       if (!ctx.metrics) throw new HttpError(404, 'not_found', 'metrics are not enabled');

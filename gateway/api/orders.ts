@@ -71,7 +71,13 @@ export function orderRoutes(app: ApiApp, ctx: ApiContext): void {
       tags: ['orders'],
       body: z
         .object({
-          authority: z.string().trim().min(1).max(200).optional().describe("Operators only: the issuing authority (an authority token's name is used otherwise)"),
+          authority: z
+            .string()
+            .trim()
+            .min(1)
+            .max(200)
+            .optional()
+            .describe("Operators only: the issuing authority (an authority token's name is used otherwise)"),
           memberState: z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2, e.g. FR'),
           reference: z.string().trim().min(1).max(200),
           orderType: z.enum(['tco_removal', 'dsa_art9']).default('tco_removal'),
@@ -81,7 +87,10 @@ export function orderRoutes(app: ApiApp, ctx: ApiContext): void {
           description: z.string().trim().min(1).max(2000).optional(),
         })
         .strict()
-        .refine((b) => (b.streamId === undefined) !== (b.handle === undefined), { message: 'name the content: streamId or handle (one of them)', path: ['streamId'] }),
+        .refine((b) => (b.streamId === undefined) !== (b.handle === undefined), {
+          message: 'name the content: streamId or handle (one of them)',
+          path: ['streamId'],
+        }),
       response: {
         201: json(z.object({ order: OrderView }), 'Received: the one-hour deadline runs from now'),
         200: json(z.object({ order: OrderView }), 'Already received (same authority and reference)'),
@@ -132,7 +141,8 @@ export function orderRoutes(app: ApiApp, ctx: ApiContext): void {
     },
     handler: async (req) => {
       const o = await orders().get(req.params.id);
-      if (req.principal.role === 'authority' && o.received_by !== req.principal.actor) throw new HttpError(404, 'not_found', `order '${req.params.id}' not found`);
+      if (req.principal.role === 'authority' && o.received_by !== req.principal.actor)
+        throw new HttpError(404, 'not_found', `order '${req.params.id}' not found`);
       return view(o);
     },
   });
@@ -154,7 +164,10 @@ export function orderRoutes(app: ApiApp, ctx: ApiContext): void {
       },
       handler: async (req) => {
         const body = req.body as { reason?: string };
-        const o = verb === 'reject' ? await orders().reject(req.params.id, req.principal.actor, body.reason!) : await orders().acknowledge(req.params.id, req.principal.actor);
+        const o =
+          verb === 'reject'
+            ? await orders().reject(req.params.id, req.principal.actor, body.reason!)
+            : await orders().acknowledge(req.params.id, req.principal.actor);
         return { order: await view(o) };
       },
     });
@@ -176,7 +189,10 @@ export function orderRoutes(app: ApiApp, ctx: ApiContext): void {
           reason: Reason,
         })
         .strict(),
-      response: { 200: json(z.object({ order: OrderView }), 'Executed; msToExecute is the time from receipt'), ...errors({ 404: 'No such order', 409: 'Already executed or rejected' }) },
+      response: {
+        200: json(z.object({ order: OrderView }), 'Executed; msToExecute is the time from receipt'),
+        ...errors({ 404: 'No such order', 409: 'Already executed or rejected' }),
+      },
     },
     handler: async (req) => {
       const o = await orders().execute(req.params.id, req.principal.actor, req.body);

@@ -168,9 +168,19 @@ export function makePolicyRoutes(limits: BacktestLimits = DEFAULT_BACKTEST_LIMIT
       schema: {
         summary: 'Submit a new policy version (validated; applies to running streams without a restart)',
         tags: ['policy'],
-        body: z.object({ text: z.string().min(1).max(1_000_000), format: Format.default('yaml'), comment: z.string().max(500).optional(), activate: z.boolean().default(true) }).strict(),
+        body: z
+          .object({
+            text: z.string().min(1).max(1_000_000),
+            format: Format.default('yaml'),
+            comment: z.string().max(500).optional(),
+            activate: z.boolean().default(true),
+          })
+          .strict(),
         response: {
-          200: json(z.object({ versionId: z.number().int(), name: z.string(), version: z.string(), active: z.boolean() }), 'Stored (and active unless activate=false)'),
+          200: json(
+            z.object({ versionId: z.number().int(), name: z.string(), version: z.string(), active: z.boolean() }),
+            'Stored (and active unless activate=false)',
+          ),
           ...errors({ 400: 'Invalid policy: every error with its key path (`errors`), or an invalid body' }),
         },
       },
@@ -189,7 +199,14 @@ export function makePolicyRoutes(limits: BacktestLimits = DEFAULT_BACKTEST_LIMIT
         summary: 'Stored policy versions, newest first',
         tags: ['policy'],
         response: {
-          200: json(z.object({ versions: z.array(z.object({ id: z.number().int(), author: z.string(), comment: z.string().nullable(), createdAt: IsoTime, active: z.boolean() })) }), 'Versions'),
+          200: json(
+            z.object({
+              versions: z.array(
+                z.object({ id: z.number().int(), author: z.string(), comment: z.string().nullable(), createdAt: IsoTime, active: z.boolean() }),
+              ),
+            }),
+            'Versions',
+          ),
         },
       },
       handler: async () => ({ versions: await ctx.policies.versions() }),
@@ -228,7 +245,10 @@ export function makePolicyRoutes(limits: BacktestLimits = DEFAULT_BACKTEST_LIMIT
         tags: ['policy'],
         body: BacktestBodySchema,
         response: {
-          200: json(BacktestResponse, 'Per-rule counts of decisions added, removed, changed and retimed, with examples, and a comparison with the recorded decisions'),
+          200: json(
+            BacktestResponse,
+            'Per-rule counts of decisions added, removed, changed and retimed, with examples, and a comparison with the recorded decisions',
+          ),
           ...errors({
             400: 'Invalid candidate policy (invalid_policy, every error with its key path), bad range (invalid_range), or too many streams/signals in the range (too_large)',
             404: 'No such baseline version',

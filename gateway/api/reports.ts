@@ -90,7 +90,9 @@ export function reportRoutes(app: ApiApp, ctx: ApiContext): void {
             categories,
             firstAt: iso(q.reports[0]!.created_at),
             lastAt: iso(q.reports[q.reports.length - 1]!.created_at),
-            notes: q.reports.flatMap((r) => (r.note ? [{ at: iso(r.created_at), category: r.category as (typeof REPORT_CATEGORIES)[number], note: r.note }] : [])),
+            notes: q.reports.flatMap((r) =>
+              r.note ? [{ at: iso(r.created_at), category: r.category as (typeof REPORT_CATEGORIES)[number], note: r.note }] : [],
+            ),
           };
         }),
       };

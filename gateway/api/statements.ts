@@ -52,7 +52,11 @@ export function statementRoutes(app: ApiApp, ctx: ApiContext): void {
   const db = ctx.store.db;
   const handles = async (ids: string[]) => {
     if (ids.length === 0) return new Map<string, string>();
-    const rows = await db.selectFrom('accounts').select(['id', 'handle']).where('id', 'in', [...new Set(ids)]).execute();
+    const rows = await db
+      .selectFrom('accounts')
+      .select(['id', 'handle'])
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
     return new Map(rows.map((r) => [r.id, r.handle]));
   };
 
@@ -64,7 +68,12 @@ export function statementRoutes(app: ApiApp, ctx: ApiContext): void {
       summary: 'Statements of reasons, newest first (by account, delivery state or status)',
       tags: ['accountability'],
       querystring: z
-        .object({ account: z.string().min(1).max(40).optional(), delivery: Delivery.optional(), status: z.enum(['in_force', 'overturned']).optional(), limit: limitQuery(1000) })
+        .object({
+          account: z.string().min(1).max(40).optional(),
+          delivery: Delivery.optional(),
+          status: z.enum(['in_force', 'overturned']).optional(),
+          limit: limitQuery(1000),
+        })
         .strict(),
       response: { 200: json(z.object({ statements: z.array(StatementView) }), 'Statements') },
     },
@@ -110,14 +119,26 @@ export function statementRoutes(app: ApiApp, ctx: ApiContext): void {
       summary: 'Make missing statements now and submit what is due to the Transparency Database',
       tags: ['accountability'],
       response: {
-        200: json(z.object({ submitting: z.boolean().describe('An endpoint is configured'), pending: z.number().int(), submitted: z.number().int(), rejected: z.number().int() }), 'Counts after the pass'),
+        200: json(
+          z.object({
+            submitting: z.boolean().describe('An endpoint is configured'),
+            pending: z.number().int(),
+            submitted: z.number().int(),
+            rejected: z.number().int(),
+          }),
+          'Counts after the pass',
+        ),
         ...errors({ 404: 'Accountability is not running in this server' }),
       },
     },
     handler: async () => {
       if (!ctx.accountability) throw new HttpError(404, 'not_configured', 'accountability is not running in this server');
       await ctx.accountability.syncNow();
-      const rows = await db.selectFrom('statements').select(['delivery', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('delivery').execute();
+      const rows = await db
+        .selectFrom('statements')
+        .select(['delivery', (eb) => eb.fn.countAll<number>().as('n')])
+        .groupBy('delivery')
+        .execute();
       const count = (d: string) => Number(rows.find((r) => r.delivery === d)?.n ?? 0);
       return { submitting: ctx.accountability.outbox !== null, pending: count('pending'), submitted: count('submitted'), rejected: count('rejected') };
     },

@@ -149,9 +149,7 @@ const MyStatus = z.object({
       appeal: z.object({ id: z.string(), status: z.enum(['open', 'upheld', 'overturned']), createdAt: IsoTime, outcome: AppealOutcome }).nullable(),
     }),
   ),
-  statements: z
-    .array(StreamerStatement)
-    .describe('Statements of reasons (DSA Art. 17) for the restrictions on this account, newest first, in plain words'),
+  statements: z.array(StreamerStatement).describe('Statements of reasons (DSA Art. 17) for the restrictions on this account, newest first, in plain words'),
   howToAppeal: z.object({
     text: z.string(),
     method: z.literal('POST'),
@@ -164,7 +162,15 @@ const MyStatus = z.object({
 const MyAppeals = z.object({
   appeals: z.array(
     StreamerAppealView.extend({
-      decision: z.object({ id: z.string(), rule: z.string(), reason: z.string(), decidedAt: IsoTime, reviewStatus: z.enum(['none', 'pending', 'confirmed', 'overturned']) }).nullable(),
+      decision: z
+        .object({
+          id: z.string(),
+          rule: z.string(),
+          reason: z.string(),
+          decidedAt: IsoTime,
+          reviewStatus: z.enum(['none', 'pending', 'confirmed', 'overturned']),
+        })
+        .nullable(),
     }),
   ),
 });
@@ -185,7 +191,15 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
       tags: ['accounts'],
       params: HandleParams,
       response: {
-        201: json(z.object({ handle: z.string(), tokenId: z.string(), accountToken: z.string().describe('at_…, shown only here'), revoked: z.array(z.string()).describe('Ids of the tokens it replaces') }), 'The new token'),
+        201: json(
+          z.object({
+            handle: z.string(),
+            tokenId: z.string(),
+            accountToken: z.string().describe('at_…, shown only here'),
+            revoked: z.array(z.string()).describe('Ids of the tokens it replaces'),
+          }),
+          'The new token',
+        ),
         ...errors({ 404: 'No such account' }),
       },
     },
@@ -226,7 +240,10 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
       ]);
       // Bans of the person and the age check live in the gate; it says why, in the words the ingest refuses with.
       const gateVerdict = authorizeAccount(ctx.gate, account.id, null, now);
-      const gateBlock = !gateVerdict.ok && (gateVerdict.reason === 'banned' || gateVerdict.reason === 'under_age' || gateVerdict.reason === 'age_unverified') ? gateVerdict : null;
+      const gateBlock =
+        !gateVerdict.ok && (gateVerdict.reason === 'banned' || gateVerdict.reason === 'under_age' || gateVerdict.reason === 'age_unverified')
+          ? gateVerdict
+          : null;
       const suspension = bindingSuspension(active);
       const appealByDecision = new Map(appeals.map((a) => [a.decision_id, a]));
 
@@ -243,7 +260,8 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
               ? `live streaming is suspended permanently: ${suspensionReason(suspension)}`
               : `live streaming is suspended until ${isoOf(suspension.ends_at)}: ${suspensionReason(suspension)}`,
         };
-      else if (liveKeys.length === 0) goLive = { allowed: false, reason: 'no_stream_key', message: 'the account has no live stream key; ask an operator for one' };
+      else if (liveKeys.length === 0)
+        goLive = { allowed: false, reason: 'no_stream_key', message: 'the account has no live stream key; ask an operator for one' };
       else goLive = { allowed: true, reason: null, message: 'you may go live' };
 
       return {
@@ -315,7 +333,12 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
     handler: async (req, reply) => {
       const account = ownAccount(req);
       const appeal = await fileAppeal(db, account, req.body);
-      ctx.events.publish('appeal.created', { at: new Date(appeal.created_at).toISOString(), appealId: appeal.id, decisionId: appeal.decision_id, account: account.handle });
+      ctx.events.publish('appeal.created', {
+        at: new Date(appeal.created_at).toISOString(),
+        appealId: appeal.id,
+        decisionId: appeal.decision_id,
+        account: account.handle,
+      });
       reply.code(201);
       return { appeal: streamerAppealView(appeal) };
     },
@@ -334,7 +357,15 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
       const account = ownAccount(req);
       const rows = await listAppeals(db, { accountId: account.id, limit: 1000 });
       const decisions = rows.length
-        ? await db.selectFrom('decisions').select(['id', 'rule_id', 'reason', 'decided_at', 'review_status', 'decided_by', 'actions']).where('id', 'in', rows.map((r) => r.decision_id)).execute()
+        ? await db
+            .selectFrom('decisions')
+            .select(['id', 'rule_id', 'reason', 'decided_at', 'review_status', 'decided_by', 'actions'])
+            .where(
+              'id',
+              'in',
+              rows.map((r) => r.decision_id),
+            )
+            .execute()
         : [];
       const byId = new Map(decisions.map((d) => [d.id, d]));
       return {

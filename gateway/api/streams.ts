@@ -25,7 +25,12 @@ export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
       description:
         "The platform's live list: this node's streams in full, and every stream another node carries (from the database; a node that stops heartbeating has its streams closed as node_lost). While the database is unreachable, this node's own streams only (`partial`).",
       tags: ['streams'],
-      response: { 200: json(z.object({ streams: z.array(StreamView), partial: z.boolean().describe('true: the database did not answer; only this node is listed') }), 'Live streams, oldest first') },
+      response: {
+        200: json(
+          z.object({ streams: z.array(StreamView), partial: z.boolean().describe('true: the database did not answer; only this node is listed') }),
+          'Live streams, oldest first',
+        ),
+      },
     },
     handler: async () => {
       const self = ctx.registry.nodeId;
@@ -40,7 +45,7 @@ export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
           .where('streams.node_id', '!=', self)
           .execute();
       } catch (err) {
-        ctx.log.warn({ err: (err as Error).message }, 'listing other nodes\' streams failed; listing this node only');
+        ctx.log.warn({ err: (err as Error).message }, "listing other nodes' streams failed; listing this node only");
         return { streams: local, partial: true };
       }
       const all = [...local, ...rows.map(remoteStreamView)].sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
@@ -60,7 +65,10 @@ export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
       description: 'On any node: a stream another node carries is cut by that node (a cut request it is notified of); the answer waits for it to confirm.',
       response: {
         200: json(z.object({ cut: StreamView }), 'The feed was cut'),
-        ...errors({ 404: 'No such live stream', 504: 'The node carrying the stream did not confirm the cut in time (code `cut_pending`: the request stays pending and is applied when it answers)' }),
+        ...errors({
+          404: 'No such live stream',
+          504: 'The node carrying the stream did not confirm the cut in time (code `cut_pending`: the request stays pending and is applied when it answers)',
+        }),
       },
     },
     handler: async (req) => {

@@ -6,7 +6,10 @@ import { HttpError, type ApiApp } from './route.ts';
 import { JsonObject } from './schemas.ts';
 import { Readable } from 'node:stream';
 
-const When = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 date or time').describe('ISO 8601 date or time (UTC)');
+const When = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'an ISO 8601 date or time')
+  .describe('ISO 8601 date or time (UTC)');
 
 /** The DSA transparency report (Art. 15/24) for any period, as JSON or CSV. */
 export function transparencyRoutes(app: ApiApp, ctx: ApiContext): void {
@@ -15,7 +18,8 @@ export function transparencyRoutes(app: ApiApp, ctx: ApiContext): void {
     url: '/api/v1/transparency',
     config: { auth: 'operator' },
     schema: {
-      summary: 'Transparency report for a period [from, to): own-initiative measures, automation, accuracy, appeals, suspensions, removal orders, viewer reports, time to cut',
+      summary:
+        'Transparency report for a period [from, to): own-initiative measures, automation, accuracy, appeals, suspensions, removal orders, viewer reports, time to cut',
       tags: ['accountability'],
       querystring: z.object({ from: When, to: When, format: z.enum(['json', 'csv']).default('json') }).strict(),
       response: {

@@ -59,8 +59,20 @@ export async function addEntryWithRegions(
       derived_from: parent,
       region: r.region,
     }));
-    const inserted = await trx.insertInto('bank_entries').values(rows).onConflict((oc) => oc.columns(['bank', 'hash']).doNothing()).returning('id').execute();
-    await appendAudit(trx, { actor, action: 'bank.entries.derive', targetType: 'bank', targetId: bank.name, detail: { entryId: parent, derived: inserted.length, regions: usable.map((r) => r.region) }, at: now });
+    const inserted = await trx
+      .insertInto('bank_entries')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['bank', 'hash']).doNothing())
+      .returning('id')
+      .execute();
+    await appendAudit(trx, {
+      actor,
+      action: 'bank.entries.derive',
+      targetType: 'bank',
+      targetId: bank.name,
+      detail: { entryId: parent, derived: inserted.length, regions: usable.map((r) => r.region) },
+      at: now,
+    });
     // One bank-level change: the index reloads the bank once for the entry and its regions.
     await recordBankChange(trx, bank.name, null, now);
     return { entryId: parent, added: true, derived: inserted.length };

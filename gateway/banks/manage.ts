@@ -16,11 +16,28 @@ import { recordBankChange } from './store.ts';
 export async function createBank(db: Kysely<Database>, actor: string, input: CreateBank): Promise<Bank> {
   const b = CreateBankSchema.parse(input);
   return db.transaction().execute(async (trx) => {
-    if (await trx.selectFrom('banks').select('name').where('name', '=', b.name).executeTakeFirst()) throw new DomainError('conflict', `bank '${b.name}' already exists`);
+    if (await trx.selectFrom('banks').select('name').where('name', '=', b.name).executeTakeFirst())
+      throw new DomainError('conflict', `bank '${b.name}' already exists`);
     const now = Date.now();
-    const bank: Bank = { name: b.name, description: b.description ?? null, default_category: b.category, default_severity: b.severity, radius: b.radius, enabled: 1, created_at: now, created_by: actor };
+    const bank: Bank = {
+      name: b.name,
+      description: b.description ?? null,
+      default_category: b.category,
+      default_severity: b.severity,
+      radius: b.radius,
+      enabled: 1,
+      created_at: now,
+      created_by: actor,
+    };
     await trx.insertInto('banks').values(bank).execute();
-    await appendAudit(trx, { actor, action: 'bank.create', targetType: 'bank', targetId: b.name, detail: { category: b.category, severity: b.severity, radius: b.radius }, at: now });
+    await appendAudit(trx, {
+      actor,
+      action: 'bank.create',
+      targetType: 'bank',
+      targetId: b.name,
+      detail: { category: b.category, severity: b.severity, radius: b.radius },
+      at: now,
+    });
     await recordBankChange(trx, b.name, null, now);
     return bank;
   });
@@ -48,7 +65,11 @@ export async function setBankEnabled(db: Kysely<Database>, actor: string, name: 
   await db.transaction().execute(async (trx) => {
     await getBank(trx, name);
     const now = Date.now();
-    await trx.updateTable('banks').set({ enabled: enabled ? 1 : 0 }).where('name', '=', name).execute();
+    await trx
+      .updateTable('banks')
+      .set({ enabled: enabled ? 1 : 0 })
+      .where('name', '=', name)
+      .execute();
     await appendAudit(trx, { actor, action: enabled ? 'bank.enable' : 'bank.disable', targetType: 'bank', targetId: name, reason, at: now });
     await recordBankChange(trx, name, null, now);
   });
@@ -61,7 +82,13 @@ export async function setBankEnabled(db: Kysely<Database>, actor: string, name: 
 export function entryFields(e: NewEntry, n: number, bank: Bank, source: string | undefined) {
   const hash = e.hash.toLowerCase();
   if (!isPdqHex(hash)) throw new DomainError('invalid', `entry ${n}: not a 64-hex PDQ hash`);
-  return { hash, category: e.category ?? bank.default_category, severity: e.severity ?? bank.default_severity, source: e.source ?? source ?? null, note: e.note ?? null };
+  return {
+    hash,
+    category: e.category ?? bank.default_category,
+    severity: e.severity ?? bank.default_severity,
+    source: e.source ?? source ?? null,
+    note: e.note ?? null,
+  };
 }
 
 /**
@@ -83,9 +110,16 @@ export async function addEntries(
     const ids: string[] = [];
     const BATCH = 500;
     for (let i = 0; i < entries.length; i += BATCH) {
-      const rows: BankEntry[] = entries
-        .slice(i, i + BATCH)
-        .map((e, j) => ({ id: newId('bke', now), bank: bankName, ...entryFields(e, i + j + 1, bank, opts.source), added_by: actor, added_at: now, enabled: 1, derived_from: null, region: null }));
+      const rows: BankEntry[] = entries.slice(i, i + BATCH).map((e, j) => ({
+        id: newId('bke', now),
+        bank: bankName,
+        ...entryFields(e, i + j + 1, bank, opts.source),
+        added_by: actor,
+        added_at: now,
+        enabled: 1,
+        derived_from: null,
+        region: null,
+      }));
       const inserted = await trx
         .insertInto('bank_entries')
         .values(rows)
@@ -111,15 +145,41 @@ export async function addEntries(
   });
 }
 
-export async function setEntryEnabled(db: Kysely<Database>, actor: string, bankName: string, entryId: string, enabled: boolean, reason: string | null): Promise<void> {
+export async function setEntryEnabled(
+  db: Kysely<Database>,
+  actor: string,
+  bankName: string,
+  entryId: string,
+  enabled: boolean,
+  reason: string | null,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const res = await trx.updateTable('bank_entries').set({ enabled: enabled ? 1 : 0 }).where('id', '=', entryId).where('bank', '=', bankName).executeTakeFirst();
+    const res = await trx
+      .updateTable('bank_entries')
+      .set({ enabled: enabled ? 1 : 0 })
+      .where('id', '=', entryId)
+      .where('bank', '=', bankName)
+      .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 0) throw notFound(`entry '${entryId}' in bank '${bankName}'`);
     const now = Date.now();
-    await appendAudit(trx, { actor, action: enabled ? 'bank.entry.enable' : 'bank.entry.disable', targetType: 'bank', targetId: bankName, reason, detail: { entryId }, at: now });
+    await appendAudit(trx, {
+      actor,
+      action: enabled ? 'bank.entry.enable' : 'bank.entry.disable',
+      targetType: 'bank',
+      targetId: bankName,
+      reason,
+      detail: { entryId },
+      at: now,
+    });
     await recordBankChange(trx, bankName, entryId, now);
     // The entry's derived regions (gateway/banks/derive.ts) follow it: a disabled picture matches by no crop either.
-    const derived = await trx.updateTable('bank_entries').set({ enabled: enabled ? 1 : 0 }).where('bank', '=', bankName).where('derived_from', '=', entryId).returning('id').execute();
+    const derived = await trx
+      .updateTable('bank_entries')
+      .set({ enabled: enabled ? 1 : 0 })
+      .where('bank', '=', bankName)
+      .where('derived_from', '=', entryId)
+      .returning('id')
+      .execute();
     for (const d of derived) await recordBankChange(trx, bankName, d.id, now);
   });
 }
@@ -129,7 +189,14 @@ export async function* exportEntries(db: Kysely<Database>, bankName: string, inc
   let after = '';
   for (;;) {
     // Derived entries (crops of an entry) stay home: an exported list is of the content itself.
-    let q = db.selectFrom('bank_entries').selectAll().where('bank', '=', bankName).where('derived_from', 'is', null).where('id', '>', after).orderBy('id').limit(5000);
+    let q = db
+      .selectFrom('bank_entries')
+      .selectAll()
+      .where('bank', '=', bankName)
+      .where('derived_from', 'is', null)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(5000);
     if (!includeDisabled) q = q.where('enabled', '=', 1);
     const rows = await q.execute();
     for (const r of rows) yield r;

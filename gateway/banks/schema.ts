@@ -11,7 +11,11 @@ export const CreateBankSchema = z
   .object({
     name: BankNameSchema,
     description: z.string().max(500).optional(),
-    category: z.string().min(1).max(80).regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a category is lowercase a-z, 0-9, _ . -'),
+    category: z
+      .string()
+      .min(1)
+      .max(80)
+      .regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a category is lowercase a-z, 0-9, _ . -'),
     severity: SeverityEnum.default('critical'),
     radius: z.number().int().min(0).max(64).default(PDQ_MATCH_DISTANCE),
   })

@@ -22,7 +22,15 @@ const ID_CHUNK = 1_000;
 const settingsOf = (b: Pick<Bank, 'name' | 'enabled' | 'radius'>): BankSettings => ({ name: b.name, enabled: b.enabled === 1, radius: b.radius });
 
 /** Every entry in the database is a PDQ hash today; other signal types will carry theirs in a column. */
-const recordOf = (r: { id: string; bank: string; hash: string; category: string; severity: BankEntryRecord['severity']; derived_from: string | null; region: string | null }): BankEntryRecord => ({
+const recordOf = (r: {
+  id: string;
+  bank: string;
+  hash: string;
+  category: string;
+  severity: BankEntryRecord['severity'];
+  derived_from: string | null;
+  region: string | null;
+}): BankEntryRecord => ({
   id: r.id,
   bank: r.bank,
   signalType: PDQ_SIGNAL_TYPE,
@@ -53,7 +61,10 @@ export class SqlBankStore implements BankStore {
   }
 
   async revision(): Promise<number> {
-    const last = await this.db.selectFrom('bank_changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    const last = await this.db
+      .selectFrom('bank_changes')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .executeTakeFirst();
     const revision = Number(last?.seq ?? 0);
     if (this.feed) {
       await this.feed.start();

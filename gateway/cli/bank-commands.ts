@@ -2,7 +2,13 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { NewEntry } from '../banks/schema.ts';
-import { parseHashListLines, serializeHashList, type HashListError, type HashListExportFormat, type HashListFormat } from '../../classifiers/hashlist-format.ts';
+import {
+  parseHashListLines,
+  serializeHashList,
+  type HashListError,
+  type HashListExportFormat,
+  type HashListFormat,
+} from '../../classifiers/hashlist-format.ts';
 import { PDQ_MIN_QUALITY } from '../../classifiers/pdq.ts';
 import type { CliKit } from './kit.ts';
 
@@ -39,7 +45,13 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
     .action(async (name: string, opts: { category: string; severity: 'critical'; radius?: number; description?: string }) =>
       kit.withStore(opts, async ({ db }) => {
         const { createBank } = await manage();
-        const b = await createBank(db, kit.actor(), { name, category: opts.category, severity: opts.severity, radius: opts.radius, description: opts.description });
+        const b = await createBank(db, kit.actor(), {
+          name,
+          category: opts.category,
+          severity: opts.severity,
+          radius: opts.radius,
+          description: opts.description,
+        });
         kit.out(opts, b, `bank ${b.name} created (category ${b.default_category}, radius ${b.radius})`);
       }),
     );
@@ -89,7 +101,12 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
         kit.out(
           opts,
           { bank: name, pictures: results },
-          results.map((r) => `${r.file}: ${r.added ? `added ${r.entryId} with ${r.derived} derived region(s)` : 'already in the bank'} (pdq ${r.hash}, quality ${r.quality})`).join('\n'),
+          results
+            .map(
+              (r) =>
+                `${r.file}: ${r.added ? `added ${r.entryId} with ${r.derived} derived region(s)` : 'already in the bank'} (pdq ${r.hash}, quality ${r.quality})`,
+            )
+            .join('\n'),
         );
       }),
     );
@@ -114,7 +131,12 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
       kit.out(
         opts,
         banks,
-        banks.map((b) => `${b.name.padEnd(32)} ${b.enabled ? 'enabled ' : 'disabled'} ${String(b.enabledEntries).padStart(9)} entries  ${b.default_category} r=${b.radius}`).join('\n') || '(no banks)',
+        banks
+          .map(
+            (b) =>
+              `${b.name.padEnd(32)} ${b.enabled ? 'enabled ' : 'disabled'} ${String(b.enabledEntries).padStart(9)} entries  ${b.default_category} r=${b.radius}`,
+          )
+          .join('\n') || '(no banks)',
       );
     }),
   );
@@ -133,5 +155,4 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
         }),
       );
   }
-
 }

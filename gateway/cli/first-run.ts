@@ -56,7 +56,10 @@ export function firstRunBanner(opts: { rtmpUrl: string; httpUrl: string; dataDir
       `  curl -H "Authorization: Bearer ${opts.demo.streamerToken}" ${opts.httpUrl}/api/v1/me`,
     );
   } else {
-    lines.push('', 'Accounts exist already. New key: modgate key issue HANDLE   New token: modgate token issue --role operator NAME   Streamer token: modgate account token HANDLE');
+    lines.push(
+      '',
+      'Accounts exist already. New key: modgate key issue HANDLE   New token: modgate token issue --role operator NAME   Streamer token: modgate account token HANDLE',
+    );
   }
   return `${lines.join('\n')}\n`;
 }

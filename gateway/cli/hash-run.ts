@@ -20,7 +20,11 @@ type JsonResult =
   | { file: string; error: { code: string; message: string } };
 
 /** Hashes every input in order, streaming text lines (or collecting one JSON document); returns the exit code. */
-export async function runHash(inputs: readonly string[], opts: HashCommandOptions, io: { stdin: Readable; stdout: Writable; stderr: Writable }): Promise<number> {
+export async function runHash(
+  inputs: readonly string[],
+  opts: HashCommandOptions,
+  io: { stdin: Readable; stdout: Writable; stderr: Writable },
+): Promise<number> {
   const hasher = new PdqHasher();
   const json: JsonResult[] = [];
   let failed = 0;
@@ -60,7 +64,14 @@ export function textLines(file: string, r: MediaHashes): string {
 
 function toJson(file: string, r: MediaHashes): JsonResult {
   if (r.kind === 'image') return { file, ...r };
-  return { file, kind: 'video', fps: r.fps, width: r.width, height: r.height, frames: r.frames.map((f) => ({ hash: f.hash, quality: f.quality, timestamp: f.timeSec })) };
+  return {
+    file,
+    kind: 'video',
+    fps: r.fps,
+    width: r.width,
+    height: r.height,
+    frames: r.frames.map((f) => ({ hash: f.hash, quality: f.quality, timestamp: f.timeSec })),
+  };
 }
 
 /** File names and messages stay on one line (a name with a newline would break every line format). */

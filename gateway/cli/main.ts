@@ -111,7 +111,11 @@ export function buildCli(): Command {
         const seconds = opts.duration ? parseDurationSeconds(opts.duration) : null;
         const { suspendAccount } = await suspensions();
         const s = await suspendAccount(db, actor(), handle, { reason: opts.reason, durationSeconds: seconds ?? undefined });
-        out(opts, { handle, suspensionId: s.id, endsAt: iso(s.ends_at) }, `account ${handle} suspended ${s.ends_at ? `until ${iso(s.ends_at)}` : 'permanently'}`);
+        out(
+          opts,
+          { handle, suspensionId: s.id, endsAt: iso(s.ends_at) },
+          `account ${handle} suspended ${s.ends_at ? `until ${iso(s.ends_at)}` : 'permanently'}`,
+        );
       }),
     );
   withGlobals(account.command('unsuspend <handle>').description('lift the active suspension'))
@@ -130,7 +134,12 @@ export function buildCli(): Command {
       const accountKeys = await listKeys(db, handle);
       out(
         opts,
-        { handle: a.handle, identityStatus: a.identity_status, subject: a.identity_subject, keys: accountKeys.map((k) => ({ id: k.id, prefix: k.key_prefix, revokedAt: iso(k.revoked_at) })) },
+        {
+          handle: a.handle,
+          identityStatus: a.identity_status,
+          subject: a.identity_subject,
+          keys: accountKeys.map((k) => ({ id: k.id, prefix: k.key_prefix, revokedAt: iso(k.revoked_at) })),
+        },
         `${a.handle}: ${a.identity_status}${a.identity_subject ? ` (subject ${a.identity_subject})` : ''}\nkeys: ${accountKeys.map((k) => `${k.id} ${k.key_prefix}… ${k.revoked_at ? 'revoked' : 'live'}`).join(', ') || 'none'}`,
       );
     }),
@@ -153,21 +162,26 @@ export function buildCli(): Command {
         out(opts, { handle, revoked: revoked.map((r) => r.id) }, `${revoked.length} key(s) of ${handle} revoked`);
       }),
     );
-  withGlobals(key.command('list <handle>').description("list an account's keys (ids and prefixes, never the keys)")).action(async (handle: string, opts: GlobalOpts) =>
-    withStore(opts, async ({ db }) => {
-      const { listKeys } = await keys();
-      const rows = await listKeys(db, handle);
-      out(
-        opts,
-        rows.map((k) => ({ id: k.id, prefix: k.key_prefix, createdAt: iso(k.created_at), revokedAt: iso(k.revoked_at), lastUsedAt: iso(k.last_used_at) })),
-        rows.map((k) => `${k.id} ${k.key_prefix}… ${k.revoked_at ? 'revoked' : 'live'}`).join('\n') || '(no keys)',
-      );
-    }),
+  withGlobals(key.command('list <handle>').description("list an account's keys (ids and prefixes, never the keys)")).action(
+    async (handle: string, opts: GlobalOpts) =>
+      withStore(opts, async ({ db }) => {
+        const { listKeys } = await keys();
+        const rows = await listKeys(db, handle);
+        out(
+          opts,
+          rows.map((k) => ({ id: k.id, prefix: k.key_prefix, createdAt: iso(k.created_at), revokedAt: iso(k.revoked_at), lastUsedAt: iso(k.last_used_at) })),
+          rows.map((k) => `${k.id} ${k.key_prefix}… ${k.revoked_at ? 'revoked' : 'live'}`).join('\n') || '(no keys)',
+        );
+      }),
   );
 
   const token = program.command('token').description('admin API tokens');
   withGlobals(token.command('issue <name>').description('issue an API bearer token (printed once)'))
-    .addOption(new Option('--role <role>', 'moderator, operator, or authority (removal orders only)').choices(['moderator', 'operator', 'authority']).makeOptionMandatory())
+    .addOption(
+      new Option('--role <role>', 'moderator, operator, or authority (removal orders only)')
+        .choices(['moderator', 'operator', 'authority'])
+        .makeOptionMandatory(),
+    )
     .action(async (name: string, opts: GlobalOpts & { role: Role }) =>
       withStore(opts, async ({ db }) => {
         const { issueToken } = await tokens();

@@ -5,9 +5,7 @@ export function registerModelCommands(program: Command, kit: CliKit): void {
   const model = program.command('model').description('ONNX classifier models');
   kit
     .withGlobals(
-      model
-        .command('fit-head')
-        .description("fit a violence head on the nsfw backbone's embedding for two folders of labelled frames (JPEG/PNG/PPM)"),
+      model.command('fit-head').description("fit a violence head on the nsfw backbone's embedding for two folders of labelled frames (JPEG/PNG/PPM)"),
     )
     .requiredOption('--positive <dir>', 'frames that violate (e.g. violent scenes)')
     .requiredOption('--negative <dir>', 'frames that do not')
@@ -16,24 +14,29 @@ export function registerModelCommands(program: Command, kit: CliKit): void {
     .option('--label <label>', 'signal label', 'violence')
     .option('--source <source>', 'signal source', 'violence')
     .option('--holdout <fraction>', 'held-out fraction per class', (v) => Number(v), 0.25)
-    .action(async (opts: { positive: string; negative: string; out: string; backbone?: string; label: string; source: string; holdout: number; json?: boolean }) => {
-      const { fitHead, formatReport } = await import('../../classifiers/onnx/fit-head.ts');
-      const report = await fitHead({
-        positiveDir: opts.positive,
-        negativeDir: opts.negative,
-        outDir: opts.out,
-        backboneManifest: opts.backbone,
-        label: opts.label,
-        source: opts.source,
-        holdout: opts.holdout,
-        log: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
-      });
-      kit.out(opts, report, formatReport(report));
-    });
+    .action(
+      async (opts: { positive: string; negative: string; out: string; backbone?: string; label: string; source: string; holdout: number; json?: boolean }) => {
+        const { fitHead, formatReport } = await import('../../classifiers/onnx/fit-head.ts');
+        const report = await fitHead({
+          positiveDir: opts.positive,
+          negativeDir: opts.negative,
+          outDir: opts.out,
+          backboneManifest: opts.backbone,
+          label: opts.label,
+          source: opts.source,
+          holdout: opts.holdout,
+          log: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
+        });
+        kit.out(opts, report, formatReport(report));
+      },
+    );
   kit
     .withGlobals(model.command('check <manifest>').description('validate a manifest and load its model (shapes, one dummy inference)'))
     .action(async (manifestPath: string, opts: object) => {
-      const [{ loadManifest }, { OnnxClassifier }] = await Promise.all([import('../../classifiers/onnx/manifest.ts'), import('../../classifiers/onnx/classifier.ts')]);
+      const [{ loadManifest }, { OnnxClassifier }] = await Promise.all([
+        import('../../classifiers/onnx/manifest.ts'),
+        import('../../classifiers/onnx/classifier.ts'),
+      ]);
       const manifest = await loadManifest(manifestPath);
       const classifier = await OnnxClassifier.open({ manifest, workers: 1 });
       await classifier.close();

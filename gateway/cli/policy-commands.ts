@@ -111,23 +111,21 @@ export function registerPolicyCommands(program: Command, kit: CliKit): void {
       });
     });
 
-  kit
-    .withGlobals(policy.command('versions').description('stored policy versions, newest first'))
-    .action(async (opts: JsonOpt) =>
-      kit.withStore(opts, async ({ db }) => {
-        const store = await policyStore(kit, opts, db);
-        await store.refresh();
-        const versions = await store.versions();
-        const active = store.current().versionId;
-        kit.out(
-          opts,
-          { activeVersionId: active, versions },
-          versions.length === 0
-            ? '(no stored versions: the built-in policy is active)'
-            : versions.map((v) => `${v.active ? '*' : ' '} ${String(v.id).padStart(4)}  ${v.createdAt}  ${v.author.padEnd(20)} ${v.comment ?? ''}`).join('\n'),
-        );
-      }),
-    );
+  kit.withGlobals(policy.command('versions').description('stored policy versions, newest first')).action(async (opts: JsonOpt) =>
+    kit.withStore(opts, async ({ db }) => {
+      const store = await policyStore(kit, opts, db);
+      await store.refresh();
+      const versions = await store.versions();
+      const active = store.current().versionId;
+      kit.out(
+        opts,
+        { activeVersionId: active, versions },
+        versions.length === 0
+          ? '(no stored versions: the built-in policy is active)'
+          : versions.map((v) => `${v.active ? '*' : ' '} ${String(v.id).padStart(4)}  ${v.createdAt}  ${v.author.padEnd(20)} ${v.comment ?? ''}`).join('\n'),
+      );
+    }),
+  );
 
   kit
     .withGlobals(policy.command('rollback <versionId>').description('activate an earlier stored version'))
@@ -137,12 +135,20 @@ export function registerPolicyCommands(program: Command, kit: CliKit): void {
       await kit.withStore(opts, async ({ db }) => {
         const store = await policyStore(kit, opts, db);
         const a = await store.rollback(id, kit.actor(), opts.reason);
-        kit.out(opts, { versionId: a.versionId, name: a.policy.name, version: a.policy.version }, `policy version ${a.versionId} active (${a.policy.name} @ ${a.policy.version})`);
+        kit.out(
+          opts,
+          { versionId: a.versionId, name: a.policy.name, version: a.policy.version },
+          `policy version ${a.versionId} active (${a.policy.name} @ ${a.policy.version})`,
+        );
       });
     });
 
   kit
-    .withGlobals(policy.command('backtest <file>').description('replay the stored signals of a time range against a candidate policy and show which decisions would differ'))
+    .withGlobals(
+      policy
+        .command('backtest <file>')
+        .description('replay the stored signals of a time range against a candidate policy and show which decisions would differ'),
+    )
     .requiredOption('--since <time>', 'start: ISO 8601 time or epoch ms', timeOption('--since'))
     .requiredOption('--until <time>', 'end: ISO 8601 time or epoch ms', timeOption('--until'))
     .option('--baseline-version <n>', 'compare with this stored version (default: the active policy)', positiveInt('--baseline-version'))
@@ -153,7 +159,15 @@ export function registerPolicyCommands(program: Command, kit: CliKit): void {
     .action(
       async (
         file: string,
-        opts: JsonOpt & { since: number; until: number; baselineVersion?: number; examples: number; maxStreams?: number; maxSignals?: number; maxDays?: number },
+        opts: JsonOpt & {
+          since: number;
+          until: number;
+          baselineVersion?: number;
+          examples: number;
+          maxStreams?: number;
+          maxSignals?: number;
+          maxDays?: number;
+        },
       ) => {
         const [{ loadPolicyFile }, { reportInvalid, backtestText }, backtest, { DomainError }] = await Promise.all([
           import('../enforcement/policy-file.ts'),

@@ -36,7 +36,8 @@ function actionsText(p: Policy, r: Rule): string {
   const parts: string[] = [];
   if (a.cut) parts.push('cut');
   if (a.suspend) parts.push(`suspend ${a.suspend.durationMs === null ? 'permanent' : formatDurationMs(a.suspend.durationMs)}`);
-  if (a.strike) parts.push(`strike ${a.strike.category}/${a.strike.severity ?? r.severity} (${formatDurationMs(a.strike.expiresAfter ?? p.defaults.strikeExpiry)})`);
+  if (a.strike)
+    parts.push(`strike ${a.strike.category}/${a.strike.severity ?? r.severity} (${formatDurationMs(a.strike.expiresAfter ?? p.defaults.strikeExpiry)})`);
   if (a.review) parts.push(`review ${a.review.priority ?? p.defaults.reviewPriority}`);
   if (a.warn) parts.push('warn');
   return parts.join(', ');

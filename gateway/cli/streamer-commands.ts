@@ -47,12 +47,34 @@ export function registerStreamerCommands(program: Command, kit: CliKit): void {
         const { listAppeals } = await appeals();
         const rows = await listAppeals(db, { status: opts.status, limit: opts.limit });
         const handles = new Map(
-          rows.length ? (await db.selectFrom('accounts').select(['id', 'handle']).where('id', 'in', rows.map((r) => r.account_id)).execute()).map((a) => [a.id, a.handle]) : [],
+          rows.length
+            ? (
+                await db
+                  .selectFrom('accounts')
+                  .select(['id', 'handle'])
+                  .where(
+                    'id',
+                    'in',
+                    rows.map((r) => r.account_id),
+                  )
+                  .execute()
+              ).map((a) => [a.id, a.handle])
+            : [],
         );
         kit.out(
           opts,
-          rows.map((r) => ({ id: r.id, status: r.status, account: handles.get(r.account_id) ?? null, decisionId: r.decision_id, createdAt: iso(r.created_at), statement: r.statement, outcomeReason: r.outcome_reason })),
-          rows.map((r) => `${r.id} ${r.status.padEnd(10)} ${(handles.get(r.account_id) ?? r.account_id).padEnd(24)} ${r.decision_id} ${iso(r.created_at)}`).join('\n') || `(no ${opts.status} appeals)`,
+          rows.map((r) => ({
+            id: r.id,
+            status: r.status,
+            account: handles.get(r.account_id) ?? null,
+            decisionId: r.decision_id,
+            createdAt: iso(r.created_at),
+            statement: r.statement,
+            outcomeReason: r.outcome_reason,
+          })),
+          rows
+            .map((r) => `${r.id} ${r.status.padEnd(10)} ${(handles.get(r.account_id) ?? r.account_id).padEnd(24)} ${r.decision_id} ${iso(r.created_at)}`)
+            .join('\n') || `(no ${opts.status} appeals)`,
         );
       }),
     );
@@ -83,7 +105,14 @@ export function registerStreamerCommands(program: Command, kit: CliKit): void {
         const res = await decideAppeal(db, kit.actor(), id, { outcome: opts.outcome, reason: opts.reason });
         kit.out(
           opts,
-          { id, status: res.appeal.status, decisionId: res.decision.id, strikesVoided: res.strikesVoided, suspensionsLifted: res.suspensionsLifted, decisionConfirmed: res.decisionConfirmed },
+          {
+            id,
+            status: res.appeal.status,
+            decisionId: res.decision.id,
+            strikesVoided: res.strikesVoided,
+            suspensionsLifted: res.suspensionsLifted,
+            decisionConfirmed: res.decisionConfirmed,
+          },
           res.appeal.status === 'overturned'
             ? `appeal ${id} overturned: ${res.strikesVoided} strike(s) voided, ${res.suspensionsLifted} suspension(s) lifted`
             : `appeal ${id} upheld${res.decisionConfirmed ? ' (decision review confirmed)' : ''}`,

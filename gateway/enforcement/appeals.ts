@@ -90,7 +90,11 @@ export async function listAppeals(db: Kysely<Database>, q: { status?: AppealStat
   if (q.accountId) query = query.where('account_id', '=', q.accountId);
   // Open appeals are a queue (oldest first); decided ones are history (newest first).
   const dir = q.status === 'open' ? 'asc' : 'desc';
-  return query.orderBy('created_at', dir).orderBy('id', dir).limit(Math.min(q.limit ?? 100, 1000)).execute();
+  return query
+    .orderBy('created_at', dir)
+    .orderBy('id', dir)
+    .limit(Math.min(q.limit ?? 100, 1000))
+    .execute();
 }
 
 export interface AppealDecision {
@@ -150,8 +154,20 @@ export async function decideAppeal(
     const confirm = fresh.review_status === 'pending';
     if (confirm) {
       const reviewReason = `appeal ${appeal.id} upheld: ${input.reason}`;
-      await trx.updateTable('decisions').set({ review_status: 'confirmed', reviewed_by: actor, reviewed_at: now, review_reason: reviewReason }).where('id', '=', fresh.id).execute();
-      await appendAudit(trx, { actor, action: 'decision.confirm', targetType: 'decision', targetId: fresh.id, reason: reviewReason, detail: { via: 'appeal', appealId: appeal.id }, at: now });
+      await trx
+        .updateTable('decisions')
+        .set({ review_status: 'confirmed', reviewed_by: actor, reviewed_at: now, review_reason: reviewReason })
+        .where('id', '=', fresh.id)
+        .execute();
+      await appendAudit(trx, {
+        actor,
+        action: 'decision.confirm',
+        targetType: 'decision',
+        targetId: fresh.id,
+        reason: reviewReason,
+        detail: { via: 'appeal', appealId: appeal.id },
+        at: now,
+      });
       current = { ...fresh, review_status: 'confirmed', reviewed_by: actor, reviewed_at: now, review_reason: reviewReason };
     }
     const closed = await closeAppeal(trx, actor, appeal, 'upheld', input.reason, { decisionId: fresh.id, decisionConfirmed: confirm }, now);

@@ -50,9 +50,9 @@ export class GateEnforcer {
       const verdict = authorizeAccount(this.gate, stream.accountId, stream.keyId, now);
       if (verdict.ok) continue;
       cuts.push(
-        this.registry.cut(stream.id, { reason: END_REASON[verdict.reason], message: verdict.message, actor, detail: { gate: verdict.reason } }).catch((err) =>
-          this.log.error({ err, stream: stream.id }, 'recording an enforced cut failed (the feed was still cut)'),
-        ),
+        this.registry
+          .cut(stream.id, { reason: END_REASON[verdict.reason], message: verdict.message, actor, detail: { gate: verdict.reason } })
+          .catch((err) => this.log.error({ err, stream: stream.id }, 'recording an enforced cut failed (the feed was still cut)')),
       );
     }
     await Promise.all(cuts);

@@ -111,7 +111,8 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
 
   private keep(run: Run, signal: Signal): void {
     // Stall reports are kept whatever their score; the sampler's per-second sign of life (score 0) is not.
-    if (signal.match === undefined && !(signal.source === SAMPLER_SOURCE && signal.label === STALL_LABEL) && (signal.score ?? 0) < this.opts.storeSignalsFloor) return;
+    if (signal.match === undefined && !(signal.source === SAMPLER_SOURCE && signal.label === STALL_LABEL) && (signal.score ?? 0) < this.opts.storeSignalsFloor)
+      return;
     this.pendingSignals.push({ stream_id: signal.streamId, account_id: run.stream.accountId, observed_at: signal.observedAt, body: JSON.stringify(signal) });
   }
 
@@ -120,14 +121,20 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
     const batch = this.pendingSignals;
     this.pendingSignals = [];
     try {
-      for (let i = 0; i < batch.length; i += 200) await this.deps.db.insertInto('signals').values(batch.slice(i, i + 200)).execute();
+      for (let i = 0; i < batch.length; i += 200)
+        await this.deps.db
+          .insertInto('signals')
+          .values(batch.slice(i, i + 200))
+          .execute();
     } catch (err) {
       this.deps.log.error({ err, count: batch.length }, 'storing signals failed');
     }
   }
 
   private carryOut(run: Run, decision: Decision): void {
-    run.chain = run.chain.then(() => this.enforce(run, decision)).catch((err) => this.deps.log.error({ err, rule: decision.ruleId, stream: run.stream.id }, 'enforcing a decision failed'));
+    run.chain = run.chain
+      .then(() => this.enforce(run, decision))
+      .catch((err) => this.deps.log.error({ err, rule: decision.ruleId, stream: run.stream.id }, 'enforcing a decision failed'));
   }
 
   private async enforce(run: Run, decision: Decision): Promise<void> {
@@ -143,7 +150,11 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
           ...(a.suspend ? { suspension: { endsAt: a.suspend.untilMs } } : {}),
           actor,
           // When the first deciding frame was observed: the time-to-cut metric measures from it.
-          detail: { decisionId: recorded.row.id, ruleId: decision.ruleId, ...(decision.signalRefs.length ? { observedAt: Math.min(...decision.signalRefs.map((r) => r.observedAt)) } : {}) },
+          detail: {
+            decisionId: recorded.row.id,
+            ruleId: decision.ruleId,
+            ...(decision.signalRefs.length ? { observedAt: Math.min(...decision.signalRefs.map((r) => r.observedAt)) } : {}),
+          },
         });
       }
       // A suspension binds the person: any other live stream of theirs ends too.
@@ -154,10 +165,17 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
       const pinned = await this.deps.evidence.pin(decision.evidenceRefs, recorded.row.id);
       if (pinned.length) {
         const evidence = { ...(JSON.parse(recorded.row.evidence) as Record<string, unknown>), pinned };
-        await this.deps.db.updateTable('decisions').set({ evidence: JSON.stringify(evidence) }).where('id', '=', recorded.row.id).execute();
+        await this.deps.db
+          .updateTable('decisions')
+          .set({ evidence: JSON.stringify(evidence) })
+          .where('id', '=', recorded.row.id)
+          .execute();
       }
     }
-    this.deps.log.info({ decision: recorded.row.id, rule: decision.ruleId, stream: run.stream.id, shadow: decision.shadow }, decision.shadow ? 'shadow decision (not enforced)' : 'decision enforced');
+    this.deps.log.info(
+      { decision: recorded.row.id, rule: decision.ruleId, stream: run.stream.id, shadow: decision.shadow },
+      decision.shadow ? 'shadow decision (not enforced)' : 'decision enforced',
+    );
     this.emit('decision', recorded, decision);
   }
 }

@@ -57,7 +57,14 @@ export class PolicyStore {
         .returning('id')
         .executeTakeFirstOrThrow();
       const id = Number(inserted.id);
-      await appendAudit(trx, { actor, action: 'policy.submit', targetType: 'policy', targetId: String(id), reason, detail: { name: policy.name, version: policy.version, activate: true, shippedDefault: true } });
+      await appendAudit(trx, {
+        actor,
+        action: 'policy.submit',
+        targetType: 'policy',
+        targetId: String(id),
+        reason,
+        detail: { name: policy.name, version: policy.version, activate: true, shippedDefault: true },
+      });
       await this.activateIn(trx, id, actor, reason);
     });
     await this.refresh();
@@ -118,7 +125,11 @@ export class PolicyStore {
 
   private async activateIn(trx: Kysely<Database>, versionId: number, actor: string, reason: string | null): Promise<void> {
     const now = Date.now();
-    const updated = await trx.updateTable('policy_active').set({ version_id: versionId, activated_at: now, activated_by: actor }).where('id', '=', 1).executeTakeFirst();
+    const updated = await trx
+      .updateTable('policy_active')
+      .set({ version_id: versionId, activated_at: now, activated_by: actor })
+      .where('id', '=', 1)
+      .executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) {
       await trx.insertInto('policy_active').values({ id: 1, version_id: versionId, activated_at: now, activated_by: actor }).execute();
     }
@@ -127,7 +138,13 @@ export class PolicyStore {
 
   async versions(): Promise<Array<{ id: number; author: string; comment: string | null; createdAt: string; active: boolean }>> {
     const rows = await this.db.selectFrom('policy_versions').select(['id', 'author', 'comment', 'created_at']).orderBy('id', 'desc').execute();
-    return rows.map((r) => ({ id: Number(r.id), author: r.author, comment: r.comment, createdAt: new Date(r.created_at).toISOString(), active: Number(r.id) === this.active.versionId }));
+    return rows.map((r) => ({
+      id: Number(r.id),
+      author: r.author,
+      comment: r.comment,
+      createdAt: new Date(r.created_at).toISOString(),
+      active: Number(r.id) === this.active.versionId,
+    }));
   }
 
   async version(id: number): Promise<{ id: number; text: string; format: PolicyFormat }> {

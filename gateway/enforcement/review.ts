@@ -38,15 +38,33 @@ export async function confirmDecision(
   if (row.review_status === 'overturned') throw new DomainError('conflict', 'this decision was overturned');
   const now = Date.now();
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('decisions').set({ review_status: 'confirmed', reviewed_by: actor, reviewed_at: now, review_reason: opts.reason }).where('id', '=', id).execute();
-    await appendAudit(trx, { actor, action: 'decision.confirm', targetType: 'decision', targetId: id, reason: opts.reason, detail: { addToBank: opts.addToBank }, at: now });
+    await trx
+      .updateTable('decisions')
+      .set({ review_status: 'confirmed', reviewed_by: actor, reviewed_at: now, review_reason: opts.reason })
+      .where('id', '=', id)
+      .execute();
+    await appendAudit(trx, {
+      actor,
+      action: 'decision.confirm',
+      targetType: 'decision',
+      targetId: id,
+      reason: opts.reason,
+      detail: { addToBank: opts.addToBank },
+      at: now,
+    });
   });
   let bankAdded = 0;
   if (opts.addToBank) {
     const hashes = evidenceHashes(opts.evidenceFacts);
     if (hashes.length) {
       const exists = await db.selectFrom('banks').select('name').where('name', '=', CONFIRMED_BANK).executeTakeFirst();
-      if (!exists) await createBank(db, actor, { name: CONFIRMED_BANK, category: 'confirmed', severity: 'critical', description: 'content confirmed violating by moderators' });
+      if (!exists)
+        await createBank(db, actor, {
+          name: CONFIRMED_BANK,
+          category: 'confirmed',
+          severity: 'critical',
+          description: 'content confirmed violating by moderators',
+        });
       const res = await addEntries(
         db,
         actor,
@@ -60,19 +78,33 @@ export async function confirmDecision(
 }
 
 /** Overturns a decision: voids its strike, lifts its suspension (restoring the right to go live), on record. */
-export async function overturnDecision(db: Kysely<Database>, actor: string, id: string, reason: string): Promise<{ decision: DecisionRow; strikesVoided: number; suspensionsLifted: number }> {
+export async function overturnDecision(
+  db: Kysely<Database>,
+  actor: string,
+  id: string,
+  reason: string,
+): Promise<{ decision: DecisionRow; strikesVoided: number; suspensionsLifted: number }> {
   const row = await getDecision(db, id);
   if (row.review_status === 'overturned') throw new DomainError('conflict', 'this decision was already overturned');
   const now = Date.now();
   return db.transaction().execute(async (trx) => {
-    const strikes = await trx.updateTable('strikes').set({ voided_at: now, voided_by: actor, void_reason: reason }).where('decision_id', '=', id).where('voided_at', 'is', null).executeTakeFirst();
+    const strikes = await trx
+      .updateTable('strikes')
+      .set({ voided_at: now, voided_by: actor, void_reason: reason })
+      .where('decision_id', '=', id)
+      .where('voided_at', 'is', null)
+      .executeTakeFirst();
     const lifted = await trx
       .updateTable('suspensions')
       .set({ lifted_at: now, lifted_by: actor, lift_reason: `decision overturned: ${reason}` })
       .where('decision_id', '=', id)
       .where('lifted_at', 'is', null)
       .executeTakeFirst();
-    await trx.updateTable('decisions').set({ review_status: 'overturned', reviewed_by: actor, reviewed_at: now, review_reason: reason }).where('id', '=', id).execute();
+    await trx
+      .updateTable('decisions')
+      .set({ review_status: 'overturned', reviewed_by: actor, reviewed_at: now, review_reason: reason })
+      .where('id', '=', id)
+      .execute();
     await appendAudit(trx, {
       actor,
       action: 'decision.overturn',

@@ -50,7 +50,12 @@ export async function addManualStrike(
 export async function voidStrike(db: Kysely<Database>, actor: Actor, strikeId: string, reason: string): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const now = Date.now();
-    const res = await trx.updateTable('strikes').set({ voided_at: now, voided_by: actor.id, void_reason: reason }).where('id', '=', strikeId).where('voided_at', 'is', null).executeTakeFirst();
+    const res = await trx
+      .updateTable('strikes')
+      .set({ voided_at: now, voided_by: actor.id, void_reason: reason })
+      .where('id', '=', strikeId)
+      .where('voided_at', 'is', null)
+      .executeTakeFirst();
     const n = Number(res.numUpdatedRows);
     if (n > 0) await appendAudit(trx, { actor: actor.id, action: 'strike.void', targetType: 'strike', targetId: strikeId, reason, at: now });
     return n;

@@ -6,16 +6,18 @@
  */
 
 export type PushEventType =
-  | 'stream.started'
-  | 'stream.ended'
-  | 'stream.frame'
-  | 'decision.created'
-  | 'decision.reviewed'
-  | 'appeal.created'
-  | 'appeal.decided'
-  | 'report.created';
+  'stream.started' | 'stream.ended' | 'stream.frame' | 'decision.created' | 'decision.reviewed' | 'appeal.created' | 'appeal.decided' | 'report.created';
 
-export const PUSH_EVENT_TYPES: readonly PushEventType[] = ['stream.started', 'stream.ended', 'stream.frame', 'decision.created', 'decision.reviewed', 'appeal.created', 'appeal.decided', 'report.created'];
+export const PUSH_EVENT_TYPES: readonly PushEventType[] = [
+  'stream.started',
+  'stream.ended',
+  'stream.frame',
+  'decision.created',
+  'decision.reviewed',
+  'appeal.created',
+  'appeal.decided',
+  'report.created',
+];
 
 export interface BusEvent {
   /** Increases by one per event on this node. */

@@ -31,7 +31,11 @@ export async function pinUnpinnedEvidence(db: Kysely<Database>, evidence: Eviden
     if (refs.length === 0 || parsed.pinned !== undefined) continue;
     const pinned = await evidence.pin(refs, row.id);
     if (pinned.length === 0) continue; // not this node's files (or already swept before this fix)
-    await db.updateTable('decisions').set({ evidence: JSON.stringify({ ...parsed, pinned }) }).where('id', '=', row.id).execute();
+    await db
+      .updateTable('decisions')
+      .set({ evidence: JSON.stringify({ ...parsed, pinned }) })
+      .where('id', '=', row.id)
+      .execute();
     pinnedDecisions++;
   }
   return pinnedDecisions;

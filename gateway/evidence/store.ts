@@ -31,7 +31,10 @@ export class EvidenceStore {
     await mkdir(dir, { recursive: true });
     const base = path.join(dir, String(frame.seq));
     await writeFile(`${base}.jpg`, this.encodeJpeg(frame));
-    await writeFile(`${base}.json`, JSON.stringify({ streamId: frame.streamId, seq: frame.seq, mediaTimeMs: frame.mediaTimeMs, receivedAt: frame.receivedAt, ...facts }));
+    await writeFile(
+      `${base}.json`,
+      JSON.stringify({ streamId: frame.streamId, seq: frame.seq, mediaTimeMs: frame.mediaTimeMs, receivedAt: frame.receivedAt, ...facts }),
+    );
     return `live/${frame.streamId}/${frame.seq}`;
   }
 

@@ -24,7 +24,13 @@ const BATCH = 500;
  * disables what it does not list, and rejected records go to exchange_quarantine without holding the
  * checkpoint back. Changes reach live matching through the bank change feed like any bank write.
  */
-export async function applyPage(db: Kysely<Database>, exchange: Pick<ExchangeRow, 'name' | 'bank'>, from: string | null, page: FetchPage, now: number): Promise<ApplyResult> {
+export async function applyPage(
+  db: Kysely<Database>,
+  exchange: Pick<ExchangeRow, 'name' | 'bank'>,
+  from: string | null,
+  page: FetchPage,
+  now: number,
+): Promise<ApplyResult> {
   const source = `exchange:${exchange.name}`;
   return db.transaction().execute(async (trx) => {
     const bank = await getBank(trx, exchange.bank);
@@ -41,14 +47,37 @@ export async function applyPage(db: Kysely<Database>, exchange: Pick<ExchangeRow
         skipped++;
         continue;
       }
-      upserts.push({ hash: entry.hash, category: entry.category && /^[a-z0-9][a-z0-9_.-]{0,79}$/.test(entry.category) ? entry.category : bank.default_category, severity: entry.severity ?? bank.default_severity, note: entry.note ?? null });
+      upserts.push({
+        hash: entry.hash,
+        category: entry.category && /^[a-z0-9][a-z0-9_.-]{0,79}$/.test(entry.category) ? entry.category : bank.default_category,
+        severity: entry.severity ?? bank.default_severity,
+        note: entry.note ?? null,
+      });
     }
     const changed: string[] = [];
     let added = 0;
     for (let i = 0; i < upserts.length; i += BATCH) {
       const slice = upserts.slice(i, i + BATCH);
-      const rows: BankEntry[] = slice.map((u) => ({ id: newId('bke', now), bank: bank.name, hash: u.hash, category: u.category, severity: u.severity, source, note: u.note, added_by: source, added_at: now, enabled: 1, derived_from: null, region: null }));
-      const inserted = await trx.insertInto('bank_entries').values(rows).onConflict((oc) => oc.columns(['bank', 'hash']).doNothing()).returning('id').execute();
+      const rows: BankEntry[] = slice.map((u) => ({
+        id: newId('bke', now),
+        bank: bank.name,
+        hash: u.hash,
+        category: u.category,
+        severity: u.severity,
+        source,
+        note: u.note,
+        added_by: source,
+        added_at: now,
+        enabled: 1,
+        derived_from: null,
+        region: null,
+      }));
+      const inserted = await trx
+        .insertInto('bank_entries')
+        .values(rows)
+        .onConflict((oc) => oc.columns(['bank', 'hash']).doNothing())
+        .returning('id')
+        .execute();
       added += inserted.length;
       changed.push(...inserted.map((r) => r.id));
       // Already there but deleted earlier: the exchange lists it again.
@@ -58,7 +87,11 @@ export async function applyPage(db: Kysely<Database>, exchange: Pick<ExchangeRow
         .where('bank', '=', bank.name)
         .where('derived_from', 'is', null)
         .where('enabled', '=', 0)
-        .where('hash', 'in', slice.map((u) => u.hash))
+        .where(
+          'hash',
+          'in',
+          slice.map((u) => u.hash),
+        )
         .returning('id')
         .execute();
       added += revived.length;
@@ -68,7 +101,16 @@ export async function applyPage(db: Kysely<Database>, exchange: Pick<ExchangeRow
       const listed = new Set(upserts.map((u) => u.hash));
       let after = '';
       for (;;) {
-        const rows = await trx.selectFrom('bank_entries').select(['id', 'hash']).where('bank', '=', bank.name).where('derived_from', 'is', null).where('enabled', '=', 1).where('id', '>', after).orderBy('id').limit(5000).execute();
+        const rows = await trx
+          .selectFrom('bank_entries')
+          .select(['id', 'hash'])
+          .where('bank', '=', bank.name)
+          .where('derived_from', 'is', null)
+          .where('enabled', '=', 1)
+          .where('id', '>', after)
+          .orderBy('id')
+          .limit(5000)
+          .execute();
         for (const r of rows) if (!listed.has(r.hash)) tombstones.push(r.hash);
         if (rows.length < 5000) break;
         after = rows[rows.length - 1]!.id;
@@ -77,18 +119,40 @@ export async function applyPage(db: Kysely<Database>, exchange: Pick<ExchangeRow
     let deletes = 0;
     for (let i = 0; i < tombstones.length; i += BATCH) {
       const hashes = tombstones.slice(i, i + BATCH);
-      const gone = await trx.updateTable('bank_entries').set({ enabled: 0 }).where('bank', '=', bank.name).where('derived_from', 'is', null).where('enabled', '=', 1).where('hash', 'in', hashes).returning('id').execute();
+      const gone = await trx
+        .updateTable('bank_entries')
+        .set({ enabled: 0 })
+        .where('bank', '=', bank.name)
+        .where('derived_from', 'is', null)
+        .where('enabled', '=', 1)
+        .where('hash', 'in', hashes)
+        .returning('id')
+        .execute();
       deletes += gone.length;
       changed.push(...gone.map((r) => r.id));
       if (gone.length) {
-        const derived = await trx.updateTable('bank_entries').set({ enabled: 0 }).where('bank', '=', bank.name).where('derived_from', 'in', gone.map((g) => g.id)).returning('id').execute();
+        const derived = await trx
+          .updateTable('bank_entries')
+          .set({ enabled: 0 })
+          .where('bank', '=', bank.name)
+          .where(
+            'derived_from',
+            'in',
+            gone.map((g) => g.id),
+          )
+          .returning('id')
+          .execute();
         changed.push(...derived.map((r) => r.id));
       }
     }
     // One entry: an entry-level change (cheap for every index to apply); more: reload the bank once.
     if (changed.length === 1) await recordBankChange(trx, bank.name, changed[0]!, now);
     else if (changed.length > 1) await recordBankChange(trx, bank.name, null, now);
-    for (const r of page.rejected) await trx.insertInto('exchange_quarantine').values({ exchange: exchange.name, at: now, checkpoint: from, reason: truncate(r.reason, 500), raw: truncate(r.raw) }).execute();
+    for (const r of page.rejected)
+      await trx
+        .insertInto('exchange_quarantine')
+        .values({ exchange: exchange.name, at: now, checkpoint: from, reason: truncate(r.reason, 500), raw: truncate(r.raw) })
+        .execute();
     const current = await trx.selectFrom('exchanges').select(['upserts', 'deletes', 'quarantined']).where('name', '=', exchange.name).executeTakeFirstOrThrow();
     await trx
       .updateTable('exchanges')
@@ -104,22 +168,47 @@ export async function applyPage(db: Kysely<Database>, exchange: Pick<ExchangeRow
       .where('name', '=', exchange.name)
       .execute();
     if (added || deletes || page.rejected.length) {
-      await appendAudit(trx, { actor: source, action: 'exchange.fetch', targetType: 'exchange', targetId: exchange.name, detail: { from, checkpoint: page.checkpoint, added, deleted: deletes, quarantined: page.rejected.length, skipped }, at: now });
+      await appendAudit(trx, {
+        actor: source,
+        action: 'exchange.fetch',
+        targetType: 'exchange',
+        targetId: exchange.name,
+        detail: { from, checkpoint: page.checkpoint, added, deleted: deletes, quarantined: page.rejected.length, skipped },
+        at: now,
+      });
     }
     return { upserts: added, deletes, quarantined: page.rejected.length, skipped };
   });
 }
 
 /** Records a fetch that yielded nothing usable: the checkpoint stays; a malformed body is set aside. */
-export async function recordFailure(db: Kysely<Database>, name: string, from: string | null, err: { code: string; message: string; raw?: string | undefined }, now: number, nextAt: number): Promise<void> {
+export async function recordFailure(
+  db: Kysely<Database>,
+  name: string,
+  from: string | null,
+  err: { code: string; message: string; raw?: string | undefined },
+  now: number,
+  nextAt: number,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('exchanges').select(['failures', 'quarantined']).where('name', '=', name).executeTakeFirst();
     if (!row) return;
     const raw = err.raw;
-    if (raw !== undefined) await trx.insertInto('exchange_quarantine').values({ exchange: name, at: now, checkpoint: from, reason: `${err.code}: ${truncate(err.message, 480)}`, raw: truncate(raw) }).execute();
+    if (raw !== undefined)
+      await trx
+        .insertInto('exchange_quarantine')
+        .values({ exchange: name, at: now, checkpoint: from, reason: `${err.code}: ${truncate(err.message, 480)}`, raw: truncate(raw) })
+        .execute();
     await trx
       .updateTable('exchanges')
-      .set({ last_fetch_at: now, last_error: `${err.code}: ${truncate(err.message, 480)}`, last_error_at: now, failures: row.failures + 1, next_fetch_at: nextAt, quarantined: Number(row.quarantined) + (raw !== undefined ? 1 : 0) })
+      .set({
+        last_fetch_at: now,
+        last_error: `${err.code}: ${truncate(err.message, 480)}`,
+        last_error_at: now,
+        failures: row.failures + 1,
+        next_fetch_at: nextAt,
+        quarantined: Number(row.quarantined) + (raw !== undefined ? 1 : 0),
+      })
       .where('name', '=', name)
       .execute();
   });

@@ -25,7 +25,11 @@ export function parseCheckpoint(cp: string | undefined): { seq: number; after: s
 
 export async function latestSeq(db: Kysely<Database>, banks: readonly string[]): Promise<number> {
   if (banks.length === 0) return 0;
-  const r = await db.selectFrom('bank_changes').select((eb) => eb.fn.max('seq').as('seq')).where('bank', 'in', banks).executeTakeFirst();
+  const r = await db
+    .selectFrom('bank_changes')
+    .select((eb) => eb.fn.max('seq').as('seq'))
+    .where('bank', 'in', banks)
+    .executeTakeFirst();
   return Number(r?.seq ?? 0);
 }
 
@@ -50,12 +54,28 @@ export async function readFeed(db: Kysely<Database>, banks: readonly string[], f
         .orderBy('id')
         .limit(room)
         .execute();
-      for (const r of rows) deltas.push({ key: `pdq:${r.hash}`, signal_type: 'pdq', hash: r.hash, bank, category: r.category, severity: r.severity, deleted: r.enabled !== 1 || bankOn.get(bank) !== true });
+      for (const r of rows)
+        deltas.push({
+          key: `pdq:${r.hash}`,
+          signal_type: 'pdq',
+          hash: r.hash,
+          bank,
+          category: r.category,
+          severity: r.severity,
+          deleted: r.enabled !== 1 || bankOn.get(bank) !== true,
+        });
       if (rows.length < room) return null;
       cursor = rows[rows.length - 1]!.id;
       if (deltas.length >= limit) {
         // Full: is there anything after the cursor?
-        const more = await db.selectFrom('bank_entries').select('id').where('bank', '=', bank).where('derived_from', 'is', null).where('id', '>', cursor).limit(1).executeTakeFirst();
+        const more = await db
+          .selectFrom('bank_entries')
+          .select('id')
+          .where('bank', '=', bank)
+          .where('derived_from', 'is', null)
+          .where('id', '>', cursor)
+          .limit(1)
+          .executeTakeFirst();
         return more ? cursor : null;
       }
     }
@@ -69,7 +89,14 @@ export async function readFeed(db: Kysely<Database>, banks: readonly string[], f
       if (stopped !== null) return { checkpoint: `${from.seq}.${stopped}`, more: true, deltas };
     }
   }
-  const changes = await db.selectFrom('bank_changes').select(['seq', 'bank', 'entry_id']).where('seq', '>', seq).where('bank', 'in', banks).orderBy('seq').limit(CHANGES_PER_PAGE).execute();
+  const changes = await db
+    .selectFrom('bank_changes')
+    .select(['seq', 'bank', 'entry_id'])
+    .where('seq', '>', seq)
+    .where('bank', 'in', banks)
+    .orderBy('seq')
+    .limit(CHANGES_PER_PAGE)
+    .execute();
   // A bank reloaded later in this page makes its earlier entry-level changes redundant.
   const lastReload = new Map<string, number>();
   for (const c of changes) if (c.entry_id === null) lastReload.set(c.bank, Number(c.seq));
@@ -84,8 +111,21 @@ export async function readFeed(db: Kysely<Database>, banks: readonly string[], f
       const stopped = await snapshot(c.bank, '');
       if (stopped !== null) return { checkpoint: `${cseq}.${stopped}`, more: true, deltas };
     } else {
-      const e = await db.selectFrom('bank_entries').select(['hash', 'category', 'severity', 'enabled', 'derived_from']).where('id', '=', c.entry_id).executeTakeFirst();
-      if (e && e.derived_from === null) deltas.push({ key: `pdq:${e.hash}`, signal_type: 'pdq', hash: e.hash, bank: c.bank, category: e.category, severity: e.severity, deleted: e.enabled !== 1 || bankOn.get(c.bank) !== true });
+      const e = await db
+        .selectFrom('bank_entries')
+        .select(['hash', 'category', 'severity', 'enabled', 'derived_from'])
+        .where('id', '=', c.entry_id)
+        .executeTakeFirst();
+      if (e && e.derived_from === null)
+        deltas.push({
+          key: `pdq:${e.hash}`,
+          signal_type: 'pdq',
+          hash: e.hash,
+          bank: c.bank,
+          category: e.category,
+          severity: e.severity,
+          deleted: e.enabled !== 1 || bankOn.get(c.bank) !== true,
+        });
     }
     seq = cseq;
     if (deltas.length >= limit) return { checkpoint: String(seq), more: true, deltas };

@@ -44,7 +44,13 @@ export class HashListExchange implements SignalExchange {
     }
     const deltas = new Map<string, ExchangeEntry | null>();
     for (const e of parsed.entries) {
-      deltas.set(`pdq:${e.hash}`, { signalType: 'pdq', hash: e.hash, ...(e.category ? { category: e.category } : {}), ...(e.severity ? { severity: e.severity } : {}), ...(e.note ? { note: e.note } : {}) });
+      deltas.set(`pdq:${e.hash}`, {
+        signalType: 'pdq',
+        hash: e.hash,
+        ...(e.category ? { category: e.category } : {}),
+        ...(e.severity ? { severity: e.severity } : {}),
+        ...(e.note ? { note: e.note } : {}),
+      });
     }
     const lines = text.split(/\r?\n/);
     const rejected = parsed.errors.map((e) => ({ reason: e.reason, raw: truncate(lines[e.line - 1] ?? '') }));

@@ -6,7 +6,11 @@ export async function contentIds(db: Kysely<Database>, entryIds: readonly string
   const out = new Map<string, number>();
   if (entryIds.length === 0) return out;
   const unique = [...new Set(entryIds)];
-  await db.insertInto('hma_content_ids').values(unique.map((entry_id) => ({ entry_id }))).onConflict((oc) => oc.column('entry_id').doNothing()).execute();
+  await db
+    .insertInto('hma_content_ids')
+    .values(unique.map((entry_id) => ({ entry_id })))
+    .onConflict((oc) => oc.column('entry_id').doNothing())
+    .execute();
   const rows = await db.selectFrom('hma_content_ids').select(['id', 'entry_id']).where('entry_id', 'in', unique).execute();
   for (const r of rows) out.set(r.entry_id, Number(r.id));
   return out;

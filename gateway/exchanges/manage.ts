@@ -18,7 +18,13 @@ export const AddExchangeSchema = z
     kind: z.enum(EXCHANGE_KINDS),
     url: z.string().min(1).max(2000).describe('Base URL (tat, modgate), or URL or file path of the list (hashlist)'),
     bank: BankNameSchema.optional().describe('The bank it feeds (default: exchange-<name>); created when absent'),
-    category: z.string().min(1).max(80).regex(/^[a-z0-9][a-z0-9_.-]*$/).default('terrorism').describe("The new bank's category"),
+    category: z
+      .string()
+      .min(1)
+      .max(80)
+      .regex(/^[a-z0-9][a-z0-9_.-]*$/)
+      .default('terrorism')
+      .describe("The new bank's category"),
     severity: SeverityEnum.default('critical').describe("The new bank's severity"),
     credential: z.string().min(1).max(4000).optional().describe('tat: username:password; modgate: the partner token; hashlist: a bearer token'),
     intervalMs: z.number().int().min(1000).max(86_400_000).default(300_000).describe('Time between fetches (a modgate feed long-polls instead)'),
@@ -61,7 +67,14 @@ export async function addExchange(db: Kysely<Database>, key: Buffer, actor: stri
   };
   await db.transaction().execute(async (trx) => {
     await trx.insertInto('exchanges').values(row).execute();
-    await appendAudit(trx, { actor, action: 'exchange.add', targetType: 'exchange', targetId: e.name, detail: { kind: e.kind, bank, credential: e.credential !== undefined }, at: now });
+    await appendAudit(trx, {
+      actor,
+      action: 'exchange.add',
+      targetType: 'exchange',
+      targetId: e.name,
+      detail: { kind: e.kind, bank, credential: e.credential !== undefined },
+      at: now,
+    });
   });
   return row;
 }
@@ -80,7 +93,11 @@ export async function setExchangeEnabled(db: Kysely<Database>, actor: string, na
   await getExchange(db, name);
   const now = Date.now();
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('exchanges').set({ enabled: enabled ? 1 : 0, next_fetch_at: now }).where('name', '=', name).execute();
+    await trx
+      .updateTable('exchanges')
+      .set({ enabled: enabled ? 1 : 0, next_fetch_at: now })
+      .where('name', '=', name)
+      .execute();
     await appendAudit(trx, { actor, action: enabled ? 'exchange.enable' : 'exchange.disable', targetType: 'exchange', targetId: name, at: now });
   });
 }

@@ -9,10 +9,30 @@ import { feedDeltasServed } from './serve-feed.ts';
  * and the deltas this gateway served to partners.
  */
 export function exchangeMetrics(registry: Registry, db: Kysely<Database>): { fetched: (exchange: string, outcome: string) => void } {
-  const fetches = new Counter({ name: 'modgate_exchange_fetches_total', help: 'Exchange fetches by outcome (ok, unreachable, http_error, unauthorized, malformed_page, error)', labelNames: ['exchange', 'outcome'], registers: [registry] });
-  const lastSuccess = new Gauge({ name: 'modgate_exchange_last_success_timestamp_seconds', help: 'When each exchange last fetched successfully', labelNames: ['exchange'], registers: [registry] });
-  const failures = new Gauge({ name: 'modgate_exchange_consecutive_failures', help: 'Consecutive failed fetches per exchange', labelNames: ['exchange'], registers: [registry] });
-  const entries = new Gauge({ name: 'modgate_exchange_entries', help: 'Entries applied per exchange, all time, by op (upsert, delete, quarantined)', labelNames: ['exchange', 'op'], registers: [registry] });
+  const fetches = new Counter({
+    name: 'modgate_exchange_fetches_total',
+    help: 'Exchange fetches by outcome (ok, unreachable, http_error, unauthorized, malformed_page, error)',
+    labelNames: ['exchange', 'outcome'],
+    registers: [registry],
+  });
+  const lastSuccess = new Gauge({
+    name: 'modgate_exchange_last_success_timestamp_seconds',
+    help: 'When each exchange last fetched successfully',
+    labelNames: ['exchange'],
+    registers: [registry],
+  });
+  const failures = new Gauge({
+    name: 'modgate_exchange_consecutive_failures',
+    help: 'Consecutive failed fetches per exchange',
+    labelNames: ['exchange'],
+    registers: [registry],
+  });
+  const entries = new Gauge({
+    name: 'modgate_exchange_entries',
+    help: 'Entries applied per exchange, all time, by op (upsert, delete, quarantined)',
+    labelNames: ['exchange', 'op'],
+    registers: [registry],
+  });
   new Gauge({
     name: 'modgate_exchange_feed_deltas_served_total',
     help: 'Deltas served to partners from this gateway\u2019s feed since start',

@@ -30,10 +30,15 @@ export class ModgateExchange implements SignalExchange {
     const token = this.token();
     const wait = this.opts.waitS ?? 20;
     const url = `${this.base}/api/v1/exchange/feed?${new URLSearchParams({ checkpoint: checkpoint ?? '0', wait: String(wait) })}`;
-    const res = await fetchText(this.doFetch, url, { headers: { authorization: `Bearer ${token}` }, timeoutMs: (wait + 30) * 1000, ...(signal ? { signal } : {}) });
+    const res = await fetchText(this.doFetch, url, {
+      headers: { authorization: `Bearer ${token}` },
+      timeoutMs: (wait + 30) * 1000,
+      ...(signal ? { signal } : {}),
+    });
     const expected = Buffer.from(signFeedBody(token, res.text));
     const got = Buffer.from(res.headers.get(SIGNATURE_HEADER) ?? '');
-    if (got.length !== expected.length || !timingSafeEqual(got, expected)) throw new ExchangeFetchError('malformed_page', 'the feed page is not signed for our token', truncate(res.text));
+    if (got.length !== expected.length || !timingSafeEqual(got, expected))
+      throw new ExchangeFetchError('malformed_page', 'the feed page is not signed for our token', truncate(res.text));
     const page = z.object({ checkpoint: z.string().min(1), more: z.boolean(), deltas: z.unknown() }).safeParse(parseJson(res.text, url));
     if (!page.success) throw new ExchangeFetchError('malformed_page', 'the feed page has no checkpoint', truncate(res.text));
     const deltas = new Map<string, ExchangeEntry | null>();
@@ -43,10 +48,18 @@ export class ModgateExchange implements SignalExchange {
       for (const item of page.data.deltas) {
         const d = FeedDelta.safeParse(item);
         if (!d.success || d.data.signal_type !== 'pdq' || !PDQ_HEX.test(d.data.hash)) {
-          rejected.push({ reason: d.success ? `unsupported or malformed signal ${d.data.signal_type}` : `delta: ${d.error.issues[0]?.message ?? 'invalid'}`, raw: truncate(JSON.stringify(item) ?? '') });
+          rejected.push({
+            reason: d.success ? `unsupported or malformed signal ${d.data.signal_type}` : `delta: ${d.error.issues[0]?.message ?? 'invalid'}`,
+            raw: truncate(JSON.stringify(item) ?? ''),
+          });
           continue;
         }
-        deltas.set(`pdq:${d.data.hash}`, d.data.deleted ? null : { signalType: 'pdq', hash: d.data.hash, category: d.data.category, severity: d.data.severity, note: `from bank ${d.data.bank}` });
+        deltas.set(
+          `pdq:${d.data.hash}`,
+          d.data.deleted
+            ? null
+            : { signalType: 'pdq', hash: d.data.hash, category: d.data.category, severity: d.data.severity, note: `from bank ${d.data.bank}` },
+        );
       }
     return { deltas, checkpoint: page.data.checkpoint, done: !page.data.more, rejected };
   }

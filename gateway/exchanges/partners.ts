@@ -19,13 +19,28 @@ export const AddPartnerSchema = z
   })
   .strict();
 
-export async function addPartner(db: Kysely<Database>, actor: string, input: z.input<typeof AddPartnerSchema>): Promise<{ token: string; partner: ExchangePartner }> {
+export async function addPartner(
+  db: Kysely<Database>,
+  actor: string,
+  input: z.input<typeof AddPartnerSchema>,
+): Promise<{ token: string; partner: ExchangePartner }> {
   const p = AddPartnerSchema.parse(input);
   for (const b of p.banks) await getBank(db, b);
-  if (await db.selectFrom('exchange_partners').select('id').where('name', '=', p.name).executeTakeFirst()) throw new DomainError('conflict', `partner '${p.name}' already exists`);
+  if (await db.selectFrom('exchange_partners').select('id').where('name', '=', p.name).executeTakeFirst())
+    throw new DomainError('conflict', `partner '${p.name}' already exists`);
   const token = newPartnerToken();
   const now = Date.now();
-  const partner: ExchangePartner = { id: newId('ptn', now), name: p.name, token_hash: sha256Hex(token), banks: JSON.stringify([...new Set(p.banks)]), created_at: now, created_by: actor, revoked_at: null, last_seen_at: null, last_checkpoint: null };
+  const partner: ExchangePartner = {
+    id: newId('ptn', now),
+    name: p.name,
+    token_hash: sha256Hex(token),
+    banks: JSON.stringify([...new Set(p.banks)]),
+    created_at: now,
+    created_by: actor,
+    revoked_at: null,
+    last_seen_at: null,
+    last_checkpoint: null,
+  };
   await db.transaction().execute(async (trx) => {
     await trx.insertInto('exchange_partners').values(partner).execute();
     await appendAudit(trx, { actor, action: 'exchange.partner.add', targetType: 'exchange_partner', targetId: p.name, detail: { banks: p.banks }, at: now });
@@ -60,5 +75,13 @@ export function partnerBanks(p: ExchangePartner): string[] {
 }
 
 export function partnerView(p: ExchangePartner) {
-  return { id: p.id, name: p.name, banks: partnerBanks(p), createdAt: p.created_at, revokedAt: p.revoked_at, lastSeenAt: p.last_seen_at, lastCheckpoint: p.last_checkpoint };
+  return {
+    id: p.id,
+    name: p.name,
+    banks: partnerBanks(p),
+    createdAt: p.created_at,
+    revokedAt: p.revoked_at,
+    lastSeenAt: p.last_seen_at,
+    lastCheckpoint: p.last_checkpoint,
+  };
 }

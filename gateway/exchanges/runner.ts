@@ -102,7 +102,10 @@ export class ExchangeRunner {
       try {
         credential = openSecret(this.o.key, row.credential);
       } catch {
-        throw new ExchangeFetchError('unauthorized', 'the stored credential was sealed under another secret key (set MODGATE_SECRET_KEY as on the node that stored it, or add the credential again)');
+        throw new ExchangeFetchError(
+          'unauthorized',
+          'the stored credential was sealed under another secret key (set MODGATE_SECRET_KEY as on the node that stored it, or add the credential again)',
+        );
       }
     }
     const exchange = createExchange({ kind: row.kind as ExchangeKind, url: row.url, credential }, this.o.fetch);
@@ -132,7 +135,8 @@ export class ExchangeRunner {
         out.quarantined += result.quarantined;
         this.o.onFetch?.(name, 'ok');
         this.o.onApplied?.(name, result);
-        if (result.upserts || result.deletes || result.quarantined) this.o.log.info({ exchange: name, ...result, checkpoint: page.checkpoint }, 'exchange page applied');
+        if (result.upserts || result.deletes || result.quarantined)
+          this.o.log.info({ exchange: name, ...result, checkpoint: page.checkpoint }, 'exchange page applied');
         row = { ...row, checkpoint: page.checkpoint };
         if (this.stopped || page.done || out.pages >= maxPages) {
           // More pages wait (the run's cap): come back at once; otherwise at the interval, or at once for a long-poll feed.

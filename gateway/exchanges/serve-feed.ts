@@ -15,7 +15,12 @@ export const feedDeltasServed = () => servedDeltas;
 export type Served = { status: 'ok'; body: string; signature: string; deltas: number } | { status: 'unauthorized' } | { status: 'bad_checkpoint' };
 
 /** One long-poll of the feed for the partner holding `token`. */
-export async function serveFeed(db: Kysely<Database>, token: string, q: { checkpoint?: string | undefined; wait: number; limit: number }, closed: AbortSignal): Promise<Served> {
+export async function serveFeed(
+  db: Kysely<Database>,
+  token: string,
+  q: { checkpoint?: string | undefined; wait: number; limit: number },
+  closed: AbortSignal,
+): Promise<Served> {
   const partner = await authenticatePartner(db, token);
   if (!partner) return { status: 'unauthorized' };
   const from = parseCheckpoint(q.checkpoint);

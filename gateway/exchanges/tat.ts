@@ -61,7 +61,8 @@ export class TatExchange implements SignalExchange {
       res = await fetchText(this.doFetch, `${this.base}token-auth/tcap/`, { method: 'POST', body, ...(signal ? { signal } : {}) });
     } catch (err) {
       // The token endpoint answers 400 to credentials it refuses (a Django REST framework token view).
-      if (err instanceof ExchangeFetchError && err.code === 'http_error' && /HTTP 400$/.test(err.message)) throw new ExchangeFetchError('unauthorized', 'TCAP refused the username and password');
+      if (err instanceof ExchangeFetchError && err.code === 'http_error' && /HTTP 400$/.test(err.message))
+        throw new ExchangeFetchError('unauthorized', 'TCAP refused the username and password');
       throw err;
     }
     const parsed = z.object({ token: z.string().min(1) }).safeParse(parseJson(res.text, `${this.base}token-auth/tcap/`));
@@ -98,7 +99,10 @@ export class TatExchange implements SignalExchange {
       for (const item of results) {
         const r = Record.safeParse(item);
         if (!r.success) {
-          rejected.push({ reason: `record: ${r.error.issues[0]?.path.join('.') || 'value'}: ${r.error.issues[0]?.message ?? 'invalid'}`, raw: truncate(JSON.stringify(item) ?? String(item)) });
+          rejected.push({
+            reason: `record: ${r.error.issues[0]?.path.join('.') || 'value'}: ${r.error.issues[0]?.message ?? 'invalid'}`,
+            raw: truncate(JSON.stringify(item) ?? String(item)),
+          });
           continue;
         }
         if (r.data.algorithm.toUpperCase() !== 'PDQ') continue; // MD5/SHA256 of files: not a signal modgate matches
@@ -108,7 +112,10 @@ export class TatExchange implements SignalExchange {
           continue;
         }
         // Records come in update order: a later one for the same key (deleted after added) wins.
-        deltas.set(`pdq:${hash}`, r.data.deleted ? null : { signalType: 'pdq', hash, ...(r.data.ideology ? { note: `TAT ideology: ${r.data.ideology}` } : {}) });
+        deltas.set(
+          `pdq:${hash}`,
+          r.data.deleted ? null : { signalType: 'pdq', hash, ...(r.data.ideology ? { note: `TAT ideology: ${r.data.ideology}` } : {}) },
+        );
       }
     }
     return { deltas, checkpoint: page.data.checkpoint, done: !page.data.next, rejected };

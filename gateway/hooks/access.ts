@@ -12,7 +12,11 @@ function digest(s: string): Buffer {
 }
 
 /** The server of this kind whose secret was presented (compared in constant time, every candidate tried). */
-export function serverBySecret(servers: readonly MediaServerConfig[], kind: MediaServerConfig['kind'], presented: string | undefined): MediaServerConfig | null {
+export function serverBySecret(
+  servers: readonly MediaServerConfig[],
+  kind: MediaServerConfig['kind'],
+  presented: string | undefined,
+): MediaServerConfig | null {
   if (!presented) return null;
   const p = digest(presented);
   let found: MediaServerConfig | null = null;

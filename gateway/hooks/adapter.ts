@@ -57,9 +57,7 @@ export interface DropResult {
 /** Why a hook answer refuses, in modgate's codes (the gate's reasons plus the hook's own). */
 export type HookRefusal = RefusalReason | 'malformed_key' | 'not_live' | 'conflict';
 
-export type AuthorizeResult =
-  | { ok: true; streamId: string; publicName: string }
-  | { ok: false; reason: HookRefusal; message: string };
+export type AuthorizeResult = { ok: true; streamId: string; publicName: string } | { ok: false; reason: HookRefusal; message: string };
 
 /** Fills a pull URL template: {app}, {name}, {path}, {vhost}, {stream}, each URI-escaped. */
 export function fillTemplate(template: string, values: Record<string, string>): string {

@@ -105,12 +105,19 @@ export class HookedStreams {
       for (const entries of byServer.values()) {
         const { adapter, server } = entries[0]!;
         jobs.push(
-          adapter.present!.call(adapter, server, entries.map((e) => e.publish)).then(
-            (refs) => {
-              for (const e of entries) if (!refs.has(e.publish.ref)) this.deps.registry.ended(e.streamId, 'publisher_disconnected', `${server.name} no longer has the publisher`);
-            },
-            () => undefined, // unreachable: not evidence the publishers left
-          ),
+          adapter
+            .present!.call(
+              adapter,
+              server,
+              entries.map((e) => e.publish),
+            )
+            .then(
+              (refs) => {
+                for (const e of entries)
+                  if (!refs.has(e.publish.ref)) this.deps.registry.ended(e.streamId, 'publisher_disconnected', `${server.name} no longer has the publisher`);
+              },
+              () => undefined, // unreachable: not evidence the publishers left
+            ),
         );
       }
       for (const entry of this.live.values()) {
@@ -223,7 +230,12 @@ export class HookedStreams {
       stats.rechecksRefused++;
       this.track(
         this.deps.registry
-          .cut(stream.id, { reason: END_REASON[verdict.reason], message: verdict.message, actor: `hook:${server.name}`, detail: { gate: verdict.reason, via: 'recheck' } })
+          .cut(stream.id, {
+            reason: END_REASON[verdict.reason],
+            message: verdict.message,
+            actor: `hook:${server.name}`,
+            detail: { gate: verdict.reason, via: 'recheck' },
+          })
           .catch((err) => this.deps.log.error({ err, stream: stream.id }, 'recording a re-check cut failed (the stream is still refused)')),
       );
       return { ok: false, reason: verdict.reason, message: verdict.message };

@@ -65,7 +65,13 @@ export class MediaMtxAdapter implements HookAdapter<MediaMtxAuthRequest> {
       if (STREAM_KEY_RE.test(req.path.split('/').pop() ?? '')) {
         return { type: 'other', allow: false, what: 'a stream key as the path (pass it as the password or ?key=; the path is public)' };
       }
-      const publish: UpstreamPublish = { ref: req.id, key: keyOf(req), remoteAddr: req.ip, protocol, names: { path: req.path, protocol: req.protocol, fixedName: req.path } };
+      const publish: UpstreamPublish = {
+        ref: req.id,
+        key: keyOf(req),
+        remoteAddr: req.ip,
+        protocol,
+        names: { path: req.path, protocol: req.protocol, fixedName: req.path },
+      };
       return { type: 'publish', publish };
     }
     if (req.action === 'read' || req.action === 'playback') return { type: 'other', allow: true, what: req.action };
@@ -91,7 +97,11 @@ export class MediaMtxAdapter implements HookAdapter<MediaMtxAuthRequest> {
   async drop(server: MediaServerConfig, publish: UpstreamPublish): Promise<DropResult> {
     const base = server.control.replace(/\/+$/, '');
     for (const [i, list] of this.lists(publish).entries()) {
-      const res = await fetch(`${base}/v3/${list}/kick/${encodeURIComponent(publish.ref)}`, { method: 'POST', headers: basicAuth(server), signal: AbortSignal.timeout(server.controlTimeoutMs) });
+      const res = await fetch(`${base}/v3/${list}/kick/${encodeURIComponent(publish.ref)}`, {
+        method: 'POST',
+        headers: basicAuth(server),
+        signal: AbortSignal.timeout(server.controlTimeoutMs),
+      });
       await res.arrayBuffer();
       if (res.ok) return { dropped: 1 };
       // The plain list must answer (404: not there); a secure server that is off answers an error, ignored.
@@ -108,7 +118,10 @@ export class MediaMtxAdapter implements HookAdapter<MediaMtxAuthRequest> {
       for (const [i, list] of (LISTS[protocol] ?? ['rtmpconns', 'rtmpsconns']).entries()) {
         try {
           for (let page = 0, pages = 1; page < pages && page < 1000; page++) {
-            const res = await fetch(`${base}/v3/${list}/list?itemsPerPage=1000&page=${page}`, { headers: basicAuth(server), signal: AbortSignal.timeout(server.controlTimeoutMs) });
+            const res = await fetch(`${base}/v3/${list}/list?itemsPerPage=1000&page=${page}`, {
+              headers: basicAuth(server),
+              signal: AbortSignal.timeout(server.controlTimeoutMs),
+            });
             if (!res.ok) {
               await res.arrayBuffer();
               throw new Error(`MediaMTX ${list} list answered ${res.status}`);

@@ -66,7 +66,10 @@ function parts(raw: string): { url: URL; app: string; stream: string } | null {
   } catch {
     return null;
   }
-  const [app = '', stream = ''] = url.pathname.split('/').filter(Boolean).map((p) => decodeURIComponent(p));
+  const [app = '', stream = ''] = url.pathname
+    .split('/')
+    .filter(Boolean)
+    .map((p) => decodeURIComponent(p));
   return { url, app, stream };
 }
 
@@ -111,7 +114,11 @@ export class OmeAdapter implements HookAdapter<OmeAdmission> {
   }
 
   async drop(server: MediaServerConfig, publish: UpstreamPublish, publicName: string): Promise<DropResult> {
-    const res = await fetch(this.url(server, publish, publicName), { method: 'DELETE', headers: basicAuth(server), signal: AbortSignal.timeout(server.controlTimeoutMs) });
+    const res = await fetch(this.url(server, publish, publicName), {
+      method: 'DELETE',
+      headers: basicAuth(server),
+      signal: AbortSignal.timeout(server.controlTimeoutMs),
+    });
     await res.arrayBuffer();
     if (res.status === 404) return { dropped: 0 };
     if (!res.ok) throw new Error(`OME REST API answered ${res.status}`);

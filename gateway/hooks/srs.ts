@@ -54,7 +54,8 @@ export class SrsAdapter implements HookAdapter<SrsHookRequest> {
     };
     switch (req.action) {
       case 'on_publish':
-        if (STREAM_KEY_RE.test(req.stream)) return { type: 'other', allow: false, what: 'a stream key as the stream name (pass it as ?key=; the name is public)' };
+        if (STREAM_KEY_RE.test(req.stream))
+          return { type: 'other', allow: false, what: 'a stream key as the stream name (pass it as ?key=; the name is public)' };
         return { type: 'publish', publish };
       case 'on_unpublish':
         return { type: 'ended', publish };

@@ -23,7 +23,8 @@ export async function issueAccountToken(
     const account = await getAccount(trx, handle);
     const now = Date.now();
     const live = await trx.selectFrom('account_tokens').select('id').where('account_id', '=', account.id).where('revoked_at', 'is', null).execute();
-    if (live.length) await trx.updateTable('account_tokens').set({ revoked_at: now }).where('account_id', '=', account.id).where('revoked_at', 'is', null).execute();
+    if (live.length)
+      await trx.updateTable('account_tokens').set({ revoked_at: now }).where('account_id', '=', account.id).where('revoked_at', 'is', null).execute();
     const token = newAccountToken();
     const record: AccountToken = { id: newId('atk', now), account_id: account.id, token_hash: sha256Hex(token), created_at: now, revoked_at: null };
     await trx.insertInto('account_tokens').values(record).execute();
@@ -48,7 +49,15 @@ export async function revokeAccountTokens(db: Kysely<Database>, actor: Actor, ha
     if (live.length) {
       await trx.updateTable('account_tokens').set({ revoked_at: now }).where('account_id', '=', account.id).where('revoked_at', 'is', null).execute();
     }
-    await appendAudit(trx, { actor: actor.id, action: 'account.token.revoke', targetType: 'account', targetId: handle, reason, detail: { revoked: live.map((t) => t.id) }, at: now });
+    await appendAudit(trx, {
+      actor: actor.id,
+      action: 'account.token.revoke',
+      targetType: 'account',
+      targetId: handle,
+      reason,
+      detail: { revoked: live.map((t) => t.id) },
+      at: now,
+    });
     return live.map((t) => t.id);
   });
 }

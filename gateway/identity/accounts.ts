@@ -6,9 +6,7 @@ import { appendAudit, touchGate } from '../store/audit.ts';
 import type { Account, Database, IdentityStatus } from '../store/schema.ts';
 
 /** Handles are public names: lowercase letters, digits, `_`, `-`, `.`; 2–40 characters. */
-export const HandleSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_.-]{1,39}$/, 'a handle is 2–40 characters of a-z, 0-9, _ . - (starting with a letter or digit)');
+export const HandleSchema = z.string().regex(/^[a-z0-9][a-z0-9_.-]{1,39}$/, 'a handle is 2–40 characters of a-z, 0-9, _ . - (starting with a letter or digit)');
 
 /** An age-assurance claim: the person is at least `over` years old (never a birth date), how and when it was established. */
 export interface AgeClaim {
@@ -102,7 +100,12 @@ export async function setIdentity(
       targetType: 'account',
       targetId: handle,
       reason: change.reason ?? null,
-      detail: { from: before.identity_status, to: change.status, subject, ...(change.age ? { ageOver: change.age.over, ageSource: change.age.source, ageCheckedAt: change.age.checkedAt } : {}) },
+      detail: {
+        from: before.identity_status,
+        to: change.status,
+        subject,
+        ...(change.age ? { ageOver: change.age.over, ageSource: change.age.source, ageCheckedAt: change.age.checkedAt } : {}),
+      },
       at: now,
     });
     await touchGate(trx, before.id, now);

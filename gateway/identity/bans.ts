@@ -72,21 +72,42 @@ export async function addBan(db: Kysely<Database>, actor: Actor, input: BanInput
       targetType: 'person',
       targetId: subject,
       reason: input.reason,
-      detail: { banId: ban.id, kind: ban.kind, legalReference: ban.legal_reference, authority: ban.authority, endsAt: ban.ends_at, accounts: accountIds.length },
+      detail: {
+        banId: ban.id,
+        kind: ban.kind,
+        legalReference: ban.legal_reference,
+        authority: ban.authority,
+        endsAt: ban.ends_at,
+        accounts: accountIds.length,
+      },
       at: now,
     });
     return { ban, accountIds };
   });
 }
 
-export async function liftBan(db: Kysely<Database>, actor: Actor, id: string, reason: string, now = Date.now()): Promise<{ ban: PersonBan; accountIds: string[] }> {
+export async function liftBan(
+  db: Kysely<Database>,
+  actor: Actor,
+  id: string,
+  reason: string,
+  now = Date.now(),
+): Promise<{ ban: PersonBan; accountIds: string[] }> {
   return db.transaction().execute(async (trx) => {
     const ban = await trx.selectFrom('person_bans').selectAll().where('id', '=', id).executeTakeFirst();
     if (!ban) throw notFound(`ban '${id}'`);
     if (ban.lifted_at !== null) throw new DomainError('conflict', `ban '${id}' was already lifted`);
     await trx.updateTable('person_bans').set({ lifted_at: now, lifted_by: actor.id, lift_reason: reason }).where('id', '=', id).execute();
     const accountIds = await touchPerson(trx, ban.identity_subject, now);
-    await appendAudit(trx, { actor: actor.id, action: 'person.ban.lift', targetType: 'person', targetId: ban.identity_subject, reason, detail: { banId: id }, at: now });
+    await appendAudit(trx, {
+      actor: actor.id,
+      action: 'person.ban.lift',
+      targetType: 'person',
+      targetId: ban.identity_subject,
+      reason,
+      detail: { banId: id },
+      at: now,
+    });
     return { ban: { ...ban, lifted_at: now, lifted_by: actor.id, lift_reason: reason }, accountIds };
   });
 }
@@ -102,5 +123,13 @@ export async function listBans(db: Kysely<Database>, q: { subject?: string; incl
 export async function loadBans(db: Kysely<Database>, subjects: readonly string[]): Promise<GateBan[]> {
   if (subjects.length === 0) return [];
   const rows = await db.selectFrom('person_bans').selectAll().where('identity_subject', 'in', subjects).where('lifted_at', 'is', null).execute();
-  return rows.map((b) => ({ id: b.id, subject: b.identity_subject, kind: b.kind, legalReference: b.legal_reference, startsAt: b.starts_at, endsAt: b.ends_at, reason: b.reason }));
+  return rows.map((b) => ({
+    id: b.id,
+    subject: b.identity_subject,
+    kind: b.kind,
+    legalReference: b.legal_reference,
+    startsAt: b.starts_at,
+    endsAt: b.ends_at,
+    reason: b.reason,
+  }));
 }

@@ -107,7 +107,14 @@ export class GateState implements GateSnapshot {
         push(this.keyHashesByAccount, k.account_id, k.key_hash);
       }
       for (const s of suspensions) {
-        const g: GateSuspension = { id: s.id, accountId: s.account_id, subject: s.identity_subject, startsAt: s.starts_at, endsAt: s.ends_at, reason: s.reason };
+        const g: GateSuspension = {
+          id: s.id,
+          accountId: s.account_id,
+          subject: s.identity_subject,
+          startsAt: s.starts_at,
+          endsAt: s.ends_at,
+          reason: s.reason,
+        };
         push(this.suspensionsByAccount, s.account_id, g);
         if (g.subject) push(this.suspensionsBySubject, g.subject, g);
       }

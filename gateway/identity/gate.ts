@@ -65,7 +65,8 @@ export interface GateSnapshot {
   liveLimit?: { max: number; liveOn: (accountId: string) => number };
 }
 
-export type RefusalReason = 'unknown_key' | 'key_revoked' | 'not_verified' | 'identity_revoked' | 'suspended' | 'banned' | 'under_age' | 'age_unverified' | 'already_live';
+export type RefusalReason =
+  'unknown_key' | 'key_revoked' | 'not_verified' | 'identity_revoked' | 'suspended' | 'banned' | 'under_age' | 'age_unverified' | 'already_live';
 
 export type GateVerdict =
   | { ok: true; account: GateAccount; keyId: string }
@@ -85,7 +86,9 @@ function describeBan(b: GateBan): string {
 /** Host eligibility by age: a claim below the minimum refuses; no claim refuses only where assurance is required. */
 function ageRefusal(eligibility: GateEligibility, account: GateAccount): { reason: 'under_age' | 'age_unverified'; message: string } | null {
   if (account.ageOver === null) {
-    return eligibility.requireAgeAssurance ? { reason: 'age_unverified', message: `live streaming needs age assurance (at least ${eligibility.minimumAge})` } : null;
+    return eligibility.requireAgeAssurance
+      ? { reason: 'age_unverified', message: `live streaming needs age assurance (at least ${eligibility.minimumAge})` }
+      : null;
   }
   if (account.ageOver < eligibility.minimumAge) return { reason: 'under_age', message: `live streaming needs an age of at least ${eligibility.minimumAge}` };
   return null;

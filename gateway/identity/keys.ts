@@ -21,7 +21,14 @@ export async function issueKey(db: Kysely<Database>, actor: Actor, handle: strin
       last_used_at: null,
     };
     await trx.insertInto('stream_keys').values(record).execute();
-    await appendAudit(trx, { actor: actor.id, action: 'key.issue', targetType: 'account', targetId: handle, detail: { keyId: record.id, prefix: record.key_prefix }, at: now });
+    await appendAudit(trx, {
+      actor: actor.id,
+      action: 'key.issue',
+      targetType: 'account',
+      targetId: handle,
+      detail: { keyId: record.id, prefix: record.key_prefix },
+      at: now,
+    });
     await touchGate(trx, account.id, now);
     return { key, record };
   });

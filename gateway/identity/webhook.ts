@@ -14,14 +14,24 @@ export const IdentityEventSchema = z
     handle: z.string().min(1).max(40),
     /** The provider's opaque id of the verified person. */
     subject: z.string().min(1).max(200).optional(),
-    provider: z.string().min(1).max(60).regex(/^[a-z0-9_.-]+$/).default('idp'),
+    provider: z
+      .string()
+      .min(1)
+      .max(60)
+      .regex(/^[a-z0-9_.-]+$/)
+      .default('idp'),
     /**
      * Age assurance (Ofcom's codes, France's Arcom referential): the provider asserts the person is at least
      * this old. Only the threshold travels, never a birth date (an unknown key such as `birthDate` is refused).
      */
     ageOver: z.number().int().min(0).max(130).optional(),
     /** How the age was assured: `id_document`, `facial_estimation`, `credit_card`, `digital_id`, … */
-    ageSource: z.string().min(1).max(60).regex(/^[a-z0-9_.-]+$/).optional(),
+    ageSource: z
+      .string()
+      .min(1)
+      .max(60)
+      .regex(/^[a-z0-9_.-]+$/)
+      .optional(),
     /** When the provider established it (default: when the event was received). */
     ageCheckedAt: z.iso.datetime({ offset: true }).optional(),
   })

@@ -83,7 +83,18 @@ export class NmsIncompatibleError extends Error {
   }
 }
 
-const PARSER_METHODS = ['parserData', 'packetAlloc', 'controlHandler', 'invokeHandler', 'dataHandler', 'onConnect', 'onPublish', 'onPlay', 'respondPublish', 'sendStatusMessage'] as const;
+const PARSER_METHODS = [
+  'parserData',
+  'packetAlloc',
+  'controlHandler',
+  'invokeHandler',
+  'dataHandler',
+  'onConnect',
+  'onPublish',
+  'onPlay',
+  'respondPublish',
+  'sendStatusMessage',
+] as const;
 const SESSION_FIELDS = ['run', 'onData', 'onPush', 'onPlay', 'onPacket', 'onClose', 'onError', 'sendBuffer'] as const;
 const BROADCAST_FIELDS = ['broadcastMessage', 'postPlay', 'postPublish', 'donePlay', 'donePublish'] as const;
 const RELAY_FIELDS = ['rtmpGopCache', 'rtmpMetaData', 'rtmpAudioHeader', 'rtmpVideoHeader'] as const;
@@ -149,7 +160,10 @@ export function checkNms(nms: NmsModules): string[] {
       try {
         const err = (b as unknown as { postPlay(s: unknown): string | null }).postPlay(probe);
         need(err == null, `server/broadcast_server.js: postPlay refused an internal player (${String(err)})`);
-        need(sent.join(',') === 'meta,audio,video,gop1,gop2', `server/broadcast_server.js: postPlay sent [${sent.join(',')}], not metadata, headers, then the GOP cache`);
+        need(
+          sent.join(',') === 'meta,audio,video,gop1,gop2',
+          `server/broadcast_server.js: postPlay sent [${sent.join(',')}], not metadata, headers, then the GOP cache`,
+        );
         need(b.subscribers.get('nms-adapter-probe') === probe, 'server/broadcast_server.js: postPlay did not add the player to subscribers');
         (b as unknown as { donePlay(s: unknown): void }).donePlay({ ...probe, endTime: 0 });
         need(b.subscribers.size === 0, 'server/broadcast_server.js: donePlay did not remove the player');
@@ -165,7 +179,8 @@ export function checkNms(nms: NmsModules): string[] {
 export function assertNmsCompatible(nms: NmsModules = loadNms(), warn?: (message: string) => void): void {
   const problems = checkNms(nms);
   if (problems.length > 0) throw new NmsIncompatibleError(nms.version, problems);
-  if (nms.version !== NMS_PINNED_VERSION) warn?.(`node-media-server ${nms.version} is installed; the adapter was written for ${NMS_PINNED_VERSION} (its self-check passed)`);
+  if (nms.version !== NMS_PINNED_VERSION)
+    warn?.(`node-media-server ${nms.version} is installed; the adapter was written for ${NMS_PINNED_VERSION} (its self-check passed)`);
 }
 
 /** Routes nms's log lines through `sink` (nms itself prints stream keys to stdout). */
@@ -354,7 +369,10 @@ export class NmsRtmpConnection {
    */
   sendStatus(level: 'error' | 'status' | 'warning', code: string, description: string, streamId?: number): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    const rtmp = this.session.rtmp as RtmpParser & { streamId?: number; sendStatusMessage(sid: number, level: string, code: string, description: string): void };
+    const rtmp = this.session.rtmp as RtmpParser & {
+      streamId?: number;
+      sendStatusMessage(sid: number, level: string, code: string, description: string): void;
+    };
     try {
       rtmp.sendStatusMessage(streamId ?? (typeof rtmp.streamId === 'number' ? rtmp.streamId : 0), level, code, description);
     } catch {

@@ -119,7 +119,15 @@ export class RtmpIngest {
     const closing = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     const sockets = [...this.connections.entries()];
     for (const [socket, conn] of sockets) {
-      if (!conn.isStopped) conn.end({ level: 'status', code: conn.isPlayer ? 'NetStream.Play.UnpublishNotify' : 'NetStream.Unpublish.Success', description: 'gateway_shutdown: the gateway is shutting down' }, graceMs);
+      if (!conn.isStopped)
+        conn.end(
+          {
+            level: 'status',
+            code: conn.isPlayer ? 'NetStream.Play.UnpublishNotify' : 'NetStream.Unpublish.Success',
+            description: 'gateway_shutdown: the gateway is shutting down',
+          },
+          graceMs,
+        );
       else if (socket.destroyed) this.connections.delete(socket);
     }
     const deadline = Date.now() + graceMs;

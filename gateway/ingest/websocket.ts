@@ -99,7 +99,12 @@ export class WsIngest {
       const auth = AuthMessageSchema.safeParse(parsed);
       if (!auth.success) {
         const issue = auth.error.issues[0];
-        return refuse(CloseCode.badAuthMessage, 'bad_auth_message', `bad auth message: ${issue?.path.join('.') || 'message'}: ${issue?.message ?? 'invalid'}`, null);
+        return refuse(
+          CloseCode.badAuthMessage,
+          'bad_auth_message',
+          `bad auth message: ${issue?.path.join('.') || 'message'}: ${issue?.message ?? 'invalid'}`,
+          null,
+        );
       }
       const key = auth.data.streamKey;
       if (!STREAM_KEY_RE.test(key)) return refuse(CloseCode.unauthorized, 'unknown_key', 'unknown stream key', null);
@@ -129,7 +134,12 @@ export class WsIngest {
             // The streamer's words: an automated decision's reason (distances, limits) stays with moderators.
             const message = request.streamerMessage ?? request.message;
             const decisionId = typeof request.detail?.decisionId === 'string' ? request.detail.decisionId : null;
-            const suspension = request.suspension ? { endsAt: request.suspension.endsAt === null ? null : new Date(request.suspension.endsAt).toISOString(), permanent: request.suspension.endsAt === null } : null;
+            const suspension = request.suspension
+              ? {
+                  endsAt: request.suspension.endsAt === null ? null : new Date(request.suspension.endsAt).toISOString(),
+                  permanent: request.suspension.endsAt === null,
+                }
+              : null;
             if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'ended', reason: request.reason, message, suspension, decisionId }));
             close(cutCloseCode(request.reason), message);
           },

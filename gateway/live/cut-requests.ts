@@ -16,9 +16,28 @@ export async function requestRemoteCut(db: Kysely<Database>, streamId: string, n
   await db.transaction().execute(async (trx) => {
     await trx
       .insertInto('cut_requests')
-      .values({ id, stream_id: streamId, node_id: nodeId, reason: request.reason, message: request.message, actor: request.actor, detail: request.detail ? JSON.stringify(request.detail) : null, requested_at: now, done_at: null, outcome: null })
+      .values({
+        id,
+        stream_id: streamId,
+        node_id: nodeId,
+        reason: request.reason,
+        message: request.message,
+        actor: request.actor,
+        detail: request.detail ? JSON.stringify(request.detail) : null,
+        requested_at: now,
+        done_at: null,
+        outcome: null,
+      })
       .execute();
-    await appendAudit(trx, { actor: request.actor, action: 'stream.cut_requested', targetType: 'stream', targetId: streamId, reason: request.message, detail: { node: nodeId, request: id }, at: now });
+    await appendAudit(trx, {
+      actor: request.actor,
+      action: 'stream.cut_requested',
+      targetType: 'stream',
+      targetId: streamId,
+      reason: request.message,
+      detail: { node: nodeId, request: id },
+      at: now,
+    });
   });
   return id;
 }
@@ -62,15 +81,31 @@ export class CutRequestWorker {
   }
 
   private async drain(): Promise<void> {
-    const pending = await this.db.selectFrom('cut_requests').selectAll().where('node_id', '=', this.registry.nodeId).where('done_at', 'is', null).orderBy('requested_at').limit(100).execute();
+    const pending = await this.db
+      .selectFrom('cut_requests')
+      .selectAll()
+      .where('node_id', '=', this.registry.nodeId)
+      .where('done_at', 'is', null)
+      .orderBy('requested_at')
+      .limit(100)
+      .execute();
     for (const r of pending) {
-      const request: CutRequest = { reason: r.reason as CutRequest['reason'], message: r.message, actor: r.actor, detail: { ...(r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : {}), cutRequest: r.id } };
+      const request: CutRequest = {
+        reason: r.reason as CutRequest['reason'],
+        message: r.message,
+        actor: r.actor,
+        detail: { ...(r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : {}), cutRequest: r.id },
+      };
       const cut = await this.registry.cut(r.stream_id, request).catch((err) => {
         // The feed is ended even when its record fails (registry.cut): count it as cut.
         this.onError(err, `recording the requested cut of ${r.stream_id}`);
         return true;
       });
-      await this.db.updateTable('cut_requests').set({ done_at: Date.now(), outcome: cut ? 'cut' : 'not_live' }).where('id', '=', r.id).execute();
+      await this.db
+        .updateTable('cut_requests')
+        .set({ done_at: Date.now(), outcome: cut ? 'cut' : 'not_live' })
+        .where('id', '=', r.id)
+        .execute();
     }
   }
 }

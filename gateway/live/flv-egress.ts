@@ -48,9 +48,32 @@ export class FlvEgress {
       s.protocol === 'rtmp'
         ? ['-hide_banner', '-loglevel', 'error', '-rw_timeout', '15000000', '-i', `rtmp://127.0.0.1:${this.opts.rtmpPort()}${s.playPath}`, '-c', 'copy', ...out]
         : [
-            '-hide_banner', '-loglevel', 'error', '-fflags', '+nobuffer', '-f', s.media!.container === 'webm' ? 'webm' : 'mp4', '-i', 'pipe:0',
-            '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', '30',
-            '-c:a', 'aac', '-ar', '44100', '-b:a', '96k', ...out,
+            '-hide_banner',
+            '-loglevel',
+            'error',
+            '-fflags',
+            '+nobuffer',
+            '-f',
+            s.media!.container === 'webm' ? 'webm' : 'mp4',
+            '-i',
+            'pipe:0',
+            '-c:v',
+            'libx264',
+            '-preset',
+            'ultrafast',
+            '-tune',
+            'zerolatency',
+            '-pix_fmt',
+            'yuv420p',
+            '-g',
+            '30',
+            '-c:a',
+            'aac',
+            '-ar',
+            '44100',
+            '-b:a',
+            '96k',
+            ...out,
           ];
     const proc = spawn(ffmpeg.path, args, { stdio: ['pipe', 'pipe', 'pipe'] }) as Proc;
     this.viewers.add(proc);

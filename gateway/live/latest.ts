@@ -37,7 +37,15 @@ export class LatestFrames {
       if (s.score !== undefined && s.match === undefined) (scores[s.source] ??= {})[s.label] = Math.round(s.score * 1000) / 1000;
       if (s.match) nearest = nearest === null ? s.match.distance : Math.min(nearest, s.match.distance);
     }
-    const entry: Entry = { seq: frame.seq, at: frame.receivedAt, framesSampled: (prev?.framesSampled ?? 0) + 1, scores, nearestBankDistance: nearest, frame, jpeg: null };
+    const entry: Entry = {
+      seq: frame.seq,
+      at: frame.receivedAt,
+      framesSampled: (prev?.framesSampled ?? 0) + 1,
+      scores,
+      nearestBankDistance: nearest,
+      frame,
+      jpeg: null,
+    };
     this.byStream.set(frame.streamId, entry);
     return summary(entry);
   }

@@ -40,7 +40,11 @@ export class NodeLiveness {
     const now = Date.now();
     const row = { started_at: now, heartbeat_at: now, http_url: info.httpUrl, rtmp_url: info.rtmpUrl, stopped_at: null, lost_at: null, lost_by: null };
     const updated = await this.db.updateTable('nodes').set(row).where('id', '=', this.nodeId).executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 0) await this.db.insertInto('nodes').values({ id: this.nodeId, ...row }).execute();
+    if (Number(updated.numUpdatedRows) === 0)
+      await this.db
+        .insertInto('nodes')
+        .values({ id: this.nodeId, ...row })
+        .execute();
     this.timer = setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs);
     this.timer.unref();
   }
@@ -104,7 +108,15 @@ export class NodeLiveness {
           .where('ended_at', 'is', null)
           .executeTakeFirst();
         const n = Number(res.numUpdatedRows);
-        await appendAudit(trx, { actor: `node:${this.nodeId}`, action: 'node.lost', targetType: 'node', targetId: node.id, reason: detail, detail: { streamsClosed: n }, at: now });
+        await appendAudit(trx, {
+          actor: `node:${this.nodeId}`,
+          action: 'node.lost',
+          targetType: 'node',
+          targetId: node.id,
+          reason: detail,
+          detail: { streamsClosed: n },
+          at: now,
+        });
         return n;
       });
       if (closed !== null) this.log.warn({ lostNode: node.id, streamsClosed: closed }, 'a node stopped heartbeating: its streams are closed as node_lost');

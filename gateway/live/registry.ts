@@ -129,7 +129,12 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
           .where('ended_at', 'is', null)
           .where('node_id', '!=', this.nodeId)
           // A lost or stopped node's rows are being closed; they do not hold a claim.
-          .where('node_id', 'not in', (eb) => eb.selectFrom('nodes').select('id').where((w) => w.or([w('lost_at', 'is not', null), w('stopped_at', 'is not', null)])))
+          .where('node_id', 'not in', (eb) =>
+            eb
+              .selectFrom('nodes')
+              .select('id')
+              .where((w) => w.or([w('lost_at', 'is not', null), w('stopped_at', 'is not', null)])),
+          )
           .executeTakeFirstOrThrow();
         const local = [...this.streams.values()].filter((s) => s.accountId === stream.accountId && s.id !== stream.id).length;
         if (Number(others.n) + local >= this.claim.maxPerAccount) return 'already_live' as const;
@@ -187,7 +192,12 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
 
   private async writeEnd(id: string, at: number, reason: EndReason, detail: string | null): Promise<void> {
     try {
-      await this.db.updateTable('streams').set({ ended_at: at, end_reason: reason, end_detail: detail }).where('id', '=', id).where('ended_at', 'is', null).execute();
+      await this.db
+        .updateTable('streams')
+        .set({ ended_at: at, end_reason: reason, end_detail: detail })
+        .where('id', '=', id)
+        .where('ended_at', 'is', null)
+        .execute();
       this.unended.delete(id);
     } catch (err) {
       this.unended.set(id, { at, reason, detail });
@@ -231,7 +241,13 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
           targetType: 'stream',
           targetId: id,
           reason: request.message,
-          detail: { account: stream.handle, endReason: request.reason, protocol: stream.protocol, ...(stream.server ? { server: stream.server.name } : {}), ...request.detail },
+          detail: {
+            account: stream.handle,
+            endReason: request.reason,
+            protocol: stream.protocol,
+            ...(stream.server ? { server: stream.server.name } : {}),
+            ...request.detail,
+          },
           at: now,
         });
       });

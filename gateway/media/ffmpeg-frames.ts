@@ -33,15 +33,47 @@ export interface FfmpegRunResult {
 }
 
 /** Runs ffmpeg on `file` and calls `onFrame` for each picture, in order, as it arrives. */
-export function ffmpegFrames(ffmpegPath: string, file: string, opts: FfmpegFramesOptions, onFrame: (frame: RgbFrame, index: number) => void): Promise<FfmpegRunResult> {
+export function ffmpegFrames(
+  ffmpegPath: string,
+  file: string,
+  opts: FfmpegFramesOptions,
+  onFrame: (frame: RgbFrame, index: number) => void,
+): Promise<FfmpegRunResult> {
   // Not the fps filter: it drops a last tick it cannot round to (3.2 s at 1/s gave 3 frames, vPDQ 4) and
   // re-times frames; select keeps each chosen frame as decoded, and passthrough stops duplication.
   const sample =
     opts.fps !== undefined
-      ? ['-vf', `select='gte(t-start_t,selected_n/${opts.fps})'`, opts.fpsModeFlag ? '-fps_mode' : '-vsync', 'passthrough', '-frames:v', String(opts.maxFrames ?? 36_000)]
+      ? [
+          '-vf',
+          `select='gte(t-start_t,selected_n/${opts.fps})'`,
+          opts.fpsModeFlag ? '-fps_mode' : '-vsync',
+          'passthrough',
+          '-frames:v',
+          String(opts.maxFrames ?? 36_000),
+        ]
       : ['-frames:v', '1'];
   // `file:` keeps a name like "a:b.mp4" or "-x.mp4" from being read as a protocol or an option.
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', `file:${file}`, '-map', '0:v:0', '-an', '-sn', '-dn', ...sample, '-f', 'image2pipe', '-c:v', 'ppm', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-i',
+    `file:${file}`,
+    '-map',
+    '0:v:0',
+    '-an',
+    '-sn',
+    '-dn',
+    ...sample,
+    '-f',
+    'image2pipe',
+    '-c:v',
+    'ppm',
+    '-pix_fmt',
+    'rgb24',
+    'pipe:1',
+  ];
   return new Promise((resolve, reject) => {
     const proc = spawn(ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -115,7 +147,8 @@ export class PpmStreamParser {
         this.head = [];
         return at;
       }
-      if (this.head.length > 64 || !/^P(6(\s+\d*){0,3})?$/.test(text)) throw new Error(`unexpected bytes from ffmpeg where a PPM header belongs: ${JSON.stringify(text.slice(0, 32))}`);
+      if (this.head.length > 64 || !/^P(6(\s+\d*){0,3})?$/.test(text))
+        throw new Error(`unexpected bytes from ffmpeg where a PPM header belongs: ${JSON.stringify(text.slice(0, 32))}`);
     }
     return at;
   }

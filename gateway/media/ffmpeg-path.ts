@@ -45,9 +45,7 @@ export interface FfmpegInfo {
 
 export class FfmpegNotFoundError extends Error {
   constructor(readonly rejected: FfmpegInfo['rejected']) {
-    super(
-      `no runnable ffmpeg found (set FFMPEG_PATH): ${rejected.map((r) => `${r.source} ${r.path}: ${r.reason}`).join('; ') || 'no candidates'}`,
-    );
+    super(`no runnable ffmpeg found (set FFMPEG_PATH): ${rejected.map((r) => `${r.source} ${r.path}: ${r.reason}`).join('; ') || 'no candidates'}`);
     this.name = 'FfmpegNotFoundError';
   }
 }
@@ -56,15 +54,10 @@ const PROBE_TIMEOUT_MS = 5_000;
 
 function run(path: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(
-      path,
-      args,
-      { timeout: PROBE_TIMEOUT_MS, maxBuffer: 8 * 1024 * 1024, windowsHide: true },
-      (err, stdout, stderr) => {
-        if (err) reject(err);
-        else resolve(`${stdout}\n${stderr}`);
-      },
-    );
+    execFile(path, args, { timeout: PROBE_TIMEOUT_MS, maxBuffer: 8 * 1024 * 1024, windowsHide: true }, (err, stdout, stderr) => {
+      if (err) reject(err);
+      else resolve(`${stdout}\n${stderr}`);
+    });
   });
 }
 

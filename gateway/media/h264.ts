@@ -154,7 +154,15 @@ interface SpsLayout extends SpsInfo {
   vuiPresent: boolean;
   /** Bit offset of bitstream_restriction_flag (VUI present only). */
   restrictionFlagPos: number | null;
-  restriction: { mvOverBoundaries: number; maxBytesPerPicDenom: number; maxBitsPerMbDenom: number; log2MvH: number; log2MvV: number; reorder: number; decBuffering: number } | null;
+  restriction: {
+    mvOverBoundaries: number;
+    maxBytesPerPicDenom: number;
+    maxBitsPerMbDenom: number;
+    log2MvH: number;
+    log2MvV: number;
+    reorder: number;
+    decBuffering: number;
+  } | null;
 }
 
 function skipScalingList(r: BitReader, size: number): void {
@@ -250,7 +258,15 @@ function layout(nal: Uint8Array): { rbsp: Uint8Array; l: SpsLayout } {
     r.bit();
     restrictionFlagPos = r.pos;
     if (r.bit()) {
-      restriction = { mvOverBoundaries: r.bit(), maxBytesPerPicDenom: r.ue(), maxBitsPerMbDenom: r.ue(), log2MvH: r.ue(), log2MvV: r.ue(), reorder: r.ue(), decBuffering: r.ue() };
+      restriction = {
+        mvOverBoundaries: r.bit(),
+        maxBytesPerPicDenom: r.ue(),
+        maxBitsPerMbDenom: r.ue(),
+        log2MvH: r.ue(),
+        log2MvV: r.ue(),
+        reorder: r.ue(),
+        decBuffering: r.ue(),
+      };
     }
   }
   const cropUnitX = chromaFormatIdc === 0 || chromaFormatIdc === 3 ? 1 : 2;
@@ -260,13 +276,33 @@ function layout(nal: Uint8Array): { rbsp: Uint8Array; l: SpsLayout } {
   if (width <= 0 || height <= 0 || width > 16384 || height > 16384) throw new H264Error(`implausible picture size ${width}x${height}`);
   return {
     rbsp,
-    l: { profileIdc, levelIdc, spsId, width, height, maxNumRefFrames, maxNumReorderFrames: restriction?.reorder ?? null, vuiFlagPos, vuiPresent, restrictionFlagPos, restriction },
+    l: {
+      profileIdc,
+      levelIdc,
+      spsId,
+      width,
+      height,
+      maxNumRefFrames,
+      maxNumReorderFrames: restriction?.reorder ?? null,
+      vuiFlagPos,
+      vuiPresent,
+      restrictionFlagPos,
+      restriction,
+    },
   };
 }
 
 export function parseSps(nal: Uint8Array): SpsInfo {
   const { l } = layout(nal);
-  return { profileIdc: l.profileIdc, levelIdc: l.levelIdc, spsId: l.spsId, width: l.width, height: l.height, maxNumRefFrames: l.maxNumRefFrames, maxNumReorderFrames: l.maxNumReorderFrames };
+  return {
+    profileIdc: l.profileIdc,
+    levelIdc: l.levelIdc,
+    spsId: l.spsId,
+    width: l.width,
+    height: l.height,
+    maxNumRefFrames: l.maxNumRefFrames,
+    maxNumReorderFrames: l.maxNumReorderFrames,
+  };
 }
 
 /**

@@ -44,7 +44,8 @@ async function* expandPath(file: string): AsyncGenerator<MediaInput> {
     if (!('error' in item)) files++;
     yield item;
   }
-  if (files === 0) yield { file, error: { code: 'no_files', message: `no image or video files (by extension: ${[...MEDIA_EXTENSIONS].slice(0, 6).join(', ')}, …)` } };
+  if (files === 0)
+    yield { file, error: { code: 'no_files', message: `no image or video files (by extension: ${[...MEDIA_EXTENSIONS].slice(0, 6).join(', ')}, …)` } };
 }
 
 async function* walk(dir: string): AsyncGenerator<MediaInput> {

@@ -158,7 +158,14 @@ export class AdaptiveController {
     const s = this.states.get(streamId);
     if (!s) return;
     if (s.mode !== 'full') this.counters.escalations++;
-    this.states.set(streamId, { ...s, mode: 'full', since: s.mode === 'full' ? s.since : now, reason, escalations: s.escalations + (s.mode === 'full' ? 0 : 1), pinned: true });
+    this.states.set(streamId, {
+      ...s,
+      mode: 'full',
+      since: s.mode === 'full' ? s.since : now,
+      reason,
+      escalations: s.escalations + (s.mode === 'full' ? 0 : 1),
+      pinned: true,
+    });
   }
 
   remove(streamId: string): void {

@@ -185,7 +185,10 @@ export class StreamWatcher {
     for (const c of changes) {
       const w = this.watched.get(c.streamId);
       if (!w) continue;
-      this.log.info({ stream: c.streamId, mode: c.mode, reason: c.reason }, c.mode === 'full' ? 'sampling escalated to full rate' : 'sampling back to keyframes');
+      this.log.info(
+        { stream: c.streamId, mode: c.mode, reason: c.reason },
+        c.mode === 'full' ? 'sampling escalated to full rate' : 'sampling back to keyframes',
+      );
       this.switchMode(w, c.mode);
       for (const cb of this.modeListeners) {
         try {
@@ -236,7 +239,17 @@ export class StreamWatcher {
 
   private watch(stream: LiveStream): void {
     const mode: SamplerMode = this.adaptive ? this.adaptive.add(stream.id, Date.now()) : (this.opts.mode as SamplerMode);
-    const w: Watched = { stream, clock: newStreamClock(), liveness: new FrameLiveness(), keyframes: null, sampler: null, mode, frames: 0, modeSwitches: 0, unwatchable: null };
+    const w: Watched = {
+      stream,
+      clock: newStreamClock(),
+      liveness: new FrameLiveness(),
+      keyframes: null,
+      sampler: null,
+      mode,
+      frames: 0,
+      modeSwitches: 0,
+      unwatchable: null,
+    };
     this.watched.set(stream.id, w);
     if (this.pool && stream.video) {
       const k = new KeyframeSampler({

@@ -35,7 +35,11 @@ export function checkRange(since: number, until: number, limits: BacktestLimits 
   if (until <= since) throw new BacktestRequestError('invalid_range', 'until must be after since', 'until');
   if (until - since > limits.maxRangeMs) {
     const days = (limits.maxRangeMs / 86_400_000).toFixed(limits.maxRangeMs % 86_400_000 === 0 ? 0 : 1);
-    throw new BacktestRequestError('invalid_range', `the range is ${((until - since) / 86_400_000).toFixed(1)} days; at most ${days} days can be backtested at once`, 'until');
+    throw new BacktestRequestError(
+      'invalid_range',
+      `the range is ${((until - since) / 86_400_000).toFixed(1)} days; at most ${days} days can be backtested at once`,
+      'until',
+    );
   }
 }
 
@@ -94,7 +98,12 @@ export async function runStoredBacktest(db: Kysely<Database>, input: StoredBackt
   return report;
 }
 
-async function loadStreams(db: Kysely<Database>, since: number, until: number, limits: BacktestLimits): Promise<{ streams: BacktestStream[]; unreadable: number }> {
+async function loadStreams(
+  db: Kysely<Database>,
+  since: number,
+  until: number,
+  limits: BacktestLimits,
+): Promise<{ streams: BacktestStream[]; unreadable: number }> {
   const idRows = await db
     .selectFrom('signals')
     .select('stream_id')
@@ -122,7 +131,11 @@ async function loadStreams(db: Kysely<Database>, since: number, until: number, l
     total += Number(row.n);
   }
   if (total > limits.maxSignals) {
-    throw new BacktestRequestError('too_large', `the range holds ${total} stored signals; at most ${limits.maxSignals} can be replayed at once: backtest a shorter range`, 'since');
+    throw new BacktestRequestError(
+      'too_large',
+      `the range holds ${total} stored signals; at most ${limits.maxSignals} can be replayed at once: backtest a shorter range`,
+      'since',
+    );
   }
 
   const signals = new Map<string, Signal[]>();
@@ -169,7 +182,14 @@ async function loadStreams(db: Kysely<Database>, since: number, until: number, l
       .execute();
     for (const d of decisions) {
       const list = recorded.get(d.stream_id) ?? [];
-      list.push({ id: d.id, ruleId: d.rule_id, shadow: d.shadow === 1, actions: JSON.parse(d.actions) as Actions, decidedAt: Number(d.decided_at), policyVersion: d.policy_version });
+      list.push({
+        id: d.id,
+        ruleId: d.rule_id,
+        shadow: d.shadow === 1,
+        actions: JSON.parse(d.actions) as Actions,
+        decidedAt: Number(d.decided_at),
+        policyVersion: d.policy_version,
+      });
       recorded.set(d.stream_id, list);
     }
   }
@@ -177,7 +197,8 @@ async function loadStreams(db: Kysely<Database>, since: number, until: number, l
   const accountIds = [...new Set(ids.map((id) => streamRows.get(id)?.account_id ?? accountOfStream.get(id) ?? ''))].filter((a) => a !== '');
   const subjects = new Map<string, string | null>();
   for (const part of chunks(accountIds)) {
-    for (const a of await db.selectFrom('accounts').select(['id', 'identity_subject']).where('id', 'in', part).execute()) subjects.set(a.id, a.identity_subject);
+    for (const a of await db.selectFrom('accounts').select(['id', 'identity_subject']).where('id', 'in', part).execute())
+      subjects.set(a.id, a.identity_subject);
   }
   const people = [...new Set([...subjects.values()].filter((s): s is string => s !== null))];
   const histories = await loadHistories(db, accountIds, people);

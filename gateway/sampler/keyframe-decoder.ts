@@ -3,7 +3,18 @@ import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import type { FfmpegInfo } from '../media/ffmpeg-path.ts';
-import { buildAvcC, H264Error, joinLengthPrefixed, NAL, nalType, parseAvcC, parseSps, spsWithoutReorder, splitLengthPrefixed, type AvcConfig } from '../media/h264.ts';
+import {
+  buildAvcC,
+  H264Error,
+  joinLengthPrefixed,
+  NAL,
+  nalType,
+  parseAvcC,
+  parseSps,
+  spsWithoutReorder,
+  splitLengthPrefixed,
+  type AvcConfig,
+} from '../media/h264.ts';
 import { FrameReader } from './frame-reader.ts';
 
 /**
@@ -64,8 +75,7 @@ export interface PreparedConfig {
 }
 
 export type DecodeResult =
-  | { ok: true; rgb: Buffer; decodeMs: number }
-  | { ok: false; reason: 'busy' | 'dropped' | 'crashed' | 'timeout' | 'quarantined' | 'stopped' };
+  { ok: true; rgb: Buffer; decodeMs: number } | { ok: false; reason: 'busy' | 'dropped' | 'crashed' | 'timeout' | 'quarantined' | 'stopped' };
 
 export interface KeyframeDecoderStats {
   processes: number;
@@ -84,7 +94,12 @@ export interface KeyframeDecoderStats {
 /** Prepares an AVC sequence header (the FLV video tag body with packet type 0). Throws H264Error. */
 export function prepareAvcConfig(body: Uint8Array): PreparedConfig {
   if (body.length < 5) throw new H264Error('video sequence header too short');
-  if ((body[0]! & 0x80) !== 0) throw new H264Error(`unsupported video codec ${Buffer.from(body.subarray(1, 5)).toString('latin1').replace(/[^\x20-\x7e]/g, '?')} (enhanced RTMP)`);
+  if ((body[0]! & 0x80) !== 0)
+    throw new H264Error(
+      `unsupported video codec ${Buffer.from(body.subarray(1, 5))
+        .toString('latin1')
+        .replace(/[^\x20-\x7e]/g, '?')} (enhanced RTMP)`,
+    );
   if ((body[0]! & 0x0f) !== 7) throw new H264Error(`unsupported video codec ${body[0]! & 0x0f}`);
   if (body[1] !== 0) throw new H264Error('not an AVC sequence header');
   const cfg: AvcConfig = parseAvcC(body.subarray(5));
@@ -283,16 +298,40 @@ class DecoderProcess {
       .setFfmpegPath(o.ffmpeg.path)
       .input(stdin)
       .inputOptions([
-        '-hide_banner', '-nostats', '-nostdin', '-loglevel', 'info',
+        '-hide_banner',
+        '-nostats',
+        '-nostdin',
+        '-loglevel',
+        'info',
         // The FLV header and the sequence header are all there is to probe.
-        '-probesize', '32', '-analyzeduration', '0',
-        '-threads', '1',
+        '-probesize',
+        '32',
+        '-analyzeduration',
+        '0',
+        '-threads',
+        '1',
         // Deblocking skipped: IDR pictures are decoded alone, so nothing drifts; ~25 % less decode work.
-        '-skip_loop_filter', 'all',
-        '-copyts', '-f', 'flv',
+        '-skip_loop_filter',
+        'all',
+        '-copyts',
+        '-f',
+        'flv',
       ])
       .output(reader)
-      .outputOptions(['-an', '-sn', '-dn', '-vf', filter, ...(features.fpsMode ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough']), '-pix_fmt', 'rgb24', '-flush_packets', '1', '-f', 'rawvideo']);
+      .outputOptions([
+        '-an',
+        '-sn',
+        '-dn',
+        '-vf',
+        filter,
+        ...(features.fpsMode ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough']),
+        '-pix_fmt',
+        'rgb24',
+        '-flush_packets',
+        '1',
+        '-f',
+        'rawvideo',
+      ]);
     cmd.on('start', () => {
       this.proc = (cmd as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc ?? null;
       this.proc?.stdin?.on('error', () => {});

@@ -233,7 +233,15 @@ export class KeyframeSampler {
     if (!placed) return;
     const now = this.timers.now();
     this.lastFrameAt = now;
-    const frame: Frame = { streamId: this.streamId, seq: placed.seq, mediaTimeMs: placed.mediaTimeMs, receivedAt: now, width: this.opts.width, height: this.opts.height, rgb };
+    const frame: Frame = {
+      streamId: this.streamId,
+      seq: placed.seq,
+      mediaTimeMs: placed.mediaTimeMs,
+      receivedAt: now,
+      width: this.opts.width,
+      height: this.opts.height,
+      rgb,
+    };
     this.counters.framesEmitted++;
     this.fanOut.deliver(frame);
   }
@@ -280,7 +288,11 @@ export class KeyframeSampler {
 
 /** The codec of an FLV video tag: enhanced-RTMP FourCC (hvc1, av01, vp09) or the legacy codec id. */
 function codecName(body: Buffer): string {
-  if ((body[0]! & 0x80) !== 0 && body.length >= 5) return body.subarray(1, 5).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+  if ((body[0]! & 0x80) !== 0 && body.length >= 5)
+    return body
+      .subarray(1, 5)
+      .toString('latin1')
+      .replace(/[^\x20-\x7e]/g, '?');
   return String(body[0]! & 0x0f);
 }
 

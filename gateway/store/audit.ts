@@ -77,6 +77,9 @@ export async function queryAudit(db: Kysely<Database>, q: AuditQuery): Promise<A
   if (q.since !== undefined) query = query.where('at', '>=', q.since);
   if (q.until !== undefined) query = query.where('at', '<', q.until);
   if (q.before !== undefined) query = query.where('id', '<', q.before);
-  const rows = await query.orderBy('id', 'desc').limit(Math.min(q.limit ?? 100, 1000)).execute();
+  const rows = await query
+    .orderBy('id', 'desc')
+    .limit(Math.min(q.limit ?? 100, 1000))
+    .execute();
   return rows.map(auditView);
 }

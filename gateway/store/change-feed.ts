@@ -53,7 +53,10 @@ export class ChangeFeed<R extends { seq: number }> {
       this.seen.clear();
       const floor = await this.snapshotXmin();
       // Rows in the window that are already committed are part of the state the caller loads next.
-      const { rows } = await sql<{ seq: number; xid: string }>`select seq, xid::text as xid from ${sql.table(this.table)} where xid >= ${floor.toString()}::xid8`.execute(this.db);
+      const { rows } = await sql<{
+        seq: number;
+        xid: string;
+      }>`select seq, xid::text as xid from ${sql.table(this.table)} where xid >= ${floor.toString()}::xid8`.execute(this.db);
       for (const r of rows) {
         this.seen.set(Number(r.seq), BigInt(r.xid));
         if (Number(r.seq) > this.lastSeq) this.lastSeq = Number(r.seq);
@@ -61,7 +64,10 @@ export class ChangeFeed<R extends { seq: number }> {
       this.floor = floor;
       return;
     }
-    const last = await this.db.selectFrom(this.table).select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    const last = await this.db
+      .selectFrom(this.table)
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .executeTakeFirst();
     this.lastSeq = Number(last?.seq ?? 0);
   }
 
@@ -102,7 +108,9 @@ export class ChangeFeed<R extends { seq: number }> {
     // read was either running at this point (xid >= xmin) or starts later (a higher xid still).
     const next = await this.snapshotXmin();
     const cols = sql.join(this.columns.map((c) => sql.ref(c)));
-    const { rows: raw } = await sql<R & { xid: string }>`select seq, ${cols}, xid::text as xid from ${sql.table(this.table)} where xid >= ${floor.toString()}::xid8 order by seq`.execute(this.db);
+    const { rows: raw } = await sql<
+      R & { xid: string }
+    >`select seq, ${cols}, xid::text as xid from ${sql.table(this.table)} where xid >= ${floor.toString()}::xid8 order by seq`.execute(this.db);
     const fresh: Array<R & { xid: string }> = [];
     for (const r of raw) {
       r.seq = Number(r.seq);

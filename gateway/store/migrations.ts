@@ -8,8 +8,7 @@ import type { Dialect } from './schema.ts';
 function migrations(dialect: Dialect): Record<string, Migration> {
   const serial = dialect === 'postgres' ? 'bigserial' : 'integer';
   const big = dialect === 'postgres' ? 'bigint' : 'integer';
-  const autoPk = (col: import('kysely').ColumnDefinitionBuilder) =>
-    dialect === 'postgres' ? col.primaryKey() : col.primaryKey().autoIncrement();
+  const autoPk = (col: import('kysely').ColumnDefinitionBuilder) => (dialect === 'postgres' ? col.primaryKey() : col.primaryKey().autoIncrement());
 
   return {
     '0001_gateway_core': {
@@ -381,7 +380,9 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         // listener measures notification lag (gateway/metrics.ts). Listeners also accept a bare `kind`.
         if (dialect !== 'postgres') return;
         await sql`CREATE OR REPLACE FUNCTION modgate_notify_change() RETURNS trigger AS $$
-          BEGIN PERFORM pg_notify('modgate_changes', TG_ARGV[0] || ':' || floor(extract(epoch from clock_timestamp()) * 1000)::bigint::text); RETURN NULL; END; $$ LANGUAGE plpgsql`.execute(db);
+          BEGIN PERFORM pg_notify('modgate_changes', TG_ARGV[0] || ':' || floor(extract(epoch from clock_timestamp()) * 1000)::bigint::text); RETURN NULL; END; $$ LANGUAGE plpgsql`.execute(
+          db,
+        );
       },
     },
     '0041_statements_of_reasons': {

@@ -54,7 +54,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   const bulk = await importOnce(file, true);
   const bulkSmall = await importOnce(baseFile, true);
   const kysely = await importOnce(baseFile, false);
-  const perM = (ms: number, count: number) => (ms / count) * 1_000_000 / 1000;
+  const perM = (ms: number, count: number) => ((ms / count) * 1_000_000) / 1000;
   return [
     {
       name: `import ${n.toLocaleString('en')} lines (parse + bulk write, one transaction)`,
@@ -74,5 +74,8 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = await run({ quick: process.argv.includes('--quick') });
-  for (const r of results) console.log(`${r.name}: ${r.value.toFixed(2)} ${r.unit}${r.baseline ? ` (baseline ${r.baseline.name}: ${r.baseline.value.toFixed(2)})` : ''}${r.note ? ` — ${r.note}` : ''}`);
+  for (const r of results)
+    console.log(
+      `${r.name}: ${r.value.toFixed(2)} ${r.unit}${r.baseline ? ` (baseline ${r.baseline.name}: ${r.baseline.value.toFixed(2)})` : ''}${r.note ? ` — ${r.note}` : ''}`,
+    );
 }

@@ -37,13 +37,25 @@ async function signIn(page: Page, base: string, token: string): Promise<void> {
 export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'modgate-bench-console-'));
-  const config = ConfigSchema.parse({ dataDir: dir, rtmp: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, log: { level: 'silent' }, demo: false, sampling: { enabled: false }, classifiers: { models: [] } });
+  const config = ConfigSchema.parse({
+    dataDir: dir,
+    rtmp: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    log: { level: 'silent' },
+    demo: false,
+    sampling: { enabled: false },
+    classifiers: { models: [] },
+  });
   const gw = await startGateway(config, { log: createLogger('silent') });
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
   try {
     const base = `http://127.0.0.1:${gw.httpPort}`;
     const token = (await issueToken(gw.store.db, 'bench', 'bench-mo', 'moderator')).token;
-    return [...(await firstLoad(browser, base, o.quick ? 5 : 15)), ...(await pushLatency(browser, gw, base, token, o.quick ? 20 : 60)), ...(await liveGrid(browser, gw, base, token, o.quick ? 5 : 10))];
+    return [
+      ...(await firstLoad(browser, base, o.quick ? 5 : 15)),
+      ...(await pushLatency(browser, gw, base, token, o.quick ? 20 : 60)),
+      ...(await liveGrid(browser, gw, base, token, o.quick ? 5 : 10)),
+    ];
   } finally {
     await browser.close();
     await gw.stop();
@@ -70,7 +82,13 @@ async function firstLoad(browser: Browser, base: string, n: number): Promise<Ben
     }
   }
   return [
-    { name: 'console first load, cold (sign-in form visible), median', unit: 'ms', value: median(consoleMs), baseline: { name: 'GET /healthz in a fresh context', value: median(bareMs) }, note: `target < 1000 ms; max ${Math.max(...consoleMs)} ms over ${n}` },
+    {
+      name: 'console first load, cold (sign-in form visible), median',
+      unit: 'ms',
+      value: median(consoleMs),
+      baseline: { name: 'GET /healthz in a fresh context', value: median(bareMs) },
+      note: `target < 1000 ms; max ${Math.max(...consoleMs)} ms over ${n}`,
+    },
   ];
 }
 
@@ -97,9 +115,23 @@ async function pushLatency(browser: Browser, gw: Gateway, base: string, token: s
   for (let i = 0; i < n; i++) {
     const now = Date.now();
     const row: DecisionRow = {
-      id: newId('dec', now), stream_id: newId('str', now), account_id: acc.id, identity_subject: null, rule_id: 'bench-rule', policy_version: 'bench@1', shadow: 0,
-      actions: JSON.stringify({ cut: true, review: { priority: 'normal' } }), reason: 'bench', evidence: JSON.stringify({ refs: [] }), decided_at: now, decided_by: 'policy:bench-rule',
-      review_status: 'pending', review_priority: 'normal', reviewed_by: null, reviewed_at: null, review_reason: null,
+      id: newId('dec', now),
+      stream_id: newId('str', now),
+      account_id: acc.id,
+      identity_subject: null,
+      rule_id: 'bench-rule',
+      policy_version: 'bench@1',
+      shadow: 0,
+      actions: JSON.stringify({ cut: true, review: { priority: 'normal' } }),
+      reason: 'bench',
+      evidence: JSON.stringify({ refs: [] }),
+      decided_at: now,
+      decided_by: 'policy:bench-rule',
+      review_status: 'pending',
+      review_priority: 'normal',
+      reviewed_by: null,
+      reviewed_at: null,
+      review_reason: null,
     };
     let busAt = 0;
     const off = gw.events.subscribe((e) => {
@@ -122,7 +154,13 @@ async function pushLatency(browser: Browser, gw: Gateway, base: string, token: s
     await sleep(100);
   }
   return [
-    { name: 'push latency decision → review queue item, p95', unit: 'ms', value: pct(latencies, 95), baseline: { name: 'decision → event on the bus (row re-read, handle joined)', value: pct(busLatencies, 95) }, note: `target ≤ 500 ms; median ${median(latencies)} ms, n=${n}` },
+    {
+      name: 'push latency decision → review queue item, p95',
+      unit: 'ms',
+      value: pct(latencies, 95),
+      baseline: { name: 'decision → event on the bus (row re-read, handle joined)', value: pct(busLatencies, 95) },
+      note: `target ≤ 500 ms; median ${median(latencies)} ms, n=${n}`,
+    },
   ];
 }
 
@@ -135,12 +173,28 @@ async function liveGrid(browser: Browser, gw: Gateway, base: string, token: stri
     for (let i = 0; i < count; i++) {
       const id = newId('str');
       ids.push(id);
-      gw.registry.start({ id, accountId: `acc_bench${i}`, handle: `bench${i}`, subject: null, keyId: null, protocol: 'rtmp', remoteAddr: null, startedAt: Date.now(), playPath: `/live/${id}`, media: null, connection: { terminate: () => {} } });
+      gw.registry.start({
+        id,
+        accountId: `acc_bench${i}`,
+        handle: `bench${i}`,
+        subject: null,
+        keyId: null,
+        protocol: 'rtmp',
+        remoteAddr: null,
+        startedAt: Date.now(),
+        playPath: `/live/${id}`,
+        media: null,
+        connection: { terminate: () => {} },
+      });
     }
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
     await signIn(page, base, token);
     await page.goto(`${base}/live`);
-    if (count) await page.locator('.stream-card').nth(count - 1).waitFor({ timeout: 30_000 });
+    if (count)
+      await page
+        .locator('.stream-card')
+        .nth(count - 1)
+        .waitFor({ timeout: 30_000 });
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Performance.enable');
     let seq = 0;
@@ -148,12 +202,22 @@ async function liveGrid(browser: Browser, gw: Gateway, base: string, token: stri
       seq++;
       for (const id of ids) {
         gw.latestFrames.record({ streamId: id, seq, mediaTimeMs: seq * 1000, receivedAt: Date.now(), ...frame }, []);
-        gw.events.publish('stream.frame', { at: new Date().toISOString(), streamId: id, seq, samplingMode: 'adaptive-keyframe', scores: { nsfw: { unsafe: Math.random() } }, nearestBankDistance: null });
+        gw.events.publish('stream.frame', {
+          at: new Date().toISOString(),
+          streamId: id,
+          seq,
+          samplingMode: 'adaptive-keyframe',
+          scores: { nsfw: { unsafe: Math.random() } },
+          nearestBankDistance: null,
+        });
       }
     };
     pushAll();
     await sleep(2000);
-    const metric = async () => Object.fromEntries(((await cdp.send('Performance.getMetrics')) as { metrics: Array<{ name: string; value: number }> }).metrics.map((m) => [m.name, m.value]));
+    const metric = async () =>
+      Object.fromEntries(
+        ((await cdp.send('Performance.getMetrics')) as { metrics: Array<{ name: string; value: number }> }).metrics.map((m) => [m.name, m.value]),
+      );
     const before = await metric();
     const t0 = Date.now();
     for (let s = 0; s < seconds; s++) {
@@ -168,5 +232,13 @@ async function liveGrid(browser: Browser, gw: Gateway, base: string, token: stri
   };
   const idle = await measure(10);
   const full = await measure(100);
-  return [{ name: 'Live grid main-thread time, 100 streams each pushing a frame/s (frame JPEG fetched per card)', unit: 'ms per s', value: full, baseline: { name: 'same with 10 streams', value: idle }, note: `${seconds} s window; CDP Performance TaskDuration` }];
+  return [
+    {
+      name: 'Live grid main-thread time, 100 streams each pushing a frame/s (frame JPEG fetched per card)',
+      unit: 'ms per s',
+      value: full,
+      baseline: { name: 'same with 10 streams', value: idle },
+      note: `${seconds} s window; CDP Performance TaskDuration`,
+    },
+  ];
 }

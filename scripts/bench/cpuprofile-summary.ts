@@ -80,9 +80,16 @@ function main(argv: string[]): void {
     process.exitCode = 2;
     return;
   }
-  const s = summarise(files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as CpuProfile), topN);
+  const s = summarise(
+    files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as CpuProfile),
+    topN,
+  );
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-  const out = [`profiled ${s.totalMs} ms, busy ${s.busyMs} ms (${pct(s.totalMs ? s.busyMs / s.totalMs : 0)} of the time)`, '', 'self time by category (share of busy time):'];
+  const out = [
+    `profiled ${s.totalMs} ms, busy ${s.busyMs} ms (${pct(s.totalMs ? s.busyMs / s.totalMs : 0)} of the time)`,
+    '',
+    'self time by category (share of busy time):',
+  ];
   for (const r of s.byCategory) out.push(`  ${pct(r.shareOfBusy).padStart(7)}  ${String(r.ms).padStart(7)} ms  ${r.name}`);
   out.push('', `top ${topN} functions by self time:`);
   for (const r of s.top) out.push(`  ${pct(r.shareOfBusy).padStart(7)}  ${String(r.ms).padStart(7)} ms  ${r.name}`);

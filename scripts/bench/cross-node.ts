@@ -62,7 +62,10 @@ async function startPair(name: string, cycles: number, config: Record<string, un
     handles.push(handle);
   }
   const token = (await issueToken(store.db, 'bench', 'op', 'operator')).token;
-  const [a, b] = await Promise.all([startGatewayProcess({ db: url.toString(), config, logLevel: 'error' }), startGatewayProcess({ db: url.toString(), config, logLevel: 'error' })]);
+  const [a, b] = await Promise.all([
+    startGatewayProcess({ db: url.toString(), config, logLevel: 'error' }),
+    startGatewayProcess({ db: url.toString(), config, logLevel: 'error' }),
+  ]);
   return { name, db, store, a, b, apiA: new ApiClient(a.httpUrl, token), keys, handles, samples: [] };
 }
 
@@ -71,7 +74,14 @@ async function cycle(p: Pair, i: number): Promise<void> {
   if (!started) throw new Error(`${p.name}: publish ${i} refused on B`);
   // The stream is B's once its row is written (its claim); then suspend it through A.
   await waitFor(
-    async () => (await p.store.db.selectFrom('streams').innerJoin('accounts', 'accounts.id', 'streams.account_id').select('streams.id').where('accounts.handle', '=', p.handles[i]!).where('ended_at', 'is', null).executeTakeFirst()) ?? null,
+    async () =>
+      (await p.store.db
+        .selectFrom('streams')
+        .innerJoin('accounts', 'accounts.id', 'streams.account_id')
+        .select('streams.id')
+        .where('accounts.handle', '=', p.handles[i]!)
+        .where('ended_at', 'is', null)
+        .executeTakeFirst()) ?? null,
     10_000,
     'the stream row',
   );
@@ -106,7 +116,11 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
   }
   const [push, poll] = pairs.map((p) => [...p.samples].sort((x, y) => x - y));
   const out: BenchResult[] = [];
-  for (const [label, q] of [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]] as const) {
+  for (const [label, q] of [
+    ['p50', 0.5],
+    ['p95', 0.95],
+    ['p99', 0.99],
+  ] as const) {
     out.push({
       name: `suspend on A -> B's publisher disconnected, ${label} (${cycles} cycles)`,
       unit: 'ms',
@@ -115,6 +129,11 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
       note: label === 'p99' ? 'target p99 <= 250 ms' : undefined,
     });
   }
-  out.push({ name: "suspend on A -> B's publisher disconnected, max", unit: 'ms', value: push![push!.length - 1]!, baseline: { name: 'polling every 500 ms', value: poll![poll!.length - 1]! } });
+  out.push({
+    name: "suspend on A -> B's publisher disconnected, max",
+    unit: 'ms',
+    value: push![push!.length - 1]!,
+    baseline: { name: 'polling every 500 ms', value: poll![poll!.length - 1]! },
+  });
   return out;
 }

@@ -26,7 +26,16 @@ import { issueKey } from '../../gateway/identity/keys.ts';
 import { createLogger } from '../../gateway/log.ts';
 import { resolveFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
-import { bankedPictures, benignClips, benignPictures, findCaptionFont, renderArgs, TRANSFORM_CLASS, TRANSFORMS, type TransformId } from '../../test/fixtures/evasion/transforms.ts';
+import {
+  bankedPictures,
+  benignClips,
+  benignPictures,
+  findCaptionFont,
+  renderArgs,
+  TRANSFORM_CLASS,
+  TRANSFORMS,
+  type TransformId,
+} from '../../test/fixtures/evasion/transforms.ts';
 import { bankPictures, publishFile, renderStream, watchOutcomes, type StreamOutcome } from '../../test/pipeline/evasion-harness.ts';
 import type { BenchResult } from './types.ts';
 
@@ -76,13 +85,19 @@ function sampledFrames(ffmpegPath: string, dir: string, font: string | null, n: 
     const t = TRANSFORMS[i % TRANSFORMS.length]!;
     const png = path.join(dir, `frame-${i}.png`);
     execFileSync(ffmpegPath, renderArgs(t, { picture: pics[i % pics.length]!, background: bg[i % bg.length]!, file: png, fontFile: font }));
-    const rgb = execFileSync(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-i', png, '-vf', vf, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 24 });
+    const rgb = execFileSync(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-i', png, '-vf', vf, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
+      maxBuffer: 1 << 24,
+    });
     out.push({ rgb, width: 512, height: 288 });
   }
   return out;
 }
 
-function msPerFrame(frames: ReadonlyArray<{ rgb: Uint8Array; width: number; height: number }>, fn: (f: { rgb: Uint8Array; width: number; height: number }) => unknown, minMs: number): number {
+function msPerFrame(
+  frames: ReadonlyArray<{ rgb: Uint8Array; width: number; height: number }>,
+  fn: (f: { rgb: Uint8Array; width: number; height: number }) => unknown,
+  minMs: number,
+): number {
   for (const f of frames) fn(f); // warm-up (JIT, kernel caches)
   let calls = 0;
   const start = performance.now();
@@ -111,7 +126,13 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     const base = { name: 'whole-frame PDQ + 8 dihedral (before issue 12)', value: whole };
     results.push({ name: 'hash per frame: whole + trimmed (every sampled frame)', unit: 'ms/frame', value: shape, baseline: base });
     results.push({ name: 'hash per frame: + 8 tiles and bands', unit: 'ms/frame', value: tiles, baseline: base });
-    results.push({ name: 'hash per frame: + PiP detection and inset (the region frames, 2 fps)', unit: 'ms/frame', value: all, baseline: base, note: `PiP detector alone ${inner.toFixed(2)} ms; at 10 fps whole+trimmed and 2 fps regions: ${(10 * shape + 2 * (all - shape)).toFixed(1)} ms of CPU per stream-second` });
+    results.push({
+      name: 'hash per frame: + PiP detection and inset (the region frames, 2 fps)',
+      unit: 'ms/frame',
+      value: all,
+      baseline: base,
+      note: `PiP detector alone ${inner.toFixed(2)} ms; at 10 fps whole+trimmed and 2 fps regions: ${(10 * shape + 2 * (all - shape)).toFixed(1)} ms of CPU per stream-second`,
+    });
 
     // ---- end to end
     const gw = await startBenchGateway(path.join(dir, 'gw'));
@@ -128,12 +149,32 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
           jobs.push({
             handle,
             transform: t,
-            render: () => renderStream(ffmpeg.path, t, { picture: pictures[i]!, background: benign[(i + 3) % benign.length]!, file: path.join(dir, `${handle}.flv`), appearSec: APPEAR_SEC, durationSec: APPEAR_SEC + 8, fontFile: font }),
+            render: () =>
+              renderStream(ffmpeg.path, t, {
+                picture: pictures[i]!,
+                background: benign[(i + 3) % benign.length]!,
+                file: path.join(dir, `${handle}.flv`),
+                appearSec: APPEAR_SEC,
+                durationSec: APPEAR_SEC + 8,
+                fontFile: font,
+              }),
           });
         }
       }
       benign.forEach((b, i) =>
-        jobs.push({ handle: `bn-${i}`, transform: 'benign', render: () => renderStream(ffmpeg.path, 'reencode', { picture: b, background: b, file: path.join(dir, `bn-${i}.flv`), appearSec: 0, durationSec: 10, fontFile: null }) }),
+        jobs.push({
+          handle: `bn-${i}`,
+          transform: 'benign',
+          render: () =>
+            renderStream(ffmpeg.path, 'reencode', {
+              picture: b,
+              background: b,
+              file: path.join(dir, `bn-${i}.flv`),
+              appearSec: 0,
+              durationSec: 10,
+              fontFile: null,
+            }),
+        }),
       );
       benignClips().forEach((c, i) => jobs.push({ handle: `bc-${i}`, transform: 'benign', render: async () => c }));
       const outcomes: Array<StreamOutcome & { transform: Job['transform'] }> = [];
@@ -181,10 +222,26 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
           value: runs.length ? (100 * cut.length) / runs.length : NaN,
           note: `${cut.length}/${runs.length} (${target}); first match region→entry region: ${[...regions].map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}${early ? `; ${early} cut BEFORE the picture appeared` : ''}`,
         });
-        if (ttc.length) results.push({ name: `time to cut p50 / p95: ${t}`, unit: 'ms', value: Math.round(percentile(ttc, 50)), note: `p95 ${Math.round(percentile(ttc, 95))} ms over ${ttc.length} cuts` });
+        if (ttc.length)
+          results.push({
+            name: `time to cut p50 / p95: ${t}`,
+            unit: 'ms',
+            value: Math.round(percentile(ttc, 50)),
+            note: `p95 ${Math.round(percentile(ttc, 95))} ms over ${ttc.length} cuts`,
+          });
       }
-      results.push({ name: 'cut rate: the first nine classes together', unit: '%', value: (100 * shapeCut) / shapeN, note: `${shapeCut}/${shapeN}, target ≥ 99 %` });
-      results.push({ name: 'cut rate: crop, caption, picture-in-picture together', unit: '%', value: (100 * regionCut) / regionN, note: `${regionCut}/${regionN}, target ≥ 90 %` });
+      results.push({
+        name: 'cut rate: the first nine classes together',
+        unit: '%',
+        value: (100 * shapeCut) / shapeN,
+        note: `${shapeCut}/${shapeN}, target ≥ 99 %`,
+      });
+      results.push({
+        name: 'cut rate: crop, caption, picture-in-picture together',
+        unit: '%',
+        value: (100 * regionCut) / regionN,
+        note: `${regionCut}/${regionN}, target ≥ 90 %`,
+      });
       const benignRuns = outcomes.filter((o) => o.transform === 'benign');
       const falseCuts = benignRuns.filter((o) => o.cutAt !== null).length;
       const falseMatches = benignRuns.reduce((n, o) => n + o.matches.length, 0);
@@ -195,7 +252,12 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
         value: falseCuts,
         note: `${benignRuns.length} benign streams (8 real photos, 1 real clip), ${falseMatches} matching signals; target 0`,
       });
-      results.push({ name: 'benign frames checked', unit: 'frames', value: framesChecked, note: 'frames the sampler delivered to matching on the benign streams (each hashed whole, trimmed and, at 2 fps, in tiles and PiP)' });
+      results.push({
+        name: 'benign frames checked',
+        unit: 'frames',
+        value: framesChecked,
+        note: 'frames the sampler delivered to matching on the benign streams (each hashed whole, trimmed and, at 2 fps, in tiles and PiP)',
+      });
     } finally {
       watch.close();
       await gw.stop();

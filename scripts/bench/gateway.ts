@@ -70,7 +70,14 @@ export async function startChildGateway(env: Record<string, string> = {}): Promi
   const proc = spawn(process.execPath, [join(REPO_ROOT, 'bin/modgate.js'), 'serve', '--data-dir', dataDir, '--rtmp-port', '0', '--http-port', '0', '--json'], {
     cwd: REPO_ROOT,
     // Relay only: the sampling pipeline (ffmpeg + classifiers) has its own benchmarks (sampler, onnx, pipeline).
-    env: { ...process.env, MODGATE_LOG_LEVEL: 'silent', MODGATE_RTMP_HOST: '127.0.0.1', MODGATE_HTTP_HOST: '127.0.0.1', MODGATE_SAMPLING_ENABLED: 'false', ...env },
+    env: {
+      ...process.env,
+      MODGATE_LOG_LEVEL: 'silent',
+      MODGATE_RTMP_HOST: '127.0.0.1',
+      MODGATE_HTTP_HOST: '127.0.0.1',
+      MODGATE_SAMPLING_ENABLED: 'false',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -171,7 +178,15 @@ async function ffmpegCutOnGateway(gw: ChildGateway, cycles: number): Promise<num
   const key = await newAccount(gw.api, 'bench-cut-ffmpeg');
   const out: number[] = [];
   for (let i = 0; i < cycles; i++) {
-    const p = startPublisher({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/${key}`, ffmpegPath: FFMPEG, width: 320, height: 240, rate: 15, durationSec: 60, bitrateKbps: 300 });
+    const p = startPublisher({
+      url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/${key}`,
+      ffmpegPath: FFMPEG,
+      width: 320,
+      height: 240,
+      rate: 15,
+      durationSec: 60,
+      bitrateKbps: 300,
+    });
     const id = await liveStreamOf(gw.api, 'bench-cut-ffmpeg').catch(async (e: unknown) => {
       await p.stop();
       throw e;
@@ -209,7 +224,8 @@ async function halfCloseBaseline(cycles: number, capMs: number): Promise<{ conne
       const p = startPublisher({ url: nms.url(name), ffmpegPath: FFMPEG, width: 320, height: 240, rate: 15, durationSec: 60, bitrateKbps: 300 });
       await nms.waitForPublish(name);
       await sleep(1_000);
-      const session = [...sessions.values()].find((s) => (s as NmsSessionLike).streamPath === `/live/${name}` && (s as NmsSessionLike).isPublisher) as NmsSessionLike | undefined;
+      const session = [...sessions.values()].find((s) => (s as NmsSessionLike).streamPath === `/live/${name}` && (s as NmsSessionLike).isPublisher) as
+        NmsSessionLike | undefined;
       if (!session) throw new Error('publisher session not found');
       const before = session.inBytes;
       const t0 = performance.now();
@@ -266,7 +282,19 @@ export async function relayFile(): Promise<string> {
   const file = join(dir, 'gateway-720p30-2500k.flv');
   if (!existsSync(file)) {
     const tmp = `${file}.${process.pid}.tmp.flv`;
-    await makeFile({ file: tmp, ffmpegPath: FFMPEG, width: 1280, height: 720, rate: 30, durationSec: 20, bitrateKbps: 2500, preset: 'veryfast', bframes: 2, audio: true, format: 'flv' });
+    await makeFile({
+      file: tmp,
+      ffmpegPath: FFMPEG,
+      width: 1280,
+      height: 720,
+      rate: 30,
+      durationSec: 20,
+      bitrateKbps: 2500,
+      preset: 'veryfast',
+      bframes: 2,
+      audio: true,
+      format: 'flv',
+    });
     renameSync(tmp, file);
   }
   return file;
@@ -307,7 +335,13 @@ async function relayCost(gw: ChildGateway, counts: number[], windowMs: number): 
       const rss = rssMiB(gw.pid);
       const exited = publishers.filter((p) => p.proc.exitCode !== null).length;
       const note = exited ? `${exited} publisher(s) exited during the window` : undefined;
-      results.push({ name: `gateway CPU, ${n} × 720p 2.5 Mbit/s RTMP`, unit: '% of a core', value: round(cpu, 1), baseline: { name: 'idle', value: round(idleCpu, 1) }, note });
+      results.push({
+        name: `gateway CPU, ${n} × 720p 2.5 Mbit/s RTMP`,
+        unit: '% of a core',
+        value: round(cpu, 1),
+        baseline: { name: 'idle', value: round(idleCpu, 1) },
+        note,
+      });
       results.push({ name: `gateway CPU per stream at ${n}`, unit: '% of a core', value: round((cpu - idleCpu) / n, 2) });
       results.push({ name: `gateway RSS, ${n} streams`, unit: 'MiB', value: round(rss, 1), baseline: { name: 'idle', value: round(idleRss, 1) } });
       results.push({ name: `gateway RSS per stream at ${n}`, unit: 'MiB', value: round((rss - idleRss) / n, 2) });
@@ -333,7 +367,13 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       baseline: { name: 'API round-trip alone p50', value: round(apiP50) },
       note: `${cycles} cycles, raw RTMP client; failures (no close in 10 s): ${rtmp.close.filter(Number.isNaN).length}`,
     });
-    results.push({ name: 'cut latency RTMP p99', unit: 'ms', value: round(percentile(rtmp.close, 99)), baseline: { name: 'API round-trip alone p99', value: round(percentile(rtmp.api, 99)) }, note: 'target ≤ 1000 ms' });
+    results.push({
+      name: 'cut latency RTMP p99',
+      unit: 'ms',
+      value: round(percentile(rtmp.close, 99)),
+      baseline: { name: 'API round-trip alone p99', value: round(percentile(rtmp.api, 99)) },
+      note: 'target ≤ 1000 ms',
+    });
 
     const ws = await cutLatencyWs(gw, cycles);
     results.push({
@@ -343,7 +383,13 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       baseline: { name: 'API round-trip alone p50', value: round(percentile(ws.api, 50)) },
       note: `${cycles} cycles`,
     });
-    results.push({ name: 'cut latency WebSocket p99', unit: 'ms', value: round(percentile(ws.close, 99)), baseline: { name: 'API round-trip alone p99', value: round(percentile(ws.api, 99)) }, note: 'target ≤ 1000 ms' });
+    results.push({
+      name: 'cut latency WebSocket p99',
+      unit: 'ms',
+      value: round(percentile(ws.close, 99)),
+      baseline: { name: 'API round-trip alone p99', value: round(percentile(ws.api, 99)) },
+      note: 'target ≤ 1000 ms',
+    });
 
     const ffCycles = opts.quick ? 2 : 5;
     const capMs = opts.quick ? 5_000 : 10_000;
@@ -353,7 +399,10 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       name: 'real ffmpeg: cut → publisher gone, p50',
       unit: 'ms',
       value: round(percentile(ours, 50)),
-      baseline: { name: `node-media-server session.close() (half-close) → publisher gone, p50, capped at ${capMs} ms`, value: round(percentile(half.connectedMs, 50)) },
+      baseline: {
+        name: `node-media-server session.close() (half-close) → publisher gone, p50, capped at ${capMs} ms`,
+        value: round(percentile(half.connectedMs, 50)),
+      },
       note: `${ffCycles} cycles each; after the half-close node-media-server still received ${Math.round(percentile(half.bytesAfter, 50) / 1024)} KiB (p50) from the publisher`,
     });
 
@@ -366,9 +415,24 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       baseline: { name: 'bare node-media-server accept p50', value: round(percentile(bare, 50)) },
       note: `${authN} publishes each; includes TCP connect, RTMP handshake, connect/createStream/publish`,
     });
-    results.push({ name: 'publish authorization p99, accepted', unit: 'ms', value: round(percentile(auth.accepted, 99)), baseline: { name: 'bare node-media-server accept p99', value: round(percentile(bare, 99)) } });
-    results.push({ name: 'publish authorization p50, refused (TCP connect → closed)', unit: 'ms', value: round(percentile(auth.refused, 50)), baseline: { name: 'bare node-media-server accept p50', value: round(percentile(bare, 50)) } });
-    results.push({ name: 'publish authorization p99, refused', unit: 'ms', value: round(percentile(auth.refused, 99)), baseline: { name: 'bare node-media-server accept p99', value: round(percentile(bare, 99)) } });
+    results.push({
+      name: 'publish authorization p99, accepted',
+      unit: 'ms',
+      value: round(percentile(auth.accepted, 99)),
+      baseline: { name: 'bare node-media-server accept p99', value: round(percentile(bare, 99)) },
+    });
+    results.push({
+      name: 'publish authorization p50, refused (TCP connect → closed)',
+      unit: 'ms',
+      value: round(percentile(auth.refused, 50)),
+      baseline: { name: 'bare node-media-server accept p50', value: round(percentile(bare, 50)) },
+    });
+    results.push({
+      name: 'publish authorization p99, refused',
+      unit: 'ms',
+      value: round(percentile(auth.refused, 99)),
+      baseline: { name: 'bare node-media-server accept p99', value: round(percentile(bare, 99)) },
+    });
 
     results.push(...(await relayCost(gw, opts.quick ? [1, 5] : [1, 10, 25], opts.quick ? 5_000 : 10_000)));
   } finally {

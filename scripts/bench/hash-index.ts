@@ -69,7 +69,17 @@ function mb(bytes: number): number {
 }
 
 /** Lookups per CPU second at radius 31 over random and near-duplicate queries. */
-function lookupRows(index: PdqHashIndex, words: Uint32Array, n: number, label: string, minMs: number, next: () => number, baseline: BenchResult['baseline'], note: string, results: BenchResult[]): void {
+function lookupRows(
+  index: PdqHashIndex,
+  words: Uint32Array,
+  n: number,
+  label: string,
+  minMs: number,
+  next: () => number,
+  baseline: BenchResult['baseline'],
+  note: string,
+  results: BenchResult[],
+): void {
   for (const near of [false, true]) {
     const qs = queries(words, n, 500, near, next);
     const rate = lookupsPerSecond((q) => index.search(q, RADIUS), qs, minMs);
@@ -93,7 +103,11 @@ function layoutNote(index: PdqHashIndex): string {
  * requests would), so merge jobs run in the background. Reports the longest add() call (CPU and wall) and
  * the longest merge slice run on the event loop (CPU).
  */
-async function insertPhase(index: PdqHashIndex, adds: number, next: () => number): Promise<{ maxAddCpuMs: number; maxAddWallMs: number; cpuMs: number; wallMs: number }> {
+async function insertPhase(
+  index: PdqHashIndex,
+  adds: number,
+  next: () => number,
+): Promise<{ maxAddCpuMs: number; maxAddWallMs: number; cpuMs: number; wallMs: number }> {
   const h = new Uint32Array(8);
   let maxAddCpuMs = 0;
   let maxAddWallMs = 0;
@@ -156,7 +170,17 @@ async function benchBank(n: number, opts: { quick: boolean }, results: BenchResu
   const total = index.slots;
   const all = new Uint32Array(total * 8);
   for (let id = 0; id < total; id++) all.set(index.hashAt(id), id * 8);
-  lookupRows(index, all, total, `${label}+${adds / 1000}k`, minMs, next, baseline, `after the adds; ${layoutNote(index)}; ${mb(index.memory().totalBytes)} MB`, results);
+  lookupRows(
+    index,
+    all,
+    total,
+    `${label}+${adds / 1000}k`,
+    minMs,
+    next,
+    baseline,
+    `after the adds; ${layoutNote(index)}; ${mb(index.memory().totalBytes)} MB`,
+    results,
+  );
 }
 
 export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {

@@ -98,10 +98,11 @@ async function inProcess(files: string[], rounds: number): Promise<{ full: numbe
   for (let r = 0; r < rounds; r++) for (const raster of rasters) hashRaster(raster, hasher);
   const hasherOnly = (selfCpuMs() - t) / (rounds * files.length);
   t = selfCpuMs();
-  for (let r = 0; r < rounds; r++) for (const f of files) {
-    const bytes = readFileSync(f);
-    decodeImage(sniffFormat(bytes) as 'jpeg', bytes);
-  }
+  for (let r = 0; r < rounds; r++)
+    for (const f of files) {
+      const bytes = readFileSync(f);
+      decodeImage(sniffFormat(bytes) as 'jpeg', bytes);
+    }
   const decodeOnly = (selfCpuMs() - t) / (rounds * files.length);
   return { full, hasherOnly, decodeOnly };
 }
@@ -126,7 +127,9 @@ async function suite(label: string, files: string[], refFiles: string[], opts: {
     name: `hash ${label}: one \`modgate hash\` call for all ${n}, CPU`,
     unit: 'ms CPU/image',
     value: batch.cpuMs,
-    baseline: refBatch ? { name: `pdq-photo-hasher, one call for ${refFiles.length}`, value: refBatch.cpuMs } : { name: 'in-process decode + hash', value: ip.full },
+    baseline: refBatch
+      ? { name: `pdq-photo-hasher, one call for ${refFiles.length}`, value: refBatch.cpuMs }
+      : { name: 'in-process decode + hash', value: ip.full },
     note: `wall ${f1(batch.wallMs)} ms/image${refBatch ? ` (reference ${f1(refBatch.wallMs)})` : ''}; includes one process start`,
   });
   const some = files.slice(0, opts.perProcessCount);
@@ -153,7 +156,23 @@ async function largeJpegs(dir: string): Promise<string[] | null> {
     [3024, 4032],
   ] as const) {
     const file = path.join(dir, `large-${w}x${h}.jpg`);
-    await promisify(execFile)(ff.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `mandelbrot=s=${w}x${h}:start_scale=1.5:inner=period`, '-frames:v', '1', '-q:v', '3', '-pix_fmt', 'yuvj420p', '-y', file]);
+    await promisify(execFile)(ff.path, [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `mandelbrot=s=${w}x${h}:start_scale=1.5:inner=period`,
+      '-frames:v',
+      '1',
+      '-q:v',
+      '3',
+      '-pix_fmt',
+      'yuvj420p',
+      '-y',
+      file,
+    ]);
     files.push(file);
   }
   return files;
@@ -179,7 +198,8 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  if (!process.env.MODGATE_BENCH_PDQ_REF) results.push({ name: 'hash vs reference binary', unit: 'skipped', value: 0, note: 'set MODGATE_BENCH_PDQ_REF=/path/to/pdq-photo-hasher' });
+  if (!process.env.MODGATE_BENCH_PDQ_REF)
+    results.push({ name: 'hash vs reference binary', unit: 'skipped', value: 0, note: 'set MODGATE_BENCH_PDQ_REF=/path/to/pdq-photo-hasher' });
   return results;
 }
 

@@ -40,7 +40,11 @@ const FILE_SEC = 16;
 const SECRET = 'bench-nginx-secret-0123456789';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
-const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' / ');
+const load = (): string =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
 const progress = (msg: string): void => void process.stderr.write(`[hooks bench] ${msg}\n`);
 
 function percentile(values: number[], p: number): number {
@@ -85,14 +89,30 @@ async function inputs(ff: FfmpegInfo): Promise<{ banked: string; background: str
   const image = join(dir, 'pipeline-known.png');
   if (!existsSync(image)) {
     await new Promise<void>((res, rej) =>
-      spawn(ff.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'mandelbrot=size=640x360:end_pts=10', '-ss', '2', '-frames:v', '1', '-y', image]).once('exit', (c) =>
-        c === 0 ? res() : rej(new Error(`rendering the known picture failed (${c})`)),
-      ),
+      spawn(ff.path, [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'mandelbrot=size=640x360:end_pts=10',
+        '-ss',
+        '2',
+        '-frames:v',
+        '1',
+        '-y',
+        image,
+      ]).once('exit', (c) => (c === 0 ? res() : rej(new Error(`rendering the known picture failed (${c})`)))),
     );
   }
   return {
     background: await make('pipeline-bg-720p30-2500k-bf2-20s.flv', { durationSec: 20, bframes: 2 }),
-    banked: await make(`pipeline-banked-720p30-bf2-at${CONTENT_AT_SEC}s-${FILE_SEC}s.flv`, { durationSec: FILE_SEC, bframes: 2, image: { path: image, afterSec: CONTENT_AT_SEC, transform: 'hflip' } }),
+    banked: await make(`pipeline-banked-720p30-bf2-at${CONTENT_AT_SEC}s-${FILE_SEC}s.flv`, {
+      durationSec: FILE_SEC,
+      bframes: 2,
+      image: { path: image, afterSec: CONTENT_AT_SEC, transform: 'hflip' },
+    }),
   };
 }
 
@@ -147,7 +167,9 @@ async function setup(ff: FfmpegInfo, image: string): Promise<Setup> {
     syncIntervalMs: 500,
     sampling: { mode: 'full' },
     classifiers: { models: [] },
-    servers: [{ name: 'nginx', kind: 'nginx-rtmp', secret: SECRET, control: `http://127.0.0.1:${controlPort}/control`, pull: 'rtmp://127.0.0.1:1/{app}/{name}' }],
+    servers: [
+      { name: 'nginx', kind: 'nginx-rtmp', secret: SECRET, control: `http://127.0.0.1:${controlPort}/control`, pull: 'rtmp://127.0.0.1:1/{app}/{name}' },
+    ],
   });
   const gw = await startGateway(config, { log: createLogger('silent') });
   const nginx = await startNginxRtmp({
@@ -210,7 +232,14 @@ async function publishStart(port: number, name: string, app: string): Promise<nu
   return started ? ms : null;
 }
 
-async function cpuWindow(s: Setup, ff: FfmpegInfo, file: string, via: 'native' | 'nginx', n: number, windowMs: number): Promise<{ gateway: number; nginx: number }> {
+async function cpuWindow(
+  s: Setup,
+  ff: FfmpegInfo,
+  file: string,
+  via: 'native' | 'nginx',
+  n: number,
+  windowMs: number,
+): Promise<{ gateway: number; nginx: number }> {
   const pubs: Publisher[] = [];
   const handles: string[] = [];
   for (let i = 0; i < n; i++) {
@@ -259,8 +288,19 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     }
     const note = `${viaNginx.length}/${runs} nginx and ${native.length}/${runs} native runs cut and suspended${failed ? ` (${failed} not)` : ''}; banked picture at pts ${CONTENT_AT_SEC} s of a 720p30 2.5 Mbit/s file, full sampling at 2 fps; target ≤ 1.5× native; load avg ${load()}`;
     out.push(
-      { name: 'banked picture → nginx publisher disconnected, p50', unit: 'ms', value: round(percentile(viaNginx, 50)), baseline: { name: 'native ingest time to cut p50', value: round(percentile(native, 50)) }, note },
-      { name: 'banked picture → nginx publisher disconnected, p95', unit: 'ms', value: round(percentile(viaNginx, 95)), baseline: { name: 'native ingest time to cut p95', value: round(percentile(native, 95)) } },
+      {
+        name: 'banked picture → nginx publisher disconnected, p50',
+        unit: 'ms',
+        value: round(percentile(viaNginx, 50)),
+        baseline: { name: 'native ingest time to cut p50', value: round(percentile(native, 50)) },
+        note,
+      },
+      {
+        name: 'banked picture → nginx publisher disconnected, p95',
+        unit: 'ms',
+        value: round(percentile(viaNginx, 95)),
+        baseline: { name: 'native ingest time to cut p95', value: round(percentile(native, 95)) },
+      },
     );
 
     // Publish authorization latency.
@@ -281,8 +321,19 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     }
     const authNote = `${hooked.length}/${samples} hooked publishes started; raw RTMP client, connect+createStream+publish written at once, timed to NetStream.Publish.Start; modgate's own listener p50 ${round(percentile(own, 50), 1)} ms; load avg ${load()}`;
     out.push(
-      { name: 'nginx publish → Publish.Start with the modgate hook, p50', unit: 'ms', value: round(percentile(hooked, 50), 1), baseline: { name: 'same nginx, application without on_publish, p50', value: round(percentile(plain, 50), 1) }, note: authNote },
-      { name: 'nginx publish → Publish.Start with the modgate hook, p95', unit: 'ms', value: round(percentile(hooked, 95), 1), baseline: { name: 'without on_publish, p95', value: round(percentile(plain, 95), 1) } },
+      {
+        name: 'nginx publish → Publish.Start with the modgate hook, p50',
+        unit: 'ms',
+        value: round(percentile(hooked, 50), 1),
+        baseline: { name: 'same nginx, application without on_publish, p50', value: round(percentile(plain, 50), 1) },
+        note: authNote,
+      },
+      {
+        name: 'nginx publish → Publish.Start with the modgate hook, p95',
+        unit: 'ms',
+        value: round(percentile(hooked, 95), 1),
+        baseline: { name: 'without on_publish, p95', value: round(percentile(plain, 95), 1) },
+      },
       { name: 'publish authorization added by the hook (p50 difference)', unit: 'ms', value: round(percentile(hooked, 50) - percentile(plain, 50), 1) },
     );
 

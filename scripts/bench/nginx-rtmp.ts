@@ -115,7 +115,11 @@ async function modgateServer(gw: ChildGateway, keys: string[]): Promise<Server> 
 
 /** One ffmpeg player reading the stream without decoding; resolves once it has read some packets. */
 function startPlayer(url: string): { proc: ChildProcess; started: Promise<boolean>; stop(): void } {
-  const proc = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-stats_period', '1', '-progress', 'pipe:1', '-i', url, '-map', '0', '-c', 'copy', '-f', 'null', '-'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const proc = spawn(
+    FFMPEG,
+    ['-hide_banner', '-nostdin', '-loglevel', 'error', '-stats_period', '1', '-progress', 'pipe:1', '-i', url, '-map', '0', '-c', 'copy', '-f', 'null', '-'],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   const started = new Promise<boolean>((resolve) => {
     let out = '';
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -207,9 +211,26 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     await sleep(2_000);
     const idleM = await idle(modgate.pid, windowMs / 2);
     const idleN = await idle(nginx.pid, windowMs / 2);
-    results.push({ name: 'idle RSS, sampling off (0 streams)', unit: 'MiB', value: round(idleM.rss, 1), baseline: { name: 'nginx-rtmp idle RSS', value: round(idleN.rss, 1) }, note: 'target ≤ 80 MiB' });
-    results.push({ name: 'idle RSS, sampling on, default model (0 streams)', unit: 'MiB', value: round(samplingIdle.rss, 1), baseline: { name: 'nginx-rtmp idle RSS', value: round(idleN.rss, 1) }, note: 'target ≤ 120 MiB' });
-    results.push({ name: 'idle CPU, sampling off (0 streams)', unit: '% of a core', value: round(idleM.cpu, 2), baseline: { name: 'nginx-rtmp idle CPU', value: round(idleN.cpu, 2) } });
+    results.push({
+      name: 'idle RSS, sampling off (0 streams)',
+      unit: 'MiB',
+      value: round(idleM.rss, 1),
+      baseline: { name: 'nginx-rtmp idle RSS', value: round(idleN.rss, 1) },
+      note: 'target ≤ 80 MiB',
+    });
+    results.push({
+      name: 'idle RSS, sampling on, default model (0 streams)',
+      unit: 'MiB',
+      value: round(samplingIdle.rss, 1),
+      baseline: { name: 'nginx-rtmp idle RSS', value: round(idleN.rss, 1) },
+      note: 'target ≤ 120 MiB',
+    });
+    results.push({
+      name: 'idle CPU, sampling off (0 streams)',
+      unit: '% of a core',
+      value: round(idleM.cpu, 2),
+      baseline: { name: 'nginx-rtmp idle CPU', value: round(idleN.cpu, 2) },
+    });
     for (const n of counts) {
       const ng = await measure(nginx, n, file, windowMs, idleN.cpu);
       const mg = await measure(modgate, n, file, windowMs, idleM.cpu);

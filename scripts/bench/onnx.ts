@@ -136,7 +136,12 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     const t0 = performance.now();
     for (let i = 0; i < reps; i++) await direct.run(out, 1);
     const ms = (performance.now() - t0) / reps;
-    results.push({ name: 'ORT session.run, batch 1, 1 thread (no pool)', unit: 'frames/s', value: 1000 / ms, note: `${ms.toFixed(1)} ms/frame, inference only` });
+    results.push({
+      name: 'ORT session.run, batch 1, 1 thread (no pool)',
+      unit: 'frames/s',
+      value: 1000 / ms,
+      note: `${ms.toFixed(1)} ms/frame, inference only`,
+    });
   } finally {
     await direct.release();
   }
@@ -148,7 +153,13 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       const r = await poolRun(manifest, threads, batch, 2 * batch, frames);
       const name = `pool batch ${batch}, ${threads} intra-op thread${threads > 1 ? 's' : ''}`;
       baseline ??= { name, value: r.fps };
-      results.push({ name, unit: 'frames/s', value: r.fps, baseline, note: `mean batch ${r.meanBatch.toFixed(1)}, ${r.frames} frames, ${2 * batch} in flight, ${cores} cores` });
+      results.push({
+        name,
+        unit: 'frames/s',
+        value: r.fps,
+        baseline,
+        note: `mean batch ${r.meanBatch.toFixed(1)}, ${r.frames} frames, ${2 * batch} in flight, ${cores} cores`,
+      });
       results.push({ name: `${name}: latency p50`, unit: 'ms', value: r.p50, note: 'saturated: includes queueing' });
       results.push({ name: `${name}: latency p99`, unit: 'ms', value: r.p99 });
     }
@@ -157,7 +168,12 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   // Light load: one frame in flight (a single quiet stream), realistic config maxBatch 8.
   for (const threads of [1, 2]) {
     const r = await poolRun(manifest, threads, 8, 1, opts.quick ? 16 : 60);
-    results.push({ name: `pool light load, ${threads} thread${threads > 1 ? 's' : ''}: latency p50`, unit: 'ms', value: r.p50, note: 'one frame in flight, maxWaitMs 2' });
+    results.push({
+      name: `pool light load, ${threads} thread${threads > 1 ? 's' : ''}: latency p50`,
+      unit: 'ms',
+      value: r.p50,
+      note: 'one frame in flight, maxWaitMs 2',
+    });
     results.push({ name: `pool light load, ${threads} thread${threads > 1 ? 's' : ''}: latency p99`, unit: 'ms', value: r.p99 });
   }
   return results;

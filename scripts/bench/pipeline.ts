@@ -75,7 +75,11 @@ function percentile(values: number[], p: number): number {
 
 const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
 const progress = (msg: string): void => void process.stderr.write(`[pipeline bench] ${msg}\n`);
-const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' / ');
+const load = (): string =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
 
 // ---- inputs -----------------------------------------------------------------------------------
 
@@ -105,9 +109,21 @@ async function inputs(ff: FfmpegInfo): Promise<Inputs> {
   const image = join(dir, 'pipeline-known.png');
   if (!existsSync(image)) {
     await new Promise<void>((res, rej) =>
-      spawn(ff.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'mandelbrot=size=640x360:end_pts=10', '-ss', '2', '-frames:v', '1', '-y', image]).once('exit', (c) =>
-        c === 0 ? res() : rej(new Error(`rendering the known picture failed (${c})`)),
-      ),
+      spawn(ff.path, [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'mandelbrot=size=640x360:end_pts=10',
+        '-ss',
+        '2',
+        '-frames:v',
+        '1',
+        '-y',
+        image,
+      ]).once('exit', (c) => (c === 0 ? res() : rej(new Error(`rendering the known picture failed (${c})`)))),
     );
   }
   const out: Inputs = { background: '', banked: {}, red: {}, still: '', image };
@@ -306,7 +322,9 @@ async function cutRuns(h: Harness, ff: FfmpegInfo, file: string, runs: number, r
       rule: decidedRule,
       ...(cutOk
         ? {}
-        : { why: `live=${streamId !== undefined} exit=${exitAt !== null ? exitAt - t0 : null}ms sent=${sent !== null ? sent - t0 : null}ms rule=${decidedRule} signals=${h.signals.filter((x) => x.s.streamId === streamId).length}` }),
+        : {
+            why: `live=${streamId !== undefined} exit=${exitAt !== null ? exitAt - t0 : null}ms sent=${sent !== null ? sent - t0 : null}ms rule=${decidedRule} signals=${h.signals.filter((x) => x.s.streamId === streamId).length}`,
+          }),
     });
     await sleep(300);
   }
@@ -321,11 +339,22 @@ function cutFigures(label: string, runs: CutRun[], target: number, baseline?: { 
   const early = cut.filter((x) => x < 0).length;
   const note = `${ok.length}/${runs.length} runs cut by the expected rule${early ? ` (${early} before the content: a false match!)` : ''}; gateway-side (decision recorded, stream ended) p50 ${round(percentile(dec, 50))} ms; target p95 ≤ ${target} ms; load avg ${load()}`;
   const res: BenchResult[] = [
-    { name: `time to cut p50: ${label}`, unit: 'ms', value: round(percentile(cut, 50)), ...(baseline ? { baseline: { name: baseline.name + ' p50', value: baseline.value } } : {}), note },
+    {
+      name: `time to cut p50: ${label}`,
+      unit: 'ms',
+      value: round(percentile(cut, 50)),
+      ...(baseline ? { baseline: { name: baseline.name + ' p50', value: baseline.value } } : {}),
+      note,
+    },
     { name: `time to cut p95: ${label}`, unit: 'ms', value: round(percentile(cut, 95)) },
   ];
   if (esc.length) {
-    res.push({ name: `content → escalated to full rate p50: ${label}`, unit: 'ms', value: round(percentile(esc, 50)), note: `p95 ${round(percentile(esc, 95))} ms over ${esc.length} runs` });
+    res.push({
+      name: `content → escalated to full rate p50: ${label}`,
+      unit: 'ms',
+      value: round(percentile(esc, 50)),
+      note: `p95 ${round(percentile(esc, 95))} ms over ${esc.length} runs`,
+    });
   }
   return res;
 }
@@ -365,7 +394,9 @@ interface LoadChild {
 
 /** Publishes `keys` from a child process (scripts/bench/replay-load.ts), so its CPU is not the gateway's. */
 function replayLoad(port: number, file: string, keys: string[]): LoadChild {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve('scripts/bench/replay-load.ts'), JSON.stringify({ port, file, keys, staggerMs: 40 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve('scripts/bench/replay-load.ts'), JSON.stringify({ port, file, keys, staggerMs: 40 })], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const ready = new Promise<number>((res, rej) => {
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -409,7 +440,13 @@ interface CapacityFigures {
 }
 
 /** N streams from the replay child; measures the gateway over a window once every stream is sampled. */
-async function capacityWindow(h: Harness, file: string, n: number, mode: 'full' | 'adaptive', windowMs: number): Promise<{ figures: CapacityFigures; load: LoadChild }> {
+async function capacityWindow(
+  h: Harness,
+  file: string,
+  n: number,
+  mode: 'full' | 'adaptive',
+  windowMs: number,
+): Promise<{ figures: CapacityFigures; load: LoadChild }> {
   const keys: string[] = [];
   for (let i = 0; i < n; i++) keys.push(await h.account('cap'));
   const loadChild = replayLoad(h.gw.rtmpPort, file, keys);
@@ -478,7 +515,13 @@ function capacityNote(f: CapacityFigures): string {
   );
 }
 
-async function cpuPerStream(h: Harness, ff: FfmpegInfo, file: string, n: number, windowMs: number): Promise<{ perStream: number; gateway: number; samplers: number; keyframeShare: number }> {
+async function cpuPerStream(
+  h: Harness,
+  ff: FfmpegInfo,
+  file: string,
+  n: number,
+  windowMs: number,
+): Promise<{ perStream: number; gateway: number; samplers: number; keyframeShare: number }> {
   const pubs = await background(h, ff, file, n);
   await sleep(3_000);
   const pids = decoderPids();
@@ -500,12 +543,23 @@ async function cpuPerStream(h: Harness, ff: FfmpegInfo, file: string, n: number,
   await waitUntil(() => h.gw.registry.list().length === 0, 10_000);
   const gateway = ((g1 - g0) / CLK_TCK / dt) * 100;
   const samplers = (samplerTicks / CLK_TCK / dt) * 100;
-  return { perStream: (gateway + samplers) / n, gateway: gateway / n, samplers: samplers / n, keyframeShare: modes.filter((m) => m === 'keyframe').length / Math.max(1, modes.length) };
+  return {
+    perStream: (gateway + samplers) / n,
+    gateway: gateway / n,
+    samplers: samplers / n,
+    keyframeShare: modes.filter((m) => m === 'keyframe').length / Math.max(1, modes.length),
+  };
 }
 
 // ---- bank insert → match -------------------------------------------------------------------------
 
-async function insertToMatch(h: Harness, ff: FfmpegInfo, still: string, image: string, runs: number): Promise<Array<{ signalMs: number | null; decisionMs: number | null; apiMs: number }>> {
+async function insertToMatch(
+  h: Harness,
+  ff: FfmpegInfo,
+  still: string,
+  image: string,
+  runs: number,
+): Promise<Array<{ signalMs: number | null; decisionMs: number | null; apiMs: number }>> {
   const [hash] = await hashFile(image);
   const out: Array<{ signalMs: number | null; decisionMs: number | null; apiMs: number }> = [];
   const apiMs: number[] = [];
@@ -556,7 +610,9 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   progress(`inputs ready; load avg ${load()}`);
   const fixtures: OnnxFixtures = await writeOnnxFixtures();
   // Overrides for a partial run: BENCH_PIPELINE_LEVELS=25 BENCH_PIPELINE_RUNS=5.
-  const envLevels = process.env.BENCH_PIPELINE_LEVELS?.split(',').map(Number).filter((n) => n >= 1);
+  const envLevels = process.env.BENCH_PIPELINE_LEVELS?.split(',')
+    .map(Number)
+    .filter((n) => n >= 1);
   const levels = envLevels?.length ? envLevels : opts.quick ? [1, 5] : [1, 10, 25];
   const runs = Number(process.env.BENCH_PIPELINE_RUNS) || (opts.quick ? 5 : 20);
   const adaptiveRuns = Number(process.env.BENCH_PIPELINE_RUNS) || (opts.quick ? 5 : 10);
@@ -583,7 +639,12 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
           for (const p of bg) await p.stop();
           await waitUntil(() => h.gw.registry.list().length === 0, 10_000);
           progress(`${c.kind} full ${n}: ${JSON.stringify(r)}`);
-          const figs = cutFigures(`${c.kind}, full mode, ${n} stream(s) live, B-frames 2`, r, c.target, base !== null ? { name: `${c.kind}, 1 stream`, value: base } : undefined);
+          const figs = cutFigures(
+            `${c.kind}, full mode, ${n} stream(s) live, B-frames 2`,
+            r,
+            c.target,
+            base !== null ? { name: `${c.kind}, 1 stream`, value: base } : undefined,
+          );
           if (n === 1) base = figs[0]!.value;
           figs[0]!.note = `${common}; ${figs[0]!.note}`;
           out.push(...figs);
@@ -653,7 +714,13 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       const a = per.adaptive!;
       const note = (r: typeof f) =>
         `${n} streams, ${windowMs / 1000} s window: gateway process ${r.gateway.toFixed(2)} % + sampler ffmpeg ${r.samplers.toFixed(2)} % per stream; ${Math.round(r.keyframeShare * 100)} % of samplers in keyframe mode; load avg ${load()} (other work shares these cores)`;
-      out.push({ name: 'CPU per stream: adaptive mode (calm: keyframes only)', unit: '% of a core', value: round(a.perStream, 2), baseline: { name: 'full mode', value: round(f.perStream, 2) }, note: note(a) });
+      out.push({
+        name: 'CPU per stream: adaptive mode (calm: keyframes only)',
+        unit: '% of a core',
+        value: round(a.perStream, 2),
+        baseline: { name: 'full mode', value: round(f.perStream, 2) },
+        note: note(a),
+      });
       out.push({ name: 'CPU per stream: full mode', unit: '% of a core', value: round(f.perStream, 2), note: note(f) });
       const cores = os.cpus().length;
       out.push({
@@ -669,7 +736,11 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
     // the default nsfw model plus the fixture "violence" model (both classifier slots busy) and a bank;
     // then, with the N streams still live, violating streams in adaptive mode (escalation and time to cut).
     if (only.has('capacity')) {
-      const levelsOf = (env: string | undefined, dflt: number[]) => env?.split(',').map(Number).filter((x) => x >= 1) ?? dflt;
+      const levelsOf = (env: string | undefined, dflt: number[]) =>
+        env
+          ?.split(',')
+          .map(Number)
+          .filter((x) => x >= 1) ?? dflt;
       const fullLevels = levelsOf(process.env.BENCH_CAPACITY_FULL, opts.quick ? [20] : [10, 20, 25]);
       const adaptiveLevels = levelsOf(process.env.BENCH_CAPACITY_ADAPTIVE, opts.quick ? [50, 100] : [50, 100, 150]);
       const windowMs = Number(process.env.BENCH_CAPACITY_WINDOW_MS) || (opts.quick ? 15_000 : 30_000);
@@ -677,7 +748,10 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       const models = [resolve('models/nsfw'), fixtures.redNchw];
       // The violating-stream runs happen at the issue's target count when it is measured, else the largest.
       const cutAt = Number(process.env.BENCH_CAPACITY_CUT_AT) || (adaptiveLevels.includes(100) ? 100 : adaptiveLevels[adaptiveLevels.length - 1]);
-      for (const [mode, levelsFor] of [['full', fullLevels], ['adaptive', adaptiveLevels]] as const) {
+      for (const [mode, levelsFor] of [
+        ['full', fullLevels],
+        ['adaptive', adaptiveLevels],
+      ] as const) {
         for (const n of levelsFor) {
           const h = await harness({ mode, models, bankImage: files.image });
           let loadChild: LoadChild | null = null;
@@ -719,7 +793,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   const quick = process.argv.includes('--quick');
   run({ quick })
     .then((results) => {
-      console.table(results.map((r) => ({ name: r.name, value: `${r.value} ${r.unit}`, baseline: r.baseline ? `${r.baseline.value} (${r.baseline.name})` : '' })));
+      console.table(
+        results.map((r) => ({ name: r.name, value: `${r.value} ${r.unit}`, baseline: r.baseline ? `${r.baseline.value} (${r.baseline.name})` : '' })),
+      );
       for (const r of results) if (r.note) console.log(`- ${r.name}: ${r.note}`);
       process.exit(0);
     })

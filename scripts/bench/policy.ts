@@ -62,7 +62,17 @@ function makeWorkload(framesPerStream: number): Workload {
     const startedAt = T0 + s * 37;
     const strikes =
       rand() < 0.1
-        ? [{ id: `k-${s}`, category: 'graphic-violence', severity: 'high' as const, ruleId: 'graphic-violence-high', at: T0 - 20 * 86_400_000, expiresAt: T0 + 70 * 86_400_000, voided: false }]
+        ? [
+            {
+              id: `k-${s}`,
+              category: 'graphic-violence',
+              severity: 'high' as const,
+              ruleId: 'graphic-violence-high',
+              at: T0 - 20 * 86_400_000,
+              expiresAt: T0 + 70 * 86_400_000,
+              voided: false,
+            },
+          ]
         : [];
     contexts.push({ streamId, accountId: `acct-${s}`, personId: `person-${s}`, startedAt, history: { strikes, suspensions: [] } });
     const violent = rand() < 0.02;
@@ -94,7 +104,16 @@ function farHashMatch(base: { streamId: string; frameTimeMs: number; version: st
     observedAt,
     source: 'hash_match',
     label: 'spam',
-    match: { bank: 'bank-a', entryId: 'e-1', distance: 40 + Math.floor(rand() * 30), variant: 'original', category: 'spam', severity: 'low', frameHash: '0'.repeat(64), quality: 90 },
+    match: {
+      bank: 'bank-a',
+      entryId: 'e-1',
+      distance: 40 + Math.floor(rand() * 30),
+      variant: 'original',
+      category: 'spam',
+      severity: 'low',
+      frameHash: '0'.repeat(64),
+      quality: 90,
+    },
   };
 }
 
@@ -102,7 +121,7 @@ function farHashMatch(base: { streamId: string; frameTimeMs: number; version: st
 function interleave(perStream: Signal[][]): { stream: number; signal: Signal }[] {
   const out: { stream: number; signal: Signal }[] = [];
   const cursor = perStream.map(() => 0);
-  for (let progressed = true; progressed; ) {
+  for (let progressed = true; progressed;) {
     progressed = false;
     perStream.forEach((signals, s) => {
       let i = cursor[s] ?? 0;

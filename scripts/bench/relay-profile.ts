@@ -29,7 +29,11 @@ try {
   }
   for (let i = 0; i < n; i++) {
     const s = await t.waitForStream(`prof-${i}`, 30_000);
-    players.push(spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', t.playUrl(s.id), '-map', '0', '-c', 'copy', '-f', 'null', '-'], { stdio: 'ignore' }));
+    players.push(
+      spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', t.playUrl(s.id), '-map', '0', '-c', 'copy', '-f', 'null', '-'], {
+        stdio: 'ignore',
+      }),
+    );
   }
   await sleep(5_000);
   // Process CPU (all threads, user + system) over the same window without the profiler, for comparison

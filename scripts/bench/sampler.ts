@@ -72,8 +72,17 @@ async function benchInput(ff: FfmpegInfo): Promise<string> {
   const file = join(dir, `sampler-720p30-2500k-bf2-red${RED_AT_MS / 1000}s-${CLIP_SEC}s.flv`);
   if (!existsSync(file)) {
     await makeFile({
-      file, ffmpegPath: ff.path, width: 1280, height: 720, rate: 30, durationSec: CLIP_SEC,
-      bitrateKbps: 2500, gopSec: 2, bframes: 2, preset: 'veryfast', audio: true,
+      file,
+      ffmpegPath: ff.path,
+      width: 1280,
+      height: 720,
+      rate: 30,
+      durationSec: CLIP_SEC,
+      bitrateKbps: 2500,
+      gopSec: 2,
+      bframes: 2,
+      preset: 'veryfast',
+      audio: true,
       switchColor: { afterSec: RED_AT_MS / 1000, color: 'red' },
     });
   }
@@ -241,8 +250,18 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
       });
     }
     const sw = await modeSwitch(nms, ff, file);
-    out.push({ name: 'setMode full → keyframe: call → first frame', unit: 'ms', value: Math.round(sw.toKeyframeMs), note: 'restart + wait for a keyframe + decoder reorder delay' });
-    out.push({ name: 'setMode keyframe → full: call → first frame', unit: 'ms', value: Math.round(sw.toFullMs), note: 'restart + GOP-cache replay from the server' });
+    out.push({
+      name: 'setMode full → keyframe: call → first frame',
+      unit: 'ms',
+      value: Math.round(sw.toKeyframeMs),
+      note: 'restart + wait for a keyframe + decoder reorder delay',
+    });
+    out.push({
+      name: 'setMode keyframe → full: call → first frame',
+      unit: 'ms',
+      value: Math.round(sw.toFullMs),
+      note: 'restart + GOP-cache replay from the server',
+    });
     out.push({ name: 'evidence thumbnail 512x288 → 256x144 JPEG q70', unit: 'ms', value: round(thumbnailCost(), 2) });
   } finally {
     await nms.stop();

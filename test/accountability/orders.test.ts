@@ -41,7 +41,12 @@ describe('removal orders', () => {
     expect((await t.mod.post('/api/v1/orders', { memberState: 'FR', reference: 'x', streamId: live.id })).status).toBe(403);
     expect((await authority.get('/api/v1/streams')).status).toBe(403);
 
-    const res = await authority.post<{ order: Order }>('/api/v1/orders', { memberState: 'FR', reference: 'OCRVP-2026-1187', streamId: live.id, description: 'live-streamed attack' });
+    const res = await authority.post<{ order: Order }>('/api/v1/orders', {
+      memberState: 'FR',
+      reference: 'OCRVP-2026-1187',
+      streamId: live.id,
+      description: 'live-streamed attack',
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     const order = res.body.order;
     expect(order).toMatchObject({ authority: 'OCRVP-FR', status: 'open', overdue: false, actions: [] });
@@ -53,7 +58,12 @@ describe('removal orders', () => {
 
     const queue = await t.mod.get<{ orders: Order[] }>('/api/v1/orders?status=open');
     expect(queue.body.orders.map((o) => o.id)).toContain(order.id);
-    const done = await t.mod.post<{ order: Order }>(`/api/v1/orders/${order.id}/execute`, { cut: true, suspendDays: 30, bankEntryId: 'ent_tco_1', reason: 'terrorist content confirmed' });
+    const done = await t.mod.post<{ order: Order }>(`/api/v1/orders/${order.id}/execute`, {
+      cut: true,
+      suspendDays: 30,
+      bankEntryId: 'ent_tco_1',
+      reason: 'terrorist content confirmed',
+    });
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     expect(done.body.order).toMatchObject({ status: 'executed', actions: ['cut', 'suspended', 'banked'], overdue: false });
     expect(done.body.order.msToExecute).toBe(Date.parse(done.body.order.executedAt!) - Date.parse(order.receivedAt));
@@ -63,15 +73,31 @@ describe('removal orders', () => {
     expect((await authority.get<Order>(`/api/v1/orders/${order.id}`)).body.status).toBe('executed');
     await t.gw.accountability.syncNow();
     const st = await t.mod.get<{ statements: Array<{ statement: Record<string, unknown> }> }>('/api/v1/statements?account=tco-target');
-    expect(st.body.statements[0]!.statement).toMatchObject({ source_type: 'SOURCE_TYPE_OTHER_NOTIFICATION', source_identity: 'OCRVP-FR (FR)', decision_ground: 'DECISION_GROUND_ILLEGAL_CONTENT', category: 'STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY' });
+    expect(st.body.statements[0]!.statement).toMatchObject({
+      source_type: 'SOURCE_TYPE_OTHER_NOTIFICATION',
+      source_identity: 'OCRVP-FR (FR)',
+      decision_ground: 'DECISION_GROUND_ILLEGAL_CONTENT',
+      category: 'STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY',
+    });
   });
 
   it('an unexecuted order alerts once after one hour (injected clock): audit record, overdue queue', async () => {
     await addAccount(t.gw.store.db, { id: 'test' }, { handle: 'tco-late', verified: true });
     let now = Date.UTC(2026, 11, 2, 10, 0);
     const alerts: string[] = [];
-    const orders = new OrderService(t.gw.store.db, t.gw.registry, () => now, (o) => alerts.push(o.id));
-    const { order } = await orders.receive('token:OCRVP-FR', { authority: 'OCRVP-FR', memberState: 'FR', reference: 'late-1', orderType: 'tco_removal', target: { handle: 'tco-late' } });
+    const orders = new OrderService(
+      t.gw.store.db,
+      t.gw.registry,
+      () => now,
+      (o) => alerts.push(o.id),
+    );
+    const { order } = await orders.receive('token:OCRVP-FR', {
+      authority: 'OCRVP-FR',
+      memberState: 'FR',
+      reference: 'late-1',
+      orderType: 'tco_removal',
+      target: { handle: 'tco-late' },
+    });
     now += ORDER_DEADLINE_MS - 60_000;
     expect((await orders.checkOverdue()).newlyOverdue).toEqual([]);
     now += 2 * 60_000;
@@ -95,7 +121,11 @@ describe('removal orders', () => {
     const res = await authority.post<{ order: Order }>('/api/v1/orders', { memberState: 'DE', reference: 'BKA-77', handle: 'tco-gauge' });
     expect(res.status).toBe(201);
     // The deadline passes (moved into the past rather than waiting an hour).
-    await t.gw.store.db.updateTable('removal_orders').set({ deadline_at: Date.now() - 1 }).where('id', '=', res.body.order.id).execute();
+    await t.gw.store.db
+      .updateTable('removal_orders')
+      .set({ deadline_at: Date.now() - 1 })
+      .where('id', '=', res.body.order.id)
+      .execute();
     await t.gw.accountability.checkOrders();
     const metrics = (await t.api.get<string>('/metrics')).body;
     expect(metrics).toMatch(/^modgate_removal_orders_overdue\{node="[^"]+"\} [1-9]/m);

@@ -64,11 +64,24 @@ function report(from: string, body: Record<string, unknown>): Promise<{ status: 
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
     const req = http.request(
-      { host: '127.0.0.1', port: gw.httpPort, path: '/api/v1/reports', method: 'POST', localAddress: from, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      {
+        host: '127.0.0.1',
+        port: gw.httpPort,
+        path: '/api/v1/reports',
+        method: 'POST',
+        localAddress: from,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, retryAfter: res.headers['retry-after'] as string | undefined }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+            retryAfter: res.headers['retry-after'] as string | undefined,
+          }),
+        );
       },
     );
     req.on('error', reject);
@@ -80,7 +93,15 @@ async function liveStream(handle: string): Promise<{ id: string; publisher: Publ
   await addAccount(gw.store.db, { id: 'test' }, { handle, verified: true, subject: `idp:${handle}` });
   const { key } = await issueKey(gw.store.db, { id: 'test' }, handle);
   await gw.gate.refresh();
-  const publisher = startPublisher({ url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/${key}`, ffmpegPath: FFMPEG, width: 320, height: 240, rate: 15, durationSec: 120, bitrateKbps: 300 });
+  const publisher = startPublisher({
+    url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/${key}`,
+    ffmpegPath: FFMPEG,
+    width: 320,
+    height: 240,
+    rate: 15,
+    durationSec: 120,
+    bitrateKbps: 300,
+  });
   publishers.push(publisher);
   const live = await waitFor(() => gw.registry.list().find((s) => s.handle === handle), 15_000, `${handle} live`);
   return { id: live.id, publisher };
@@ -97,31 +118,64 @@ describe('viewer reports', () => {
     expect(first.status, JSON.stringify(first.body)).toBe(202);
     await waitFor(() => gw.watcher!.stats(id)?.mode === 'full', 15_000, 'full-rate sampling after the report');
     // Pushed to moderators' consoles (GET /api/v1/events) as it happens.
-    expect(pushed.find((e) => e.type === 'report.created')?.data).toMatchObject({ reportId: first.body.reportId, streamId: id, category: 'imminent_harm', independentReports: 1 });
+    expect(pushed.find((e) => e.type === 'report.created')?.data).toMatchObject({
+      reportId: first.body.reportId,
+      streamId: id,
+      category: 'imminent_harm',
+      independentReports: 1,
+    });
     unsubscribe();
 
-    const queue = await mod.get<{ streams: Array<{ streamId: string; account: string; independentReports: number; reports: number; live: { playPath: string } | null; notes: Array<{ note: string }> }> }>('/api/v1/reports');
+    const queue = await mod.get<{
+      streams: Array<{
+        streamId: string;
+        account: string;
+        independentReports: number;
+        reports: number;
+        live: { playPath: string } | null;
+        notes: Array<{ note: string }>;
+      }>;
+    }>('/api/v1/reports');
     expect(queue.status).toBe(200);
     expect(queue.body.streams).toEqual([
-      expect.objectContaining({ streamId: id, account: 'rep-streamer', independentReports: 1, reports: 1, live: expect.objectContaining({ playPath: `/live/${id}` }) }),
+      expect.objectContaining({
+        streamId: id,
+        account: 'rep-streamer',
+        independentReports: 1,
+        reports: 1,
+        live: expect.objectContaining({ playPath: `/live/${id}` }),
+      }),
     ]);
     expect(queue.body.streams[0]!.notes[0]!.note).toContain('threatening');
     // The same viewer again: stored, but not a second independent report (no second signal).
     expect((await report('127.0.0.2', { streamId: id, category: 'imminent_harm' })).status).toBe(202);
-    expect((await mod.get<{ streams: Array<{ independentReports: number; reports: number }> }>('/api/v1/reports')).body.streams[0]).toMatchObject({ independentReports: 1, reports: 2 });
+    expect((await mod.get<{ streams: Array<{ independentReports: number; reports: number }> }>('/api/v1/reports')).body.streams[0]).toMatchObject({
+      independentReports: 1,
+      reports: 2,
+    });
     expect(gw.registry.get(id)).toBeDefined();
 
     expect((await report('127.0.0.3', { streamId: id, category: 'violence' })).status).toBe(202);
     expect((await report('127.0.0.4', { streamId: id, category: 'imminent_harm' })).status).toBe(202);
     await publisher.done;
-    const decision = await waitFor(() => gw.store.db.selectFrom('decisions').selectAll().where('stream_id', '=', id).executeTakeFirst(), 15_000, 'the decision');
+    const decision = await waitFor(
+      () => gw.store.db.selectFrom('decisions').selectAll().where('stream_id', '=', id).executeTakeFirst(),
+      15_000,
+      'the decision',
+    );
     expect(decision).toMatchObject({ rule_id: 'viewer-reports-3', review_status: 'pending', review_priority: 'urgent' });
 
     await gw.accountability.syncNow();
     const st = await mod.get<{ statements: Array<{ decisionId: string; statement: Record<string, unknown> }> }>('/api/v1/statements?account=rep-streamer');
-    expect(st.body.statements[0]).toMatchObject({ decisionId: decision.id, statement: expect.objectContaining({ source_type: 'SOURCE_ARTICLE_16', automated_detection: 'No', automated_decision: 'AUTOMATED_DECISION_FULLY' }) });
+    expect(st.body.statements[0]).toMatchObject({
+      decisionId: decision.id,
+      statement: expect.objectContaining({ source_type: 'SOURCE_ARTICLE_16', automated_detection: 'No', automated_decision: 'AUTOMATED_DECISION_FULLY' }),
+    });
 
-    const resolved = await mod.post<{ resolved: number }>(`/api/v1/streams/${id}/reports/resolve`, { action: 'cut', reason: 'cut by policy on reports; confirmed' });
+    const resolved = await mod.post<{ resolved: number }>(`/api/v1/streams/${id}/reports/resolve`, {
+      action: 'cut',
+      reason: 'cut by policy on reports; confirmed',
+    });
     expect(resolved.body.resolved).toBe(4);
     expect((await mod.get<{ streams: unknown[] }>('/api/v1/reports')).body.streams).toEqual([]);
     // No address is stored: only the keyed hash.

@@ -22,14 +22,39 @@ const base: Restriction = {
 describe('statement mapping', () => {
   it('a bank category maps to its built-in ground; the dates are the content and decision days in UTC', () => {
     const s = buildStatement(base, settings);
-    expect(s).toMatchObject({ decision_ground: 'DECISION_GROUND_ILLEGAL_CONTENT', category: 'STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY', content_date: '2026-12-01', application_date: '2026-12-02', end_date_account_restriction: '2027-01-01' });
+    expect(s).toMatchObject({
+      decision_ground: 'DECISION_GROUND_ILLEGAL_CONTENT',
+      category: 'STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY',
+      content_date: '2026-12-01',
+      application_date: '2026-12-02',
+      end_date_account_restriction: '2027-01-01',
+    });
     expect(validateStatement(s as unknown as Record<string, unknown>)).toEqual({});
   });
 
   it("the operator's category spec wins over the built-in one, the rule's over both", () => {
-    const op = { ...settings, categories: { 'terrorist-violent-extremism': { ground: 'incompatible_content' as const, category: 'STATEMENT_CATEGORY_VIOLENCE' as const, specification: [], termsGround: 'ToS 4.2', explanation: 'x', alsoIllegal: true } } };
+    const op = {
+      ...settings,
+      categories: {
+        'terrorist-violent-extremism': {
+          ground: 'incompatible_content' as const,
+          category: 'STATEMENT_CATEGORY_VIOLENCE' as const,
+          specification: [],
+          termsGround: 'ToS 4.2',
+          explanation: 'x',
+          alsoIllegal: true,
+        },
+      },
+    };
     expect(resolveSpec(base, op).category).toBe('STATEMENT_CATEGORY_VIOLENCE');
-    const rule = { ground: 'illegal_content' as const, category: 'STATEMENT_CATEGORY_PROTECTION_OF_MINORS' as const, specification: [], legalGround: 'law', explanation: 'y', alsoIllegal: false };
+    const rule = {
+      ground: 'illegal_content' as const,
+      category: 'STATEMENT_CATEGORY_PROTECTION_OF_MINORS' as const,
+      specification: [],
+      legalGround: 'law',
+      explanation: 'y',
+      alsoIllegal: false,
+    };
     expect(resolveSpec({ ...base, ruleSpec: rule }, op).category).toBe('STATEMENT_CATEGORY_PROTECTION_OF_MINORS');
     const s = buildStatement(base, op);
     expect(s).toMatchObject({ incompatible_content_ground: 'ToS 4.2', incompatible_content_illegal: 'Yes' });
@@ -40,8 +65,20 @@ describe('statement mapping', () => {
     const variants: Array<[Restriction, StatementSettings]> = [
       [{ ...base, suspension: null }, settings],
       [{ ...base, suspension: { endsAt: null }, categories: [] }, settings],
-      [{ ...base, cut: false }, { ...settings, suspensionAs: 'provision' }],
-      [{ ...base, source: { type: 'SOURCE_TYPE_OTHER_NOTIFICATION', identity: 'Europol IRU' }, automatedDetection: false, automatedDecision: false, reason: 'x'.repeat(6000) }, settings],
+      [
+        { ...base, cut: false },
+        { ...settings, suspensionAs: 'provision' },
+      ],
+      [
+        {
+          ...base,
+          source: { type: 'SOURCE_TYPE_OTHER_NOTIFICATION', identity: 'Europol IRU' },
+          automatedDetection: false,
+          automatedDecision: false,
+          reason: 'x'.repeat(6000),
+        },
+        settings,
+      ],
     ];
     for (const [r, st] of variants) {
       const s = buildStatement(r, st);
@@ -59,7 +96,12 @@ describe('statement mapping', () => {
     expect(Object.keys(validateStatement({ ...s, application_date: '2019-12-31' }))).toEqual(['application_date']);
     expect(Object.keys(validateStatement({ ...s, illegal_content_legal_ground: undefined }))).toEqual(['illegal_content_legal_ground']);
     const noRestriction = { ...s, decision_visibility: undefined, decision_account: undefined };
-    expect(Object.keys(validateStatement(noRestriction)).sort()).toEqual(['decision_account', 'decision_monetary', 'decision_provision', 'decision_visibility']);
+    expect(Object.keys(validateStatement(noRestriction)).sort()).toEqual([
+      'decision_account',
+      'decision_monetary',
+      'decision_provision',
+      'decision_visibility',
+    ]);
   });
 
   it('plain words say what happened, on what ground, how it was decided, and how to appeal', () => {

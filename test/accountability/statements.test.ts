@@ -46,7 +46,16 @@ function hashMatch(streamId: string): Signal {
     observedAt: Date.now(),
     source: 'hash_match',
     label: 'terrorist-violent-extremism',
-    match: { bank: 'tve', entryId: 'ent_1', distance: 4, variant: 'original', category: 'terrorist-violent-extremism', severity: 'critical', frameHash: 'a'.repeat(64), quality: 90 },
+    match: {
+      bank: 'tve',
+      entryId: 'ent_1',
+      distance: 4,
+      variant: 'original',
+      category: 'terrorist-violent-extremism',
+      severity: 'critical',
+      frameHash: 'a'.repeat(64),
+      quality: 90,
+    },
     version: 'pdq@test',
     evidenceRef: null,
   };
@@ -156,7 +165,17 @@ describe('statements of reasons', () => {
     const good = await db.selectFrom('statements').selectAll().executeTakeFirstOrThrow();
     await db
       .insertInto('statements')
-      .values({ ...good, id: 'sor_bad', puid: 'bad puid', source_kind: 'suspension', source_id: 'sus_bad', body: JSON.stringify({ ...(JSON.parse(good.body) as object), puid: 'bad puid' }), delivery: 'pending', submitted_at: null, next_attempt_at: 0 })
+      .values({
+        ...good,
+        id: 'sor_bad',
+        puid: 'bad puid',
+        source_kind: 'suspension',
+        source_id: 'sus_bad',
+        body: JSON.stringify({ ...(JSON.parse(good.body) as object), puid: 'bad puid' }),
+        delivery: 'pending',
+        submitted_at: null,
+        next_attempt_at: 0,
+      })
       .execute();
 
     const callsBefore = tdb.calls.length;

@@ -10,7 +10,15 @@ interface Me {
   handle: string;
   canGoLive: boolean;
   goLive: { allowed: boolean; reason: string | null; message: string };
-  activeSuspension: { reason: string; decidedBy: string; rule: string | null; decisionId: string | null; startsAt: string; endsAt: string | null; permanent: boolean } | null;
+  activeSuspension: {
+    reason: string;
+    decidedBy: string;
+    rule: string | null;
+    decisionId: string | null;
+    startsAt: string;
+    endsAt: string | null;
+    permanent: boolean;
+  } | null;
   strikes: Array<{ category: string; expiresAt: string; decisionId: string | null }>;
   decisions: Array<{
     id: string;
@@ -97,7 +105,14 @@ describe('streamer status and appeals', () => {
     expect(days).toBeGreaterThan(29.9);
     expect(status.strikes).toEqual([expect.objectContaining({ category: 'terrorist-violent-extremism', decisionId: aliceDecision })]);
     expect(status.decisions).toEqual([
-      expect.objectContaining({ id: aliceDecision, rule: 'tve-known-content', reason: streamerReason(rec.row), reviewStatus: 'pending', appealable: true, appeal: null }),
+      expect.objectContaining({
+        id: aliceDecision,
+        rule: 'tve-known-content',
+        reason: streamerReason(rec.row),
+        reviewStatus: 'pending',
+        appealable: true,
+        appeal: null,
+      }),
     ]);
     expect(status.howToAppeal).toMatchObject({ method: 'POST', endpoint: '/api/v1/me/appeals' });
     expect(status.howToAppeal.text).toMatch(/appeal/i);
@@ -125,7 +140,11 @@ describe('streamer status and appeals', () => {
     const queue = await t.mod.get<{ appeals: ModAppeal[] }>('/api/v1/appeals?status=open');
     expect(queue.status).toBe(200);
     const item = queue.body.appeals.find((a) => a.id === aliceAppeal);
-    expect(item).toMatchObject({ account: 'alice', status: 'open', decision: { id: aliceDecision, ruleId: 'tve-known-content', review: { status: 'pending' } } });
+    expect(item).toMatchObject({
+      account: 'alice',
+      status: 'open',
+      decision: { id: aliceDecision, ruleId: 'tve-known-content', review: { status: 'pending' } },
+    });
     expect(item!.statement).toMatch(/news report/);
     expect(item!.decision.evidence.map((e) => e.image)).toEqual(item!.decision.evidence.map((e) => `/api/v1/evidence/${e.ref}`));
     expect(item!.decision.evidence).toHaveLength(2);
@@ -166,7 +185,14 @@ describe('streamer status and appeals', () => {
     'a moderator overturns the appeal: the strike is voided, the suspension lifted, the streamer goes live again over real RTMP and reads the outcome',
     async () => {
       const publish = (durationSec: number) => {
-        const p = startPublisher({ ffmpegPath: ffmpegPath!, url: t.publishUrl(alice.streamKey), width: 320, height: 180, durationSec, pattern: { color: 'darkslateblue' } });
+        const p = startPublisher({
+          ffmpegPath: ffmpegPath!,
+          url: t.publishUrl(alice.streamKey),
+          width: 320,
+          height: 180,
+          durationSec,
+          pattern: { color: 'darkslateblue' },
+        });
         publishers.push(p);
         return p;
       };
@@ -177,10 +203,13 @@ describe('streamer status and appeals', () => {
       expect(refused.code).not.toBe(0);
       expect(await live()).toBe(false);
 
-      const decided = await t.mod.post<{ appeal: { status: string; outcomeReason: string }; strikesVoided: number; suspensionsLifted: number }>(`/api/v1/appeals/${aliceAppeal}/decide`, {
-        outcome: 'overturn',
-        reason: 'The footage is a news broadcast with commentary; allowed under the newsworthiness exception.',
-      });
+      const decided = await t.mod.post<{ appeal: { status: string; outcomeReason: string }; strikesVoided: number; suspensionsLifted: number }>(
+        `/api/v1/appeals/${aliceAppeal}/decide`,
+        {
+          outcome: 'overturn',
+          reason: 'The footage is a news broadcast with commentary; allowed under the newsworthiness exception.',
+        },
+      );
       expect(decided.status, JSON.stringify(decided.body)).toBe(200);
       expect(decided.body).toMatchObject({ strikesVoided: 1, suspensionsLifted: 1, appeal: { status: 'overturned' } });
 
@@ -188,8 +217,14 @@ describe('streamer status and appeals', () => {
       await waitFor(live, 15_000, 'alice to go live again');
       await p.stop();
 
-      const outcome = (await alice.me.get<{ appeals: Array<AppealView & { decision: { reviewStatus: string } }> }>('/api/v1/me/appeals')).body.appeals.find((a) => a.id === aliceAppeal);
-      expect(outcome).toMatchObject({ status: 'overturned', outcome: { result: 'overturned', reason: expect.stringMatching(/newsworthiness/) }, decision: { reviewStatus: 'overturned' } });
+      const outcome = (await alice.me.get<{ appeals: Array<AppealView & { decision: { reviewStatus: string } }> }>('/api/v1/me/appeals')).body.appeals.find(
+        (a) => a.id === aliceAppeal,
+      );
+      expect(outcome).toMatchObject({
+        status: 'overturned',
+        outcome: { result: 'overturned', reason: expect.stringMatching(/newsworthiness/) },
+        decision: { reviewStatus: 'overturned' },
+      });
       const status = await me(alice);
       expect(status.canGoLive).toBe(true);
       expect(status.activeSuspension).toBeNull();
@@ -211,10 +246,13 @@ describe('streamer status and appeals', () => {
     expect(filed.status).toBe(201);
     const id = filed.body.appeal.id;
 
-    const decided = await t.mod.post<{ decisionConfirmed: boolean; appeal: { status: string; decision: { review: { status: string } } } }>(`/api/v1/appeals/${id}/decide`, {
-      outcome: 'uphold',
-      reason: 'The frames match the banked attack footage exactly.',
-    });
+    const decided = await t.mod.post<{ decisionConfirmed: boolean; appeal: { status: string; decision: { review: { status: string } } } }>(
+      `/api/v1/appeals/${id}/decide`,
+      {
+        outcome: 'uphold',
+        reason: 'The frames match the banked attack footage exactly.',
+      },
+    );
     expect(decided.status, JSON.stringify(decided.body)).toBe(200);
     expect(decided.body).toMatchObject({ decisionConfirmed: true, appeal: { status: 'upheld', decision: { review: { status: 'confirmed' } } } });
 
@@ -222,7 +260,11 @@ describe('streamer status and appeals', () => {
     expect(status.canGoLive).toBe(false);
     expect(status.activeSuspension).toMatchObject({ decisionId: rec.row.id, endsAt: new Date(rec.suspension!.ends_at!).toISOString() });
     expect(status.strikes).toHaveLength(1);
-    expect(status.decisions[0]).toMatchObject({ reviewStatus: 'confirmed', appealable: false, appeal: { status: 'upheld', outcome: { result: 'upheld', reason: expect.stringMatching(/banked attack footage/) } } });
+    expect(status.decisions[0]).toMatchObject({
+      reviewStatus: 'confirmed',
+      appealable: false,
+      appeal: { status: 'upheld', outcome: { result: 'upheld', reason: expect.stringMatching(/banked attack footage/) } },
+    });
 
     const mine = (await carol.me.get<{ appeals: AppealView[] }>('/api/v1/me/appeals')).body.appeals;
     expect(mine).toEqual([expect.objectContaining({ id, status: 'upheld', outcome: expect.objectContaining({ result: 'upheld' }) })]);
@@ -245,7 +287,10 @@ describe('streamer status and appeals', () => {
 
     expect((await t.mod.post(`/api/v1/decisions/${second.row.id}/overturn`, { reason: 'wrong match' })).status).toBe(200);
     expect((await t.mod.post(`/api/v1/appeals/${a2}/decide`, { outcome: 'uphold', reason: 'x' })).status).toBe(409);
-    const closed = await t.mod.post<{ appeal: { status: string } }>(`/api/v1/appeals/${a2}/decide`, { outcome: 'overturn', reason: 'already overturned on review' });
+    const closed = await t.mod.post<{ appeal: { status: string } }>(`/api/v1/appeals/${a2}/decide`, {
+      outcome: 'overturn',
+      reason: 'already overturned on review',
+    });
     expect(closed.status).toBe(200);
     expect(closed.body.appeal.status).toBe('overturned');
     // The first decision still suspends erin.
@@ -333,7 +378,9 @@ describe('input and authentication', () => {
     const row = await t.db.selectFrom('account_tokens').selectAll().where('id', '=', issued.body.tokenId).executeTakeFirstOrThrow();
     expect(row.token_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(row)).not.toContain(issued.body.accountToken);
-    const audit = await t.mod.get<{ records: Array<{ action: string; detail: Record<string, unknown> }> }>('/api/v1/audit?targetId=bob&action=account.token.issue');
+    const audit = await t.mod.get<{ records: Array<{ action: string; detail: Record<string, unknown> }> }>(
+      '/api/v1/audit?targetId=bob&action=account.token.issue',
+    );
     expect(JSON.stringify(audit.body)).not.toContain(issued.body.accountToken);
     expect(audit.body.records.length).toBeGreaterThan(0);
   });

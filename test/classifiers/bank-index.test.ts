@@ -41,7 +41,9 @@ describe('the live bank index, fed through a BankStore', () => {
     await index.refresh();
     expect(ids(index, flipBits(seededHash(4), 4))).toEqual(['e4']);
     expect(ids(index, flipBits(seededHash(4), 5)), 'beyond the tight bank radius').toEqual([]);
-    expect(index.match(at(flipBits(seededHash(1), 20)))).toEqual([{ entryId: 'e1', bank: 'tve', category: 'terrorist-violent-extremism', severity: 'critical', distance: 20, variant: 'original' }]);
+    expect(index.match(at(flipBits(seededHash(1), 20)))).toEqual([
+      { entryId: 'e1', bank: 'tve', category: 'terrorist-violent-extremism', severity: 'critical', distance: 20, variant: 'original' },
+    ]);
   });
 
   it('applies upserts and tombstones, and reloads a bank whose settings changed', async () => {

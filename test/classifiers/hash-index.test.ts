@@ -49,14 +49,8 @@ const bankArb = fc
   .map(({ seed, size, centres, spread }): Bank => {
     const next = wordSource(seed);
     const centreHashes = Array.from({ length: centres }, () => randomHash(next));
-    const hashes = Array.from({ length: size }, (_, i) =>
-      centres === 0 ? randomHash(next) : nearby(centreHashes[i % centres]!, next() % (spread + 1), next),
-    );
-    const queries = [
-      ...Array.from({ length: 4 }, () => nearby(hashes[next() % size]!, next() % 40, next)),
-      ...centreHashes,
-      randomHash(next),
-    ];
+    const hashes = Array.from({ length: size }, (_, i) => (centres === 0 ? randomHash(next) : nearby(centreHashes[i % centres]!, next() % (spread + 1), next)));
+    const queries = [...Array.from({ length: 4 }, () => nearby(hashes[next() % size]!, next() % 40, next)), ...centreHashes, randomHash(next)];
     return { hashes, queries };
   });
 

@@ -65,8 +65,7 @@ describe('plain hash lists', () => {
     expect(result.errors).toEqual([
       {
         line: 1,
-        reason:
-          "line 1: cannot tell the list format from 'hello' (expected a 64-hex hash, 'pdq <hash>', or a CSV header with a hash column)",
+        reason: "line 1: cannot tell the list format from 'hello' (expected a 64-hex hash, 'pdq <hash>', or a CSV header with a hash column)",
       },
     ]);
     expect(result.entries).toEqual([{ line: 2, hash: A }]);
@@ -172,10 +171,7 @@ describe('forcing and streaming', () => {
 });
 
 describe('hash-list export', () => {
-  const records = [
-    { hash: A.toUpperCase(), category: 'terror', note: 'has, comma and "quotes"', source: 'gifct', severity: 'high' as const },
-    { hash: B },
-  ];
+  const records = [{ hash: A.toUpperCase(), category: 'terror', note: 'has, comma and "quotes"', source: 'gifct', severity: 'high' as const }, { hash: B }];
 
   it('writes each format so that parsing it back gives the same hashes', () => {
     expect(serializeHashList(records, 'plain')).toBe(`${A}\n${B}\n`);

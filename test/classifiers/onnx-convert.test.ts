@@ -31,7 +31,8 @@ function synthetic(width: number, height: number, seed: number): RgbImage {
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 3;
-      const u = x / width, v = y / height;
+      const u = x / width,
+        v = y / height;
       rgb[i] = Math.round(127.5 + 127.5 * Math.sin(6.3 * u * (seed + 1) + v * 3));
       rgb[i + 1] = ((x >> 3) + (y >> 3) + seed) % 2 ? 220 : 30;
       rgb[i + 2] = Math.round(255 * Math.exp(-((u - 0.5) ** 2 + (v - 0.4) ** 2) * 8 * seed));
@@ -104,7 +105,9 @@ describe('nsfwjs → ONNX conversion', () => {
       const x = new Float32Array(pre.sampleLength);
       pre.run(img.rgb, img.width, img.height, x, 0);
       const got = await model.run(x, 1, true);
-      let dp = 0, de = 0, scale = 0;
+      let dp = 0,
+        de = 0,
+        scale = 0;
       for (let i = 0; i < 5; i++) dp = Math.max(dp, Math.abs((got.scores[i] as number) - (wantProbs[i] as number)));
       if (wantEmb) {
         for (let i = 0; i < 1280; i++) {
@@ -113,7 +116,9 @@ describe('nsfwjs → ONNX conversion', () => {
         }
       }
       const embNote = wantEmb ? `, max|Δembedding| = ${de.toExponential(2)} (embedding max ${scale.toFixed(2)})` : '';
-      console.log(`[onnx-convert] ${name}: max|Δprob| = ${dp.toExponential(2)}${embNote}; nsfwjs top = ${NSFW_LABELS[wantProbs.indexOf(Math.max(...wantProbs))]}`);
+      console.log(
+        `[onnx-convert] ${name}: max|Δprob| = ${dp.toExponential(2)}${embNote}; nsfwjs top = ${NSFW_LABELS[wantProbs.indexOf(Math.max(...wantProbs))]}`,
+      );
       expect(dp, name).toBeLessThan(1e-4);
       expect(de / Math.max(1, scale), name).toBeLessThan(1e-4);
     }
@@ -150,7 +155,8 @@ describe('nsfwjs → ONNX conversion', () => {
     const a = await ours.run(feeds);
     const b = await ref.run(feeds);
     for (const out of ['probs', 'embedding']) {
-      const pa = a[out]?.data as Float32Array, pb = b[out]?.data as Float32Array;
+      const pa = a[out]?.data as Float32Array,
+        pb = b[out]?.data as Float32Array;
       expect(pa.length).toBe(pb.length);
       let d = 0;
       for (let i = 0; i < pa.length; i++) d = Math.max(d, Math.abs((pa[i] as number) - (pb[i] as number)));
@@ -182,11 +188,21 @@ describe('Keras → ONNX layer semantics (against tfjs on a small random model)'
       [16, 15],
     ] as const) {
       const inp = tf.input({ shape: [h, w, 3], name: 'in' });
-      let x = tf.layers.zeroPadding2d({ padding: [[0, 1], [1, 0]], name: 'zp' }).apply(inp) as tf.SymbolicTensor;
+      let x = tf.layers
+        .zeroPadding2d({
+          padding: [
+            [0, 1],
+            [1, 0],
+          ],
+          name: 'zp',
+        })
+        .apply(inp) as tf.SymbolicTensor;
       x = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', useBias: true, name: 'c1' }).apply(x) as tf.SymbolicTensor;
       x = tf.layers.batchNormalization({ epsilon: 1e-3, name: 'bn1' }).apply(x) as tf.SymbolicTensor;
       x = tf.layers.reLU({ maxValue: 6, name: 'r1' }).apply(x) as tf.SymbolicTensor;
-      const d = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2, useBias: false, name: 'dw' }).apply(x) as tf.SymbolicTensor;
+      const d = tf.layers
+        .depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2, useBias: false, name: 'dw' })
+        .apply(x) as tf.SymbolicTensor;
       const e = tf.layers.conv2d({ filters: 12, kernelSize: [1, 2], strides: 2, padding: 'same', useBias: false, name: 'c2' }).apply(x) as tf.SymbolicTensor;
       x = tf.layers.add({ name: 'sum' }).apply([d, e]) as tf.SymbolicTensor;
       x = tf.layers.averagePooling2d({ poolSize: 2, strides: 1, padding: 'valid', name: 'pool' }).apply(x) as tf.SymbolicTensor;
@@ -202,7 +218,7 @@ describe('Keras → ONNX layer semantics (against tfjs on a small random model)'
       const topo = KerasTopologySchema.parse(artifacts?.modelTopology);
       const specs = WeightSpecSchema.array().parse(artifacts?.weightSpecs);
       const data = artifacts?.weightData;
-      const bytes = new Uint8Array(data instanceof ArrayBuffer ? data : (data as ArrayBuffer[])[0] as ArrayBuffer);
+      const bytes = new Uint8Array(data instanceof ArrayBuffer ? data : ((data as ArrayBuffer[])[0] as ArrayBuffer));
       const onnxModel = kerasToOnnx(topo, decodeWeights(specs, bytes), { inputName: 'input', outputs: { probs: 'head', features: 'flat' } });
       const sess = await ort.InferenceSession.create(serializeModel(onnxModel));
 
@@ -211,7 +227,8 @@ describe('Keras → ONNX layer semantics (against tfjs on a small random model)'
       const wantFeat = (await (tf.model({ inputs: inp, outputs: flat }).predict(nhwc) as tf.Tensor).data()) as Float32Array;
       const nchw = (await nhwc.transpose([0, 3, 1, 2]).data()) as Float32Array;
       const got = await sess.run({ input: new ort.Tensor('float32', nchw, [2, 3, h, w]) });
-      const gp = got.probs?.data as Float32Array, gf = got.features?.data as Float32Array;
+      const gp = got.probs?.data as Float32Array,
+        gf = got.features?.data as Float32Array;
       expect(gf.length).toBe(wantFeat.length);
       for (let i = 0; i < want.length; i++) expect(Math.abs((gp[i] as number) - (want[i] as number))).toBeLessThan(1e-5);
       for (let i = 0; i < wantFeat.length; i++) expect(Math.abs((gf[i] as number) - (wantFeat[i] as number))).toBeLessThan(1e-4);

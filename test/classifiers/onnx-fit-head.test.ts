@@ -13,18 +13,21 @@ import { convertNsfwjs } from '../../scripts/convert-nsfwjs.ts';
 
 /** A "scene": a dominant-colour background with pixel noise and two small grey/green rectangles. */
 function scene(dominant: 'red' | 'blue', seed: number, width = 160, height = 120): Uint8Array {
-  let s = seed * 2654435761 >>> 0 || 1;
-  const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const rnd = () => (s = (s * 1664525 + 1013904223) >>> 0) / 4294967296;
   const base = dominant === 'red' ? [170 + rnd() * 80, 20 + rnd() * 50, 20 + rnd() * 50] : [20 + rnd() * 50, 30 + rnd() * 60, 170 + rnd() * 80];
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = Math.max(0, Math.min(255, (base[c] as number) + (rnd() - 0.5) * 40));
   for (let r = 0; r < 2; r++) {
-    const x0 = Math.floor(rnd() * width), y0 = Math.floor(rnd() * height);
-    const w = 6 + Math.floor(rnd() * 14), h = 6 + Math.floor(rnd() * 8);
+    const x0 = Math.floor(rnd() * width),
+      y0 = Math.floor(rnd() * height);
+    const w = 6 + Math.floor(rnd() * 14),
+      h = 6 + Math.floor(rnd() * 8);
     // Class-neutral clutter (greys and greens): a red patch in a blue scene is a different question.
     const v = rnd() * 200;
     const col = [v, v + rnd() * 55, v];
-    for (let y = y0; y < Math.min(height, y0 + h); y++) for (let x = x0; x < Math.min(width, x0 + w); x++) for (let c = 0; c < 3; c++) rgb[(y * width + x) * 3 + c] = col[c] as number;
+    for (let y = y0; y < Math.min(height, y0 + h); y++)
+      for (let x = x0; x < Math.min(width, x0 + w); x++) for (let c = 0; c < 3; c++) rgb[(y * width + x) * 3 + c] = col[c] as number;
   }
   return rgb;
 }
@@ -60,9 +63,13 @@ function png(rgb: Uint8Array, w: number, h: number): Buffer {
     const f = y % 5;
     raw[y * (stride + 1)] = f;
     for (let x = 0; x < stride; x++) {
-      const a = px(y, x - 3), b = px(y - 1, x), c = px(y - 1, x - 3);
+      const a = px(y, x - 3),
+        b = px(y - 1, x),
+        c = px(y - 1, x - 3);
       const p = a + b - c;
-      const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+      const pa = Math.abs(p - a),
+        pb = Math.abs(p - b),
+        pc = Math.abs(p - c);
       const pred = [0, a, b, (a + b) >> 1, pa <= pb && pa <= pc ? a : pb <= pc ? b : c][f] as number;
       raw[y * (stride + 1) + 1 + x] = (px(y, x) - pred) & 0xff;
     }
@@ -81,8 +88,12 @@ let report: FitHeadReport;
 beforeAll(async () => {
   await convertNsfwjs(); // the backbone (idempotent; usually already built at install)
   dir = await mkdtemp(path.join(os.tmpdir(), 'modgate-fit-head-'));
-  const W = 160, H = 120;
-  for (const [cls, colour] of [['pos', 'red'], ['neg', 'blue']] as const) {
+  const W = 160,
+    H = 120;
+  for (const [cls, colour] of [
+    ['pos', 'red'],
+    ['neg', 'blue'],
+  ] as const) {
     const d = path.join(dir, cls);
     await mkdir(d);
     for (let i = 0; i < 24; i++) {
@@ -126,10 +137,19 @@ describe('fit-head', () => {
   it('loads as a violence classifier via its manifest and scores new frames correctly', async () => {
     const clf = await OnnxClassifier.open({ manifest: path.dirname(report.manifestPath), maxWaitMs: 0 });
     try {
-      const W = 160, H = 120;
+      const W = 160,
+        H = 120;
       for (let i = 0; i < 6; i++) {
         for (const colour of ['red', 'blue'] as const) {
-          const frame = { streamId: 'fit', seq: i, mediaTimeMs: i * 100, receivedAt: Date.now(), width: W, height: H, rgb: Buffer.from(scene(colour, 5000 + i * 7 + (colour === 'red' ? 0 : 1))) };
+          const frame = {
+            streamId: 'fit',
+            seq: i,
+            mediaTimeMs: i * 100,
+            receivedAt: Date.now(),
+            width: W,
+            height: H,
+            rgb: Buffer.from(scene(colour, 5000 + i * 7 + (colour === 'red' ? 0 : 1))),
+          };
           const { signals } = await clf.classify(frame, { observedAt: Date.now() });
           expect(signals).toHaveLength(1);
           expect(signals[0]).toMatchObject({ source: 'violence', label: 'violence' });
@@ -146,18 +166,23 @@ describe('fit-head', () => {
   it('refuses a folder with fewer than two images', async () => {
     const empty = path.join(dir, 'empty');
     await mkdir(empty);
-    await expect(fitHead({ positiveDir: path.join(dir, 'pos'), negativeDir: empty, outDir: path.join(dir, 'x') })).rejects.toThrow(/need at least 2 negative images, found 0/);
+    await expect(fitHead({ positiveDir: path.join(dir, 'pos'), negativeDir: empty, outDir: path.join(dir, 'x') })).rejects.toThrow(
+      /need at least 2 negative images, found 0/,
+    );
   });
 });
 
 describe('logistic regression and image decoding', () => {
   it('fits a linearly separable problem and folds standardisation into the weights', () => {
     // y = 1 iff 3*x0 - x1 > 50, features on very different scales.
-    const n = 200, d = 3;
+    const n = 200,
+      d = 3;
     const x = new Float32Array(n * d);
     const y = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      const a = (i * 37) % 100, b = ((i * 91) % 100) * 1, c = 1000 + ((i * 13) % 7);
+      const a = (i * 37) % 100,
+        b = ((i * 91) % 100) * 1,
+        c = 1000 + ((i * 13) % 7);
       x.set([a, b, c], i * d);
       y[i] = 3 * a - b > 50 ? 1 : 0;
     }

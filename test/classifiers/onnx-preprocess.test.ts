@@ -31,7 +31,14 @@ function randomImage(w: number, h: number, seed: number): Uint8Array {
 function reference(spec: PreprocessSpec, rgb: Uint8Array, sw: number, sh: number): Float32Array {
   const { width: W, height: H } = spec;
   const out = new Float32Array(3 * W * H);
-  let rx = 0, ry = 0, rw = W, rh = H, x0 = 0, y0 = 0, cw = sw, ch = sh;
+  let rx = 0,
+    ry = 0,
+    rw = W,
+    rh = H,
+    x0 = 0,
+    y0 = 0,
+    cw = sw,
+    ch = sh;
   if (spec.resize === 'letterbox') {
     const k = Math.min(W / sw, H / sh);
     rw = Math.max(1, Math.min(W, Math.round(sw * k)));
@@ -59,9 +66,12 @@ function reference(spec: PreprocessSpec, rgb: Uint8Array, sw: number, sh: number
         else {
           const fx = src(x - rx, x0, cw, rw, sw);
           const fy = src(y - ry, y0, ch, rh, sh);
-          const xa = Math.floor(fx), ya = Math.floor(fy);
-          const xb = Math.min(xa + 1, sw - 1), yb = Math.min(ya + 1, sh - 1);
-          const wx = fx - xa, wy = fy - ya;
+          const xa = Math.floor(fx),
+            ya = Math.floor(fy);
+          const xb = Math.min(xa + 1, sw - 1),
+            yb = Math.min(ya + 1, sh - 1);
+          const wx = fx - xa,
+            wy = fy - ya;
           v = (px(xa, ya, c) * (1 - wx) + px(xb, ya, c) * wx) * (1 - wy) + (px(xa, yb, c) * (1 - wx) + px(xb, yb, c) * wx) * wy;
         }
         const val = (v * spec.scale - (spec.mean[k] as number)) / (spec.std[k] as number);
@@ -89,7 +99,19 @@ describe('Preprocessor', () => {
           seed: fc.integer({ min: 1, max: 1e9 }),
         }),
         ({ sw, sh, W, H, layout, resize, sampling, colorOrder, seed }) => {
-          const spec: PreprocessSpec = { ...base, width: W, height: H, layout, resize, sampling, colorOrder, scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], padValue: 114 };
+          const spec: PreprocessSpec = {
+            ...base,
+            width: W,
+            height: H,
+            layout,
+            resize,
+            sampling,
+            colorOrder,
+            scale: 1 / 255,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            padValue: 114,
+          };
           const img = randomImage(sw, sh, seed);
           const p = new Preprocessor(spec);
           const out = new Float32Array(p.sampleLength * 3).fill(NaN);

@@ -95,7 +95,7 @@ describe('batching and isolation', () => {
     try {
       // Frames of random colours and sizes from 12 "streams", all in flight at once.
       let seed = 42;
-      const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) % 256);
+      const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) % 256;
       const frames = Array.from({ length: 200 }, (_, i) => {
         const c: [number, number, number] = [rnd(), rnd(), rnd()];
         return { c, f: solidFrame(c, { streamId: `s${i % 12}`, seq: i, width: 16 + (i % 7) * 9, height: 10 + (i % 5) * 7 }) };
@@ -181,7 +181,15 @@ describe('OnnxClassifier', () => {
       const { signals, facts } = await clf.classify(frame, { observedAt: 1_700_000_000_000 });
       expect(signals).toHaveLength(1);
       const s = SignalSchema.parse({ ...signals[0], evidenceRef: null });
-      expect(s).toMatchObject({ streamId: 'cam-7', frameTimeMs: 2400, observedAt: 1_700_000_000_000, source: 'violence', label: 'violence', version: 'red-detector-nhwc@1', detail: { model: 'red-detector-nhwc' } });
+      expect(s).toMatchObject({
+        streamId: 'cam-7',
+        frameTimeMs: 2400,
+        observedAt: 1_700_000_000_000,
+        source: 'violence',
+        label: 'violence',
+        version: 'red-detector-nhwc@1',
+        detail: { model: 'red-detector-nhwc' },
+      });
       expect(s.score).toBeCloseTo(expectedRedScore(250, 5), 5);
       expect(s.score).toBeGreaterThan(0.99);
       expect(facts).toEqual({ scores: { 'red-detector-nhwc': { violence: s.score } } });

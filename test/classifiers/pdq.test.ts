@@ -178,7 +178,15 @@ describe('PDQ hashing of raw buffers', () => {
   });
 
   it('agrees bit for bit with the straight full-buffer reference pipeline on many sizes', () => {
-    for (const [w, h] of [[5, 5], [34, 42], [64, 64], [130, 97], [320, 240], [513, 300], [1280, 720]] as const) {
+    for (const [w, h] of [
+      [5, 5],
+      [34, 42],
+      [64, 64],
+      [130, 97],
+      [320, 240],
+      [513, 300],
+      [1280, 720],
+    ] as const) {
       const img = synthImage(w, h, w * 31 + h);
       const fast = pdqFromRgb(img.rgb, w, h, { dihedral: true });
       const ref = pdqReferenceFromLuma(lumaFromRgb(img.rgb, w, h), w, h, { dihedral: true });

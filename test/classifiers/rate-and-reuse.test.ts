@@ -13,7 +13,12 @@ class CountingModel implements FrameClassifier {
     let sum = 0;
     for (const v of frame.rgb) sum += v;
     const score = sum / frame.rgb.length / 255;
-    return { signals: [{ streamId: frame.streamId, frameTimeMs: frame.mediaTimeMs, observedAt: ctx.observedAt, source: 'nsfw', label: 'unsafe', score, version: 'test' }], facts: { scores: { counting: score } } };
+    return {
+      signals: [
+        { streamId: frame.streamId, frameTimeMs: frame.mediaTimeMs, observedAt: ctx.observedAt, source: 'nsfw', label: 'unsafe', score, version: 'test' },
+      ],
+      facts: { scores: { counting: score } },
+    };
   }
 }
 

@@ -1,13 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { RegionHasher } from '../../classifiers/region-hashes.ts';
-import { BANK_REGIONS, cropImage, findInnerRect, fitInside, LIVE_REGIONS, regionRect, resizeImage, trimBorders, type Rect, type RgbImage } from '../../classifiers/regions.ts';
+import {
+  BANK_REGIONS,
+  cropImage,
+  findInnerRect,
+  fitInside,
+  LIVE_REGIONS,
+  regionRect,
+  resizeImage,
+  trimBorders,
+  type Rect,
+  type RgbImage,
+} from '../../classifiers/regions.ts';
 import { hamming } from '../../classifiers/pdq.ts';
 
 /** A deterministic "photo": smooth gradients plus blobs and a little noise, so no line of it is uniform. */
 function picture(w: number, h: number, seed = 1): RgbImage {
   const rgb = new Uint8Array(w * h * 3);
   let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rand = () => (s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   const blobs = Array.from({ length: 6 }, () => ({ x: rand() * w, y: rand() * h, r: 0.1 + rand() * 0.3, c: [rand() * 255, rand() * 255, rand() * 255] }));
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -63,7 +74,7 @@ describe('border trimmer', () => {
     expect(trimBorders(sliver)).toEqual({ x: 0, y: 0, w: 200, h: 100 });
   });
 
-  it('the trimmed hash of a padded picture is the picture\'s own hash, the untrimmed one is not', () => {
+  it("the trimmed hash of a padded picture is the picture's own hash, the untrimmed one is not", () => {
     const p = picture(162, 288, 7);
     const padded = compose(512, 288, p, 175, 0);
     const rh = new RegionHasher();
@@ -77,11 +88,28 @@ describe('border trimmer', () => {
 
 describe('crop sets', () => {
   it('bank regions are centre crops at 90/80/70 % and eight overlapping 60 % tiles and bands; live regions are the tiles', () => {
-    expect(BANK_REGIONS.map((r) => r.name)).toEqual(['centre-90', 'centre-80', 'centre-70', 'tile-tl', 'tile-tr', 'tile-bl', 'tile-br', 'band-top', 'band-bottom', 'band-left', 'band-right']);
+    expect(BANK_REGIONS.map((r) => r.name)).toEqual([
+      'centre-90',
+      'centre-80',
+      'centre-70',
+      'tile-tl',
+      'tile-tr',
+      'tile-bl',
+      'tile-br',
+      'band-top',
+      'band-bottom',
+      'band-left',
+      'band-right',
+    ]);
     expect(LIVE_REGIONS.every((r) => r.name.startsWith('tile-') || r.name.startsWith('band-'))).toBe(true);
     const within: Rect = { x: 10, y: 20, w: 400, h: 200 };
     expect(regionRect(BANK_REGIONS[1]!, within)).toEqual({ x: 50, y: 40, w: 320, h: 160 });
-    expect(regionRect(BANK_REGIONS.find((r) => r.name === 'tile-br')!, within)).toEqual({ x: 170, y: 100, w: 240, h: 120 });
+    expect(
+      regionRect(
+        BANK_REGIONS.find((r) => r.name === 'tile-br')!,
+        within,
+      ),
+    ).toEqual({ x: 170, y: 100, w: 240, h: 120 });
   });
 
   it('a picture cropped 10 % per side and scaled back matches its banked centre-80 crop closely', () => {
@@ -96,7 +124,7 @@ describe('crop sets', () => {
     expect(hamming(live.result.hash, whole.result.hash)).toBeGreaterThan(31);
   });
 
-  it('a banked image is brought to the analysis size first, so its tiles line up with a live frame\'s tiles', () => {
+  it("a banked image is brought to the analysis size first, so its tiles line up with a live frame's tiles", () => {
     const p = picture(1024, 576, 5);
     const rh = new RegionHasher();
     const banked = rh.bank(p);
@@ -139,7 +167,7 @@ describe('inner rectangle (picture-in-picture) detector', () => {
     expect(findInnerRect(picture(512, 288, 9))).toBeNull();
   });
 
-  it('the live regions of a PiP frame include the inset, whose hash is the inset picture\'s', () => {
+  it("the live regions of a PiP frame include the inset, whose hash is the inset picture's", () => {
     const inset = picture(300, 170, 12);
     const img = compose(512, 288, inset, 180, 20, picture(512, 288, 11));
     const rh = new RegionHasher();

@@ -35,7 +35,17 @@ class FlatColourClassifier implements FrameClassifier {
     }
     const score = flat / n;
     return {
-      signals: [{ streamId: frame.streamId, frameTimeMs: frame.mediaTimeMs, observedAt: ctx.observedAt, source: 'flat_colour', label: 'flat', score, version: 'flat-colour@1' }],
+      signals: [
+        {
+          streamId: frame.streamId,
+          frameTimeMs: frame.mediaTimeMs,
+          observedAt: ctx.observedAt,
+          source: 'flat_colour',
+          label: 'flat',
+          score,
+          version: 'flat-colour@1',
+        },
+      ],
       facts: { flat: { fraction: score, mean } },
     };
   }
@@ -50,13 +60,18 @@ class BrokenClassifier implements FrameClassifier {
 
   async classify(frame: Frame, ctx: ClassifyContext): Promise<FrameFindings> {
     if (this.how === 'throws') throw new Error('model crashed');
-    return { signals: [{ streamId: frame.streamId, frameTimeMs: frame.mediaTimeMs, observedAt: ctx.observedAt, source: 'Not A Source', label: 'x', score: 2, version: 'v' }] };
+    return {
+      signals: [
+        { streamId: frame.streamId, frameTimeMs: frame.mediaTimeMs, observedAt: ctx.observedAt, source: 'Not A Source', label: 'x', score: 2, version: 'v' },
+      ],
+    };
   }
 }
 
 /** A mostly red, textured frame (blocks of two shades): high red-detector score, PDQ quality well above 50. */
 function texturedRedFrame(): Frame {
-  const width = 128, height = 96;
+  const width = 128,
+    height = 96;
   const rgb = Buffer.alloc(width * height * 3);
   let s = 12345;
   const dark: boolean[] = Array.from({ length: 16 * 12 }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 16) % 2 === 0);
@@ -85,7 +100,10 @@ describe('the classifier stage runs classifiers it does not know', () => {
 
   beforeAll(async () => {
     fx = await writeOnnxFixtures();
-    models = [await OnnxClassifier.open({ manifest: fx.redNhwc, workers: 1, maxWaitMs: 0 }), await OnnxClassifier.open({ manifest: fx.rgbSoftmax, workers: 1, maxWaitMs: 0 })];
+    models = [
+      await OnnxClassifier.open({ manifest: fx.redNhwc, workers: 1, maxWaitMs: 0 }),
+      await OnnxClassifier.open({ manifest: fx.rgbSoftmax, workers: 1, maxWaitMs: 0 }),
+    ];
     dir = mkdtempSync(path.join(tmpdir(), 'modgate-stage-'));
     evidence = new EvidenceStore({ dir, liveRetentionMs: 3600_000, decisionRetentionMs: 86400_000 }, (f) => thumbnailFromFrame(f).jpeg);
     bankStore.putBank({ name: 'tve', enabled: true, radius: 31 });
@@ -101,7 +119,10 @@ describe('the classifier stage runs classifiers it does not know', () => {
   it('a bank match, two ONNX models and a plugged-in third classifier: their signals, and one evidence record with every classifier’s facts', async () => {
     expect(pdq.quality, 'the test frame is matchable').toBeGreaterThanOrEqual(50);
     const matcher = new HashMatcher(banks, { dihedral: true, minQuality: 50 });
-    const stage = new ClassifierStage([matcher, ...models, new FlatColourClassifier()], (f, facts) => evidence.save(f, facts), { evidenceFloor: 0.5, now: clock });
+    const stage = new ClassifierStage([matcher, ...models, new FlatColourClassifier()], (f, facts) => evidence.save(f, facts), {
+      evidenceFloor: 0.5,
+      now: clock,
+    });
     const signals = await stage.process(frame);
 
     const ref = 'live/str_cam1/7';
@@ -112,7 +133,16 @@ describe('the classifier stage runs classifiers it does not know', () => {
       ['colour', 'cool', ref, clock()],
       ['flat_colour', 'flat', ref, clock()],
     ]);
-    const match = { bank: 'tve', entryId: 'bke_1', distance: 0, variant: 'original', category: 'terrorist-violent-extremism', severity: 'critical', frameHash, quality: pdq.quality };
+    const match = {
+      bank: 'tve',
+      entryId: 'bke_1',
+      distance: 0,
+      variant: 'original',
+      category: 'terrorist-violent-extremism',
+      severity: 'critical',
+      frameHash,
+      quality: pdq.quality,
+    };
     expect(signals[0]).toMatchObject({ match, version: `banks@${banks.revision}` });
     expect(signals[1]!.score).toBeGreaterThan(0.9);
     expect(stage.stats).toEqual({ frames: 1, classifierErrors: 0, evidence: 1 });
@@ -139,8 +169,11 @@ describe('the classifier stage runs classifiers it does not know', () => {
 
   it('a classifier that throws or reports a malformed signal is counted; the others’ signals still come', async () => {
     const errors: string[] = [];
-    const stage = new ClassifierStage([new BrokenClassifier('crashy', 'throws'), new FlatColourClassifier(), new BrokenClassifier('sloppy', 'bad-signal')], null, { evidenceFloor: 0.5, now: clock }, (_err, name) =>
-      errors.push(name),
+    const stage = new ClassifierStage(
+      [new BrokenClassifier('crashy', 'throws'), new FlatColourClassifier(), new BrokenClassifier('sloppy', 'bad-signal')],
+      null,
+      { evidenceFloor: 0.5, now: clock },
+      (_err, name) => errors.push(name),
     );
     const signals = await stage.process(solidFrame([10, 10, 10]));
     expect(signals).toEqual([expect.objectContaining({ source: 'flat_colour', score: 1, evidenceRef: null })]);

@@ -49,7 +49,16 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
     await item.click();
     await expect.poll(() => item.textContent(), { timeout: 30_000 }).toContain('@nightowl');
     const detail = page.getByTestId('review-detail');
-    await expect.poll(() => detail.locator('img.evidence').first().evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(
+        () =>
+          detail
+            .locator('img.evidence')
+            .first()
+            .evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth),
+        { timeout: 30_000 },
+      )
+      .toBeGreaterThan(0);
     const match = detail.getByTestId('bank-match').first();
     await match.waitFor();
     expect(await match.textContent()).toContain('tve');
@@ -77,7 +86,8 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
     expect(await page.getByLabel('Policy text (YAML or JSON)').count()).toBe(0);
     await page.goto(`${f.base}/accounts/nightowl`);
     await page.getByRole('heading', { name: '@nightowl' }).waitFor();
-    for (const operatorAction of ['Issue key', 'Revoke all…', 'Issue streamer token', 'Revoke…']) expect(await page.getByRole('button', { name: operatorAction, exact: true }).count(), operatorAction).toBe(0);
+    for (const operatorAction of ['Issue key', 'Revoke all…', 'Issue streamer token', 'Revoke…'])
+      expect(await page.getByRole('button', { name: operatorAction, exact: true }).count(), operatorAction).toBe(0);
     await page.goto(`${f.base}/banks`);
     await page.getByTestId('banks-table').waitFor();
     expect(await page.getByRole('button', { name: 'New bank' }).count()).toBe(0);
@@ -195,7 +205,10 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
     const live = await waitFor(() => liveOf('wren'), 30_000, 'wren live over WebSocket');
     expect(live.protocol).toBe('websocket');
 
-    const suspended = await f.api.post<{ suspension: { endsAt: string } }>('/api/v1/accounts/wren/suspend', { reason: 'Repeated spam after warnings', durationSeconds: 7 * 86_400 });
+    const suspended = await f.api.post<{ suspension: { endsAt: string } }>('/api/v1/accounts/wren/suspend', {
+      reason: 'Repeated spam after warnings',
+      durationSeconds: 7 * 86_400,
+    });
     expect(suspended.status).toBe(200);
     const end = page.getByTestId('end-explanation');
     await end.waitFor();

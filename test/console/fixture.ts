@@ -37,7 +37,9 @@ export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
 export async function ensureConsoleBuilt(): Promise<void> {
   const index = path.join(CONSOLE_DIST, 'index.html');
   if (existsSync(index) && statSync(index).mtimeMs >= newestSource(path.join(REPO_ROOT, 'console'))) return;
-  await promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'console/vite.config.ts'], { cwd: REPO_ROOT });
+  await promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'console/vite.config.ts'], {
+    cwd: REPO_ROOT,
+  });
 }
 
 function newestSource(dir: string): number {
@@ -151,7 +153,8 @@ export function watchPageErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (401|403|404)/.test(m.text())) errors.push(`console: ${m.text()}`);
+    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (401|403|404)/.test(m.text()))
+      errors.push(`console: ${m.text()}`);
   });
   return errors;
 }

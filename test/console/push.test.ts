@@ -40,7 +40,9 @@ describe.skipIf(skip !== null)('the console updated by push, in Chromium', () =>
     const card = page.locator('.stream-card', { hasText: '@pushcam' });
     await card.waitFor();
     const img = card.getByTestId('thumbnail');
-    await expect.poll(() => img.evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth).catch(() => 0), { timeout: 60_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(() => img.evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth).catch(() => 0), { timeout: 60_000 })
+      .toBeGreaterThan(0);
     expect(await card.textContent()).not.toContain('not sampled');
     await expect.poll(() => card.getByTestId('stream-scores').textContent(), { timeout: 30_000 }).toContain('bank');
     // Updated by push: the list itself was never fetched again, only frames.
@@ -71,7 +73,11 @@ describe.skipIf(skip !== null)('the console updated by push, in Chromium', () =>
   it("a stream's page plays an RTMP stream live (HTTP-FLV in mpegts.js, token in the header; WebSocket streams: test/live/flv-egress.test.ts)", async () => {
     const key = await f.account('watchme');
     const pub = f.publish(key, { durationSec: 120 });
-    const live = await waitFor(async () => (await f.api.get<{ streams: Array<{ id: string; account: string }> }>('/api/v1/streams')).body.streams.find((s) => s.account === 'watchme'), 30_000, 'watchme live');
+    const live = await waitFor(
+      async () => (await f.api.get<{ streams: Array<{ id: string; account: string }> }>('/api/v1/streams')).body.streams.find((s) => s.account === 'watchme'),
+      30_000,
+      'watchme live',
+    );
     const { page, errs } = await open(`/streams/${live.id}`);
     const flvRequests: Array<{ url: string; auth: string | undefined }> = [];
     page.on('request', (r) => {
@@ -92,7 +98,11 @@ describe.skipIf(skip !== null)('the console updated by push, in Chromium', () =>
     page.setDefaultTimeout(30_000);
     const errs = watchPageErrors(page);
     const shipped = (await f.api.get<{ text: string; versionId: number }>('/api/v1/policy')).body;
-    const put = await f.api.request<{ versionId: number }>('PUT', '/api/v1/policy', { text: shipped.text.replace('suspend: 30d', 'suspend: 14d'), format: 'yaml', comment: 'to be rolled back' });
+    const put = await f.api.request<{ versionId: number }>('PUT', '/api/v1/policy', {
+      text: shipped.text.replace('suspend: 30d', 'suspend: 14d'),
+      format: 'yaml',
+      comment: 'to be rolled back',
+    });
     expect(put.status).toBe(200);
     await signIn(page, f.base, f.operatorToken);
     await page.goto(`${f.base}/policy`);

@@ -29,7 +29,7 @@ describe.skipIf(skip !== null)("the README's browser publisher in Chromium", () 
     await t?.stop();
   });
 
-  it('pasted verbatim into a page (with the reader\'s host and key), goes live with the fake camera and stays live', async () => {
+  it("pasted verbatim into a page (with the reader's host and key), goes live with the fake camera and stays live", async () => {
     const snippet = readmeSnippet();
     expect(snippet).toContain("'ws://localhost:8080/ingest'");
     expect(snippet).toContain("streamKey: 'sk_…'");

@@ -55,7 +55,12 @@ describe('the policy diff', () => {
 
 describe('what the streamer reads when a browser stream ends', () => {
   it('a suspension shows its end, taken from the message, and is appealable', () => {
-    const e = explainEnd({ code: 4009, closeReason: '', endedReason: 'suspended', endedMessage: 'live streaming is suspended until 2027-01-02T03:04:05.000Z: tve-known-content [critical]: closest distance 6' });
+    const e = explainEnd({
+      code: 4009,
+      closeReason: '',
+      endedReason: 'suspended',
+      endedMessage: 'live streaming is suspended until 2027-01-02T03:04:05.000Z: tve-known-content [critical]: closest distance 6',
+    });
     expect(e.suspended).toBe(true);
     expect(e.suspendedUntil).toBe('2027-01-02T03:04:05.000Z');
     expect(e.appealable).toBe(true);
@@ -86,7 +91,13 @@ describe('the browser publisher', () => {
   });
 });
 
-const decision = (id: string, priority: Decision['review']['priority'], decidedAt: string, actions: Decision['actions'] = { cut: true }, shadow = false): Decision => ({
+const decision = (
+  id: string,
+  priority: Decision['review']['priority'],
+  decidedAt: string,
+  actions: Decision['actions'] = { cut: true },
+  shadow = false,
+): Decision => ({
   id,
   streamId: `str_${id}`,
   accountId: 'acc_1',
@@ -104,7 +115,12 @@ const decision = (id: string, priority: Decision['review']['priority'], decidedA
 
 describe('the review queue order', () => {
   it('is most urgent first, then oldest first; after a review the next item takes its place', () => {
-    const q = queueOrder([decision('a', 'normal', '2026-01-01T00:00:00Z'), decision('b', 'urgent', '2026-01-01T00:05:00Z'), decision('c', 'urgent', '2026-01-01T00:01:00Z'), decision('d', 'high', '2026-01-01T00:00:00Z')]);
+    const q = queueOrder([
+      decision('a', 'normal', '2026-01-01T00:00:00Z'),
+      decision('b', 'urgent', '2026-01-01T00:05:00Z'),
+      decision('c', 'urgent', '2026-01-01T00:01:00Z'),
+      decision('d', 'high', '2026-01-01T00:00:00Z'),
+    ]);
     expect(q.map((d) => d.id)).toEqual(['c', 'b', 'd', 'a']);
     expect(nextAfter(q, 'b')).toBe('d');
     expect(nextAfter(q, 'a')).toBe('d');
@@ -126,12 +142,21 @@ describe('dashboard figures from the list endpoints', () => {
     expect(h[22]).toMatchObject({ cuts: 0, reviewOnly: 1, shadow: 1 });
     expect(h.reduce((a, b) => a + b.cuts + b.reviewOnly + b.shadow, 0)).toBe(3);
     expect(today([list[0]!, list[3]!], now).decisions).toBe(1);
-    expect(backlogAges([decision('x', 'normal', '2026-06-01T12:28:00Z'), decision('y', 'normal', '2026-05-30T00:00:00Z')], now).map((r) => r.value)).toEqual([1, 0, 0, 0, 1]);
+    expect(backlogAges([decision('x', 'normal', '2026-06-01T12:28:00Z'), decision('y', 'normal', '2026-05-30T00:00:00Z')], now).map((r) => r.value)).toEqual([
+      1, 0, 0, 0, 1,
+    ]);
   });
 
   it('overturn rate counts reviews in the window only', () => {
-    const reviewed = (id: string, at: string) => ({ ...decision(id, 'normal', at), review: { status: 'overturned' as const, priority: 'normal' as const, by: 'm', at, reason: 'r' } });
-    const r = overturnRate([reviewed('c1', '2026-05-31T00:00:00Z'), reviewed('c2', '2026-05-31T00:00:00Z'), reviewed('c3', '2025-01-01T00:00:00Z')], [reviewed('o1', '2026-05-31T00:00:00Z')], now);
+    const reviewed = (id: string, at: string) => ({
+      ...decision(id, 'normal', at),
+      review: { status: 'overturned' as const, priority: 'normal' as const, by: 'm', at, reason: 'r' },
+    });
+    const r = overturnRate(
+      [reviewed('c1', '2026-05-31T00:00:00Z'), reviewed('c2', '2026-05-31T00:00:00Z'), reviewed('c3', '2025-01-01T00:00:00Z')],
+      [reviewed('o1', '2026-05-31T00:00:00Z')],
+      now,
+    );
     expect(r).toEqual({ rate: 1 / 3, reviewed: 3, overturned: 1 });
   });
 });

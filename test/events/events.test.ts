@@ -98,7 +98,11 @@ describe('GET /api/v1/events and /whoami on a real gateway', () => {
     const a = await t.account('push-bob');
     const p = publish(a.streamKey);
     const id = (await p.accepted)!;
-    const started = await waitFor(() => first.events.find((e) => e.event === 'stream.started' && (e.json?.stream as { id: string }).id === id), 10_000, 'stream.started');
+    const started = await waitFor(
+      () => first.events.find((e) => e.event === 'stream.started' && (e.json?.stream as { id: string }).id === id),
+      10_000,
+      'stream.started',
+    );
     first.close();
     await p.close(); // ends while nobody listens
     await t.waitForNoStream('push-bob');

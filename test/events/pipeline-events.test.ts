@@ -30,15 +30,23 @@ describe.skipIf(skip !== null)('push events from the sampling pipeline', () => {
   it('a sampled stream has its latest frame (JPEG), its sampling mode and stream.frame events with increasing frame numbers', async () => {
     const key = await f.account('framey');
     const p = f.publish(key, { durationSec: 60 });
-    const live = await waitFor(async () => (await f.api.get<{ streams: StreamRow[] }>('/api/v1/streams')).body.streams.find((s) => s.account === 'framey' && s.latest !== null), 60_000, 'a sampled frame');
+    const live = await waitFor(
+      async () => (await f.api.get<{ streams: StreamRow[] }>('/api/v1/streams')).body.streams.find((s) => s.account === 'framey' && s.latest !== null),
+      60_000,
+      'a sampled frame',
+    );
     expect(live.sampling.mode).not.toBe('off');
     expect(live.sampling.framesSampled).toBeGreaterThan(0);
     expect(live.latest!.nearestBankDistance).toBeNull(); // a plain colour, nowhere near the banked image
 
-    const frames = await waitFor(() => {
-      const mine = sse.events.filter((e) => e.event === 'stream.frame' && e.json?.streamId === live.id);
-      return mine.length >= 3 ? mine : null;
-    }, 60_000, 'three stream.frame events');
+    const frames = await waitFor(
+      () => {
+        const mine = sse.events.filter((e) => e.event === 'stream.frame' && e.json?.streamId === live.id);
+        return mine.length >= 3 ? mine : null;
+      },
+      60_000,
+      'three stream.frame events',
+    );
     expect(frames[0]!.json).toMatchObject({ streamId: live.id, samplingMode: live.sampling.mode, nearestBankDistance: null });
     const seqs = frames.map((e) => e.json!.seq as number);
     for (let i = 1; i < seqs.length; i++) expect(seqs[i]!).toBeGreaterThan(seqs[i - 1]!);
@@ -60,7 +68,11 @@ describe.skipIf(skip !== null)('push events from the sampling pipeline', () => {
   it('a banked image on a stream: decision.created with its account, stream.ended naming the decision, then decision.reviewed on overturn', async () => {
     const key = await f.account('pushed');
     const { decisionId } = await f.violate('pushed', key);
-    const created = await waitFor(() => sse.events.find((e) => e.event === 'decision.created' && (e.json?.decision as { id: string }).id === decisionId), 30_000, 'decision.created');
+    const created = await waitFor(
+      () => sse.events.find((e) => e.event === 'decision.created' && (e.json?.decision as { id: string }).id === decisionId),
+      30_000,
+      'decision.created',
+    );
     expect(created.json!.decision).toMatchObject({ id: decisionId, account: { handle: 'pushed' }, review: { status: 'pending' } });
     const ended = sse.events.find((e) => e.event === 'stream.ended' && e.json?.account === 'pushed');
     expect(ended?.json).toMatchObject({ decisionId });

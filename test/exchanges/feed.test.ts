@@ -38,7 +38,12 @@ describe('GET /api/v1/exchange/feed', () => {
     expect(again.deltas).toEqual([]);
     expect((await g.api.post('/api/v1/banks/shared/disable', { reason: 'test' })).status).toBe(200);
     const gone = JSON.parse(await (await feed(`checkpoint=${again.checkpoint}`)).text()) as typeof page;
-    expect(gone.deltas.map((d) => [d.hash, d.deleted]).sort()).toEqual([[a, true], [b, true]].sort());
+    expect(gone.deltas.map((d) => [d.hash, d.deleted]).sort()).toEqual(
+      [
+        [a, true],
+        [b, true],
+      ].sort(),
+    );
     expect(Number(gone.checkpoint)).toBeGreaterThan(Number(again.checkpoint));
   });
 
@@ -64,7 +69,14 @@ describe('GET /api/v1/exchange/feed', () => {
   it('a reader refuses a page whose signature does not match (altered on the way)', async () => {
     const tamper: typeof fetch = async (url, init) => {
       const res = await fetch(url, init);
-      const text = (await res.text()).replace(/"deltas":\[/, '"deltas":[{"key":"pdq:' + 'f'.repeat(64) + '","signal_type":"pdq","hash":"' + 'f'.repeat(64) + '","bank":"shared","category":"x","severity":"critical","deleted":false},');
+      const text = (await res.text()).replace(
+        /"deltas":\[/,
+        '"deltas":[{"key":"pdq:' +
+          'f'.repeat(64) +
+          '","signal_type":"pdq","hash":"' +
+          'f'.repeat(64) +
+          '","bank":"shared","category":"x","severity":"critical","deleted":false},',
+      );
       return new Response(text, { status: res.status, headers: res.headers });
     };
     const honest = new ModgateExchange({ url: g.httpUrl, credential: token, waitS: 0 });

@@ -47,7 +47,12 @@ describe('HMA-compatible routes', () => {
   it('GET /c/banks lists BankConfig {name, matching_enabled_ratio}', async () => {
     const res = await g.mod.get<Array<{ name: string; matching_enabled_ratio: number }>>('/c/banks');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual(expect.arrayContaining([{ name: 'tve', matching_enabled_ratio: 1 }, { name: 'other', matching_enabled_ratio: 0 }]));
+    expect(res.body).toEqual(
+      expect.arrayContaining([
+        { name: 'tve', matching_enabled_ratio: 1 },
+        { name: 'other', matching_enabled_ratio: 0 },
+      ]),
+    );
   });
 
   it('bad input gets HMA statuses: an unknown signal type or a malformed hash is 400, an unknown bank 404, no token 401', async () => {

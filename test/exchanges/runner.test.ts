@@ -48,7 +48,9 @@ describe('a Tech Against Terrorism hash list (v2) feeds its own bank', () => {
 
   it('pages are applied in order with their checkpoints; a deleted record is a tombstone; other algorithms stay out', async () => {
     const [a, b, c] = [seededHash(1), seededHash(2), seededHash(3)];
-    const cp1 = tat.page('', [tatRecord(a, 1), tatRecord(b, 2), tatRecord('d41d8cd98f00b204e9800998ecf8427e', 3, { algorithm: 'MD5', file_type: 'mp4' })], { next: true });
+    const cp1 = tat.page('', [tatRecord(a, 1), tatRecord(b, 2), tatRecord('d41d8cd98f00b204e9800998ecf8427e', 3, { algorithm: 'MD5', file_type: 'mp4' })], {
+      next: true,
+    });
     const cp2 = tat.page(cp1, [tatRecord(c, 4), tatRecord(a, 5, { deleted: true })]);
     await addExchange(store.db, key, 'token:ops', { name: 'tat', kind: 'tat', url: tat.url, credential: 'platform:s3cret', intervalMs: 3_600_000 });
     const outcome = await startRunner().run('tat');
@@ -95,16 +97,25 @@ describe('a Tech Against Terrorism hash list (v2) feeds its own bank', () => {
     expect((await quarantined(store.db, 'tat'))[0]!.raw).toContain('502 Bad Gateway');
 
     r.start();
-    await waitForRow(() => getExchange(store.db, 'tat'), (x) => x.failures === 1 && x.next_fetch_at === timers.now() + 10_000);
+    await waitForRow(
+      () => getExchange(store.db, 'tat'),
+      (x) => x.failures === 1 && x.next_fetch_at === timers.now() + 10_000,
+    );
     await timers.advance(10_001);
-    row = await waitForRow(() => getExchange(store.db, 'tat'), (x) => x.failures === 2);
+    row = await waitForRow(
+      () => getExchange(store.db, 'tat'),
+      (x) => x.failures === 2,
+    );
     // Doubled: 20 s.
     expect(row.next_fetch_at! - row.last_fetch_at!).toBe(20_000);
 
     const h = seededHash(21);
     tat.page('', [tatRecord(h, 1)]);
     await timers.advance(20_001);
-    row = await waitForRow(() => getExchange(store.db, 'tat'), (x) => x.failures === 0 && x.checkpoint !== null);
+    row = await waitForRow(
+      () => getExchange(store.db, 'tat'),
+      (x) => x.failures === 0 && x.checkpoint !== null,
+    );
     expect(await enabledHashes('exchange-tat')).toEqual([h]);
     // Back on the interval (1 h, ±10 %), from the successful fetch.
     expect(row.next_fetch_at! - row.last_success_at!).toBe(3_600_000);

@@ -68,7 +68,8 @@ export class TatStandIn {
     };
     if (req.method === 'POST' && u.pathname === '/token-auth/tcap/') {
       const form = new URLSearchParams(body);
-      if (form.get('username') === this.username && form.get('password') === this.password) return send(200, { token: this.token, user: { username: this.username } });
+      if (form.get('username') === this.username && form.get('password') === this.password)
+        return send(200, { token: this.token, user: { username: this.username } });
       return send(400, { non_field_errors: ['Unable to log in with provided credentials.'] });
     }
     if (req.method === 'GET' && u.pathname === '/api/hash-list/v2/all') {
@@ -78,7 +79,13 @@ export class TatStandIn {
       if (!page) return send(200, { count: 0, next: null, previous: null, checkpoint: after, results: [] });
       if ('raw' in page) return send(200, page.raw, true);
       const next = (page as { next?: boolean }).next ? `${this.url}api/hash-list/v2/all?limit=1000&offset=1000&order=asc` : null;
-      return send(200, { count: Array.isArray(page.results) ? page.results.length : 0, next, previous: null, checkpoint: page.checkpoint, results: page.results });
+      return send(200, {
+        count: Array.isArray(page.results) ? page.results.length : 0,
+        next,
+        previous: null,
+        checkpoint: page.checkpoint,
+        results: page.results,
+      });
     }
     send(404, { detail: 'Not found.' });
   }

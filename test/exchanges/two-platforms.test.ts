@@ -38,7 +38,8 @@ describe.skipIf(!haveFfmpeg)('two modgate platforms exchanging what their modera
   const publishers: Publisher[] = [];
   const images: string[] = [];
 
-  const start = (p: Pick<Platform, 'dir' | 'db'>) => startGatewayProcess({ db: p.db, dataDir: p.dir, config: { sampling: { enabled: true }, exchanges: { enabled: true, pollMs: 500 } } });
+  const start = (p: Pick<Platform, 'dir' | 'db'>) =>
+    startGatewayProcess({ db: p.db, dataDir: p.dir, config: { sampling: { enabled: true }, exchanges: { enabled: true, pollMs: 500 } } });
 
   async function platform(name: string, handles: string[]): Promise<Platform> {
     const dir = path.join(root, name);
@@ -56,7 +57,8 @@ describe.skipIf(!haveFfmpeg)('two modgate platforms exchanging what their modera
     return { dir, db, token, keys, proc, api: new ApiClient(proc.httpUrl, token) };
   }
 
-  const liveOn = async (api: ApiClient, handle: string) => (await api.get<{ streams: StreamView[] }>('/api/v1/streams')).body.streams?.find((s) => s.account === handle);
+  const liveOn = async (api: ApiClient, handle: string) =>
+    (await api.get<{ streams: StreamView[] }>('/api/v1/streams')).body.streams?.find((s) => s.account === handle);
   const ended = (p: Publisher) => (p.proc.exitCode !== null || p.proc.signalCode !== null ? true : null);
   const exported = async (api: ApiClient, bank: string) =>
     (await api.request<string>('GET', `/api/v1/banks/${bank}/export?format=plain`)).body
@@ -66,7 +68,14 @@ describe.skipIf(!haveFfmpeg)('two modgate platforms exchanging what their modera
       .sort();
 
   function publish(p: Platform, handle: string, image: string): Publisher {
-    const pub = startPublisher({ url: p.proc.publishUrl(p.keys[handle]!), ffmpegPath: FFMPEG, width: 640, height: 360, pattern: { color: 'darkslateblue' }, image: { path: image, afterSec: 0 } });
+    const pub = startPublisher({
+      url: p.proc.publishUrl(p.keys[handle]!),
+      ffmpegPath: FFMPEG,
+      width: 640,
+      height: 360,
+      pattern: { color: 'darkslateblue' },
+      image: { path: image, afterSec: 0 },
+    });
     publishers.push(pub);
     return pub;
   }
@@ -77,11 +86,17 @@ describe.skipIf(!haveFfmpeg)('two modgate platforms exchanging what their modera
     const live = await waitFor(() => liveOn(A.api, handle), 30_000, `${handle} live on A`);
     await waitFor(() => ended(pub), 60_000, `${handle}'s stream on A to be cut`);
     const decision = await waitFor(
-      async () => (await A.api.get<{ decisions: Array<{ id: string; streamId: string | null }> }>('/api/v1/decisions')).body.decisions?.find((d) => d.streamId === live.id),
+      async () =>
+        (await A.api.get<{ decisions: Array<{ id: string; streamId: string | null }> }>('/api/v1/decisions')).body.decisions?.find(
+          (d) => d.streamId === live.id,
+        ),
       30_000,
       'the decision on A',
     );
-    const res = await A.api.post<{ confirmedBankAdded: number }>(`/api/v1/decisions/${decision.id}/confirm`, { reason: 'footage of the attack', addToBank: true });
+    const res = await A.api.post<{ confirmedBankAdded: number }>(`/api/v1/decisions/${decision.id}/confirm`, {
+      reason: 'footage of the attack',
+      addToBank: true,
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.confirmedBankAdded).toBeGreaterThan(0);
     return res.body.confirmedBankAdded;
@@ -101,7 +116,14 @@ describe.skipIf(!haveFfmpeg)('two modgate platforms exchanging what their modera
     expect((await A.api.post('/api/v1/banks', { name: 'confirmed', category: 'confirmed' })).status).toBe(201);
     const partner = await A.api.post<{ token: string }>('/api/v1/exchange/partners', { name: 'platform-b', banks: ['confirmed'] });
     expect(partner.status, JSON.stringify(partner.body)).toBe(201);
-    const added = await B.api.post('/api/v1/exchanges', { name: 'platform-a', kind: 'modgate', url: A.proc.httpUrl, credential: partner.body.token, bank: 'from-a', category: 'terrorist-violent-extremism' });
+    const added = await B.api.post('/api/v1/exchanges', {
+      name: 'platform-a',
+      kind: 'modgate',
+      url: A.proc.httpUrl,
+      credential: partner.body.token,
+      bank: 'from-a',
+      category: 'terrorist-violent-extremism',
+    });
     expect(added.status, JSON.stringify(added.body)).toBe(201);
   }, 180_000);
 
@@ -115,9 +137,11 @@ describe.skipIf(!haveFfmpeg)('two modgate platforms exchanging what their modera
     await confirmOnA('alice', images[0]!);
     const onA = await exported(A.api, 'confirmed');
     expect(onA.length).toBeGreaterThan(0);
-    await waitFor(async () => ((await exported(B.api, 'from-a')).join() === onA.join() ? true : null), 30_000, "B's bank to hold A's confirmed hashes").catch(async (err) => {
-      throw new Error(`${(err as Error).message}: ${JSON.stringify((await B.api.get('/api/v1/exchanges')).body)}\n${B.proc.stderr().slice(-3000)}`);
-    });
+    await waitFor(async () => ((await exported(B.api, 'from-a')).join() === onA.join() ? true : null), 30_000, "B's bank to hold A's confirmed hashes").catch(
+      async (err) => {
+        throw new Error(`${(err as Error).message}: ${JSON.stringify((await B.api.get('/api/v1/exchanges')).body)}\n${B.proc.stderr().slice(-3000)}`);
+      },
+    );
 
     const pub = publish(B, 'carol', images[0]!);
     const live = await waitFor(() => liveOn(B.api, 'carol'), 30_000, 'carol live on B');
@@ -127,7 +151,9 @@ describe.skipIf(!haveFfmpeg)('two modgate platforms exchanging what their modera
   }, 240_000);
 
   it('B, stopped while A confirms more, catches up from its checkpoint when it starts again', async () => {
-    const before = (await B.api.get<{ exchanges: Array<{ name: string; checkpoint: string | null; upserts: number }> }>('/api/v1/exchanges')).body.exchanges.find((e) => e.name === 'platform-a')!;
+    const before = (
+      await B.api.get<{ exchanges: Array<{ name: string; checkpoint: string | null; upserts: number }> }>('/api/v1/exchanges')
+    ).body.exchanges.find((e) => e.name === 'platform-a')!;
     expect(before.checkpoint).not.toBeNull();
     await B.proc.stop('SIGTERM', { keepData: true });
 
@@ -137,7 +163,9 @@ describe.skipIf(!haveFfmpeg)('two modgate platforms exchanging what their modera
     B.proc = await start(B);
     B.api = new ApiClient(B.proc.httpUrl, B.token);
     await waitFor(async () => ((await exported(B.api, 'from-a')).join() === onA.join() ? true : null), 30_000, 'B to catch up');
-    const after = (await B.api.get<{ exchanges: Array<{ name: string; checkpoint: string | null; upserts: number; failures: number }> }>('/api/v1/exchanges')).body.exchanges.find((e) => e.name === 'platform-a')!;
+    const after = (
+      await B.api.get<{ exchanges: Array<{ name: string; checkpoint: string | null; upserts: number; failures: number }> }>('/api/v1/exchanges')
+    ).body.exchanges.find((e) => e.name === 'platform-a')!;
     expect(Number(after.checkpoint)).toBeGreaterThan(Number(before.checkpoint));
     expect(after.upserts).toBe(onA.length);
   }, 240_000);

@@ -148,7 +148,9 @@ describe('request handling every route gets', () => {
   it('a route without config.auth or without response schemas is refused at start-up', async () => {
     const bare = (route: Parameters<ApiApp['route']>[0]) =>
       createApiServer({ log: createLogger('silent'), version: 'test', db: store.db, checkResponses: true, routes: (app) => app.route(route) });
-    await expect(bare({ method: 'GET', url: '/api/v1/open', schema: { response: { 200: json(z.object({}), 'x') } }, handler: async () => ({}) })).rejects.toThrow(/config\.auth/);
+    await expect(
+      bare({ method: 'GET', url: '/api/v1/open', schema: { response: { 200: json(z.object({}), 'x') } }, handler: async () => ({}) }),
+    ).rejects.toThrow(/config\.auth/);
     await expect(bare({ method: 'GET', url: '/api/v1/vague', config: { auth: 'public' }, handler: async () => ({}) })).rejects.toThrow(/schema\.response/);
   });
 });

@@ -148,7 +148,9 @@ describe('bad input on the RTMP port', () => {
     await closedAfter(client);
     await t.waitForNoStream('double-publish', 5_000);
     const row = await waitFor(
-      async () => (await t.gw.store.db.selectFrom('streams').select('end_reason').where('id', '=', first.id).where('ended_at', 'is not', null).executeTakeFirst()) ?? null,
+      async () =>
+        (await t.gw.store.db.selectFrom('streams').select('end_reason').where('id', '=', first.id).where('ended_at', 'is not', null).executeTakeFirst()) ??
+        null,
       5_000,
       'the end record',
     );
@@ -212,7 +214,8 @@ describe('bad input on the WebSocket ingest', () => {
 
   async function endReason(id: string): Promise<string | null> {
     const row = await waitFor(
-      async () => (await t.gw.store.db.selectFrom('streams').select('end_reason').where('id', '=', id).where('ended_at', 'is not', null).executeTakeFirst()) ?? null,
+      async () =>
+        (await t.gw.store.db.selectFrom('streams').select('end_reason').where('id', '=', id).where('ended_at', 'is not', null).executeTakeFirst()) ?? null,
       5_000,
       'the stream end record',
     );
@@ -381,7 +384,10 @@ describe('bad input on the admin API', () => {
 
 describe('identity webhook', () => {
   const send = (raw: string, headers: Record<string, string>) => t.anon.post('/api/v1/identity/webhook', { raw }, headers);
-  const signed = (raw: string, ts = Math.floor(Date.now() / 1000)) => ({ 'x-modgate-timestamp': String(ts), 'x-modgate-signature': signWebhook(WEBHOOK_SECRET, ts, raw) });
+  const signed = (raw: string, ts = Math.floor(Date.now() / 1000)) => ({
+    'x-modgate-timestamp': String(ts),
+    'x-modgate-signature': signWebhook(WEBHOOK_SECRET, ts, raw),
+  });
 
   async function refusedAudit(reason: string): Promise<number> {
     const res = await t.mod.get<{ records: Array<{ reason: string }> }>('/api/v1/audit?action=identity.webhook.refused&limit=1000');

@@ -21,7 +21,15 @@ const { backends } = await testDatabases('bank');
 const tmp = mkdtempSync(path.join(tmpdir(), 'modgate-bank-files-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const count = async (store: Store) => Number((await store.db.selectFrom('bank_entries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+const count = async (store: Store) =>
+  Number(
+    (
+      await store.db
+        .selectFrom('bank_entries')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 const at = (h: string) => [{ variant: 'original' as const, hash: fromHex(h) }];
 
 for (const backend of backends) {
@@ -74,7 +82,10 @@ for (const backend of backends) {
       if (backend.name === 'sqlite') expect(progress).toEqual([10_000, 20_000, 25_000]);
       else expect(progress.at(-1)).toBe(25_000);
       expect(await importEntries(store, 'test', 'tve', entries)).toEqual({ added: 0, duplicates: 25_000 });
-      await expect(importEntries(store, 'test', 'tve', [{ hash: hex(1) }, { hash: 'zz' }])).rejects.toMatchObject({ code: 'invalid', message: expect.stringMatching(/entry 2/) });
+      await expect(importEntries(store, 'test', 'tve', [{ hash: hex(1) }, { hash: 'zz' }])).rejects.toMatchObject({
+        code: 'invalid',
+        message: expect.stringMatching(/entry 2/),
+      });
       expect(await count(store)).toBe(25_000);
       const index = new HashBankIndex(new SqlBankStore(reader.db, reader.dialect));
       await index.loadAll();
@@ -149,7 +160,12 @@ for (const backend of backends) {
     it('refreshes asked for at the same time apply a bulk import once', async () => {
       const index = new HashBankIndex(new SqlBankStore(reader.db, reader.dialect));
       await index.loadAll();
-      await importEntries(store, 'test', 'tve', Array.from({ length: 3000 }, (_, i) => ({ hash: hex(20_000 + i) })));
+      await importEntries(
+        store,
+        'test',
+        'tve',
+        Array.from({ length: 3000 }, (_, i) => ({ hash: hex(20_000 + i) })),
+      );
       await Promise.all([index.refresh(), index.refresh(), index.refresh()]);
       expect(index.size).toBe(3000);
       expect(index.match(at(hex(20_001)))).toHaveLength(1);

@@ -71,7 +71,8 @@ describe('the compiled CLI (dist/)', () => {
         } else if (/\.(ts|mjs)$/.test(entry.name) && !entry.name.endsWith('.d.ts') && !allowed.has(rel) && rel !== 'console/vite.config.ts') {
           const text = readFileSync(path.join(ROOT, rel), 'utf8');
           for (const line of text.split('\n')) {
-            if (/import\.meta\.(url|dirname|filename)|__dirname/.test(line) && !/createRequire\(import\.meta\.url\)/.test(line)) offenders.push(`${rel}: ${line.trim()}`);
+            if (/import\.meta\.(url|dirname|filename)|__dirname/.test(line) && !/createRequire\(import\.meta\.url\)/.test(line))
+              offenders.push(`${rel}: ${line.trim()}`);
           }
         }
       }

@@ -31,7 +31,10 @@ function expectOneLineError(r: { code: number | null; stderr: string; stdout: st
 
 describe('modgate CLI', { timeout: 180_000 }, () => {
   it('account add / verify / list with --json, and a human-readable form without it', async () => {
-    const [added, human] = await Promise.all([cli('account', 'add', 'cli-ann', '--json'), cli('account', 'add', 'cli-ben', '--verified', '--subject', 'idp:ben')]);
+    const [added, human] = await Promise.all([
+      cli('account', 'add', 'cli-ann', '--json'),
+      cli('account', 'add', 'cli-ben', '--verified', '--subject', 'idp:ben'),
+    ]);
     expect(added.code, added.stderr).toBe(0);
     expect(json(added.stdout)).toEqual({ handle: 'cli-ann', identityStatus: 'unverified' });
     expect(human.code, human.stderr).toBe(0);
@@ -79,7 +82,10 @@ describe('modgate CLI', { timeout: 180_000 }, () => {
   });
 
   it('token issue --role issues a working API token of that role', async () => {
-    const [op, mod] = await Promise.all([cli('token', 'issue', 'cli-op', '--role', 'operator', '--json'), cli('token', 'issue', 'cli-mod', '--role', 'moderator', '--json')]);
+    const [op, mod] = await Promise.all([
+      cli('token', 'issue', 'cli-op', '--role', 'operator', '--json'),
+      cli('token', 'issue', 'cli-mod', '--role', 'moderator', '--json'),
+    ]);
     expect(op.code, op.stderr).toBe(0);
     const opTok = json<{ token: string; role: string; name: string }>(op.stdout);
     expect(opTok).toMatchObject({ role: 'operator', name: 'cli-op' });

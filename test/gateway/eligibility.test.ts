@@ -37,10 +37,14 @@ let eventSeq = 0;
 async function webhook(event: Record<string, unknown>) {
   const raw = JSON.stringify({ id: `evt_elig_${++eventSeq}_${Date.now()}`, ...event });
   const ts = Math.floor(Date.now() / 1000);
-  return t.anon.post<{ outcome?: string; error?: string; field?: string }>('/api/v1/identity/webhook', { raw }, {
-    'x-modgate-timestamp': String(ts),
-    'x-modgate-signature': signWebhook(SECRET, ts, raw),
-  });
+  return t.anon.post<{ outcome?: string; error?: string; field?: string }>(
+    '/api/v1/identity/webhook',
+    { raw },
+    {
+      'x-modgate-timestamp': String(ts),
+      'x-modgate-signature': signWebhook(SECRET, ts, raw),
+    },
+  );
 }
 
 /** An unverified account with a key, then verified by the provider's webhook. */
@@ -71,7 +75,13 @@ async function exited(p: Publisher): Promise<number | null> {
 
 async function refusals(handle: string, reason: string, protocol: 'rtmp' | 'websocket') {
   const acc = await t.gw.store.db.selectFrom('accounts').select('id').where('handle', '=', handle).executeTakeFirstOrThrow();
-  return t.gw.store.db.selectFrom('publish_refusals').selectAll().where('account_id', '=', acc.id).where('reason', '=', reason).where('protocol', '=', protocol).execute();
+  return t.gw.store.db
+    .selectFrom('publish_refusals')
+    .selectAll()
+    .where('account_id', '=', acc.id)
+    .where('reason', '=', reason)
+    .where('protocol', '=', protocol)
+    .execute();
 }
 
 describe('age assurance', () => {
@@ -114,7 +124,12 @@ describe('age assurance', () => {
     // The provider re-checks and corrects its claim: the gate applies it to the live stream at once.
     expect((await webhook({ type: 'identity.verified', handle: 'age-turns', subject: 'idp:turns', ageOver: 16, ageSource: 'id_document' })).status).toBe(200);
     expect(await exited(p)).not.toBe(0);
-    const row = await t.gw.store.db.selectFrom('streams').innerJoin('accounts', 'accounts.id', 'streams.account_id').select('streams.end_reason').where('accounts.handle', '=', 'age-turns').executeTakeFirstOrThrow();
+    const row = await t.gw.store.db
+      .selectFrom('streams')
+      .innerJoin('accounts', 'accounts.id', 'streams.account_id')
+      .select('streams.end_reason')
+      .where('accounts.handle', '=', 'age-turns')
+      .executeTakeFirstOrThrow();
     expect(row.end_reason).toBe('under_age');
   });
 });
@@ -127,11 +142,16 @@ describe('bans of a person', () => {
     // Straight to the database, as a separate process would: this gateway learns of it only by polling the feed.
     await addBan(t.gw.store.db, { id: 'cli' }, { subject: 'idp:feed-person', kind: 'platform', reason: 'terrorist content across accounts' });
     expect(await exited(live)).not.toBe(0);
-    const row = await t.gw.store.db.selectFrom('streams').innerJoin('accounts', 'accounts.id', 'streams.account_id').select(['streams.end_reason']).where('accounts.handle', '=', 'ban-feed').executeTakeFirstOrThrow();
+    const row = await t.gw.store.db
+      .selectFrom('streams')
+      .innerJoin('accounts', 'accounts.id', 'streams.account_id')
+      .select(['streams.end_reason'])
+      .where('accounts.handle', '=', 'ban-feed')
+      .executeTakeFirstOrThrow();
     expect(row.end_reason).toBe('banned');
   });
 
-  it('a court-ordered ban cuts the person\'s live stream, refuses an account verified after the ban, and lifting it lets them back', async () => {
+  it("a court-ordered ban cuts the person's live stream, refuses an account verified after the ban, and lifting it lets them back", async () => {
     const first = await verifiedByProvider('ban-first', { subject: 'idp:person-banned', ageOver: 18 });
     const live = rtmpPublish(first.streamKey);
     await t.waitForStream('ban-first', 15_000);
@@ -165,7 +185,9 @@ describe('bans of a person', () => {
     expect(audit.body.records.some((r) => r.targetId === 'idp:person-banned')).toBe(true);
 
     expect((await t.mod.post(`/api/v1/bans/${res.body.ban.id}/lift`, { reason: 'x' })).status).toBe(403);
-    const lifted = await t.api.post<{ ban: { active: boolean; liftedBy: string } }>(`/api/v1/bans/${res.body.ban.id}/lift`, { reason: 'order set aside on appeal' });
+    const lifted = await t.api.post<{ ban: { active: boolean; liftedBy: string } }>(`/api/v1/bans/${res.body.ban.id}/lift`, {
+      reason: 'order set aside on appeal',
+    });
     expect(lifted.status).toBe(200);
     expect(lifted.body.ban.active).toBe(false);
     rtmpPublish(second.streamKey);

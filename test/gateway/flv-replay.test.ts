@@ -20,7 +20,38 @@ const publishers: ReplayPublisher[] = [];
 
 /** A 2 s 320x240 15 fps H.264 (B-frames, 1 s GOP) + AAC FLV, as ffmpeg writes it. */
 function makeFlv(file: string): Promise<void> {
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=15', '-f', 'lavfi', '-i', 'sine', '-c:v', 'libx264', '-preset', 'ultrafast', '-bf', '2', '-g', '15', '-b:v', '300k', '-c:a', 'aac', '-t', '2', '-f', 'flv', file];
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=320x240:rate=15',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-bf',
+    '2',
+    '-g',
+    '15',
+    '-b:v',
+    '300k',
+    '-c:a',
+    'aac',
+    '-t',
+    '2',
+    '-f',
+    'flv',
+    file,
+  ];
   return new Promise((resolve, reject) => {
     const p = spawn(FFMPEG, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';

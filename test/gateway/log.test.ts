@@ -16,7 +16,15 @@ function capture(): { stream: Writable; lines: () => Array<Record<string, unknow
       cb();
     },
   });
-  return { stream, lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('gateway logs', () => {
@@ -35,13 +43,24 @@ describe('gateway logs', () => {
     const log = createLogger('info', { node: 'node_a1', destination: out.stream });
     const key = 'sk_live_SECRET_KEY_1234';
     const token = 'mgt_SECRET_TOKEN_5678';
-    log.info({ streamKey: key, token, req: { headers: { authorization: `Bearer ${token}` } }, publish: { key, streamKey: key }, account: { accessToken: token } }, 'a line with secrets');
+    log.info(
+      { streamKey: key, token, req: { headers: { authorization: `Bearer ${token}` } }, publish: { key, streamKey: key }, account: { accessToken: token } },
+      'a line with secrets',
+    );
     streamLogger(log, { id: 'str_2', handle: 'bob', protocol: 'websocket' }).info({ key }, 'stream line with a key');
-    const text = out.lines().map((l) => JSON.stringify(l)).join('\n');
+    const text = out
+      .lines()
+      .map((l) => JSON.stringify(l))
+      .join('\n');
     expect(text).not.toContain(key);
     expect(text).not.toContain(token);
     const [first, second] = out.lines();
-    expect(first).toMatchObject({ streamKey: '[redacted]', token: '[redacted]', req: { headers: { authorization: '[redacted]' } }, publish: { key: '[redacted]' } });
+    expect(first).toMatchObject({
+      streamKey: '[redacted]',
+      token: '[redacted]',
+      req: { headers: { authorization: '[redacted]' } },
+      publish: { key: '[redacted]' },
+    });
     expect(second).toMatchObject({ key: '[redacted]', stream: 'str_2', account: 'bob' });
   });
 
@@ -69,7 +88,12 @@ describe('gateway logs', () => {
       const admin = out.lines().filter((l) => l['msg'] === 'admin action');
       expect(admin).toHaveLength(1);
       expect(admin[0]).toMatchObject({ node: gw.registry.nodeId, actor: 'token:ops', method: 'POST', route: '/api/v1/accounts', status: 201 });
-      expect(out.lines().map((l) => JSON.stringify(l)).join('\n')).not.toContain(token);
+      expect(
+        out
+          .lines()
+          .map((l) => JSON.stringify(l))
+          .join('\n'),
+      ).not.toContain(token);
     } finally {
       await gw.stop();
       rmSync(dir, { recursive: true, force: true });

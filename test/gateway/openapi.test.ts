@@ -132,7 +132,7 @@ describe('the OpenAPI document is generated from the registered routes', () => {
     expect(SHIPPED_ROUTES.filter((r) => !registered.has(r))).toEqual([]);
   });
 
-  it("each operation documents its path parameters, query, body, every declared status, and who may call it", () => {
+  it('each operation documents its path parameters, query, body, every declared status, and who may call it', () => {
     expect(doc.openapi).toBe('3.1.0');
     for (const r of g.gw.http.apiRoutes.filter((x) => !x.hidden)) {
       const name = `${r.method} ${r.url}`;
@@ -140,15 +140,31 @@ describe('the OpenAPI document is generated from the registered routes', () => {
       expect(op, name).toBeDefined();
       expect(op!.summary, name).toBeTruthy();
       const params = op!.parameters ?? [];
-      expect(params.filter((p) => p.in === 'path').map((p) => p.name).sort(), name).toEqual(pathParams(r.url).sort());
+      expect(
+        params
+          .filter((p) => p.in === 'path')
+          .map((p) => p.name)
+          .sort(),
+        name,
+      ).toEqual(pathParams(r.url).sort());
       for (const p of params) expect(p.schema, `${name} ${p.in}:${p.name}`).toBeTruthy();
-      if (r.validates.includes('params')) expect(params.every((p) => p.in !== 'path' || p.required), name).toBe(true);
-      expect(params.some((p) => p.in === 'query'), name).toBe(r.validates.includes('querystring'));
+      if (r.validates.includes('params'))
+        expect(
+          params.every((p) => p.in !== 'path' || p.required),
+          name,
+        ).toBe(true);
+      expect(
+        params.some((p) => p.in === 'query'),
+        name,
+      ).toBe(r.validates.includes('querystring'));
       expect(op!.requestBody !== undefined, name).toBe(r.validates.includes('body'));
       if (op!.requestBody) expect(op!.requestBody.content['application/json']?.schema, name).toBeTruthy();
 
       expect(Object.keys(op!.responses).sort(), name).toEqual([...r.statuses].sort());
-      expect(Object.keys(op!.responses).some((s) => s.startsWith('2')), `${name} has a success response`).toBe(true);
+      expect(
+        Object.keys(op!.responses).some((s) => s.startsWith('2')),
+        `${name} has a success response`,
+      ).toBe(true);
       for (const [status, resp] of Object.entries(op!.responses)) {
         expect(resp.description, `${name} ${status}`).toBeTruthy();
         const contents = Object.values(resp.content ?? {});
@@ -218,7 +234,12 @@ describe('every GET route answers under its response schema on real data', () =>
     expect((await g.mod.post('/api/v1/accounts/alice/strikes', { category: 'spam', severity: 'low', reason: 'report #1' })).status).toBe(201);
     expect((await g.api.post('/api/v1/banks', { name: 'sample', category: 'terrorist-violent-extremism' })).status).toBe(201);
     await g.gw.accountability.syncNow();
-    const order = await g.api.post<{ order: { id: string } }>('/api/v1/orders', { authority: 'OCRVP', memberState: 'FR', reference: 'openapi-1', handle: 'alice' });
+    const order = await g.api.post<{ order: { id: string } }>('/api/v1/orders', {
+      authority: 'OCRVP',
+      memberState: 'FR',
+      reference: 'openapi-1',
+      handle: 'alice',
+    });
     expect(order.status).toBe(201);
 
     const substitutions: Record<string, string> = {
@@ -247,7 +268,15 @@ describe('every GET route answers under its response schema on real data', () =>
       expect(res.status, `${url}: ${JSON.stringify(res.body).slice(0, 300)}`).toBe(200);
     }
     // The evidence image and a live stream's latest frame need real frames (test/pipeline, test/events).
-    expect(skipped.sort()).toEqual(['/api/v1/events', '/api/v1/evidence/:kind/:owner/:seq', '/api/v1/exchange/feed', '/api/v1/exchanges/:name/quarantine', '/api/v1/streams/:id/frame', '/api/v1/streams/:id/frame.jpg', '/api/v1/streams/:id/live.flv']);
+    expect(skipped.sort()).toEqual([
+      '/api/v1/events',
+      '/api/v1/evidence/:kind/:owner/:seq',
+      '/api/v1/exchange/feed',
+      '/api/v1/exchanges/:name/quarantine',
+      '/api/v1/streams/:id/frame',
+      '/api/v1/streams/:id/frame.jpg',
+      '/api/v1/streams/:id/live.flv',
+    ]);
 
     // The queues with something in them, under the other filters.
     for (const url of ['/api/v1/reviews?status=pending', '/api/v1/decisions?shadow=true', '/api/v1/appeals?status=open', '/api/v1/audit?limit=2']) {

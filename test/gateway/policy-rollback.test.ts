@@ -20,16 +20,24 @@ describe('policy rollback to the shipped default (version 0)', () => {
     expect(put.status).toBe(200);
     expect((await t.mod.post('/api/v1/policy/rollback', { versionId: 0, reason: 'back' })).status).toBe(403);
 
-    const res = await t.api.post<{ versionId: number; shippedDefault: boolean }>('/api/v1/policy/rollback', { versionId: 0, reason: 'back to the shipped default' });
+    const res = await t.api.post<{ versionId: number; shippedDefault: boolean }>('/api/v1/policy/rollback', {
+      versionId: 0,
+      reason: 'back to the shipped default',
+    });
     expect(res.status).toBe(200);
     expect(res.body.shippedDefault).toBe(true);
     expect(res.body.versionId).toBeGreaterThan(put.body.versionId);
     const active = (await t.api.get<{ text: string }>('/api/v1/policy')).body;
     expect(active.text).toBe(shipped);
-    const audit = (await t.api.get<{ records: Array<{ action: string; detail: Record<string, unknown> | null }> }>('/api/v1/audit?action=policy.submit&limit=1')).body.records[0]!;
+    const audit = (
+      await t.api.get<{ records: Array<{ action: string; detail: Record<string, unknown> | null }> }>('/api/v1/audit?action=policy.submit&limit=1')
+    ).body.records[0]!;
     expect(audit.detail).toMatchObject({ shippedDefault: true });
     // An ordinary rollback still works, and says it is not the shipped default.
-    const back = await t.api.post<{ versionId: number; shippedDefault: boolean }>('/api/v1/policy/rollback', { versionId: put.body.versionId, reason: 'again' });
+    const back = await t.api.post<{ versionId: number; shippedDefault: boolean }>('/api/v1/policy/rollback', {
+      versionId: put.body.versionId,
+      reason: 'again',
+    });
     expect(back.body).toMatchObject({ versionId: put.body.versionId, shippedDefault: false });
   });
 });

@@ -50,7 +50,8 @@ it('an empty message is a whole 12-byte header (node-media-server cuts it to 11 
 
 describe('FLV tag classification', () => {
   const avc = (frameType: number, packetType: number) => Buffer.from([(frameType << 4) | 7, packetType, 0, 0, 0, 1, 2, 3]);
-  const ex = (frameType: number, packetType: number, fourcc: string) => Buffer.concat([Buffer.from([0x80 | (frameType << 4) | packetType]), Buffer.from(fourcc), Buffer.from([0, 0, 0, 9, 9])]);
+  const ex = (frameType: number, packetType: number, fourcc: string) =>
+    Buffer.concat([Buffer.from([0x80 | (frameType << 4) | packetType]), Buffer.from(fourcc), Buffer.from([0, 0, 0, 9, 9])]);
   const tags: Array<[string, number, Buffer]> = [
     ['AAC sequence header', 8, Buffer.from([0xaf, 0x00, 0x12, 0x10])],
     ['AAC frame', 8, Buffer.from([0xaf, 0x01, 0x21, 0x00])],
@@ -75,7 +76,7 @@ describe('FLV tag classification', () => {
       expect(tagFlags(type, data, body.length)).toBe(NmsFlv.parserTag(type, 0, body.length, data).flags);
     });
   }
-  it("a tag node-media-server would misfile as an audio header (unknown FourCC, sequence end) is -1: relayed, never cached", () => {
+  it('a tag node-media-server would misfile as an audio header (unknown FourCC, sequence end) is -1: relayed, never cached', () => {
     expect(tagFlags(9, ex(1, 1, 'xxxx'), 10)).toBe(-1);
     expect(tagFlags(9, ex(1, 2, 'hvc1'), 10)).toBe(-1);
     expect(tagFlags(9, Buffer.alloc(0), 0)).toBe(-1);
@@ -153,12 +154,19 @@ describe('Relay', () => {
 
 describe('what a publisher is told when its stream ends', () => {
   it('a policy cut names the decision for an appeal, never its scores or distances', () => {
-    const s = endStatus({ reason: 'cut', message: 'bank match: closest distance 16 (limit 31)', actor: 'policy', detail: { decisionId: 'dec_1', ruleId: 'r' } });
+    const s = endStatus({
+      reason: 'cut',
+      message: 'bank match: closest distance 16 (limit 31)',
+      actor: 'policy',
+      detail: { decisionId: 'dec_1', ruleId: 'r' },
+    });
     expect(s).toMatchObject({ level: 'error', code: 'NetStream.Publish.Denied' });
     expect(s.description).toBe('cut: ended by the moderation policy (decision dec_1); you can appeal it');
   });
   it('a gate cut carries the gate message; a moderator cut says so; a shutdown is a status, not an error', () => {
-    expect(endStatus({ reason: 'key_revoked', message: 'this stream key has been revoked', actor: 'gate-sync' }).description).toBe('key_revoked: this stream key has been revoked');
+    expect(endStatus({ reason: 'key_revoked', message: 'this stream key has been revoked', actor: 'gate-sync' }).description).toBe(
+      'key_revoked: this stream key has been revoked',
+    );
     expect(endStatus({ reason: 'cut', message: 'internal note', actor: 'token:x' }).description).toBe('cut: ended by a moderator');
     expect(endStatus({ reason: 'gateway_shutdown', message: 'x', actor: 'system' })).toMatchObject({ level: 'status', code: 'NetStream.Unpublish.Success' });
   });

@@ -27,7 +27,10 @@ interface Saved {
 const saved: Partial<Saved> = {};
 
 async function auditCount(t: TestGateway): Promise<number> {
-  const row = await t.gw.store.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const row = await t.gw.store.db
+    .selectFrom('audit_log')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -59,7 +62,9 @@ describe('restart on the same data directory', () => {
     const t = await startTestGateway({ dataDir });
     try {
       const api = new ApiClient(t.httpUrl, saved.operatorToken!);
-      const alice = await api.get<{ identity: { status: string }; keys: unknown[]; streams: Array<{ id: string; endReason: string }> }>('/api/v1/accounts/alice');
+      const alice = await api.get<{ identity: { status: string }; keys: unknown[]; streams: Array<{ id: string; endReason: string }> }>(
+        '/api/v1/accounts/alice',
+      );
       expect(alice.status).toBe(200);
       expect(alice.body.identity.status).toBe('verified');
       expect(alice.body.keys).toHaveLength(1);
@@ -82,11 +87,15 @@ describe('restart on the same data directory', () => {
   });
 
   it('a gateway killed (SIGKILL) with a live stream: the next start closes that stream as gateway_shutdown', async () => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/modgate.js'), 'serve', '--data-dir', dataDir, '--rtmp-port', '0', '--http-port', '0', '--json'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, MODGATE_LOG_LEVEL: 'silent', MODGATE_RTMP_HOST: '127.0.0.1', MODGATE_HTTP_HOST: '127.0.0.1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin/modgate.js'), 'serve', '--data-dir', dataDir, '--rtmp-port', '0', '--http-port', '0', '--json'],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, MODGATE_LOG_LEVEL: 'silent', MODGATE_RTMP_HOST: '127.0.0.1', MODGATE_HTTP_HOST: '127.0.0.1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

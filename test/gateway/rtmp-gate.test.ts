@@ -142,7 +142,7 @@ describe('RTMP publish gate', () => {
     accepted.client.destroy();
   });
 
-  it("a connect to another app is answered NetConnection.Connect.Rejected with the reason, as SRS does, and closed", async () => {
+  it('a connect to another app is answered NetConnection.Connect.Rejected with the reason, as SRS does, and closed', async () => {
     const c = await rawRtmp(t.rtmpPort);
     c.write(connectCmd(`rtmp://127.0.0.1:${t.rtmpPort}/other`, 'other'));
     expect(await c.waitFor('NetConnection.Connect.Rejected', 10_000)).toBe(true);

@@ -9,7 +9,9 @@ import { startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.
 
 let t: TestGateway;
 beforeAll(async () => {
-  t = await startTestGateway({ extra: { http: { host: '127.0.0.1', port: 0, checkResponses: true, headersTimeoutMs: 1_000, requestTimeoutMs: 5_000, maxConnections: 100 } } });
+  t = await startTestGateway({
+    extra: { http: { host: '127.0.0.1', port: 0, checkResponses: true, headersTimeoutMs: 1_000, requestTimeoutMs: 5_000, maxConnections: 100 } },
+  });
 });
 afterAll(async () => {
   await t?.stop();
@@ -38,7 +40,8 @@ function trickle(port: number, text: string, everyMs: number): { closed: () => b
 
 describe('slow clients on the API port', () => {
   it('an upgrade sent a byte every 100 ms is closed after the headers timeout, before its headers are done, and the port still answers', async () => {
-    const upgrade = 'GET /ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    const upgrade =
+      'GET /ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
     // 155 bytes at 10 per second: 15 s to send it all; the headers timeout is 1 s.
     const slow = trickle(t.httpPort, upgrade, 100);
     try {

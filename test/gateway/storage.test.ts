@@ -160,7 +160,11 @@ describe.skipIf(pgUnavailable !== null)('gateway on PostgreSQL (end to end)', ()
       const refused = await rawPublish(t.rtmpPort, bad.streamKey);
       await refused.client.closedAt;
       // The refusal is recorded after the connection was closed (the gate never waits for I/O).
-      await waitFor(async () => (await t.gw.store.db.selectFrom('publish_refusals').select('reason').where('reason', '=', 'suspended').execute()).length === 1, 5_000, 'the refusal record');
+      await waitFor(
+        async () => (await t.gw.store.db.selectFrom('publish_refusals').select('reason').where('reason', '=', 'suspended').execute()).length === 1,
+        5_000,
+        'the refusal record',
+      );
       expect((await t.streams()).some((s) => s.account === 'pg-suspended')).toBe(false);
 
       expect((await t.mod.post(`/api/v1/streams/${live.id}/cut`, { reason: 'test' })).status).toBe(200);

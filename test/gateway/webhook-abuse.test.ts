@@ -42,7 +42,11 @@ describe('identity webhook under a flood of forged posts', () => {
 
     const real = JSON.stringify({ id: 'evt_real_after_flood', type: 'identity.verified', handle: 'flooded', subject: 'idp:flooded' });
     const rts = Math.floor(Date.now() / 1000);
-    const ok = await t.anon.post('/api/v1/identity/webhook', { raw: real }, { 'x-modgate-timestamp': String(rts), 'x-modgate-signature': signWebhook(SECRET, rts, real) });
+    const ok = await t.anon.post(
+      '/api/v1/identity/webhook',
+      { raw: real },
+      { 'x-modgate-timestamp': String(rts), 'x-modgate-signature': signWebhook(SECRET, rts, real) },
+    );
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
     const acc = await t.api.get<{ identity: { status: string } }>('/api/v1/accounts/flooded');
     expect(acc.body.identity.status).toBe('verified');

@@ -113,7 +113,11 @@ describe('WebSocket publish gate', () => {
       expect(closed.reason.length).toBeGreaterThan(0);
       expect(closed.reason).not.toContain(key);
       expect(p.messages.some((m) => m.type === 'accepted')).toBe(false);
-      const rows = await waitFor(async () => ((await wsRefusals(handle, c.reason)).length > 0 ? wsRefusals(handle, c.reason) : null), 5_000, 'the refusal record');
+      const rows = await waitFor(
+        async () => ((await wsRefusals(handle, c.reason)).length > 0 ? wsRefusals(handle, c.reason) : null),
+        5_000,
+        'the refusal record',
+      );
       expect(rows).toHaveLength(1);
       if (handle !== null) expect((await t.streams()).some((s) => s.account === handle)).toBe(false);
     });

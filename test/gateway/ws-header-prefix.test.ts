@@ -75,7 +75,12 @@ describe('WebSocket ingest with a header split across messages', () => {
     c.ws.send(Buffer.from([0x45, 0xdf, 0xa3, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), { binary: true });
     const closed = await c.closed;
     expect(closed.code).toBe(CloseCode.badMedia);
-    const row = await waitFor(async () => (await t.gw.store.db.selectFrom('streams').select('end_reason').where('id', '=', id).where('ended_at', 'is not', null).executeTakeFirst()) ?? null, 10_000, 'the end record');
+    const row = await waitFor(
+      async () =>
+        (await t.gw.store.db.selectFrom('streams').select('end_reason').where('id', '=', id).where('ended_at', 'is not', null).executeTakeFirst()) ?? null,
+      10_000,
+      'the end record',
+    );
     expect(row.end_reason).toBe('protocol_error');
   });
 

@@ -98,10 +98,7 @@ export function publisherArgs(o: PublishOptions): string[] {
   }
 
   const dur = o.durationSec !== undefined ? [`-t`, String(o.durationSec)] : [];
-  const base =
-    o.pattern && typeof o.pattern === 'object'
-      ? `color=c=${o.pattern.color}:size=${w}x${h}:rate=${rate}`
-      : `testsrc2=size=${w}x${h}:rate=${rate}`;
+  const base = o.pattern && typeof o.pattern === 'object' ? `color=c=${o.pattern.color}:size=${w}x${h}:rate=${rate}` : `testsrc2=size=${w}x${h}:rate=${rate}`;
   const re = realtime ? ['-re'] : [];
   args.push(...re, '-f', 'lavfi', '-i', base);
   let inputs = 1;
@@ -116,10 +113,7 @@ export function publisherArgs(o: PublishOptions): string[] {
   if (o.image) {
     args.push('-loop', '1', '-framerate', String(rate), '-i', o.image.path);
     const fit = o.image.fit ?? 'cover';
-    const prep =
-      fit === 'cover'
-        ? `${transformFilter(o.image.transform)}scale=${w}:${h},setsar=1`
-        : `${transformFilter(o.image.transform)}setsar=1`;
+    const prep = fit === 'cover' ? `${transformFilter(o.image.transform)}scale=${w}:${h},setsar=1` : `${transformFilter(o.image.transform)}setsar=1`;
     const pos = fit === 'cover' ? '0:0' : `${fit.x}:${fit.y}`;
     chains.push(`[${inputs}:v]${prep}[img${inputs}]`);
     chains.push(`[${last}][img${inputs}]overlay=${pos}:enable='gte(t,${o.image.afterSec})':shortest=1[v${inputs}]`);
@@ -141,9 +135,26 @@ export function publisherArgs(o: PublishOptions): string[] {
     if (audioIdx >= 0) args.push('-c:a', 'libopus', '-b:a', '64k');
   } else {
     args.push(
-      '-c:v', 'libx264', '-preset', o.preset ?? 'ultrafast', '-pix_fmt', 'yuv420p',
-      '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps * 2}k`,
-      '-g', gop, '-keyint_min', gop, '-sc_threshold', '0', '-bf', String(o.bframes ?? 0),
+      '-c:v',
+      'libx264',
+      '-preset',
+      o.preset ?? 'ultrafast',
+      '-pix_fmt',
+      'yuv420p',
+      '-b:v',
+      `${kbps}k`,
+      '-maxrate',
+      `${kbps}k`,
+      '-bufsize',
+      `${kbps * 2}k`,
+      '-g',
+      gop,
+      '-keyint_min',
+      gop,
+      '-sc_threshold',
+      '0',
+      '-bf',
+      String(o.bframes ?? 0),
     );
     if (audioIdx >= 0) args.push('-c:a', 'aac', '-b:a', '128k');
   }

@@ -46,7 +46,8 @@ export function readFlvTags(buf: Buffer): FlvTag[] {
     const size = buf.readUIntBE(pos + 1, 3);
     const timestamp = buf.readUIntBE(pos + 4, 3) + buf[pos + 7]! * 0x1000000;
     const end = pos + 11 + size;
-    if (end + 4 > buf.length) throw new Error(`FLV truncated: tag at offset ${pos} declares ${size} bytes, the file ends ${buf.length - pos - 11} bytes after its header`);
+    if (end + 4 > buf.length)
+      throw new Error(`FLV truncated: tag at offset ${pos} declares ${size} bytes, the file ends ${buf.length - pos - 11} bytes after its header`);
     const prev = buf.readUInt32BE(end);
     if (prev !== size + 11) throw new Error(`FLV tag at offset ${pos}: PreviousTagSize ${prev} does not match the tag size ${size + 11}`);
     tags.push({ type, timestamp, body: buf.subarray(pos + 11, end) });

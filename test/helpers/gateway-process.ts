@@ -64,7 +64,9 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     if (out.length > 200_000) out = out.slice(-200_000);
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-200_000)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const info = await waitFor(
     () => {
       // Log lines (one JSON object each) may share stdout with the pretty-printed start document.
@@ -74,7 +76,8 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
         if (end < 0) throw new Error('not yet');
         return JSON.parse(out.slice(at, end + 2)) as { rtmpUrl: string; httpUrl: string };
       } catch {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`modgate serve exited (${child.exitCode ?? child.signalCode}):\n${err.slice(-4000)}`);
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`modgate serve exited (${child.exitCode ?? child.signalCode}):\n${err.slice(-4000)}`);
         return null;
       }
     },
@@ -125,7 +128,9 @@ export async function backendCount(adminUrl: string, dbName: string): Promise<nu
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    const res = await client.query<{ n: string }>("select count(*)::text as n from pg_stat_activity where datname = $1 and backend_type = 'client backend'", [dbName]);
+    const res = await client.query<{ n: string }>("select count(*)::text as n from pg_stat_activity where datname = $1 and backend_type = 'client backend'", [
+      dbName,
+    ]);
     return Number(res.rows[0]?.n ?? 0);
   } finally {
     await client.end();

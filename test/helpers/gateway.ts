@@ -71,7 +71,11 @@ export class ApiClient {
     return this.request<T>('GET', urlPath);
   }
 
-  post<T = Record<string, unknown>>(urlPath: string, body?: JsonBody | { raw: string; contentType?: string }, headers?: Record<string, string>): Promise<ApiResponse<T>> {
+  post<T = Record<string, unknown>>(
+    urlPath: string,
+    body?: JsonBody | { raw: string; contentType?: string },
+    headers?: Record<string, string>,
+  ): Promise<ApiResponse<T>> {
     return this.request<T>('POST', urlPath, body ?? {}, headers);
   }
 }
@@ -282,7 +286,27 @@ export interface ReadResult {
  */
 export function readFrames(url: string, opts: { frames?: number; timeoutMs?: number; ffmpegPath?: string } = {}): Promise<ReadResult> {
   const want = opts.frames ?? 5;
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-rw_timeout', '4000000', '-analyzeduration', '1000000', '-probesize', '500000', '-i', url, '-map', '0:v:0', '-frames:v', String(want), '-f', 'framecrc', 'pipe:1'];
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-rw_timeout',
+    '4000000',
+    '-analyzeduration',
+    '1000000',
+    '-probesize',
+    '500000',
+    '-i',
+    url,
+    '-map',
+    '0:v:0',
+    '-frames:v',
+    String(want),
+    '-f',
+    'framecrc',
+    'pipe:1',
+  ];
   return new Promise((resolve) => {
     const child = spawn(opts.ffmpegPath ?? FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

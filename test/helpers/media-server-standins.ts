@@ -24,7 +24,9 @@ export interface ControlCall {
 }
 
 /** An HTTP control API stand-in: records every call; `handler` answers with [status, JSON body]. */
-export async function controlApi(handler: (method: string, url: string) => [number, unknown]): Promise<{ url: string; calls: ControlCall[]; close(): Promise<void> }> {
+export async function controlApi(
+  handler: (method: string, url: string) => [number, unknown],
+): Promise<{ url: string; calls: ControlCall[]; close(): Promise<void> }> {
   const calls: ControlCall[] = [];
   const server = http.createServer((req, res) => {
     req.resume();
@@ -71,7 +73,10 @@ export function mediamtxAuth(
 }
 
 /** SRS's hook request (srs_app_http_hooks.cpp on_publish / on_unpublish) and do_post's reading of the answer. */
-export async function srsHook(url: string, r: { action: 'on_publish' | 'on_unpublish' | 'on_play'; client_id: string; app: string; stream: string; param: string; ip?: string }) {
+export async function srsHook(
+  url: string,
+  r: { action: 'on_publish' | 'on_unpublish' | 'on_play'; client_id: string; app: string; stream: string; param: string; ip?: string },
+) {
   const body = JSON.stringify({
     server_id: 'vid-standin',
     service_id: 'standin1',

@@ -50,7 +50,15 @@ export interface NginxRtmp {
   stop(): Promise<void>;
 }
 
-export function nginxConfig(o: { dir: string; rtmpPort: number; controlPort: number; hookUrl: string; updateTimeout: string; app: string; extraApps?: string[] }): string {
+export function nginxConfig(o: {
+  dir: string;
+  rtmpPort: number;
+  controlPort: number;
+  hookUrl: string;
+  updateTimeout: string;
+  app: string;
+  extraApps?: string[];
+}): string {
   const d = o.dir;
   return `load_module ${RTMP_MODULE};
 daemon off;
@@ -115,7 +123,15 @@ export async function startNginxRtmp(o: NginxRtmpOptions): Promise<NginxRtmp> {
   mkdirSync(o.dir, { recursive: true });
   const rtmpPort = await freePort();
   const controlPort = o.controlPort ?? (await freePort());
-  const config = nginxConfig({ dir: o.dir, rtmpPort, controlPort, hookUrl: o.hookUrl, updateTimeout: o.updateTimeout ?? '30s', app: o.app ?? 'live', ...(o.extraApps ? { extraApps: o.extraApps } : {}) });
+  const config = nginxConfig({
+    dir: o.dir,
+    rtmpPort,
+    controlPort,
+    hookUrl: o.hookUrl,
+    updateTimeout: o.updateTimeout ?? '30s',
+    app: o.app ?? 'live',
+    ...(o.extraApps ? { extraApps: o.extraApps } : {}),
+  });
   const file = path.join(o.dir, 'nginx.conf');
   writeFileSync(file, config);
   const proc = spawn(NGINX, ['-p', o.dir, '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });

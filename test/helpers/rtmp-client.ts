@@ -41,7 +41,15 @@ export function amfCommand(...values: Amf[]): Buffer {
 }
 
 /** One RTMP message as type-0 chunk + type-3 continuations of `chunkSize` bytes. */
-export function rtmpMessage(opts: { csid: number; type: number; streamId: number; payload: Buffer; timestamp?: number; chunkSize?: number; declaredLength?: number }): Buffer {
+export function rtmpMessage(opts: {
+  csid: number;
+  type: number;
+  streamId: number;
+  payload: Buffer;
+  timestamp?: number;
+  chunkSize?: number;
+  declaredLength?: number;
+}): Buffer {
   const chunkSize = opts.chunkSize ?? 128;
   const header = Buffer.alloc(12);
   header[0] = opts.csid & 0x3f; // fmt 0

@@ -18,23 +18,75 @@ import { DSA_CATEGORIES, DSA_COUNTRY_CODES, DSA_KEYWORDS } from '../../policy/ds
  * Faults: `failNext(n)` answers 500 without storing; `loseAnswerNext(n)` stores, then answers 500.
  */
 
-const VISIBILITIES = ['DECISION_VISIBILITY_CONTENT_REMOVED', 'DECISION_VISIBILITY_CONTENT_DISABLED', 'DECISION_VISIBILITY_CONTENT_DEMOTED', 'DECISION_VISIBILITY_CONTENT_AGE_RESTRICTED', 'DECISION_VISIBILITY_CONTENT_INTERACTION_RESTRICTED', 'DECISION_VISIBILITY_CONTENT_LABELLED', 'DECISION_VISIBILITY_OTHER'];
+const VISIBILITIES = [
+  'DECISION_VISIBILITY_CONTENT_REMOVED',
+  'DECISION_VISIBILITY_CONTENT_DISABLED',
+  'DECISION_VISIBILITY_CONTENT_DEMOTED',
+  'DECISION_VISIBILITY_CONTENT_AGE_RESTRICTED',
+  'DECISION_VISIBILITY_CONTENT_INTERACTION_RESTRICTED',
+  'DECISION_VISIBILITY_CONTENT_LABELLED',
+  'DECISION_VISIBILITY_OTHER',
+];
 const MONETARIES = ['DECISION_MONETARY_SUSPENSION', 'DECISION_MONETARY_TERMINATION', 'DECISION_MONETARY_OTHER'];
-const PROVISIONS = ['DECISION_PROVISION_PARTIAL_SUSPENSION', 'DECISION_PROVISION_TOTAL_SUSPENSION', 'DECISION_PROVISION_PARTIAL_TERMINATION', 'DECISION_PROVISION_TOTAL_TERMINATION'];
+const PROVISIONS = [
+  'DECISION_PROVISION_PARTIAL_SUSPENSION',
+  'DECISION_PROVISION_TOTAL_SUSPENSION',
+  'DECISION_PROVISION_PARTIAL_TERMINATION',
+  'DECISION_PROVISION_TOTAL_TERMINATION',
+];
 const ACCOUNTS = ['DECISION_ACCOUNT_SUSPENDED', 'DECISION_ACCOUNT_TERMINATED'];
 const ACCOUNT_TYPES = ['ACCOUNT_TYPE_BUSINESS', 'ACCOUNT_TYPE_PRIVATE'];
 const GROUNDS = ['DECISION_GROUND_ILLEGAL_CONTENT', 'DECISION_GROUND_INCOMPATIBLE_CONTENT'];
-const CONTENT_TYPES = ['CONTENT_TYPE_APP', 'CONTENT_TYPE_AUDIO', 'CONTENT_TYPE_IMAGE', 'CONTENT_TYPE_PRODUCT', 'CONTENT_TYPE_SYNTHETIC_MEDIA', 'CONTENT_TYPE_TEXT', 'CONTENT_TYPE_VIDEO', 'CONTENT_TYPE_OTHER'];
+const CONTENT_TYPES = [
+  'CONTENT_TYPE_APP',
+  'CONTENT_TYPE_AUDIO',
+  'CONTENT_TYPE_IMAGE',
+  'CONTENT_TYPE_PRODUCT',
+  'CONTENT_TYPE_SYNTHETIC_MEDIA',
+  'CONTENT_TYPE_TEXT',
+  'CONTENT_TYPE_VIDEO',
+  'CONTENT_TYPE_OTHER',
+];
 const SOURCE_TYPES = ['SOURCE_ARTICLE_16', 'SOURCE_TRUSTED_FLAGGER', 'SOURCE_TYPE_OTHER_NOTIFICATION', 'SOURCE_VOLUNTARY'];
 const AUTOMATED_DECISIONS = ['AUTOMATED_DECISION_FULLY', 'AUTOMATED_DECISION_PARTIALLY', 'AUTOMATED_DECISION_NOT_AUTOMATED'];
 const YES_NO = ['Yes', 'No'];
 const KNOWN = new Set([
-  'content_id', 'content_id_ean', 'decision_visibility', 'decision_visibility_other', 'decision_monetary', 'decision_monetary_other', 'decision_provision', 'decision_account',
-  'account_type', 'category_specification', 'category_specification_other', 'decision_ground', 'decision_ground_reference_url', 'illegal_content_legal_ground',
-  'illegal_content_explanation', 'incompatible_content_ground', 'incompatible_content_explanation', 'incompatible_content_illegal', 'content_type', 'content_type_other',
-  'category', 'category_addition', 'territorial_scope', 'content_language', 'content_date', 'application_date', 'end_date_account_restriction',
-  'end_date_monetary_restriction', 'end_date_service_restriction', 'end_date_visibility_restriction', 'decision_facts', 'source_type', 'source_identity',
-  'automated_detection', 'automated_decision', 'puid',
+  'content_id',
+  'content_id_ean',
+  'decision_visibility',
+  'decision_visibility_other',
+  'decision_monetary',
+  'decision_monetary_other',
+  'decision_provision',
+  'decision_account',
+  'account_type',
+  'category_specification',
+  'category_specification_other',
+  'decision_ground',
+  'decision_ground_reference_url',
+  'illegal_content_legal_ground',
+  'illegal_content_explanation',
+  'incompatible_content_ground',
+  'incompatible_content_explanation',
+  'incompatible_content_illegal',
+  'content_type',
+  'content_type_other',
+  'category',
+  'category_addition',
+  'territorial_scope',
+  'content_language',
+  'content_date',
+  'application_date',
+  'end_date_account_restriction',
+  'end_date_monetary_restriction',
+  'end_date_service_restriction',
+  'end_date_visibility_restriction',
+  'decision_facts',
+  'source_type',
+  'source_identity',
+  'automated_detection',
+  'automated_decision',
+  'puid',
 ]);
 
 type Errors = Record<string, string[]>;
@@ -71,7 +123,8 @@ export function validateStatement(s: Stmt): Errors {
 
   const restrictions = ['decision_visibility', 'decision_monetary', 'decision_provision', 'decision_account'];
   for (const f of restrictions) {
-    if (!present(s[f]) && !restrictions.some((o) => o !== f && present(s[o]))) add(f, `field is required when none of ${restrictions.filter((o) => o !== f).join(' / ')} are present`);
+    if (!present(s[f]) && !restrictions.some((o) => o !== f && present(s[o])))
+      add(f, `field is required when none of ${restrictions.filter((o) => o !== f).join(' / ')} are present`);
   }
   inList('decision_visibility', VISIBILITIES, { array: true, nullable: true });
   if (Array.isArray(s.decision_visibility) && s.decision_visibility.includes('DECISION_VISIBILITY_OTHER')) required('decision_visibility_other');
@@ -192,7 +245,14 @@ export async function startTransparencyDb(token = 'tdb-test-token-1234567890'): 
         return send(fail.status, { message: 'Server Error' }, list.length);
       }
       if (req.url === '/api/v1/statements' && (!Array.isArray(body.statements) || list.length < 1 || list.length > 100)) {
-        return send(422, { message: 'The statements field must have between 1 and 100 items.', errors: { statements: ['The statements field must have between 1 and 100 items.'] } }, list.length);
+        return send(
+          422,
+          {
+            message: 'The statements field must have between 1 and 100 items.',
+            errors: { statements: ['The statements field must have between 1 and 100 items.'] },
+          },
+          list.length,
+        );
       }
       const errors: Record<string, Errors> = {};
       list.forEach((s, i) => {
@@ -208,7 +268,16 @@ export async function startTransparencyDb(token = 'tdb-test-token-1234567890'): 
       const dupes = puids.filter((p, i) => stored.has(p) || puids.indexOf(p) !== i);
       if (dupes.length) {
         const message = 'The platform identifier(s) are not all unique within this call.';
-        if (req.url === '/api/v1/statement') return send(422, { message: 'The identifier given is not unique within this platform.', errors: { puid: ['The identifier given is not unique within this platform.'] }, existing: { puid: dupes[0] } }, 1);
+        if (req.url === '/api/v1/statement')
+          return send(
+            422,
+            {
+              message: 'The identifier given is not unique within this platform.',
+              errors: { puid: ['The identifier given is not unique within this platform.'] },
+              existing: { puid: dupes[0] },
+            },
+            1,
+          );
         return send(422, { message, errors: { puid: [message], existing_puids: [...new Set(dupes)] } }, list.length);
       }
       for (const s of list) stored.set(String(s.puid), s);

@@ -136,7 +136,14 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
 
   it('a key passed as the query (live/channel?key=…) keeps the public name: no rename, sampled under it', async () => {
     const key = await verifiedAccount(gw, 'querykey');
-    const p = startPublisher({ ffmpegPath: ffmpeg!.path, url: `rtmp://127.0.0.1:${nginx.rtmpPort}/live/querykey-channel?key=${key}`, width: 320, height: 180, durationSec: 60, pattern: { color: 'teal' } });
+    const p = startPublisher({
+      ffmpegPath: ffmpeg!.path,
+      url: `rtmp://127.0.0.1:${nginx.rtmpPort}/live/querykey-channel?key=${key}`,
+      width: 320,
+      height: 180,
+      durationSec: 60,
+      pattern: { color: 'teal' },
+    });
     publishers.push(p);
     const stream = await waitFor(() => live('querykey'), 30_000, 'querykey to be live');
     expect(gw.registry.get(stream.id)!.pullUrl).toBe(`rtmp://127.0.0.1:${nginx.rtmpPort}/live/querykey-channel`);
@@ -180,7 +187,10 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
     const exit = await exited(p, 60_000);
     expect(exit, 'the nginx publisher was disconnected').not.toBeNull();
     expect(exit!.code).not.toBe(0);
-    const account = (await api('GET', '/api/v1/accounts/violator')).body as { activeSuspension: { reason: string } | null; streams: Array<{ id: string; endReason: string }> };
+    const account = (await api('GET', '/api/v1/accounts/violator')).body as {
+      activeSuspension: { reason: string } | null;
+      streams: Array<{ id: string; endReason: string }>;
+    };
     expect(account.activeSuspension?.reason).toMatch(/^automated moderation found .+ in your stream$/); // streamer-facing words (streamer-words.ts)
     expect(account.streams.find((s) => s.id === stream.id)?.endReason).toBe('suspended');
     expect(gw.hooks.serverStats('edge').controlFailures).toBe(0);
@@ -229,7 +239,14 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
     const dead = await freePort();
     const orphan = await startNginxRtmp({ dir: path.join(dir, 'nginx-orphan'), hookUrl: `http://127.0.0.1:${dead}/api/v1/hooks/nginx-rtmp?secret=${SECRET}` });
     try {
-      const p = startPublisher({ ffmpegPath: ffmpeg!.path, url: `rtmp://127.0.0.1:${orphan.rtmpPort}/live/${key}`, width: 320, height: 180, durationSec: 20, pattern: { color: 'black' } });
+      const p = startPublisher({
+        ffmpegPath: ffmpeg!.path,
+        url: `rtmp://127.0.0.1:${orphan.rtmpPort}/live/${key}`,
+        width: 320,
+        height: 180,
+        durationSec: 20,
+        pattern: { color: 'black' },
+      });
       publishers.push(p);
       const exit = await exited(p, 30_000);
       expect(exit, 'nginx refused the publish').not.toBeNull();
@@ -248,7 +265,11 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: string }).error).toBe('unauthorized');
     }
-    const bad = await fetch(`${base}?secret=${SECRET}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'call=publish&app=live' });
+    const bad = await fetch(`${base}?secret=${SECRET}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'call=publish&app=live',
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { field: string }).field).toBe('body.clientid');
   });

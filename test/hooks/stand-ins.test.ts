@@ -62,11 +62,19 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
       if (list && method === 'GET') {
         const per = Number(list[1]);
         const all = [...connected.mtx];
-        return [200, { itemCount: all.length, pageCount: Math.ceil(all.length / per), items: all.slice(Number(list[2]) * per, (Number(list[2]) + 1) * per).map((id) => ({ id, state: 'publish' })) }];
+        return [
+          200,
+          {
+            itemCount: all.length,
+            pageCount: Math.ceil(all.length / per),
+            items: all.slice(Number(list[2]) * per, (Number(list[2]) + 1) * per).map((id) => ({ id, state: 'publish' })),
+          },
+        ];
       }
       // RTMPS connections (reported as protocol rtmp in the auth request) live in their own list.
       const secure = /^\/v3\/rtmpsconns\/(list|kick)(?:\?itemsPerPage=(\d+)&page=(\d+)|\/([0-9a-f-]+))$/.exec(url);
-      if (secure?.[1] === 'list') return [200, { itemCount: connected.mtxs.size, pageCount: connected.mtxs.size ? 1 : 0, items: [...connected.mtxs].map((id) => ({ id })) }];
+      if (secure?.[1] === 'list')
+        return [200, { itemCount: connected.mtxs.size, pageCount: connected.mtxs.size ? 1 : 0, items: [...connected.mtxs].map((id) => ({ id })) }];
       if (secure?.[1] === 'kick') return connected.mtxs.delete(secure[4]!) ? [200, {}] : [404, { error: 'connection not found' }];
       const m = /^\/v3\/rtmpconns\/(kick|get)\/([0-9a-f-]+)$/.exec(url);
       if (!m) return [404, { error: 'not found' }];
@@ -95,9 +103,25 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
     gw = await startPipelineGateway(path.join(dir, 'gw'), {
       classifiers: { models: [] },
       servers: [
-        { name: 'mtx', kind: 'mediamtx', secret: MTX_SECRET, control: mtx.url, credentials: { user: 'modgate', password: 'pull-pass' }, pull: `${media}/{path}.flv`, controlTimeoutMs: 1_000 },
+        {
+          name: 'mtx',
+          kind: 'mediamtx',
+          secret: MTX_SECRET,
+          control: mtx.url,
+          credentials: { user: 'modgate', password: 'pull-pass' },
+          pull: `${media}/{path}.flv`,
+          controlTimeoutMs: 1_000,
+        },
         { name: 'srs1', kind: 'srs', secret: SRS_SECRET, control: srs.url, pull: `${media}/{stream}.flv` },
-        { name: 'ome1', kind: 'ome', secret: OME_SECRET, control: ome.url, credentials: { user: 'ome-access-token' }, pull: `${media}/{stream}.flv`, recheckSeconds: 60 },
+        {
+          name: 'ome1',
+          kind: 'ome',
+          secret: OME_SECRET,
+          control: ome.url,
+          credentials: { user: 'ome-access-token' },
+          pull: `${media}/{stream}.flv`,
+          recheckSeconds: 60,
+        },
       ],
     });
     hook = (kind, secret) => `http://127.0.0.1:${gw.httpPort}/api/v1/hooks/${kind}${secret ? `?secret=${secret}` : ''}`;
@@ -141,14 +165,23 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
       // MediaMTX calls nothing when a publish ends: the reconciler finds the connection gone.
       connected.mtx.delete(id);
       await gone('alice');
-      expect(mtx.calls.some((c) => c.method === 'GET' && c.url === '/v3/rtmpconns/list?itemsPerPage=1000&page=0' && c.authorization === `Basic ${Buffer.from('modgate:pull-pass').toString('base64')}`)).toBe(true);
+      expect(
+        mtx.calls.some(
+          (c) =>
+            c.method === 'GET' &&
+            c.url === '/v3/rtmpconns/list?itemsPerPage=1000&page=0' &&
+            c.authorization === `Basic ${Buffer.from('modgate:pull-pass').toString('base64')}`,
+        ),
+      ).toBe(true);
     }, 90_000);
 
     it('an RTMPS publisher (protocol rtmp, listed in rtmpsconns) is not taken for gone, and is kicked there', async () => {
       const key = await verifiedAccount(gw, 'mtxsecure');
       const id = crypto.randomUUID();
       connected.mtxs.add(id);
-      expect((await mediamtxAuth(hook('mediamtx', MTX_SECRET), { password: key, action: 'publish', path: 'mtxsecure', protocol: 'rtmp', id })).allowed).toBe(true);
+      expect((await mediamtxAuth(hook('mediamtx', MTX_SECRET), { password: key, action: 'publish', path: 'mtxsecure', protocol: 'rtmp', id })).allowed).toBe(
+        true,
+      );
       const stream = await waitFor(() => live('mtxsecure'), 10_000, 'mtxsecure to be live');
       const lists = () => mtx.calls.filter((c) => c.url.startsWith('/v3/rtmpsconns/list')).length;
       const before = lists();
@@ -175,7 +208,12 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
       expect((await mediamtxAuth(url, { action: 'api', path: '', protocol: '', id: null })).allowed).toBe(false);
       expect((await mediamtxAuth(url, { action: 'api', path: '', protocol: '', id: null, user: 'modgate', password: 'pull-pass' })).allowed).toBe(true);
       const rows = await gw.store.db.selectFrom('publish_refusals').select(['reason', 'protocol']).where('server', '=', 'mtx').execute();
-      expect(rows).toEqual(expect.arrayContaining([{ reason: 'unknown_key', protocol: 'rtmp' }, { reason: 'not_verified', protocol: 'srt' }]));
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          { reason: 'unknown_key', protocol: 'rtmp' },
+          { reason: 'not_verified', protocol: 'srt' },
+        ]),
+      );
     });
 
     it('a banked picture is cut with POST /v3/rtmpconns/kick/{id} and the account suspended; a failed kick is retried until MediaMTX confirms it', async () => {
@@ -183,7 +221,9 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
       const id = crypto.randomUUID();
       connected.mtx.add(id);
       failKicks = 5; // the first attempts and a reconciler round fail
-      expect((await mediamtxAuth(hook('mediamtx', MTX_SECRET), { password: key, action: 'publish', path: 'violator', protocol: 'rtmp', id })).allowed).toBe(true);
+      expect((await mediamtxAuth(hook('mediamtx', MTX_SECRET), { password: key, action: 'publish', path: 'violator', protocol: 'rtmp', id })).allowed).toBe(
+        true,
+      );
       await waitFor(async () => (connected.mtx.has(id) ? null : true), 60_000, 'the violator to be kicked');
       const kicks = mtx.calls.filter((c) => c.method === 'POST' && c.url === `/v3/rtmpconns/kick/${id}`);
       expect(kicks.length).toBeGreaterThan(3);
@@ -232,7 +272,13 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
     it('a signed opening with the key as the stream is allowed, renamed by new_url and given a lifetime; a suspension deletes the stream through the REST API; closing ends it', async () => {
       const key = await verifiedAccount(gw, 'omealice');
       const url = hook('ome');
-      const res = await omeAdmission(url, OME_SECRET, { direction: 'incoming', protocol: 'rtmp', status: 'opening', url: `rtmp://127.0.0.1:1935/app/${key}`, port: 40001 });
+      const res = await omeAdmission(url, OME_SECRET, {
+        direction: 'incoming',
+        protocol: 'rtmp',
+        status: 'opening',
+        url: `rtmp://127.0.0.1:1935/app/${key}`,
+        port: 40001,
+      });
       expect(res.status).toBe(200);
       expect(res.answer.allowed).toBe(true);
       expect(res.answer.lifetime).toBe(60_000);
@@ -242,12 +288,32 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
       connected.ome.add(stream.id);
       expect((await suspend('omealice')).status).toBe(200);
       await waitFor(async () => (connected.ome.has(stream.id) ? null : true), 30_000, 'the OME stream to be deleted');
-      expect(ome.calls).toContainEqual({ method: 'DELETE', url: `/v1/vhosts/default/apps/app/streams/${stream.id}`, authorization: `Basic ${Buffer.from('ome-access-token:').toString('base64')}` });
+      expect(ome.calls).toContainEqual({
+        method: 'DELETE',
+        url: `/v1/vhosts/default/apps/app/streams/${stream.id}`,
+        authorization: `Basic ${Buffer.from('ome-access-token:').toString('base64')}`,
+      });
 
       const bob = await verifiedAccount(gw, 'omebob');
-      expect((await omeAdmission(url, OME_SECRET, { direction: 'incoming', protocol: 'srt', status: 'opening', url: `srt://127.0.0.1:9999/app/bob?key=${bob}`, port: 40002 })).answer).toMatchObject({ allowed: true });
+      expect(
+        (
+          await omeAdmission(url, OME_SECRET, {
+            direction: 'incoming',
+            protocol: 'srt',
+            status: 'opening',
+            url: `srt://127.0.0.1:9999/app/bob?key=${bob}`,
+            port: 40002,
+          })
+        ).answer,
+      ).toMatchObject({ allowed: true });
       expect((await live('omebob'))?.protocol).toBe('srt');
-      const closing = await omeAdmission(url, OME_SECRET, { direction: 'incoming', protocol: 'srt', status: 'closing', url: `srt://127.0.0.1:9999/app/bob?key=${bob}`, port: 40002 });
+      const closing = await omeAdmission(url, OME_SECRET, {
+        direction: 'incoming',
+        protocol: 'srt',
+        status: 'closing',
+        url: `srt://127.0.0.1:9999/app/bob?key=${bob}`,
+        port: 40002,
+      });
       expect(closing.answer).toEqual({});
       await gone('omebob');
     }, 60_000);
@@ -256,14 +322,45 @@ describe.skipIf(!ffmpeg)('MediaMTX, SRS and OvenMediaEngine adapters against sta
       const url = hook('ome');
       const key = (await issueKey(gw.store.db, { id: 'test' }, 'omealice')).key;
       await gw.gate.refresh();
-      const suspended = await omeAdmission(url, OME_SECRET, { direction: 'incoming', protocol: 'rtmp', status: 'opening', url: `rtmp://127.0.0.1:1935/app/${key}`, port: 40003 });
+      const suspended = await omeAdmission(url, OME_SECRET, {
+        direction: 'incoming',
+        protocol: 'rtmp',
+        status: 'opening',
+        url: `rtmp://127.0.0.1:1935/app/${key}`,
+        port: 40003,
+      });
       expect(suspended.status).toBe(200);
       expect(suspended.answer.allowed).toBe(false);
       expect(suspended.answer.reason).toMatch(/^suspended/);
-      const forged = await omeAdmission(url, OME_SECRET, { direction: 'incoming', protocol: 'rtmp', status: 'opening', url: 'rtmp://127.0.0.1/app/x', port: 1 }, { signature: 'AAAA' });
+      const forged = await omeAdmission(
+        url,
+        OME_SECRET,
+        { direction: 'incoming', protocol: 'rtmp', status: 'opening', url: 'rtmp://127.0.0.1/app/x', port: 1 },
+        { signature: 'AAAA' },
+      );
       expect(forged.status).toBe(401);
-      expect((await omeAdmission(url, 'some-other-secret-1234', { direction: 'outgoing', protocol: 'llhls', status: 'opening', url: 'http://127.0.0.1/app/x/llhls.m3u8', port: 2 })).status).toBe(401);
-      expect((await omeAdmission(url, OME_SECRET, { direction: 'outgoing', protocol: 'llhls', status: 'opening', url: 'http://127.0.0.1/app/x/llhls.m3u8', port: 2 })).answer.allowed).toBe(true);
+      expect(
+        (
+          await omeAdmission(url, 'some-other-secret-1234', {
+            direction: 'outgoing',
+            protocol: 'llhls',
+            status: 'opening',
+            url: 'http://127.0.0.1/app/x/llhls.m3u8',
+            port: 2,
+          })
+        ).status,
+      ).toBe(401);
+      expect(
+        (
+          await omeAdmission(url, OME_SECRET, {
+            direction: 'outgoing',
+            protocol: 'llhls',
+            status: 'opening',
+            url: 'http://127.0.0.1/app/x/llhls.m3u8',
+            port: 2,
+          })
+        ).answer.allowed,
+      ).toBe(true);
     });
   });
 });

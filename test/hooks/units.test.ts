@@ -8,7 +8,14 @@ import { NginxRtmpAdapter } from '../../gateway/hooks/nginx-rtmp.ts';
 import { OmeAdapter, omeSignatureValid } from '../../gateway/hooks/ome.ts';
 
 const server = (o: Record<string, unknown> = {}) =>
-  MediaServerSchema.parse({ name: 'edge', kind: 'nginx-rtmp', secret: 'a-secret-of-16-chars', control: 'http://127.0.0.1:8088/control', pull: 'rtmp://127.0.0.1/{app}/{name}', ...o });
+  MediaServerSchema.parse({
+    name: 'edge',
+    kind: 'nginx-rtmp',
+    secret: 'a-secret-of-16-chars',
+    control: 'http://127.0.0.1:8088/control',
+    pull: 'rtmp://127.0.0.1/{app}/{name}',
+    ...o,
+  });
 const KEY = `sk_${'a'.repeat(32)}`;
 
 describe('who may call a hook', () => {
@@ -52,7 +59,7 @@ describe('who may call a hook', () => {
   });
 });
 
-describe('reading the servers\' requests', () => {
+describe("reading the servers' requests", () => {
   it('nginx-rtmp: the key as the name is renamed; a key in the query leaves the name; viewers are not gated', () => {
     const a = new NginxRtmpAdapter();
     const e1 = a.parse({ call: 'publish', app: 'live', name: KEY, clientid: '7', addr: '10.0.0.1' });
@@ -68,7 +75,17 @@ describe('reading the servers\' requests', () => {
   it('MediaMTX: the key from the password, the token or ?key=; a key as the path is refused', () => {
     const a = new MediaMtxAdapter();
     const s = server({ kind: 'mediamtx' });
-    const base = { ip: '1.2.3.4', user: '', password: '', token: '', action: 'publish', path: 'alice', protocol: 'rtmp', id: '3f1b2c4d-0000-4000-8000-000000000000', query: '' };
+    const base = {
+      ip: '1.2.3.4',
+      user: '',
+      password: '',
+      token: '',
+      action: 'publish',
+      path: 'alice',
+      protocol: 'rtmp',
+      id: '3f1b2c4d-0000-4000-8000-000000000000',
+      query: '',
+    };
     for (const r of [{ password: KEY }, { token: KEY }, { query: `a=1&key=${KEY}` }]) {
       expect(a.parse({ ...base, ...r }, s)).toMatchObject({ type: 'publish', publish: { key: KEY, protocol: 'rtmp', names: { fixedName: 'alice' } } });
     }
@@ -78,7 +95,10 @@ describe('reading the servers\' requests', () => {
 
   it('OME: new_url renames a key-named stream within the same scheme, host, port and app', () => {
     const a = new OmeAdapter();
-    const e = a.parse({ client: { address: '1.2.3.4', port: 999 }, request: { direction: 'incoming', protocol: 'rtmp', status: 'opening', url: `rtmp://ome.example:1935/app/${KEY}` } });
+    const e = a.parse({
+      client: { address: '1.2.3.4', port: 999 },
+      request: { direction: 'incoming', protocol: 'rtmp', status: 'opening', url: `rtmp://ome.example:1935/app/${KEY}` },
+    });
     expect(e.type).toBe('publish');
     if (e.type !== 'publish') return;
     expect(e.publish.ref).toBe('1.2.3.4:999');

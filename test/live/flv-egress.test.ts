@@ -27,7 +27,11 @@ describe('HTTP-FLV watch-live for RTMP and WebSocket streams', () => {
 
   /** Decodes `frames` video frames from the URL; returns the codec names ffmpeg reported. */
   const watch = async (url: string, token: string, frames = 10) => {
-    const { stderr } = await run(FFMPEG, ['-hide_banner', '-headers', `Authorization: Bearer ${token}\r\n`, '-i', url, '-frames:v', String(frames), '-f', 'null', '-'], { timeout: 90_000 });
+    const { stderr } = await run(
+      FFMPEG,
+      ['-hide_banner', '-headers', `Authorization: Bearer ${token}\r\n`, '-i', url, '-frames:v', String(frames), '-f', 'null', '-'],
+      { timeout: 90_000 },
+    );
     return stderr;
   };
 
@@ -42,7 +46,9 @@ describe('HTTP-FLV watch-live for RTMP and WebSocket streams', () => {
     const info = await watch(url, t.moderatorToken);
     expect(info).toMatch(/Input #0, flv/);
     expect(info).toMatch(/Video: h264/);
-    expect((await fetch(`${t.httpUrl}/api/v1/streams/str_nosuchstream000000000/live.flv`, { headers: { authorization: `Bearer ${t.moderatorToken}` } })).status).toBe(404);
+    expect(
+      (await fetch(`${t.httpUrl}/api/v1/streams/str_nosuchstream000000000/live.flv`, { headers: { authorization: `Bearer ${t.moderatorToken}` } })).status,
+    ).toBe(404);
   }, 120_000);
 
   it('a WebSocket (WebM VP8) stream is transcoded to H.264 FLV for the browser player', async () => {

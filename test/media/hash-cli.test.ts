@@ -78,7 +78,9 @@ describe('modgate hash with many inputs', { timeout: 180_000 }, () => {
     const store = await openStore(db);
     try {
       const rows = await store.db.selectFrom('bank_entries').select(['hash', 'note']).where('bank', '=', 'tve').orderBy('note').execute();
-      expect(rows).toEqual(['grey-256x192.png', 'rgb-128x96.bmp', 'rgb-444-300x200.jpg', 'rgb16-128x96.png'].map((n) => ({ hash: ref[n]!.hash, note: path.join(images, n) })));
+      expect(rows).toEqual(
+        ['grey-256x192.png', 'rgb-128x96.bmp', 'rgb-444-300x200.jpg', 'rgb16-128x96.png'].map((n) => ({ hash: ref[n]!.hash, note: path.join(images, n) })),
+      );
     } finally {
       await store.close();
     }
@@ -89,7 +91,21 @@ describe.skipIf(!ffmpeg)('modgate hash on videos', { timeout: 180_000 }, () => {
   let video: string;
   beforeAll(async () => {
     video = path.join(dir, 'clip 1.mp4');
-    await promisify(execFile)(ffmpeg!.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-t', '3.2', '-pix_fmt', 'yuv420p', '-y', video]);
+    await promisify(execFile)(ffmpeg!.path, [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=320x240:rate=25',
+      '-t',
+      '3.2',
+      '-pix_fmt',
+      'yuv420p',
+      '-y',
+      video,
+    ]);
   });
 
   it('prints one vPDQ line (hash,quality,seconds) per second after a comment naming the file, and more with --fps', async () => {

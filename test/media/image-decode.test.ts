@@ -61,7 +61,14 @@ describe('JPEG through libjpeg-turbo', () => {
 
 /** A PNG from raw samples, with extra chunks inserted after IHDR. */
 function png(opts: { width: number; height: number; colorType: 0 | 2; data: Buffer }, extra: Array<[string, Buffer]> = []): Buffer {
-  const p = new pngjs.PNG({ width: opts.width, height: opts.height, colorType: opts.colorType, inputColorType: opts.colorType, inputHasAlpha: false, bitDepth: 8 });
+  const p = new pngjs.PNG({
+    width: opts.width,
+    height: opts.height,
+    colorType: opts.colorType,
+    inputColorType: opts.colorType,
+    inputHasAlpha: false,
+    bitDepth: 8,
+  });
   p.data = opts.data;
   const plain = pngjs.PNG.sync.write(p, { colorType: opts.colorType, inputColorType: opts.colorType, inputHasAlpha: false, bitDepth: 8 });
   const chunks = extra.map(([type, body]) => {

@@ -40,17 +40,26 @@ async function expectReference(root: string, values: Record<string, ReferenceVal
   });
 }
 
-describe('modgate hash matches Meta\'s reference photo hasher', { timeout: 180_000 }, () => {
+describe("modgate hash matches Meta's reference photo hasher", { timeout: 180_000 }, () => {
   it.skipIf(!haveShared)('on every shared sample image: raw PPMs bit for bit, JPEG and PNG within 2 bits', async () => {
     await expectReference(SHARED_IMAGES, reference.shared);
   });
 
-  it('on the repository\'s own images: every PNG colour type and bit depth, grey/progressive/4:4:4 JPEG, PGM/PPM, BMP and WebP', async () => {
+  it("on the repository's own images: every PNG colour type and bit depth, grey/progressive/4:4:4 JPEG, PGM/PPM, BMP and WebP", async () => {
     await expectReference(FIXTURE_IMAGES, reference.fixtures);
   });
 
   it('reports in --json how each file was decoded, resized and which alpha channels were set aside', async () => {
-    const names = ['rgb-420-640x360.jpg', 'wide-1000x100.jpg', 'rgb-444-300x200.jpg', 'rgba-520x400.png', 'grey-alpha-256x192.png', 'grey16-128x96.png', 'rgb-128x96.bmp', 'rgb-160x120.ppm'];
+    const names = [
+      'rgb-420-640x360.jpg',
+      'wide-1000x100.jpg',
+      'rgb-444-300x200.jpg',
+      'rgba-520x400.png',
+      'grey-alpha-256x192.png',
+      'grey16-128x96.png',
+      'rgb-128x96.bmp',
+      'rgb-160x120.ppm',
+    ];
     const run = await modgate(['hash', '--json', ...names.map((f) => path.join(FIXTURE_IMAGES, f))]);
     expect(run.code, run.stderr).toBe(0);
     const rows = JSON.parse(run.stdout) as Array<Record<string, unknown>>;

@@ -30,7 +30,13 @@ const PER_WRITER_CONCURRENCY = 16;
 
 function gateSnapshot(g: GateState): string[] {
   const out: string[] = [];
-  for (const [account, list] of g.suspensionsByAccount) out.push(`${account}:${list.map((s) => s.id).sort().join(',')}`);
+  for (const [account, list] of g.suspensionsByAccount)
+    out.push(
+      `${account}:${list
+        .map((s) => s.id)
+        .sort()
+        .join(',')}`,
+    );
   return out.sort();
 }
 
@@ -61,7 +67,20 @@ for (const backend of backends) {
       const ids = Array.from({ length: CHANGES }, (_, i) => `acc_feed_${i}_${randomBytes(3).toString('hex')}`);
       await setup.db
         .insertInto('accounts')
-        .values(ids.map((id, i) => ({ id, handle: `feed${i}`, identity_status: 'verified' as const, identity_subject: `idp:${id}`, identity_method: 'test', identity_changed_at: now, created_at: now, age_over: null, age_source: null, age_checked_at: null })))
+        .values(
+          ids.map((id, i) => ({
+            id,
+            handle: `feed${i}`,
+            identity_status: 'verified' as const,
+            identity_subject: `idp:${id}`,
+            identity_method: 'test',
+            identity_changed_at: now,
+            created_at: now,
+            age_over: null,
+            age_source: null,
+            age_checked_at: null,
+          })),
+        )
         .execute();
 
       // SQLite: better-sqlite3 waits for a lock synchronously, so two connections in one process cannot take
@@ -95,7 +114,19 @@ for (const backend of backends) {
                 await sleep(Math.floor(Math.random() * 15));
                 await trx
                   .insertInto('suspensions')
-                  .values({ id: `sus_${accountId}`, account_id: accountId, identity_subject: `idp:${accountId}`, reason: 'feed test', starts_at: at, ends_at: null, created_by: 'test', decision_id: null, lifted_at: null, lifted_by: null, lift_reason: null })
+                  .values({
+                    id: `sus_${accountId}`,
+                    account_id: accountId,
+                    identity_subject: `idp:${accountId}`,
+                    reason: 'feed test',
+                    starts_at: at,
+                    ends_at: null,
+                    created_by: 'test',
+                    decision_id: null,
+                    lifted_at: null,
+                    lifted_by: null,
+                    lift_reason: null,
+                  })
                   .execute();
               });
             }),
@@ -127,7 +158,19 @@ for (const backend of backends) {
       const w = backend.name === 'postgres' ? await openStore(url) : s;
       if (w !== s) stores.push(w);
       const now = Date.now();
-      await s.db.insertInto('banks').values({ name: 'b', description: null, default_category: 'terror', default_severity: 'critical', radius: 31, enabled: 1, created_at: now, created_by: 'test' }).execute();
+      await s.db
+        .insertInto('banks')
+        .values({
+          name: 'b',
+          description: null,
+          default_category: 'terror',
+          default_severity: 'critical',
+          radius: 31,
+          enabled: 1,
+          created_at: now,
+          created_by: 'test',
+        })
+        .execute();
       const index = new HashBankIndex(new SqlBankStore(s.db, s.dialect));
       await index.loadAll();
       let writing = true;
@@ -144,7 +187,21 @@ for (const backend of backends) {
             const id = `ent_${i}`;
             await recordBankChange(trx, 'b', id, now);
             await sleep(Math.floor(Math.random() * 15));
-            await trx.insertInto('bank_entries').values({ id, bank: 'b', hash: randomBytes(32).toString('hex'), category: 'terror', severity: 'critical', source: null, note: null, added_by: 'test', added_at: now, enabled: 1 }).execute();
+            await trx
+              .insertInto('bank_entries')
+              .values({
+                id,
+                bank: 'b',
+                hash: randomBytes(32).toString('hex'),
+                category: 'terror',
+                severity: 'critical',
+                source: null,
+                note: null,
+                added_by: 'test',
+                added_at: now,
+                enabled: 1,
+              })
+              .execute();
           });
         });
       } finally {

@@ -43,7 +43,11 @@ describe.skipIf(pgUnavailable !== null)('a gateway process on PostgreSQL survive
     api = new ApiClient(node.httpUrl, token);
     anon = new ApiClient(node.httpUrl, null);
     publisher = startPublisher({ url: node.publishUrl(alice), ffmpegPath: FFMPEG, width: 320, height: 180, rate: 15 });
-    await waitFor(async () => (await api.get<{ streams: StreamView[] }>('/api/v1/streams')).body.streams?.find((s) => s.account === 'alice'), 20_000, "alice's stream");
+    await waitFor(
+      async () => (await api.get<{ streams: StreamView[] }>('/api/v1/streams')).body.streams?.find((s) => s.account === 'alice'),
+      20_000,
+      "alice's stream",
+    );
   });
 
   afterAll(async () => {
@@ -114,9 +118,18 @@ describe.skipIf(pgUnavailable !== null)('a gateway process on PostgreSQL survive
   it('after the faults, writes work again: a suspension through the API is stored and cuts the live stream', async () => {
     const res = await api.post('/api/v1/accounts/alice/suspend', { reason: 'after the outage' });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    const done = await waitFor(() => (publisher.proc.exitCode !== null || publisher.proc.signalCode !== null ? true : null), 20_000, "alice's publisher to be cut");
+    const done = await waitFor(
+      () => (publisher.proc.exitCode !== null || publisher.proc.signalCode !== null ? true : null),
+      20_000,
+      "alice's publisher to be cut",
+    );
     expect(done).toBe(true);
-    const row = await admin.db.selectFrom('suspensions').innerJoin('accounts', 'accounts.id', 'suspensions.account_id').select('suspensions.reason').where('accounts.handle', '=', 'alice').executeTakeFirst();
+    const row = await admin.db
+      .selectFrom('suspensions')
+      .innerJoin('accounts', 'accounts.id', 'suspensions.account_id')
+      .select('suspensions.reason')
+      .where('accounts.handle', '=', 'alice')
+      .executeTakeFirst();
     expect(row?.reason).toBe('after the outage');
     const ended = await admin.db.selectFrom('streams').select(['end_reason']).where('ended_at', 'is not', null).execute();
     expect(ended.map((r) => r.end_reason)).toContain('suspended');

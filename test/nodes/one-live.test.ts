@@ -83,14 +83,19 @@ describe.skipIf(pgUnavailable !== null)('one live stream per account across two 
     await admin?.close();
   });
 
-  const openRows = async () => admin.db.selectFrom('streams').select(['id', 'node_id']).where('account_id', '=', accountId).where('ended_at', 'is', null).execute();
+  const openRows = async () =>
+    admin.db.selectFrom('streams').select(['id', 'node_id']).where('account_id', '=', accountId).where('ended_at', 'is', null).execute();
 
   it('the same key published on A and B at the same moment, five times: each time exactly one is live', async () => {
     for (let round = 0; round < 5; round++) {
       const clients: RawRtmp[] = (await Promise.all([rawPublish(a.rtmpPort, key), rawPublish(b.rtmpPort, key)])).map((r) => r.client);
       try {
         // The loser may have been told Publish.Start before its node lost the claim; it is then ended.
-        await waitFor(async () => clients.filter((c) => !c.isClosed()).length === 1 && (await openRows()).length === 1, 20_000, `round ${round}: one live stream`);
+        await waitFor(
+          async () => clients.filter((c) => !c.isClosed()).length === 1 && (await openRows()).length === 1,
+          20_000,
+          `round ${round}: one live stream`,
+        );
         const loser = clients.find((c) => c.isClosed())!;
         expect(loser.received().toString('latin1')).toContain('already_live');
       } finally {

@@ -58,7 +58,8 @@ describe.skipIf(pgUnavailable !== null)('two gateway nodes on one PostgreSQL: pu
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const liveOn = async (api: ApiClient, handle: string) => (await api.get<{ streams: StreamView[] }>('/api/v1/streams')).body.streams?.find((s) => s.account === handle);
+  const liveOn = async (api: ApiClient, handle: string) =>
+    (await api.get<{ streams: StreamView[] }>('/api/v1/streams')).body.streams?.find((s) => s.account === handle);
   const ended = (p: Publisher) => (p.proc.exitCode !== null || p.proc.signalCode !== null ? true : null);
 
   it("a suspension through A cuts the account's publisher on B", async () => {
@@ -89,7 +90,11 @@ describe.skipIf(pgUnavailable !== null)('two gateway nodes on one PostgreSQL: pu
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const versionId = res.body.versionId;
     expect(versionId).toBeGreaterThan(0);
-    await waitFor(async () => (await apiB.get<{ versionId: number }>('/api/v1/policy')).body.versionId === versionId, 20_000, 'B to apply the policy activated on A');
+    await waitFor(
+      async () => (await apiB.get<{ versionId: number }>('/api/v1/policy')).body.versionId === versionId,
+      20_000,
+      'B to apply the policy activated on A',
+    );
   });
 
   it('a bank entry added on A matches a live stream on B, which is cut', async () => {

@@ -8,7 +8,16 @@ import { ConfigSchema } from '../../gateway/config.ts';
 import { addAccount } from '../../gateway/identity/accounts.ts';
 import { issueKey } from '../../gateway/identity/keys.ts';
 import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
-import { AdaptiveController, DEFAULT_ADAPTIVE, hotReason, initialState, observe, tick, type AdaptiveOptions, type ModeChange } from '../../gateway/pipeline/adaptive.ts';
+import {
+  AdaptiveController,
+  DEFAULT_ADAPTIVE,
+  hotReason,
+  initialState,
+  observe,
+  tick,
+  type AdaptiveOptions,
+  type ModeChange,
+} from '../../gateway/pipeline/adaptive.ts';
 import type { Gateway } from '../../gateway/server.ts';
 import { writeOnnxFixtures, type OnnxFixtures } from '../fixtures/onnx-fixtures.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
@@ -32,7 +41,16 @@ const match = (streamId: string, distance: number): Signal => ({
   observedAt: 0,
   source: 'hash_match',
   label: 'terrorist-violent-extremism',
-  match: { bank: 'tve', entryId: 'e1', distance, variant: 'original', category: 'terrorist-violent-extremism', severity: 'critical', frameHash: '0'.repeat(64), quality: 100 },
+  match: {
+    bank: 'tve',
+    entryId: 'e1',
+    distance,
+    variant: 'original',
+    category: 'terrorist-violent-extremism',
+    severity: 'critical',
+    frameHash: '0'.repeat(64),
+    quality: 100,
+  },
   version: 'banks@1',
   evidenceRef: null,
 });

@@ -51,7 +51,14 @@ describe.skipIf(!ffmpeg)('crash safety: a decision survives kill -9 of the gatew
     configFile = path.join(dir, 'modgate.json');
     writeFileSync(
       configFile,
-      JSON.stringify({ dataDir: dir, rtmp: { host: '127.0.0.1', port: rtmpPort }, http: { host: '127.0.0.1', port: httpPort }, demo: false, classifiers: { models: [] }, log: { level: 'warn' } }),
+      JSON.stringify({
+        dataDir: dir,
+        rtmp: { host: '127.0.0.1', port: rtmpPort },
+        http: { host: '127.0.0.1', port: httpPort },
+        demo: false,
+        classifiers: { models: [] },
+        log: { level: 'warn' },
+      }),
     );
     store = await openStore(`sqlite:${path.join(dir, 'modgate.sqlite')}`);
     await addAccount(store.db, { id: 'test' }, { handle: 'crasher', verified: true, subject: 'person-crash' });
@@ -97,7 +104,14 @@ describe.skipIf(!ffmpeg)('crash safety: a decision survives kill -9 of the gatew
 
     const second = await serve(configFile);
     children.push(second.proc);
-    const retry = startPublisher({ ffmpegPath: ffmpeg!.path, url: `rtmp://127.0.0.1:${rtmpPort}/live/${key}`, width: 320, height: 240, durationSec: 5, pattern: 'testsrc2' });
+    const retry = startPublisher({
+      ffmpegPath: ffmpeg!.path,
+      url: `rtmp://127.0.0.1:${rtmpPort}/live/${key}`,
+      width: 320,
+      height: 240,
+      durationSec: 5,
+      pattern: 'testsrc2',
+    });
     const exit = await retry.done;
     expect(exit.code, 'the reconnect was refused').not.toBe(0);
     const refusal = await waitFor(

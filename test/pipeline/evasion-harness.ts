@@ -26,8 +26,19 @@ export async function bankPictures(gw: Gateway, pictures: readonly string[], ban
 }
 
 /** Renders one transformed stream to an FLV file (faster than real time; the publish then costs only the copy). */
-export async function renderStream(ffmpegPath: string, id: TransformId, o: { picture: string; background: string; file: string; appearSec: number; durationSec: number; fontFile: string | null }): Promise<string> {
-  const args = publishArgs(id, { picture: o.picture, background: o.background, target: o.file, appearSec: o.appearSec, durationSec: o.durationSec, fontFile: o.fontFile });
+export async function renderStream(
+  ffmpegPath: string,
+  id: TransformId,
+  o: { picture: string; background: string; file: string; appearSec: number; durationSec: number; fontFile: string | null },
+): Promise<string> {
+  const args = publishArgs(id, {
+    picture: o.picture,
+    background: o.background,
+    target: o.file,
+    appearSec: o.appearSec,
+    durationSec: o.durationSec,
+    fontFile: o.fontFile,
+  });
   await new Promise<void>((resolve, reject) => {
     const p = spawn(ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';

@@ -53,12 +53,27 @@ describe.skipIf(!ffmpeg)('evasions of banked content are cut, benign streams are
     const jobs = CUT_CLASSES.map((t: TransformId, i) => ({
       handle: `evade-${t}`,
       render: () =>
-        renderStream(ffmpeg!.path, t, { picture: pictures[i % pictures.length]!, background: benign[i % benign.length]!, file: path.join(dir, `${t}.flv`), appearSec: 1, durationSec: 12, fontFile: font }),
+        renderStream(ffmpeg!.path, t, {
+          picture: pictures[i % pictures.length]!,
+          background: benign[i % benign.length]!,
+          file: path.join(dir, `${t}.flv`),
+          appearSec: 1,
+          durationSec: 12,
+          fontFile: font,
+        }),
     }));
     // Benign: each real photo shown plainly (the `reencode` rendering of it over itself), and the clip.
     const benignJobs = benign.map((b, i) => ({
       handle: `benign-${i}`,
-      render: () => renderStream(ffmpeg!.path, 'reencode', { picture: b, background: b, file: path.join(dir, `benign-${i}.flv`), appearSec: 0, durationSec: 8, fontFile: null }),
+      render: () =>
+        renderStream(ffmpeg!.path, 'reencode', {
+          picture: b,
+          background: b,
+          file: path.join(dir, `benign-${i}.flv`),
+          appearSec: 0,
+          durationSec: 8,
+          fontFile: null,
+        }),
     }));
     const clipJobs = benignClips().map((c, i) => ({ handle: `benign-clip-${i}`, render: async () => c }));
     await runAll([...jobs, ...benignJobs, ...clipJobs]);
@@ -82,7 +97,11 @@ describe.skipIf(!ffmpeg)('evasions of banked content are cut, benign streams are
 
   it('decisions record which region matched: inside the borders for portrait, letterbox and pillarbox, a banked centre crop for a crop, the inset for a PiP', () => {
     // The whole padded frame is never what matched: the picture is hashed at its own shape (the trimmed frame or its tiles).
-    for (const t of ['portrait', 'letterbox', 'pillarbox']) expect(outcomes.get(`evade-${t}`)!.matches.every((m) => m.region !== 'full'), t).toBe(true);
+    for (const t of ['portrait', 'letterbox', 'pillarbox'])
+      expect(
+        outcomes.get(`evade-${t}`)!.matches.every((m) => m.region !== 'full'),
+        t,
+      ).toBe(true);
     expect(outcomes.get('evade-letterbox')!.matches.map((m) => m.region)).toContain('trimmed');
     expect(outcomes.get('evade-crop10')!.matches.some((m) => m.entryRegion.startsWith('centre-'))).toBe(true);
     expect(outcomes.get('evade-pip')!.matches.map((m) => m.region)).toContain('inner');

@@ -11,7 +11,6 @@ import { bankImage, renderKnownImage, sleep, startPipelineGateway, verifiedAccou
 const ffmpeg = await findFfmpeg();
 if (!ffmpeg) console.warn('skipping one-strike end-to-end tests: no ffmpeg found (set FFMPEG_PATH or install ffmpeg)');
 
-
 describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, real SQLite)', () => {
   let dir: string;
   let gw: Gateway;
@@ -64,7 +63,8 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     publishers.push(p);
     return p;
   };
-  const live = async (handle: string) => ((await api('GET', '/api/v1/streams')).body.streams as Array<{ account: string; id: string }>).find((s) => s.account === handle);
+  const live = async (handle: string) =>
+    ((await api('GET', '/api/v1/streams')).body.streams as Array<{ account: string; id: string }>).find((s) => s.account === handle);
 
   it('a flipped, re-encoded copy of banked content is cut, the streamer suspended and the reconnect refused, while another stream stays up', async () => {
     const bystander = publish(otherKey, null);
@@ -76,7 +76,10 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     expect(exit, 'the violating publisher was disconnected').not.toBeNull();
     expect(exit!.code).not.toBe(0);
 
-    const account = (await api('GET', '/api/v1/accounts/streamer')).body as { activeSuspension: { reason: string; endsAt: string } | null; streams: Array<{ endReason: string }> };
+    const account = (await api('GET', '/api/v1/accounts/streamer')).body as {
+      activeSuspension: { reason: string; endsAt: string } | null;
+      streams: Array<{ endReason: string }>;
+    };
     // The stored reason is the streamer-facing one (gateway/enforcement/streamer-words.ts): plain words, no rule ids.
     expect(account.activeSuspension?.reason).toMatch(/^automated moderation found .+ in your stream$/);
     const days = (Date.parse(account.activeSuspension!.endsAt) - Date.now()) / 86_400_000;

@@ -58,8 +58,15 @@ describe.skipIf(!ffmpeg)('shadow rules end to end (operator dry run on live traf
     const live = gw.registry.list().find((s) => s.handle === 'shadowed');
     expect(live, 'the stream is still live').toBeDefined();
     const framesAtDecision = gw.watcher?.stats(live!.id)?.framesEmitted ?? 0;
-    await waitFor(async () => (gw.watcher?.stats(live!.id)?.framesEmitted ?? 0) >= framesAtDecision + 4, 30_000, '4 more sampled frames after the shadow decision');
-    expect(gw.registry.list().map((s) => s.handle), 'the stream is still live').toContain('shadowed');
+    await waitFor(
+      async () => (gw.watcher?.stats(live!.id)?.framesEmitted ?? 0) >= framesAtDecision + 4,
+      30_000,
+      '4 more sampled frames after the shadow decision',
+    );
+    expect(
+      gw.registry.list().map((s) => s.handle),
+      'the stream is still live',
+    ).toContain('shadowed');
     expect(pub!.proc.exitCode).toBeNull();
     expect(await gw.store.db.selectFrom('suspensions').selectAll().execute()).toEqual([]);
     expect(await gw.store.db.selectFrom('strikes').selectAll().execute()).toEqual([]);

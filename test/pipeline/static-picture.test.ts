@@ -40,7 +40,14 @@ describe.skipIf(!ffmpeg)('a static picture end to end (real ffmpeg over RTMP, re
 
   it('frames of an unchanging picture keep the stream watched past the stall window; frames that stop do not', async () => {
     const key = await verifiedAccount(gw, 'still');
-    pub = startPublisher({ ffmpegPath: ffmpeg!.path, url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/${key}`, width: 320, height: 240, durationSec: 120, pattern: { color: 'teal' } });
+    pub = startPublisher({
+      ffmpegPath: ffmpeg!.path,
+      url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/${key}`,
+      width: 320,
+      height: 240,
+      durationSec: 120,
+      pattern: { color: 'teal' },
+    });
     const stream = await waitFor(async () => gw.registry.list().find((s) => s.handle === 'still'), 30_000, 'the stream to go live');
     const frames = () => gw.watcher?.stats(stream.id)?.framesEmitted ?? 0;
     // A slow sampler start on a loaded host is a legitimate stall: shorten the window only once frames flow.
@@ -56,10 +63,14 @@ describe.skipIf(!ffmpeg)('a static picture end to end (real ffmpeg over RTMP, re
 
     // The publisher freezes with its connection open (SIGSTOP): no more media, so no frames: a stall review.
     pub.proc.kill('SIGSTOP');
-    const [decision] = await waitFor(async () => {
-      const d = await stallDecisions();
-      return d.length > 0 ? d : null;
-    }, 60_000, 'the sampler-stall decision');
+    const [decision] = await waitFor(
+      async () => {
+        const d = await stallDecisions();
+        return d.length > 0 ? d : null;
+      },
+      60_000,
+      'the sampler-stall decision',
+    );
     expect(decision!.reason).toMatch(/no frames sampled/);
     await pub.stop('SIGKILL');
   }, 240_000);

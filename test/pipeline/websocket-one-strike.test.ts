@@ -37,7 +37,15 @@ describe.skipIf(!ffmpeg)('one-strike policy over WebSocket ingest (real WebM fro
         pattern: { color: 'seagreen' },
         image: { path: image, afterSec: 4, transform: 'hflip' },
       }),
-      makeFile({ ffmpegPath: ffmpeg!.path, file: path.join(dir, 'benign.webm'), format: 'webm', width: 480, height: 270, durationSec: 10, pattern: 'testsrc2' }),
+      makeFile({
+        ffmpegPath: ffmpeg!.path,
+        file: path.join(dir, 'benign.webm'),
+        format: 'webm',
+        width: 480,
+        height: 270,
+        durationSec: 10,
+        pattern: 'testsrc2',
+      }),
     ]);
     gw = await startPipelineGateway(dir, { classifiers: { models: [] } });
     key = await verifiedAccount(gw, 'browser');

@@ -59,7 +59,18 @@ async function insertSignals(accountId: string, signals: Signal[]): Promise<void
 async function insertStream(id: string, accountId: string, startedAt: number): Promise<void> {
   await gw.store.db
     .insertInto('streams')
-    .values({ id, account_id: accountId, key_id: null, protocol: 'rtmp', remote_addr: null, started_at: startedAt, ended_at: startedAt + 60_000, end_reason: 'cut', end_detail: null, node_id: 'test' })
+    .values({
+      id,
+      account_id: accountId,
+      key_id: null,
+      protocol: 'rtmp',
+      remote_addr: null,
+      started_at: startedAt,
+      ended_at: startedAt + 60_000,
+      end_reason: 'cut',
+      end_detail: null,
+      node_id: 'test',
+    })
     .execute();
 }
 
@@ -122,7 +133,13 @@ interface RuleDiffBody {
   changed: number;
   unchanged: number;
   recorded: { enforced: number; shadow: number } | null;
-  examples: Array<{ change: string; streamId: string; at: string; baseline: { summary: string; escalationStep: number | null; evidenceRefs: string[] } | null; candidate: { summary: string } | null }>;
+  examples: Array<{
+    change: string;
+    streamId: string;
+    at: string;
+    baseline: { summary: string; escalationStep: number | null; evidenceRefs: string[] } | null;
+    candidate: { summary: string } | null;
+  }>;
 }
 interface BacktestBody {
   baseline: { versionId: number; name: string; version: string };
@@ -131,7 +148,15 @@ interface BacktestBody {
   until: string;
   streams: number;
   signals: number;
-  totals: { added: number; removed: number; changed: number; streamsAffected: number; streamsNoLongerCut: number; baseline: { cuts: number }; candidate: { cuts: number } };
+  totals: {
+    added: number;
+    removed: number;
+    changed: number;
+    streamsAffected: number;
+    streamsNoLongerCut: number;
+    baseline: { cuts: number };
+    candidate: { cuts: number };
+  };
   rules: RuleDiffBody[];
   recorded: { decisions: number; reproducedByBaseline: number; keptByCandidate: number; droppedByCandidate: number };
   notes: string[];
@@ -166,7 +191,15 @@ describe('POST /api/v1/policy/backtest', { timeout: 120_000 }, () => {
     const medium = rule(b, 'graphic-violence-medium');
     expect(medium).toMatchObject({ baseline: { enforced: 3, shadow: 0 }, unchanged: 3, added: { enforced: 0, shadow: 0 }, examples: [] });
 
-    expect(b.totals).toMatchObject({ added: 0, removed: 1, changed: 0, streamsAffected: 1, streamsNoLongerCut: 1, baseline: { cuts: 3 }, candidate: { cuts: 2 } });
+    expect(b.totals).toMatchObject({
+      added: 0,
+      removed: 1,
+      changed: 0,
+      streamsAffected: 1,
+      streamsNoLongerCut: 1,
+      baseline: { cuts: 3 },
+      candidate: { cuts: 2 },
+    });
     // st-a's review and cut were recorded as they happened; both policies make them again.
     expect(b.recorded).toMatchObject({ decisions: 2, reproducedByBaseline: 2, keptByCandidate: 2, droppedByCandidate: 0 });
     expect(b.notes.join('\n')).toContain('stall entries are not replayed (sampler-stall)');
@@ -174,20 +207,32 @@ describe('POST /api/v1/policy/backtest', { timeout: 120_000 }, () => {
 
   it("uses each account's history as of the stream's start (st-c escalates on st-a's strike)", async () => {
     // Under the same policy nothing differs; the escalation shows in a rule whose actions the candidate changes.
-    const noLadder = DEFAULT_TEXT.replace(/escalation:\n {6}- \{ priorStrikes: 1, within: 90d, minSeverity: high, suspend: permanent \}\n\n  - id: graphic-violence-medium/, 'escalation: []\n\n  - id: graphic-violence-medium');
+    const noLadder = DEFAULT_TEXT.replace(
+      /escalation:\n {6}- \{ priorStrikes: 1, within: 90d, minSeverity: high, suspend: permanent \}\n\n  - id: graphic-violence-medium/,
+      'escalation: []\n\n  - id: graphic-violence-medium',
+    );
     expect(noLadder).not.toBe(DEFAULT_TEXT);
     const res = await api.post<BacktestBody>('/api/v1/policy/backtest', { text: noLadder, format: 'yaml', since: T - 3600_000, until: UNTIL });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const high = rule(res.body, 'graphic-violence-high');
     expect(high.changed).toBe(1);
     expect(high.examples).toEqual([
-      expect.objectContaining({ change: 'changed', streamId: 'st-c', differences: ['suspend permanent → 30d'], baseline: expect.objectContaining({ escalationStep: 0 }) }),
+      expect.objectContaining({
+        change: 'changed',
+        streamId: 'st-c',
+        differences: ['suspend permanent → 30d'],
+        baseline: expect.objectContaining({ escalationStep: 0 }),
+      }),
     ]);
   });
 
   it('400: an invalid candidate, with every error and its key path', async () => {
     const text = CANDIDATE_TEXT.replace('minScore: 0.95', 'minScore: 9.5').replace('mode: fail_open', 'mode: fail_maybe');
-    const res = await api.post<{ error: string; errors: Array<{ path: string; message: string }>; message: string }>('/api/v1/policy/backtest', { text, since: SINCE, until: UNTIL });
+    const res = await api.post<{ error: string; errors: Array<{ path: string; message: string }>; message: string }>('/api/v1/policy/backtest', {
+      text,
+      since: SINCE,
+      until: UNTIL,
+    });
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_policy');
     expect(res.body.errors).toEqual([
@@ -195,13 +240,19 @@ describe('POST /api/v1/policy/backtest', { timeout: 120_000 }, () => {
       { path: 'stall[0].mode', message: 'expected fail_open or fail_closed' },
     ]);
     expect(res.body.message).toContain('rules[1].match.minScore: expected a number between 0 and 1');
-    const json = await api.post<{ errors: Array<{ path: string }> }>('/api/v1/policy/backtest', { text: '{"version": 1}', format: 'json', since: SINCE, until: UNTIL });
+    const json = await api.post<{ errors: Array<{ path: string }> }>('/api/v1/policy/backtest', {
+      text: '{"version": 1}',
+      format: 'json',
+      since: SINCE,
+      until: UNTIL,
+    });
     expect(json.status).toBe(400);
     expect(json.body.errors.map((e) => e.path)).toEqual(['name', 'rules']);
   });
 
   it('400: bad ranges and times, too many streams; 403 for a moderator; 404 for an unknown baseline', async () => {
-    const post = (body: Record<string, unknown>, client = api) => client.post<{ error: string; message: string; field?: string }>('/api/v1/policy/backtest', { text: CANDIDATE_TEXT, ...body });
+    const post = (body: Record<string, unknown>, client = api) =>
+      client.post<{ error: string; message: string; field?: string }>('/api/v1/policy/backtest', { text: CANDIDATE_TEXT, ...body });
     const tooLong = await post({ since: T - 40 * DAY, until: T });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body).toMatchObject({ error: 'invalid_range', field: 'body.until' });

@@ -33,7 +33,11 @@ describe('backtest (pure)', () => {
     expect(cut.examples).toHaveLength(1);
     const ex = cut.examples[0]!;
     expect(ex).toMatchObject({ change: 'removed', streamId: 's1', ruleId: 'violence-cut', accountId: 'acct-s1', candidate: null, decidedAt: T0 + 1000 });
-    expect(ex.baseline).toMatchObject({ shadow: false, summary: 'cut, suspend 30d, strike graphic-violence/high (90d), review high', evidenceRefs: ['live/s1/0', 'live/s1/1000'] });
+    expect(ex.baseline).toMatchObject({
+      shadow: false,
+      summary: 'cut, suspend 30d, strike graphic-violence/high (90d), review high',
+      evidenceRefs: ['live/s1/0', 'live/s1/1000'],
+    });
     expect(ex.baseline!.reason).toContain('violence-cut');
     expect(ex.at).toBe(new Date(T0 + 1000).toISOString());
     // In s1 the cut no longer ends the stream at 1 s, so the review rule (2 of 4 ≥ 0.6) fires instead: added.
@@ -53,7 +57,12 @@ describe('backtest (pure)', () => {
     const cut = r.rules.find((x) => x.ruleId === 'violence-cut')!;
     expect(cut.added).toEqual({ enforced: 1, shadow: 0 });
     expect(cut.removed).toEqual({ enforced: 0, shadow: 0 });
-    expect(cut.examples[0]).toMatchObject({ change: 'added', streamId: 's1', baseline: null, differences: ['no decision → cut, suspend 30d, strike graphic-violence/high (90d), review high'] });
+    expect(cut.examples[0]).toMatchObject({
+      change: 'added',
+      streamId: 's1',
+      baseline: null,
+      differences: ['no decision → cut, suspend 30d, strike graphic-violence/high (90d), review high'],
+    });
     // The baseline reviewed s1 (2 of 4 ≥ 0.6) at the same signal; the candidate's cut comes first and ends the stream.
     expect(r.rules.find((x) => x.ruleId === 'violence-review')!.removed).toEqual({ enforced: 1, shadow: 0 });
     expect(r.totals.streamsNewlyCut).toBe(1);
@@ -70,7 +79,10 @@ describe('backtest (pure)', () => {
     expect(c1.examples[0]!.candidate!.summary).toMatch(/^shadow: cut/);
     expect(r1.totals.candidate.cuts).toBe(0);
 
-    const longer = policyOf({ ...violencePolicyInput(), rules: violencePolicyInput().rules.map((r) => (r.id === 'violence-cut' ? { ...r, actions: { ...r.actions, suspend: 'permanent' } } : r)) });
+    const longer = policyOf({
+      ...violencePolicyInput(),
+      rules: violencePolicyInput().rules.map((r) => (r.id === 'violence-cut' ? { ...r, actions: { ...r.actions, suspend: 'permanent' } } : r)),
+    });
     const c2 = backtest(base, longer, streams).rules.find((x) => x.ruleId === 'violence-cut')!;
     expect(c2.changed).toBe(1);
     expect(c2.examples[0]!.differences).toEqual(['suspend 30d → permanent']);
@@ -120,15 +132,36 @@ describe('backtest (pure)', () => {
   it('compares with the recorded decisions', () => {
     const s1 = streamOf('s1', [0.95, 0.95]);
     const s2 = streamOf('s2', [0.1, 0.1]);
-    const recorded = (ruleId: string, at: number) => ({ id: `dec-${ruleId}`, ruleId, shadow: false, actions: { cut: true }, decidedAt: at, policyVersion: 'bt@1' });
+    const recorded = (ruleId: string, at: number) => ({
+      id: `dec-${ruleId}`,
+      ruleId,
+      shadow: false,
+      actions: { cut: true },
+      decidedAt: at,
+      policyVersion: 'bt@1',
+    });
     const streams: BacktestStream[] = [
       { ...s1, recorded: [recorded('violence-cut', T0 + 1000)] },
       // Recorded under a rule the replay does not reproduce (the signals below the floor were never stored).
-      { ...s2, recorded: [recorded('old-rule', T0 + 1000), { ...recorded('stall-sampler-30s', T0 + 40_000), actions: { cut: false, review: { priority: 'high' as const } } }] },
+      {
+        ...s2,
+        recorded: [
+          recorded('old-rule', T0 + 1000),
+          { ...recorded('stall-sampler-30s', T0 + 40_000), actions: { cut: false, review: { priority: 'high' as const } } },
+        ],
+      },
     ];
     const cand = policyOf(violencePolicyInput({ cutAt: 0.99, stall: true }));
     const r = backtest(policyOf(violencePolicyInput({ stall: true })), cand, streams);
-    expect(r.recorded).toEqual({ decisions: 2, reproducedByBaseline: 1, missedByBaseline: 1, extraInBaseline: 0, keptByCandidate: 0, droppedByCandidate: 2, newInCandidate: 1 });
+    expect(r.recorded).toEqual({
+      decisions: 2,
+      reproducedByBaseline: 1,
+      missedByBaseline: 1,
+      extraInBaseline: 0,
+      keptByCandidate: 0,
+      droppedByCandidate: 2,
+      newInCandidate: 1,
+    });
     // (the candidate's review on s1, once its cut no longer ends the stream)
     expect(r.totals.recorded).toMatchObject({ decisions: 2, cuts: 2, streamsCut: 2 });
     expect(r.rules.find((x) => x.ruleId === 'old-rule')).toMatchObject({ inBaseline: false, inCandidate: false, recorded: { enforced: 1, shadow: 0 } });
@@ -140,9 +173,19 @@ describe('backtest (pure)', () => {
   it('escalation follows the history given with each stream', () => {
     const p = policyOf({
       ...violencePolicyInput(),
-      rules: violencePolicyInput().rules.map((r) => (r.id === 'violence-cut' ? { ...r, escalation: [{ priorStrikes: 1, within: '90d', suspend: 'permanent' }] } : r)),
+      rules: violencePolicyInput().rules.map((r) =>
+        r.id === 'violence-cut' ? { ...r, escalation: [{ priorStrikes: 1, within: '90d', suspend: 'permanent' }] } : r,
+      ),
     });
-    const prior = { id: 'k1', category: 'graphic-violence', severity: 'high' as const, ruleId: 'violence-cut', at: T0 - 10 * DAY, expiresAt: T0 + 80 * DAY, voided: false };
+    const prior = {
+      id: 'k1',
+      category: 'graphic-violence',
+      severity: 'high' as const,
+      ruleId: 'violence-cut',
+      at: T0 - 10 * DAY,
+      expiresAt: T0 + 80 * DAY,
+      voided: false,
+    };
     const stream = { ...streamOf('s1', [0.95, 0.95]), history: { strikes: [prior], suspensions: [] } };
     const r = backtest(base, p, [stream]);
     const cut = r.rules.find((x) => x.ruleId === 'violence-cut')!;
@@ -161,7 +204,14 @@ describe('backtest properties', () => {
   // Signal sets: a few streams, each a run of frames with violence and nsfw scores (some frames with both).
   const streamArb = (i: number) =>
     fc
-      .array(fc.record({ v: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }), n: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }), gap: fc.integer({ min: 200, max: 3000 }) }), { maxLength: 25 })
+      .array(
+        fc.record({
+          v: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+          n: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+          gap: fc.integer({ min: 200, max: 3000 }),
+        }),
+        { maxLength: 25 },
+      )
       .map((frames): BacktestStream => {
         const id = `s${i}`;
         const signals: Signal[] = [];

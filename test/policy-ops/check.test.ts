@@ -97,7 +97,10 @@ describe('modgate policy check', { timeout: 120_000 }, () => {
     expect(json.code).toBe(1);
     const body = JSON.parse(json.stdout) as { valid: boolean; errors: Array<{ path: string; message: string }> };
     expect(body.valid).toBe(false);
-    expect(body.errors).toContainEqual({ path: 'rules[0].actions.suspend', message: 'a suspension removes live rights, so the rule must also cut (cut: true)' });
+    expect(body.errors).toContainEqual({
+      path: 'rules[0].actions.suspend',
+      message: 'a suspension removes live rights, so the rule must also cut (cut: true)',
+    });
     expect(body.errors).toContainEqual({ path: 'rules[1].id', message: 'duplicate id "r1" (first used at rules[0])' });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/\(root\): cannot read .*nope\.yaml/);

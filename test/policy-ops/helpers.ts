@@ -12,7 +12,9 @@ export function policyOf(source: Record<string, unknown>): Policy {
 }
 
 /** A policy object (before validation) with a violence cut rule at `cutAt` and a review rule at `reviewAt`. */
-export function violencePolicyInput(o: { cutAt?: number; reviewAt?: number; k?: number; n?: number; version?: string; shadowCut?: boolean; stall?: boolean } = {}): PolicyInput {
+export function violencePolicyInput(
+  o: { cutAt?: number; reviewAt?: number; k?: number; n?: number; version?: string; shadowCut?: boolean; stall?: boolean } = {},
+): PolicyInput {
   return {
     version: o.version ?? '1',
     name: 'bt',

@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 
 function decide(signals: Parameters<typeof evaluate>[2], ctx = ctxOf(), now?: number): Decision[] {
-  const at = now ?? (signals.at(-1)?.observedAt ?? T0);
+  const at = now ?? signals.at(-1)?.observedAt ?? T0;
   const batch = evaluate(policy, ctx, signals, at);
   expect(runIncremental(policy, ctx, signals, at)).toEqual(batch);
   return batch;
@@ -87,7 +87,12 @@ describe('default policy (Facebook Live one-strike, May 2019)', () => {
     const ds = decide(violenceFrames(0.95, 0.3, 0.92, 0.97));
     const d = cutBy(ds);
     expect(d.ruleId).toBe('graphic-violence-high');
-    expect(d.actions).toMatchObject({ cut: true, suspend: { durationMs: 30 * DAY }, strike: { category: 'graphic-violence', severity: 'high' }, review: { priority: 'high' } });
+    expect(d.actions).toMatchObject({
+      cut: true,
+      suspend: { durationMs: 30 * DAY },
+      strike: { category: 'graphic-violence', severity: 'high' },
+      review: { priority: 'high' },
+    });
   });
 
   it('a single-frame violence spike does not cut the stream', () => {

@@ -12,7 +12,13 @@ function only(ds: readonly Decision[]): EnforcedDecision {
 }
 
 /** Runs both forms and insists they agree, so every unit test also checks incremental == batch. */
-function decide(policy: Parameters<typeof evaluate>[0], signals: Parameters<typeof evaluate>[2], ctx = ctxOf(), now = LATER, already: string[] = []): Decision[] {
+function decide(
+  policy: Parameters<typeof evaluate>[0],
+  signals: Parameters<typeof evaluate>[2],
+  ctx = ctxOf(),
+  now = LATER,
+  already: string[] = [],
+): Decision[] {
   const batch = evaluate(policy, ctx, signals, now, already);
   expect(runIncremental(policy, ctx, signals, now, already)).toEqual(batch);
   return batch;
@@ -193,13 +199,23 @@ describe('actions', () => {
 
   it('decisions carry the policy name and version, stream, account and person', () => {
     const d = only(decide(oneRule({}), [violence(0, 1)]));
-    expect(d).toMatchObject({ policy: { name: 'test', version: '1' }, streamId: 'stream-1', accountId: 'acct-1', personId: 'person-1', kind: 'rule', severity: 'high' });
+    expect(d).toMatchObject({
+      policy: { name: 'test', version: '1' },
+      streamId: 'stream-1',
+      accountId: 'acct-1',
+      personId: 'person-1',
+      kind: 'rule',
+      severity: 'high',
+    });
   });
 
   it('evidence references skip signals that kept no evidence', () => {
     const d = only(decide(oneRule({ smoothing: { k: 2, n: 2 } }), [{ ...violence(0, 1), evidenceRef: null }, violence(250, 1)]));
     expect(d.evidenceRefs).toEqual(['ev/violence/250']);
-    expect(d.signalRefs).toEqual([{ index: 0, observedAt: T0 }, { index: 1, observedAt: T0 + 250 }]);
+    expect(d.signalRefs).toEqual([
+      { index: 0, observedAt: T0 },
+      { index: 1, observedAt: T0 + 250 },
+    ]);
   });
 
   it('signals observed after now are not seen yet', () => {

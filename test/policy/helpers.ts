@@ -61,7 +61,10 @@ export function scored(source: string, t: number, score: number, label = source)
 
 export const violence = (t: number, score: number): Signal => scored('violence', t, score);
 
-export function hashMatch(t: number, over: { category?: string; bank?: string; distance?: number; severity?: 'low' | 'medium' | 'high' | 'critical' } = {}): Signal {
+export function hashMatch(
+  t: number,
+  over: { category?: string; bank?: string; distance?: number; severity?: 'low' | 'medium' | 'high' | 'critical' } = {},
+): Signal {
   const category = over.category ?? 'terrorist-violent-extremism';
   return {
     streamId: 'stream-1',

@@ -25,7 +25,10 @@ const smoothingArb = fc.oneof(
 const matchArb = fc.constantFrom(...SOURCES).chain((source): fc.Arbitrary<object> => {
   const opt = { requiredKeys: ['source'] as ['source'] };
   if (source === 'hash_match') {
-    return fc.record({ source: fc.constant(source), category: fc.subarray([...CATEGORIES], { minLength: 1 }), maxDistance: fc.integer({ min: 0, max: 64 }) }, opt);
+    return fc.record(
+      { source: fc.constant(source), category: fc.subarray([...CATEGORIES], { minLength: 1 }), maxDistance: fc.integer({ min: 0, max: 64 }) },
+      opt,
+    );
   }
   if (source === 'sampler') return fc.record({ source: fc.constant(source), label: fc.constantFrom('stall', 'heartbeat') }, opt);
   return fc.record({ source: fc.constant(source), label: fc.constantFrom(source, 'other'), minScore: score }, opt);
@@ -79,7 +82,16 @@ interface RuleDraft {
 function toRule(r: RuleDraft, i: number): Record<string, unknown> {
   // A ladder's suspension needs a cut; rungs are numbered 1, 2, … in order.
   const escalation = r.escalation.map((e, j) => ({ ...e, priorStrikes: j + 1, cut: true }));
-  return { id: `rule-${i}`, description: `random rule ${i}`, severity: r.severity, match: r.match, ...(r.smoothing ? { smoothing: r.smoothing } : {}), actions: r.actions, escalation, shadow: r.shadow };
+  return {
+    id: `rule-${i}`,
+    description: `random rule ${i}`,
+    severity: r.severity,
+    match: r.match,
+    ...(r.smoothing ? { smoothing: r.smoothing } : {}),
+    actions: r.actions,
+    escalation,
+    shadow: r.shadow,
+  };
 }
 
 function mustLoad(input: unknown): Policy {
@@ -130,7 +142,16 @@ function toSignal(e: EventDraft, observedAt: number, frameTimeMs: number, n: num
       ...base,
       source: 'hash_match',
       label: e.category,
-      match: { bank: 'bank-a', entryId: 'e1', distance: e.distance, variant: 'original', category: e.category, severity: 'critical', frameHash: '0'.repeat(64), quality: 80 },
+      match: {
+        bank: 'bank-a',
+        entryId: 'e1',
+        distance: e.distance,
+        variant: 'original',
+        category: e.category,
+        severity: 'critical',
+        frameHash: '0'.repeat(64),
+        quality: 80,
+      },
       ...(e.otherLabel ? { score: e.score } : {}),
     };
   }
@@ -213,12 +234,30 @@ function tally(seen: Record<string, number>, ds: readonly Decision[]): void {
   };
   bump('decisions', ds.length > 0);
   bump('cut', firstCut(ds) < Infinity);
-  bump('shadow', ds.some((d) => d.shadow));
-  bump('escalated', ds.some((d) => d.escalation !== null));
-  bump('stall', ds.some((d) => d.kind === 'stall'));
-  bump('stallReport', ds.some((d) => d.kind === 'stall' && d.signalRefs.length > 0));
-  bump('sustained', ds.some((d) => d.reason.includes('every ')));
-  bump('multiSignal', ds.some((d) => d.kind === 'rule' && d.signalRefs.length > 1));
+  bump(
+    'shadow',
+    ds.some((d) => d.shadow),
+  );
+  bump(
+    'escalated',
+    ds.some((d) => d.escalation !== null),
+  );
+  bump(
+    'stall',
+    ds.some((d) => d.kind === 'stall'),
+  );
+  bump(
+    'stallReport',
+    ds.some((d) => d.kind === 'stall' && d.signalRefs.length > 0),
+  );
+  bump(
+    'sustained',
+    ds.some((d) => d.reason.includes('every ')),
+  );
+  bump(
+    'multiSignal',
+    ds.some((d) => d.kind === 'rule' && d.signalRefs.length > 1),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------

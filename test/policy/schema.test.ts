@@ -37,7 +37,11 @@ describe('policy schema rejects wrong files with the key path at fault', () => {
     ['a suspension without a cut', withRule({ actions: { suspend: '30d' } }), 'rules[0].actions.suspend'],
     ['a suspension that is not a duration', withRule({ actions: { cut: true, suspend: '30 days please' } }), 'rules[0].actions.suspend'],
     ['a negative suspension', withRule({ actions: { cut: true, suspend: -5 } }), 'rules[0].actions.suspend'],
-    ['a strike expiry that is not a duration', withRule({ actions: { cut: true, strike: { category: 'x', expiresAfter: 'soon' } } }), 'rules[0].actions.strike.expiresAfter'],
+    [
+      'a strike expiry that is not a duration',
+      withRule({ actions: { cut: true, strike: { category: 'x', expiresAfter: 'soon' } } }),
+      'rules[0].actions.strike.expiresAfter',
+    ],
     ['a strike without a category', withRule({ actions: { cut: true, strike: {} } }), 'rules[0].actions.strike.category'],
     ['an unknown review priority', withRule({ actions: { review: { priority: 'asap' } } }), 'rules[0].actions.review.priority'],
     ['a warning without a message', withRule({ actions: { warn: {} } }), 'rules[0].actions.warn.message'],
@@ -48,7 +52,11 @@ describe('policy schema rejects wrong files with the key path at fault', () => {
     ['both k/n and sustainedSeconds', withRule({ smoothing: { k: 1, n: 1, sustainedSeconds: 3 } }), 'rules[0].smoothing.sustainedSeconds'],
     ['an empty smoothing', withRule({ smoothing: {} }), 'rules[0].smoothing'],
     ['a fractional k', withRule({ smoothing: { k: 1.5, n: 4 } }), 'rules[0].smoothing.k'],
-    ['an escalation rung with zero prior strikes', withRule({ escalation: [{ priorStrikes: 0, within: '90d', suspend: 'permanent' }] }), 'rules[0].escalation[0].priorStrikes'],
+    [
+      'an escalation rung with zero prior strikes',
+      withRule({ escalation: [{ priorStrikes: 0, within: '90d', suspend: 'permanent' }] }),
+      'rules[0].escalation[0].priorStrikes',
+    ],
     ['an escalation rung without a window', withRule({ escalation: [{ priorStrikes: 1, suspend: 'permanent' }] }), 'rules[0].escalation[0].within'],
     ['an escalation rung that changes nothing', withRule({ escalation: [{ priorStrikes: 1, within: '90d' }] }), 'rules[0].escalation[0]'],
     [
@@ -61,7 +69,11 @@ describe('policy schema rejects wrong files with the key path at fault', () => {
       }),
       'rules[0].escalation[1].priorStrikes',
     ],
-    ['an escalated suspension on a rule that never cuts', withRule({ actions: { review: {} }, escalation: [{ priorStrikes: 1, within: '90d', suspend: '30d' }] }), 'rules[0].escalation[0].suspend'],
+    [
+      'an escalated suspension on a rule that never cuts',
+      withRule({ actions: { review: {} }, escalation: [{ priorStrikes: 1, within: '90d', suspend: '30d' }] }),
+      'rules[0].escalation[0].suspend',
+    ],
     ['shadow that is not a boolean', withRule({ shadow: 'yes' }), 'rules[0].shadow'],
     ['two rules with the same id', policy({ rules: [rule(), rule()] }), 'rules[1].id'],
     ['a stall entry with an unknown mode', policy({ stall: [{ source: 'sampler', afterSeconds: 30, mode: 'fail_sideways' }] }), 'stall[0].mode'],
@@ -85,7 +97,12 @@ describe('policy schema rejects wrong files with the key path at fault', () => {
   });
 
   it('reports every problem at once, not only the first', () => {
-    const r = validatePolicy(policy({ rules: [rule({ severity: 'extreme', match: { source: 'violence', minScore: 7 } })], stall: [{ source: 'sampler', afterSeconds: -1, mode: 'x' }] }));
+    const r = validatePolicy(
+      policy({
+        rules: [rule({ severity: 'extreme', match: { source: 'violence', minScore: 7 } })],
+        stall: [{ source: 'sampler', afterSeconds: -1, mode: 'x' }],
+      }),
+    );
     expect(pathsOf(r)).toEqual(expect.arrayContaining(['rules[0].severity', 'rules[0].match.minScore', 'stall[0].afterSeconds', 'stall[0].mode']));
   });
 

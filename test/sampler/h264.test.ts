@@ -105,7 +105,26 @@ async function hasTraceHeaders(ffmpegPath: string): Promise<boolean> {
 async function traceSps(spsList: Uint8Array[], pps: Uint8Array): Promise<Syntax[][]> {
   const avcC = buildAvcC({ profile: spsList[0]![1]!, compatibility: spsList[0]![2]!, level: spsList[0]![3]!, sps: spsList, pps: [pps] });
   const stderr = await new Promise<string>((resolve, reject) => {
-    const p = spawn(ff!.path, ['-hide_banner', '-probesize', '32', '-analyzeduration', '0', '-f', 'flv', '-i', 'pipe:0', '-map', '0:v', '-c', 'copy', '-bsf:v', 'trace_headers', '-f', 'null', '-']);
+    const p = spawn(ff!.path, [
+      '-hide_banner',
+      '-probesize',
+      '32',
+      '-analyzeduration',
+      '0',
+      '-f',
+      'flv',
+      '-i',
+      'pipe:0',
+      '-map',
+      '0:v',
+      '-c',
+      'copy',
+      '-bsf:v',
+      'trace_headers',
+      '-f',
+      'null',
+      '-',
+    ]);
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.stdin.on('error', () => {});
@@ -136,7 +155,10 @@ const upTo = (trace: Syntax[], name: string): Syntax[] => {
 };
 /** `name=value` from the element `name` on, alignment bits left out. */
 const from = (trace: Syntax[], name: string): string[] =>
-  trace.slice(upTo(trace, name).length).filter((e) => e.name !== 'rbsp_alignment_zero_bit').map((e) => `${e.name}=${e.value}`);
+  trace
+    .slice(upTo(trace, name).length)
+    .filter((e) => e.name !== 'rbsp_alignment_zero_bit')
+    .map((e) => `${e.name}=${e.value}`);
 const valueOf = (trace: Syntax[], name: string): number | undefined => trace.find((e) => e.name === name)?.value;
 
 const rbspBits = (nal: Uint8Array): string => [...unescapeRbsp(nal)].map((b) => b.toString(2).padStart(8, '0')).join('');
@@ -343,9 +365,19 @@ interface X264Case {
 }
 
 const X264_CASES: X264Case[] = [
-  { name: 'High, 2 B-frames (the x264/OBS default)', size: '320x240', args: ['-bf', '2', '-g', '30'], expected: { profileIdc: 100, width: 320, height: 240, maxNumReorderFrames: 2 } },
+  {
+    name: 'High, 2 B-frames (the x264/OBS default)',
+    size: '320x240',
+    args: ['-bf', '2', '-g', '30'],
+    expected: { profileIdc: 100, width: 320, height: 240, maxNumReorderFrames: 2 },
+  },
   { name: 'High, no B-frames', size: '320x240', args: ['-bf', '0'], expected: { profileIdc: 100, width: 320, height: 240, maxNumReorderFrames: 0 } },
-  { name: 'Constrained Baseline', size: '320x240', args: ['-profile:v', 'baseline'], expected: { profileIdc: 66, width: 320, height: 240, maxNumReorderFrames: 0 } },
+  {
+    name: 'Constrained Baseline',
+    size: '320x240',
+    args: ['-profile:v', 'baseline'],
+    expected: { profileIdc: 66, width: 320, height: 240, maxNumReorderFrames: 0 },
+  },
   {
     name: 'High with NAL HRD parameters in the VUI',
     size: '320x240',
@@ -353,9 +385,19 @@ const X264_CASES: X264Case[] = [
     expected: { profileIdc: 100, width: 320, height: 240, maxNumReorderFrames: 2 },
   },
   { name: '1920x1080 (coded 1088, cropped)', size: '1920x1080', args: [], expected: { profileIdc: 100, width: 1920, height: 1080, maxNumReorderFrames: 2 } },
-  { name: 'High 4:4:4, odd size cropped in single luma samples', size: '330x250', args: ['-pix_fmt', 'yuv444p'], expected: { profileIdc: 244, width: 330, height: 250, maxNumReorderFrames: 2 } },
+  {
+    name: 'High 4:4:4, odd size cropped in single luma samples',
+    size: '330x250',
+    args: ['-pix_fmt', 'yuv444p'],
+    expected: { profileIdc: 244, width: 330, height: 250, maxNumReorderFrames: 2 },
+  },
   { name: 'High 4:2:2', size: '320x240', args: ['-pix_fmt', 'yuv422p'], expected: { profileIdc: 122, width: 320, height: 240, maxNumReorderFrames: 2 } },
-  { name: 'interlaced (height in field-pair map units, cropped)', size: '320x240', args: ['-x264-params', 'interlaced=1'], expected: { profileIdc: 100, width: 320, height: 240, maxNumReorderFrames: 2 } },
+  {
+    name: 'interlaced (height in field-pair map units, cropped)',
+    size: '320x240',
+    args: ['-x264-params', 'interlaced=1'],
+    expected: { profileIdc: 100, width: 320, height: 240, maxNumReorderFrames: 2 },
+  },
 ];
 // x264's `cqm=jvt` puts its matrices in the PPS, never the SPS: SPS scaling lists are covered by SYNTHETIC above.
 
@@ -367,7 +409,24 @@ const encoded = new Map<string, Buffer>();
 
 async function encode(name: string, size: string, args: string[], limit: string[]): Promise<void> {
   const file = path.join(dir, `${name.replace(/\W+/g, '_')}.flv`);
-  await run(ff!.path, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=30`, ...limit, '-c:v', 'libx264', '-preset', 'veryfast', ...args, '-f', 'flv', file]);
+  await run(ff!.path, [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${size}:rate=30`,
+    ...limit,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    ...args,
+    '-f',
+    'flv',
+    file,
+  ]);
   encoded.set(name, readFileSync(file));
 }
 
@@ -506,7 +565,9 @@ describe('emulation prevention', () => {
 
   const bytes = fc.uint8Array({ maxLength: 200 });
   // Zero-heavy bytes: where emulation prevention actually happens.
-  const zeroHeavy = fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 255 })), { maxLength: 200 }).map((a) => Uint8Array.from(a));
+  const zeroHeavy = fc
+    .array(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 255 })), { maxLength: 200 })
+    .map((a) => Uint8Array.from(a));
 
   it('unescapeRbsp(escapeRbsp(x)) is x', () => {
     fc.assert(
@@ -700,7 +761,12 @@ describe('hostile input', () => {
     const current = new Int32Array(new SharedArrayBuffer(4));
     const worker = new Worker(WATCHDOG_WORKER, {
       eval: true,
-      workerData: { tsxApi: import.meta.resolve('tsx/esm/api'), module: new URL('../../gateway/media/h264.ts', import.meta.url).href, inputs, current: current.buffer },
+      workerData: {
+        tsxApi: import.meta.resolve('tsx/esm/api'),
+        module: new URL('../../gateway/media/h264.ts', import.meta.url).href,
+        inputs,
+        current: current.buffer,
+      },
     });
     try {
       const outcome = await Promise.race([
@@ -708,7 +774,9 @@ describe('hostile input', () => {
           worker.once('message', (m: string) => resolve(m));
           worker.once('error', (e) => resolve(`worker failed: ${e.message}`));
         }),
-        sleep(20_000).then(() => `still running after 20 s, on input ${Atomics.load(current, 0)}: ${Buffer.from(inputs[Atomics.load(current, 0)]!).toString('hex')}`),
+        sleep(20_000).then(
+          () => `still running after 20 s, on input ${Atomics.load(current, 0)}: ${Buffer.from(inputs[Atomics.load(current, 0)]!).toString('hex')}`,
+        ),
       ]);
       expect(outcome).toBe('done');
     } finally {
@@ -730,8 +798,24 @@ class Decoder {
     // -threads 1 as in the keyframe decoder: frame threading would add its own delay of (threads - 1)
     // pictures whatever the SPS says.
     this.proc = spawn(ff!.path, [
-      '-hide_banner', '-loglevel', 'info', '-threads', '1', '-probesize', '32', '-analyzeduration', '0',
-      '-f', 'flv', '-i', 'pipe:0', '-vf', 'showinfo', '-f', 'null', '-',
+      '-hide_banner',
+      '-loglevel',
+      'info',
+      '-threads',
+      '1',
+      '-probesize',
+      '32',
+      '-analyzeduration',
+      '0',
+      '-f',
+      'flv',
+      '-i',
+      'pipe:0',
+      '-vf',
+      'showinfo',
+      '-f',
+      'null',
+      '-',
     ]);
     this.proc.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
     this.proc.stdin.on('error', () => {});

@@ -25,7 +25,8 @@ const run = promisify(execFile);
 const ff = await ffmpegForTests({ libx264: true });
 /** Major version of the resolved ffmpeg, or NaN for builds whose version string does not start with one (git builds). */
 const ffMajor = ff ? Number(/^(\d+)\./.exec(ff.version)?.[1] ?? Number.NaN) : Number.NaN;
-if (ff && !Number.isFinite(ffMajor)) console.warn(`[keyframe decoder tests] ffmpeg version "${ff.version}" has no major number: version-specific checks skipped`);
+if (ff && !Number.isFinite(ffMajor))
+  console.warn(`[keyframe decoder tests] ffmpeg version "${ff.version}" has no major number: version-specific checks skipped`);
 
 /** The pool's output size: every picture comes back packed RGB24 at this size, whatever the stream's. */
 const W = 256;
@@ -173,7 +174,30 @@ describe.skipIf(!ff)('KeyframeDecoderPool (real ffmpeg)', { timeout: 240_000 }, 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'modgate-kf-'));
     const make = (colour: string, size: string, extra: string[]) =>
-      run(info.path, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `color=c=${colour}:size=${size}:rate=30`, '-t', '4', '-c:v', 'libx264', '-preset', 'veryfast', ...extra, '-g', '60', '-pix_fmt', 'yuv420p', '-f', 'flv', join(dir, `${colour}.flv`)]);
+      run(info.path, [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        `color=c=${colour}:size=${size}:rate=30`,
+        '-t',
+        '4',
+        '-c:v',
+        'libx264',
+        '-preset',
+        'veryfast',
+        ...extra,
+        '-g',
+        '60',
+        '-pix_fmt',
+        'yuv420p',
+        '-f',
+        'flv',
+        join(dir, `${colour}.flv`),
+      ]);
     await Promise.all([make('red', '1280x720', ['-bf', '2']), make('green', '640x360', ['-profile:v', 'baseline']), make('blue', '1920x1080', ['-bf', '3'])]);
     red = loadClip(join(dir, 'red.flv'), 'red', 0);
     green = loadClip(join(dir, 'green.flv'), 'green', 1);
@@ -371,7 +395,31 @@ describe.skipIf(!ff)('KeyframeSampler over a VideoTap (real ffmpeg)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'modgate-kfs-'));
     const file = join(dir, 'red-g15.flv');
-    await run(info.path, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=red:size=640x360:rate=30', '-t', '4', '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '2', '-g', '15', '-pix_fmt', 'yuv420p', '-f', 'flv', file]);
+    await run(info.path, [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=red:size=640x360:rate=30',
+      '-t',
+      '4',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-bf',
+      '2',
+      '-g',
+      '15',
+      '-pix_fmt',
+      'yuv420p',
+      '-f',
+      'flv',
+      file,
+    ]);
     clip = loadClip(file, 'red', 0);
     decoder = new KeyframeDecoderPool({ ffmpeg: info, width: W, height: H, processes: 1 });
   });
@@ -385,7 +433,11 @@ describe.skipIf(!ff)('KeyframeSampler over a VideoTap (real ffmpeg)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  function sampler(tap: VideoTap, pool: KeyframeDecoderPool, opts: { fps?: number; clock?: StreamClock; streamId?: string; noKeyframeAfterMs?: number; maxKeyframeIntervalMs?: number } = {}) {
+  function sampler(
+    tap: VideoTap,
+    pool: KeyframeDecoderPool,
+    opts: { fps?: number; clock?: StreamClock; streamId?: string; noKeyframeAfterMs?: number; maxKeyframeIntervalMs?: number } = {},
+  ) {
     const s = new KeyframeSampler({ streamId: opts.streamId ?? 'kf', tap, pool, width: W, height: H, ffmpegVersion: info.version, ...opts });
     samplers.push(s);
     const frames: Frame[] = [];
@@ -434,7 +486,14 @@ describe.skipIf(!ff)('KeyframeSampler over a VideoTap (real ffmpeg)', () => {
       expect(f).toMatchObject({ streamId: 'kf', width: W, height: H });
       expectColour(f.rgb, clip, `frame ${f.seq}`);
     }
-    expect(s.stats()).toMatchObject({ keyframes: pts.length, framesEmitted: frames.length, skipped: pts.length - frames.length, failed: 0, nonIdr: 0, unwatchable: null });
+    expect(s.stats()).toMatchObject({
+      keyframes: pts.length,
+      framesEmitted: frames.length,
+      skipped: pts.length - frames.length,
+      failed: 0,
+      nonIdr: 0,
+      unwatchable: null,
+    });
     expect(tracked.calls()).toBe(frames.length);
   });
 
@@ -494,7 +553,10 @@ describe.skipIf(!ff)('KeyframeSampler over a VideoTap (real ffmpeg)', () => {
     const seq = clip.videoTags.find(isSeqHeader)!;
     tap.push({ kind: 'config', dts: 0, body: seq.body, receivedAt: Date.now() });
     // x264 intra refresh: "keyframes" whose picture is a non-IDR slice (NAL type 1).
-    const nonIdr = Buffer.concat([Buffer.from([0x17, 1, 0, 0, 0]), joinLengthPrefixed([Buffer.concat([Buffer.from([0x41, 0x9a]), pseudoRandomBytes(200, 5)])])]);
+    const nonIdr = Buffer.concat([
+      Buffer.from([0x17, 1, 0, 0, 0]),
+      joinLengthPrefixed([Buffer.concat([Buffer.from([0x41, 0x9a]), pseudoRandomBytes(200, 5)])]),
+    ]);
     const t0 = Date.now();
     for (let dts = 0; unwatchable.length === 0 && Date.now() - t0 < 30_000; dts += 100) {
       tap.push({ kind: 'key', dts, body: nonIdr, receivedAt: Date.now() });
@@ -568,7 +630,11 @@ describe('KeyframeSampler: what it cannot watch', () => {
       // an "SPS" that is a PPS
       Buffer.concat([Buffer.from([0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 8, 0x68]), pseudoRandomBytes(7, 8), Buffer.from([1, 0, 2, 0x68, 0xce])]),
       // an SPS of random bits
-      Buffer.concat([Buffer.from([0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 12, 0x67, 0x64, 0, 0x1f, 0xff]), pseudoRandomBytes(8, 9), Buffer.from([1, 0, 2, 0x68, 0xce])]),
+      Buffer.concat([
+        Buffer.from([0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 12, 0x67, 0x64, 0, 0x1f, 0xff]),
+        pseudoRandomBytes(8, 9),
+        Buffer.from([1, 0, 2, 0x68, 0xce]),
+      ]),
       // bare codec byte
       Buffer.from([0x17]),
     ];

@@ -34,7 +34,11 @@ describe.skipIf(!ff)('Sampler on RTMP (node-media-server)', () => {
     cleanup.push(() => s.stop());
     return s;
   }
-  async function publishAndSample(name: string, pub: Omit<Parameters<typeof startPublisher>[0], 'url' | 'ffmpegPath'>, opts: Partial<ConstructorParameters<typeof Sampler>[0]> = {}) {
+  async function publishAndSample(
+    name: string,
+    pub: Omit<Parameters<typeof startPublisher>[0], 'url' | 'ffmpegPath'>,
+    opts: Partial<ConstructorParameters<typeof Sampler>[0]> = {},
+  ) {
     const p = track(startPublisher({ url: nms.url(name), ffmpegPath, ...pub }));
     await nms.waitForPublish(name);
     // Like the gateway: the sampler starts the moment the publish is accepted.

@@ -17,7 +17,13 @@ describe('sampler building blocks', () => {
     const src = new PassThrough();
     src.pipe(r);
     const bytes = Buffer.from(Array.from({ length: 20 }, (_, i) => i));
-    for (const cut of [[0, 1], [1, 8], [8, 9], [9, 20]] as const) src.write(bytes.subarray(cut[0], cut[1]));
+    for (const cut of [
+      [0, 1],
+      [1, 8],
+      [8, 9],
+      [9, 20],
+    ] as const)
+      src.write(bytes.subarray(cut[0], cut[1]));
     src.end();
     await new Promise((res) => r.on('finish', res));
     expect(frames.map((f) => [...f])).toEqual([

@@ -73,7 +73,6 @@ export class HttpClient {
   put<T>(path: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
     return this.request<T>('PUT', path, { ...opts, body });
   }
-
 }
 
 function queryString(q: RequestOptions['query']): string {

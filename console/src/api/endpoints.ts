@@ -56,7 +56,8 @@ export function adminApi(http: HttpClient) {
 
     appeals: (status: 'open' | 'upheld' | 'overturned' = 'open', limit = 200) =>
       http.get<{ appeals: Appeal[] }>('/api/v1/appeals', { query: { status, limit } }).then((r) => r.appeals),
-    decideAppeal: (id: string, outcome: 'uphold' | 'overturn', reason: string) => http.post<{ appeal: Appeal }>(`/api/v1/appeals/${enc(id)}/decide`, { outcome, reason }),
+    decideAppeal: (id: string, outcome: 'uphold' | 'overturn', reason: string) =>
+      http.post<{ appeal: Appeal }>(`/api/v1/appeals/${enc(id)}/decide`, { outcome, reason }),
 
     account: (handle: string) => http.get<Account>(`/api/v1/accounts/${enc(handle)}`),
     createAccount: (body: { handle: string; verified: boolean; subject?: string }) => http.post<{ handle: string }>('/api/v1/accounts', body),
@@ -67,7 +68,8 @@ export function adminApi(http: HttpClient) {
     suspend: (handle: string, reason: string, durationSeconds?: number) => http.post(`/api/v1/accounts/${enc(handle)}/suspend`, { reason, durationSeconds }),
     unsuspend: (handle: string, reason: string) => http.post(`/api/v1/accounts/${enc(handle)}/unsuspend`, { reason }),
     issueKey: (handle: string) => http.post<{ keyId: string; streamKey: string }>(`/api/v1/accounts/${enc(handle)}/keys`),
-    revokeKeys: (handle: string, body: { keyId?: string; reason?: string }) => http.post<{ revoked: string[] }>(`/api/v1/accounts/${enc(handle)}/keys/revoke`, body),
+    revokeKeys: (handle: string, body: { keyId?: string; reason?: string }) =>
+      http.post<{ revoked: string[] }>(`/api/v1/accounts/${enc(handle)}/keys/revoke`, body),
     issueStreamerToken: (handle: string) => http.post<{ accountToken: string; revoked: number }>(`/api/v1/accounts/${enc(handle)}/token`),
 
     banks: () => http.get<{ banks: Bank[]; indexed: number; revision: number }>('/api/v1/banks'),
@@ -78,9 +80,11 @@ export function adminApi(http: HttpClient) {
 
     policy: () => http.get<ActivePolicy>('/api/v1/policy'),
     policyVersions: () => http.get<{ versions: PolicyVersion[] }>('/api/v1/policy/versions').then((r) => r.versions),
-    submitPolicy: (text: string, format: 'yaml' | 'json', comment: string) => http.put<{ versionId: number; name: string; version: string; active: boolean }>('/api/v1/policy', { text, format, comment }),
+    submitPolicy: (text: string, format: 'yaml' | 'json', comment: string) =>
+      http.put<{ versionId: number; name: string; version: string; active: boolean }>('/api/v1/policy', { text, format, comment }),
     rollback: (versionId: number, reason: string) => http.post<{ versionId: number }>('/api/v1/policy/rollback', { versionId, reason }),
-    backtest: (body: { text: string; since: string; until: string; baselineVersionId?: number; maxExamples?: number }) => http.post<BacktestResult>('/api/v1/policy/backtest', body),
+    backtest: (body: { text: string; since: string; until: string; baselineVersionId?: number; maxExamples?: number }) =>
+      http.post<BacktestResult>('/api/v1/policy/backtest', body),
 
     audit: (f: AuditFilter) => http.get<{ records: AuditRecord[]; next: number | null }>('/api/v1/audit', { query: { ...f } }),
   };
@@ -92,7 +96,17 @@ export function streamerApi(http: HttpClient) {
   return {
     me: () => http.get<StreamerStatus>('/api/v1/me'),
     appeal: (decisionId: string, statement: string) => http.post<{ appeal: { id: string; status: string } }>('/api/v1/me/appeals', { decisionId, statement }),
-    appeals: () => http.get<{ appeals: Array<{ id: string; decisionId: string; status: string; statement: string; createdAt: string; outcome: { result: string; reason: string | null } | null }> }>('/api/v1/me/appeals'),
+    appeals: () =>
+      http.get<{
+        appeals: Array<{
+          id: string;
+          decisionId: string;
+          status: string;
+          statement: string;
+          createdAt: string;
+          outcome: { result: string; reason: string | null } | null;
+        }>;
+      }>('/api/v1/me/appeals'),
   };
 }
 export type StreamerApi = ReturnType<typeof streamerApi>;

@@ -184,7 +184,16 @@ export interface StreamerStatus {
     endsAt: string | null;
     permanent: boolean;
   } | null;
-  strikes: Array<{ id: string; category: string; severity: Severity; rule: string | null; at: string; expiresAt: string; decisionId: string | null; viaOtherAccount: boolean }>;
+  strikes: Array<{
+    id: string;
+    category: string;
+    severity: Severity;
+    rule: string | null;
+    at: string;
+    expiresAt: string;
+    decisionId: string | null;
+    viaOtherAccount: boolean;
+  }>;
   decisions: Array<{
     id: string;
     streamId: string;
@@ -192,7 +201,12 @@ export interface StreamerStatus {
     reason: string;
     decidedAt: string;
     decidedBy: 'rule' | 'moderator';
-    enforcement: { cut: boolean; suspension: { until: string | null; permanent: boolean } | null; strike: { category: string; severity: string; expiresAt: string } | null; warning: string | null };
+    enforcement: {
+      cut: boolean;
+      suspension: { until: string | null; permanent: boolean } | null;
+      strike: { category: string; severity: string; expiresAt: string } | null;
+      warning: string | null;
+    };
     reviewStatus: ReviewStatus;
     appealable: boolean;
     notAppealableBecause: string | null;

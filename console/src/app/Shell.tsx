@@ -25,7 +25,8 @@ const NAV: NavItem[] = [
   { href: '/audit', label: 'Audit log', key: 'g' },
 ];
 
-const isActive = (href: string, path: string) => (href === '/' ? path === '/' : path === href || path.startsWith(`${href}/`) || (href === '/live' && path.startsWith('/streams/')));
+const isActive = (href: string, path: string) =>
+  href === '/' ? path === '/' : path === href || path.startsWith(`${href}/`) || (href === '/live' && path.startsWith('/streams/'));
 
 export function Shell(props: { path: string; children: ComponentChildren }): JSX.Element {
   const { api, session, isOperator, signOut } = useApp();
@@ -73,9 +74,18 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
           {items.map((n) => {
             const c = n.count ? counts[n.count] : null;
             return (
-              <Link key={n.href} href={n.href} class={`nav-link${isActive(n.href, props.path) ? ' active' : ''}`} aria-current={isActive(n.href, props.path) ? 'page' : undefined}>
+              <Link
+                key={n.href}
+                href={n.href}
+                class={`nav-link${isActive(n.href, props.path) ? ' active' : ''}`}
+                aria-current={isActive(n.href, props.path) ? 'page' : undefined}
+              >
                 <span>{n.label}</span>
-                {c !== null && c > 0 && <span class={`nav-count${n.count === 'reviews' ? ' nav-count-hot' : ''}`} data-count={n.count}>{c >= 500 ? '500+' : c}</span>}
+                {c !== null && c > 0 && (
+                  <span class={`nav-count${n.count === 'reviews' ? ' nav-count-hot' : ''}`} data-count={n.count}>
+                    {c >= 500 ? '500+' : c}
+                  </span>
+                )}
               </Link>
             );
           })}

@@ -50,7 +50,13 @@ export function Broadcast(): JSX.Element {
       setMic(stream.getAudioTracks()[0]?.getSettings().deviceId ?? microphone ?? '');
     } catch (err) {
       const name = (err as Error).name;
-      setMediaError(name === 'NotAllowedError' ? 'The browser was not allowed to use the camera and microphone. Allow them in the address bar, then try again.' : name === 'NotFoundError' ? 'No camera or microphone was found.' : `The camera could not be opened: ${(err as Error).message}`);
+      setMediaError(
+        name === 'NotAllowedError'
+          ? 'The browser was not allowed to use the camera and microphone. Allow them in the address bar, then try again.'
+          : name === 'NotFoundError'
+            ? 'No camera or microphone was found.'
+            : `The camera could not be opened: ${(err as Error).message}`,
+      );
     }
   };
 
@@ -74,7 +80,16 @@ export function Broadcast(): JSX.Element {
         publisher.current = null;
         setLiveSince(null);
         if (x.byUser) setEnd({ ...explainEnd({ code: 1000, closeReason: '', endedReason: null, endedMessage: null }), at: Date.now() });
-        else if (x.code === 0) setEnd({ title: 'This browser cannot stream', body: 'It cannot record WebM or MP4 video. Use a current Chrome, Edge or Firefox.', suspended: false, suspendedUntil: null, appealable: false, retry: false, at: Date.now() });
+        else if (x.code === 0)
+          setEnd({
+            title: 'This browser cannot stream',
+            body: 'It cannot record WebM or MP4 video. Use a current Chrome, Edge or Firefox.',
+            suspended: false,
+            suspendedUntil: null,
+            appealable: false,
+            retry: false,
+            at: Date.now(),
+          });
         else setEnd({ ...explainEnd(x), at: Date.now() });
         setRefreshStatus((n) => n + 1);
       },
@@ -147,7 +162,16 @@ export function Broadcast(): JSX.Element {
               <label class="field">
                 <span>Stream key</span>
                 <span class="input-with-button">
-                  <input type={showKey ? 'text' : ('password' as 'text')} name="streamKey" value={key} onInput={(e) => setKey((e.target as HTMLInputElement).value)} placeholder="sk_…" disabled={busy} spellcheck={false} autoComplete="off" />
+                  <input
+                    type={showKey ? 'text' : ('password' as 'text')}
+                    name="streamKey"
+                    value={key}
+                    onInput={(e) => setKey((e.target as HTMLInputElement).value)}
+                    placeholder="sk_…"
+                    disabled={busy}
+                    spellcheck={false}
+                    autoComplete="off"
+                  />
                   <button type="button" class="btn btn-ghost btn-small" onClick={() => setShowKey(!showKey)}>
                     {showKey ? 'Hide' : 'Show'}
                   </button>
@@ -172,7 +196,11 @@ export function Broadcast(): JSX.Element {
               <p>{end.body}</p>
               {end.suspended && (
                 <p data-testid="suspension-end">
-                  {end.suspendedUntil === 'permanent' ? 'The suspension is permanent.' : end.suspendedUntil ? `The suspension ends ${dateTimeText(end.suspendedUntil)}.` : 'Your account status below says until when.'}
+                  {end.suspendedUntil === 'permanent'
+                    ? 'The suspension is permanent.'
+                    : end.suspendedUntil
+                      ? `The suspension ends ${dateTimeText(end.suspendedUntil)}.`
+                      : 'Your account status below says until when.'}
                 </p>
               )}
               {end.appealable && (
@@ -238,7 +266,16 @@ function AccountStatus(props: { token: string; refresh: number; onToken: (t: str
         >
           <p class="muted">To see whether you may go live, why a stream was stopped, and to appeal, enter your streamer token (at_…, from the platform).</p>
           <div class="input-with-button">
-            <input type="password" name="streamerToken" value={draft} onInput={(e) => setDraft((e.target as HTMLInputElement).value)} placeholder="at_…" spellcheck={false} autoComplete="off" aria-label="Streamer token" />
+            <input
+              type="password"
+              name="streamerToken"
+              value={draft}
+              onInput={(e) => setDraft((e.target as HTMLInputElement).value)}
+              placeholder="at_…"
+              spellcheck={false}
+              autoComplete="off"
+              aria-label="Streamer token"
+            />
             <button type="submit" class="btn">
               Show my status
             </button>
@@ -280,7 +317,13 @@ function MeView(props: { me: StreamerStatus; api: ReturnType<typeof streamerApi>
       {notLive && (
         <div class="alert alert-bad" data-testid="me-suspension">
           {notLive}
-          {s && <> It was decided by {s.decidedBy === 'rule' ? 'an automatic rule' : 'a moderator'}{s.viaOtherAccount ? ', on another account of yours' : ''}.</>}
+          {s && (
+            <>
+              {' '}
+              It was decided by {s.decidedBy === 'rule' ? 'an automatic rule' : 'a moderator'}
+              {s.viaOtherAccount ? ', on another account of yours' : ''}.
+            </>
+          )}
           {s && s.decidedBy === 'moderator' && <p class="small">The moderator wrote: “{s.reason}”</p>}
         </div>
       )}
@@ -295,9 +338,26 @@ function MeView(props: { me: StreamerStatus; api: ReturnType<typeof streamerApi>
                   {d.enforcement.strike ? ` · ${categoryWords(d.enforcement.strike.category)}` : ''}
                 </div>
                 <div class="small">
-                  {[d.enforcement.cut ? 'stream stopped' : null, d.enforcement.suspension ? (d.enforcement.suspension.permanent ? 'suspended permanently' : `suspended until ${dateTimeText(d.enforcement.suspension.until)}`) : null, d.enforcement.strike ? 'strike on your account' : null, d.enforcement.warning ? `warning: ${d.enforcement.warning}` : null].filter(Boolean).join(' · ')}
+                  {[
+                    d.enforcement.cut ? 'stream stopped' : null,
+                    d.enforcement.suspension
+                      ? d.enforcement.suspension.permanent
+                        ? 'suspended permanently'
+                        : `suspended until ${dateTimeText(d.enforcement.suspension.until)}`
+                      : null,
+                    d.enforcement.strike ? 'strike on your account' : null,
+                    d.enforcement.warning ? `warning: ${d.enforcement.warning}` : null,
+                  ]
+                    .filter(Boolean)
+                    .join(' · ')}
                   {' · '}
-                  {d.reviewStatus === 'pending' ? 'awaiting a moderator' : d.reviewStatus === 'confirmed' ? 'confirmed by a moderator' : d.reviewStatus === 'overturned' ? 'overturned' : ''}
+                  {d.reviewStatus === 'pending'
+                    ? 'awaiting a moderator'
+                    : d.reviewStatus === 'confirmed'
+                      ? 'confirmed by a moderator'
+                      : d.reviewStatus === 'overturned'
+                        ? 'overturned'
+                        : ''}
                 </div>
                 {d.appeal ? (
                   <div class="small">
@@ -323,7 +383,13 @@ function MeView(props: { me: StreamerStatus; api: ReturnType<typeof streamerApi>
                     >
                       <label class="field">
                         <span>Why was this decision wrong?</span>
-                        <textarea rows={3} value={statement} maxLength={2000} onInput={(e) => setStatement((e.target as HTMLTextAreaElement).value)} name="statement" />
+                        <textarea
+                          rows={3}
+                          value={statement}
+                          maxLength={2000}
+                          onInput={(e) => setStatement((e.target as HTMLTextAreaElement).value)}
+                          name="statement"
+                        />
                       </label>
                       {error && <div class="alert alert-bad">{error}</div>}
                       <button type="submit" class="btn btn-primary btn-small" disabled={!statement.trim()}>

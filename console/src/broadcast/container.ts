@@ -12,7 +12,8 @@ const FIRST_MESSAGE_MIN_BYTES = 64;
 
 /** The first MediaRecorder type this browser records, and the container to announce in the auth message. */
 export function pickRecorderType(isSupported: (mimeType: string) => boolean): { mimeType: string; container: 'webm' | 'mp4' } | null {
-  for (const t of ['video/webm;codecs=vp8,opus', 'video/webm;codecs=vp9,opus', 'video/webm;codecs=h264,opus', 'video/webm']) if (isSupported(t)) return { mimeType: t, container: 'webm' };
+  for (const t of ['video/webm;codecs=vp8,opus', 'video/webm;codecs=vp9,opus', 'video/webm;codecs=h264,opus', 'video/webm'])
+    if (isSupported(t)) return { mimeType: t, container: 'webm' };
   for (const t of ['video/mp4;codecs=avc1,mp4a', 'video/mp4']) if (isSupported(t)) return { mimeType: t, container: 'mp4' };
   return null;
 }
@@ -40,4 +41,3 @@ export class FirstMessageCoalescer<B extends { size: number }> {
     return [out];
   }
 }
-

@@ -51,25 +51,57 @@ export function explainEnd(f: EndFacts): EndExplanation {
     };
   }
   if (f.code === 4008 || reason === 'cut') {
-    return { ...base, title: 'Your stream was stopped', body: 'A moderator or a rule ended this stream. You may go live again unless you are told otherwise; repeated violations lead to a suspension.', appealable: true, retry: true };
+    return {
+      ...base,
+      title: 'Your stream was stopped',
+      body: 'A moderator or a rule ended this stream. You may go live again unless you are told otherwise; repeated violations lead to a suspension.',
+      appealable: true,
+      retry: true,
+    };
   }
-  if (f.code === 4001) return { ...base, title: 'This stream key does not work', body: 'The key is not valid or was revoked. Check that you typed it exactly, or ask for a new one.' };
+  if (f.code === 4001)
+    return {
+      ...base,
+      title: 'This stream key does not work',
+      body: 'The key is not valid or was revoked. Check that you typed it exactly, or ask for a new one.',
+    };
   if (f.code === 4003 || reason === 'identity_revoked' || reason === 'not_verified' || reason === 'key_revoked') {
     return {
       ...base,
       title: 'Your account may not go live',
-      body: reason === 'key_revoked' ? 'The stream key was revoked while you were live. Ask for a new one.' : 'Live streaming needs a verified identity, and this account’s verification is missing or was revoked.',
+      body:
+        reason === 'key_revoked'
+          ? 'The stream key was revoked while you were live. Ask for a new one.'
+          : 'Live streaming needs a verified identity, and this account’s verification is missing or was revoked.',
     };
   }
   if (f.code === 4002) {
-    return { ...base, title: 'The gateway could not read the video', body: 'Your browser’s recording was not accepted as WebM or MP4. Try another browser; if it keeps happening, tell the platform.', retry: true };
+    return {
+      ...base,
+      title: 'The gateway could not read the video',
+      body: 'Your browser’s recording was not accepted as WebM or MP4. Try another browser; if it keeps happening, tell the platform.',
+      retry: true,
+    };
   }
-  if (f.code === 4000) return { ...base, title: 'The stream stalled', body: 'No video reached the gateway for a while, so the stream was ended. Check your connection and go live again.', retry: true };
-  if (f.code === 4004 || f.code === 4005) return { ...base, title: 'Could not start the stream', body: 'The page could not sign in to the gateway in time. Reload and try again.', retry: true };
+  if (f.code === 4000)
+    return {
+      ...base,
+      title: 'The stream stalled',
+      body: 'No video reached the gateway for a while, so the stream was ended. Check your connection and go live again.',
+      retry: true,
+    };
+  if (f.code === 4004 || f.code === 4005)
+    return { ...base, title: 'Could not start the stream', body: 'The page could not sign in to the gateway in time. Reload and try again.', retry: true };
   if (f.code === 1009) return { ...base, title: 'The video is too large to send', body: 'Lower the quality and go live again.', retry: true };
-  if (f.code === 1001 || reason === 'gateway_shutdown') return { ...base, title: 'The gateway restarted', body: 'The stream ended because the service is restarting. Go live again in a moment.', retry: true };
+  if (f.code === 1001 || reason === 'gateway_shutdown')
+    return { ...base, title: 'The gateway restarted', body: 'The stream ended because the service is restarting. Go live again in a moment.', retry: true };
   if (f.code === 1000) return { ...base, title: 'Stream ended', body: 'You ended the stream.', retry: true };
-  return { ...base, title: 'The connection was lost', body: `The stream ended unexpectedly (code ${f.code}). Check your connection and go live again.`, retry: true };
+  return {
+    ...base,
+    title: 'The connection was lost',
+    body: `The stream ended unexpectedly (code ${f.code}). Check your connection and go live again.`,
+    retry: true,
+  };
 }
 
 /** Strike categories in words a streamer understands. */

@@ -6,7 +6,12 @@ import type { LineError } from './lines.ts';
  * The policy text editor: a plain textarea (native undo, selection, IME and accessibility) with a line
  * gutter that marks the lines the validation errors point at.
  */
-export function PolicyTextEditor(props: { value: string; onInput: (v: string) => void; errors: LineError[]; jumpTo: { line: number; n: number } | null }): JSX.Element {
+export function PolicyTextEditor(props: {
+  value: string;
+  onInput: (v: string) => void;
+  errors: LineError[];
+  jumpTo: { line: number; n: number } | null;
+}): JSX.Element {
   const area = useRef<HTMLTextAreaElement>(null);
   const gutter = useRef<HTMLDivElement>(null);
   const lines = props.value.split('\n').length;

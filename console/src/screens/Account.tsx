@@ -30,7 +30,13 @@ export function AccountPage(props: { handle: string }): JSX.Element {
     await Promise.all([account.reload(), strikes.reload()]);
   };
 
-  if (account.error) return (<><PageHead title={`@${props.handle}`} /><ErrorBox error={account.error} retry={account.reload} /></>);
+  if (account.error)
+    return (
+      <>
+        <PageHead title={`@${props.handle}`} />
+        <ErrorBox error={account.error} retry={account.reload} />
+      </>
+    );
   if (!account.data) return <Loading what="the account" />;
   const a = account.data;
   const activeKeys = a.keys.filter((k) => k.revokedAt === null);
@@ -68,17 +74,52 @@ export function AccountPage(props: { handle: string }): JSX.Element {
           {a.activeSuspension ? (
             <div data-testid="active-suspension">
               <div class="alert alert-bad">
-                Suspended {a.activeSuspension.permanent ? <strong>permanently</strong> : <>until <strong><Time at={a.activeSuspension.endsAt} /></strong></>} by {actorText(a.activeSuspension.createdBy)}.
+                Suspended{' '}
+                {a.activeSuspension.permanent ? (
+                  <strong>permanently</strong>
+                ) : (
+                  <>
+                    until{' '}
+                    <strong>
+                      <Time at={a.activeSuspension.endsAt} />
+                    </strong>
+                  </>
+                )}{' '}
+                by {actorText(a.activeSuspension.createdBy)}.
               </div>
               <p class="reason">{a.activeSuspension.reason}</p>
-              <KeyValues items={[['Since', <Time at={a.activeSuspension.startsAt} />], ['Decision', a.activeSuspension.decisionId ? <Link href={`/reviews/${encodeURIComponent(a.activeSuspension.decisionId)}`}><Mono>{a.activeSuspension.decisionId}</Mono></Link> : '—']]} />
+              <KeyValues
+                items={[
+                  ['Since', <Time at={a.activeSuspension.startsAt} />],
+                  [
+                    'Decision',
+                    a.activeSuspension.decisionId ? (
+                      <Link href={`/reviews/${encodeURIComponent(a.activeSuspension.decisionId)}`}>
+                        <Mono>{a.activeSuspension.decisionId}</Mono>
+                      </Link>
+                    ) : (
+                      '—'
+                    ),
+                  ],
+                ]}
+              />
             </div>
           ) : (
-            <p>{canGoLive ? 'No active suspension. The account may go live.' : a.identity.status !== 'verified' ? 'Not suspended, but the identity is not verified: the account may not go live.' : 'Not suspended, but the account has no active stream key.'}</p>
+            <p>
+              {canGoLive
+                ? 'No active suspension. The account may go live.'
+                : a.identity.status !== 'verified'
+                  ? 'Not suspended, but the identity is not verified: the account may not go live.'
+                  : 'Not suspended, but the account has no active stream key.'}
+            </p>
           )}
           {a.live.map((s) => (
             <p key={s.id}>
-              Live on <Link href={`/streams/${encodeURIComponent(s.id)}`}><Mono>{s.id}</Mono></Link> ({s.protocol}) since <Time at={s.startedAt} />
+              Live on{' '}
+              <Link href={`/streams/${encodeURIComponent(s.id)}`}>
+                <Mono>{s.id}</Mono>
+              </Link>{' '}
+              ({s.protocol}) since <Time at={s.startedAt} />
             </p>
           ))}
         </Card>
@@ -122,7 +163,12 @@ export function AccountPage(props: { handle: string }): JSX.Element {
                 onClick={async () => {
                   try {
                     const r = await api.issueKey(a.handle);
-                    setAction({ kind: 'secret', title: 'New stream key', secret: r.streamKey, note: 'Shown once: only its hash is stored. Give it to the streamer over a private channel; they type it into OBS or /broadcast.' });
+                    setAction({
+                      kind: 'secret',
+                      title: 'New stream key',
+                      secret: r.streamKey,
+                      note: 'Shown once: only its hash is stored. Give it to the streamer over a private channel; they type it into OBS or /broadcast.',
+                    });
                     void account.reload();
                   } catch (err) {
                     toast(String((err as Error).message), 'bad');
@@ -142,7 +188,12 @@ export function AccountPage(props: { handle: string }): JSX.Element {
                 onClick={async () => {
                   try {
                     const r = await api.issueStreamerToken(a.handle);
-                    setAction({ kind: 'secret', title: 'Streamer token', secret: r.accountToken, note: `Shown once. The streamer uses it on /broadcast to see their status and appeal.${r.revoked ? ' The previous token was revoked.' : ''}` });
+                    setAction({
+                      kind: 'secret',
+                      title: 'Streamer token',
+                      secret: r.accountToken,
+                      note: `Shown once. The streamer uses it on /broadcast to see their status and appeal.${r.revoked ? ' The previous token was revoked.' : ''}`,
+                    });
                   } catch (err) {
                     toast(String((err as Error).message), 'bad');
                   }
@@ -174,9 +225,21 @@ export function AccountPage(props: { handle: string }): JSX.Element {
                     <td>
                       <Mono title={k.id}>{k.prefix}…</Mono>
                     </td>
-                    <td><Time at={k.createdAt} /></td>
-                    <td><Time at={k.lastUsedAt} /></td>
-                    <td>{k.revokedAt ? <Badge>revoked <Time at={k.revokedAt} /></Badge> : <Badge tone="good">active</Badge>}</td>
+                    <td>
+                      <Time at={k.createdAt} />
+                    </td>
+                    <td>
+                      <Time at={k.lastUsedAt} />
+                    </td>
+                    <td>
+                      {k.revokedAt ? (
+                        <Badge>
+                          revoked <Time at={k.revokedAt} />
+                        </Badge>
+                      ) : (
+                        <Badge tone="good">active</Badge>
+                      )}
+                    </td>
                     {isOperator && (
                       <td class="cell-actions">
                         {!k.revokedAt && (
@@ -261,7 +324,13 @@ export function AccountPage(props: { handle: string }): JSX.Element {
       <ReasonDialog
         open={action?.kind === 'void'}
         title="Void this strike"
-        description={action?.kind === 'void' && <p>It no longer counts toward escalation ({action.strike.category}/{action.strike.severity}). A suspension it caused is not lifted by this.</p>}
+        description={
+          action?.kind === 'void' && (
+            <p>
+              It no longer counts toward escalation ({action.strike.category}/{action.strike.severity}). A suspension it caused is not lifted by this.
+            </p>
+          )
+        }
         confirmLabel="Void strike"
         onClose={close}
         onSubmit={async (reason) => {
@@ -271,7 +340,13 @@ export function AccountPage(props: { handle: string }): JSX.Element {
           await reload();
         }}
       />
-      <SecretDialog open={action?.kind === 'secret'} title={action?.kind === 'secret' ? action.title : ''} secret={action?.kind === 'secret' ? action.secret : ''} note={action?.kind === 'secret' ? action.note : ''} onClose={close} />
+      <SecretDialog
+        open={action?.kind === 'secret'}
+        title={action?.kind === 'secret' ? action.title : ''}
+        secret={action?.kind === 'secret' ? action.secret : ''}
+        note={action?.kind === 'secret' ? action.note : ''}
+        onClose={close}
+      />
     </>
   );
 }
@@ -311,8 +386,12 @@ function StrikesCard(props: { strikes: Strike[] | undefined; error: unknown; onV
                     <Badge tone={severityTone(s.severity)}>{s.severity}</Badge> {s.category}
                   </td>
                   <td>{s.ruleId ?? 'by hand'}</td>
-                  <td><Time at={s.at} /></td>
-                  <td><Time at={s.expiresAt} /></td>
+                  <td>
+                    <Time at={s.at} />
+                  </td>
+                  <td>
+                    <Time at={s.expiresAt} />
+                  </td>
                   <td>{s.voided ? <span title={s.voidReason ?? ''}>voided</span> : s.active ? <Badge tone="bad">active</Badge> : 'expired'}</td>
                   <td class="cell-actions">
                     {s.active && (
@@ -352,10 +431,20 @@ function HistoryTables(props: { a: Account }): JSX.Element {
               <tbody>
                 {a.suspensions.map((s) => (
                   <tr key={s.id} title={s.reason}>
-                    <td><Time at={s.startsAt} /></td>
+                    <td>
+                      <Time at={s.startsAt} />
+                    </td>
                     <td>{s.permanent ? 'permanent' : <Time at={s.endsAt} />}</td>
                     <td>{actorText(s.createdBy)}</td>
-                    <td>{s.liftedAt ? <span title={s.liftReason ?? ''}>lifted by {actorText(s.liftedBy)}</span> : s.endsAt && Date.parse(s.endsAt) < Date.now() ? 'ended' : <Badge tone="bad">active</Badge>}</td>
+                    <td>
+                      {s.liftedAt ? (
+                        <span title={s.liftReason ?? ''}>lifted by {actorText(s.liftedBy)}</span>
+                      ) : s.endsAt && Date.parse(s.endsAt) < Date.now() ? (
+                        'ended'
+                      ) : (
+                        <Badge tone="bad">active</Badge>
+                      )}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -379,7 +468,9 @@ function HistoryTables(props: { a: Account }): JSX.Element {
               <tbody>
                 {a.refusals.map((r, i) => (
                   <tr key={i} title={r.detail ?? ''}>
-                    <td><Time at={r.at} /></td>
+                    <td>
+                      <Time at={r.at} />
+                    </td>
                     <td>{r.protocol}</td>
                     <td>{r.reason}</td>
                   </tr>
@@ -408,10 +499,14 @@ function HistoryTables(props: { a: Account }): JSX.Element {
                 {a.streams.map((s) => (
                   <tr key={s.id}>
                     <td>
-                      <Link href={`/streams/${encodeURIComponent(s.id)}`}><Mono>{s.id}</Mono></Link>
+                      <Link href={`/streams/${encodeURIComponent(s.id)}`}>
+                        <Mono>{s.id}</Mono>
+                      </Link>
                     </td>
                     <td>{s.protocol}</td>
-                    <td><Time at={s.startedAt} /></td>
+                    <td>
+                      <Time at={s.startedAt} />
+                    </td>
                     <td>{s.endedAt ? <Time at={s.endedAt} /> : <Badge tone="good">live</Badge>}</td>
                     <td title={s.endDetail ?? ''}>{s.endReason ?? '—'}</td>
                   </tr>

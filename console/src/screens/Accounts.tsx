@@ -26,7 +26,11 @@ export function Accounts(): JSX.Element {
       await api.account(handle);
       navigate(`/accounts/${encodeURIComponent(handle)}`);
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 404 ? `No account with the handle “${handle}”. Searching by identity subject is not available yet (see below).` : String((err as Error).message));
+      setError(
+        err instanceof ApiError && err.status === 404
+          ? `No account with the handle “${handle}”. Searching by identity subject is not available yet (see below).`
+          : String((err as Error).message),
+      );
     } finally {
       setBusy(false);
     }
@@ -37,7 +41,16 @@ export function Accounts(): JSX.Element {
       <PageHead title="Accounts" sub="Identity, stream keys, strikes, suspensions and history of a streamer's account" />
       <Card>
         <form class="searchbar" onSubmit={search} role="search">
-          <input type="search" name="q" placeholder="Account handle, e.g. alice" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} aria-label="Account handle" autoFocus spellcheck={false} />
+          <input
+            type="search"
+            name="q"
+            placeholder="Account handle, e.g. alice"
+            value={q}
+            onInput={(e) => setQ((e.target as HTMLInputElement).value)}
+            aria-label="Account handle"
+            autoFocus
+            spellcheck={false}
+          />
           <Button type="submit" variant="primary" disabled={busy}>
             Open account
           </Button>
@@ -94,7 +107,13 @@ function CreateAccount(props: { onCreated: (handle: string) => void }): JSX.Elem
         </label>
         <label class="field">
           <span>Identity subject (optional)</span>
-          <input name="subject" value={subject} placeholder="the identity provider's id of the person" onInput={(e) => setSubject((e.target as HTMLInputElement).value)} spellcheck={false} />
+          <input
+            name="subject"
+            value={subject}
+            placeholder="the identity provider's id of the person"
+            onInput={(e) => setSubject((e.target as HTMLInputElement).value)}
+            spellcheck={false}
+          />
         </label>
         <label class="check">
           <input type="checkbox" checked={verified} onChange={(e) => setVerified((e.target as HTMLInputElement).checked)} />

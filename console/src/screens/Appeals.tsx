@@ -54,12 +54,32 @@ export function Appeals(props: { selected?: string }): JSX.Element {
     <>
       <PageHead
         title="Appeals"
-        sub={status === 'open' ? <>{plural(list.length, 'open appeal')}{oldest !== null && <> · oldest waits <strong>{durationText(now - oldest)}</strong></>}</> : `Recently ${status} appeals`}
+        sub={
+          status === 'open' ? (
+            <>
+              {plural(list.length, 'open appeal')}
+              {oldest !== null && (
+                <>
+                  {' '}
+                  · oldest waits <strong>{durationText(now - oldest)}</strong>
+                </>
+              )}
+            </>
+          ) : (
+            `Recently ${status} appeals`
+          )
+        }
         actions={
           <>
             <div class="segmented" role="tablist">
               {(['open', 'upheld', 'overturned'] as const).map((s) => (
-                <Link key={s} href={s === 'open' ? '/appeals' : `/appeals?status=${s}`} class={s === status ? 'active' : ''} role="tab" aria-selected={s === status}>
+                <Link
+                  key={s}
+                  href={s === 'open' ? '/appeals' : `/appeals?status=${s}`}
+                  class={s === status ? 'active' : ''}
+                  role="tab"
+                  aria-selected={s === status}
+                >
                   {s[0]!.toUpperCase() + s.slice(1)}
                 </Link>
               ))}
@@ -79,7 +99,14 @@ export function Appeals(props: { selected?: string }): JSX.Element {
             <div class="queue-list" role="listbox" aria-label="Appeals">
               {list.length === 0 && <Empty>{status === 'open' ? 'No open appeals.' : `No ${status} appeals.`}</Empty>}
               {list.map((a) => (
-                <button type="button" key={a.id} role="option" aria-selected={a.id === selectedId} class={`queue-item${a.id === selectedId ? ' active' : ''}`} onClick={() => select(a.id)}>
+                <button
+                  type="button"
+                  key={a.id}
+                  role="option"
+                  aria-selected={a.id === selectedId}
+                  class={`queue-item${a.id === selectedId ? ' active' : ''}`}
+                  onClick={() => select(a.id)}
+                >
                   <div class="queue-item-top">
                     <span class="queue-rule">@{a.account ?? a.accountId}</span>
                     <span class="queue-age">{ago(a.createdAt, now)}</span>
@@ -141,9 +168,7 @@ function AppealDetail(props: { a: Appeal; onBack?: () => void; onDecide: (o: 'up
       )}
       <div class="detail-head">
         <div>
-          <h2>
-            Appeal by {a.account ? <Link href={`/accounts/${encodeURIComponent(a.account)}`}>@{a.account}</Link> : <Mono>{a.accountId}</Mono>}
-          </h2>
+          <h2>Appeal by {a.account ? <Link href={`/accounts/${encodeURIComponent(a.account)}`}>@{a.account}</Link> : <Mono>{a.accountId}</Mono>}</h2>
           <div class="detail-meta">
             <Badge tone={a.status === 'open' ? 'warn' : a.status === 'overturned' ? 'good' : 'bad'}>{a.status}</Badge> filed <Time at={a.createdAt} />
           </div>
@@ -174,7 +199,30 @@ function AppealDetail(props: { a: Appeal; onBack?: () => void; onDecide: (o: 'up
               <ReviewState d={d} /> <ActionChips actions={d.actions} shadow={d.shadow} />
             </div>
             <p class="reason">{d.reason}</p>
-            <KeyValues items={[['Decided', <><Time at={d.decidedAt} /> by {actorText(d.decidedBy)}</>], ['Stream', <Link href={`/streams/${encodeURIComponent(d.streamId)}`}><Mono>{d.streamId}</Mono></Link>], ['Decision', <Link href={`/reviews/${encodeURIComponent(d.id)}${d.review.status === 'confirmed' || d.review.status === 'overturned' ? `?status=${d.review.status}` : ''}`}><Mono>{d.id}</Mono></Link>]]} />
+            <KeyValues
+              items={[
+                [
+                  'Decided',
+                  <>
+                    <Time at={d.decidedAt} /> by {actorText(d.decidedBy)}
+                  </>,
+                ],
+                [
+                  'Stream',
+                  <Link href={`/streams/${encodeURIComponent(d.streamId)}`}>
+                    <Mono>{d.streamId}</Mono>
+                  </Link>,
+                ],
+                [
+                  'Decision',
+                  <Link
+                    href={`/reviews/${encodeURIComponent(d.id)}${d.review.status === 'confirmed' || d.review.status === 'overturned' ? `?status=${d.review.status}` : ''}`}
+                  >
+                    <Mono>{d.id}</Mono>
+                  </Link>,
+                ],
+              ]}
+            />
           </Card>
           <Card title="Evidence">
             <EvidenceGrid decision={d} facts={detail.data?.evidenceFacts} />

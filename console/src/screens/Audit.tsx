@@ -22,7 +22,17 @@ export function Audit(): JSX.Element {
   }
   const before = query.get('before');
   const key = query.toString();
-  const page = useResource(() => api.audit({ ...filter, ...(filter.since ? { since: String(fromLocalInput(filter.since) ?? filter.since) } : {}), ...(filter.until ? { until: String(fromLocalInput(filter.until) ?? filter.until) } : {}), before: before ? Number(before) : undefined, limit: PAGE }), [key]);
+  const page = useResource(
+    () =>
+      api.audit({
+        ...filter,
+        ...(filter.since ? { since: String(fromLocalInput(filter.since) ?? filter.since) } : {}),
+        ...(filter.until ? { until: String(fromLocalInput(filter.until) ?? filter.until) } : {}),
+        before: before ? Number(before) : undefined,
+        limit: PAGE,
+      }),
+    [key],
+  );
   const [draft, setDraft] = useState<Record<string, string>>(() => Object.fromEntries(FIELDS.map((f) => [f, query.get(f) ?? ''])));
   const [history, setHistory] = useState<string[]>([]);
 
@@ -51,7 +61,14 @@ export function Audit(): JSX.Element {
     <label class="field field-inline">
       <span>{label}</span>
       {type === 'text' ? (
-        <input type="text" name={f} value={draft[f]} placeholder={placeholder} onInput={(e) => setDraft({ ...draft, [f]: (e.target as HTMLInputElement).value })} spellcheck={false} />
+        <input
+          type="text"
+          name={f}
+          value={draft[f]}
+          placeholder={placeholder}
+          onInput={(e) => setDraft({ ...draft, [f]: (e.target as HTMLInputElement).value })}
+          spellcheck={false}
+        />
       ) : (
         <input type="datetime-local" name={f} value={draft[f]} onInput={(e) => setDraft({ ...draft, [f]: (e.target as HTMLInputElement).value })} />
       )}
@@ -87,7 +104,13 @@ export function Audit(): JSX.Element {
         </form>
       </Card>
       <Card>
-        {page.error ? <ErrorBox error={page.error} retry={page.reload} /> : !page.data ? <Loading what="audit records" /> : <AuditTable records={page.data.records} />}
+        {page.error ? (
+          <ErrorBox error={page.error} retry={page.reload} />
+        ) : !page.data ? (
+          <Loading what="audit records" />
+        ) : (
+          <AuditTable records={page.data.records} />
+        )}
         <div class="pager">
           <Button small disabled={!before} onClick={goNewer}>
             ← Newer

@@ -78,20 +78,33 @@ export function BankPage(props: { name: string }): JSX.Element {
               ['Entries', `${bank.entries.toLocaleString()} (${bank.enabledEntries.toLocaleString()} enabled)`],
               ['Match radius', `${bank.radius} bits`],
               ['Description', bank.description ?? '—'],
-              ['Created', <><Time at={bank.created_at} /> by {actorText(bank.created_by)}</>],
+              [
+                'Created',
+                <>
+                  <Time at={bank.created_at} /> by {actorText(bank.created_by)}
+                </>,
+              ],
             ]}
           />
         </Card>
         <ImportCard bank={bank.name} onImported={reload} />
       </div>
       <Card title="Entries">
-        <NotAvailable feature="bankEntries">Browsing the entries page by page, and disabling one entry, need endpoints the gateway does not have yet; the export above holds every enabled entry.</NotAvailable>
+        <NotAvailable feature="bankEntries">
+          Browsing the entries page by page, and disabling one entry, need endpoints the gateway does not have yet; the export above holds every enabled entry.
+        </NotAvailable>
       </Card>
-      <Card title="History">{history.data ? <AuditTable records={history.data.records} compact /> : history.error ? <ErrorBox error={history.error} /> : <Loading />}</Card>
+      <Card title="History">
+        {history.data ? <AuditTable records={history.data.records} compact /> : history.error ? <ErrorBox error={history.error} /> : <Loading />}
+      </Card>
       <ReasonDialog
         open={toggle}
         title={bank.enabled ? `Disable ${bank.name}` : `Enable ${bank.name}`}
-        description={<p>{bank.enabled ? 'Live matching stops using its hashes within a second. Entries are kept.' : 'Live matching uses its hashes again within a second.'}</p>}
+        description={
+          <p>
+            {bank.enabled ? 'Live matching stops using its hashes within a second. Entries are kept.' : 'Live matching uses its hashes again within a second.'}
+          </p>
+        }
         confirmLabel={bank.enabled ? 'Disable' : 'Enable'}
         danger={bank.enabled === 1}
         reasonRequired={false}
@@ -128,7 +141,13 @@ function ImportCard(props: { bank: string; onImported: () => Promise<void> }): J
     try {
       const r = await api.addEntries(
         props.bank,
-        p.entries.map((e) => ({ hash: e.hash, ...(e.category ? { category: e.category } : {}), ...(e.severity ? { severity: e.severity } : {}), ...(e.note ? { note: e.note } : {}), ...(e.source ? { source: e.source } : {}) })),
+        p.entries.map((e) => ({
+          hash: e.hash,
+          ...(e.category ? { category: e.category } : {}),
+          ...(e.severity ? { severity: e.severity } : {}),
+          ...(e.note ? { note: e.note } : {}),
+          ...(e.source ? { source: e.source } : {}),
+        })),
       );
       setResult(`Imported: ${plural(r.added, 'new entry', 'new entries')}, ${plural(r.duplicates, 'duplicate')} already in the bank.`);
       toast(`${r.added} entries added to ${props.bank}`);
@@ -142,12 +161,22 @@ function ImportCard(props: { bank: string; onImported: () => Promise<void> }): J
   };
   return (
     <Card title="Import a hash list">
-      <p class="muted small">Plain (one 64-hex PDQ hash per line), HMA (<code>pdq HASH</code>) or CSV with a hash column. Checked here line by line with the CLI's parser; valid lines are added in one transaction, hashes already in the bank are skipped.</p>
-      <input type="file" accept=".txt,.csv,.tsv,.hma,text/plain,text/csv" onChange={(e) => void read((e.target as HTMLInputElement).files?.[0])} aria-label="Hash list file" data-testid="import-file" />
+      <p class="muted small">
+        Plain (one 64-hex PDQ hash per line), HMA (<code>pdq HASH</code>) or CSV with a hash column. Checked here line by line with the CLI's parser; valid
+        lines are added in one transaction, hashes already in the bank are skipped.
+      </p>
+      <input
+        type="file"
+        accept=".txt,.csv,.tsv,.hma,text/plain,text/csv"
+        onChange={(e) => void read((e.target as HTMLInputElement).files?.[0])}
+        aria-label="Hash list file"
+        data-testid="import-file"
+      />
       {p && (
         <div class="import-report" data-testid="import-report">
           <p>
-            <strong>{file!.name}</strong>: {p.format ?? 'unknown'} format, {plural(p.lines, 'line')} → <strong>{plural(p.entries.length, 'valid entry', 'valid entries')}</strong>
+            <strong>{file!.name}</strong>: {p.format ?? 'unknown'} format, {plural(p.lines, 'line')} →{' '}
+            <strong>{plural(p.entries.length, 'valid entry', 'valid entries')}</strong>
             {p.errors.length > 0 && (
               <>
                 , <strong class="text-bad">{plural(p.errors.length, 'invalid line')}</strong> (not imported)
@@ -177,7 +206,8 @@ function ImportCard(props: { bank: string; onImported: () => Promise<void> }): J
           )}
           {tooMany ? (
             <div class="alert alert-warn">
-              {p.entries.length.toLocaleString()} entries is more than one request can add at once ({MAX_ENTRIES_PER_REQUEST.toLocaleString()}). Import this file with <code>modgate bank import {props.bank} FILE</code>; the console will take it whole once the file import endpoint exists.
+              {p.entries.length.toLocaleString()} entries is more than one request can add at once ({MAX_ENTRIES_PER_REQUEST.toLocaleString()}). Import this
+              file with <code>modgate bank import {props.bank} FILE</code>; the console will take it whole once the file import endpoint exists.
             </div>
           ) : (
             <Button variant="primary" disabled={busy || p.entries.length === 0} onClick={() => void run()}>

@@ -14,7 +14,11 @@ export function Banks(): JSX.Element {
     <>
       <PageHead
         title="Hash banks"
-        sub={banks.data ? `${banks.data.banks.length} banks · ${banks.data.indexed.toLocaleString()} hashes in the live matcher (revision ${banks.data.revision})` : 'Lists of known violating content (PDQ hashes) that every sampled frame is matched against'}
+        sub={
+          banks.data
+            ? `${banks.data.banks.length} banks · ${banks.data.indexed.toLocaleString()} hashes in the live matcher (revision ${banks.data.revision})`
+            : 'Lists of known violating content (PDQ hashes) that every sampled frame is matched against'
+        }
         actions={
           <>
             {isOperator && (
@@ -89,7 +93,13 @@ function CreateBank(props: { onCreated: (name: string) => void }): JSX.Element {
     e.preventDefault();
     setError(null);
     try {
-      await api.createBank({ name: f.name.trim(), category: f.category.trim(), severity: f.severity, radius: Number(f.radius), ...(f.description.trim() ? { description: f.description.trim() } : {}) });
+      await api.createBank({
+        name: f.name.trim(),
+        category: f.category.trim(),
+        severity: f.severity,
+        radius: Number(f.radius),
+        ...(f.description.trim() ? { description: f.description.trim() } : {}),
+      });
       toast(`Bank ${f.name.trim()} created`);
       props.onCreated(f.name.trim());
     } catch (err) {

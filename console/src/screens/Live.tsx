@@ -39,7 +39,11 @@ export function Live(): JSX.Element {
     <>
       <PageHead
         title="Live"
-        sub={streams.data ? `${plural(list.length, 'live stream')} · ${list.filter((s) => s.protocol === 'rtmp').length} RTMP, ${list.filter((s) => s.protocol === 'websocket').length} browser` : 'Every live stream the gateway relays'}
+        sub={
+          streams.data
+            ? `${plural(list.length, 'live stream')} · ${list.filter((s) => s.protocol === 'rtmp').length} RTMP, ${list.filter((s) => s.protocol === 'websocket').length} browser`
+            : 'Every live stream the gateway relays'
+        }
         actions={<Button onClick={() => void streams.reload()}>Refresh</Button>}
       />
       <PushNote loadedAt={streams.loadedAt} what="the list" />
@@ -139,5 +143,9 @@ function Thumbnail(props: { id: string; seq: number; account: string }): JSX.Ele
   }, [props.seq]);
   useEffect(() => () => void (url && URL.revokeObjectURL(url)), [url]);
 
-  return url ? <img class="stream-thumb-img" src={url} alt={`Latest frame of @${props.account}`} data-testid="thumbnail" /> : <span class="stream-thumb-note">no frame yet</span>;
+  return url ? (
+    <img class="stream-thumb-img" src={url} alt={`Latest frame of @${props.account}`} data-testid="thumbnail" />
+  ) : (
+    <span class="stream-thumb-note">no frame yet</span>
+  );
 }

@@ -19,7 +19,8 @@ export function OperatorsOnly(): JSX.Element {
     <>
       <PageHead title="Operators only" />
       <div class="alert alert-warn" data-testid="operators-only">
-        The policy editor is for operators. Your token has the moderator role; the gateway refuses policy changes from it. Ask an operator if a rule needs changing.
+        The policy editor is for operators. Your token has the moderator role; the gateway refuses policy changes from it. Ask an operator if a rule needs
+        changing.
       </div>
     </>
   );

@@ -68,11 +68,22 @@ export function Policy(): JSX.Element {
         actions={
           <>
             {dirty && (
-              <Button variant="ghost" onClick={() => { setDraft(null); setServerErrors(null); }}>
+              <Button
+                variant="ghost"
+                onClick={() => {
+                  setDraft(null);
+                  setServerErrors(null);
+                }}
+              >
                 Discard changes
               </Button>
             )}
-            <Button variant="primary" disabled={!dirty || errors.length > 0} onClick={() => setPublishing(true)} title={errors.length ? 'Fix the errors first' : dirty ? '' : 'No changes to publish'}>
+            <Button
+              variant="primary"
+              disabled={!dirty || errors.length > 0}
+              onClick={() => setPublishing(true)}
+              title={errors.length ? 'Fix the errors first' : dirty ? '' : 'No changes to publish'}
+            >
               Publish…
             </Button>
           </>
@@ -90,7 +101,14 @@ export function Policy(): JSX.Element {
 
       {tab === 'edit' && (
         <div class="policy-edit">
-          <PolicyTextEditor value={text} onInput={(v) => { setDraft(v); }} errors={errors} jumpTo={jump} />
+          <PolicyTextEditor
+            value={text}
+            onInput={(v) => {
+              setDraft(v);
+            }}
+            errors={errors}
+            jumpTo={jump}
+          />
           <aside class="policy-side">
             {errors.length > 0 ? (
               <div class="alert alert-bad" data-testid="policy-errors">
@@ -99,7 +117,12 @@ export function Policy(): JSX.Element {
                 <ul class="error-list">
                   {errors.map((e, i) => (
                     <li key={i}>
-                      <button type="button" class="linklike" onClick={() => e.line !== null && setJump({ line: e.line, n: Date.now() })} data-error-line={e.line ?? ''}>
+                      <button
+                        type="button"
+                        class="linklike"
+                        onClick={() => e.line !== null && setJump({ line: e.line, n: Date.now() })}
+                        data-error-line={e.line ?? ''}
+                      >
                         {e.line !== null ? `Line ${e.line}` : 'Document'}
                       </button>{' '}
                       <Mono>{e.path}</Mono>: {e.message}
@@ -115,7 +138,8 @@ export function Policy(): JSX.Element {
               )
             )}
             <p class="muted small">
-              Checked as you type with the gateway's own validator; the gateway checks again on publish. Every field is documented in docs/policy.md. A rule with <code>shadow: true</code> records what it would have done without enforcing it.
+              Checked as you type with the gateway's own validator; the gateway checks again on publish. Every field is documented in docs/policy.md. A rule
+              with <code>shadow: true</code> records what it would have done without enforcing it.
             </p>
           </aside>
         </div>
@@ -153,7 +177,9 @@ export function Policy(): JSX.Element {
                       <td>
                         <strong>#{v.id}</strong> {v.id === a.versionId && <Badge tone="good">active</Badge>}
                       </td>
-                      <td><Time at={v.createdAt} /></td>
+                      <td>
+                        <Time at={v.createdAt} />
+                      </td>
                       <td>{actorText(v.author)}</td>
                       <td>{v.comment ?? <span class="muted">—</span>}</td>
                       <td class="cell-actions">
@@ -193,7 +219,8 @@ export function Policy(): JSX.Element {
         title="Publish this policy"
         description={
           <p>
-            It becomes the active policy on every gateway within a second and applies to running streams. {diff ? `${plural(diff.added, 'line')} added, ${plural(diff.removed, 'line')} removed.` : ''} Have you backtested it?
+            It becomes the active policy on every gateway within a second and applies to running streams.{' '}
+            {diff ? `${plural(diff.added, 'line')} added, ${plural(diff.removed, 'line')} removed.` : ''} Have you backtested it?
           </p>
         }
         reasonLabel="Comment"
@@ -271,7 +298,15 @@ function Backtest(props: { text: string; valid: boolean; versions: Array<{ id: n
     setBusy(true);
     setError(null);
     try {
-      setResult(await api.backtest({ text: props.text, since: new Date(s).toISOString(), until: new Date(u).toISOString(), maxExamples: 5, ...(baseline ? { baselineVersionId: Number(baseline) } : {}) }));
+      setResult(
+        await api.backtest({
+          text: props.text,
+          since: new Date(s).toISOString(),
+          until: new Date(u).toISOString(),
+          maxExamples: 5,
+          ...(baseline ? { baselineVersionId: Number(baseline) } : {}),
+        }),
+      );
     } catch (err) {
       setError(err);
     } finally {
@@ -307,7 +342,9 @@ function Backtest(props: { text: string; valid: boolean; versions: Array<{ id: n
             </Button>
           </div>
         </form>
-        <p class="muted small">Replays the stored signals of the period under both policies and reports which decisions would differ. Nothing is enforced. At most 31 days at once.</p>
+        <p class="muted small">
+          Replays the stored signals of the period under both policies and reports which decisions would differ. Nothing is enforced. At most 31 days at once.
+        </p>
         {!props.valid && <div class="alert alert-warn">Fix the policy's errors first.</div>}
         {error !== null && <ErrorBox error={error} />}
       </Card>
@@ -410,8 +447,14 @@ function BacktestReportView(props: { r: BacktestResult }): JSX.Element {
                   <td>
                     <strong>{x.ruleId}</strong> {!x.inCandidate && <Badge>removed</Badge>} {!x.inBaseline && <Badge tone="info">new</Badge>}
                   </td>
-                  <td class="num">{x.baseline.enforced}{x.baseline.shadow ? ` +${x.baseline.shadow}s` : ''}</td>
-                  <td class="num">{x.candidate.enforced}{x.candidate.shadow ? ` +${x.candidate.shadow}s` : ''}</td>
+                  <td class="num">
+                    {x.baseline.enforced}
+                    {x.baseline.shadow ? ` +${x.baseline.shadow}s` : ''}
+                  </td>
+                  <td class="num">
+                    {x.candidate.enforced}
+                    {x.candidate.shadow ? ` +${x.candidate.shadow}s` : ''}
+                  </td>
                   <td class="num">{x.added.enforced + x.added.shadow}</td>
                   <td class="num">{x.removed.enforced + x.removed.shadow}</td>
                   <td class="num">{x.changed}</td>

@@ -44,7 +44,13 @@ export function Reviews(props: { selected?: string }): JSX.Element {
   const [addToBank, setAddToBank] = useState(true);
 
   const selectedId = props.selected ?? (phone ? null : (list[0]?.id ?? null));
-  const select = (id: string | null) => navigate(id ? `/reviews/${encodeURIComponent(id)}${status === 'pending' ? '' : `?status=${status}`}` : `/reviews${status === 'pending' ? '' : `?status=${status}`}`, { replace: !phone });
+  const select = (id: string | null) =>
+    navigate(
+      id
+        ? `/reviews/${encodeURIComponent(id)}${status === 'pending' ? '' : `?status=${status}`}`
+        : `/reviews${status === 'pending' ? '' : `?status=${status}`}`,
+      { replace: !phone },
+    );
   const index = list.findIndex((d) => d.id === selectedId);
   const selected = index >= 0 ? list[index]! : null;
   const canAct = status === 'pending' && selected !== null && selected.review.status === 'pending';
@@ -72,7 +78,13 @@ export function Reviews(props: { selected?: string }): JSX.Element {
       sub={
         status === 'pending' ? (
           <span data-testid="queue-counter">
-            <strong>{plural(list.length, 'decision')}</strong> waiting{oldest !== null && <> · oldest waits <strong>{durationText(now - oldest)}</strong></>}
+            <strong>{plural(list.length, 'decision')}</strong> waiting
+            {oldest !== null && (
+              <>
+                {' '}
+                · oldest waits <strong>{durationText(now - oldest)}</strong>
+              </>
+            )}
             {urgent > 0 && (
               <>
                 {' '}
@@ -88,7 +100,13 @@ export function Reviews(props: { selected?: string }): JSX.Element {
         <>
           <div class="segmented" role="tablist">
             {(['pending', 'confirmed', 'overturned'] as const).map((s) => (
-              <Link key={s} href={s === 'pending' ? '/reviews' : `/reviews?status=${s}`} class={s === status ? 'active' : ''} role="tab" aria-selected={s === status}>
+              <Link
+                key={s}
+                href={s === 'pending' ? '/reviews' : `/reviews?status=${s}`}
+                class={s === status ? 'active' : ''}
+                role="tab"
+                aria-selected={s === status}
+              >
                 {s === 'pending' ? 'Waiting' : s[0]!.toUpperCase() + s.slice(1)}
               </Link>
             ))}
@@ -101,8 +119,20 @@ export function Reviews(props: { selected?: string }): JSX.Element {
     />
   );
 
-  if (queue.error) return (<>{head}<ErrorBox error={queue.error} retry={queue.reload} /></>);
-  if (!queue.data) return (<>{head}<Loading what="the queue" /></>);
+  if (queue.error)
+    return (
+      <>
+        {head}
+        <ErrorBox error={queue.error} retry={queue.reload} />
+      </>
+    );
+  if (!queue.data)
+    return (
+      <>
+        {head}
+        <Loading what="the queue" />
+      </>
+    );
 
   const listPane = (
     <div class="queue-list" role="listbox" aria-label="Decisions">
@@ -120,7 +150,15 @@ export function Reviews(props: { selected?: string }): JSX.Element {
       <div class={`split${phone && selected ? ' split-detail' : ''}`}>
         {(!phone || !selected) && listPane}
         {selected ? (
-          <ReviewDetail key={selected.id} d={selected} radii={radii} canAct={canAct} onBack={phone ? () => select(null) : undefined} onConfirm={() => setDialog('confirm')} onOverturn={() => setDialog('overturn')} />
+          <ReviewDetail
+            key={selected.id}
+            d={selected}
+            radii={radii}
+            canAct={canAct}
+            onBack={phone ? () => select(null) : undefined}
+            onConfirm={() => setDialog('confirm')}
+            onOverturn={() => setDialog('overturn')}
+          />
         ) : (
           !phone && list.length > 0 && <Empty>Select a decision.</Empty>
         )}
@@ -147,7 +185,8 @@ export function Reviews(props: { selected?: string }): JSX.Element {
             <label class="check">
               <input type="checkbox" checked={addToBank} onChange={(e) => setAddToBank((e.target as HTMLInputElement).checked)} name="addToBank" />
               <span>
-                Add the evidence frames to the <strong>confirmed</strong> bank, so re-streams of this footage by other accounts are matched on their first frames
+                Add the evidence frames to the <strong>confirmed</strong> bank, so re-streams of this footage by other accounts are matched on their first
+                frames
               </span>
             </label>
           </ReasonDialog>
@@ -176,7 +215,15 @@ function QueueItem(props: { d: Decision; active: boolean; now: number; onSelect:
     if (el && props.active) el.scrollIntoView({ block: 'nearest' });
   };
   return (
-    <button type="button" ref={ref} role="option" aria-selected={props.active} class={`queue-item${props.active ? ' active' : ''}`} onClick={props.onSelect} data-decision={d.id}>
+    <button
+      type="button"
+      ref={ref}
+      role="option"
+      aria-selected={props.active}
+      class={`queue-item${props.active ? ' active' : ''}`}
+      onClick={props.onSelect}
+      data-decision={d.id}
+    >
       <div class="queue-item-top">
         <Badge tone={priorityTone(d.review.priority)}>{d.review.priority ?? 'normal'}</Badge>
         <span class="queue-rule">{handle ? `@${handle}` : d.ruleId}</span>
@@ -195,7 +242,14 @@ function QueueItem(props: { d: Decision; active: boolean; now: number; onSelect:
   );
 }
 
-function ReviewDetail(props: { d: Decision; radii: Map<string, number>; canAct: boolean; onBack?: () => void; onConfirm: () => void; onOverturn: () => void }): JSX.Element {
+function ReviewDetail(props: {
+  d: Decision;
+  radii: Map<string, number>;
+  canAct: boolean;
+  onBack?: () => void;
+  onConfirm: () => void;
+  onOverturn: () => void;
+}): JSX.Element {
   const { api } = useApp();
   const { d } = props;
   const detail = useResource(() => api.decision(d.id), [d.id]);
@@ -209,7 +263,10 @@ function ReviewDetail(props: { d: Decision; radii: Map<string, number>; canAct: 
       <div class="detail-head">
         <div>
           <h2>
-            {d.ruleId} <span class="detail-who">· <AccountOf accountId={d.accountId} streamId={d.streamId} /> · {ago(d.decidedAt)}</span>
+            {d.ruleId}{' '}
+            <span class="detail-who">
+              · <AccountOf accountId={d.accountId} streamId={d.streamId} /> · {ago(d.decidedAt)}
+            </span>
           </h2>
           <div class="detail-meta">
             <ReviewState d={d} /> <ActionChips actions={d.actions} shadow={d.shadow} />
@@ -227,23 +284,47 @@ function ReviewDetail(props: { d: Decision; radii: Map<string, number>; canAct: 
         )}
       </div>
       <Card title="Evidence">
-        {detail.error ? <ErrorBox error={detail.error} retry={detail.reload} /> : <EvidenceGrid decision={d} facts={detail.data?.evidenceFacts} radii={props.radii} />}
+        {detail.error ? (
+          <ErrorBox error={detail.error} retry={detail.reload} />
+        ) : (
+          <EvidenceGrid decision={d} facts={detail.data?.evidenceFacts} radii={props.radii} />
+        )}
       </Card>
       <Card title="Decision">
         <p class="reason">{d.reason}</p>
         <KeyValues
           items={[
             ['Account', <AccountOf accountId={d.accountId} streamId={d.streamId} />],
-            ['Stream', <Link href={`/streams/${encodeURIComponent(d.streamId)}`}><Mono>{d.streamId}</Mono></Link>],
-            ['Decided', <><Time at={d.decidedAt} /> by {actorText(d.decidedBy)}</>],
+            [
+              'Stream',
+              <Link href={`/streams/${encodeURIComponent(d.streamId)}`}>
+                <Mono>{d.streamId}</Mono>
+              </Link>,
+            ],
+            [
+              'Decided',
+              <>
+                <Time at={d.decidedAt} /> by {actorText(d.decidedBy)}
+              </>,
+            ],
             ['Policy', <Mono>{d.policyVersion}</Mono>],
             ['Decision id', <Mono>{d.id}</Mono>],
-            ...(d.review.status !== 'pending' && d.review.by ? ([['Reviewed', <>{actorText(d.review.by)} · <Time at={d.review.at} /> · “{d.review.reason}”</>]] as Array<[string, JSX.Element]>) : []),
+            ...(d.review.status !== 'pending' && d.review.by
+              ? ([
+                  [
+                    'Reviewed',
+                    <>
+                      {actorText(d.review.by)} · <Time at={d.review.at} /> · “{d.review.reason}”
+                    </>,
+                  ],
+                ] as Array<[string, JSX.Element]>)
+              : []),
           ]}
         />
         {detail.data && (detail.data.strikes.length > 0 || detail.data.suspensions.length > 0) && (
           <p class="muted">
-            {plural(detail.data.strikes.filter((s) => s.voided_at === null).length, 'active strike')} and {plural(detail.data.suspensions.filter((s) => s.lifted_at === null).length, 'suspension')} come from this decision.
+            {plural(detail.data.strikes.filter((s) => s.voided_at === null).length, 'active strike')} and{' '}
+            {plural(detail.data.suspensions.filter((s) => s.lifted_at === null).length, 'suspension')} come from this decision.
           </p>
         )}
       </Card>

@@ -32,10 +32,21 @@ export function SignIn(props: { onSignedIn: (s: Session) => void }): JSX.Element
           <span class="brand-name">modgate</span>
         </div>
         <h1>Sign in to the console</h1>
-        <p class="muted">For moderators and operators. Use the admin token issued to you with <code>modgate token issue --role moderator|operator NAME</code>.</p>
+        <p class="muted">
+          For moderators and operators. Use the admin token issued to you with <code>modgate token issue --role moderator|operator NAME</code>.
+        </p>
         <label class="field">
           <span>Admin token</span>
-          <input type="password" name="token" value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} placeholder="mg_…" autoFocus spellcheck={false} autoComplete="off" />
+          <input
+            type="password"
+            name="token"
+            value={token}
+            onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+            placeholder="mg_…"
+            autoFocus
+            spellcheck={false}
+            autoComplete="off"
+          />
         </label>
         {error && (
           <div class="alert alert-bad" role="alert">
@@ -45,7 +56,10 @@ export function SignIn(props: { onSignedIn: (s: Session) => void }): JSX.Element
         <Button type="submit" variant="primary" disabled={busy} class="btn-block">
           {busy ? 'Checking…' : 'Sign in'}
         </Button>
-        <p class="fine">The token is kept in this browser tab only (session storage) and is sent only in the Authorization header. Streamers go live at <a href="/broadcast">/broadcast</a>.</p>
+        <p class="fine">
+          The token is kept in this browser tab only (session storage) and is sent only in the Authorization header. Streamers go live at{' '}
+          <a href="/broadcast">/broadcast</a>.
+        </p>
       </form>
     </div>
   );

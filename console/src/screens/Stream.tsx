@@ -20,9 +20,18 @@ export function StreamPage(props: { id: string }): JSX.Element {
   const decisions = useResource(() => api.decisions({ streamId: props.id, limit: 200 }), [props.id]);
   usePush(['stream.frame', 'stream.ended', 'decision.created', 'decision.reviewed'], (e) => {
     if (e.type === 'stream.frame' && e.streamId === props.id)
-      live.update((x) => x && { ...x, frameSeq: e.seq, sampling: { ...x.sampling, mode: e.samplingMode, lastFrameAt: e.at, framesSampled: Math.max(x.sampling.framesSampled, e.seq + 1) }, latest: { at: e.at, scores: e.scores, nearestBankDistance: e.nearestBankDistance } });
+      live.update(
+        (x) =>
+          x && {
+            ...x,
+            frameSeq: e.seq,
+            sampling: { ...x.sampling, mode: e.samplingMode, lastFrameAt: e.at, framesSampled: Math.max(x.sampling.framesSampled, e.seq + 1) },
+            latest: { at: e.at, scores: e.scores, nearestBankDistance: e.nearestBankDistance },
+          },
+      );
     else if (e.type === 'stream.ended' && e.streamId === props.id) live.set(null);
-    else if ((e.type === 'decision.created' || e.type === 'decision.reviewed') && e.decision.streamId === props.id) decisions.update((l) => [e.decision, ...l.filter((d) => d.id !== e.decision.id)]);
+    else if ((e.type === 'decision.created' || e.type === 'decision.reviewed') && e.decision.streamId === props.id)
+      decisions.update((l) => [e.decision, ...l.filter((d) => d.id !== e.decision.id)]);
   });
   const now = useNow(1000);
   const [dialog, setDialog] = useState<'cut' | 'suspend' | null>(null);
@@ -70,7 +79,20 @@ export function StreamPage(props: { id: string }): JSX.Element {
                 ['Protocol', s.protocol === 'websocket' ? 'browser (WebSocket)' : 'RTMP'],
                 ['Started', <Time at={s.startedAt} />],
                 ['Play path', s.playPath ? <Mono>{s.playPath}</Mono> : '—'],
-                ['Sampling', <span data-testid="stream-sampling">{samplingText(s.sampling.mode)} · {s.sampling.framesSampled} frames{s.sampling.lastFrameAt ? <> · last <Time at={s.sampling.lastFrameAt} /></> : ''}</span>],
+                [
+                  'Sampling',
+                  <span data-testid="stream-sampling">
+                    {samplingText(s.sampling.mode)} · {s.sampling.framesSampled} frames
+                    {s.sampling.lastFrameAt ? (
+                      <>
+                        {' '}
+                        · last <Time at={s.sampling.lastFrameAt} />
+                      </>
+                    ) : (
+                      ''
+                    )}
+                  </span>,
+                ],
                 [
                   'Latest scores',
                   s.latest ? (
@@ -86,7 +108,18 @@ export function StreamPage(props: { id: string }): JSX.Element {
                     <span class="muted">no frame sampled yet</span>
                   ),
                 ],
-                ['Nearest bank hash', s.latest ? (s.latest.nearestBankDistance === null ? <span class="muted">none within radius</span> : <strong>distance {s.latest.nearestBankDistance}</strong>) : '—'],
+                [
+                  'Nearest bank hash',
+                  s.latest ? (
+                    s.latest.nearestBankDistance === null ? (
+                      <span class="muted">none within radius</span>
+                    ) : (
+                      <strong>distance {s.latest.nearestBankDistance}</strong>
+                    )
+                  ) : (
+                    '—'
+                  ),
+                ],
               ]}
             />
           ) : (
@@ -111,7 +144,9 @@ export function StreamPage(props: { id: string }): JSX.Element {
                 <span class="timeline-time">{timeText(d.decidedAt)}</span>
                 <div>
                   <div class="chips">
-                    <Link href={`/reviews/${encodeURIComponent(d.id)}${d.review.status === 'confirmed' || d.review.status === 'overturned' ? `?status=${d.review.status}` : ''}`}>
+                    <Link
+                      href={`/reviews/${encodeURIComponent(d.id)}${d.review.status === 'confirmed' || d.review.status === 'overturned' ? `?status=${d.review.status}` : ''}`}
+                    >
                       <strong>{d.ruleId}</strong>
                     </Link>
                     <ActionChips actions={d.actions} shadow={d.shadow} /> <ReviewState d={d} />

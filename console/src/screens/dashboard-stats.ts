@@ -63,7 +63,12 @@ export function backlogAges(pending: readonly Decision[], now: number): Array<{ 
 }
 
 /** Overturned share of the decisions reviewed in the window (by review time). */
-export function overturnRate(confirmed: readonly Decision[], overturned: readonly Decision[], now: number, windowMs = 30 * 86_400_000): { rate: number | null; reviewed: number; overturned: number } {
+export function overturnRate(
+  confirmed: readonly Decision[],
+  overturned: readonly Decision[],
+  now: number,
+  windowMs = 30 * 86_400_000,
+): { rate: number | null; reviewed: number; overturned: number } {
   const inWindow = (d: Decision) => d.review.at !== null && now - Date.parse(d.review.at) <= windowMs;
   const o = overturned.filter(inWindow).length;
   const n = o + confirmed.filter(inWindow).length;

@@ -22,6 +22,11 @@ export function AccountOf(props: { accountId: string; streamId: string }): JSX.E
       live = false;
     };
   }, [props.accountId, props.streamId]);
-  if (handle) return <Link href={`/accounts/${encodeURIComponent(handle)}`} class="account-link">@{handle}</Link>;
+  if (handle)
+    return (
+      <Link href={`/accounts/${encodeURIComponent(handle)}`} class="account-link">
+        @{handle}
+      </Link>
+    );
   return <Mono title={handle === null ? 'handle not known to the console (see docs/console-api.md)' : 'looking up the handle'}>{props.accountId}</Mono>;
 }

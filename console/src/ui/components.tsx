@@ -14,7 +14,10 @@ export function Badge(props: { tone?: Tone; children: ComponentChildren; title?:
 }
 
 export function Button(
-  props: { variant?: 'primary' | 'danger' | 'ghost' | 'default'; small?: boolean; kbd?: string; type?: 'button' | 'submit' } & Omit<JSX.IntrinsicElements['button'], 'type'>,
+  props: { variant?: 'primary' | 'danger' | 'ghost' | 'default'; small?: boolean; kbd?: string; type?: 'button' | 'submit' } & Omit<
+    JSX.IntrinsicElements['button'],
+    'type'
+  >,
 ): JSX.Element {
   const { variant = 'default', small, kbd, children, class: cls, type = 'button', ...rest } = props;
   return (
@@ -136,5 +139,6 @@ export function Mono(props: { children: ComponentChildren; title?: string }): JS
   );
 }
 
-export const severityTone = (s: string | null | undefined): Tone => (s === 'critical' ? 'critical' : s === 'high' ? 'bad' : s === 'medium' ? 'warn' : 'neutral');
+export const severityTone = (s: string | null | undefined): Tone =>
+  s === 'critical' ? 'critical' : s === 'high' ? 'bad' : s === 'medium' ? 'warn' : 'neutral';
 export const priorityTone = (p: string | null | undefined): Tone => (p === 'urgent' ? 'critical' : p === 'high' ? 'bad' : p === 'normal' ? 'info' : 'neutral');

@@ -21,12 +21,32 @@ export function actionsSummary(actions: Decision['actions']): string {
 export function ActionChips(props: { actions: Decision['actions']; shadow?: boolean }): JSX.Element {
   const a = props.actions.wouldHave ?? props.actions;
   const chips: JSX.Element[] = [];
-  if (props.shadow) chips.push(<Badge key="shadow" tone="neutral" title="a shadow rule: recorded, not enforced">shadow · would have</Badge>);
-  if (a.cut) chips.push(<Badge key="cut" tone="bad">cut</Badge>);
-  if (a.suspend) chips.push(<Badge key="sus" tone="bad">{a.suspend.durationMs === null ? 'suspend permanently' : `suspend ${durationText(a.suspend.durationMs)}`}</Badge>);
+  if (props.shadow)
+    chips.push(
+      <Badge key="shadow" tone="neutral" title="a shadow rule: recorded, not enforced">
+        shadow · would have
+      </Badge>,
+    );
+  if (a.cut)
+    chips.push(
+      <Badge key="cut" tone="bad">
+        cut
+      </Badge>,
+    );
+  if (a.suspend)
+    chips.push(
+      <Badge key="sus" tone="bad">
+        {a.suspend.durationMs === null ? 'suspend permanently' : `suspend ${durationText(a.suspend.durationMs)}`}
+      </Badge>,
+    );
   if (a.strike) chips.push(<Badge key="str" tone={severityTone(a.strike.severity)}>{`strike ${a.strike.category}/${a.strike.severity}`}</Badge>);
   if (a.review) chips.push(<Badge key="rev" tone={priorityTone(a.review.priority)}>{`review ${a.review.priority}`}</Badge>);
-  if (a.warn) chips.push(<Badge key="warn" tone="warn">warn</Badge>);
+  if (a.warn)
+    chips.push(
+      <Badge key="warn" tone="warn">
+        warn
+      </Badge>,
+    );
   return <span class="chips">{chips}</span>;
 }
 
@@ -50,7 +70,10 @@ function ScoreBars(props: { scores: EvidenceFacts['scores'] }): JSX.Element | nu
             {r.model} · {r.label}
           </span>
           <span class="score-track">
-            <span class={`score-fill${r.score >= 0.9 ? ' score-hot' : r.score >= 0.6 ? ' score-warm' : ''}`} style={{ width: `${Math.round(r.score * 100)}%` }} />
+            <span
+              class={`score-fill${r.score >= 0.9 ? ' score-hot' : r.score >= 0.6 ? ' score-warm' : ''}`}
+              style={{ width: `${Math.round(r.score * 100)}%` }}
+            />
           </span>
           <span class="score-value">{r.score.toFixed(2)}</span>
         </div>
@@ -109,7 +132,8 @@ function MatchCard(props: { m: HashMatchFact; radius: number | null }): JSX.Elem
 /** Evidence frames of a decision with what each frame showed the classifiers. */
 export function EvidenceGrid(props: { decision: Decision; facts?: EvidenceFacts[]; radii?: Map<string, number> }): JSX.Element {
   const { decision } = props;
-  if (decision.evidence.length === 0) return <p class="muted">No evidence frames were kept for this decision (its signals did not reach the evidence floor, or retention has passed).</p>;
+  if (decision.evidence.length === 0)
+    return <p class="muted">No evidence frames were kept for this decision (its signals did not reach the evidence floor, or retention has passed).</p>;
   const bySeq = new Map((props.facts ?? []).map((f) => [f.seq, f]));
   return (
     <div class="evidence-list">

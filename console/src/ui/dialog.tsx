@@ -60,7 +60,15 @@ export function ReasonDialog(props: {
             {props.reasonLabel ?? 'Reason'}
             {required ? '' : ' (optional)'}
           </span>
-          <textarea rows={3} value={reason} placeholder={props.placeholder} onInput={(e) => setReason((e.target as HTMLTextAreaElement).value)} maxLength={500} autoFocus name="reason" />
+          <textarea
+            rows={3}
+            value={reason}
+            placeholder={props.placeholder}
+            onInput={(e) => setReason((e.target as HTMLTextAreaElement).value)}
+            maxLength={500}
+            autoFocus
+            name="reason"
+          />
         </label>
         {error !== null && (
           <div class="alert alert-bad" role="alert">

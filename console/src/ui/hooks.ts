@@ -14,7 +14,12 @@ export interface Resource<T> {
 
 /** Loads `fn` now and whenever `deps` change; stale answers (an older request finishing late) are dropped. */
 export function useResource<T>(fn: () => Promise<T>, deps: unknown[]): Resource<T> {
-  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean; loadedAt: number | null }>({ data: undefined, error: null, loading: true, loadedAt: null });
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean; loadedAt: number | null }>({
+    data: undefined,
+    error: null,
+    loading: true,
+    loadedAt: null,
+  });
   const seq = useRef(0);
   const fnRef = useRef(fn);
   fnRef.current = fn;

@@ -53,7 +53,12 @@ export class OrderService {
 
   async receive(actor: string, input: OrderInput): Promise<{ order: RemovalOrderRow; duplicate: boolean }> {
     const now = this.now();
-    const existing = await this.db.selectFrom('removal_orders').selectAll().where('authority', '=', input.authority).where('reference', '=', input.reference).executeTakeFirst();
+    const existing = await this.db
+      .selectFrom('removal_orders')
+      .selectAll()
+      .where('authority', '=', input.authority)
+      .where('reference', '=', input.reference)
+      .executeTakeFirst();
     if (existing) return { order: existing, duplicate: true };
     let streamId: string | null = null;
     let accountId: string | null = null;
@@ -92,7 +97,15 @@ export class OrderService {
     };
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('removal_orders').values(order).execute();
-      await appendAudit(trx, { actor, action: 'order.receive', targetType: 'order', targetId: order.id, reason: input.reference, detail: { authority: order.authority, memberState: order.member_state, target: input.target, deadline: order.deadline_at }, at: now });
+      await appendAudit(trx, {
+        actor,
+        action: 'order.receive',
+        targetType: 'order',
+        targetId: order.id,
+        reason: input.reference,
+        detail: { authority: order.authority, memberState: order.member_state, target: input.target, deadline: order.deadline_at },
+        at: now,
+      });
     });
     return { order, duplicate: false };
   }
@@ -116,13 +129,20 @@ export class OrderService {
   async execute(id: string, actor: string, input: ExecuteInput): Promise<RemovalOrderRow> {
     const o = await this.get(id);
     if (o.status !== 'open') throw new DomainError('conflict', `order '${id}' is already ${o.status}`);
-    if (!input.cut && input.suspendDays === undefined && !input.bankEntryId) throw new DomainError('invalid', 'name what was done: cut, suspendDays or bankEntryId');
+    if (!input.cut && input.suspendDays === undefined && !input.bankEntryId)
+      throw new DomainError('invalid', 'name what was done: cut, suspendDays or bankEntryId');
     const actions: OrderAction[] = [];
     if (input.cut) {
       const live = o.stream_id ? this.registry.get(o.stream_id) : undefined;
       const streams = live ? [live] : o.account_id ? this.registry.byAccount(o.account_id) : [];
       if (streams.length === 0) actions.push('already_offline');
-      for (const s of streams) await this.registry.cut(s.id, { reason: 'cut', message: `removed under a removal order (${o.authority}, ${o.reference})`, actor, detail: { orderId: o.id } });
+      for (const s of streams)
+        await this.registry.cut(s.id, {
+          reason: 'cut',
+          message: `removed under a removal order (${o.authority}, ${o.reference})`,
+          actor,
+          detail: { orderId: o.id },
+        });
       if (streams.length) actions.push('cut');
     }
     if (input.suspendDays !== undefined && o.account_id) {
@@ -138,10 +158,25 @@ export class OrderService {
     await this.db.transaction().execute(async (trx) => {
       await trx
         .updateTable('removal_orders')
-        .set({ status: 'executed', executed_at: now, executed_by: actor, actions: JSON.stringify(actions), status_reason: input.reason, acknowledged_at: o.acknowledged_at ?? now })
+        .set({
+          status: 'executed',
+          executed_at: now,
+          executed_by: actor,
+          actions: JSON.stringify(actions),
+          status_reason: input.reason,
+          acknowledged_at: o.acknowledged_at ?? now,
+        })
         .where('id', '=', id)
         .execute();
-      await appendAudit(trx, { actor, action: 'order.execute', targetType: 'order', targetId: id, reason: input.reason, detail: { actions, bankEntryId: input.bankEntryId ?? null, msToExecute: now - o.received_at, late: now > o.deadline_at }, at: now });
+      await appendAudit(trx, {
+        actor,
+        action: 'order.execute',
+        targetType: 'order',
+        targetId: id,
+        reason: input.reason,
+        detail: { actions, bankEntryId: input.bankEntryId ?? null, msToExecute: now - o.received_at, late: now > o.deadline_at },
+        at: now,
+      });
     });
     return this.get(id);
   }
@@ -150,7 +185,11 @@ export class OrderService {
     const o = await this.get(id);
     if (o.status !== 'open') throw new DomainError('conflict', `order '${id}' is already ${o.status}`);
     const now = this.now();
-    await this.db.updateTable('removal_orders').set({ status: 'rejected', status_reason: reason, acknowledged_at: o.acknowledged_at ?? now }).where('id', '=', id).execute();
+    await this.db
+      .updateTable('removal_orders')
+      .set({ status: 'rejected', status_reason: reason, acknowledged_at: o.acknowledged_at ?? now })
+      .where('id', '=', id)
+      .execute();
     await appendAudit(this.db, { actor, action: 'order.reject', targetType: 'order', targetId: id, reason, at: now });
     return this.get(id);
   }
@@ -160,7 +199,10 @@ export class OrderService {
     if (q.status === 'overdue') query = query.where('status', '=', 'open').where('deadline_at', '<', this.now());
     else if (q.status) query = query.where('status', '=', q.status);
     if (q.receivedBy) query = query.where('received_by', '=', q.receivedBy);
-    return query.orderBy('deadline_at').limit(q.limit ?? 500).execute();
+    return query
+      .orderBy('deadline_at')
+      .limit(q.limit ?? 500)
+      .execute();
   }
 
   /** Marks orders that passed their deadline unexecuted (once each) and returns how many are overdue now. */
@@ -170,7 +212,14 @@ export class OrderService {
     const fresh = open.filter((o) => o.overdue_at === null);
     for (const o of fresh) {
       await this.db.updateTable('removal_orders').set({ overdue_at: now }).where('id', '=', o.id).where('overdue_at', 'is', null).execute();
-      await appendAudit(this.db, { actor: 'system', action: 'order.overdue', targetType: 'order', targetId: o.id, reason: `not executed within one hour of receipt (${o.reference})`, at: now });
+      await appendAudit(this.db, {
+        actor: 'system',
+        action: 'order.overdue',
+        targetType: 'order',
+        targetId: o.id,
+        reason: `not executed within one hour of receipt (${o.reference})`,
+        at: now,
+      });
       this.onOverdue({ ...o, overdue_at: now });
     }
     return { overdue: open.length, newlyOverdue: fresh.map((o) => ({ ...o, overdue_at: now })) };

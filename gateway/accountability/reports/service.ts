@@ -76,7 +76,12 @@ export class ReportService extends EventEmitter<{ 'report.created': [ReportCreat
     if (!allowed.ok) throw new RateLimited(allowed.retryAfterMs);
     const sourceHash = this.hasher.hash(input.source);
     const db = this.deps.db;
-    const earlier = await db.selectFrom('viewer_reports').select('id').where('stream_id', '=', input.streamId).where('source_hash', '=', sourceHash).executeTakeFirst();
+    const earlier = await db
+      .selectFrom('viewer_reports')
+      .select('id')
+      .where('stream_id', '=', input.streamId)
+      .where('source_hash', '=', sourceHash)
+      .executeTakeFirst();
     const report: ViewerReportRow = {
       id: newId('rpt', now),
       stream_id: input.streamId,
@@ -119,7 +124,10 @@ export class ReportService extends EventEmitter<{ 'report.created': [ReportCreat
   }
 
   /** Open reports, grouped by stream, most reported first. */
-  async queue(status: 'open' | 'actioned' | 'dismissed' = 'open', limit = 200): Promise<Array<{ streamId: string; accountId: string; reports: ViewerReportRow[] }>> {
+  async queue(
+    status: 'open' | 'actioned' | 'dismissed' = 'open',
+    limit = 200,
+  ): Promise<Array<{ streamId: string; accountId: string; reports: ViewerReportRow[] }>> {
     const rows = await this.deps.db.selectFrom('viewer_reports').selectAll().where('status', '=', status).orderBy('created_at').limit(5000).execute();
     const byStream = new Map<string, ViewerReportRow[]>();
     for (const r of rows) (byStream.get(r.stream_id) ?? byStream.set(r.stream_id, []).get(r.stream_id)!).push(r);
@@ -141,7 +149,15 @@ export class ReportService extends EventEmitter<{ 'report.created': [ReportCreat
         .where('stream_id', '=', streamId)
         .where('status', '=', 'open')
         .execute();
-      await appendAudit(trx, { actor, action: 'reports.resolve', targetType: 'stream', targetId: streamId, reason, detail: { action, reports: open.length }, at: now });
+      await appendAudit(trx, {
+        actor,
+        action: 'reports.resolve',
+        targetType: 'stream',
+        targetId: streamId,
+        reason,
+        detail: { action, reports: open.length },
+        at: now,
+      });
       return open.length;
     });
   }

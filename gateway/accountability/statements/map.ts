@@ -210,6 +210,10 @@ export function plainWords(r: Restriction, s: DsaStatement, overturned: { at: nu
       : 'This was decided by a moderator.';
   const lines = [`On ${when(r.decidedAt)} ${what.join(' and ')}: ${r.reason}`, ground, ...r.facts, how];
   if (r.source.type !== 'SOURCE_VOLUNTARY') lines.push(r.source.identity ? `It followed a notice from ${r.source.identity}.` : 'It followed a notice.');
-  lines.push(overturned ? `This decision was overturned on ${when(overturned.at)}: ${overturned.reason}. It no longer counts against you.` : 'You can appeal this decision (POST /api/v1/me/appeals).');
+  lines.push(
+    overturned
+      ? `This decision was overturned on ${when(overturned.at)}: ${overturned.reason}. It no longer counts against you.`
+      : 'You can appeal this decision (POST /api/v1/me/appeals).',
+  );
   return lines;
 }

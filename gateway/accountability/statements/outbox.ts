@@ -19,7 +19,10 @@ export interface FlushResult {
   failedCalls: number;
 }
 
-type Fetch = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
+type Fetch = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal },
+) => Promise<{ status: number; text(): Promise<string> }>;
 
 /**
  * Delivers pending statements to the Transparency Database in batches (routes/api_v1.php:
@@ -67,20 +70,27 @@ export class StatementOutbox {
       const outcome = await this.send(due.map((d) => JSON.parse(d.body) as unknown));
       const now = this.now();
       if (outcome.kind === 'created') {
-        await this.mark(due.map((d) => d.id), { delivery: 'submitted', submitted_at: now, last_error: null });
+        await this.mark(
+          due.map((d) => d.id),
+          { delivery: 'submitted', submitted_at: now, last_error: null },
+        );
         result.submitted += due.length;
         continue;
       }
       if (outcome.kind === 'partial') {
         const existing = due.filter((d) => outcome.existing.has(d.puid));
         const rejected = due.filter((d, i) => outcome.rejected.has(i) && !outcome.existing.has(d.puid));
-        await this.mark(existing.map((d) => d.id), { delivery: 'submitted', submitted_at: now, last_error: 'already in the database (puid exists)' });
+        await this.mark(
+          existing.map((d) => d.id),
+          { delivery: 'submitted', submitted_at: now, last_error: 'already in the database (puid exists)' },
+        );
         for (const d of rejected) {
           await this.mark([d.id], { delivery: 'rejected', last_error: JSON.stringify(outcome.rejected.get(due.indexOf(d))).slice(0, 2000) });
         }
         result.alreadyThere += existing.length;
         result.rejected += rejected.length;
-        if (rejected.length) this.log.error({ count: rejected.length }, 'the Transparency Database refused statements (see GET /api/v1/statements?delivery=rejected)');
+        if (rejected.length)
+          this.log.error({ count: rejected.length }, 'the Transparency Database refused statements (see GET /api/v1/statements?delivery=rejected)');
         if (existing.length + rejected.length > 0) continue;
       }
       // Nothing in this batch could be settled: back off, per statement, and stop this pass.
@@ -97,16 +107,17 @@ export class StatementOutbox {
     return result;
   }
 
-  private async mark(ids: string[], set: Partial<{ delivery: 'submitted' | 'rejected'; submitted_at: number; last_error: string | null; attempts: number; next_attempt_at: number }>): Promise<void> {
+  private async mark(
+    ids: string[],
+    set: Partial<{ delivery: 'submitted' | 'rejected'; submitted_at: number; last_error: string | null; attempts: number; next_attempt_at: number }>,
+  ): Promise<void> {
     if (ids.length === 0) return;
     await this.db.updateTable('statements').set(set).where('id', 'in', ids).where('delivery', '=', 'pending').execute();
   }
 
-  private async send(statements: unknown[]): Promise<
-    | { kind: 'created' }
-    | { kind: 'partial'; existing: Set<string>; rejected: Map<number, unknown> }
-    | { kind: 'failed'; error: string }
-  > {
+  private async send(
+    statements: unknown[],
+  ): Promise<{ kind: 'created' } | { kind: 'partial'; existing: Set<string>; rejected: Map<number, unknown> } | { kind: 'failed'; error: string }> {
     let status: number;
     let text: string;
     try {

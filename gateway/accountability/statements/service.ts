@@ -186,7 +186,8 @@ interface StoredSignal {
 function describeSignal(s: StoredSignal): string {
   const at = new Date(s.observedAt).toISOString().slice(11, 19);
   if (s.source === VIEWER_REPORT_SOURCE) return `At ${at} UTC a viewer reported the stream (${s.label}).`;
-  if (s.match) return `At ${at} UTC a sampled frame matched known content in bank '${s.match.bank}' (category ${s.match.category}) at PDQ distance ${s.match.distance}.`;
+  if (s.match)
+    return `At ${at} UTC a sampled frame matched known content in bank '${s.match.bank}' (category ${s.match.category}) at PDQ distance ${s.match.distance}.`;
   return `At ${at} UTC the ${s.source} classifier scored a sampled frame ${s.score?.toFixed(2) ?? '?'} for '${s.label}'.`;
 }
 

@@ -119,7 +119,9 @@ export function transparencyReport(f: PeriodFacts) {
   const decidedAppeals = f.appeals.filter((a) => a.decidedAt !== null && a.status !== 'open');
   const cutTimes = f.decisions.filter((d) => d.cut && d.firstSignalAt !== null).map((d) => d.decidedAt - d.firstSignalAt!);
   const allSuspensions = [
-    ...f.decisions.filter((d) => d.suspension).map((d) => ({ endsAt: d.suspension!.endsAt, origin: d.decidedBy.startsWith('policy:') ? 'policy' : 'moderator' })),
+    ...f.decisions
+      .filter((d) => d.suspension)
+      .map((d) => ({ endsAt: d.suspension!.endsAt, origin: d.decidedBy.startsWith('policy:') ? 'policy' : 'moderator' })),
     ...moderatorSuspensions.map((s) => ({ endsAt: s.endsAt, origin: 'moderator' })),
     ...orderSuspensions.map((s) => ({ endsAt: s.endsAt, origin: 'removal_order' })),
   ];
@@ -143,8 +145,15 @@ export function transparencyReport(f: PeriodFacts) {
           account_terminated: t.account_terminated + moderatorSuspensions.filter((s) => s.endsAt === null).length,
         };
       })(),
-      byDetectionSource: { ...{ bank_match: 0, classifier: 0, stall: 0, moderator: 0 }, ...count(own, detectionSource), moderator: own.filter((d) => detectionSource(d) === 'moderator').length + moderatorSuspensions.length },
-      byCategory: count(own.filter((d) => d.category), (d) => d.category!),
+      byDetectionSource: {
+        ...{ bank_match: 0, classifier: 0, stall: 0, moderator: 0 },
+        ...count(own, detectionSource),
+        moderator: own.filter((d) => detectionSource(d) === 'moderator').length + moderatorSuspensions.length,
+      },
+      byCategory: count(
+        own.filter((d) => d.category),
+        (d) => d.category!,
+      ),
     },
     automation: {
       decisions: f.decisions.length,

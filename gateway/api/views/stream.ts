@@ -3,7 +3,9 @@ import type { LiveStream } from '../../live/registry.ts';
 import type { LiveStatus } from '../../live/status.ts';
 import { IsoTime, IsoTimeOrNull } from '../schemas.ts';
 
-export const SamplingModeView = z.enum(['full', 'keyframe', 'adaptive-full', 'adaptive-keyframe', 'off', 'remote']).describe('remote: carried (and sampled) by another node; ask that node for its sampling');
+export const SamplingModeView = z
+  .enum(['full', 'keyframe', 'adaptive-full', 'adaptive-keyframe', 'off', 'remote'])
+  .describe('remote: carried (and sampled) by another node; ask that node for its sampling');
 
 export const ScoresView = z.record(z.string(), z.record(z.string(), z.number())).describe('scores[source][label] of the latest sampled frame');
 
@@ -13,7 +15,7 @@ export const StreamView = z
     id: z.string().describe('str_…'),
     account: z.string().describe("The account's handle"),
     protocol: z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']),
-    server: z.string().nullable().describe('The upstream media server it was published to (gateway/hooks/); null: modgate\'s own ingest'),
+    server: z.string().nullable().describe("The upstream media server it was published to (gateway/hooks/); null: modgate's own ingest"),
     startedAt: IsoTime,
     playPath: z.string().nullable().describe('RTMP play path of the relayed feed'),
     sampling: z.object({
@@ -47,7 +49,14 @@ export function streamView(s: LiveStream, live: LiveStatus, node: string | null 
 }
 
 /** A live stream another node carries, from its row (the platform's live list; sampling is that node's). */
-export function remoteStreamView(r: { id: string; handle: string; protocol: string; server: string | null; started_at: number; node_id: string }): z.infer<typeof StreamView> {
+export function remoteStreamView(r: {
+  id: string;
+  handle: string;
+  protocol: string;
+  server: string | null;
+  started_at: number;
+  node_id: string;
+}): z.infer<typeof StreamView> {
   const protocol = StreamView.shape.protocol.safeParse(r.protocol);
   return {
     id: r.id,

@@ -19,7 +19,10 @@ export function decodeJpeg(bytes: Uint8Array): Raster {
     });
   } catch (err) {
     if (err instanceof MediaError || err instanceof NotInProcess) throw err;
-    throw new MediaError('corrupt', err instanceof JpegFatalError || err instanceof Error ? `JPEG data libjpeg cannot decode (${err.message})` : 'JPEG data libjpeg cannot decode');
+    throw new MediaError(
+      'corrupt',
+      err instanceof JpegFatalError || err instanceof Error ? `JPEG data libjpeg cannot decode (${err.message})` : 'JPEG data libjpeg cannot decode',
+    );
   }
   return { width: decoded.width, height: decoded.height, channels: decoded.channels, data: decoded.data, decoder: 'libjpeg-turbo' };
 }

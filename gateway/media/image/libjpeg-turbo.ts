@@ -46,7 +46,17 @@ interface TurboExports {
   free(ptr: number): void;
   tjInitDecompress(): number;
   tjDecompressHeader3(handle: number, buf: number, size: number, w: number, h: number, subsamp: number, colorspace: number): number;
-  tjDecompress2(handle: number, buf: number, size: number, dst: number, width: number, pitch: number, height: number, pixelFormat: number, flags: number): number;
+  tjDecompress2(
+    handle: number,
+    buf: number,
+    size: number,
+    dst: number,
+    width: number,
+    pitch: number,
+    height: number,
+    pixelFormat: number,
+    flags: number,
+  ): number;
   tjDestroy(handle: number): number;
 }
 
@@ -62,7 +72,9 @@ function loadModule(): object {
   const pkgJson = req.resolve(`${PACKAGE}/package.json`);
   const version = (JSON.parse(readFileSync(pkgJson, 'utf8')) as { version?: string }).version;
   if (version !== PINNED_VERSION) {
-    throw new Error(`${PACKAGE} ${version} is installed; modgate's JPEG adapter (gateway/media/image/libjpeg-turbo.ts) is written for exactly ${PINNED_VERSION}`);
+    throw new Error(
+      `${PACKAGE} ${version} is installed; modgate's JPEG adapter (gateway/media/image/libjpeg-turbo.ts) is written for exactly ${PINNED_VERSION}`,
+    );
   }
   const mod = new WebAssembly.Module(readFileSync(path.join(path.dirname(pkgJson), 'jpeg-turbo.wasm')));
   const names = new Set(WebAssembly.Module.exports(mod).map((e) => e.name));
@@ -164,7 +176,17 @@ export function decodeJpegTurbo(bytes: Uint8Array, checkHeader: (h: JpegHeader) 
       const size = header.width * header.height * channels;
       output = t.malloc(size);
       if (!output) throw new Error(`libjpeg-turbo: cannot allocate ${size} bytes`);
-      const status = t.tjDecompress2(handle, input, bytes.length, output, header.width, header.width * channels, header.height, channels === 1 ? TJPF_GRAY : TJPF_RGB, 0);
+      const status = t.tjDecompress2(
+        handle,
+        input,
+        bytes.length,
+        output,
+        header.width,
+        header.width * channels,
+        header.height,
+        channels === 1 ? TJPF_GRAY : TJPF_RGB,
+        0,
+      );
       // A fatal error would have unwound through longjmp: a non-zero status here is a warning.
       const data = new Uint8Array(size);
       data.set(new Uint8Array(t.memory.buffer, output, size));

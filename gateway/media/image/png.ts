@@ -71,7 +71,7 @@ function checkHeader(bytes: Uint8Array): void {
 /** A tRNS chunk in a palette image: libpng would add an alpha channel (the reference then refuses). */
 function hasPaletteAlpha(bytes: Uint8Array): boolean {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let at = 8; at + 8 <= bytes.length; ) {
+  for (let at = 8; at + 8 <= bytes.length;) {
     const length = view.getUint32(at);
     const type = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!);
     if (type === 'tRNS') return true;

@@ -30,7 +30,8 @@ export interface Raster {
  * - ffmpeg_unavailable: the file needs ffmpeg (video, WebP, GIF, …) and none runs here
  * - no_files: a folder with no image or video file in it
  */
-export type MediaErrorCode = 'not_found' | 'unreadable' | 'corrupt' | 'truncated' | 'too_large' | 'unsupported' | 'no_frames' | 'ffmpeg_unavailable' | 'no_files';
+export type MediaErrorCode =
+  'not_found' | 'unreadable' | 'corrupt' | 'truncated' | 'too_large' | 'unsupported' | 'no_frames' | 'ffmpeg_unavailable' | 'no_files';
 
 export class MediaError extends Error {
   constructor(

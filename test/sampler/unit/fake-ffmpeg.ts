@@ -33,8 +33,8 @@ export class FakeRun implements LaunchedProcess {
   spawn(): this {
     this.spawnedPid = FakeRun.nextPid++;
     this.io.onSpawn();
-    this.io.onStderr('Input #0, flv, from \'rtmp://127.0.0.1/live/x\':');
-    this.io.onStderr('Output #0, rawvideo, to \'pipe:1\':');
+    this.io.onStderr("Input #0, flv, from 'rtmp://127.0.0.1/live/x':");
+    this.io.onStderr("Output #0, rawvideo, to 'pipe:1':");
     if (this.killed) this.exit('ffmpeg was killed with signal SIGKILL');
     return this;
   }

@@ -129,7 +129,12 @@ describe('Sampler on a fake clock', () => {
   });
 
   it('a run that never delivers a first frame: startup stalls with a doubling, capped grace; a run that delivers ends it', async () => {
-    const { timers, fake, s, frames, stalls } = setup({ stallAfterMs: 500, firstFrameTimeoutMs: 1_000, maxFirstFrameTimeoutMs: 4_000, backoff: { initialMs: 50, maxMs: 50, jitter: 0 } });
+    const { timers, fake, s, frames, stalls } = setup({
+      stallAfterMs: 500,
+      firstFrameTimeoutMs: 1_000,
+      maxFirstFrameTimeoutMs: 4_000,
+      backoff: { initialMs: 50, maxMs: 50, jitter: 0 },
+    });
     await s.start();
     await timers.advance(20_000);
     const graces = stalls.map((x) => x.detail?.['graceMs']);

@@ -53,7 +53,16 @@ function gatewayPath(o: { liveness: boolean }) {
     state = r.state;
     decisions.push(...r.decisions);
   }, 1_000);
-  const sampler = new Sampler({ streamId: 'still', input: { kind: 'url', url: 'rtmp://127.0.0.1/live/still' }, ffmpeg: FAKE_FFMPEG, width: W, height: H, timers, launcher: fake.launcher, hostLoad: () => 0 });
+  const sampler = new Sampler({
+    streamId: 'still',
+    input: { kind: 'url', url: 'rtmp://127.0.0.1/live/still' },
+    ffmpeg: FAKE_FFMPEG,
+    width: W,
+    height: H,
+    timers,
+    launcher: fake.launcher,
+    hostLoad: () => 0,
+  });
   sampler.onFrame(async (frame) => {
     const signals = await stage.process(frame);
     for (const s of signals) toPolicy(s);

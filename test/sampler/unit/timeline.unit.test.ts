@@ -60,7 +60,7 @@ describe('PtsPairer: frames meet their showinfo pts by output index', () => {
 });
 
 describe('SlotFilter: one frame per 1/fps slot', () => {
-  it('drops the follower in the same slot and keeps the next slot\'s first frame', () => {
+  it("drops the follower in the same slot and keeps the next slot's first frame", () => {
     const s = new SlotFilter(2);
     expect([0, 33, 500, 533, 1000, 1499, 1500].map((t) => s.isFollower(t))).toEqual([false, true, false, true, false, true, false]);
   });
@@ -75,7 +75,7 @@ describe('MediaTimeline: media time from the first sampled frame, continuous acr
     expect(t.lastFrameAt).toBe(2);
   });
 
-  it('a restarted run replaying already-sampled media (the server\'s GOP cache) is skipped, then continues', () => {
+  it("a restarted run replaying already-sampled media (the server's GOP cache) is skipped, then continues", () => {
     const t = new MediaTimeline();
     for (const [i, pts] of [10_000, 10_500, 11_000, 11_500].entries()) t.place(pts, i, i > 0);
     // New run: the GOP cache sends 10.0–11.5 s again before live media.
@@ -84,7 +84,7 @@ describe('MediaTimeline: media time from the first sampled frame, continuous acr
     expect(t.place(12_000, 102, false)).toEqual({ kind: 'frame', seq: 4, mediaTimeMs: 2000 });
   });
 
-  it('pts going back within a run (the publisher\'s clock restarted) rebases by the wall time between frames', () => {
+  it("pts going back within a run (the publisher's clock restarted) rebases by the wall time between frames", () => {
     const t = new MediaTimeline();
     t.place(50_000, 1_000, false);
     t.place(50_500, 1_500, true);

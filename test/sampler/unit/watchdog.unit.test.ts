@@ -7,7 +7,7 @@ import { FakeTimers } from './fake-timers.ts';
 const T0 = 1_000_000;
 
 describe('StallWatchdog', () => {
-  it('a running run stalls once no frame came for the mode\'s limit (keyframe mode allows longer)', () => {
+  it("a running run stalls once no frame came for the mode's limit (keyframe mode allows longer)", () => {
     const w = new StallWatchdog(watchdogOptions({ stallAfterMs: 5_000, hostLoad: () => 0 }), new FakeTimers());
     const run = { startedAt: T0, firstFrameAt: T0 + 1_000 };
     const last = T0 + 20_000;
@@ -18,7 +18,10 @@ describe('StallWatchdog', () => {
   });
 
   it('a starting run gets the first-frame grace, doubled after each start that failed, capped, reset by a first frame', () => {
-    const w = new StallWatchdog(watchdogOptions({ stallAfterMs: 500, firstFrameTimeoutMs: 1_000, maxFirstFrameTimeoutMs: 5_000, hostLoad: () => 0 }), new FakeTimers());
+    const w = new StallWatchdog(
+      watchdogOptions({ stallAfterMs: 500, firstFrameTimeoutMs: 1_000, maxFirstFrameTimeoutMs: 5_000, hostLoad: () => 0 }),
+      new FakeTimers(),
+    );
     const graces: number[] = [];
     for (let i = 0; i < 5; i++) {
       const run = { startedAt: T0, firstFrameAt: null };
