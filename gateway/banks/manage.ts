@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import { isPdqHex } from '../../classifiers/pdq.ts';
 import { DomainError, notFound } from '../errors.ts';
-import { newId } from '../security/secrets.ts';
 import { appendAudit } from '../store/audit.ts';
 import type { Bank, BankEntry, Database } from '../store/schema.ts';
 import { CreateBankSchema, type CreateBank, type NewEntry } from './schema.ts';
+import { insertEntries } from './insert.ts';
 import { recordBankChange } from './store.ts';
 
 /**
@@ -106,30 +106,13 @@ export async function addEntries(
   return db.transaction().execute(async (trx) => {
     const bank = await getBank(trx, bankName);
     const now = Date.now();
-    let added = 0;
-    const ids: string[] = [];
-    const BATCH = 500;
-    for (let i = 0; i < entries.length; i += BATCH) {
-      const rows: BankEntry[] = entries.slice(i, i + BATCH).map((e, j) => ({
-        id: newId('bke', now),
-        bank: bankName,
-        ...entryFields(e, i + j + 1, bank, opts.source),
-        added_by: actor,
-        added_at: now,
-        enabled: 1,
-        derived_from: null,
-        region: null,
-      }));
-      const inserted = await trx
-        .insertInto('bank_entries')
-        .values(rows)
-        .onConflict((oc) => oc.columns(['bank', 'hash']).doNothing())
-        .returning('id')
-        .execute();
-      added += inserted.length;
-      for (const r of inserted) ids.push(r.id);
-      opts.onProgress?.(Math.min(i + BATCH, entries.length));
-    }
+    const fields = entries.map((e, i) => entryFields(e, i + 1, bank, opts.source));
+    const { inserted: ids } = await insertEntries(trx, bankName, fields, {
+      addedBy: actor,
+      at: now,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+    const added = ids.length;
     await appendAudit(trx, {
       actor,
       action: 'bank.entries.add',

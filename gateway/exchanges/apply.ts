@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
+import { insertEntries, type EntryFields } from '../banks/insert.ts';
 import { getBank } from '../banks/manage.ts';
 import { recordBankChange } from '../banks/store.ts';
-import { newId } from '../security/secrets.ts';
 import { appendAudit } from '../store/audit.ts';
-import type { BankEntry, Database, ExchangeRow } from '../store/schema.ts';
+import type { Database, ExchangeRow } from '../store/schema.ts';
 import type { FetchPage } from './exchange.ts';
 import { truncate } from './http.ts';
 
@@ -34,7 +34,7 @@ export async function applyPage(
   const source = `exchange:${exchange.name}`;
   return db.transaction().execute(async (trx) => {
     const bank = await getBank(trx, exchange.bank);
-    const upserts: Array<{ hash: string; category: string; severity: BankEntry['severity']; note: string | null }> = [];
+    const upserts: EntryFields[] = [];
     const tombstones: string[] = [];
     let skipped = 0;
     for (const [key, entry] of page.deltas) {
@@ -51,52 +51,14 @@ export async function applyPage(
         hash: entry.hash,
         category: entry.category && /^[a-z0-9][a-z0-9_.-]{0,79}$/.test(entry.category) ? entry.category : bank.default_category,
         severity: entry.severity ?? bank.default_severity,
+        source,
         note: entry.note ?? null,
       });
     }
     const changed: string[] = [];
-    let added = 0;
-    for (let i = 0; i < upserts.length; i += BATCH) {
-      const slice = upserts.slice(i, i + BATCH);
-      const rows: BankEntry[] = slice.map((u) => ({
-        id: newId('bke', now),
-        bank: bank.name,
-        hash: u.hash,
-        category: u.category,
-        severity: u.severity,
-        source,
-        note: u.note,
-        added_by: source,
-        added_at: now,
-        enabled: 1,
-        derived_from: null,
-        region: null,
-      }));
-      const inserted = await trx
-        .insertInto('bank_entries')
-        .values(rows)
-        .onConflict((oc) => oc.columns(['bank', 'hash']).doNothing())
-        .returning('id')
-        .execute();
-      added += inserted.length;
-      changed.push(...inserted.map((r) => r.id));
-      // Already there but deleted earlier: the exchange lists it again.
-      const revived = await trx
-        .updateTable('bank_entries')
-        .set({ enabled: 1 })
-        .where('bank', '=', bank.name)
-        .where('derived_from', 'is', null)
-        .where('enabled', '=', 0)
-        .where(
-          'hash',
-          'in',
-          slice.map((u) => u.hash),
-        )
-        .returning('id')
-        .execute();
-      added += revived.length;
-      changed.push(...revived.map((r) => r.id));
-    }
+    const { inserted, revived } = await insertEntries(trx, bank.name, upserts, { addedBy: source, at: now, revive: true });
+    changed.push(...inserted, ...revived);
+    const added = inserted.length + revived.length;
     if (page.complete) {
       const listed = new Set(upserts.map((u) => u.hash));
       let after = '';
