@@ -230,7 +230,7 @@ export function exchangeRoutes(app: ApiApp, ctx: ApiContext): void {
       tags: ['exchanges'],
       querystring: z
         .object({
-          checkpoint: z.string().max(100).optional(),
+          checkpoint: z.string().max(8000).optional(),
           wait: z.coerce.number().int().min(0).max(60).default(0),
           limit: z.coerce.number().int().min(1).max(5000).default(500),
         })
@@ -242,7 +242,7 @@ export function exchangeRoutes(app: ApiApp, ctx: ApiContext): void {
       const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
       const closed = new AbortController();
       req.raw.once('close', () => closed.abort());
-      const served = await serveFeed(db, token, req.query, closed.signal);
+      const served = await serveFeed(db, ctx.store.dialect, token, req.query, closed.signal);
       if (served.status === 'unauthorized') throw new HttpError(401, 'unauthorized', 'a valid partner token is required (Authorization: Bearer px_…)');
       if (served.status === 'bad_checkpoint') throw new HttpError(400, 'invalid', 'checkpoint is not one this feed handed out', 'query.checkpoint');
       feedDeltaCount(served.deltas);

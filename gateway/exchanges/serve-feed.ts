@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.ts';
-import { parseCheckpoint, readFeed, latestSeq } from './feed.ts';
+import type { Database, Dialect } from '../store/schema.ts';
+import { latestSeq, readFeedAt } from './feed.ts';
 import { signWithTokenHash } from './feed-format.ts';
 import { authenticatePartner, partnerBanks } from './partners.ts';
 
@@ -17,26 +17,27 @@ export type Served = { status: 'ok'; body: string; signature: string; deltas: nu
 /** One long-poll of the feed for the partner holding `token`. */
 export async function serveFeed(
   db: Kysely<Database>,
+  dialect: Dialect,
   token: string,
   q: { checkpoint?: string | undefined; wait: number; limit: number },
   closed: AbortSignal,
 ): Promise<Served> {
   const partner = await authenticatePartner(db, token);
   if (!partner) return { status: 'unauthorized' };
-  const from = parseCheckpoint(q.checkpoint);
-  if (!from) return { status: 'bad_checkpoint' };
   const banks = partnerBanks(partner);
   const deadline = Date.now() + q.wait * 1000;
-  let page = await readFeed(db, banks, from, q.limit);
+  let page = await readFeedAt(db, dialect, banks, q.checkpoint, q.limit);
+  if (!page) return { status: 'bad_checkpoint' };
   while (page.deltas.length === 0 && !page.more && Date.now() < deadline && !closed.aborted) {
-    const seq = await latestSeq(db, banks);
-    if (seq > from.seq) {
-      page = await readFeed(db, banks, from, q.limit);
-      // Changes that resolve to nothing (a derived entry): move the checkpoint on and keep waiting from there.
-      if (page.deltas.length === 0) from.seq = Math.max(from.seq, Number(page.checkpoint.split('.')[0]));
+    // SQLite: one indexed max() per look tells whether anything landed. PostgreSQL: the floor read is as
+    // cheap (an indexed window), and only it sees a change committed late with a lower sequence.
+    if (dialect !== 'postgres' && (await latestSeq(db, banks)) <= Number(page.checkpoint.split('.')[0])) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
       continue;
     }
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    if (dialect === 'postgres') await new Promise((r) => setTimeout(r, POLL_MS));
+    // Changes that resolve to nothing (a derived entry) move the checkpoint on; keep waiting from there.
+    page = (await readFeedAt(db, dialect, banks, page.checkpoint, q.limit))!;
   }
   await db.updateTable('exchange_partners').set({ last_seen_at: Date.now(), last_checkpoint: page.checkpoint }).where('id', '=', partner.id).execute();
   const body = JSON.stringify(page);
