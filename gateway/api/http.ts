@@ -28,6 +28,7 @@ import { orderRoutes } from './orders.ts';
 import { transparencyRoutes } from './transparency.ts';
 import { reportRoutes } from './reports.ts';
 import { statementRoutes } from './statements.ts';
+import { statsRoutes } from './stats.ts';
 import { streamerRoutes } from './streamer.ts';
 import { streamRoutes } from './streams.ts';
 
@@ -54,6 +55,7 @@ export const API_ROUTES: RouteModule[] = [
   hmaRoutes,
   orderRoutes,
   transparencyRoutes,
+  statsRoutes,
 ];
 
 declare module 'fastify' {

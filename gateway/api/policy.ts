@@ -213,6 +213,37 @@ export function makePolicyRoutes(limits: BacktestLimits = DEFAULT_BACKTEST_LIMIT
     });
 
     app.route({
+      method: 'GET',
+      url: '/api/v1/policy/versions/:id',
+      config: { auth: 'operator' },
+      schema: {
+        summary: "One stored policy version with its text (the console's version history shows it and its diff against the active one)",
+        tags: ['policy'],
+        params: z.object({ id: z.coerce.number().int().min(1).describe('Version id (the shipped default, 0, is GET /api/v1/policy while active)') }),
+        response: {
+          200: json(
+            z.object({
+              id: z.number().int(),
+              author: z.string(),
+              comment: z.string().nullable(),
+              createdAt: IsoTime,
+              active: z.boolean(),
+              format: Format,
+              text: z.string(),
+            }),
+            'The version',
+          ),
+          ...errors({ 404: 'No such version' }),
+        },
+      },
+      handler: async (req) => {
+        const [meta, v] = await Promise.all([ctx.policies.versions(), ctx.policies.version(req.params.id)]);
+        const m = meta.find((x) => x.id === v.id)!;
+        return { ...m, format: v.format, text: v.text };
+      },
+    });
+
+    app.route({
       method: 'POST',
       url: '/api/v1/policy/rollback',
       config: { auth: 'operator' },

@@ -65,6 +65,7 @@ const SHIPPED_ROUTES = [
   'GET /api/v1/policy',
   'PUT /api/v1/policy',
   'GET /api/v1/policy/versions',
+  'GET /api/v1/policy/versions/:id',
   'POST /api/v1/policy/rollback',
   'POST /api/v1/policy/backtest',
   'GET /api/v1/me',
@@ -101,6 +102,7 @@ const SHIPPED_ROUTES = [
   'POST /api/v1/orders/:id/reject',
   'POST /api/v1/orders/:id/execute',
   'GET /api/v1/transparency',
+  'GET /api/v1/stats',
 ];
 
 const openApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -242,7 +244,12 @@ describe('every GET route answers under its response schema on real data', () =>
     });
     expect(order.status).toBe(201);
 
+    const active = await g.api.get<{ text: string }>('/api/v1/policy');
+    const stored = await g.api.request<{ versionId: number }>('PUT', '/api/v1/policy', { text: active.body.text, comment: 'openapi: a stored version' });
+    expect(stored.status).toBe(200);
+
     const substitutions: Record<string, string> = {
+      '/api/v1/policy/versions/:id': `/api/v1/policy/versions/${stored.body.versionId}`,
       '/api/v1/accounts/:handle': '/api/v1/accounts/alice',
       '/api/v1/accounts/:handle/strikes': '/api/v1/accounts/alice/strikes',
       '/api/v1/decisions/:id': `/api/v1/decisions/${enforced.row.id}`,

@@ -41,3 +41,31 @@ describe('policy rollback to the shipped default (version 0)', () => {
     expect(back.body).toMatchObject({ versionId: put.body.versionId, shippedDefault: false });
   });
 });
+
+describe('one stored policy version with its text', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway();
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('answers operators with the text, author and comment as stored; an unknown version is not_found; moderators may not read it', async () => {
+    const shipped = readFileSync(DEFAULT_POLICY_FILE, 'utf8');
+    const changed = shipped.replace('suspend: 30d', 'suspend: 7d');
+    const first = await t.api.request<{ versionId: number }>('PUT', '/api/v1/policy', { text: changed, format: 'yaml', comment: 'a week, not a month' });
+    const second = await t.api.request<{ versionId: number }>('PUT', '/api/v1/policy', { text: shipped, format: 'yaml' });
+    const v = await t.api.get<{ id: number; text: string; format: string; comment: string | null; author: string; active: boolean }>(
+      `/api/v1/policy/versions/${first.body.versionId}`,
+    );
+    expect(v.status).toBe(200);
+    expect(v.body).toMatchObject({ id: first.body.versionId, text: changed, format: 'yaml', comment: 'a week, not a month', active: false });
+    expect(v.body.author).toMatch(/^token:/);
+    expect((await t.api.get<{ active: boolean }>(`/api/v1/policy/versions/${second.body.versionId}`)).body.active).toBe(true);
+    const missing = await t.api.get<{ error: string }>('/api/v1/policy/versions/9999');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error).toBe('not_found');
+    expect((await t.mod.get(`/api/v1/policy/versions/${first.body.versionId}`)).status).toBe(403);
+  });
+});
