@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -17,7 +18,7 @@ import { browserSkipReason, FAKE_MEDIA_ARGS, launchChromium, signIn, startConsol
 const OUT = path.join(REPO_ROOT, '.artifacts/screenshots');
 const DOCS = path.join(REPO_ROOT, 'docs/images');
 /** The README shows these (desktop unless noted). */
-const README_SHOTS = ['dashboard', 'reviews', 'policy-errors', 'backtest', 'broadcast', 'reviews@phone'];
+const README_SHOTS = ['dashboard', 'reviews', 'reports', 'transparency', 'policy-errors', 'backtest', 'broadcast', 'reviews@phone'];
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } } as const;
 
 const skip = await browserSkipReason();
@@ -50,6 +51,8 @@ try {
     text: active.replace('minScore: 0.6', 'minScore: 0.55'),
     comment: 'Queue more borderline violence for review',
   });
+  // A second version back to the shipped threshold: the history then shows #1's text and its diff against the active one.
+  await f.api.request('PUT', '/api/v1/policy', { text: active, comment: 'Back to 0.6: the backtest queued too many sports streams' });
   // Clean streams show moving content other than the banked picture (testsrc2): Conway's life, looped.
   const clip = path.join(f.dir, 'life.flv');
   await promisify(execFile)(f.ffmpeg.path, [
@@ -78,6 +81,18 @@ try {
       startPublisher({ ffmpegPath: f.ffmpeg.path, url: `rtmp://127.0.0.1:${f.gw.rtmpPort}/live/${keys[h]}`, source: { file: clip, loop: true } }),
     );
   await waitFor(async () => (await f.api.get<{ streams: unknown[] }>('/api/v1/streams')).body.streams.length >= 2, 30_000, 'two live streams');
+  // Viewers report the two clean streams (from distinct loopback addresses: distinct sources).
+  const live = (await f.api.get<{ streams: Array<{ id: string; account: string }> }>('/api/v1/streams')).body.streams;
+  const reported: Array<[string, string, string, string?]> = [
+    ['kestrel', '127.0.0.2', 'imminent_harm', 'Someone is standing on a ledge and the chat is egging him on'],
+    ['kestrel', '127.0.0.3', 'self_harm'],
+    ['kestrel', '127.0.0.4', 'imminent_harm'],
+    ['juniper', '127.0.0.5', 'hate', 'Slurs at 12:40'],
+  ];
+  for (const [h, from, category, note] of reported) {
+    const streamId = live.find((s) => s.account === h)!.id;
+    await postFrom(f.base, from, '/api/v1/reports', { streamId, category, ...(note ? { note } : {}) });
+  }
   const all = (await f.api.get<{ decisions: Array<{ id: string; streamId: string; ruleId: string; decidedAt: string }> }>('/api/v1/decisions')).body.decisions;
   log(`decisions: ${all.map((d) => `${d.ruleId}@${d.streamId}@${d.decidedAt}`).join(', ')}`);
   const hashFile = path.join(f.dir, 'list.csv');
@@ -156,6 +171,17 @@ try {
     await page.getByRole('tab', { name: /Versions/ }).click();
     await page.getByTestId('policy-versions').waitFor();
     await shot('policy-versions');
+    await page.locator('[data-testid="policy-versions"] tr', { hasText: '#1' }).getByRole('button', { name: 'Show text' }).click();
+    await page.getByTestId('version-diff').waitFor();
+    await page.getByTestId('policy-version-text').scrollIntoViewIfNeeded();
+    await shot('policy-version');
+    await page.goto(`${f.base}/reports`);
+    await page.getByTestId('reports-queue').waitFor();
+    await page.waitForFunction("[...document.querySelectorAll('[data-report-stream] img')].length >= 2");
+    await shot('reports');
+    await page.goto(`${f.base}/transparency`);
+    await page.getByTestId('transparency-report').waitFor();
+    await shot('transparency');
     await page.goto(`${f.base}/audit`);
     await page.getByTestId('audit-table').waitFor();
     await shot('audit');
@@ -181,6 +207,22 @@ try {
   }
 } finally {
   await f.stop();
+}
+
+/** POSTs JSON from a given local address (a viewer's report: each 127.0.0.x is a distinct source). */
+function postFrom(base: string, localAddress: string, urlPath: string, body: unknown): Promise<number> {
+  const url = new URL(urlPath, base);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.once('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }
 
 async function waitForImages(page: Page): Promise<void> {

@@ -7,7 +7,6 @@ import { FirstMessageCoalescer, pickRecorderType } from '../../console/src/broad
 import { explainEnd, suspensionEnd } from '../../console/src/broadcast/words.ts';
 import { lineOfPath, locateErrors, parsePath } from '../../console/src/policy/lines.ts';
 import { lineDiff } from '../../console/src/policy/diff.ts';
-import { backlogAges, hourly, overturnRate, today } from '../../console/src/screens/dashboard-stats.ts';
 import { nextAfter, queueOrder } from '../../console/src/screens/queue.ts';
 import type { Decision } from '../../console/src/api/types.ts';
 import { REPO_ROOT } from '../helpers/gateway.ts';
@@ -124,40 +123,6 @@ describe('the review queue order', () => {
     expect(q.map((d) => d.id)).toEqual(['c', 'b', 'd', 'a']);
     expect(nextAfter(q, 'b')).toBe('d');
     expect(nextAfter(q, 'a')).toBe('d');
-  });
-});
-
-describe('dashboard figures from the list endpoints', () => {
-  const now = Date.parse('2026-06-01T12:30:00Z');
-  it('buckets the last 24 hours by kind and counts today and the backlog by age', () => {
-    const list = [
-      decision('a', 'urgent', '2026-06-01T12:10:00Z'),
-      decision('b', 'normal', '2026-06-01T11:10:00Z', { review: { priority: 'normal' } }),
-      decision('c', null, '2026-06-01T11:20:00Z', { wouldHave: { cut: true } } as Decision['actions'], true),
-      decision('old', 'normal', '2026-05-30T11:20:00Z'),
-    ];
-    const h = hourly(list, now);
-    expect(h).toHaveLength(24);
-    expect(h[23]).toMatchObject({ cuts: 1, reviewOnly: 0, shadow: 0 });
-    expect(h[22]).toMatchObject({ cuts: 0, reviewOnly: 1, shadow: 1 });
-    expect(h.reduce((a, b) => a + b.cuts + b.reviewOnly + b.shadow, 0)).toBe(3);
-    expect(today([list[0]!, list[3]!], now).decisions).toBe(1);
-    expect(backlogAges([decision('x', 'normal', '2026-06-01T12:28:00Z'), decision('y', 'normal', '2026-05-30T00:00:00Z')], now).map((r) => r.value)).toEqual([
-      1, 0, 0, 0, 1,
-    ]);
-  });
-
-  it('overturn rate counts reviews in the window only', () => {
-    const reviewed = (id: string, at: string) => ({
-      ...decision(id, 'normal', at),
-      review: { status: 'overturned' as const, priority: 'normal' as const, by: 'm', at, reason: 'r' },
-    });
-    const r = overturnRate(
-      [reviewed('c1', '2026-05-31T00:00:00Z'), reviewed('c2', '2026-05-31T00:00:00Z'), reviewed('c3', '2025-01-01T00:00:00Z')],
-      [reviewed('o1', '2026-05-31T00:00:00Z')],
-      now,
-    );
-    expect(r).toEqual({ rate: 1 / 3, reviewed: 3, overturned: 1 });
   });
 });
 

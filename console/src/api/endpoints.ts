@@ -10,8 +10,12 @@ import type {
   DecisionDetail,
   LiveStream,
   PolicyVersion,
+  PolicyVersionText,
+  ReportedStream,
+  Stats,
   Strike,
   StreamerStatus,
+  TransparencyReport,
 } from './types.ts';
 
 export interface AuditFilter {
@@ -87,6 +91,16 @@ export function adminApi(http: HttpClient) {
       http.post<BacktestResult>('/api/v1/policy/backtest', body),
 
     audit: (f: AuditFilter) => http.get<{ records: AuditRecord[]; next: number | null }>('/api/v1/audit', { query: { ...f } }),
+
+    // Dashboard, transparency, viewer reports, policy version text (console-dash).
+    stats: (dayStart?: string) => http.get<Stats>('/api/v1/stats', { query: { dayStart } }),
+    transparency: (from: string, to: string) => http.get<TransparencyReport>('/api/v1/transparency', { query: { from, to, format: 'json' } }),
+    transparencyCsv: (from: string, to: string) => http.get<Blob>('/api/v1/transparency', { query: { from, to, format: 'csv' }, as: 'blob' }),
+    reports: (status: 'open' | 'actioned' | 'dismissed' = 'open') =>
+      http.get<{ streams: ReportedStream[] }>('/api/v1/reports', { query: { status } }).then((r) => r.streams),
+    resolveReports: (streamId: string, action: 'cut' | 'suspended' | 'none', reason: string) =>
+      http.post<{ resolved: number }>(`/api/v1/streams/${enc(streamId)}/reports/resolve`, { action, reason }),
+    policyVersion: (id: number) => http.get<PolicyVersionText>(`/api/v1/policy/versions/${id}`),
   };
 }
 export type AdminApi = ReturnType<typeof adminApi>;

@@ -6,13 +6,11 @@
  */
 export const PHASE2 = {
   signals: { title: 'Signal timeline', endpoint: 'GET /api/v1/streams/{id}/signals', section: 'Signals of a stream' },
-  stats: { title: 'Time to cut', endpoint: 'GET /api/v1/stats', section: 'Dashboard statistics' },
   accountSearch: { title: 'Account search', endpoint: 'GET /api/v1/accounts?q=', section: 'Account search' },
   decisionAccount: { title: 'Account of a decision', endpoint: 'decision.account in decision views', section: 'Account handle on decisions' },
   bankEntries: { title: 'Bank entries', endpoint: 'GET /api/v1/banks/{name}/entries', section: 'Bank entries (paged)' },
   entryDisable: { title: 'Disable an entry', endpoint: 'POST /api/v1/banks/{name}/entries/{id}/disable', section: 'Disable a bank entry' },
   bankImport: { title: 'Large imports', endpoint: 'POST /api/v1/banks/{name}/import', section: 'Bank import (file, all or nothing)' },
-  policyVersionText: { title: 'Version text', endpoint: 'GET /api/v1/policy/versions/{id}', section: 'One policy version' },
 } as const;
 
 export type Phase2Feature = keyof typeof PHASE2;

@@ -213,3 +213,28 @@ export interface StreamerStatus {
     appeal: { id: string; status: string; createdAt: string; outcome: { result: string; reason: string | null; decidedAt: string | null } | null } | null;
   }>;
 }
+
+/** GET /api/v1/stats (the route's zod schema: gateway/api/stats.ts). */
+export type Stats = import('zod').infer<typeof import('../../../gateway/stats/view.ts').StatsView>;
+/** GET /api/v1/transparency (gateway/accountability/transparency/report.ts). */
+export type TransparencyReport = import('../../../gateway/accountability/transparency/report.ts').TransparencyReport;
+/** Viewer report categories (gateway/accountability/reports/service.ts). */
+export type ReportCategory = (typeof import('../../../gateway/accountability/reports/categories.ts').REPORT_CATEGORIES)[number];
+/** One stream of GET /api/v1/reports (gateway/api/reports.ts), most independent reports first. */
+export interface ReportedStream {
+  streamId: string;
+  account: string | null;
+  /** The stream while it is live; null once it ended. */
+  live: LiveStream | null;
+  independentReports: number;
+  reports: number;
+  categories: Record<string, number>;
+  firstAt: string;
+  lastAt: string;
+  notes: Array<{ at: string; category: ReportCategory; note: string }>;
+}
+/** GET /api/v1/policy/versions/{id}. */
+export interface PolicyVersionText extends PolicyVersion {
+  format: 'yaml' | 'json';
+  text: string;
+}

@@ -16,6 +16,7 @@ import { Banks } from '../screens/Banks.tsx';
 import { Dashboard } from '../screens/Dashboard.tsx';
 import { Live } from '../screens/Live.tsx';
 import { NotFound, OperatorsOnly } from '../screens/NotFound.tsx';
+import { Reports } from '../screens/Reports.tsx';
 import { Reviews } from '../screens/Reviews.tsx';
 import { SignIn } from '../screens/SignIn.tsx';
 import { StreamPage } from '../screens/Stream.tsx';
@@ -26,6 +27,7 @@ import { Shell } from './Shell.tsx';
 
 // Operators only: zod + yaml (the gateway's own policy validation) load only when the editor opens.
 const PolicyEditor = lazy(() => import('../screens/Policy.tsx').then((m) => m.Policy));
+const TransparencyPage = lazy(() => import('../screens/Transparency.tsx').then((m) => m.Transparency));
 
 export function App(): JSX.Element {
   const [session, setSession] = useState<Session | null>(loadSession);
@@ -110,5 +112,14 @@ function route(path: string, ctx: AppContext): JSX.Element {
     );
   }
   if (path === '/audit') return <Audit />;
+  if (path === '/reports') return <Reports />;
+  if (path === '/transparency') {
+    if (!ctx.isOperator) return <OperatorsOnly what="The transparency report" />;
+    return (
+      <Suspense fallback={<Loading what="the transparency report" />}>
+        <TransparencyPage />
+      </Suspense>
+    );
+  }
   return <NotFound />;
 }

@@ -11,7 +11,7 @@ interface NavItem {
   label: string;
   key: string;
   operator?: boolean;
-  count?: 'reviews' | 'appeals';
+  count?: 'reviews' | 'appeals' | 'reports';
 }
 
 const NAV: NavItem[] = [
@@ -19,10 +19,12 @@ const NAV: NavItem[] = [
   { href: '/live', label: 'Live', key: 'l' },
   { href: '/reviews', label: 'Review queue', key: 'r', count: 'reviews' },
   { href: '/appeals', label: 'Appeals', key: 'a', count: 'appeals' },
+  { href: '/reports', label: 'Viewer reports', key: 'v', count: 'reports' },
   { href: '/accounts', label: 'Accounts', key: 'u' },
   { href: '/banks', label: 'Hash banks', key: 'b' },
   { href: '/policy', label: 'Policy', key: 'p', operator: true },
   { href: '/audit', label: 'Audit log', key: 'g' },
+  { href: '/transparency', label: 'Transparency', key: 't', operator: true },
 ];
 
 const isActive = (href: string, path: string) =>
@@ -30,14 +32,18 @@ const isActive = (href: string, path: string) =>
 
 export function Shell(props: { path: string; children: ComponentChildren }): JSX.Element {
   const { api, session, isOperator, signOut } = useApp();
-  const [counts, setCounts] = useState<{ reviews: number | null; appeals: number | null }>({ reviews: null, appeals: null });
+  const [counts, setCounts] = useState<{ reviews: number | null; appeals: number | null; reports: number | null }>({
+    reviews: null,
+    appeals: null,
+    reports: null,
+  });
   const [help, setHelp] = useState(false);
   const items = NAV.filter((n) => !n.operator || isOperator);
 
   // Counters are read on each navigation and again whenever a decision or appeal is pushed.
   const [pushed, setPushed] = useState(0);
   const bump = useRef<ReturnType<typeof setTimeout> | null>(null);
-  usePush(['decision.created', 'decision.reviewed', 'appeal.created', 'appeal.decided', 'reset'], () => {
+  usePush(['decision.created', 'decision.reviewed', 'appeal.created', 'appeal.decided', 'report.created', 'reset'], () => {
     // A burst of decisions re-reads the counters once.
     bump.current ??= setTimeout(() => {
       bump.current = null;
@@ -46,8 +52,15 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
   });
   useEffect(() => {
     let live = true;
-    Promise.all([api.reviews('pending', 500).then((d) => d.length), api.appeals('open', 500).then((a) => a.length)]).then(
-      ([reviews, appeals]) => live && setCounts({ reviews, appeals }),
+    Promise.all([
+      api.reviews('pending', 500).then((d) => d.length),
+      api.appeals('open', 500).then((a) => a.length),
+      api.reports('open').then(
+        (r) => r.length,
+        () => null,
+      ),
+    ]).then(
+      ([reviews, appeals, reports]) => live && setCounts({ reviews, appeals, reports }),
       () => {},
     );
     return () => {
@@ -82,7 +95,7 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
               >
                 <span>{n.label}</span>
                 {c !== null && c > 0 && (
-                  <span class={`nav-count${n.count === 'reviews' ? ' nav-count-hot' : ''}`} data-count={n.count}>
+                  <span class={`nav-count${n.count === 'reviews' || n.count === 'reports' ? ' nav-count-hot' : ''}`} data-count={n.count}>
                     {c >= 500 ? '500+' : c}
                   </span>
                 )}

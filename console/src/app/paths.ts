@@ -3,7 +3,19 @@
  * exactly these with the console's HTML (the SPA fallback). Anything else — /api/*, /healthz, /metrics,
  * /ingest, a typo — keeps the gateway's own answer, so the fallback can never swallow an API route.
  */
-export const CONSOLE_SECTIONS = ['live', 'streams', 'reviews', 'appeals', 'accounts', 'banks', 'policy', 'audit', 'sign-in'] as const;
+export const CONSOLE_SECTIONS = [
+  'live',
+  'streams',
+  'reviews',
+  'appeals',
+  'accounts',
+  'banks',
+  'policy',
+  'audit',
+  'reports',
+  'transparency',
+  'sign-in',
+] as const;
 export type ConsoleSection = (typeof CONSOLE_SECTIONS)[number];
 
 /** The streamer's page, a separate entry (no admin code is loaded there). */

@@ -21,6 +21,7 @@ export type PushEvent =
   | { type: 'decision.reviewed'; at: string; decision: Decision }
   | { type: 'appeal.created'; at: string; appealId: string; decisionId: string; account: string }
   | { type: 'appeal.decided'; at: string; appealId: string; outcome: 'upheld' | 'overturned' }
+  | { type: 'report.created'; at: string; reportId: string; streamId: string; category: string; independentReports: number }
   /** The gateway could not replay what a reconnect missed: reload lists. */
   | { type: 'reset'; reason: 'buffer_exceeded' | 'node_restarted' };
 

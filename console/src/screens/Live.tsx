@@ -107,7 +107,7 @@ const StreamCard = memo(function StreamCard(props: { s: LiveStream; uptime: stri
 });
 
 /** The stream's latest sampled frame; fetched (with the token) when a newer frame is pushed, one request at a time. */
-function Thumbnail(props: { id: string; seq: number; account: string }): JSX.Element {
+export function Thumbnail(props: { id: string; seq: number; account: string }): JSX.Element {
   const { api } = useApp();
   const [url, setUrl] = useState<string | null>(null);
   const busy = useRef(false);

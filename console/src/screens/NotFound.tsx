@@ -14,13 +14,19 @@ export function NotFound(): JSX.Element {
 }
 
 /** A moderator who opens an operator page (a bookmark, a shared link) learns why instead of seeing a broken screen. */
-export function OperatorsOnly(): JSX.Element {
+export function OperatorsOnly(props: { what?: string }): JSX.Element {
   return (
     <>
       <PageHead title="Operators only" />
       <div class="alert alert-warn" data-testid="operators-only">
-        The policy editor is for operators. Your token has the moderator role; the gateway refuses policy changes from it. Ask an operator if a rule needs
-        changing.
+        {props.what ? (
+          <>{props.what} is for operators. Your token has the moderator role; the gateway refuses it too.</>
+        ) : (
+          <>
+            The policy editor is for operators. Your token has the moderator role; the gateway refuses policy changes from it. Ask an operator if a rule needs
+            changing.
+          </>
+        )}
       </div>
     </>
   );

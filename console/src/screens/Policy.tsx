@@ -4,7 +4,7 @@ import { ApiError } from '../api/client.ts';
 import type { BacktestResult, PolicyErrorItem } from '../api/types.ts';
 import { useApp } from '../app/context.ts';
 import { Link, navigate, useLocation } from '../app/router.tsx';
-import { Badge, Button, Card, Empty, ErrorBox, Loading, Mono, NotAvailable, PageHead, Time } from '../ui/components.tsx';
+import { Badge, Button, Card, Empty, ErrorBox, Loading, Mono, PageHead, Time } from '../ui/components.tsx';
 import { ReasonDialog } from '../ui/dialog.tsx';
 import { actorText, fromLocalInput, plural, toLocalInput } from '../ui/format.ts';
 import { useResource } from '../ui/hooks.ts';
@@ -47,6 +47,7 @@ export function Policy(): JSX.Element {
   const dirty = active.data !== undefined && text !== active.data.text;
   const diff = useMemo(() => (active.data ? lineDiff(active.data.text, text) : null), [active.data?.text, text]);
   const setTab = (t: Tab) => navigate(t === 'edit' ? '/policy' : `/policy?tab=${t}`, { replace: true });
+  const viewing = /^\d+$/.test(query.get('v') ?? '') ? Number(query.get('v')) : null;
 
   if (active.error) return <ErrorBox error={active.error} retry={active.reload} />;
   if (!active.data) return <Loading what="the policy" />;
@@ -183,6 +184,13 @@ export function Policy(): JSX.Element {
                       <td>{actorText(v.author)}</td>
                       <td>{v.comment ?? <span class="muted">—</span>}</td>
                       <td class="cell-actions">
+                        <Button
+                          small
+                          aria-pressed={viewing === v.id}
+                          onClick={() => navigate(viewing === v.id ? '/policy?tab=versions' : `/policy?tab=versions&v=${v.id}`, { replace: true })}
+                        >
+                          {viewing === v.id ? 'Hide text' : 'Show text'}
+                        </Button>{' '}
                         {v.id !== a.versionId && (
                           <Button small onClick={() => setRollback(v.id)}>
                             Roll back to #{v.id}
@@ -208,9 +216,7 @@ export function Policy(): JSX.Element {
               </table>
             </div>
           )}
-          <NotAvailable feature="policyVersionText" compact>
-            Reading or diffing an earlier version's text.
-          </NotAvailable>
+          {viewing !== null && <VersionText id={viewing} activeText={a.text} activeId={a.versionId} />}
         </Card>
       )}
 
@@ -267,9 +273,50 @@ export function Policy(): JSX.Element {
   );
 }
 
-function DiffView(props: { rows: ReturnType<typeof lineDiff>['rows'] }): JSX.Element {
+/** One stored version: its comment and text, and what it changes against the active policy. */
+function VersionText(props: { id: number; activeText: string; activeId: number }): JSX.Element {
+  const { api } = useApp();
+  const v = useResource(() => api.policyVersion(props.id), [props.id]);
+  const [show, setShow] = useState<'diff' | 'text'>('diff');
+  const diff = useMemo(() => (v.data ? lineDiff(props.activeText, v.data.text) : null), [v.data?.text, props.activeText]);
+  if (v.error) return <ErrorBox error={v.error} retry={v.reload} />;
+  if (!v.data || !diff) return <Loading what={`version ${props.id}`} />;
+  const same = props.activeId === props.id || (diff.added === 0 && diff.removed === 0);
   return (
-    <div class="diff" data-testid="policy-diff">
+    <div class="version-detail" data-testid="policy-version-text" data-version={props.id}>
+      <h3>
+        Version #{v.data.id} {v.data.active && <Badge tone="good">active</Badge>}
+      </h3>
+      <p class="muted">
+        Published <Time at={v.data.createdAt} /> by {actorText(v.data.author)} · {v.data.comment ? `“${v.data.comment}”` : 'no comment'}
+      </p>
+      <div class="segmented" role="tablist">
+        <button type="button" role="tab" aria-selected={show === 'diff'} class={show === 'diff' ? 'active' : ''} onClick={() => setShow('diff')}>
+          Diff against the active version {same ? '' : `(+${diff.added} −${diff.removed})`}
+        </button>
+        <button type="button" role="tab" aria-selected={show === 'text'} class={show === 'text' ? 'active' : ''} onClick={() => setShow('text')}>
+          Text ({v.data.format})
+        </button>
+      </div>
+      {show === 'text' ? (
+        <pre class="code version-text" data-testid="version-text">
+          {v.data.text}
+        </pre>
+      ) : same ? (
+        <Empty>This version's text is the active policy's.</Empty>
+      ) : (
+        <div class="version-text">
+          <p class="muted small">− lines of the active policy, + lines of version #{v.data.id}.</p>
+          <DiffView rows={diff.rows} testid="version-diff" />
+        </div>
+      )}
+    </div>
+  );
+}
+
+function DiffView(props: { rows: ReturnType<typeof lineDiff>['rows']; testid?: string }): JSX.Element {
+  return (
+    <div class="diff" data-testid={props.testid ?? 'policy-diff'}>
       {props.rows.map((r, i) => (
         <div key={i} class={`diff-row diff-${r.kind}`}>
           <span class="diff-no">{r.oldNo ?? ''}</span>

@@ -72,3 +72,29 @@ export function HBars(props: { rows: Array<{ label: string; value: number; cls?:
     </div>
   );
 }
+
+/** One 100 % bar split into parts (automated vs. human, outcomes of appeals): shares read better than counts there. */
+export function ShareBar(props: { parts: Array<{ label: string; value: number; cls: string }>; title: string }): JSX.Element {
+  const total = props.parts.reduce((a, p) => a + p.value, 0);
+  return (
+    <figure class="chart share" role="img" aria-label={props.title}>
+      <div class="share-track">
+        {total > 0 &&
+          props.parts.map((p) =>
+            p.value > 0 ? (
+              <span key={p.label} class={`share-part ${p.cls}`} style={{ width: `${(p.value / total) * 100}%` }} title={`${p.label}: ${p.value}`} />
+            ) : null,
+          )}
+      </div>
+      <figcaption class="chart-legend">
+        {props.parts.map((p) => (
+          <span key={p.label}>
+            <i class={`legend-swatch ${p.cls}`} /> {p.label} {p.value}
+            {total > 0 ? ` (${Math.round((p.value / total) * 100)} %)` : ''}
+          </span>
+        ))}
+        {total === 0 && <span class="muted">none in this period</span>}
+      </figcaption>
+    </figure>
+  );
+}

@@ -108,9 +108,10 @@ export function Time(props: { at: string | number | null; relative?: boolean }):
   );
 }
 
-export function KeyValues(props: { items: Array<[string, ComponentChildren]> }): JSX.Element {
+/** Labelled values; `class` "figures" lays them out as a grid of big numbers (transparency). */
+export function KeyValues(props: { items: Array<[string, ComponentChildren]>; class?: string; testid?: string }): JSX.Element {
   return (
-    <dl class="kv">
+    <dl class={props.class ?? 'kv'} data-testid={props.testid}>
       {props.items.map(([k, v]) => (
         <div key={k}>
           <dt>{k}</dt>

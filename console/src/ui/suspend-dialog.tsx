@@ -13,7 +13,13 @@ const DURATIONS: Array<[string, number | undefined]> = [
 ];
 
 /** Suspends an account's live-streaming rights (cuts its live streams) for a chosen time, with a reason. */
-export function SuspendDialog(props: { open: boolean; handle: string; personBound: boolean; onClose: () => void; onDone: () => Promise<void> }): JSX.Element {
+export function SuspendDialog(props: {
+  open: boolean;
+  handle: string;
+  personBound: boolean;
+  onClose: () => void;
+  onDone: (reason: string) => Promise<void>;
+}): JSX.Element {
   const { api } = useApp();
   const [duration, setDuration] = useState(2);
   return (
@@ -27,7 +33,7 @@ export function SuspendDialog(props: { open: boolean; handle: string; personBoun
       onSubmit={async (reason) => {
         await api.suspend(props.handle, reason, DURATIONS[duration]![1]);
         toast(`@${props.handle} suspended`);
-        await props.onDone();
+        await props.onDone(reason);
       }}
     >
       <label class="field">

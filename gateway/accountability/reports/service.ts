@@ -8,10 +8,9 @@ import { appendAudit } from '../../store/audit.ts';
 import type { Database, ViewerReportRow } from '../../store/schema.ts';
 import { SlidingWindowLimit } from './rate-limit.ts';
 import { SourceHasher } from './source-hash.ts';
+import type { ReportCategory } from './categories.ts';
 
-/** What a viewer may report a live stream for (Ofcom's codes ask for imminent harm to be reportable in real time). */
-export const REPORT_CATEGORIES = ['imminent_harm', 'terrorism', 'child_safety', 'violence', 'hate', 'self_harm', 'other'] as const;
-export type ReportCategory = (typeof REPORT_CATEGORIES)[number];
+export { REPORT_CATEGORIES, type ReportCategory } from './categories.ts';
 
 /** The signal source a report becomes: policies match `source: viewer_report` (label: the category). */
 export const VIEWER_REPORT_SOURCE = 'viewer_report';
