@@ -164,6 +164,28 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ enabled: true, pollMs: 5_000 }),
+    /** HMA-compatible routes (gateway/api/hma.ts, hma-hash.ts). */
+    hma: z
+      .object({
+        /**
+         * `GET /h/hash?url=…` fetches a picture from a URL, as HMA does. A gateway that fetches any URL it is
+         * handed can be pointed at internal services (SSRF), so it fetches none unless the URL starts with one
+         * of these prefixes (`https://cdn.example.com/`); empty (the default): the route answers 403
+         * url_fetch_disabled and clients upload the picture instead (`POST /h/hash`).
+         */
+        hashUrlAllowlist: z.array(z.string().url().max(2000)).max(100).default([]),
+        /** A fetch or upload larger than this is refused (413 too_large). */
+        hashMaxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(256 * 2 ** 20)
+          .default(32 * 2 ** 20),
+        /** How long one URL fetch may take. */
+        hashFetchTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      })
+      .strict()
+      .default({ hashUrlAllowlist: [], hashMaxBytes: 32 * 2 ** 20, hashFetchTimeoutMs: 10_000 }),
     /** Live streams one account may have at once, on all nodes together; a further publish is refused as already_live. */
     maxLiveStreamsPerAccount: z.number().int().min(1).max(100).default(1),
     log: z

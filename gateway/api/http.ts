@@ -17,6 +17,7 @@ import { decisionRoutes } from './decisions.ts';
 import { eventRoutes } from './events.ts';
 import { exchangeRoutes } from './exchanges.ts';
 import { hmaRoutes } from './hma.ts';
+import { hmaHashRoutes } from './hma-hash.ts';
 import { HttpError, installErrorHandlers } from './errors.ts';
 import { identityWebhookRoutes } from './identity-webhook.ts';
 import { mediaHookRoutes } from './media-hooks.ts';
@@ -53,6 +54,7 @@ export const API_ROUTES: RouteModule[] = [
   reportRoutes,
   exchangeRoutes,
   hmaRoutes,
+  hmaHashRoutes,
   orderRoutes,
   transparencyRoutes,
   statsRoutes,
