@@ -138,6 +138,52 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ minimumAge: 18, requireAgeAssurance: false }),
+    /**
+     * Limits on unauthenticated callers, per source address (README, "Abuse limits"). Every WebSocket ingest
+     * connection and every RTMP connection spends a token of its source's bucket; an accepted publish or play
+     * gives it back, so only refused attempts use the bucket up. An empty bucket: the attempt is refused as
+     * `rate_limited` (WebSocket close 4029; RTMP NetConnection.Connect.Rejected with `rate_limited: …`).
+     */
+    abuse: z
+      .object({
+        wsAuth: z
+          .object({ burst: z.number().int().min(1).max(100_000).default(100), perSecond: z.number().min(0.001).max(10_000).default(2) })
+          .strict()
+          .default({ burst: 100, perSecond: 2 }),
+        rtmpConnect: z
+          .object({ burst: z.number().int().min(1).max(100_000).default(100), perSecond: z.number().min(0.001).max(10_000).default(5) })
+          .strict()
+          .default({ burst: 100, perSecond: 5 }),
+        /** Refusals of callers with no account (webhook, ingest) are audited per source and reason per window: one row at once, one with the count at its end. */
+        auditWindowMs: z.number().int().min(1_000).max(3_600_000).default(60_000),
+        /** Past this many refusals of one reason in a window a source is no longer answered in full: the webhook answers 429, the ingests close its connections unanswered. */
+        maxRefusalsPerWindow: z.number().int().min(1).max(1_000_000).default(100),
+        /** Sources tracked at once (bounded memory under a flood from many addresses). */
+        maxSources: z.number().int().min(100).max(10_000_000).default(10_000),
+      })
+      .strict()
+      .default({
+        wsAuth: { burst: 100, perSecond: 2 },
+        rtmpConnect: { burst: 100, perSecond: 5 },
+        auditWindowMs: 60_000,
+        maxRefusalsPerWindow: 100,
+        maxSources: 10_000,
+      }),
+    /**
+     * SIGTERM (README, "Stopping a node"): `/readyz` answers 503 `shutting_down` and new publishes are refused
+     * (`shutting_down`) at once; live streams go on for `drainMs` (give a load balancer time to stop sending
+     * publishers here), then in-flight decisions finish, publishers are told `gateway_shutdown` (RTMP onStatus,
+     * WebSocket close 1001) and the process exits. Whatever is stuck, it exits `timeoutMs` after the signal
+     * (exit code 1, the stuck step logged); a second signal exits at once.
+     */
+    shutdown: z
+      .object({
+        drainMs: z.number().int().min(0).max(600_000).default(0),
+        timeoutMs: z.number().int().min(1_000).max(3_600_000).default(15_000),
+      })
+      .strict()
+      .refine((s) => s.timeoutMs > s.drainMs, 'timeoutMs must be longer than drainMs')
+      .default({ drainMs: 0, timeoutMs: 15_000 }),
     /** How often the gateway looks for changes other processes (CLI, other nodes) made to accounts. */
     syncIntervalMs: z.number().int().min(50).max(60_000).default(500),
     /** Several nodes on one PostgreSQL database (README, "Several nodes on PostgreSQL"). */

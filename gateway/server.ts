@@ -19,6 +19,7 @@ import { ChangeListener } from './store/notifications.ts';
 import { NodeLiveness } from './live/nodes.ts';
 import { CutRequestWorker } from './live/cut-requests.ts';
 import { VERSION } from './version.ts';
+import { Lifecycle } from './live/lifecycle.ts';
 import { existsSync } from 'node:fs';
 import { packagePath } from '../package/root.ts';
 import { HashBankIndex } from '../classifiers/bank-index.ts';
@@ -46,6 +47,7 @@ import type { LiveStatus } from './live/status.ts';
 import { ExchangeRunner } from './exchanges/runner.ts';
 import { exchangeMetrics } from './exchanges/metrics.ts';
 import { loadSecretKey } from './security/secret-key.ts';
+import { SourceGuard } from './security/source-guard.ts';
 
 export interface Gateway {
   config: Config;
@@ -70,7 +72,15 @@ export interface Gateway {
   rtmpPort: number;
   httpPort: number;
   log: Logger;
+  lifecycle: Lifecycle;
+  /**
+   * Graceful stop: refuse new publishes and report not-ready at once, let live streams run `shutdown.drainMs`,
+   * stop sampling, let in-flight decisions finish, end every stream (gateway_shutdown), close. The bound on
+   * it is the caller's (`modgate serve` exits `shutdown.timeoutMs` after the signal whatever is stuck).
+   */
   stop(): Promise<void>;
+  /** The step stop() is in ('running' before it), for the log line of a shutdown that ran out of time. */
+  stopStep(): string;
 }
 
 /** A stable id per data directory, so a restarted gateway can close the streams its previous run left open. */
@@ -96,6 +106,8 @@ function modelPaths(config: Config): string[] {
 export interface StartOptions {
   log?: Logger;
   extraRoutes?: RouteModule[];
+  /** The clock of the abuse limits (tests advance it instead of waiting out a window). */
+  now?: () => number;
 }
 
 export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
@@ -298,12 +310,42 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   if (listener) listener.on('change', (_kind, committedAt) => committedAt !== undefined && metrics.notificationLag(Date.now() - committedAt));
   const refuse = (r: Parameters<typeof recordRefusal>[1]) => {
     metrics.refusal(r.protocol, r.reason);
+    // A caller with no account is audited per source and reason per window (a flood is a few rows).
+    const guard = r.server || r.source === undefined ? null : guards[r.protocol as 'rtmp' | 'websocket'];
+    if (guard && r.source !== undefined && r.accountId === null) return guard.refused(r.source, r.reason, r.detail ?? undefined);
     log.info({ protocol: r.protocol, remote: r.remoteAddr, reason: r.reason, ...(r.server ? { server: r.server } : {}) }, 'publish refused');
     void recordRefusal(store.db, r, onError);
   };
-  const rtmp = new RtmpIngest(config.rtmp, { gate: () => gate, registry, refuse, log });
-  const ws = new WsIngest(config.ingest.ws, { gate: () => gate, registry, refuse, log });
-  const hooks = new HookedStreams({ gate: () => gate, registry, refuse, log });
+  // One line and one row per source, reason and window: the first refusal at once, the rest as a count.
+  const guardFor = (protocol: 'rtmp' | 'websocket', limits: { burst: number; perSecond: number }) =>
+    new SourceGuard(
+      { ...limits, windowMs: config.abuse.auditWindowMs, maxRefusalsPerWindow: config.abuse.maxRefusalsPerWindow, maxSources: config.abuse.maxSources },
+      (a) => {
+        log.info({ protocol, remote: a.source, reason: a.reason, ...(a.aggregated ? { count: a.count, aggregated: true } : {}) }, 'publish refused');
+        return recordRefusal(
+          store.db,
+          {
+            protocol,
+            remoteAddr: a.source,
+            accountId: null,
+            reason: a.reason,
+            detail: a.aggregated ? `${a.count} further refusals from this address in the audit window` : (a.detail ?? null),
+            count: a.count,
+            at: a.firstAt,
+            ...(a.aggregated ? { lastAt: a.lastAt } : {}),
+          },
+          onError,
+        );
+      },
+      () => metrics.refusal(protocol, 'rate_limited'),
+      opts.now,
+    );
+  const guards = { rtmp: guardFor('rtmp', config.abuse.rtmpConnect), websocket: guardFor('websocket', config.abuse.wsAuth) };
+  const lifecycle = new Lifecycle();
+  const accepting = () => !lifecycle.shuttingDown;
+  const rtmp = new RtmpIngest(config.rtmp, { gate: () => gate, registry, refuse, log, guard: guards.rtmp, accepting });
+  const ws = new WsIngest(config.ingest.ws, { gate: () => gate, registry, refuse, log, guard: guards.websocket, accepting });
+  const hooks = new HookedStreams({ gate: () => gate, registry, refuse, log, accepting });
   hooksRef = hooks;
   const accountability = startAccountability({
     db: store.db,
@@ -349,6 +391,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     {
       store,
       health: dbHealth,
+      lifecycle,
       gate,
       enforcer,
       registry,
@@ -414,7 +457,52 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     rtmpUrl: `rtmp://${shownHost(config.rtmp.host)}:${rtmpPort}/live`,
   });
 
-  let stopped = false;
+  let stopping: Promise<void> | null = null;
+  let step = 'running';
+  const stopSteps = async () => {
+    const at = (name: string) => {
+      step = name;
+      log.debug({ step: name }, 'shutdown step');
+    };
+    lifecycle.beginShutdown();
+    if (config.shutdown.drainMs > 0 && registry.list().length > 0) {
+      at('draining');
+      log.info({ drainMs: config.shutdown.drainMs, liveStreams: registry.list().length }, 'draining: new publishes refused, live streams go on');
+      await new Promise((r) => setTimeout(r, config.shutdown.drainMs));
+    }
+    at('stopping background work');
+    dbHealth.stop();
+    await listener?.stop();
+    enforcer.stop();
+    clearInterval(housekeeping);
+    clearInterval(sweeper);
+    // No new frames, then the decisions already under way are recorded and carried out (a cut they make
+    // tells the streamer its decision, not gateway_shutdown), then every stream left ends.
+    at('stopping sampling');
+    await watcher?.stop();
+    at('finishing in-flight decisions');
+    await runner.stop();
+    at('ending live streams');
+    await Promise.allSettled(
+      registry.list().map((s) => registry.cut(s.id, { reason: 'gateway_shutdown', message: 'the gateway is shutting down', actor: 'system' })),
+    );
+    at('closing');
+    await liveness.stop();
+    await exchanges.stop();
+    hooks.stop();
+    await hooks.settle();
+    await accountability.stop();
+    disconnectFeeds();
+    flv.stopAll();
+    await Promise.allSettled(classifiers.map((c) => c.close()));
+    await ws.close();
+    await rtmp.close();
+    await Promise.allSettled([guards.rtmp.flush(), guards.websocket.flush()]);
+    await http.close();
+    at('closing the database');
+    await store.close();
+    step = 'stopped';
+  };
   return {
     config,
     store,
@@ -436,31 +524,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     rtmpPort,
     httpPort,
     log,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      dbHealth.stop();
-      await listener?.stop();
-      enforcer.stop();
-      clearInterval(housekeeping);
-      clearInterval(sweeper);
-      await Promise.allSettled(
-        registry.list().map((s) => registry.cut(s.id, { reason: 'gateway_shutdown', message: 'the gateway is shutting down', actor: 'system' })),
-      );
-      await liveness.stop();
-      await exchanges.stop();
-      hooks.stop();
-      await hooks.settle();
-      await watcher?.stop();
-      await runner.stop();
-      await accountability.stop();
-      disconnectFeeds();
-      flv.stopAll();
-      await Promise.allSettled(classifiers.map((c) => c.close()));
-      await ws.close();
-      await rtmp.close();
-      await http.close();
-      await store.close();
+    lifecycle,
+    stop() {
+      stopping ??= stopSteps();
+      return stopping;
     },
+    stopStep: () => step,
   };
 }

@@ -6,6 +6,7 @@ import type { LiveRegistry } from '../live/registry.ts';
 import type { HookedStreams } from '../hooks/hooked-streams.ts';
 import type { Store } from '../store/db.ts';
 import type { DbHealth } from '../store/health.ts';
+import type { Lifecycle } from '../live/lifecycle.ts';
 import type { HashBankIndex } from '../../classifiers/bank-index.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
@@ -21,6 +22,8 @@ export interface ApiContext {
   store: Store;
   /** Whether the database answers (readiness); the gateway keeps serving from memory while it does not. */
   health: DbHealth;
+  /** Whether the node still takes new publishes (false from SIGTERM on: /readyz answers 503 shutting_down). */
+  lifecycle?: Lifecycle;
   gate: GateState;
   enforcer: GateEnforcer;
   registry: LiveRegistry;

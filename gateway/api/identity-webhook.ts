@@ -13,22 +13,24 @@ const STATUS = { 'identity.verified': 'verified', 'identity.pending': 'pending',
 export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
   const db = ctx.store.db;
 
-  // Unsigned and forged calls are audited per source and reason in one-minute windows (one row at once,
+  // Unsigned and forged calls are audited per source and reason in windows (config abuse.auditWindowMs, one minute) (one row at once,
   // one with the count at the window's end), so a flood cannot grow the append-only log by a row per post.
-  const refusals = new RefusalAudit((r) =>
-    appendAudit(db, {
-      actor: 'webhook',
-      action: 'identity.webhook.refused',
-      targetType: 'webhook',
-      targetId: 'unknown',
-      reason: r.reason,
-      detail: {
-        remote: r.source,
-        count: r.count,
-        ...(r.aggregated ? { aggregated: true, firstAt: new Date(r.firstAt).toISOString(), lastAt: new Date(r.lastAt).toISOString() } : {}),
-      },
-      at: r.lastAt,
-    }),
+  const refusals = new RefusalAudit(
+    (r) =>
+      appendAudit(db, {
+        actor: 'webhook',
+        action: 'identity.webhook.refused',
+        targetType: 'webhook',
+        targetId: 'unknown',
+        reason: r.reason,
+        detail: {
+          remote: r.source,
+          count: r.count,
+          ...(r.aggregated ? { aggregated: true, firstAt: new Date(r.firstAt).toISOString(), lastAt: new Date(r.lastAt).toISOString() } : {}),
+        },
+        at: r.lastAt,
+      }),
+    { windowMs: ctx.config.abuse.auditWindowMs, limit: ctx.config.abuse.maxRefusalsPerWindow, maxSources: ctx.config.abuse.maxSources },
   );
   app.addHook('onClose', async () => {
     await refusals.flushAll();

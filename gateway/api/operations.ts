@@ -33,16 +33,21 @@ export function operationsRoutes(app: ApiApp, ctx: ApiContext): void {
     url: '/readyz',
     config: { auth: 'public' },
     schema: {
-      summary: 'Readiness: the database answers',
+      summary: 'Readiness: the database answers and the node is not shutting down',
       description:
         'Probes the database now. 503 (`database_unreachable`, degraded) while it is unreachable: the node keeps relaying its live streams and refusing the accounts it knows to be suspended, but new changes from other nodes do not reach it.',
       tags: ['operations'],
       response: {
         200: json(z.object({ status: z.literal('ready'), database: Database }), 'Ready'),
-        ...errors({ 503: 'Degraded (code `database_unreachable`): the database does not answer' }),
+        ...errors({
+          503: 'Degraded (code `database_unreachable`): the database does not answer; or (code `shutting_down`) the node got SIGTERM and takes no new publishes',
+        }),
       },
     },
     handler: async () => {
+      const since = ctx.lifecycle?.shuttingDownSince ?? null;
+      if (since !== null)
+        throw new HttpError(503, 'shutting_down', `the node is shutting down since ${new Date(since).toISOString()}; it takes no new publishes`);
       if (await ctx.health.probe()) return { status: 'ready' as const, database: database() };
       const v = ctx.health.view();
       throw new HttpError(

@@ -48,18 +48,33 @@ export function buildCli(): Command {
       const rtmpUrl = `rtmp://${host}:${gw.rtmpPort}/live`;
       if (opts.json) out(opts, { rtmpUrl, httpUrl, demo }, '');
       else process.stdout.write(firstRunBanner({ rtmpUrl, httpUrl, dataDir: path.resolve(config.dataDir), db: gw.store.url, demo }));
+      // The bound on a shutdown is here, around everything stop() waits for: past shutdown.timeoutMs the
+      // process exits anyway (code 1), naming the step it was stuck in. A second signal exits at once.
+      let signalled = false;
       const shutdown = (signal: string) => {
-        gw.log.info({ signal }, 'shutting down');
+        if (signalled) {
+          gw.log.warn({ signal, step: gw.stopStep() }, 'second signal: exiting without finishing the shutdown');
+          process.exit(1);
+        }
+        signalled = true;
+        gw.log.info({ signal, drainMs: config.shutdown.drainMs, timeoutMs: config.shutdown.timeoutMs }, 'shutting down');
+        setTimeout(() => {
+          gw.log.error({ step: gw.stopStep(), timeoutMs: config.shutdown.timeoutMs }, 'shutdown did not finish in time; exiting');
+          process.exit(1);
+        }, config.shutdown.timeoutMs).unref();
         gw.stop().then(
-          () => process.exit(0),
+          () => {
+            gw.log.info('stopped');
+            process.exit(0);
+          },
           (err) => {
             gw.log.error({ err }, 'shutdown failed');
             process.exit(1);
           },
         );
       };
-      process.once('SIGINT', () => shutdown('SIGINT'));
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
     });
 
   const account = program.command('account').description('accounts and identity verification');

@@ -55,7 +55,7 @@ export interface DropResult {
 }
 
 /** Why a hook answer refuses, in modgate's codes (the gate's reasons plus the hook's own). */
-export type HookRefusal = RefusalReason | 'malformed_key' | 'not_live' | 'conflict';
+export type HookRefusal = RefusalReason | 'malformed_key' | 'not_live' | 'conflict' | 'shutting_down';
 
 export type AuthorizeResult = { ok: true; streamId: string; publicName: string } | { ok: false; reason: HookRefusal; message: string };
 

@@ -6,12 +6,15 @@ import type { Refusal } from '../ingest/refusals.ts';
 import type { CutRequest, EndReason, LiveRegistry } from '../live/registry.ts';
 import { newId, sha256Hex, STREAM_KEY_RE } from '../security/secrets.ts';
 import type { AuthorizeResult, HookAdapter, UpstreamPublish } from './adapter.ts';
+import { SHUTTING_DOWN } from '../live/lifecycle.ts';
 
 export interface HookedStreamsDeps {
   gate: () => GateSnapshot;
   registry: LiveRegistry;
   refuse: (refusal: Refusal) => void;
   log: Logger;
+  /** False once the node shuts down: new publishes are refused as shutting_down. */
+  accepting?: () => boolean;
   /** Delays between control-call attempts after the first (default 250 ms, 1 s): the periodic re-check is the backstop. */
   retryDelaysMs?: number[];
   /**
@@ -169,6 +172,7 @@ export class HookedStreams {
       this.deps.refuse({ protocol: publish.protocol, server: server.name, remoteAddr: publish.remoteAddr, accountId, reason, detail: message });
       return { ok: false, reason, message };
     };
+    if (this.deps.accepting && !this.deps.accepting()) return refuse(SHUTTING_DOWN.reason, SHUTTING_DOWN.message, null);
     const key = publish.key ?? '';
     if (!STREAM_KEY_RE.test(key)) return refuse('unknown_key', key === '' ? 'no stream key presented' : 'malformed stream key', null);
     const verdict = authorizePublish(this.deps.gate(), sha256Hex(key), Date.now());

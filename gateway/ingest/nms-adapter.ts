@@ -267,6 +267,14 @@ export interface ParserLimits {
 
 export class RtmpGuardError extends Error {}
 
+/** An onStatus sent as a connection ends. */
+export interface EndStatus {
+  level: 'error' | 'status';
+  code: string;
+  description: string;
+  streamId?: number;
+}
+
 export interface NmsConnectionHooks {
   limits(): ParserLimits;
   /** The `connect` command's app: a description to refuse it with (NetConnection.Connect.Rejected), or null. */
@@ -385,10 +393,10 @@ export class NmsRtmpConnection {
    * socket half-closed (the client reads the status, then sees the end), and destroyed after `lingerMs`
    * if the client has not closed by then.
    */
-  end(status: { level: 'error' | 'status'; code: string; description: string; streamId?: number } | null, lingerMs: number): void {
+  end(status: EndStatus | readonly EndStatus[] | null, lingerMs: number): void {
     if (this.stopped && this.linger) return;
     this.stopped = true;
-    if (status) this.sendStatus(status.level, status.code, status.description, status.streamId);
+    for (const s of status === null ? [] : Array.isArray(status) ? status : [status as EndStatus]) this.sendStatus(s.level, s.code, s.description, s.streamId);
     this.socket.end();
     this.linger = setTimeout(() => this.socket.destroy(), lingerMs);
     this.linger.unref();

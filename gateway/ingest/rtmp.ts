@@ -8,6 +8,9 @@ import { NmsRtmpConnection, assertNmsCompatible, routeNmsLog, type NmsPacket } f
 import { Relay } from './relay.ts';
 import { STREAM_KEY_RE, newId, sha256Hex } from '../security/secrets.ts';
 import type { Refusal } from './refusals.ts';
+import { SHUTTING_DOWN } from '../live/lifecycle.ts';
+import { sourceAddress } from '../security/rate-limit.ts';
+import { retryWords, type SourceGuard } from '../security/source-guard.ts';
 
 export const RTMP_APP = 'live';
 
@@ -29,6 +32,10 @@ export interface RtmpIngestDeps {
   registry: LiveRegistry;
   refuse: (refusal: Refusal) => void;
   log: Logger;
+  /** Per-source connection limit (config `abuse.rtmpConnect`); none: unlimited. */
+  guard?: SourceGuard;
+  /** False once the node shuts down: new publishes are refused as shutting_down. */
+  accepting?: () => boolean;
 }
 
 /** node-media-server's packet flags for video: 2 sequence header, 3 keyframe, 4 inter frame. */
@@ -56,6 +63,10 @@ interface ConnState {
   closing: boolean;
   /** The accepted publish's video messages, for in-process consumers (the keyframe decoder). */
   video: VideoTap | null;
+  /** The caller's address (the abuse limit's key). */
+  source: string;
+  /** Set when the source was over its limit at accept: the refusal's words (already audited). */
+  limited: string | null;
 }
 
 /** How long a connection told why it ends may take to read that before it is destroyed. */
@@ -79,6 +90,19 @@ export function endStatus(request: CutRequest): { level: 'error' | 'status'; cod
   else words = request.message;
   return { level: 'error', code: 'NetStream.Publish.Denied', description: `${request.reason}: ${words}` };
 }
+
+/**
+ * Sent when the gateway shuts down, before the stream's NetStream.Unpublish.Success: Flash Media Server's
+ * documented code for it (NetConnection.Connect.AppShutdown, level error). ffmpeg reads one incoming
+ * message per written frame and only an error makes it stop, so the error goes first: it prints it
+ * ("Server error: gateway_shutdown: …") and exits; with the status first it wrote on into the closing
+ * socket and ended with "Broken pipe" (tried: test/gateway/shutdown.test.ts).
+ */
+export const APP_SHUTDOWN = {
+  level: 'error',
+  code: 'NetConnection.Connect.AppShutdown',
+  description: 'gateway_shutdown: the gateway is shutting down; publish again in a moment',
+} as const;
 
 export class RtmpIngest {
   private server: net.Server | null = null;
@@ -121,11 +145,9 @@ export class RtmpIngest {
     for (const [socket, conn] of sockets) {
       if (!conn.isStopped)
         conn.end(
-          {
-            level: 'status',
-            code: conn.isPlayer ? 'NetStream.Play.UnpublishNotify' : 'NetStream.Unpublish.Success',
-            description: 'gateway_shutdown: the gateway is shutting down',
-          },
+          conn.isPlayer
+            ? { level: 'status', code: 'NetStream.Play.UnpublishNotify', description: 'gateway_shutdown: the gateway is shutting down' }
+            : [APP_SHUTDOWN, { level: 'status', code: 'NetStream.Unpublish.Success', description: 'gateway_shutdown: the gateway is shutting down' }],
           graceMs,
         );
       else if (socket.destroyed) this.connections.delete(socket);
@@ -138,14 +160,29 @@ export class RtmpIngest {
 
   private accept(socket: net.Socket): void {
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    const state: ConnState = { authorized: false, streamId: null, closing: false, video: null };
+    const source = sourceAddress(socket.remoteAddress);
+    // Each connection spends a token of its source; an accepted publish or play gives it back. Over the
+    // limit the connection is answered at `connect` (NetConnection.Connect.Rejected, `rate_limited: …`);
+    // far over it (past abuse.maxRefusalsPerWindow) it is closed at accept, before any parsing.
+    const admission = this.deps.guard?.admit(source) ?? { verdict: 'ok' as const };
+    if (admission.verdict === 'drop') {
+      socket.destroy();
+      return;
+    }
+    const limited = admission.verdict === 'limited' ? `rate_limited: ${retryWords(admission.retryAfterMs)}` : null;
+    const state: ConnState = { authorized: false, streamId: null, closing: false, video: null, source, limited };
     const maxBefore = this.opts.maxMessageBytesBeforeAuth ?? 64 * 1024;
     const maxAfter = this.opts.maxMessageBytes ?? 8 * 1024 * 1024;
     // Declared before the connection: its hooks refer to it and to the timer.
     let handshakeTimer: NodeJS.Timeout | undefined;
     const conn: NmsRtmpConnection = new NmsRtmpConnection(socket, {
       limits: () => (state.authorized ? { message: maxAfter, total: 4 * maxAfter } : { message: maxBefore, total: 4 * maxBefore }),
-      onConnect: (app) => (app === RTMP_APP ? null : `bad_app: connect to app '${app}' (this gateway serves '${RTMP_APP}')`),
+      onConnect: (app) => {
+        if (state.limited) return state.limited;
+        if (app === RTMP_APP) return null;
+        this.deps.refuse({ protocol: 'rtmp', remoteAddr: remote, source, accountId: null, reason: 'bad_app', detail: `connect to app '${app}'` });
+        return `bad_app: connect to app '${app}' (this gateway serves '${RTMP_APP}')`;
+      },
       onPublish: () => this.publish(conn, state, remote, handshakeTimer),
       onPlay: () => this.play(conn, state, handshakeTimer),
       // Media reaches this point only for an authorized publisher: a refused one never reaches a player or the sampler.
@@ -192,8 +229,16 @@ export class RtmpIngest {
       state.closing = true;
       // As nginx-rtmp and SRS do: the publisher is told why (ffmpeg prints "Server error: <description>").
       conn.end({ level: 'error', code: 'NetStream.Publish.BadName', description: `${reason}: ${message}` }, STATUS_LINGER_MS);
-      this.deps.refuse({ protocol: 'rtmp', remoteAddr: remote, accountId, reason, detail: message });
+      this.deps.refuse({ protocol: 'rtmp', remoteAddr: remote, source: state.source, accountId, reason, detail: message });
     };
+    // A client that skipped `connect` is still held to its source's limit.
+    if (state.limited) {
+      conn.forgetConnectPath();
+      state.closing = true;
+      conn.end({ level: 'error', code: 'NetStream.Publish.BadName', description: state.limited }, STATUS_LINGER_MS);
+      return;
+    }
+    if (this.deps.accepting && !this.deps.accepting()) return refuse(SHUTTING_DOWN.reason, SHUTTING_DOWN.message, null);
     if (conn.app !== RTMP_APP) return refuse('bad_app', `publish to app '${conn.app}' (expected '${RTMP_APP}')`, null);
     if (!STREAM_KEY_RE.test(key)) return refuse('unknown_key', 'malformed stream key', null);
     const verdict = authorizePublish(this.deps.gate(), sha256Hex(key), Date.now());
@@ -204,6 +249,7 @@ export class RtmpIngest {
     const playPath = `/${RTMP_APP}/${streamId}`;
     if (!conn.acceptPublish(playPath, new Relay(this.opts.maxGopBytes))) return refuse('conflict', 'stream path already has a publisher', verdict.account.id);
     clearTimeout(timer);
+    this.deps.guard?.accepted(state.source);
     state.authorized = true;
     state.streamId = streamId;
     state.video = new VideoTap();
@@ -226,7 +272,7 @@ export class RtmpIngest {
           state.video?.end();
           // Nothing more is read or relayed from now on; the publisher reads why, then the socket is
           // destroyed (node-media-server's session.close() only half-closes and keeps relaying).
-          conn.end(endStatus(request), STATUS_LINGER_MS);
+          conn.end(request.reason === 'gateway_shutdown' ? [APP_SHUTDOWN, endStatus(request)] : endStatus(request), STATUS_LINGER_MS);
         },
       },
     });
@@ -234,7 +280,7 @@ export class RtmpIngest {
 
   private play(conn: NmsRtmpConnection, state: ConnState, timer: NodeJS.Timeout | undefined): void {
     // Viewers may play live streams by their public id only (`/live/<streamId>`); nothing else is served.
-    const live = conn.app === RTMP_APP && this.deps.registry.get(conn.name);
+    const live = !state.limited && conn.app === RTMP_APP && this.deps.registry.get(conn.name);
     if (!live) {
       conn.forgetConnectPath();
       state.closing = true;
@@ -242,6 +288,7 @@ export class RtmpIngest {
       return;
     }
     clearTimeout(timer);
+    this.deps.guard?.accepted(state.source);
     state.authorized = true;
     conn.acceptPlay();
   }

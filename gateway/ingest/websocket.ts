@@ -7,6 +7,9 @@ import { MediaTap } from '../live/media-tap.ts';
 import type { CutRequest, LiveRegistry } from '../live/registry.ts';
 import { STREAM_KEY_RE, newId, sha256Hex } from '../security/secrets.ts';
 import type { Refusal } from './refusals.ts';
+import { SHUTTING_DOWN } from '../live/lifecycle.ts';
+import { sourceAddress } from '../security/rate-limit.ts';
+import { retryWords, type SourceGuard } from '../security/source-guard.ts';
 import { AuthMessageSchema, CloseCode, closeReason, cutCloseCode, HEADER_PREFIX_MAX_BYTES, refusalCloseCode, sniffContainer } from './ws-protocol.ts';
 
 export const WS_INGEST_PATH = '/ingest';
@@ -22,6 +25,10 @@ export interface WsIngestDeps {
   registry: LiveRegistry;
   refuse: (refusal: Refusal) => void;
   log: Logger;
+  /** Per-source attempt limit (config `abuse.wsAuth`); none: unlimited. */
+  guard?: SourceGuard;
+  /** False once the node shuts down: new publishes are refused as shutting_down. */
+  accepting?: () => boolean;
 }
 
 /**
@@ -42,7 +49,22 @@ export class WsIngest {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const url = req.url ?? '';
     if (url !== WS_INGEST_PATH && !url.startsWith(`${WS_INGEST_PATH}?`)) return false;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connection(ws, req));
+    // Each connection is an auth attempt of its source. Over the limit it is still answered with a close
+    // a browser can read (4029 rate_limited); far over it (past abuse.maxRefusalsPerWindow) the upgrade
+    // gets a bare 429 and no WebSocket is made.
+    const admission = this.deps.guard?.admit(sourceAddress(req.socket.remoteAddress)) ?? { verdict: 'ok' as const };
+    if (admission.verdict === 'drop') {
+      socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${Math.max(1, Math.ceil(admission.retryAfterMs / 1000))}\r\nConnection: close\r\n\r\n`);
+      return true;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (admission.verdict === 'limited') {
+        ws.close(CloseCode.rateLimited, closeReason(`rate_limited: ${retryWords(admission.retryAfterMs)}`));
+        setTimeout(() => ws.terminate(), 2000).unref();
+        return;
+      }
+      this.connection(ws, req);
+    });
     return true;
   }
 
@@ -53,6 +75,7 @@ export class WsIngest {
 
   private connection(ws: WebSocket, req: IncomingMessage): void {
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const source = sourceAddress(req.socket.remoteAddress);
     let streamId: string | null = null;
     let tap: MediaTap | null = null;
     let sawMedia = false;
@@ -84,7 +107,7 @@ export class WsIngest {
     };
 
     const refuse = (code: number, reason: string, message: string, accountId: string | null) => {
-      this.deps.refuse({ protocol: 'websocket', remoteAddr: remote, accountId, reason, detail: message });
+      this.deps.refuse({ protocol: 'websocket', remoteAddr: remote, source, accountId, reason, detail: message });
       close(code, message);
     };
 
@@ -106,12 +129,14 @@ export class WsIngest {
           null,
         );
       }
+      if (this.deps.accepting && !this.deps.accepting()) return refuse(CloseCode.goingAway, SHUTTING_DOWN.reason, SHUTTING_DOWN.message, null);
       const key = auth.data.streamKey;
       if (!STREAM_KEY_RE.test(key)) return refuse(CloseCode.unauthorized, 'unknown_key', 'unknown stream key', null);
       const verdict = authorizePublish(this.deps.gate(), sha256Hex(key), Date.now());
       if (!verdict.ok) return refuse(refusalCloseCode(verdict.reason), verdict.reason, verdict.message, verdict.account?.id ?? null);
 
       clearTimeout(authTimer);
+      this.deps.guard?.accepted(source);
       streamId = newId('str');
       tap = new MediaTap(auth.data.container);
       const id = streamId;

@@ -33,6 +33,8 @@ export const CloseCode = {
   badAuthMessage: 4005,
   cut: 4008,
   suspended: 4009,
+  /** Too many attempts from this address (config `abuse.wsAuth`); the reason says when to retry. */
+  rateLimited: 4029,
   serverError: 1011,
   goingAway: 1001,
 } as const;

@@ -385,6 +385,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         );
       },
     },
+    '0010_refusal_counts': {
+      async up(db: Kysely<unknown>) {
+        // Repeated refusals of unauthenticated callers are one row per source and reason per window
+        // (gateway/security/refusal-audit.ts): the row says how many it stands for and when the last was.
+        await db.schema
+          .alterTable('publish_refusals')
+          .addColumn('count', 'integer', (c) => c.notNull().defaultTo(1))
+          .execute();
+        await db.schema.alterTable('publish_refusals').addColumn('last_at', big).execute();
+      },
+    },
     '0041_statements_of_reasons': {
       async up(db: Kysely<unknown>) {
         // One DSA statement of reasons per restriction (an enforced decision, or a suspension made on its own),

@@ -69,6 +69,9 @@ export interface PublishRefusalsTable {
   detail: string | null;
   /** The upstream media server whose hook was refused; null for native ingest. */
   server: string | null;
+  /** Refusals the row stands for: 1, or a source's repeated refusals of one reason in an audit window (then `at` is the first, `last_at` the last). */
+  count: Generated<number>;
+  last_at: number | null;
 }
 
 export interface SuspensionsTable {

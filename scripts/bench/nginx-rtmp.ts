@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
 import { FFMPEG, type StreamView } from '../../test/helpers/gateway.ts';
-import { NGINX, RTMP_MODULE, freePort, nginxRtmpMissing } from '../../test/helpers/nginx-rtmp.ts';
+import { NGINX, freePort, nginxConfig, nginxRtmpMissing } from '../../test/helpers/nginx-rtmp.ts';
 import { cpuTicks, newAccount, relayFile, rssMiB, startChildGateway, type ChildGateway } from './gateway.ts';
 import type { BenchResult } from './types.ts';
 
@@ -40,30 +40,11 @@ interface Server {
   stop(): Promise<void>;
 }
 
-function nginxConfig(dir: string, port: number): string {
-  return `load_module ${RTMP_MODULE};
-daemon off;
-master_process off;
-worker_processes 1;
-error_log ${dir}/error.log warn;
-pid ${dir}/nginx.pid;
-events { worker_connections 1024; }
-rtmp {
-  server {
-    listen 127.0.0.1:${port};
-    application live {
-      live on;
-    }
-  }
-}
-`;
-}
-
 async function startNginx(): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'modgate-bench-nginx-'));
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const port = await freePort();
-  writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port));
+  writeFileSync(join(dir, 'nginx.conf'), nginxConfig({ dir, rtmpPort: port, app: 'live', logLevel: 'warn', workerConnections: 1024 }));
   const proc: ChildProcess = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));

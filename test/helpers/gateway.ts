@@ -109,6 +109,8 @@ export interface TestGatewayOptions {
   pipeline?: boolean;
   /** Any other top-level config keys, over the test defaults. */
   extra?: Partial<ConfigInput>;
+  /** The abuse limits' clock (StartOptions.now): tests advance it rather than wait out a window. */
+  now?: () => number;
 }
 
 export interface TestGateway {
@@ -167,7 +169,7 @@ export async function startTestGateway(o: TestGatewayOptions = {}): Promise<Test
   const ownDir = o.dataDir === undefined;
   const dataDir = o.dataDir ?? mkdtempSync(path.join(tmpdir(), 'modgate-gw-'));
   const config = testConfig(dataDir, o);
-  const gw = await startGateway(config, { log: createLogger(config.log.level) });
+  const gw = await startGateway(config, { log: createLogger(config.log.level), ...(o.now ? { now: o.now } : {}) });
   const db = gw.store.db;
   const operatorToken = (await issueToken(db, 'test', `op-${Date.now()}`, 'operator')).token;
   const moderatorToken = (await issueToken(db, 'test', `mod-${Date.now()}`, 'moderator')).token;

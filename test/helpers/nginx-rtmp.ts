@@ -50,43 +50,57 @@ export interface NginxRtmp {
   stop(): Promise<void>;
 }
 
+/**
+ * The one nginx.conf template of the tests and benchmarks (scripts/bench/nginx-rtmp.ts, hooks.ts). With
+ * `hooks` the application is moderated by modgate (its notify callbacks) and an http block serves
+ * rtmp_control; without, it is a bare `live on` application (the relay benchmark's baseline).
+ */
 export function nginxConfig(o: {
   dir: string;
   rtmpPort: number;
-  controlPort: number;
-  hookUrl: string;
-  updateTimeout: string;
   app: string;
+  hooks?: { hookUrl: string; updateTimeout: string; controlPort: number };
   extraApps?: string[];
+  logLevel?: 'info' | 'warn';
+  workerConnections?: number;
 }): string {
   const d = o.dir;
-  return `load_module ${RTMP_MODULE};
-daemon off;
-master_process off;
-worker_processes 1;
-error_log ${d}/error.log info;
-pid ${d}/nginx.pid;
-events { worker_connections 512; }
-rtmp {
-  server {
-    listen 127.0.0.1:${o.rtmpPort};
-    chunk_size 4096;
-    application ${o.app} {
+  const h = o.hooks;
+  const app = h
+    ? `    application ${o.app} {
       live on;
       # A new player (modgate's sampler too) starts at a keyframe, video first: with audio ahead of the
       # first video frame, ffmpeg's quick probe finds no video stream and the sampler cannot start.
       wait_key on;
       wait_video on;
       # modgate: the publish gate, the periodic re-check, and the end of a publish.
-      on_publish ${o.hookUrl};
-      on_update ${o.hookUrl};
-      on_publish_done ${o.hookUrl};
-      notify_update_timeout ${o.updateTimeout};
+      on_publish ${h.hookUrl};
+      on_update ${h.hookUrl};
+      on_publish_done ${h.hookUrl};
+      notify_update_timeout ${h.updateTimeout};
       notify_method post;
     }
-${(o.extraApps ?? []).map((a) => `    application ${a} { live on; }\n`).join('')}  }
+`
+    : `    application ${o.app} {
+      live on;
+    }
+`;
+  const rtmp = `load_module ${RTMP_MODULE};
+daemon off;
+master_process off;
+worker_processes 1;
+error_log ${d}/error.log ${o.logLevel ?? 'info'};
+pid ${d}/nginx.pid;
+events { worker_connections ${o.workerConnections ?? 512}; }
+rtmp {
+  server {
+    listen 127.0.0.1:${o.rtmpPort};
+    chunk_size 4096;
+${app}${(o.extraApps ?? []).map((a) => `    application ${a} { live on; }\n`).join('')}  }
 }
-http {
+`;
+  if (!h) return rtmp;
+  return `${rtmp}http {
   access_log off;
   client_body_temp_path ${d}/body;
   proxy_temp_path ${d}/proxy;
@@ -94,7 +108,7 @@ http {
   uwsgi_temp_path ${d}/uwsgi;
   scgi_temp_path ${d}/scgi;
   server {
-    listen 127.0.0.1:${o.controlPort};
+    listen 127.0.0.1:${h.controlPort};
     location /control { rtmp_control all; }
   }
 }
@@ -126,9 +140,7 @@ export async function startNginxRtmp(o: NginxRtmpOptions): Promise<NginxRtmp> {
   const config = nginxConfig({
     dir: o.dir,
     rtmpPort,
-    controlPort,
-    hookUrl: o.hookUrl,
-    updateTimeout: o.updateTimeout ?? '30s',
+    hooks: { hookUrl: o.hookUrl, updateTimeout: o.updateTimeout ?? '30s', controlPort },
     app: o.app ?? 'live',
     ...(o.extraApps ? { extraApps: o.extraApps } : {}),
   });

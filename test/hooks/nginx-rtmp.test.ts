@@ -12,7 +12,8 @@ import { controlProxy, freePort, nginxRtmpMissing, startNginxRtmp, type NginxRtm
 import pino from 'pino';
 import { ConfigSchema } from '../../gateway/config.ts';
 import { startGateway } from '../../gateway/server.ts';
-import { bankImage, renderKnownImage, sleep, verifiedAccount as verifiedAccountOf, waitFor } from '../pipeline/setup.ts';
+import { bankImage, renderKnownImage, verifiedAccount as verifiedAccountOf, waitFor } from '../pipeline/setup.ts';
+import { DEADLINE_MS, within } from '../helpers/wait.ts';
 
 const ffmpeg = await findFfmpeg();
 const missing = !ffmpeg ? 'no ffmpeg found (set FFMPEG_PATH or install ffmpeg)' : nginxRtmpMissing();
@@ -109,7 +110,8 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
   const live = async (handle: string) => ((await api('GET', '/api/v1/streams')).body.streams as StreamRow[]).find((s) => s.account === handle);
   const refusals = (reason: string) =>
     gw.store.db.selectFrom('publish_refusals').selectAll().where('server', '=', 'edge').where('reason', '=', reason).execute();
-  const exited = (p: Publisher, ms: number) => Promise.race([p.done, sleep(ms).then(() => null)]);
+  // The publisher's exit, awaited as a condition: the deadline (never under DEADLINE_MS) is for broken runs only.
+  const exited = (p: Publisher, ms: number) => within(p.done, 'the publisher to exit', Math.max(ms, DEADLINE_MS));
 
   it('a verified key publishes through nginx, is listed with its server under a public name, and is sampled from nginx', async () => {
     const key = await verifiedAccount(gw, 'alice');
