@@ -4,12 +4,13 @@ import { addManualStrike, strikesOf, voidStrike } from '../enforcement/strikes.t
 import { notFound } from '../errors.ts';
 import { addAccount, getAccount, HandleSchema, setIdentity } from '../identity/accounts.ts';
 import { listBans } from '../identity/bans.ts';
+import { searchAccounts } from '../identity/search.ts';
 import { issueKey, revokeKeys } from '../identity/keys.ts';
 import { banView, BanView } from './bans.ts';
 import { queryAudit } from '../store/audit.ts';
 import type { ApiContext } from './context.ts';
 import { errors, json, type ApiApp } from './route.ts';
-import { HandleParams, idParams, iso, IsoTime, IsoTimeOrNull, isoOrNull, Reason, Severity, StrikeId } from './schemas.ts';
+import { HandleParams, idParams, iso, limitQuery, IsoTime, IsoTimeOrNull, isoOrNull, Reason, Severity, StrikeId } from './schemas.ts';
 import { AuditRecordView } from './views/audit.ts';
 import { streamView, StreamView } from './views/stream.ts';
 import { suspensionView, SuspensionView } from './views/suspension.ts';
@@ -19,6 +20,7 @@ const IdentityStatus = z.enum(['unverified', 'pending', 'verified', 'revoked']);
 const Subject = z.string().min(1).max(200);
 
 const AccountDetail = z.object({
+  id: z.string().describe('acc_…'),
   handle: z.string(),
   identity: z.object({
     status: IdentityStatus,
@@ -102,6 +104,68 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
 
   app.route({
     method: 'GET',
+    url: '/api/v1/accounts',
+    config: { auth: 'moderator' },
+    schema: {
+      summary: 'Search accounts by handle prefix or identity subject, a page at a time (handle order)',
+      tags: ['accounts'],
+      querystring: z
+        .object({
+          q: z.string().trim().max(200).optional().describe('Handle prefix (case-insensitive), or an exact identity subject'),
+          subject: Subject.optional().describe('Exact identity subject: every account of one person'),
+          status: IdentityStatus.optional(),
+          suspended: z.enum(['true', 'false']).optional(),
+          live: z.enum(['true', 'false']).optional(),
+          after: HandleSchema.optional().describe("The previous page's `next`"),
+          limit: limitQuery(200, 50),
+        })
+        .strict(),
+      response: {
+        200: json(
+          z.object({
+            accounts: z.array(
+              z.object({
+                id: z.string(),
+                handle: z.string(),
+                identity: z.object({ status: IdentityStatus, subject: z.string().nullable() }),
+                suspended: z.boolean().describe('An active suspension of the account or of the person behind it'),
+                live: z.boolean(),
+                createdAt: IsoTime,
+              }),
+            ),
+            next: z.string().nullable().describe('Pass as `after` for the next page; null on the last page'),
+          }),
+          'Accounts',
+        ),
+      },
+    },
+    handler: async ({ query }) => {
+      const res = await searchAccounts(db, {
+        limit: query.limit,
+        now: Date.now(),
+        ...(query.q ? { q: query.q } : {}),
+        ...(query.subject ? { subject: query.subject } : {}),
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.suspended ? { suspended: query.suspended === 'true' } : {}),
+        ...(query.live ? { live: query.live === 'true' } : {}),
+        ...(query.after ? { after: query.after } : {}),
+      });
+      return {
+        accounts: res.accounts.map((a) => ({
+          id: a.id,
+          handle: a.handle,
+          identity: { status: a.identity_status, subject: a.identity_subject },
+          suspended: a.suspended,
+          live: a.live,
+          createdAt: iso(a.created_at),
+        })),
+        next: res.next,
+      };
+    },
+  });
+
+  app.route({
+    method: 'GET',
     url: '/api/v1/accounts/:handle',
     config: { auth: 'moderator' },
     schema: {
@@ -123,6 +187,7 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
         queryAudit(db, { targetType: 'account', targetId: account.handle, limit: 100 }),
       ]);
       return {
+        id: account.id,
         handle: account.handle,
         identity: {
           status: account.identity_status,

@@ -95,7 +95,7 @@ export function appealRoutes(app: ApiApp, ctx: ApiContext): void {
       if (body.outcome === 'overturn' || res.decisionConfirmed) await publishReviewed(ctx.events, db, res.decision.id);
       const [view] = await withDecisions(db, [res.appeal]);
       return {
-        appeal: { ...view!, decision: decisionView(res.decision) },
+        appeal: { ...view!, decision: decisionView(res.decision, view!.account) },
         strikesVoided: res.strikesVoided,
         suspensionsLifted: res.suspensionsLifted,
         decisionConfirmed: res.decisionConfirmed,

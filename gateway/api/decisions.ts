@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { confirmDecision, overturnDecision } from '../enforcement/review.ts';
+import { pictureConfirmedEntries } from '../banks/pictures.ts';
+import { CONFIRMED_BANK, confirmDecision, overturnDecision } from '../enforcement/review.ts';
 import { notFound } from '../errors.ts';
 import { publishReviewed } from '../events/feed.ts';
 import type { DecisionRow } from '../store/schema.ts';
 import type { ApiContext } from './context.ts';
 import { binary, errors, json, type ApiApp } from './route.ts';
 import { DecisionId, idParams, limitQuery, Reason } from './schemas.ts';
-import { decisionView, DecisionView, evidenceRefs } from './views/decision.ts';
+import { decisionViews, DecisionView, evidenceRefs } from './views/decision.ts';
 import { StrikeRowSchema } from './views/strike.ts';
 import { SuspensionRowSchema } from './views/suspension.ts';
 
@@ -43,7 +44,7 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
         .orderBy('decided_at', query.status === 'pending' ? 'asc' : 'desc')
         .limit(query.limit)
         .execute();
-      return { decisions: rows.map(decisionView) };
+      return { decisions: await decisionViews(db, rows) };
     },
   });
 
@@ -65,7 +66,7 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
       if (query.streamId) q = q.where('stream_id', '=', query.streamId);
       if (query.shadow) q = q.where('shadow', '=', query.shadow === 'true' ? 1 : 0);
       const rows = await q.orderBy('decided_at', 'desc').limit(query.limit).execute();
-      return { decisions: rows.map(decisionView) };
+      return { decisions: await decisionViews(db, rows) };
     },
   });
 
@@ -96,7 +97,7 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
         db.selectFrom('suspensions').selectAll().where('decision_id', '=', d.id).execute(),
         loadFacts(d),
       ]);
-      return { ...decisionView(d), evidenceFacts: facts, strikes, suspensions };
+      return { ...(await decisionViews(db, [d]))[0]!, evidenceFacts: facts, strikes, suspensions };
     },
   });
 
@@ -149,9 +150,12 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
         addToBank: req.body.addToBank,
         evidenceFacts: await loadFacts(d),
       });
-      if (res.bankAdded) await ctx.banks.refresh();
+      if (res.bankAdded) {
+        await pictureConfirmedEntries(db, CONFIRMED_BANK, d.id, evidenceRefs(d), (r) => ctx.evidence.read(r));
+        await ctx.banks.refresh();
+      }
       await publishReviewed(ctx.events, db, d.id);
-      return { decision: decisionView(res.decision), confirmedBankAdded: res.bankAdded };
+      return { decision: (await decisionViews(db, [res.decision]))[0]!, confirmedBankAdded: res.bankAdded };
     },
   });
 
@@ -173,7 +177,7 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
       const res = await overturnDecision(db, req.principal.actor, req.params.id, req.body.reason);
       await ctx.gate.refresh();
       await publishReviewed(ctx.events, db, res.decision.id);
-      return { decision: decisionView(res.decision), strikesVoided: res.strikesVoided, suspensionsLifted: res.suspensionsLifted };
+      return { decision: (await decisionViews(db, [res.decision]))[0]!, strikesVoided: res.strikesVoided, suspensionsLifted: res.suspensionsLifted };
     },
   });
 }

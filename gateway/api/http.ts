@@ -9,6 +9,7 @@ import { accountRoutes } from './accounts.ts';
 import { appealRoutes } from './appeals.ts';
 import { auditRoutes } from './audit.ts';
 import { installAuth } from './auth.ts';
+import { bankEntryRoutes } from './bank-entries.ts';
 import { bankRoutes } from './banks.ts';
 import { banRoutes } from './bans.ts';
 import type { ApiContext } from './context.ts';
@@ -32,6 +33,7 @@ import { statementRoutes } from './statements.ts';
 import { statsRoutes } from './stats.ts';
 import { streamerRoutes } from './streamer.ts';
 import { streamRoutes } from './streams.ts';
+import { streamTimelineRoutes } from './stream-timeline.ts';
 
 export type { RouteModule } from './route.ts';
 
@@ -39,12 +41,14 @@ export type { RouteModule } from './route.ts';
 export const API_ROUTES: RouteModule[] = [
   operationsRoutes,
   streamRoutes,
+  streamTimelineRoutes,
   accountRoutes,
   identityWebhookRoutes,
   mediaHookRoutes,
   auditRoutes,
   decisionRoutes,
   bankRoutes,
+  bankEntryRoutes,
   policyRoutes,
   streamerRoutes,
   appealRoutes,

@@ -6,6 +6,7 @@ import { newId } from '../security/secrets.ts';
 import { appendAudit } from '../store/audit.ts';
 import type { Database } from '../store/schema.ts';
 import { addEntries, getBank } from './manage.ts';
+import { PICTURE_MAX_WIDTH, saveEntryPicture } from './pictures.ts';
 import type { NewEntry } from './schema.ts';
 import { recordBankChange } from './store.ts';
 
@@ -87,8 +88,9 @@ export async function bankPictureFile(
   file: string,
   opts: { source?: string; note?: string } = {},
 ): Promise<DerivedResult & { hash: string; quality: number }> {
-  const h = await hashMedia(file, { regions: true });
+  const h = await hashMedia(file, { regions: true, thumbnail: { maxWidth: PICTURE_MAX_WIDTH } });
   if (h.kind !== 'image') throw new DomainError('invalid', 'a video: bank its frames with `modgate hash` and `bank import --format vpdq`');
   const r = await addEntryWithRegions(db, actor, bankName, { hash: h.hash, ...(opts.note ? { note: opts.note } : {}) }, h.regions ?? [], opts);
+  if (r.added && r.entryId && h.thumbnail) await saveEntryPicture(db, r.entryId, { ...h.thumbnail, origin: 'picture' });
   return { ...r, hash: h.hash, quality: h.quality };
 }

@@ -1,14 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import type { NewEntry } from '../banks/schema.ts';
-import {
-  parseHashListLines,
-  serializeHashList,
-  type HashListError,
-  type HashListExportFormat,
-  type HashListFormat,
-} from '../../classifiers/hashlist-format.ts';
+import { readHashListStream } from '../banks/read-list.ts';
+import { serializeHashList, type HashListExportFormat, type HashListFormat } from '../../classifiers/hashlist-format.ts';
 import { PDQ_MIN_QUALITY } from '../../classifiers/pdq.ts';
 import type { CliKit } from './kit.ts';
 
@@ -20,17 +13,11 @@ const manage = () => import('../banks/manage.ts');
  * they hold too little structure to match on (vPDQ and the live matcher skip them too).
  */
 export async function readHashList(file: string, format: HashListFormat | undefined, onLine?: (n: number) => void, minQuality = 0) {
-  const entries: NewEntry[] = [];
-  const errors: HashListError[] = [];
-  let lowQuality = 0;
-  const lines = createInterface({ input: file === '-' ? process.stdin : createReadStream(file), crlfDelay: Infinity });
-  let n = 0;
-  for await (const item of parseHashListLines(lines, { format })) {
-    if (item.kind === 'error') errors.push(item.error);
-    else if ((item.entry.quality ?? 100) < minQuality) lowQuality++;
-    else entries.push(item.entry);
-    if (++n % 50_000 === 0) onLine?.(n);
-  }
+  const { entries, errors, lowQuality } = await readHashListStream(file === '-' ? process.stdin : createReadStream(file), {
+    ...(format ? { format } : {}),
+    minQuality,
+    ...(onLine ? { onLine } : {}),
+  });
   return { entries, errors, lowQuality };
 }
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Frame } from '../../classifiers/frame.ts';
 import type { Signal } from '../../classifiers/signal.ts';
-import { decisionView } from '../api/views/decision.ts';
+import { decisionViews } from '../api/views/decision.ts';
 import { streamView } from '../api/views/stream.ts';
 import type { LatestFrames } from '../live/latest.ts';
 import type { CutRequest, EndReason, LiveRegistry, LiveStream } from '../live/registry.ts';
@@ -29,8 +29,8 @@ const iso = (ms = Date.now()) => new Date(ms).toISOString();
 
 /** The decision view with the account's handle, as push events carry it. */
 export async function decisionEventView(db: Kysely<Database>, row: DecisionRow) {
-  const acc = await db.selectFrom('accounts').select(['id', 'handle']).where('id', '=', row.account_id).executeTakeFirst();
-  return { ...decisionView(row), account: { id: row.account_id, handle: acc?.handle ?? null } };
+  const [view] = await decisionViews(db, [row]);
+  return view!;
 }
 
 /** Publishes decision.reviewed for a decision just confirmed or overturned (API routes, appeal outcomes). */

@@ -19,6 +19,9 @@ interface Entry extends LatestFrame {
   jpeg: Buffer | null;
 }
 
+/** Sampled frames of a live stream kept (summaries only, no pixels) for its page's timeline: about 10 min at 1 frame/s. */
+export const RECENT_SAMPLES = 600;
+
 /**
  * The latest sampled frame of each live stream, in memory only (one per stream; evidence frames are kept
  * by gateway/evidence/). The JPEG is made when someone asks for it, once per frame: a Live grid that is not
@@ -26,6 +29,7 @@ interface Entry extends LatestFrame {
  */
 export class LatestFrames {
   private readonly byStream = new Map<string, Entry>();
+  private readonly recentByStream = new Map<string, LatestFrame[]>();
 
   constructor(private readonly opts: { maxWidth?: number; quality?: number } = {}) {}
 
@@ -47,12 +51,22 @@ export class LatestFrames {
       jpeg: null,
     };
     this.byStream.set(frame.streamId, entry);
-    return summary(entry);
+    const s = summary(entry);
+    let recent = this.recentByStream.get(frame.streamId);
+    if (!recent) this.recentByStream.set(frame.streamId, (recent = []));
+    recent.push(s);
+    if (recent.length > RECENT_SAMPLES) recent.splice(0, recent.length - RECENT_SAMPLES);
+    return s;
   }
 
   get(streamId: string): LatestFrame | null {
     const e = this.byStream.get(streamId);
     return e ? summary(e) : null;
+  }
+
+  /** The stream's recent sampled frames, oldest first (at most RECENT_SAMPLES). */
+  recent(streamId: string): readonly LatestFrame[] {
+    return this.recentByStream.get(streamId) ?? [];
   }
 
   /** The latest frame as a JPEG (the sampler's size unless `maxWidth` is smaller). */
@@ -65,6 +79,7 @@ export class LatestFrames {
 
   drop(streamId: string): void {
     this.byStream.delete(streamId);
+    this.recentByStream.delete(streamId);
   }
 }
 

@@ -6,6 +6,7 @@ import { FfmpegNotFoundError, resolveFfmpegDecoder, type FfmpegDecoder } from '.
 import { decodeImage } from './image/decode.ts';
 import { MAX_PIXELS, MediaError, NotInProcess, type Raster } from './image/raster.ts';
 import { isInProcess, sniffFormat } from './image/sniff.ts';
+import { thumbnailFromFrame } from './thumbnail.ts';
 
 /**
  * PDQ hashes of a file as Meta's tools make them, for curators adding known content to a bank.
@@ -43,6 +44,8 @@ export interface ImageHashes {
   from16Bit?: boolean;
   /** With `regions`: hashes of the picture's derived regions (trimmed, centre crops, tiles; classifiers/regions.ts). */
   regions?: RegionHashText[];
+  /** With `thumbnail`: a small JPEG of the picture. */
+  thumbnail?: { jpeg: Buffer; width: number; height: number };
 }
 
 export interface RegionHashText {
@@ -72,6 +75,8 @@ export interface HashOptions {
   hasher?: PdqHasher;
   /** Stills: also hash the derived regions banks store beside the entry (centre crops, tiles, trimmed). */
   regions?: boolean;
+  /** Stills: also make a small JPEG of the picture (what a bank entry shows moderators beside a matched frame). */
+  thumbnail?: { maxWidth: number };
 }
 
 const PRE_RESIZE_DIM = 512;
@@ -106,7 +111,7 @@ export async function hashFile(file: string, opts: HashOptions = {}): Promise<Fi
 }
 
 /** The reference's rule on decoded pixels: resize only past 512 px, to 512×512, nearest neighbour. */
-export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOptions, 'fullResolution' | 'regions'> = {}): ImageHashes {
+export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOptions, 'fullResolution' | 'regions' | 'thumbnail'> = {}): ImageHashes {
   const { width, height } = raster;
   const resized = !opts.fullResolution && (width > PRE_RESIZE_DIM || height > PRE_RESIZE_DIM);
   const pdqOpts = { preResize512: resized };
@@ -117,6 +122,14 @@ export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOpt
   if (opts.regions) {
     const rgb = raster.channels === 3 ? raster.data : greyToRgb(raster.data);
     out.regions = new RegionHasher().bank({ rgb, width, height }).map((r) => ({ region: r.region, hash: toHex(r.result.hash), quality: r.result.quality }));
+  }
+  if (opts.thumbnail) {
+    const rgb = raster.channels === 3 ? raster.data : greyToRgb(raster.data);
+    const t = thumbnailFromFrame(
+      { rgb: Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), width, height },
+      { maxWidth: opts.thumbnail.maxWidth, quality: 80 },
+    );
+    out.thumbnail = { jpeg: t.jpeg, width: t.width, height: t.height };
   }
   return out;
 }

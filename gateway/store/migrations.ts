@@ -548,6 +548,22 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0060_bank_entry_pictures': {
+      // A small JPEG of what an entry was hashed from (a banked picture, or the confirmed decision's evidence
+      // frame), so a moderator sees the banked content beside the frame that matched it. In the database, not
+      // in a node's data dir: every node serves it.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('bank_entry_pictures')
+          .addColumn('entry_id', 'text', (c) => c.primaryKey())
+          .addColumn('jpeg', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+          .addColumn('width', 'integer', (c) => c.notNull())
+          .addColumn('height', 'integer', (c) => c.notNull())
+          .addColumn('origin', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -248,6 +248,17 @@ export interface ExchangePartnersTable {
   last_checkpoint: string | null;
 }
 
+/** A small JPEG of what a bank entry was hashed from (0060_bank_entry_pictures). */
+export interface BankEntryPicturesTable {
+  entry_id: string;
+  jpeg: Uint8Array;
+  width: number;
+  height: number;
+  /** `picture` (banked from a picture file) or `decision:<id>` (a confirmed decision's evidence frame). */
+  origin: string;
+  created_at: number;
+}
+
 /** The integer HMA's API names a banked entry by (`bank_content_id`). */
 export interface HmaContentIdsTable {
   id: Generated<number>;
@@ -445,6 +456,7 @@ export interface Database {
   person_bans: PersonBansTable;
   banks: BanksTable;
   bank_entries: BankEntriesTable;
+  bank_entry_pictures: BankEntryPicturesTable;
   bank_changes: BankChangesTable;
   exchanges: ExchangesTable;
   exchange_quarantine: ExchangeQuarantineTable;

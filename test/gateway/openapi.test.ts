@@ -61,6 +61,14 @@ const SHIPPED_ROUTES = [
   'POST /api/v1/banks',
   'POST /api/v1/banks/:name/entries',
   'GET /api/v1/banks/:name/export',
+  'GET /api/v1/banks/:name/entries',
+  'GET /api/v1/banks/:name/entries/:id',
+  'GET /api/v1/banks/:name/entries/:id/picture',
+  'POST /api/v1/banks/:name/entries/:id/disable',
+  'POST /api/v1/banks/:name/import',
+  'GET /api/v1/accounts',
+  'GET /api/v1/streams/:id/signals',
+  'GET /api/v1/streams/:id/samples',
   'POST /api/v1/banks/:name/disable',
   'GET /api/v1/policy',
   'PUT /api/v1/policy',
@@ -237,6 +245,8 @@ describe('every GET route answers under its response schema on real data', () =>
     expect(filed.status).toBe(201);
     expect((await g.mod.post('/api/v1/accounts/alice/strikes', { category: 'spam', severity: 'low', reason: 'report #1' })).status).toBe(201);
     expect((await g.api.post('/api/v1/banks', { name: 'sample', category: 'terrorist-violent-extremism' })).status).toBe(201);
+    const entry = await g.api.post<{ ids: string[] }>('/api/v1/banks/sample/entries', { entries: [{ hash: 'ab'.repeat(32), note: 'openapi' }] });
+    expect(entry.status).toBe(200);
     await g.gw.accountability.syncNow();
     const order = await g.api.post<{ order: { id: string } }>('/api/v1/orders', {
       authority: 'OCRVP',
@@ -257,6 +267,9 @@ describe('every GET route answers under its response schema on real data', () =>
       '/api/v1/decisions/:id': `/api/v1/decisions/${enforced.row.id}`,
       '/api/v1/appeals/:id': `/api/v1/appeals/${filed.body.appeal.id}`,
       '/api/v1/banks/:name/export': '/api/v1/banks/sample/export',
+      '/api/v1/banks/:name/entries': '/api/v1/banks/sample/entries',
+      '/api/v1/banks/:name/entries/:id': `/api/v1/banks/sample/entries/${entry.body.ids[0]}`,
+      '/api/v1/streams/:id/samples': `/api/v1/streams/${enforced.row.stream_id}/samples`,
       '/m/lookup': `/m/lookup?signal_type=pdq&signal=${'0'.repeat(64)}`,
       '/api/v1/transparency': '/api/v1/transparency?from=2020-01-01&to=2030-01-01',
       '/api/v1/orders/:id': `/api/v1/orders/${order.body.order.id}`,
@@ -277,8 +290,10 @@ describe('every GET route answers under its response schema on real data', () =>
       const res = await client.get(url);
       expect(res.status, `${url}: ${JSON.stringify(res.body).slice(0, 300)}`).toBe(200);
     }
-    // The evidence image and a live stream's latest frame need real frames (test/pipeline, test/events).
+    // The evidence image and a live stream's latest frame need real frames (test/pipeline, test/events); a
+    // bank entry's picture and a stream's stored signals are read in test/gateway/console-api.test.ts.
     expect(skipped.sort()).toEqual([
+      '/api/v1/banks/:name/entries/:id/picture',
       '/api/v1/events',
       '/api/v1/evidence/:kind/:owner/:seq',
       '/api/v1/exchange/feed',
@@ -286,6 +301,7 @@ describe('every GET route answers under its response schema on real data', () =>
       '/api/v1/streams/:id/frame',
       '/api/v1/streams/:id/frame.jpg',
       '/api/v1/streams/:id/live.flv',
+      '/api/v1/streams/:id/signals',
       '/h/hash',
     ]);
 

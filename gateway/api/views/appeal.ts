@@ -53,6 +53,6 @@ export function moderatorAppealView(a: AppealRow, handle: string | null, d: Deci
     decidedBy: a.decided_by,
     decidedAt: isoOrNull(a.decided_at),
     outcomeReason: a.outcome_reason,
-    decision: d ? decisionView(d) : null,
+    decision: d ? decisionView(d, handle) : null,
   };
 }

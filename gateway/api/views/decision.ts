@@ -1,5 +1,6 @@
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import type { DecisionRow } from '../../store/schema.ts';
+import type { Database, DecisionRow } from '../../store/schema.ts';
 import { iso, IsoTime, IsoTimeOrNull, isoOrNull, Severity } from '../schemas.ts';
 
 /** The engine's actions as recorded (policy/engine.ts `Actions`; for a shadow decision, what it would have done). */
@@ -19,6 +20,7 @@ export const DecisionView = z
     id: z.string().describe('dec_…'),
     streamId: z.string(),
     accountId: z.string(),
+    account: z.object({ id: z.string(), handle: z.string().nullable().describe('null: the account is gone') }).describe('The account the decision is about'),
     ruleId: z.string(),
     policyVersion: z.string().describe('`name@version` of the policy that decided'),
     shadow: z.boolean().describe('recorded only ("would have"), never enforced'),
@@ -44,11 +46,13 @@ export function evidenceRefs(d: DecisionRow): string[] {
   return evidence.pinned ?? evidence.refs ?? [];
 }
 
-export function decisionView(d: DecisionRow): z.infer<typeof DecisionView> {
+/** `handle`: the account's handle (decisionViews looks them up for a list). */
+export function decisionView(d: DecisionRow, handle: string | null): z.infer<typeof DecisionView> {
   return {
     id: d.id,
     streamId: d.stream_id,
     accountId: d.account_id,
+    account: { id: d.account_id, handle },
     ruleId: d.rule_id,
     policyVersion: d.policy_version,
     shadow: d.shadow === 1,
@@ -60,4 +64,12 @@ export function decisionView(d: DecisionRow): z.infer<typeof DecisionView> {
     evidence: evidenceRefs(d).map((ref) => ({ ref, image: `/api/v1/evidence/${ref}` })),
     detail: `/api/v1/decisions/${d.id}`,
   };
+}
+
+/** Views of several decisions with their accounts' handles, in one query. */
+export async function decisionViews(db: Kysely<Database>, rows: readonly DecisionRow[]): Promise<Array<z.infer<typeof DecisionView>>> {
+  const ids = [...new Set(rows.map((r) => r.account_id))];
+  const handles = ids.length ? await db.selectFrom('accounts').select(['id', 'handle']).where('id', 'in', ids).execute() : [];
+  const byId = new Map(handles.map((h) => [h.id, h.handle]));
+  return rows.map((r) => decisionView(r, byId.get(r.account_id) ?? null));
 }
