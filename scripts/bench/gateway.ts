@@ -10,6 +10,9 @@ import { startNms } from '../../test/helpers/nms.ts';
 import { rawPublish } from '../../test/helpers/rtmp-client.ts';
 import { wsPublish } from '../../test/helpers/ws-publisher.ts';
 import type { BenchResult } from './types.ts';
+import { percentile, rssMiB } from './kit.ts';
+
+export { rssMiB };
 
 /**
  * Gateway core benchmark. The gateway runs as a child process (`node bin/modgate.js serve`, log level
@@ -34,18 +37,6 @@ export function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(rest[11]) + Number(rest[12]);
-}
-
-export function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m?.[1] ? Number(m[1]) / 1024 : NaN;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx]!;
 }
 
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;

@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { issueToken } from '../../gateway/admin/tokens.ts';
@@ -11,9 +10,11 @@ import { createLogger } from '../../gateway/log.ts';
 import { resolveFfmpeg, type FfmpegInfo } from '../../gateway/media/ffmpeg-path.ts';
 import { hashFile } from '../../gateway/media/hash-file.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
-import { makeFile, publisherArgs, startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
+import { startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
 import { freePort, nginxRtmpMissing, startNginxRtmp, type NginxRtmp } from '../../test/helpers/nginx-rtmp.ts';
 import { rawPublish } from '../../test/helpers/rtmp-client.ts';
+import { CLK_TCK, cpuTicks, load, percentile, progressFor, round, sleep, waitUntil } from './kit.ts';
+import { backgroundFile, bankedFile, CONTENT_AT_SEC, FILE_SEC, knownPicture, publishWithProgress } from './media-inputs.ts';
 import type { BenchResult } from './types.ts';
 
 /**
@@ -33,115 +34,14 @@ import type { BenchResult } from './types.ts';
  *    CPU reported beside (the media server's cost, which the platform pays anyway).
  */
 
-const CLK_TCK = 100;
-const GOP_SEC = 2;
-const CONTENT_AT_SEC = 3.5;
-const FILE_SEC = 16;
 const SECRET = 'bench-nginx-secret-0123456789';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
-const load = (): string =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' / ');
-const progress = (msg: string): void => void process.stderr.write(`[hooks bench] ${msg}\n`);
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-function cpuTicks(pid: number | null | undefined): number {
-  if (!pid) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]);
-  } catch {
-    return 0;
-  }
-}
-
-async function waitUntil(fn: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-  return true;
-}
+const progress = progressFor('hooks');
+const ticks = (pid: number | null | undefined): number => cpuTicks(pid) ?? 0;
 
 /** The same cached inputs as the pipeline benchmark (same names, same encodes). */
 async function inputs(ff: FfmpegInfo): Promise<{ banked: string; background: string }> {
-  const dir = resolve('.bench');
-  mkdirSync(dir, { recursive: true });
-  const common = { ffmpegPath: ff.path, width: 1280, height: 720, rate: 30, bitrateKbps: 2500, gopSec: GOP_SEC, preset: 'veryfast', audio: true } as const;
-  const make = async (name: string, o: Partial<Parameters<typeof makeFile>[0]>): Promise<string> => {
-    const file = join(dir, name);
-    if (!existsSync(file)) {
-      await makeFile({ ...common, ...o, file: `${file}.tmp.flv` });
-      renameSync(`${file}.tmp.flv`, file);
-    }
-    return file;
-  };
-  const image = join(dir, 'pipeline-known.png');
-  if (!existsSync(image)) {
-    await new Promise<void>((res, rej) =>
-      spawn(ff.path, [
-        '-hide_banner',
-        '-loglevel',
-        'error',
-        '-f',
-        'lavfi',
-        '-i',
-        'mandelbrot=size=640x360:end_pts=10',
-        '-ss',
-        '2',
-        '-frames:v',
-        '1',
-        '-y',
-        image,
-      ]).once('exit', (c) => (c === 0 ? res() : rej(new Error(`rendering the known picture failed (${c})`)))),
-    );
-  }
-  return {
-    background: await make('pipeline-bg-720p30-2500k-bf2-20s.flv', { durationSec: 20, bframes: 2 }),
-    banked: await make(`pipeline-banked-720p30-bf2-at${CONTENT_AT_SEC}s-${FILE_SEC}s.flv`, {
-      durationSec: FILE_SEC,
-      bframes: 2,
-      image: { path: image, afterSec: CONTENT_AT_SEC, transform: 'hflip' },
-    }),
-  };
-}
-
-/** A file publisher with `-progress`: `sentAt(pts)` is when the muxer had written up to that pts. */
-function publishWithProgress(ff: FfmpegInfo, url: string, file: string) {
-  const args = publisherArgs({ url, ffmpegPath: ff.path, source: { file, loop: false } });
-  args.splice(args.indexOf('-nostdin') + 1, 0, '-progress', 'pipe:1', '-stats_period', '0.05');
-  const proc = spawn(ff.path, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-  const marks: Array<[number, number]> = [];
-  let buf = '';
-  proc.stdout.setEncoding('utf8');
-  proc.stdout.on('data', (d: string) => {
-    const now = Date.now();
-    buf += d;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const m = /^out_time_us=(\d+)/.exec(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-      if (m) marks.push([now, Number(m[1]) / 1e6]);
-    }
-  });
-  const done = new Promise<number>((res) => proc.once('exit', () => res(Date.now())));
-  return {
-    done,
-    sentAt: (pts: number) => marks.find(([, t]) => t >= pts)?.[0] ?? null,
-    stop: () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    },
-  };
+  const image = await knownPicture(ff);
+  return { background: await backgroundFile(ff), banked: await bankedFile(ff, image, 2) };
 }
 
 interface Setup {
@@ -252,12 +152,12 @@ async function cpuWindow(
   await sleep(1_000);
   const pids = () => handles.map((h) => s.gw.watcher?.stats(s.idOf(h) ?? '')?.pid ?? null);
   const p0 = pids();
-  const c0 = cpuTicks(process.pid) + p0.reduce<number>((a, p) => a + cpuTicks(p), 0);
-  const n0 = cpuTicks(s.nginx.proc.pid);
+  const c0 = ticks(process.pid) + p0.reduce<number>((a, p) => a + ticks(p), 0);
+  const n0 = ticks(s.nginx.proc.pid);
   const t0 = Date.now();
   await sleep(windowMs);
-  const c1 = cpuTicks(process.pid) + p0.reduce<number>((a, p) => a + cpuTicks(p), 0);
-  const n1 = cpuTicks(s.nginx.proc.pid);
+  const c1 = ticks(process.pid) + p0.reduce<number>((a, p) => a + ticks(p), 0);
+  const n1 = ticks(s.nginx.proc.pid);
   const secs = (Date.now() - t0) / 1000;
   for (const p of pubs) await p.stop('SIGKILL');
   await waitUntil(() => handles.every((h) => s.idOf(h) === undefined), 30_000);

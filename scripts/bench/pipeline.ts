@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,7 +18,9 @@ import { warmSampler } from '../../gateway/sampler/sampler.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
 import { addEntries, createBank, setBankEnabled } from '../../gateway/banks/manage.ts';
 import { writeOnnxFixtures, type OnnxFixtures } from '../../test/fixtures/onnx-fixtures.ts';
-import { makeFile, publisherArgs, startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
+import { startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
+import { CLK_TCK, cpuTicks, load, percentile, progressFor, round, sleep, waitUntil } from './kit.ts';
+import { backgroundFile, bankedFile, cachedEncode, CONTENT_AT_SEC, FILE_SEC, GOP_SEC, knownPicture, publishWithProgress } from './media-inputs.ts';
 import type { BenchResult } from './types.ts';
 
 /**
@@ -49,37 +51,7 @@ import type { BenchResult } from './types.ts';
  * average is reported with every figure and CPU time (not wall-clock throughput) is what is compared.
  */
 
-const CLK_TCK = 100;
-const GOP_SEC = 2;
-/** Violating content starts mid-GOP: the next keyframe is 0.5 s later (keyframe mode's best case is 0.5 s). */
-const CONTENT_AT_SEC = 3.5;
-const FILE_SEC = 16;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function cpuTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]);
-  } catch {
-    return null;
-  }
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx]!;
-}
-
-const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
-const progress = (msg: string): void => void process.stderr.write(`[pipeline bench] ${msg}\n`);
-const load = (): string =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' / ');
+const progress = progressFor('pipeline');
 
 // ---- inputs -----------------------------------------------------------------------------------
 
@@ -94,89 +66,18 @@ interface Inputs {
 }
 
 async function inputs(ff: FfmpegInfo): Promise<Inputs> {
-  const dir = resolve('.bench');
-  mkdirSync(dir, { recursive: true });
-  const common = { ffmpegPath: ff.path, width: 1280, height: 720, rate: 30, bitrateKbps: 2500, gopSec: GOP_SEC, preset: 'veryfast', audio: true } as const;
-  const make = async (name: string, o: Partial<Parameters<typeof makeFile>[0]>): Promise<string> => {
-    const file = join(dir, name);
-    if (!existsSync(file)) {
-      await makeFile({ ...common, ...o, file: `${file}.tmp.flv` });
-      renameSync(`${file}.tmp.flv`, file);
-    }
-    return file;
-  };
-  // The "known violating picture": a mandelbrot render, unrelated to the testsrc2 background.
-  const image = join(dir, 'pipeline-known.png');
-  if (!existsSync(image)) {
-    await new Promise<void>((res, rej) =>
-      spawn(ff.path, [
-        '-hide_banner',
-        '-loglevel',
-        'error',
-        '-f',
-        'lavfi',
-        '-i',
-        'mandelbrot=size=640x360:end_pts=10',
-        '-ss',
-        '2',
-        '-frames:v',
-        '1',
-        '-y',
-        image,
-      ]).once('exit', (c) => (c === 0 ? res() : rej(new Error(`rendering the known picture failed (${c})`)))),
-    );
-  }
-  const out: Inputs = { background: '', banked: {}, red: {}, still: '', image };
-  out.background = await make('pipeline-bg-720p30-2500k-bf2-20s.flv', { durationSec: 20, bframes: 2 });
+  const image = await knownPicture(ff);
+  const out: Inputs = { background: await backgroundFile(ff), banked: {}, red: {}, still: '', image };
   for (const bf of [0, 2]) {
-    out.banked[bf] = await make(`pipeline-banked-720p30-bf${bf}-at${CONTENT_AT_SEC}s-${FILE_SEC}s.flv`, {
-      durationSec: FILE_SEC,
-      bframes: bf,
-      image: { path: image, afterSec: CONTENT_AT_SEC, transform: 'hflip' },
-    });
-    out.red[bf] = await make(`pipeline-red-720p30-bf${bf}-at${CONTENT_AT_SEC}s-${FILE_SEC}s.flv`, {
+    out.banked[bf] = await bankedFile(ff, image, bf);
+    out.red[bf] = await cachedEncode(ff, `pipeline-red-720p30-bf${bf}-at${CONTENT_AT_SEC}s-${FILE_SEC}s.flv`, {
       durationSec: FILE_SEC,
       bframes: bf,
       switchColor: { afterSec: CONTENT_AT_SEC, color: 'red' },
     });
   }
-  out.still = await make('pipeline-still-720p30-10s.flv', { durationSec: 10, bframes: 2, image: { path: image, afterSec: 0 } });
+  out.still = await cachedEncode(ff, 'pipeline-still-720p30-10s.flv', { durationSec: 10, bframes: 2, image: { path: image, afterSec: 0 } });
   return out;
-}
-
-/** A publisher of a file with `-progress`: `sentAt(pts)` is when the muxer had written up to that pts. */
-interface ProgressPublisher {
-  done: Promise<number>;
-  sentAt(ptsSec: number): number | null;
-  stop(): void;
-}
-
-function publishWithProgress(ff: FfmpegInfo, url: string, file: string, loop = false): ProgressPublisher {
-  const args = publisherArgs({ url, ffmpegPath: ff.path, source: { file, loop } });
-  args.splice(args.indexOf('-nostdin') + 1, 0, '-progress', 'pipe:1', '-stats_period', '0.05');
-  const proc = spawn(ff.path, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-  const marks: Array<[number, number]> = [];
-  let buf = '';
-  proc.stdout.setEncoding('utf8');
-  proc.stdout.on('data', (d: string) => {
-    const now = Date.now();
-    buf += d;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const m = /^out_time_us=(\d+)/.exec(line);
-      if (m) marks.push([now, Number(m[1]) / 1e6]);
-    }
-  });
-  const done = new Promise<number>((res) => proc.once('exit', () => res(Date.now())));
-  return {
-    done,
-    sentAt: (pts) => marks.find(([, t]) => t >= pts)?.[0] ?? null,
-    stop: () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    },
-  };
 }
 
 // ---- gateway harness ----------------------------------------------------------------------------
@@ -246,15 +147,6 @@ async function harness(o: { mode: 'full' | 'adaptive'; models: string[]; bankIma
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function waitUntil(fn: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-  return true;
 }
 
 /** Starts `n` background streams and waits until each is live and sampled. */

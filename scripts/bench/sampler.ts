@@ -9,6 +9,7 @@ import { Sampler, warmSampler } from '../../gateway/sampler/sampler.ts';
 import { makeFile, startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
 import { startNms, type TestNms } from '../../test/helpers/nms.ts';
 import type { BenchResult } from './types.ts';
+import { CLK_TCK, cpuTicks, sleep } from './kit.ts';
 
 /**
  * Sampler cost per live stream: CPU (% of one core, from /proc/PID/stat utime+stime of the
@@ -41,21 +42,6 @@ const VARIANTS: Variant[] = [
   { name: 'full, threads 1 only', mode: 'full', decoder: { ...PLAIN_DECODER, threads: 1, fastProbe: true } },
   { name: 'keyframe only', mode: 'keyframe', decoder: CHEAP_DECODER },
 ];
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-const CLK_TCK = 100; // Linux USER_HZ; /proc/PID/stat times are in these ticks
-
-function cpuTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the ")" of the comm field; utime and stime are fields 14 and 15 overall.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]);
-  } catch {
-    return null;
-  }
-}
 
 function rssMiB(pid: number): number | null {
   try {
