@@ -24,9 +24,14 @@ const SUITES = [
   'pipeline',
   'hooks',
   'cross-node',
+  'cross-node-bank',
   'evasion',
   'console',
+  // Only when named (`npm run bench -- soak`): it runs for MODGATE_SOAK_MINUTES (default 30).
+  'soak',
 ] as const;
+
+const ON_DEMAND: readonly string[] = ['soak'];
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
@@ -43,7 +48,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
   const wanted = args.filter((a) => !a.startsWith('--'));
-  const suites = wanted.length ? SUITES.filter((s) => wanted.includes(s)) : [...SUITES];
+  const suites = wanted.length ? SUITES.filter((s) => wanted.includes(s)) : SUITES.filter((s) => !ON_DEMAND.includes(s));
   const lines = [
     `# Benchmark results`,
     '',

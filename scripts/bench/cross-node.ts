@@ -35,19 +35,24 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-interface Pair {
+export interface Pair {
   name: string;
   db: string;
   store: Store;
   a: GatewayProcess;
   b: GatewayProcess;
   apiA: ApiClient;
+  /** B's API with the same operator token. */
+  apiB: ApiClient;
   keys: string[];
   handles: string[];
   samples: number[];
+  /** Per cycle (suspension bench): A's answer, B's cut decision and B's close, each from the request (ms). */
+  parts: Array<{ answer: number; decide: number; close: number }>;
 }
 
-async function startPair(name: string, cycles: number, config: Record<string, unknown>): Promise<Pair> {
+/** Two gateway processes on a fresh PostgreSQL database with `cycles` verified accounts; `configB` is merged over `config` for B. */
+export async function startPair(name: string, cycles: number, config: Record<string, unknown>, configB: Record<string, unknown> = {}): Promise<Pair> {
   const db = `modgate_bench_${randomBytes(5).toString('hex')}`;
   await admin((c) => c.query(`CREATE DATABASE ${db}`));
   const url = new URL(ADMIN_URL);
@@ -64,9 +69,15 @@ async function startPair(name: string, cycles: number, config: Record<string, un
   const token = (await issueToken(store.db, 'bench', 'op', 'operator')).token;
   const [a, b] = await Promise.all([
     startGatewayProcess({ db: url.toString(), config, logLevel: 'error' }),
-    startGatewayProcess({ db: url.toString(), config, logLevel: 'error' }),
+    startGatewayProcess({ db: url.toString(), config: { ...config, ...configB }, logLevel: 'error' }),
   ]);
-  return { name, db, store, a, b, apiA: new ApiClient(a.httpUrl, token), keys, handles, samples: [] };
+  return { name, db, store, a, b, apiA: new ApiClient(a.httpUrl, token), apiB: new ApiClient(b.httpUrl, token), keys, handles, samples: [], parts: [] };
+}
+
+export async function stopPair(p: Pair): Promise<void> {
+  await Promise.allSettled([p.a.stop('SIGTERM'), p.b.stop('SIGTERM')]);
+  await p.store.close().catch(() => {});
+  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${p.db} WITH (FORCE)`)).catch(() => {});
 }
 
 async function cycle(p: Pair, i: number): Promise<void> {
@@ -87,14 +98,25 @@ async function cycle(p: Pair, i: number): Promise<void> {
   );
   const t0 = performance.now();
   const res = await p.apiA.post(`/api/v1/accounts/${p.handles[i]}/suspend`, { reason: 'bench' });
+  const answered = performance.now();
   if (res.status !== 200) throw new Error(`${p.name}: suspend ${i}: ${res.status} ${JSON.stringify(res.body)}`);
   const closed = await Promise.race([client.closedAt, new Promise<number>((r) => setTimeout(() => r(Number.NaN), 10_000))]);
   client.destroy();
   if (Number.isNaN(closed)) throw new Error(`${p.name}: cycle ${i}: B's publisher was not disconnected within 10 s`);
   p.samples.push(closed - t0);
+  // Where the time goes: A's answer (its commit, the NOTIFY sent), B's decision to cut (the stream row's
+  // ended_at, taken as B's cut begins, same machine clock), and from there to the socket closed (B's cut
+  // transaction, then the close).
+  const row = await p.store.db
+    .selectFrom('streams')
+    .select('ended_at')
+    .where('account_id', 'in', p.store.db.selectFrom('accounts').select('id').where('handle', '=', p.handles[i]!))
+    .executeTakeFirst();
+  const epoch = (t: number) => performance.timeOrigin + t;
+  if (row?.ended_at) p.parts.push({ answer: answered - t0, decide: row.ended_at - epoch(t0), close: epoch(closed) - row.ended_at });
 }
 
-function quantile(sorted: number[], q: number): number {
+export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[i]!;
@@ -108,11 +130,7 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
     pairs.push(await startPair('poll', cycles, { syncIntervalMs: 500, nodes: { listen: false } }));
     for (let i = 0; i < cycles; i++) for (const p of i % 2 === 0 ? pairs : [...pairs].reverse()) await cycle(p, i);
   } finally {
-    for (const p of pairs) {
-      await Promise.allSettled([p.a.stop('SIGTERM'), p.b.stop('SIGTERM')]);
-      await p.store.close().catch(() => {});
-      await admin((c) => c.query(`DROP DATABASE IF EXISTS ${p.db} WITH (FORCE)`)).catch(() => {});
-    }
+    for (const p of pairs) await stopPair(p);
   }
   const [push, poll] = pairs.map((p) => [...p.samples].sort((x, y) => x - y));
   const out: BenchResult[] = [];
@@ -128,6 +146,26 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
       baseline: { name: 'polling every 500 ms (nodes.listen off)', value: quantile(poll!, q) },
       note: label === 'p99' ? 'target p99 <= 250 ms' : undefined,
     });
+  }
+  const pushPairParts = pairs[0]!.parts;
+  const pollPairParts = pairs[1]!.parts;
+  for (const [part, words] of [
+    ['answer', "A's API answered (suspension committed, NOTIFY sent)"],
+    ['decide', 'B began the cut (notified, gate feed read, accounts reloaded)'],
+    ['close', "B's cut began -> socket closed (cut transaction, then close)"],
+  ] as const) {
+    const q = (list: typeof pushPairParts) => [...list.map((x) => x[part])].sort((x, y) => x - y);
+    for (const [label, at] of [
+      ['p50', 0.5],
+      ['p99', 0.99],
+    ] as const) {
+      out.push({
+        name: `  part: ${words}, ${label}`,
+        unit: 'ms',
+        value: quantile(q(pushPairParts), at),
+        baseline: { name: 'polling', value: quantile(q(pollPairParts), at) },
+      });
+    }
   }
   out.push({
     name: "suspend on A -> B's publisher disconnected, max",

@@ -5,6 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { ConfigInput } from '../../gateway/config.ts';
 import { REPO_ROOT, waitFor } from './gateway.ts';
+import { START_DEADLINE_MS } from './wait.ts';
 
 /**
  * A gateway as its own process (`modgate serve --config … --json`): the shape several nodes on one
@@ -81,7 +82,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
         return null;
       }
     },
-    60_000,
+    START_DEADLINE_MS,
     'modgate serve to start',
   );
   const rtmpPort = Number(new URL(info.rtmpUrl).port);
