@@ -43,6 +43,8 @@ export interface ApiContext {
   /** Sampling mode, latest frame and play path of live streams. */
   live: LiveStatus;
   latestFrames: LatestFrames;
+  /** A moderator resolved an entry's quarantine (the flood guard counts it afresh). */
+  onQuarantineResolved?: (entryId: string) => void;
   /** Fetches from hash exchanges (gateway/exchanges/); absent in API-only test servers. */
   exchanges?: ExchangeRunner;
   /** Seals outbound credentials (gateway/security/secret-key.ts); absent in API-only test servers. */

@@ -17,6 +17,7 @@ import { installConventions, type ApiRouteInfo } from './conventions.ts';
 import { decisionRoutes } from './decisions.ts';
 import { eventRoutes } from './events.ts';
 import { exchangeRoutes } from './exchanges.ts';
+import { opinionRoutes } from './opinions.ts';
 import { hmaRoutes } from './hma.ts';
 import { hmaHashRoutes } from './hma-hash.ts';
 import { HttpError, installErrorHandlers } from './errors.ts';
@@ -59,6 +60,7 @@ export const API_ROUTES: RouteModule[] = [
   exchangeRoutes,
   hmaRoutes,
   hmaHashRoutes,
+  opinionRoutes,
   orderRoutes,
   transparencyRoutes,
   statsRoutes,
