@@ -25,25 +25,6 @@ export interface HashMatcherOptions {
 
 export const DEFAULT_HASH_MATCHER: HashMatcherOptions = { dihedral: true, minQuality: PDQ_MIN_QUALITY, regions: { tiles: true, inner: true }, regionsFps: 2 };
 
-/**
- * The source of a bank match that must not act: suppressed by a negative bank's entry on the same frame,
- * quarantined (a flood of matches, a partner's deconfirmation) or outside its bank's gradual rollout. No
- * rule of a policy selects it unless written to; it is stored with the stream's signals like any match, so
- * what was held back and why stays on record.
- */
-export const HASH_SUPPRESSED_SOURCE = 'hash_suppressed';
-
-type SuppressedReason = 'negative_bank' | 'quarantined' | 'rollout';
-
-function suppression(m: BankMatch, negative: BankMatch | undefined): { source: string; detail?: Record<string, string> } {
-  const reason: SuppressedReason | null = negative ? 'negative_bank' : m.quarantined ? 'quarantined' : m.outsideRollout ? 'rollout' : null;
-  if (!reason) return { source: 'hash_match' };
-  return {
-    source: HASH_SUPPRESSED_SOURCE,
-    detail: { suppressed: reason, ...(negative ? { suppressedBy: `${negative.bank}/${negative.entryId}` } : {}) },
-  };
-}
-
 /** Streams whose region slot is remembered at once; the oldest is forgotten past it. */
 const MAX_STREAMS = 10_000;
 
@@ -64,6 +45,8 @@ export class HashMatcher implements FrameClassifier {
   constructor(
     private readonly banks: BankLookup,
     private readonly opts: HashMatcherOptions = DEFAULT_HASH_MATCHER,
+    /** Every usable whole-frame hash, matched or not (crisis mode keeps the recent ones: classifiers/recent-hashes.ts). */
+    private readonly onHashed?: (frame: Frame, hash: PdqHash, quality: number, observedAt: number) => void,
   ) {}
 
   classify(frame: Frame, ctx: ClassifyContext): FrameFindings {
@@ -80,6 +63,7 @@ export class HashMatcher implements FrameClassifier {
     const trimmed = regions.find((r) => r.region === 'trimmed');
     if (trimmed) pdq.trimmed = { hash: toHex(trimmed.result.hash), quality: trimmed.result.quality, rect: trimmed.rect };
     const usable = regions.filter((r) => r.result.quality >= this.opts.minQuality);
+    if (this.onHashed && whole.result.quality >= this.opts.minQuality) this.onHashed(frame, whole.result.hash, whole.result.quality, ctx.observedAt);
     if (usable.length === 0) {
       this.stats.lowQuality++;
       return { signals: [], facts: { pdq, matches: [] } };
@@ -95,16 +79,13 @@ export class HashMatcher implements FrameClassifier {
         if (!prev || m.distance < prev.m.distance) best.set(key, { m, r });
       }
     }
-    const all = [...best.values()].sort((a, b) => a.m.distance - b.m.distance);
-    // A negative ("don't match") bank's entry acts on nothing itself: it suppresses the frame's positive matches.
-    const negative = all.find((f) => f.m.negative);
-    const found = all.filter((f) => !f.m.negative);
+    const found = [...best.values()].sort((a, b) => a.m.distance - b.m.distance);
     this.stats.matches += found.length;
     const signals = found.map(({ m, r }): FrameSignal => ({
       streamId: frame.streamId,
       frameTimeMs: frame.mediaTimeMs,
       observedAt: ctx.observedAt,
-      ...suppression(m, negative?.m),
+      source: 'hash_match',
       label: m.category,
       match: {
         bank: m.bank,
@@ -121,14 +102,7 @@ export class HashMatcher implements FrameClassifier {
       },
       version: `banks@${this.banks.revision}`,
     }));
-    return {
-      signals,
-      facts: {
-        pdq,
-        matches: signals.map((s) => (s.source === HASH_SUPPRESSED_SOURCE ? { ...s.match, suppressed: s.detail?.suppressed } : s.match)),
-        ...(negative ? { negativeMatch: { bank: negative.m.bank, entryId: negative.m.entryId, distance: negative.m.distance } } : {}),
-      },
-    };
+    return { signals, facts: { pdq, matches: signals.map((s) => s.match) } };
   }
 
   /** Is this frame the first of its region slot in its stream? */

@@ -33,8 +33,6 @@ import { thumbnailFromFrame } from './media/thumbnail.ts';
 import { EvidenceStore } from './evidence/store.ts';
 import { pinUnpinnedEvidence } from './evidence/recover.ts';
 import { SqlBankStore } from './banks/store.ts';
-import { FloodGuard } from './banks/flood-guard.ts';
-import { quarantineEntry } from './banks/quarantine.ts';
 import { PolicyRunner } from './enforcement/policy-runner.ts';
 import { PolicyStore, DEFAULT_POLICY_FILE } from './enforcement/policy-store.ts';
 import { resolveFfmpeg } from './media/ffmpeg-path.ts';
@@ -50,6 +48,7 @@ import { ExchangeRunner } from './exchanges/runner.ts';
 import { exchangeMetrics } from './exchanges/metrics.ts';
 import { loadSecretKey } from './security/secret-key.ts';
 import { SourceGuard } from './security/source-guard.ts';
+import { CrisisService } from './crisis/service.ts';
 
 export interface Gateway {
   config: Config;
@@ -62,8 +61,6 @@ export interface Gateway {
   enforcer: GateEnforcer;
   http: FastifyInstance;
   banks: HashBankIndex;
-  /** Holds back matches of an entry that floods (gateway/banks/flood-guard.ts). */
-  floodGuard: FloodGuard;
   policies: PolicyStore;
   runner: PolicyRunner;
   watcher: StreamWatcher | null;
@@ -73,6 +70,8 @@ export interface Gateway {
   latestFrames: LatestFrames;
   classifiers: OnnxClassifier[];
   exchanges: ExchangeRunner;
+  /** Crisis mode: the active incident, full-rate sampling, the overlay, the retroactive scan (gateway/crisis/). */
+  crisis: CrisisService;
   rtmpPort: number;
   httpPort: number;
   log: Logger;
@@ -218,15 +217,31 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
   const runner = new PolicyRunner({ db: store.db, registry, enforcer, policies, evidence, log }, { storeSignalsFloor: config.policy.storeSignalsFloor });
   runner.start();
+  let watcherRef: StreamWatcher | null = null;
+  const c = config.crisis;
+  const crisis = new CrisisService(
+    { db: store.db, registry, banks, policies, runner, watcher: () => watcherRef, log: log.child({ component: 'crisis' }) },
+    {
+      windowMs: c.retroWindowMs,
+      maxPerStream: c.retroMaxPerStream,
+      minIntervalMs: c.retroMinIntervalMs,
+      retroMaxDistance: c.retroMaxDistance,
+      pollMs: c.pollMs,
+    },
+  );
   const frameClassifiers: FrameClassifier[] = [
     ...(config.classifiers.hashMatch.enabled
       ? [
-          new HashMatcher(banks, {
-            dihedral: config.classifiers.hashMatch.dihedral,
-            minQuality: config.classifiers.hashMatch.minQuality,
-            regions: config.classifiers.hashMatch.regions,
-            regionsFps: config.classifiers.hashMatch.regionsFps,
-          }),
+          new HashMatcher(
+            banks,
+            {
+              dihedral: config.classifiers.hashMatch.dihedral,
+              minQuality: config.classifiers.hashMatch.minQuality,
+              regions: config.classifiers.hashMatch.regions,
+              regionsFps: config.classifiers.hashMatch.regionsFps,
+            },
+            crisis.record,
+          ),
         ]
       : []),
     // Models at their own rate when frames come faster (hash matching takes every sampled frame).
@@ -247,22 +262,6 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       .refresh()
       .then((touched) => touched > 0 && log.info({ touched, hashes: banks.size }, 'bank change applied'))
       .catch((err) => log.error({ err }, 'bank sync failed; will retry'));
-  const floodGuard = new FloodGuard(config.floodGuard, {
-    now: Date.now,
-    hold: (entryId) => banks.hold(entryId),
-    isExempt: (entryId) => banks.entry(entryId)?.floodExempt === true,
-    onTrip: (trip) => {
-      log.warn({ bank: trip.bank, entry: trip.entryId, streams: trip.streams, threshold: trip.threshold }, 'flood guard: entry quarantined for review');
-      void quarantineEntry(store.db, {
-        entryId: trip.entryId,
-        reason: 'flood',
-        actor: 'system:flood-guard',
-        detail: { streams: trip.streams, threshold: trip.threshold, baseline: trip.baseline, windowMs: trip.windowMs, sample: trip.sample },
-      })
-        .then(() => refreshBanks())
-        .catch((err) => log.error({ err, entry: trip.entryId }, 'storing a flood quarantine failed; the entry stays held on this node'));
-    },
-  });
   const refreshPolicy = () =>
     void policies
       .refresh()
@@ -314,7 +313,6 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   );
   sweeper.unref();
 
-  let watcherRef: StreamWatcher | null = null;
   let hooksRef: HookedStreams | null = null;
   const metrics = createMetrics({
     registry,
@@ -428,9 +426,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       live,
       latestFrames,
       exchanges,
+      crisis,
       secretKey,
       flv,
-      onQuarantineResolved: (entryId) => floodGuard.forget(entryId),
     },
     ws,
     opts.extraRoutes,
@@ -442,20 +440,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   if (config.sampling.enabled) {
     const ffmpeg = await resolveFfmpeg();
     log.info({ ffmpeg: ffmpeg.path, version: ffmpeg.version, source: ffmpeg.source }, 'sampling live streams with ffmpeg');
-    watcher = new StreamWatcher(
-      registry,
-      stage,
-      (s) => {
-        const held = floodGuard.filter(s);
-        metrics.signal(held);
-        runner.onSignal(held);
-      },
-      ffmpeg,
-      { rtmpPort, ...config.sampling },
-      log,
-    );
+    watcher = new StreamWatcher(registry, stage, (s) => (metrics.signal(s), runner.onSignal(s)), ffmpeg, { rtmpPort, ...config.sampling }, log);
   }
   watcherRef = watcher;
+  watcher?.onModeChange(crisis.modeChanged);
+  await crisis.start();
   const disconnectFeeds = connectFeeds({
     bus: events,
     db: store.db,
@@ -521,6 +510,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     at('closing');
     await liveness.stop();
     await exchanges.stop();
+    await crisis.stop();
     hooks.stop();
     await hooks.settle();
     await accountability.stop();
@@ -545,7 +535,6 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     enforcer,
     http,
     banks,
-    floodGuard,
     policies,
     runner,
     watcher,
@@ -554,6 +543,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     latestFrames,
     classifiers,
     exchanges,
+    crisis,
     rtmpPort,
     httpPort,
     log,

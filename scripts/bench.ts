@@ -27,6 +27,7 @@ const SUITES = [
   'cross-node-bank',
   'evasion',
   'console',
+  'retro-scan',
   // Only when named (`npm run bench -- soak`): it runs for MODGATE_SOAK_MINUTES (default 30).
   'soak',
 ] as const;

@@ -46,7 +46,7 @@ export function startAccountability(deps: AccountabilityDeps): Accountability {
   const statements = new StatementService(
     db,
     { territorialScope: a.territorialScope, contentLanguage: a.contentLanguage, termsUrl: a.termsUrl, suspensionAs: a.suspensionAs, categories: a.categories },
-    () => deps.policies.current().policy,
+    () => deps.policies.effective(),
   );
   const outbox = a.transparencyDb
     ? new StatementOutbox(

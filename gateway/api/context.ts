@@ -17,6 +17,7 @@ import type { LatestFrames } from '../live/latest.ts';
 import type { FlvEgress } from '../live/flv-egress.ts';
 import type { LiveStatus } from '../live/status.ts';
 import type { ExchangeRunner } from '../exchanges/runner.ts';
+import type { CrisisService } from '../crisis/service.ts';
 
 export interface ApiContext {
   store: Store;
@@ -43,10 +44,10 @@ export interface ApiContext {
   /** Sampling mode, latest frame and play path of live streams. */
   live: LiveStatus;
   latestFrames: LatestFrames;
-  /** A moderator resolved an entry's quarantine (the flood guard counts it afresh). */
-  onQuarantineResolved?: (entryId: string) => void;
   /** Fetches from hash exchanges (gateway/exchanges/); absent in API-only test servers. */
   exchanges?: ExchangeRunner;
+  /** Crisis mode on this node (the incident itself is in the database); absent in API-only test servers. */
+  crisis?: CrisisService;
   /** Seals outbound credentials (gateway/security/secret-key.ts); absent in API-only test servers. */
   secretKey?: Buffer;
   /** Watch live (HTTP-FLV for a browser player). */

@@ -17,9 +17,9 @@ import { installConventions, type ApiRouteInfo } from './conventions.ts';
 import { decisionRoutes } from './decisions.ts';
 import { eventRoutes } from './events.ts';
 import { exchangeRoutes } from './exchanges.ts';
-import { opinionRoutes } from './opinions.ts';
 import { hmaRoutes } from './hma.ts';
 import { hmaHashRoutes } from './hma-hash.ts';
+import { incidentRoutes } from './incidents.ts';
 import { HttpError, installErrorHandlers } from './errors.ts';
 import { identityWebhookRoutes } from './identity-webhook.ts';
 import { mediaHookRoutes } from './media-hooks.ts';
@@ -60,7 +60,7 @@ export const API_ROUTES: RouteModule[] = [
   exchangeRoutes,
   hmaRoutes,
   hmaHashRoutes,
-  opinionRoutes,
+  incidentRoutes,
   orderRoutes,
   transparencyRoutes,
   statsRoutes,

@@ -6,6 +6,7 @@ import { VERSION } from '../version.ts';
 import { registerBankCommands } from './bank-commands.ts';
 import { registerExchangeCommands } from './exchange-commands.ts';
 import { registerHashCommands } from './hash-commands.ts';
+import { registerIncidentCommands } from './incident-commands.ts';
 import { actor, configFrom, iso, kit, out, withGlobals, withStore, type GlobalOpts } from './kit.ts';
 import { registerModelCommands } from './model-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
@@ -225,6 +226,7 @@ export function buildCli(): Command {
   registerBankCommands(program, kit);
   registerExchangeCommands(program, kit);
   registerHashCommands(program);
+  registerIncidentCommands(program, kit);
   registerModelCommands(program, kit);
   registerPolicyCommands(program, kit);
   registerReportCommands(program, kit);

@@ -94,13 +94,13 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
   }
 
   private apply(run: Run, signal: Signal): void {
-    const result = step(this.deps.policies.current().policy, run.state, signal, run.ctx!);
+    const result = step(this.deps.policies.effective(), run.state, signal, run.ctx!);
     run.state = result.state;
     for (const d of result.decisions) this.carryOut(run, d);
   }
 
   private tickAll(now: number): void {
-    const policy = this.deps.policies.current().policy;
+    const policy = this.deps.policies.effective();
     for (const run of this.runs.values()) {
       if (!run.ctx) continue;
       const result = tick(policy, run.state, run.ctx, now);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import { packagePath } from '../../package/root.ts';
 import { formatPolicyError, loadPolicy, type PolicyFormat } from '../../policy/load.ts';
+import { withOverlay } from '../../policy/overlay.ts';
 import type { Policy } from '../../policy/schema.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { appendAudit } from '../store/audit.ts';
@@ -31,6 +32,8 @@ function parseOrThrow(text: string, format: PolicyFormat): Policy {
  */
 export class PolicyStore {
   private active: ActivePolicy;
+  private overlay: { versionId: number; policy: Policy } | null = null;
+  private merged: { base: Policy; policy: Policy } | null = null;
   /** The shipped default's text (version 0, never a stored row). */
   private readonly shippedText: string;
 
@@ -73,6 +76,32 @@ export class PolicyStore {
 
   current(): ActivePolicy {
     return this.active;
+  }
+
+  /**
+   * What the live path enforces: the active policy, with a crisis overlay in front of it while one is set
+   * (policy/overlay.ts; gateway/crisis/ sets it for a declared incident).
+   */
+  effective(): Policy {
+    if (!this.overlay) return this.active.policy;
+    if (this.merged?.base !== this.active.policy) this.merged = { base: this.active.policy, policy: withOverlay(this.active.policy, this.overlay.policy) };
+    return this.merged.policy;
+  }
+
+  /** The overlay laid over the active policy (null: none), with the stored version it came from. */
+  setOverlay(overlay: { versionId: number; policy: Policy } | null): void {
+    this.overlay = overlay;
+    this.merged = null;
+  }
+
+  overlayVersion(): number | null {
+    return this.overlay?.versionId ?? null;
+  }
+
+  /** A stored version parsed (an overlay is one: submitted without activating it). */
+  async parsedVersion(id: number): Promise<Policy> {
+    const v = await this.version(id);
+    return parseOrThrow(v.text, v.format);
   }
 
   /** Loads the active version from the database; returns true when it changed. */

@@ -168,6 +168,16 @@ export class AdaptiveController {
     });
   }
 
+  /**
+   * Ends a pin made with `reason` (an incident's full-rate sampling, when the incident ends): the stream is
+   * then calmed down like any other, `calmForMs` from now. A pin made for another reason stays.
+   */
+  unpin(streamId: string, reason: string, now: number): void {
+    const s = this.states.get(streamId);
+    if (!s?.pinned || s.reason !== reason) return;
+    this.states.set(streamId, { ...s, pinned: false, lastHotAt: now });
+  }
+
   remove(streamId: string): void {
     this.states.delete(streamId);
   }

@@ -53,6 +53,8 @@ interface Watched {
   frames: number;
   modeSwitches: number;
   unwatchable: string | null;
+  /** The reason of the full-rate sampling forced on every stream (a crisis incident) when it put this one at full rate. */
+  forcedBy: string | null;
 }
 
 /**
@@ -74,6 +76,8 @@ export class StreamWatcher {
   private readonly modeListeners = new Set<(change: ModeChange) => void>();
   private readonly sampledListeners = new Set<(frame: Frame, signals: readonly Signal[]) => void>();
   private readonly pool: KeyframeDecoderPool | null;
+  /** Full rate for every stream, with this reason (a crisis incident: gateway/crisis/); null: off. */
+  private forced: string | null = null;
 
   constructor(
     private readonly registry: LiveRegistry,
@@ -181,6 +185,43 @@ export class StreamWatcher {
     if (w.mode !== 'full') this.apply([{ streamId, mode: 'full', reason, at: Date.now() }]);
   }
 
+  /**
+   * Every live stream, and every stream that starts while it is set, sampled at full rate (a crisis
+   * incident: gateway/crisis/). Adaptive mode pins them with `reason`; clearing it (null) unpins those
+   * streams, which then calm down as usual (`calmForMs`), and returns fixed keyframe mode's to keyframes.
+   * Streams pinned for another reason (a viewer report, keyframes too far apart) keep their pin.
+   */
+  forceFullRate(reason: string | null): void {
+    const prev = this.forced;
+    this.forced = reason;
+    if (reason) {
+      for (const w of this.watched.values()) this.force(w, reason);
+      return;
+    }
+    if (!prev) return;
+    const now = Date.now();
+    for (const w of this.watched.values()) {
+      if (w.forcedBy !== prev) continue;
+      w.forcedBy = null;
+      if (this.adaptive) this.adaptive.unpin(w.stream.id, prev, now);
+      else if (this.opts.mode === 'keyframe' && w.mode === 'full' && !w.unwatchable)
+        this.apply([{ streamId: w.stream.id, mode: 'keyframe', reason: `${prev} ended`, at: now }]);
+    }
+  }
+
+  /** The reason full-rate sampling is forced on every stream, or null. */
+  fullRateForced(): string | null {
+    return this.forced;
+  }
+
+  private force(w: Watched, reason: string): void {
+    if (this.opts.mode === 'full' || w.forcedBy === reason) return;
+    if (this.adaptive?.state(w.stream.id)?.pinned) return;
+    w.forcedBy = reason;
+    this.adaptive?.pin(w.stream.id, Date.now(), reason);
+    if (w.mode !== 'full') this.apply([{ streamId: w.stream.id, mode: 'full', reason, at: Date.now() }]);
+  }
+
   private apply(changes: ModeChange[]): void {
     for (const c of changes) {
       const w = this.watched.get(c.streamId);
@@ -249,8 +290,11 @@ export class StreamWatcher {
       frames: 0,
       modeSwitches: 0,
       unwatchable: null,
+      forcedBy: null,
     };
     this.watched.set(stream.id, w);
+    // After the stream's sampling has started in its own mode (the hand-over is then the usual one).
+    if (this.forced) queueMicrotask(() => this.watched.get(stream.id) === w && this.forced && this.force(w, this.forced));
     if (this.pool && stream.video) {
       const k = new KeyframeSampler({
         streamId: stream.id,

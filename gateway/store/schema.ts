@@ -168,13 +168,7 @@ export interface BanksTable {
   enabled: number;
   created_at: number;
   created_by: string;
-  /** `positive` (matches act) or `negative` (HMA's "don't match": its matches suppress positive ones). */
-  kind: Generated<BankKind>;
-  /** Share of the bank's content that matches (HMA's gradual rollout), decided per content id. */
-  matching_enabled_ratio: Generated<number>;
 }
-
-export type BankKind = 'positive' | 'negative';
 
 export interface BankEntriesTable {
   id: string;
@@ -192,51 +186,6 @@ export interface BankEntriesTable {
   derived_from: string | null;
   /** Which region of its entry a derived entry hashes (`centre-80`, `tile-tl`, `trimmed`…); null for an entry itself. */
   region: string | null;
-  /** A moderator's opinion of a third-party signal: `confirmed` or `deconfirmed` (then disabled, and kept so by its exchange). */
-  opinion: string | null;
-  /** 1: matches are logged but cut nothing, until a moderator clears or removes it (entry_quarantines). */
-  quarantined: Generated<number>;
-  /** 1: a moderator cleared a flood quarantine; the flood guard leaves the entry alone. */
-  flood_exempt: Generated<number>;
-}
-
-export interface EntryOpinionsTable {
-  id: Generated<number>;
-  at: number;
-  bank: string | null;
-  entry_id: string | null;
-  signal_type: string;
-  hash: string;
-  /** python-threatexchange SignalOpinionCategory: negative_class, investigation_seed, positive_class. */
-  category: string;
-  /** JSON list of tags. */
-  tags: string;
-  /** 1: our own opinion (given here); 0: a partner's, received. */
-  is_mine: number;
-  /** `moderator` or `partner:<name>`. */
-  source: string;
-  actor: string;
-  reason: string | null;
-  /** The exchange our opinion is reported to (its bank fed the entry). */
-  exchange: string | null;
-  reported_at: number | null;
-  report_error: string | null;
-}
-
-export interface EntryQuarantinesTable {
-  id: string;
-  entry_id: string;
-  bank: string;
-  /** `flood` (matched far more streams than its baseline) or `partner_opinion` (a partner deconfirmed it). */
-  reason: string;
-  /** JSON facts (streams in the window, the partner). */
-  detail: string;
-  at: number;
-  /** `open`, `cleared` (matching again) or `removed` (the entry disabled). */
-  status: string;
-  handled_by: string | null;
-  handled_at: number | null;
-  handle_reason: string | null;
 }
 
 export interface BankChangesTable {
@@ -308,6 +257,37 @@ export interface BankEntryPicturesTable {
   /** `picture` (banked from a picture file) or `decision:<id>` (a confirmed decision's evidence frame). */
   origin: string;
   created_at: number;
+}
+
+/** A crisis incident (GIFCT Content Incident Protocol; gateway/crisis/): declared and ended by an operator. */
+export interface IncidentsTable {
+  id: string;
+  name: string;
+  description: string;
+  /** JSON array of the banks whose new entries are scanned retroactively and pushed to partners at once. */
+  banks: string;
+  /** A stored policy version laid over the active policy while the incident is active; null: none. */
+  overlay_version_id: number | null;
+  status: 'active' | 'ended';
+  declared_at: number;
+  declared_by: string;
+  declare_reason: string | null;
+  ended_at: number | null;
+  ended_by: string | null;
+  end_reason: string | null;
+}
+
+/** An incident's timeline: declared, applied on a node, entries banked, retroactive cuts and flags, ended. */
+export interface IncidentEventsTable {
+  id: Generated<number>;
+  incident_id: string;
+  at: number;
+  kind: string;
+  /** The node that recorded it (null: the API or CLI). */
+  node: string | null;
+  stream_id: string | null;
+  /** Small JSON object. */
+  detail: string | null;
 }
 
 /** The integer HMA's API names a banked entry by (`bank_content_id`). */
@@ -513,8 +493,8 @@ export interface Database {
   exchange_quarantine: ExchangeQuarantineTable;
   exchange_partners: ExchangePartnersTable;
   hma_content_ids: HmaContentIdsTable;
-  entry_opinions: EntryOpinionsTable;
-  entry_quarantines: EntryQuarantinesTable;
+  incidents: IncidentsTable;
+  incident_events: IncidentEventsTable;
   signals: SignalsTable;
   decisions: DecisionsTable;
   strikes: StrikesTable;
@@ -548,9 +528,6 @@ export type AuditRecord = Selectable<AuditLogTable>;
 export type NewAudit = Insertable<AuditLogTable>;
 export type Bank = Selectable<BanksTable>;
 export type BankEntry = Selectable<BankEntriesTable>;
-export type NewBankEntry = Insertable<BankEntriesTable>;
-export type EntryQuarantine = Selectable<EntryQuarantinesTable>;
-export type EntryOpinion = Selectable<EntryOpinionsTable>;
 export type ExchangeRow = Selectable<ExchangesTable>;
 export type ExchangePartner = Selectable<ExchangePartnersTable>;
 export type DecisionRow = Selectable<DecisionsTable>;

@@ -13,6 +13,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 export interface ImageOverlay {
   path: string;
   afterSec: number;
+  /** Gone again from this time on (default: shown to the end). */
+  untilSec?: number;
   transform?: 'none' | 'hflip' | 'vflip' | 'rotate90' | 'scale-half';
   /** Cover the whole frame (default) or be placed at x,y at its own size. */
   fit?: 'cover' | { x: number; y: number };
@@ -116,7 +118,9 @@ export function publisherArgs(o: PublishOptions): string[] {
     const prep = fit === 'cover' ? `${transformFilter(o.image.transform)}scale=${w}:${h},setsar=1` : `${transformFilter(o.image.transform)}setsar=1`;
     const pos = fit === 'cover' ? '0:0' : `${fit.x}:${fit.y}`;
     chains.push(`[${inputs}:v]${prep}[img${inputs}]`);
-    chains.push(`[${last}][img${inputs}]overlay=${pos}:enable='gte(t,${o.image.afterSec})':shortest=1[v${inputs}]`);
+    chains.push(
+      `[${last}][img${inputs}]overlay=${pos}:enable='${o.image.untilSec === undefined ? `gte(t,${o.image.afterSec})` : `between(t,${o.image.afterSec},${o.image.untilSec})`}':shortest=1[v${inputs}]`,
+    );
     last = `v${inputs}`;
     inputs += 1;
   }

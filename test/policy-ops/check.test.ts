@@ -110,12 +110,18 @@ describe('modgate policy check', { timeout: 120_000 }, () => {
     const file = path.join(REPO_ROOT, 'policy/default.yaml');
     const [human, json] = await Promise.all([check(file), check(file, '--json')]);
     expect(human.code, human.stderr).toBe(0);
-    expect(human.stdout).toContain('one-strike-live @ 2019-05-one-strike.1: 4 rule(s), 1 stall entry');
+    expect(human.stdout).toContain('one-strike-live @ 2019-05-one-strike.2: 5 rule(s), 1 stall entry');
     expect(human.stdout).toMatch(/graphic-violence-high \[high\]: violence, label violence, score ≥ 0\.9; 3 of 4 frames → cut, suspend 30d/);
     expect(json.code).toBe(0);
     const body = JSON.parse(json.stdout) as { valid: boolean; rules: Array<{ id: string }>; stall: Array<{ id: string }> };
     expect(body.valid).toBe(true);
-    expect(body.rules.map((r) => r.id)).toEqual(['tve-known-content', 'graphic-violence-high', 'graphic-violence-medium', 'nsfw-review']);
+    expect(body.rules.map((r) => r.id)).toEqual([
+      'tve-known-content',
+      'graphic-violence-high',
+      'graphic-violence-medium',
+      'nsfw-review',
+      'tve-known-content-retro',
+    ]);
     expect(body.stall.map((s) => s.id)).toEqual(['sampler-stall']);
   });
 });

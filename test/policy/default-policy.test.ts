@@ -34,7 +34,13 @@ const violenceFrames = (...scores: number[]) => scores.map((s, i) => violence(i 
 describe('default policy (Facebook Live one-strike, May 2019)', () => {
   it('loads, with a name and version that go into every decision', () => {
     expect(policy.name).toBe('one-strike-live');
-    expect(policy.rules.map((r) => r.id)).toEqual(['tve-known-content', 'graphic-violence-high', 'graphic-violence-medium', 'nsfw-review']);
+    expect(policy.rules.map((r) => r.id)).toEqual([
+      'tve-known-content',
+      'graphic-violence-high',
+      'graphic-violence-medium',
+      'nsfw-review',
+      'tve-known-content-retro',
+    ]);
   });
 
   it('a first known violent-extremist match cuts, suspends live for 30 days, strikes and queues an urgent review', () => {

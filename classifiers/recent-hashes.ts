@@ -1,0 +1,226 @@
+import { hamming, popcount32, type PdqHash } from './pdq.ts';
+
+/**
+ * The recent frame hashes of every stream, for retroactive matching (crisis mode, gateway/crisis/): when a
+ * hash is banked during an incident, the streams that showed it in the last N minutes are found here, the
+ * ones still live and the ones that ended within the window. Pure: no clock (every time is the caller's),
+ * no I/O.
+ *
+ * Bounds, per stream, in a fixed ring (no allocation per frame):
+ *  - a window of `windowMs` (older entries are not matched and are overwritten);
+ *  - at most `maxPerStream` entries: a stream that fills its ring before the window is over keeps a shorter
+ *    window (counted in `stats().overflowed`);
+ *  - a frame within `mergeDistance` of the entry stored last, less than `minIntervalMs` after it, only
+ *    extends that entry's last-seen time (a still scene at 10 fps is one entry per `minIntervalMs`); a
+ *    frame further away (a scene change, a picture flashed for one frame) is always stored. A merged frame
+ *    is at most `mergeDistance` from the stored one, so a match is decided with at most that much slack.
+ * Ended streams are kept until `windowMs` after their end, then dropped; `maxStreams` bounds the whole.
+ *
+ * Memory: 8 words + 3 numbers per entry, ~56 bytes: 1,000 streams × 10 minutes at the default 2 entries
+ * per second is 1.2 M entries, ~67 MB. Scan cost: BENCHMARKS.md, "Retroactive scan".
+ */
+
+export interface RecentHashesOptions {
+  windowMs: number;
+  maxPerStream: number;
+  minIntervalMs: number;
+  mergeDistance: number;
+  maxStreams: number;
+}
+
+export const DEFAULT_RECENT_HASHES: RecentHashesOptions = {
+  windowMs: 10 * 60_000,
+  maxPerStream: 2_400,
+  minIntervalMs: 500,
+  mergeDistance: 8,
+  maxStreams: 20_000,
+};
+
+export interface RetroHit {
+  streamId: string;
+  distance: number;
+  /** Wall time the matching frame was first seen, and last seen (merged frames extend it). */
+  firstSeenAt: number;
+  lastSeenAt: number;
+  /** Media time of the stored frame in its stream (ms). */
+  mediaTimeMs: number;
+  /** The stored frame's hash (the closest one of the stream's entries). */
+  frameHash: PdqHash;
+  quality: number;
+  /** When the stream ended; null while it is live. */
+  endedAt: number | null;
+}
+
+class Ring {
+  readonly words: Uint32Array;
+  readonly firstAt: Float64Array;
+  readonly lastAt: Float64Array;
+  readonly media: Float64Array;
+  readonly quality: Uint8Array;
+  /** Index of the next slot to write; entries are head-count .. head-1 (mod capacity). */
+  head = 0;
+  count = 0;
+  endedAt: number | null = null;
+  overflowed = false;
+
+  constructor(readonly capacity: number) {
+    this.words = new Uint32Array(capacity * 8);
+    this.firstAt = new Float64Array(capacity);
+    this.lastAt = new Float64Array(capacity);
+    this.media = new Float64Array(capacity);
+    this.quality = new Uint8Array(capacity);
+  }
+
+  lastSlot(): number {
+    return (this.head - 1 + this.capacity) % this.capacity;
+  }
+
+  hashAt(slot: number): PdqHash {
+    return this.words.slice(slot * 8, slot * 8 + 8);
+  }
+}
+
+export class RecentHashes {
+  readonly opts: RecentHashesOptions;
+  private readonly rings = new Map<string, Ring>();
+  private readonly counters = { recorded: 0, merged: 0, overflowed: 0, dropped: 0 };
+
+  constructor(opts: Partial<RecentHashesOptions> = {}) {
+    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<RecentHashesOptions>;
+    this.opts = { ...DEFAULT_RECENT_HASHES, ...given };
+    if (!(this.opts.windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${this.opts.windowMs}`);
+    if (!(Number.isInteger(this.opts.maxPerStream) && this.opts.maxPerStream >= 1)) throw new RangeError(`maxPerStream must be ≥ 1`);
+  }
+
+  /** One frame's hash, seen at wall time `at`. */
+  record(streamId: string, hash: PdqHash, quality: number, at: number, mediaTimeMs: number): void {
+    let ring = this.rings.get(streamId);
+    if (!ring) {
+      if (this.rings.size >= this.opts.maxStreams) this.evictOne(at);
+      ring = new Ring(this.opts.maxPerStream);
+      this.rings.set(streamId, ring);
+    }
+    if (ring.count > 0) {
+      const last = ring.lastSlot();
+      if (at - ring.firstAt[last]! < this.opts.minIntervalMs && hamming(ring.hashAt(last), hash) <= this.opts.mergeDistance) {
+        ring.lastAt[last] = at;
+        this.counters.merged++;
+        return;
+      }
+    }
+    const slot = ring.head;
+    if (ring.count === ring.capacity) {
+      // Overwriting an entry still inside the window: this stream's window is shorter than configured.
+      if (at - ring.lastAt[slot]! < this.opts.windowMs && !ring.overflowed) {
+        ring.overflowed = true;
+        this.counters.overflowed++;
+      }
+    } else ring.count++;
+    ring.words.set(hash.subarray(0, 8), slot * 8);
+    ring.firstAt[slot] = at;
+    ring.lastAt[slot] = at;
+    ring.media[slot] = mediaTimeMs;
+    ring.quality[slot] = quality;
+    ring.head = (slot + 1) % ring.capacity;
+    this.counters.recorded++;
+  }
+
+  /** The stream ended at `at`: its hashes stay matchable until `at + windowMs`. */
+  end(streamId: string, at: number): void {
+    const ring = this.rings.get(streamId);
+    if (ring && ring.endedAt === null) ring.endedAt = at;
+  }
+
+  /** Drops the streams that ended more than `windowMs` before `now`. */
+  prune(now: number): number {
+    let n = 0;
+    for (const [id, ring] of this.rings) {
+      if (ring.endedAt !== null && now - ring.endedAt > this.opts.windowMs) {
+        this.rings.delete(id);
+        n++;
+      }
+    }
+    this.counters.dropped += n;
+    return n;
+  }
+
+  /**
+   * Every stream that showed a frame within `maxDistance` of `hash` in the window before `now`: its closest
+   * such frame. Live and ended streams alike (`endedAt` tells them apart).
+   */
+  scan(hash: PdqHash, maxDistance: number, now: number): RetroHit[] {
+    const from = now - this.opts.windowMs;
+    const q0 = hash[0]! | 0,
+      q1 = hash[1]! | 0,
+      q2 = hash[2]! | 0,
+      q3 = hash[3]! | 0,
+      q4 = hash[4]! | 0,
+      q5 = hash[5]! | 0,
+      q6 = hash[6]! | 0,
+      q7 = hash[7]! | 0;
+    const hits: RetroHit[] = [];
+    for (const [streamId, ring] of this.rings) {
+      if (ring.endedAt !== null && ring.endedAt < from) continue;
+      const w = ring.words;
+      let best = -1;
+      let bestD = maxDistance + 1;
+      for (let k = 0; k < ring.count; k++) {
+        if (ring.lastAt[k]! < from) continue;
+        const o = k * 8;
+        // Half the words first: most entries are ~128 bits away and already over any useful radius.
+        let d = popcount32(w[o]! ^ q0) + popcount32(w[o + 1]! ^ q1) + popcount32(w[o + 2]! ^ q2) + popcount32(w[o + 3]! ^ q3);
+        if (d >= bestD) continue;
+        d += popcount32(w[o + 4]! ^ q4) + popcount32(w[o + 5]! ^ q5) + popcount32(w[o + 6]! ^ q6) + popcount32(w[o + 7]! ^ q7);
+        if (d < bestD) {
+          bestD = d;
+          best = k;
+        }
+      }
+      if (best < 0) continue;
+      hits.push({
+        streamId,
+        distance: bestD,
+        firstSeenAt: ring.firstAt[best]!,
+        lastSeenAt: ring.lastAt[best]!,
+        mediaTimeMs: ring.media[best]!,
+        frameHash: ring.hashAt(best),
+        quality: ring.quality[best]!,
+        endedAt: ring.endedAt,
+      });
+    }
+    return hits.sort((a, b) => a.distance - b.distance);
+  }
+
+  /** The entry stored last for the stream, or null. */
+  last(streamId: string): { hash: PdqHash; firstSeenAt: number; lastSeenAt: number; mediaTimeMs: number } | null {
+    const ring = this.rings.get(streamId);
+    if (!ring || ring.count === 0) return null;
+    const k = ring.lastSlot();
+    return { hash: ring.hashAt(k), firstSeenAt: ring.firstAt[k]!, lastSeenAt: ring.lastAt[k]!, mediaTimeMs: ring.media[k]! };
+  }
+
+  /** Entries held for the stream (tests, stats). */
+  size(streamId?: string): number {
+    if (streamId !== undefined) return this.rings.get(streamId)?.count ?? 0;
+    let n = 0;
+    for (const r of this.rings.values()) n += r.count;
+    return n;
+  }
+
+  stats(): { streams: number; entries: number; recorded: number; merged: number; overflowed: number; dropped: number } {
+    return { streams: this.rings.size, entries: this.size(), ...this.counters };
+  }
+
+  /** At the stream cap: the longest-ended stream goes, else the oldest one added. */
+  private evictOne(now: number): void {
+    let victim: string | undefined;
+    let endedAt = Number.POSITIVE_INFINITY;
+    for (const [id, r] of this.rings) if (r.endedAt !== null && r.endedAt < endedAt) ((victim = id), (endedAt = r.endedAt));
+    victim ??= this.rings.keys().next().value;
+    if (victim !== undefined) {
+      this.rings.delete(victim);
+      this.counters.dropped++;
+    }
+    void now;
+  }
+}

@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { fromHex, type PdqHash } from '../../classifiers/pdq.ts';
+import { RecentHashes } from '../../classifiers/recent-hashes.ts';
+import { withOverlay } from '../../policy/overlay.ts';
+import { loadPolicy } from '../../policy/load.ts';
+import type { Policy } from '../../policy/schema.ts';
+import { flipBits, seededHash } from '../helpers/hashes.ts';
+
+/** Crisis mode's pure parts: the per-stream ring of recent frame hashes (injected times) and the policy overlay. */
+
+const MIN = 60_000;
+const T0 = 1_700_000_000_000;
+const h = (seed: number): PdqHash => fromHex(seededHash(seed));
+
+describe('recent frame hashes (retroactive scan)', () => {
+  it('a picture two minutes ago in keyframe mode (one hash per 2 s): found on the live stream and on one that ended since; gone after the window', () => {
+    const r = new RecentHashes({ windowMs: 10 * MIN });
+    const picture = seededHash(1);
+    // Both streams show the picture for 6 s from T0 (keyframes every 2 s), then other scenes.
+    for (let t = 0; t < 6_000; t += 2_000) {
+      r.record('live', fromHex(flipBits(picture, 3)), 90, T0 + t, t);
+      r.record('ended', fromHex(picture), 90, T0 + t, t);
+    }
+    for (let t = 6_000; t < 2 * MIN; t += 2_000) r.record('live', h(100 + t), 90, T0 + t, t);
+    r.record('other', h(5), 90, T0, 0);
+    r.end('ended', T0 + 30_000);
+
+    const hits = r.scan(fromHex(picture), 31, T0 + 2 * MIN);
+    expect(hits.map((x) => [x.streamId, x.distance, x.endedAt])).toEqual([
+      ['ended', 0, T0 + 30_000],
+      ['live', 3, null],
+    ]);
+    // Equally close keyframes: the first is named.
+    expect(hits[1]!.firstSeenAt).toBe(T0);
+    expect(hits[1]!.mediaTimeMs).toBe(0);
+    // Ten minutes after it was last shown it is out of the window; the ended stream is dropped once its window is over.
+    expect(r.scan(fromHex(picture), 31, T0 + 4_000 + 10 * MIN + 1)).toEqual([]);
+    expect(r.prune(T0 + 30_000 + 10 * MIN + 1)).toBe(1);
+    expect(r.size('ended')).toBe(0);
+  });
+
+  it('a still scene is merged (one entry per minIntervalMs), a scene change is always kept; the ring is bounded and says when it overflowed', () => {
+    const r = new RecentHashes({ windowMs: 10 * MIN, minIntervalMs: 500, mergeDistance: 8, maxPerStream: 10 });
+    const still = seededHash(2);
+    for (let i = 0; i < 10; i++) r.record('s', fromHex(flipBits(still, i % 3)), 90, T0 + i * 100, i * 100); // 10 fps for 1 s
+    expect(r.size('s')).toBe(2);
+    expect(r.last('s')!.lastSeenAt).toBe(T0 + 900);
+    r.record('s', h(3), 90, T0 + 950, 950); // a flash: another scene, 50 ms later
+    expect(r.size('s')).toBe(3);
+    for (let i = 0; i < 20; i++) r.record('s', h(200 + i), 90, T0 + 1_000 + i * 1_000, 1_000 + i * 1_000);
+    expect(r.size('s')).toBe(10);
+    expect(r.stats().overflowed).toBe(1);
+    expect(r.scan(fromHex(still), 31, T0 + 30_000)).toEqual([]);
+    expect(r.scan(h(219), 0, T0 + 30_000).map((x) => x.streamId)).toEqual(['s']);
+  });
+
+  it('the scan agrees with a naive scan of every kept hash (random streams)', () => {
+    const r = new RecentHashes({ windowMs: 10 * MIN, minIntervalMs: 0 });
+    const kept: Array<{ id: string; hex: string }> = [];
+    for (let s = 0; s < 30; s++)
+      for (let i = 0; i < 40; i++) {
+        const hex = i === 7 && s % 4 === 0 ? flipBits(seededHash(9), s % 20) : seededHash(1000 + s * 100 + i);
+        kept.push({ id: `s${s}`, hex });
+        r.record(`s${s}`, fromHex(hex), 80, T0 + i * 1000, i * 1000);
+      }
+    const q = fromHex(seededHash(9));
+    const naive = new Map<string, number>();
+    for (const k of kept) {
+      const d = [...fromHex(k.hex)].reduce((n, w, i) => n + [...((w ^ q[i]!) >>> 0).toString(2)].filter((b) => b === '1').length, 0);
+      if (d <= 31 && d < (naive.get(k.id) ?? 999)) naive.set(k.id, d);
+    }
+    const got = new Map(r.scan(q, 31, T0 + 60_000).map((x) => [x.streamId, x.distance]));
+    expect(got).toEqual(naive);
+    expect(got.size).toBe(8);
+  });
+});
+
+const parse = (text: string): Policy => {
+  const r = loadPolicy(text, 'yaml');
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.policy;
+};
+
+describe('crisis policy overlay', () => {
+  const base = parse(`version: 1
+name: base
+rules:
+  - { id: a, description: a, severity: low, match: { source: violence, minScore: 0.9 }, actions: { review: {} } }
+  - { id: b, description: b, severity: low, match: { source: nsfw, minScore: 0.9 }, actions: { review: {} } }
+stall:
+  - { id: st, source: sampler, afterSeconds: 30, mode: fail_open }
+`);
+  const overlay = parse(`version: crisis-1
+name: crisis
+rules:
+  - { id: strict, description: s, severity: high, match: { source: violence, minScore: 0.5 }, actions: { cut: true } }
+  - { id: b, description: b stricter, severity: low, match: { source: nsfw, minScore: 0.7 }, actions: { review: {} } }
+stall:
+  - { id: st, source: sampler, afterSeconds: 10, mode: fail_closed }
+`);
+  it("the overlay's rules come first, replace the base's by id, and the decisions name both versions", () => {
+    const p = withOverlay(base, overlay);
+    expect(p.rules.map((r) => [r.id, r.description])).toEqual([
+      ['strict', 's'],
+      ['b', 'b stricter'],
+      ['a', 'a'],
+    ]);
+    expect(p.stall).toEqual([expect.objectContaining({ id: 'st', mode: 'fail_closed', afterSeconds: 10 })]);
+    expect([p.name, p.version]).toEqual(['base+crisis', '1+crisis-1']);
+    expect(base.rules.map((r) => r.id)).toEqual(['a', 'b']);
+  });
+});
+
+describe('full-rate sampling for an incident (adaptive controller)', () => {
+  it("pinned with the incident's reason: never calmed down; unpinned at its end, it calms down calmForMs later; another reason's pin stays", async () => {
+    const { AdaptiveController } = await import('../../gateway/pipeline/adaptive.ts');
+    const c = new AdaptiveController({ calmForMs: 2_000 });
+    c.add('a', 0);
+    c.add('b', 0);
+    expect(c.mode('a')).toBe('keyframe');
+    c.pin('a', 1_000, 'incident inc_1');
+    c.pin('b', 1_000, 'viewer report');
+    expect(c.tick(60_000)).toEqual([]);
+    expect([c.mode('a'), c.mode('b')]).toEqual(['full', 'full']);
+    c.unpin('a', 'incident inc_1', 60_000);
+    c.unpin('b', 'incident inc_1', 60_000);
+    expect(c.tick(61_000)).toEqual([]);
+    expect(c.tick(62_000).map((x) => [x.streamId, x.mode])).toEqual([['a', 'keyframe']]);
+    expect(c.mode('b')).toBe('full');
+  });
+});
