@@ -11,11 +11,17 @@ export interface EntryMeta {
   /** Set when a derived entry (a crop of the content) is what is indexed. */
   derivedEntryId?: string;
   entryRegion?: string;
+  quarantined?: boolean;
+  floodExempt?: boolean;
 }
 
 export interface BankMatch extends EntryMeta {
   distance: number;
   variant: DihedralVariant;
+  /** The entry is in a negative bank: it suppresses, never acts. */
+  negative?: boolean;
+  /** Outside its bank's matching_enabled_ratio (gradual rollout). */
+  outsideRollout?: boolean;
 }
 
 /** What a matcher needs of the index: lookups and the revision they reflect. */
@@ -27,7 +33,23 @@ export interface BankLookup {
 interface BankMeta {
   radius: number;
   enabled: boolean;
+  negative: boolean;
+  ratio: number;
   slots: Set<number>;
+}
+
+/**
+ * Where a content id falls in [0, 1) for its bank's gradual rollout (HMA's matching_enabled_ratio): FNV-1a
+ * of the id, so the same content is in or out on every node and every lookup, and raising the ratio only
+ * adds content.
+ */
+export function rolloutPoint(contentId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < contentId.length; i++) {
+    h ^= contentId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h / 2 ** 32;
 }
 
 /** Changes read per round trip; a refresh keeps reading until the feed is drained. */
@@ -46,6 +68,8 @@ export class HashBankIndex implements BankLookup {
   private readonly banks = new Map<string, BankMeta>();
   private lastRevision = 0;
   private maxRadius = 0;
+  /** Entries quarantined here before the store says so (the flood guard trips at once; the write follows). */
+  private readonly held = new Set<string>();
   private running: Promise<unknown> | null = null;
   private queued: Promise<number> | null = null;
   private readonly addedListeners = new Set<(entry: BankEntryRecord) => void>();
@@ -68,6 +92,24 @@ export class HashBankIndex implements BankLookup {
 
   get size(): number {
     return this.index.size;
+  }
+
+  /**
+   * Reports the entry's matches as quarantined from now on, before its quarantine is stored (the flood guard
+   * acts on the frame that tripped it). Released when the store reports the entry quarantined, exempt or gone.
+   */
+  hold(entryId: string): void {
+    this.held.add(entryId);
+  }
+
+  /** The indexed entry (a base entry's own record), or undefined. */
+  entry(entryId: string): EntryMeta | undefined {
+    const slot = this.slotByEntry.get(entryId);
+    return slot === undefined ? undefined : (this.meta[slot] ?? undefined);
+  }
+
+  isHeld(entryId: string): boolean {
+    return this.held.has(entryId);
   }
 
   /** Loads every bank; the revision is read first, so a change that lands during the load is applied again by the next refresh. */
@@ -138,7 +180,13 @@ export class HashBankIndex implements BankLookup {
       this.updateRadius();
       return;
     }
-    const fresh: BankMeta = { radius: settings.radius, enabled: settings.enabled, slots: new Set() };
+    const fresh: BankMeta = {
+      radius: settings.radius,
+      enabled: settings.enabled,
+      negative: settings.kind === 'negative',
+      ratio: settings.matchingEnabledRatio ?? 1,
+      slots: new Set(),
+    };
     try {
       for await (const page of this.store.entries(name)) {
         const rows = page.filter((e) => e.signalType === PDQ_SIGNAL_TYPE && isPdqHex(e.hash));
@@ -161,6 +209,7 @@ export class HashBankIndex implements BankLookup {
 
   private upsert(e: BankEntryRecord): void {
     this.dropEntry(e.id);
+    if (e.quarantined || e.floodExempt) this.held.delete(e.derivedFrom ?? e.id);
     const bank = this.banks.get(e.bank);
     if (!bank || e.signalType !== PDQ_SIGNAL_TYPE || !isPdqHex(e.hash)) return;
     const slot = this.index.add(fromHex(e.hash));
@@ -170,6 +219,7 @@ export class HashBankIndex implements BankLookup {
   }
 
   private dropEntry(id: string): void {
+    this.held.delete(id);
     const slot = this.slotByEntry.get(id);
     if (slot !== undefined) this.dropSlot(slot);
   }
@@ -204,7 +254,12 @@ export class HashBankIndex implements BankLookup {
         const bank = this.banks.get(meta.bank);
         if (!bank || !bank.enabled || hit.distance > bank.radius) continue;
         const prev = best.get(meta.entryId);
-        if (!prev || hit.distance < prev.distance) best.set(meta.entryId, { ...meta, distance: hit.distance, variant });
+        if (prev && hit.distance >= prev.distance) continue;
+        const m: BankMatch = { ...meta, distance: hit.distance, variant };
+        if (bank.negative) m.negative = true;
+        if (this.held.has(meta.entryId)) m.quarantined = true;
+        if (bank.ratio < 1 && rolloutPoint(meta.entryId) >= bank.ratio) m.outsideRollout = true;
+        best.set(meta.entryId, m);
       }
     }
     return [...best.values()].sort((a, b) => a.distance - b.distance);
@@ -214,6 +269,8 @@ export class HashBankIndex implements BankLookup {
 /** The index's view of a stored entry: derived entries point at the content they were cut from. */
 function metaOf(r: BankEntryRecord): EntryMeta {
   const base: EntryMeta = { entryId: r.derivedFrom ?? r.id, bank: r.bank, category: r.category, severity: r.severity };
+  if (r.quarantined) base.quarantined = true;
+  if (r.floodExempt) base.floodExempt = true;
   if (r.derivedFrom) {
     base.derivedEntryId = r.id;
     base.entryRegion = r.region ?? 'derived';

@@ -23,6 +23,10 @@ export interface BankSettings {
   enabled: boolean;
   /** Hamming radius of this bank's matches. */
   radius: number;
+  /** `negative` (HMA's "don't match" bank): a frame matching one of its entries has its positive matches suppressed. Default positive. */
+  kind?: 'positive' | 'negative';
+  /** Share of the bank's content that matches (HMA's matching_enabled_ratio), decided per content id. Default 1. */
+  matchingEnabledRatio?: number;
 }
 
 /** One enabled entry, as the index needs it (the rest — note, source, who added it — stays in the store). */
@@ -38,6 +42,10 @@ export interface BankEntryRecord {
   derivedFrom?: string | null;
   /** The region of that entry a derived entry hashes (`centre-80`, `tile-tl`, `trimmed`…). */
   region?: string | null;
+  /** Matches are reported as suppressed (no cut) until a moderator clears it: a flood of matches, a partner's deconfirmation. */
+  quarantined?: boolean;
+  /** A moderator cleared a flood quarantine: the flood guard leaves it alone. */
+  floodExempt?: boolean;
 }
 
 /**

@@ -25,6 +25,25 @@ export interface HashMatcherOptions {
 
 export const DEFAULT_HASH_MATCHER: HashMatcherOptions = { dihedral: true, minQuality: PDQ_MIN_QUALITY, regions: { tiles: true, inner: true }, regionsFps: 2 };
 
+/**
+ * The source of a bank match that must not act: suppressed by a negative bank's entry on the same frame,
+ * quarantined (a flood of matches, a partner's deconfirmation) or outside its bank's gradual rollout. No
+ * rule of a policy selects it unless written to; it is stored with the stream's signals like any match, so
+ * what was held back and why stays on record.
+ */
+export const HASH_SUPPRESSED_SOURCE = 'hash_suppressed';
+
+type SuppressedReason = 'negative_bank' | 'quarantined' | 'rollout';
+
+function suppression(m: BankMatch, negative: BankMatch | undefined): { source: string; detail?: Record<string, string> } {
+  const reason: SuppressedReason | null = negative ? 'negative_bank' : m.quarantined ? 'quarantined' : m.outsideRollout ? 'rollout' : null;
+  if (!reason) return { source: 'hash_match' };
+  return {
+    source: HASH_SUPPRESSED_SOURCE,
+    detail: { suppressed: reason, ...(negative ? { suppressedBy: `${negative.bank}/${negative.entryId}` } : {}) },
+  };
+}
+
 /** Streams whose region slot is remembered at once; the oldest is forgotten past it. */
 const MAX_STREAMS = 10_000;
 
@@ -79,13 +98,16 @@ export class HashMatcher implements FrameClassifier {
         if (!prev || m.distance < prev.m.distance) best.set(key, { m, r });
       }
     }
-    const found = [...best.values()].sort((a, b) => a.m.distance - b.m.distance);
+    const all = [...best.values()].sort((a, b) => a.m.distance - b.m.distance);
+    // A negative ("don't match") bank's entry acts on nothing itself: it suppresses the frame's positive matches.
+    const negative = all.find((f) => f.m.negative);
+    const found = all.filter((f) => !f.m.negative);
     this.stats.matches += found.length;
     const signals = found.map(({ m, r }): FrameSignal => ({
       streamId: frame.streamId,
       frameTimeMs: frame.mediaTimeMs,
       observedAt: ctx.observedAt,
-      source: 'hash_match',
+      ...suppression(m, negative?.m),
       label: m.category,
       match: {
         bank: m.bank,
@@ -102,7 +124,14 @@ export class HashMatcher implements FrameClassifier {
       },
       version: `banks@${this.banks.revision}`,
     }));
-    return { signals, facts: { pdq, matches: signals.map((s) => s.match) } };
+    return {
+      signals,
+      facts: {
+        pdq,
+        matches: signals.map((s) => (s.source === HASH_SUPPRESSED_SOURCE ? { ...s.match, suppressed: s.detail?.suppressed } : s.match)),
+        ...(negative ? { negativeMatch: { bank: negative.m.bank, entryId: negative.m.entryId, distance: negative.m.distance } } : {}),
+      },
+    };
   }
 
   /** Is this frame the first of its region slot in its stream? */

@@ -207,9 +207,14 @@ export const ConfigSchema = z
         enabled: z.boolean().default(true),
         /** How often the schedule is read for due fetches (ms). */
         pollMs: z.number().int().min(100).max(600_000).default(5_000),
+        /**
+         * What a partner's deconfirmation (negative_class opinion) of an entry we served does here: `quarantine`
+         * it (its matches cut nothing until a moderator clears or removes it) or only `record` it for moderators.
+         */
+        partnerOpinions: z.enum(['quarantine', 'record']).default('quarantine'),
       })
       .strict()
-      .default({ enabled: true, pollMs: 5_000 }),
+      .default({ enabled: true, pollMs: 5_000, partnerOpinions: 'quarantine' }),
     /** Crisis mode (gateway/crisis/): incidents, full-rate sampling, the policy overlay, the retroactive scan. */
     crisis: z
       .object({
@@ -248,6 +253,20 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ hashUrlAllowlist: [], hashMaxBytes: 32 * 2 ** 20, hashFetchTimeoutMs: 10_000 }),
+    /**
+     * Flood guard: an entry matching far more distinct live streams than its baseline within `windowMs` (at
+     * least `streams`, and `baselineFactor` times its usual count) is quarantined at once — its matches are
+     * logged but cut nothing — and queued for a moderator (GET /api/v1/entry-quarantines). Counted per node.
+     */
+    floodGuard: z
+      .object({
+        enabled: z.boolean().default(true),
+        windowMs: z.number().int().min(1_000).max(86_400_000).default(60_000),
+        streams: z.number().int().min(2).max(1_000_000).default(50),
+        baselineFactor: z.number().min(1).max(1_000).default(10),
+      })
+      .strict()
+      .default({ enabled: true, windowMs: 60_000, streams: 50, baselineFactor: 10 }),
     /** Live streams one account may have at once, on all nodes together; a further publish is refused as already_live. */
     maxLiveStreamsPerAccount: z.number().int().min(1).max(100).default(1),
     log: z

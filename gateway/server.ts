@@ -33,6 +33,8 @@ import { thumbnailFromFrame } from './media/thumbnail.ts';
 import { EvidenceStore } from './evidence/store.ts';
 import { pinUnpinnedEvidence } from './evidence/recover.ts';
 import { SqlBankStore } from './banks/store.ts';
+import { FloodGuard } from './banks/flood-guard.ts';
+import { quarantineEntry } from './banks/quarantine.ts';
 import { PolicyRunner } from './enforcement/policy-runner.ts';
 import { PolicyStore, DEFAULT_POLICY_FILE } from './enforcement/policy-store.ts';
 import { resolveFfmpeg } from './media/ffmpeg-path.ts';
@@ -61,6 +63,8 @@ export interface Gateway {
   enforcer: GateEnforcer;
   http: FastifyInstance;
   banks: HashBankIndex;
+  /** Holds back matches of an entry that floods (gateway/banks/flood-guard.ts). */
+  floodGuard: FloodGuard;
   policies: PolicyStore;
   runner: PolicyRunner;
   watcher: StreamWatcher | null;
@@ -262,6 +266,22 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       .refresh()
       .then((touched) => touched > 0 && log.info({ touched, hashes: banks.size }, 'bank change applied'))
       .catch((err) => log.error({ err }, 'bank sync failed; will retry'));
+  const floodGuard = new FloodGuard(config.floodGuard, {
+    now: Date.now,
+    hold: (entryId) => banks.hold(entryId),
+    isExempt: (entryId) => banks.entry(entryId)?.floodExempt === true,
+    onTrip: (trip) => {
+      log.warn({ bank: trip.bank, entry: trip.entryId, streams: trip.streams, threshold: trip.threshold }, 'flood guard: entry quarantined for review');
+      void quarantineEntry(store.db, {
+        entryId: trip.entryId,
+        reason: 'flood',
+        actor: 'system:flood-guard',
+        detail: { streams: trip.streams, threshold: trip.threshold, baseline: trip.baseline, windowMs: trip.windowMs, sample: trip.sample },
+      })
+        .then(() => refreshBanks())
+        .catch((err) => log.error({ err, entry: trip.entryId }, 'storing a flood quarantine failed; the entry stays held on this node'));
+    },
+  });
   const refreshPolicy = () =>
     void policies
       .refresh()
@@ -429,6 +449,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       crisis,
       secretKey,
       flv,
+      onQuarantineResolved: (entryId) => floodGuard.forget(entryId),
     },
     ws,
     opts.extraRoutes,
@@ -440,7 +461,18 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   if (config.sampling.enabled) {
     const ffmpeg = await resolveFfmpeg();
     log.info({ ffmpeg: ffmpeg.path, version: ffmpeg.version, source: ffmpeg.source }, 'sampling live streams with ffmpeg');
-    watcher = new StreamWatcher(registry, stage, (s) => (metrics.signal(s), runner.onSignal(s)), ffmpeg, { rtmpPort, ...config.sampling }, log);
+    watcher = new StreamWatcher(
+      registry,
+      stage,
+      (s) => {
+        const held = floodGuard.filter(s);
+        metrics.signal(held);
+        runner.onSignal(held);
+      },
+      ffmpeg,
+      { rtmpPort, ...config.sampling },
+      log,
+    );
   }
   watcherRef = watcher;
   watcher?.onModeChange(crisis.modeChanged);
@@ -535,6 +567,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     enforcer,
     http,
     banks,
+    floodGuard,
     policies,
     runner,
     watcher,

@@ -19,6 +19,8 @@ const BankRow = z
     enabled: z.number().int().describe('1 enabled, 0 disabled'),
     created_at: z.number().describe('epoch ms'),
     created_by: z.string(),
+    kind: z.enum(['positive', 'negative']).describe('negative: HMA\'s "don\'t match" bank, whose matches suppress positive ones'),
+    matching_enabled_ratio: z.number().describe("Share of the bank's content that matches (gradual rollout, by content id)"),
   })
   .meta({ id: 'Bank' });
 

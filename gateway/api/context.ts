@@ -44,6 +44,8 @@ export interface ApiContext {
   /** Sampling mode, latest frame and play path of live streams. */
   live: LiveStatus;
   latestFrames: LatestFrames;
+  /** A moderator resolved an entry's quarantine (the flood guard counts it afresh). */
+  onQuarantineResolved?: (entryId: string) => void;
   /** Fetches from hash exchanges (gateway/exchanges/); absent in API-only test servers. */
   exchanges?: ExchangeRunner;
   /** Crisis mode on this node (the incident itself is in the database); absent in API-only test servers. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fromHex } from '../../classifiers/pdq.ts';
-import { addEntries, getBank, listBanks } from '../banks/manage.ts';
+import { addEntries, getBank, listBanks, setBankRatio } from '../banks/manage.ts';
+import type { Bank } from '../store/schema.ts';
 import { contentIds } from '../exchanges/hma-ids.ts';
 import type { ApiContext } from './context.ts';
 import { errors, HttpError, json, type ApiApp } from './route.ts';
@@ -16,14 +17,22 @@ import { errors, HttpError, json, type ApiApp } from './route.ts';
  *  - curation.py `banks_index` (GET /c/banks): a list of BankConfig `{name, matching_enabled_ratio}`;
  *  - curation.py `bank_add_as_signals` (POST /c/bank/<name>/signal, JSON `{signal_type: value}`) answers
  *    `_bank_add_signals`' `{id, signals: {signal_type: value}}`.
- * Differences: these routes take a moderator token (HMA leaves auth to the network in front of it); bank
- * names are modgate's (lowercase); a bank's ratio is 1 when enabled and 0 when disabled (modgate banks
- * have no gradual rollout yet); errors carry modgate's `{error, message}` body with HMA's statuses.
+ *  - curation.py `bank_update` (PUT /c/bank/<name>, JSON `{matching_enabled_ratio}`) answers the BankConfig.
+ * Differences: these routes take a moderator token (operator for the update; HMA leaves auth to the network
+ * in front of it); bank names are modgate's (lowercase); a disabled bank answers ratio 0; the rollout is
+ * decided per content id (classifiers/bank-index.ts rolloutPoint), the same on every lookup and node, rather
+ * than by a coin flip per lookup — `seed` is accepted and ignored, `bypass_coinflip=true` lists content
+ * outside the rollout too; errors carry modgate's `{error, message}` body with HMA's statuses.
  */
 
 const PdqSignal = z.string().regex(/^[0-9a-fA-F]{64}$/, 'invalid signal: a PDQ hash is 64 hex characters');
 const Match = z.object({ bank_content_id: z.number().int(), distance: z.string() });
 const BankConfig = z.object({ name: z.string(), matching_enabled_ratio: z.number() }).meta({ id: 'HmaBankConfig' });
+
+const bankConfig = (b: Pick<Bank, 'name' | 'enabled' | 'matching_enabled_ratio'>) => ({
+  name: b.name,
+  matching_enabled_ratio: b.enabled === 1 ? Number(b.matching_enabled_ratio) : 0,
+});
 
 export function hmaRoutes(app: ApiApp, ctx: ApiContext): void {
   const db = ctx.store.db;
@@ -52,7 +61,10 @@ export function hmaRoutes(app: ApiApp, ctx: ApiContext): void {
       if (!parsed.success) throw new HttpError(400, 'invalid', parsed.error.issues[0]!.message, 'query.signal');
       const wanted = req.query.banks ? new Set(req.query.banks.split(',').map((b) => b.trim())) : null;
       // Only the hash as given (HMA's PDQ index does not try rotations); disabled banks never match.
-      const matches = ctx.banks.match([{ variant: 'original', hash: fromHex(parsed.data.toLowerCase()) }]).filter((m) => !wanted || wanted.has(m.bank));
+      const bypass = req.query.bypass_coinflip === 'true';
+      const matches = ctx.banks
+        .match([{ variant: 'original', hash: fromHex(parsed.data.toLowerCase()) }])
+        .filter((m) => (!wanted || wanted.has(m.bank)) && (bypass || !m.outsideRollout));
       const ids = await contentIds(
         db,
         matches.map((m) => m.entryId),
@@ -68,7 +80,25 @@ export function hmaRoutes(app: ApiApp, ctx: ApiContext): void {
     url: '/c/banks',
     config: { auth: 'moderator' },
     schema: { summary: 'HMA: list banks (BankConfig)', tags: ['hma'], response: { 200: json(z.array(BankConfig), 'Banks') } },
-    handler: async () => (await listBanks(db)).map((b) => ({ name: b.name, matching_enabled_ratio: b.enabled === 1 ? 1 : 0 })),
+    handler: async () => (await listBanks(db)).map(bankConfig),
+  });
+
+  app.route({
+    method: 'PUT',
+    url: '/c/bank/:name',
+    config: { auth: 'operator' },
+    schema: {
+      summary: "HMA: update a bank's matching_enabled_ratio (gradual rollout) → BankConfig",
+      tags: ['hma'],
+      params: z.object({ name: z.string().min(1).max(64) }),
+      body: z.object({ matching_enabled_ratio: z.number().min(0).max(1) }).strict(),
+      response: { 200: json(BankConfig, 'The bank'), ...errors({ 404: 'No such bank' }) },
+    },
+    handler: async (req) => {
+      const bank = await setBankRatio(db, req.principal.actor, req.params.name, req.body.matching_enabled_ratio);
+      await ctx.banks.refresh();
+      return bankConfig(bank);
+    },
   });
 
   app.route({

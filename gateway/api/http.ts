@@ -17,6 +17,7 @@ import { installConventions, type ApiRouteInfo } from './conventions.ts';
 import { decisionRoutes } from './decisions.ts';
 import { eventRoutes } from './events.ts';
 import { exchangeRoutes } from './exchanges.ts';
+import { opinionRoutes } from './opinions.ts';
 import { hmaRoutes } from './hma.ts';
 import { hmaHashRoutes } from './hma-hash.ts';
 import { incidentRoutes } from './incidents.ts';
@@ -60,6 +61,7 @@ export const API_ROUTES: RouteModule[] = [
   exchangeRoutes,
   hmaRoutes,
   hmaHashRoutes,
+  opinionRoutes,
   incidentRoutes,
   orderRoutes,
   transparencyRoutes,

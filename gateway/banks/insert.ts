@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { newId } from '../security/secrets.ts';
-import type { BankEntry, Database } from '../store/schema.ts';
+import type { BankEntry, Database, NewBankEntry } from '../store/schema.ts';
 
 /**
  * The one batch insert of base bank entries (not derived crops), shared by operators' adds
@@ -42,7 +42,7 @@ export async function insertEntries(
   const revived: string[] = [];
   for (let i = 0; i < entries.length; i += INSERT_BATCH) {
     const slice = entries.slice(i, i + INSERT_BATCH);
-    const rows: BankEntry[] = slice.map((e) => ({
+    const rows: NewBankEntry[] = slice.map((e) => ({
       id: newId('bke', opts.at),
       bank,
       hash: e.hash,
@@ -70,6 +70,8 @@ export async function insertEntries(
         .where('bank', '=', bank)
         .where('derived_from', 'is', null)
         .where('enabled', '=', 0)
+        // A hash our moderators deconfirmed stays off whatever its exchange lists.
+        .where((eb) => eb.or([eb('opinion', 'is', null), eb('opinion', '!=', 'deconfirmed')]))
         .where(
           'hash',
           'in',

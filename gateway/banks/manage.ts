@@ -28,6 +28,8 @@ export async function createBank(db: Kysely<Database>, actor: string, input: Cre
       enabled: 1,
       created_at: now,
       created_by: actor,
+      kind: b.kind,
+      matching_enabled_ratio: b.matchingEnabledRatio,
     };
     await trx.insertInto('banks').values(bank).execute();
     await appendAudit(trx, {
@@ -35,7 +37,7 @@ export async function createBank(db: Kysely<Database>, actor: string, input: Cre
       action: 'bank.create',
       targetType: 'bank',
       targetId: b.name,
-      detail: { category: b.category, severity: b.severity, radius: b.radius },
+      detail: { category: b.category, severity: b.severity, radius: b.radius, kind: b.kind, matchingEnabledRatio: b.matchingEnabledRatio },
       at: now,
     });
     await recordBankChange(trx, b.name, null, now);
@@ -72,6 +74,26 @@ export async function setBankEnabled(db: Kysely<Database>, actor: string, name: 
       .execute();
     await appendAudit(trx, { actor, action: enabled ? 'bank.enable' : 'bank.disable', targetType: 'bank', targetId: name, reason, at: now });
     await recordBankChange(trx, name, null, now);
+  });
+}
+
+/** Sets a bank's matching_enabled_ratio (HMA's gradual rollout); audited, applied to live matching through the change feed. */
+export async function setBankRatio(db: Kysely<Database>, actor: string, name: string, ratio: number): Promise<Bank> {
+  if (!(ratio >= 0 && ratio <= 1)) throw new DomainError('invalid', 'matching_enabled_ratio is between 0 and 1');
+  return db.transaction().execute(async (trx) => {
+    const before = await getBank(trx, name);
+    const now = Date.now();
+    await trx.updateTable('banks').set({ matching_enabled_ratio: ratio }).where('name', '=', name).execute();
+    await appendAudit(trx, {
+      actor,
+      action: 'bank.ratio',
+      targetType: 'bank',
+      targetId: name,
+      detail: { from: before.matching_enabled_ratio, to: ratio },
+      at: now,
+    });
+    await recordBankChange(trx, name, null, now);
+    return { ...before, matching_enabled_ratio: ratio };
   });
 }
 

@@ -18,6 +18,10 @@ export const CreateBankSchema = z
       .regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a category is lowercase a-z, 0-9, _ . -'),
     severity: SeverityEnum.default('critical'),
     radius: z.number().int().min(0).max(64).default(PDQ_MATCH_DISTANCE),
+    /** `negative`: HMA's "don't match" bank: a frame matching one of its entries has its positive matches suppressed. */
+    kind: z.enum(['positive', 'negative']).default('positive'),
+    /** HMA's matching_enabled_ratio: the share of the bank's content that matches (gradual rollout), by content id. */
+    matchingEnabledRatio: z.number().min(0).max(1).default(1),
   })
   .strict();
 export type CreateBank = z.input<typeof CreateBankSchema>;

@@ -19,7 +19,15 @@ const PAGE = 20_000;
 /** Entry ids per `in (…)` lookup: far below SQLite's and PostgreSQL's bound-parameter limits. */
 const ID_CHUNK = 1_000;
 
-const settingsOf = (b: Pick<Bank, 'name' | 'enabled' | 'radius'>): BankSettings => ({ name: b.name, enabled: b.enabled === 1, radius: b.radius });
+const settingsOf = (b: Pick<Bank, 'name' | 'enabled' | 'radius' | 'kind' | 'matching_enabled_ratio'>): BankSettings => ({
+  name: b.name,
+  enabled: b.enabled === 1,
+  radius: b.radius,
+  kind: b.kind === 'negative' ? 'negative' : 'positive',
+  matchingEnabledRatio: Number(b.matching_enabled_ratio),
+});
+const BANK_COLUMNS = ['name', 'enabled', 'radius', 'kind', 'matching_enabled_ratio'] as const;
+const ENTRY_COLUMNS = ['id', 'bank', 'hash', 'category', 'severity', 'derived_from', 'region', 'quarantined', 'flood_exempt'] as const;
 
 /** Every entry in the database is a PDQ hash today; other signal types will carry theirs in a column. */
 const recordOf = (r: {
@@ -30,6 +38,8 @@ const recordOf = (r: {
   severity: BankEntryRecord['severity'];
   derived_from: string | null;
   region: string | null;
+  quarantined: number;
+  flood_exempt: number;
 }): BankEntryRecord => ({
   id: r.id,
   bank: r.bank,
@@ -38,6 +48,8 @@ const recordOf = (r: {
   category: r.category,
   severity: r.severity,
   ...(r.derived_from !== null ? { derivedFrom: r.derived_from, region: r.region } : {}),
+  ...(r.quarantined ? { quarantined: true } : {}),
+  ...(r.flood_exempt ? { floodExempt: true } : {}),
 });
 
 type BankChangeRow = { seq: number; bank: string; entry_id: string | null };
@@ -75,12 +87,12 @@ export class SqlBankStore implements BankStore {
   }
 
   async banks(): Promise<BankSettings[]> {
-    const rows = await this.db.selectFrom('banks').select(['name', 'enabled', 'radius']).orderBy('name').execute();
+    const rows = await this.db.selectFrom('banks').select(BANK_COLUMNS).orderBy('name').execute();
     return rows.map(settingsOf);
   }
 
   async bank(name: string): Promise<BankSettings | null> {
-    const row = await this.db.selectFrom('banks').select(['name', 'enabled', 'radius']).where('name', '=', name).executeTakeFirst();
+    const row = await this.db.selectFrom('banks').select(BANK_COLUMNS).where('name', '=', name).executeTakeFirst();
     return row ? settingsOf(row) : null;
   }
 
@@ -89,7 +101,7 @@ export class SqlBankStore implements BankStore {
     for (;;) {
       const rows = await this.db
         .selectFrom('bank_entries')
-        .select(['id', 'bank', 'hash', 'category', 'severity', 'derived_from', 'region'])
+        .select(ENTRY_COLUMNS)
         .where('bank', '=', bank)
         .where('enabled', '=', 1)
         .where('id', '>', after)
@@ -145,7 +157,7 @@ export class SqlBankStore implements BankStore {
     for (let i = 0; i < ids.length; i += ID_CHUNK) {
       const found = await this.db
         .selectFrom('bank_entries')
-        .select(['id', 'bank', 'hash', 'category', 'severity', 'enabled', 'derived_from', 'region'])
+        .select([...ENTRY_COLUMNS, 'enabled'])
         .where('id', 'in', ids.slice(i, i + ID_CHUNK))
         .execute();
       for (const r of found) if (r.enabled === 1) upserts.push(recordOf(r));

@@ -4,7 +4,7 @@ import { openSecret } from '../security/secrets.ts';
 import { systemTimers, type TimerHandle, type Timers } from '../sampler/timers.ts';
 import type { Database, ExchangeRow } from '../store/schema.ts';
 import { applyPage, recordFailure, type ApplyResult } from './apply.ts';
-import { ExchangeFetchError, type SignalExchange } from './exchange.ts';
+import { ExchangeFetchError, type SignalExchange, type SignalOpinion } from './exchange.ts';
 import type { FetchLike } from './http.ts';
 import { createExchange, EXCHANGE_KINDS, type ExchangeKind } from './kinds.ts';
 
@@ -90,6 +90,19 @@ export class ExchangeRunner {
     const p = this.fetchPages(name).finally(() => this.running.delete(name));
     this.running.set(name, p);
     return p;
+  }
+
+  /**
+   * Sends our opinion of one of the exchange's signals back to it. Resolves false when its kind takes no
+   * opinions (python-threatexchange's NotImplementedError); throws when sending failed.
+   */
+  async reportOpinion(name: string, signalType: string, hash: string, opinion: SignalOpinion): Promise<boolean> {
+    const row = await this.o.db.selectFrom('exchanges').selectAll().where('name', '=', name).executeTakeFirst();
+    if (!row) return false;
+    const exchange = this.exchangeFor(row);
+    if (!exchange.reportOpinion) return false;
+    await exchange.reportOpinion(signalType, hash, opinion, this.abort.signal);
+    return true;
   }
 
   private exchangeFor(row: ExchangeRow): SignalExchange {

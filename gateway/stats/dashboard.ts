@@ -27,7 +27,8 @@ export const BACKLOG_AGES: ReadonlyArray<{ label: string; maxMs: number | null }
 
 /** Time-to-cut histogram buckets (upper bounds, ms). */
 export const CUT_TIMES: ReadonlyArray<{ label: string; maxMs: number | null }> = [
-  { label: '< 1 s', maxMs: 1_000 },
+  { label: '< 250 ms', maxMs: 250 },
+  { label: '250 ms – 1 s', maxMs: 1_000 },
   { label: '1–2 s', maxMs: 2_000 },
   { label: '2–5 s', maxMs: 5_000 },
   { label: '5–10 s', maxMs: 10_000 },

@@ -537,6 +537,66 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0031_opinions_negative_banks_flood_guard': {
+      // Issue 13 item 3: negative banks (`kind`) whose matches suppress positive ones; a bank's gradual rollout
+      // (`matching_enabled_ratio`, HMA's BankConfig); an entry's opinion (a moderator confirmed or deconfirmed
+      // a third-party signal), its quarantine (a flood of matches, or a partner's deconfirmation: it still
+      // matches and is logged but cuts nothing until a moderator looks) and a cleared flood's exemption;
+      // opinions given and received; and the moderators' queue of quarantined entries.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('banks')
+          .addColumn('kind', 'text', (c) => c.notNull().defaultTo('positive'))
+          .execute();
+        await db.schema
+          .alterTable('banks')
+          .addColumn('matching_enabled_ratio', (dialect === 'postgres' ? 'double precision' : 'real') as 'real', (c) => c.notNull().defaultTo(1))
+          .execute();
+        await db.schema.alterTable('bank_entries').addColumn('opinion', 'text').execute();
+        await db.schema
+          .alterTable('bank_entries')
+          .addColumn('quarantined', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('bank_entries')
+          .addColumn('flood_exempt', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createTable('entry_opinions')
+          .addColumn('id', serial as 'integer', (c) => autoPk(c))
+          .addColumn('at', big, (c) => c.notNull())
+          .addColumn('bank', 'text')
+          .addColumn('entry_id', 'text')
+          .addColumn('signal_type', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('tags', 'text', (c) => c.notNull())
+          .addColumn('is_mine', 'integer', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('exchange', 'text')
+          .addColumn('reported_at', big)
+          .addColumn('report_error', 'text')
+          .execute();
+        await db.schema.createIndex('entry_opinions_hash').on('entry_opinions').columns(['hash', 'at']).execute();
+        await db.schema
+          .createTable('entry_quarantines')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('entry_id', 'text', (c) => c.notNull())
+          .addColumn('bank', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .addColumn('at', big, (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('handled_by', 'text')
+          .addColumn('handled_at', big)
+          .addColumn('handle_reason', 'text')
+          .execute();
+        await db.schema.createIndex('entry_quarantines_status').on('entry_quarantines').columns(['status', 'at']).execute();
+        await db.schema.createIndex('entry_quarantines_entry').on('entry_quarantines').column('entry_id').execute();
+      },
+    },
     '0030_hma_content_ids': {
       // HMA's API names banked content by an integer (`bank_content_id`); entries here are text ids. A stable
       // integer per entry, handed out when HMA-compatible routes first name it.

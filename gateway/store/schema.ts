@@ -168,7 +168,13 @@ export interface BanksTable {
   enabled: number;
   created_at: number;
   created_by: string;
+  /** `positive` (matches act) or `negative` (HMA's "don't match": its matches suppress positive ones). */
+  kind: Generated<BankKind>;
+  /** Share of the bank's content that matches (HMA's gradual rollout), decided per content id. */
+  matching_enabled_ratio: Generated<number>;
 }
+
+export type BankKind = 'positive' | 'negative';
 
 export interface BankEntriesTable {
   id: string;
@@ -186,6 +192,51 @@ export interface BankEntriesTable {
   derived_from: string | null;
   /** Which region of its entry a derived entry hashes (`centre-80`, `tile-tl`, `trimmed`…); null for an entry itself. */
   region: string | null;
+  /** A moderator's opinion of a third-party signal: `confirmed` or `deconfirmed` (then disabled, and kept so by its exchange). */
+  opinion: string | null;
+  /** 1: matches are logged but cut nothing, until a moderator clears or removes it (entry_quarantines). */
+  quarantined: Generated<number>;
+  /** 1: a moderator cleared a flood quarantine; the flood guard leaves the entry alone. */
+  flood_exempt: Generated<number>;
+}
+
+export interface EntryOpinionsTable {
+  id: Generated<number>;
+  at: number;
+  bank: string | null;
+  entry_id: string | null;
+  signal_type: string;
+  hash: string;
+  /** python-threatexchange SignalOpinionCategory: negative_class, investigation_seed, positive_class. */
+  category: string;
+  /** JSON list of tags. */
+  tags: string;
+  /** 1: our own opinion (given here); 0: a partner's, received. */
+  is_mine: number;
+  /** `moderator` or `partner:<name>`. */
+  source: string;
+  actor: string;
+  reason: string | null;
+  /** The exchange our opinion is reported to (its bank fed the entry). */
+  exchange: string | null;
+  reported_at: number | null;
+  report_error: string | null;
+}
+
+export interface EntryQuarantinesTable {
+  id: string;
+  entry_id: string;
+  bank: string;
+  /** `flood` (matched far more streams than its baseline) or `partner_opinion` (a partner deconfirmed it). */
+  reason: string;
+  /** JSON facts (streams in the window, the partner). */
+  detail: string;
+  at: number;
+  /** `open`, `cleared` (matching again) or `removed` (the entry disabled). */
+  status: string;
+  handled_by: string | null;
+  handled_at: number | null;
+  handle_reason: string | null;
 }
 
 export interface BankChangesTable {
@@ -493,6 +544,8 @@ export interface Database {
   exchange_quarantine: ExchangeQuarantineTable;
   exchange_partners: ExchangePartnersTable;
   hma_content_ids: HmaContentIdsTable;
+  entry_opinions: EntryOpinionsTable;
+  entry_quarantines: EntryQuarantinesTable;
   incidents: IncidentsTable;
   incident_events: IncidentEventsTable;
   signals: SignalsTable;
@@ -528,6 +581,9 @@ export type AuditRecord = Selectable<AuditLogTable>;
 export type NewAudit = Insertable<AuditLogTable>;
 export type Bank = Selectable<BanksTable>;
 export type BankEntry = Selectable<BankEntriesTable>;
+export type NewBankEntry = Insertable<BankEntriesTable>;
+export type EntryQuarantine = Selectable<EntryQuarantinesTable>;
+export type EntryOpinion = Selectable<EntryOpinionsTable>;
 export type ExchangeRow = Selectable<ExchangesTable>;
 export type ExchangePartner = Selectable<ExchangePartnersTable>;
 export type DecisionRow = Selectable<DecisionsTable>;

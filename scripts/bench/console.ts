@@ -1,6 +1,7 @@
 /**
  * The console's numbers (issue 10): first load (cold, localhost), push latency decision → review queue,
- * and the Live grid's main-thread time with 100 live streams pushing a frame a second each.
+ * the Live grid's main-thread time with 100 live streams pushing a frame a second each, and a viewer's
+ * report → its stream in an open reports queue (issue 14's real-time queue).
  *
  * Real gateway (SQLite, no sampling), real Chromium (playwright-core). Streams in the grid are registered
  * in the gateway's registry with a synthetic 512×288 frame each (no publishers: 100 ffmpeg processes
@@ -53,6 +54,7 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
     const token = (await issueToken(gw.store.db, 'bench', 'bench-mo', 'moderator')).token;
     return [
       ...(await firstLoad(browser, base, o.quick ? 5 : 15)),
+      ...(await reportLatency(browser, gw, base, token, o.quick ? 20 : 60)),
       ...(await pushLatency(browser, gw, base, token, o.quick ? 20 : 60)),
       ...(await liveGrid(browser, gw, base, token, o.quick ? 5 : 10)),
     ];
@@ -239,6 +241,75 @@ async function liveGrid(browser: Browser, gw: Gateway, base: string, token: stri
       value: full,
       baseline: { name: 'same with 10 streams', value: idle },
       note: `${seconds} s window; CDP Performance TaskDuration`,
+    },
+  ];
+}
+
+/** A viewer's report (the service POST /api/v1/reports calls) → the reported stream's card in an open reports queue. */
+async function reportLatency(browser: Browser, gw: Gateway, base: string, token: string, n: number): Promise<BenchResult[]> {
+  // One account per stream: an account is live once at a time.
+  const ids = Array.from({ length: n }, () => newId('str'));
+  for (const [i, id] of ids.entries()) {
+    const acc = await addAccount(gw.store.db, { id: 'bench' }, { handle: `bench-reported${i}`, verified: true, subject: null });
+    gw.registry.start({
+      id,
+      accountId: acc.id,
+      handle: `bench-reported${i}`,
+      subject: null,
+      keyId: null,
+      protocol: 'rtmp',
+      remoteAddr: null,
+      startedAt: Date.now(),
+      playPath: `/live/${id}`,
+      media: null,
+      connection: { terminate: () => {} },
+    });
+  }
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  await signIn(page, base, token);
+  await page.goto(`${base}/reports`);
+  await page.getByText('No open viewer reports').waitFor({ timeout: 30_000 });
+  await page.evaluate(`(() => {
+    window.seen = {};
+    new MutationObserver(() => {
+      for (const el of document.querySelectorAll('[data-report-stream]')) {
+        const id = el.getAttribute('data-report-stream');
+        if (!(id in window.seen)) window.seen[id] = Date.now();
+      }
+    }).observe(document.body, { childList: true, subtree: true });
+  })()`);
+  const latencies: number[] = [];
+  const busLatencies: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const streamId = ids[i]!;
+    let busAt = 0;
+    const off = gw.events.subscribe((e) => {
+      if (e.type === 'report.created' && e.data.streamId === streamId) busAt = Date.now();
+    });
+    const t0 = Date.now();
+    await gw.accountability.reports.submit({ streamId, category: 'imminent_harm', source: `198.51.100.${i + 1}` });
+    const deadline = Date.now() + 10_000;
+    let at: number | null = null;
+    while (Date.now() < deadline) {
+      at = (await page.evaluate(`window.seen[${JSON.stringify(streamId)}] ?? null`)) as number | null;
+      if (at !== null) break;
+      await sleep(5);
+    }
+    off();
+    if (at === null) throw new Error(`the report on ${streamId} never appeared in the queue`);
+    latencies.push(at - t0);
+    busLatencies.push(busAt - t0);
+    await sleep(100);
+  }
+  await page.context().close();
+  for (const id of ids) gw.registry.ended(id, 'publisher_disconnected');
+  return [
+    {
+      name: 'push latency viewer report → reports queue card, p95',
+      unit: 'ms',
+      value: pct(latencies, 95),
+      baseline: { name: 'report → event on the bus (stored, counted)', value: pct(busLatencies, 95) },
+      note: `median ${median(latencies)} ms, n=${n}; the queue re-reads GET /api/v1/reports on the event`,
     },
   ];
 }

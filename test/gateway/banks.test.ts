@@ -137,7 +137,7 @@ for (const backend of backends) {
         more: false,
       });
       expect(delta.revision).toBeGreaterThan(start);
-      expect(await feed.bank('other')).toEqual({ name: 'other', enabled: true, radius: 20 });
+      expect(await feed.bank('other')).toEqual({ name: 'other', enabled: true, radius: 20, kind: 'positive', matchingEnabledRatio: 1 });
       expect(await feed.bank('missing')).toBeNull();
       // Read again from the revision just applied: nothing new.
       expect(await feed.changesSince(delta.revision)).toEqual({ revision: delta.revision, reload: [], upserts: [], tombstones: [], more: false });

@@ -159,7 +159,8 @@ for (const backend of backends) {
         medianMs: 3000,
         p95Ms: 30_000,
         byTime: [
-          { label: '< 1 s', count: 0 },
+          { label: '< 250 ms', count: 0 },
+          { label: '250 ms – 1 s', count: 0 },
           { label: '1–2 s', count: 1 },
           { label: '2–5 s', count: 2 },
           { label: '5–10 s', count: 0 },

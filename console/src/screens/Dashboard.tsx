@@ -1,13 +1,12 @@
 import type { JSX } from 'preact';
-import { useRef } from 'preact/hooks';
 import type { Stats } from '../api/types.ts';
 import { useApp } from '../app/context.ts';
 import { Link } from '../app/router.tsx';
 import { usePush } from '../push/use-push.ts';
 import { HBars, StackedBars } from '../ui/chart.tsx';
 import { Button, Card, ErrorBox, Loading, PageHead, Stat } from '../ui/components.tsx';
-import { durationText, plural } from '../ui/format.ts';
-import { useResource } from '../ui/hooks.ts';
+import { durationText, latencyText, plural } from '../ui/format.ts';
+import { useCoalesced, useResource } from '../ui/hooks.ts';
 import { PushNote } from '../ui/push-note.tsx';
 
 /** Local midnight: "today" is the viewer's day, not UTC's. */
@@ -17,24 +16,19 @@ export function startOfToday(now: number): number {
   return d.getTime();
 }
 
-const msText = (ms: number | null) => (ms === null ? '—' : ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : durationText(ms));
+const msText = latencyText;
 
 /**
  * The gateway at a glance, from GET /api/v1/stats (computed in the database). Push keeps it current: a
- * stream starting or ending, a decision taken or reviewed, a viewer report re-reads the figures (at most
- * one request per half second, however many events arrive), so the live count and the backlog move
- * without a refresh and without polling.
+ * stream starting or ending, a decision taken or reviewed, a viewer report re-reads the figures at once
+ * (one request in flight at a time; a burst of events costs one more), so the live count and the
+ * backlog move without a refresh and without polling.
  */
 export function Dashboard(): JSX.Element {
   const { api } = useApp();
   const data = useResource(() => api.stats(new Date(startOfToday(Date.now())).toISOString()), []);
-  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
-  usePush(['stream.started', 'stream.ended', 'decision.created', 'decision.reviewed', 'report.created', 'reset'], () => {
-    pending.current ??= setTimeout(() => {
-      pending.current = null;
-      void data.reload();
-    }, 500);
-  });
+  const reread = useCoalesced(data.reload);
+  usePush(['stream.started', 'stream.ended', 'decision.created', 'decision.reviewed', 'report.created', 'reset'], reread);
 
   const head = (
     <PageHead title="Dashboard" sub="The gateway right now, and the last 24 hours" actions={<Button onClick={() => void data.reload()}>Refresh</Button>} />
@@ -126,7 +120,7 @@ export function Dashboard(): JSX.Element {
           <div data-testid="time-to-cut">
             <HBars
               title="Cuts by time from the first violating frame to the cut"
-              rows={s.timeToCut.byTime.map((r, i) => ({ label: r.label, value: r.count, cls: i >= 4 ? 'chart-bad' : i >= 2 ? 'chart-warn' : 'chart-a' }))}
+              rows={s.timeToCut.byTime.map((r, i) => ({ label: r.label, value: r.count, cls: i >= 5 ? 'chart-bad' : i >= 3 ? 'chart-warn' : 'chart-a' }))}
             />
             <p class="muted small">
               From the first frame a cut cites to the decision (the feed ends at once).{' '}

@@ -1,5 +1,5 @@
 import type { JSX } from 'preact';
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { ReportCategory, ReportedStream } from '../api/types.ts';
 import { useApp } from '../app/context.ts';
 import { Link } from '../app/router.tsx';
@@ -7,7 +7,7 @@ import { usePush } from '../push/use-push.ts';
 import { Badge, Button, Empty, ErrorBox, Loading, Mono, PageHead, Time } from '../ui/components.tsx';
 import { ReasonDialog } from '../ui/dialog.tsx';
 import { ago, clockText, plural } from '../ui/format.ts';
-import { useNow, useResource } from '../ui/hooks.ts';
+import { useCoalesced, useNow, useResource } from '../ui/hooks.ts';
 import { PushNote } from '../ui/push-note.tsx';
 import { SuspendDialog } from '../ui/suspend-dialog.tsx';
 import { toast } from '../ui/toast.tsx';
@@ -39,7 +39,7 @@ export function Reports(): JSX.Element {
   const reports = useResource(() => api.reports('open'), []);
   const now = useNow(1000);
   const [pending, setPending] = useState<Pending>(null);
-  const reread = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const reread = useCoalesced(reports.reload);
 
   usePush(['report.created', 'stream.ended', 'stream.frame', 'reset'], (e) => {
     if (e.type === 'stream.frame') {
@@ -52,11 +52,8 @@ export function Reports(): JSX.Element {
       );
     }
     if (e.type === 'stream.ended') return reports.update((list) => list.map((r) => (r.streamId === e.streamId ? { ...r, live: null } : r)));
-    // A burst of reports re-reads the queue once.
-    reread.current ??= setTimeout(() => {
-      reread.current = null;
-      void reports.reload();
-    }, 300);
+    // A new report re-reads the queue at once; a burst costs one more read, not one per report.
+    reread();
   });
 
   const list = reports.data ?? [];

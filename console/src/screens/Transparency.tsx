@@ -5,7 +5,7 @@ import { useApp } from '../app/context.ts';
 import { navigate, useLocation } from '../app/router.tsx';
 import { HBars, ShareBar } from '../ui/chart.tsx';
 import { Button, Card, ErrorBox, KeyValues, Loading, PageHead } from '../ui/components.tsx';
-import { durationText, plural } from '../ui/format.ts';
+import { latencyText, plural } from '../ui/format.ts';
 import { useResource } from '../ui/hooks.ts';
 import { toast } from '../ui/toast.tsx';
 
@@ -36,7 +36,7 @@ export function presets(now: number): Array<{ label: string; from: string; to: s
   ];
 }
 
-const ms = (v: number | null) => (v === null ? '—' : v < 10_000 ? `${(v / 1000).toFixed(1)} s` : durationText(v));
+const ms = latencyText;
 const pct = (v: number | null) => (v === null ? '—' : `${Math.round(v * 1000) / 10} %`);
 const rows = (o: Record<string, number>, cls = 'chart-a') => Object.entries(o).map(([label, value]) => ({ label: label.replace(/_/g, ' '), value, cls }));
 

@@ -11,6 +11,14 @@ export function durationText(ms: number): string {
   return `${Math.floor(h / 24)} d`;
 }
 
+/** A measured latency: "180 ms", "2.4 s", then as a duration ("4 min"); "—" when there is none. */
+export function latencyText(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  return durationText(ms);
+}
+
 /** Uptime as a clock: 1:04:09. */
 export function clockText(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));

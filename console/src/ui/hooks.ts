@@ -87,3 +87,32 @@ export function useMedia(query: string): boolean {
   }, [query]);
   return m;
 }
+
+/**
+ * Runs `fn` now, unless a run is in flight: then once more after it (however many calls came meanwhile).
+ * Pushed events re-read a list at once, and a burst costs two requests, not one per event.
+ */
+export function useCoalesced(fn: () => Promise<void>): () => void {
+  const ref = useRef(fn);
+  ref.current = fn;
+  const state = useRef({ running: false, again: false });
+  return useCallback(() => {
+    const s = state.current;
+    if (s.running) {
+      s.again = true;
+      return;
+    }
+    s.running = true;
+    void (async () => {
+      do {
+        s.again = false;
+        try {
+          await ref.current();
+        } catch {
+          // the resource keeps its error for the screen to show
+        }
+      } while (s.again);
+      s.running = false;
+    })();
+  }, []);
+}
