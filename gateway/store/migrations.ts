@@ -624,7 +624,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
-    '0031_incidents': {
+    '0032_incidents': {
       // Crisis mode (gateway/crisis/): incidents an operator declares and ends, and each incident's timeline.
       async up(db: Kysely<unknown>) {
         await db.schema
