@@ -60,6 +60,7 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
   const violators: string[] = [];
   let reconnects = 0;
   let refusedStarts = 0;
+  const benchErrors: string[] = [];
   try {
     const bank = await pair.apiA.post('/api/v1/banks', { name: 'tve', category: 'terrorist-violent-extremism' });
     if (bank.status !== 200 && bank.status !== 201) throw new Error(`create bank: ${bank.status} ${JSON.stringify(bank.body)}`);
@@ -94,14 +95,10 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
         )?.n ?? 0,
       );
 
-    // Start: every slot live once, then the baseline reading.
-    const first = Array.from({ length: SLOTS }, (_, s) => publish(s, pair.keys[s]!, false, 60 * minutes + 120));
-    await waitFor(async () => (await liveCount()) >= SLOTS, 180_000, `${SLOTS} streams live`);
-    const start = { a: read(pair.a), b: read(pair.b) };
-    for (const p of first) await p.stop('SIGINT');
-
     const until = Date.now() + minutes * 60_000;
     let violatorSeq = 0;
+    // Each slot is an encoder that reconnects: a publish that ends (its time is up, it was refused, or a
+    // loaded machine let the handshake time out) is followed by the next one.
     const loop = async (slot: number) => {
       let n = 0;
       while (Date.now() < until) {
@@ -109,10 +106,15 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
         const violating = n % 5 === 0;
         let key = pair.keys[slot]!;
         if (violating) {
+          // The bench's own writes can time out on a loaded machine (a 5 s connect timeout was hit at load 45): that reconnect is then an ordinary one.
           const handle = `violator${slot}x${violatorSeq++}`;
-          await addAccount(pair.store.db, { id: 'soak' }, { handle, verified: true });
-          key = (await issueKey(pair.store.db, { id: 'soak' }, handle)).key;
-          violators.push(handle);
+          try {
+            await addAccount(pair.store.db, { id: 'soak' }, { handle, verified: true });
+            key = (await issueKey(pair.store.db, { id: 'soak' }, handle)).key;
+            violators.push(handle);
+          } catch (err) {
+            benchErrors.push((err as Error).message);
+          }
         }
         const seconds = Math.min(20 + Math.floor(Math.random() * 40), Math.max(5, Math.ceil((until - Date.now()) / 1000)));
         const p = publish(slot, key, violating, seconds);
@@ -121,7 +123,17 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
         if (end.code !== 0 && !violating) refusedStarts++;
       }
     };
-    await Promise.all(Array.from({ length: SLOTS }, (_, s) => loop(s)));
+    const loops = Promise.all(Array.from({ length: SLOTS }, (_, s) => loop(s)));
+    // The baseline reading: once all 20 are live at the same time (or, on a machine too loaded for that, the most seen in 3 minutes).
+    let most = 0;
+    const startBy = Date.now() + 180_000;
+    while (Date.now() < startBy && most < SLOTS) {
+      most = Math.max(most, await liveCount());
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const start = { a: read(pair.a), b: read(pair.b) };
+    const startLive = most;
+    await loops;
     await Promise.allSettled([...publishers].map((p) => p.stop('SIGINT')));
     await waitFor(async () => (await liveCount()) === 0, 120_000, 'every stream ended');
 
@@ -154,19 +166,19 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
         name: `node ${label} RSS after ${minutes} min`,
         unit: 'MiB',
         value: Math.round(end[node].rss),
-        baseline: { name: 'at start (20 live)', value: Math.round(start[node].rss) },
+        baseline: { name: `at start (${startLive} live)`, value: Math.round(start[node].rss) },
       });
       out.push({
         name: `node ${label} open fds after ${minutes} min (0 live)`,
         unit: 'fds',
         value: end[node].fds,
-        baseline: { name: 'at start (20 live)', value: start[node].fds },
+        baseline: { name: `at start (${startLive} live)`, value: start[node].fds },
       });
       out.push({
         name: `node ${label} child processes after ${minutes} min (0 live)`,
         unit: 'processes',
         value: end[node].children,
-        baseline: { name: 'at start (20 live)', value: start[node].children },
+        baseline: { name: `at start (${startLive} live)`, value: start[node].children },
       });
     }
     out.push({
