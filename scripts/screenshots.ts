@@ -131,7 +131,11 @@ try {
     await shot('live');
     await page.locator('.stream-card').first().click();
     await page.getByRole('heading', { name: 'Timeline' }).waitFor();
+    await page.getByTestId('stream-timeline').waitFor();
     await shot('stream');
+    await page.goto(`${f.base}/streams/${all.find((d) => d.id === decisions.nightowl)!.streamId}`);
+    await page.getByTestId('signal-table').waitFor();
+    await shot('stream-ended');
     await page.goto(`${f.base}/reviews/${decisions.nightowl}`);
     await page.getByTestId('bank-match').first().waitFor();
     await waitForImages(page);
@@ -141,6 +145,9 @@ try {
     await page.getByTestId('appeal-detail').waitFor();
     await waitForImages(page);
     await shot('appeals');
+    await page.goto(`${f.base}/accounts?q=${size === 'phone' ? 'n' : ''}`);
+    await page.getByTestId('account-results').waitFor();
+    await shot('accounts');
     await page.goto(`${f.base}/accounts/nightowl`);
     await page.getByTestId('active-suspension').waitFor();
     await shot('account');
@@ -148,8 +155,11 @@ try {
     await page.getByTestId('banks-table').waitFor();
     await shot('banks');
     await page.goto(`${f.base}/banks/gifct-tve`);
+    await page.getByTestId('entries-table').waitFor();
     await page.getByTestId('import-file').setInputFiles(hashFile);
     await page.getByTestId('import-report').waitFor();
+    await page.getByRole('button', { name: /^Import \d+ entr/ }).click();
+    await page.getByTestId('import-result').waitFor();
     await shot('bank-import');
     await page.goto(`${f.base}/policy`);
     const editor = page.getByLabel('Policy text (YAML or JSON)');

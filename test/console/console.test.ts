@@ -62,6 +62,12 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
     const match = detail.getByTestId('bank-match').first();
     await match.waitFor();
     expect(await match.textContent()).toContain('tve');
+    // The banked picture stands beside the frame that matched it.
+    const entry = detail.getByTestId('matched-entry').first();
+    await expect
+      .poll(() => entry.locator('img.entry-picture').evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth), { timeout: 30_000 })
+      .toBeGreaterThan(0);
+    expect(await entry.textContent()).toContain('tve');
     expect(await page.getByTestId('queue-counter').textContent()).toMatch(/1 decision waiting/);
 
     await page.keyboard.press('o');

@@ -10,7 +10,9 @@ import type { Gateway } from '../../gateway/server.ts';
 import { CONSOLE_DIST } from '../../console/serve.ts';
 import { ApiClient, REPO_ROOT } from '../helpers/gateway.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
-import { bankImage, renderKnownImage, startPipelineGateway, verifiedAccount, waitFor } from '../pipeline/setup.ts';
+import { bankPictureFile } from '../../gateway/banks/derive.ts';
+import { createBank } from '../../gateway/banks/manage.ts';
+import { renderKnownImage, startPipelineGateway, verifiedAccount, waitFor } from '../pipeline/setup.ts';
 
 /**
  * A real gateway with the pipeline on (sampler + PDQ hash matching; no ONNX model, to keep CPU for the
@@ -88,7 +90,10 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   const moderatorToken = (await issueToken(gw.store.db, 'test', 'mo', 'moderator')).token;
   const base = `http://127.0.0.1:${gw.httpPort}`;
   const api = new ApiClient(base, operatorToken);
-  const bankedHash = await bankImage(gw.store.db, image);
+  // Banked as a curator would with `modgate bank add-picture`: the entry keeps a small copy of the picture,
+  // which the review screen shows beside the matched frame.
+  await createBank(gw.store.db, 'test', { name: 'tve', category: 'terrorist-violent-extremism' });
+  const bankedHash = (await bankPictureFile(gw.store.db, 'test', 'tve', image)).hash;
   await gw.banks.refresh();
   const publishers: Publisher[] = [];
 

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { differingBits } from '../../console/src/ui/bits.ts';
+import { timelinePoints } from '../../console/src/ui/timeline-points.ts';
 import { loadPolicy } from '../../policy/load.ts';
 import { parseHashList } from '../../console/src/banks/import.ts';
 import { FirstMessageCoalescer, pickRecorderType } from '../../console/src/broadcast/container.ts';
@@ -100,6 +102,7 @@ const decision = (
   id,
   streamId: `str_${id}`,
   accountId: 'acc_1',
+  account: { id: 'acc_1', handle: 'alice' },
   ruleId: 'r',
   policyVersion: 'p@1',
   shadow,
@@ -134,5 +137,46 @@ describe('a hash list checked in the browser', () => {
     expect(p.entries.map((e) => e.line)).toEqual([2, 4]);
     expect(p.errors.map((e) => e.line)).toEqual([3]);
     expect(p.lines).toBe(4);
+  });
+});
+
+describe("a stream's timeline and a match's bit grid", () => {
+  it('samples and stored signals of the same moment merge into one point; a match keeps the smallest distance', () => {
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+    const samples: Array<{ at: string; scores: Record<string, Record<string, number>>; nearestBankDistance: number | null }> = [
+      { at: at(1), scores: { nsfw: { unsafe: 0.2 } }, nearestBankDistance: null },
+      { at: at(2), scores: {}, nearestBankDistance: 20 },
+    ];
+    const signals = [
+      {
+        id: 1,
+        observedAt: at(2),
+        frameTimeMs: 2000,
+        source: 'hash_match',
+        label: 'tve',
+        score: null,
+        match: { bank: 'tve', entryId: 'bke_1', distance: 6, variant: 'flipX', region: null },
+        version: 'pdq',
+        evidence: null,
+      },
+      { id: 2, observedAt: at(3), frameTimeMs: 3000, source: 'violence', label: 'violence', score: 0.9, match: null, version: 'v', evidence: null },
+    ];
+    const points = timelinePoints(samples, signals);
+    expect(points).toEqual([
+      { t: Date.parse(at(1)), scores: { 'nsfw/unsafe': 0.2 }, distance: null },
+      { t: Date.parse(at(2)), scores: {}, distance: 6 },
+      { t: Date.parse(at(3)), scores: { 'violence/violence': 0.9 }, distance: null },
+    ]);
+  });
+
+  it('the differing bits of two PDQ hashes are counted bit by bit, and anything but two hashes gives none', () => {
+    const a = '0'.repeat(64);
+    const b = `f${'0'.repeat(62)}1`;
+    const bits = differingBits(a, b)!;
+    expect(bits).toHaveLength(256);
+    expect(bits.filter(Boolean)).toHaveLength(5);
+    expect(bits.slice(0, 4)).toEqual([true, true, true, true]);
+    expect(bits[255]).toBe(true);
+    expect(differingBits(a, 'xyz')).toBeNull();
   });
 });

@@ -20,6 +20,9 @@ export type TokenSource = () => string | null;
 
 export interface RequestOptions {
   body?: unknown;
+  /** A body sent as is (a file upload), with its content type. */
+  raw?: Blob;
+  contentType?: string;
   query?: Record<string, string | number | boolean | undefined | null>;
   /** 'json' (default), 'text' or 'blob'. */
   as?: 'json' | 'text' | 'blob';
@@ -39,8 +42,11 @@ export class HttpClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     const token = this.token();
     if (token) headers.authorization = `Bearer ${token}`;
-    let body: string | undefined;
-    if (opts.body !== undefined) {
+    let body: string | Blob | undefined;
+    if (opts.raw !== undefined) {
+      headers['content-type'] = opts.contentType ?? 'application/octet-stream';
+      body = opts.raw;
+    } else if (opts.body !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(opts.body);
     }

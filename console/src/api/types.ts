@@ -35,6 +35,8 @@ export interface Decision {
   id: string;
   streamId: string;
   accountId: string;
+  /** The account the decision is about; handle null when the account is gone. */
+  account: { id: string; handle: string | null };
   ruleId: string;
   policyVersion: string;
   shadow: boolean;
@@ -57,6 +59,10 @@ export interface HashMatchFact {
   severity: Severity;
   frameHash: string;
   quality: number;
+  /** Which part of the frame matched (`trimmed`, a tile, `inner`); absent: the whole frame. */
+  region?: string;
+  /** Which crop of the banked picture matched (a derived entry); absent: the entry itself. */
+  entryRegion?: string;
 }
 
 /** What each classifier added to a frame's evidence (classifiers/stage.ts merges them); any may be absent. */
@@ -105,6 +111,7 @@ export type AuditRecord = AuditView;
 export type IdentityStatus = 'unverified' | 'pending' | 'verified' | 'revoked';
 
 export interface Account {
+  id: string;
   handle: string;
   identity: { status: IdentityStatus; subject: string | null; method: string | null; changedAt: string | null };
   activeSuspension: Suspension | null;

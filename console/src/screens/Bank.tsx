@@ -1,10 +1,12 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
-import { MAX_ENTRIES_PER_REQUEST, parseHashList, type ParsedList } from '../banks/import.ts';
+import { parseHashList, type ParsedList } from '../banks/import.ts';
 import { useApp } from '../app/context.ts';
-import { Link } from '../app/router.tsx';
+import { Link, useLocation } from '../app/router.tsx';
+import type { BankEntry, ImportReport } from '../api/work.ts';
+import { EvidenceImage } from '../ui/evidence.tsx';
 import { AuditTable } from '../ui/audit-table.tsx';
-import { Badge, Button, Card, ErrorBox, KeyValues, Loading, NotAvailable, PageHead, severityTone, Time } from '../ui/components.tsx';
+import { Badge, Button, Card, Empty, ErrorBox, KeyValues, Loading, Mono, PageHead, severityTone, Time } from '../ui/components.tsx';
 import { ReasonDialog } from '../ui/dialog.tsx';
 import { actorText, plural } from '../ui/format.ts';
 import { useResource } from '../ui/hooks.ts';
@@ -16,6 +18,7 @@ export function BankPage(props: { name: string }): JSX.Element {
   const history = useResource(() => api.audit({ targetType: 'bank', targetId: props.name, limit: 50 }), [props.name]);
   const [toggle, setToggle] = useState(false);
   const bank = banks.data?.banks.find((b) => b.name === props.name);
+  const focus = useLocation().query.get('entry');
   const reload = async () => {
     await Promise.all([banks.reload(), history.reload()]);
   };
@@ -89,11 +92,8 @@ export function BankPage(props: { name: string }): JSX.Element {
         </Card>
         <ImportCard bank={bank.name} onImported={reload} />
       </div>
-      <Card title="Entries">
-        <NotAvailable feature="bankEntries">
-          Browsing the entries page by page, and disabling one entry, need endpoints the gateway does not have yet; the export above holds every enabled entry.
-        </NotAvailable>
-      </Card>
+      {focus && <EntryFocus bank={bank.name} id={focus} onChanged={reload} />}
+      <EntriesCard bank={bank.name} canChange={isOperator} onChanged={reload} />
       <Card title="History">
         {history.data ? <AuditTable records={history.data.records} compact /> : history.error ? <ErrorBox error={history.error} /> : <Loading />}
       </Card>
@@ -121,35 +121,26 @@ export function BankPage(props: { name: string }): JSX.Element {
 
 function ImportCard(props: { bank: string; onImported: () => Promise<void> }): JSX.Element {
   const { api } = useApp();
-  const [file, setFile] = useState<{ name: string; parsed: ParsedList } | null>(null);
+  const [file, setFile] = useState<{ name: string; blob: File; parsed: ParsedList | null } | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const [result, setResult] = useState<string | null>(null);
+  const [report, setReport] = useState<ImportReport | null>(null);
   const read = async (f: File | undefined) => {
-    setResult(null);
+    setReport(null);
     setError(null);
     if (!f) return setFile(null);
-    if (f.size > 64 * 1024 * 1024) return setError(new Error('The file is over 64 MiB; import it with `modgate bank import`.'));
-    setFile({ name: f.name, parsed: parseHashList(await f.text()) });
+    if (f.size > IMPORT_MAX_BYTES) return setError(new Error('The file is over 64 MiB; import it with `modgate bank import`.'));
+    // A preview with the CLI's parser for files a browser reads in a blink; larger ones go straight to the gateway, which streams them.
+    setFile({ name: f.name, blob: f, parsed: f.size <= PREVIEW_MAX_BYTES ? parseHashList(await f.text()) : null });
   };
-  const p = file?.parsed;
-  const tooMany = p !== undefined && p.entries.length > MAX_ENTRIES_PER_REQUEST;
+  const p = file?.parsed ?? null;
   const run = async () => {
-    if (!p || p.entries.length === 0) return;
+    if (!file) return;
     setBusy(true);
     setError(null);
     try {
-      const r = await api.addEntries(
-        props.bank,
-        p.entries.map((e) => ({
-          hash: e.hash,
-          ...(e.category ? { category: e.category } : {}),
-          ...(e.severity ? { severity: e.severity } : {}),
-          ...(e.note ? { note: e.note } : {}),
-          ...(e.source ? { source: e.source } : {}),
-        })),
-      );
-      setResult(`Imported: ${plural(r.added, 'new entry', 'new entries')}, ${plural(r.duplicates, 'duplicate')} already in the bank.`);
+      const r = await api.importFile(props.bank, file.blob, file.name);
+      setReport(r);
       toast(`${r.added} entries added to ${props.bank}`);
       setFile(null);
       await props.onImported();
@@ -162,8 +153,8 @@ function ImportCard(props: { bank: string; onImported: () => Promise<void> }): J
   return (
     <Card title="Import a hash list">
       <p class="muted small">
-        Plain (one 64-hex PDQ hash per line), HMA (<code>pdq HASH</code>) or CSV with a hash column. Checked here line by line with the CLI's parser; valid
-        lines are added in one transaction, hashes already in the bank are skipped.
+        Plain (one 64-hex PDQ hash per line), HMA (<code>pdq HASH</code>), CSV with a hash column, or vPDQ lines, up to 64 MiB. The gateway reads the file line
+        by line as it arrives; valid lines are added in one transaction, hashes already in the bank are skipped, invalid lines are listed.
       </p>
       <input
         type="file"
@@ -172,52 +163,283 @@ function ImportCard(props: { bank: string; onImported: () => Promise<void> }): J
         aria-label="Hash list file"
         data-testid="import-file"
       />
-      {p && (
+      {file && (
         <div class="import-report" data-testid="import-report">
-          <p>
-            <strong>{file!.name}</strong>: {p.format ?? 'unknown'} format, {plural(p.lines, 'line')} →{' '}
-            <strong>{plural(p.entries.length, 'valid entry', 'valid entries')}</strong>
-            {p.errors.length > 0 && (
-              <>
-                , <strong class="text-bad">{plural(p.errors.length, 'invalid line')}</strong> (not imported)
-              </>
-            )}
-          </p>
-          {p.errors.length > 0 && (
-            <div class="table-wrap import-errors">
-              <table class="table table-compact">
-                <thead>
-                  <tr>
-                    <th class="num">Line</th>
-                    <th>Problem</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {p.errors.slice(0, 200).map((e) => (
-                    <tr key={e.line}>
-                      <td class="num">{e.line}</td>
-                      <td>{e.reason.replace(/^line \d+: /, '')}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-              {p.errors.length > 200 && <p class="muted">…and {p.errors.length - 200} more.</p>}
-            </div>
-          )}
-          {tooMany ? (
-            <div class="alert alert-warn">
-              {p.entries.length.toLocaleString()} entries is more than one request can add at once ({MAX_ENTRIES_PER_REQUEST.toLocaleString()}). Import this
-              file with <code>modgate bank import {props.bank} FILE</code>; the console will take it whole once the file import endpoint exists.
-            </div>
+          {p ? (
+            <>
+              <p>
+                <strong>{file.name}</strong>: {p.format ?? 'unknown'} format, {plural(p.lines, 'line')} →{' '}
+                <strong>{plural(p.entries.length, 'valid entry', 'valid entries')}</strong>
+                {p.errors.length > 0 && (
+                  <>
+                    , <strong class="text-bad">{plural(p.errors.length, 'invalid line')}</strong> (not imported)
+                  </>
+                )}
+              </p>
+              <LineErrors errors={p.errors} />
+            </>
           ) : (
-            <Button variant="primary" disabled={busy || p.entries.length === 0} onClick={() => void run()}>
-              {busy ? 'Importing…' : `Import ${plural(p.entries.length, 'entry', 'entries')}`}
-            </Button>
+            <p>
+              <strong>{file.name}</strong>: {(file.blob.size / 1024 / 1024).toFixed(1)} MiB, checked by the gateway as it arrives.
+            </p>
           )}
+          <Button variant="primary" disabled={busy || (p !== null && p.entries.length === 0)} onClick={() => void run()}>
+            {busy ? 'Importing…' : p ? `Import ${plural(p.entries.length, 'entry', 'entries')}` : 'Import the file'}
+          </Button>
         </div>
       )}
-      {result && <div class="alert alert-good">{result}</div>}
+      {report && (
+        <div class="import-result" data-testid="import-result">
+          <div class={`alert ${report.errorCount ? 'alert-warn' : 'alert-good'}`}>
+            {report.format ?? 'empty'} list, {plural(report.lines, 'line')}: <strong>{plural(report.added, 'new entry', 'new entries')}</strong>,{' '}
+            {plural(report.duplicates, 'duplicate')} already in the bank
+            {report.lowQuality ? `, ${report.lowQuality} skipped for low quality` : ''}
+            {report.errorCount ? (
+              <>
+                , <strong>{plural(report.errorCount, 'invalid line')}</strong> not imported
+              </>
+            ) : (
+              ''
+            )}
+            .
+          </div>
+          <LineErrors errors={report.errors} total={report.errorCount} />
+        </div>
+      )}
       {error !== null && <ErrorBox error={error} />}
+    </Card>
+  );
+}
+
+const IMPORT_MAX_BYTES = 64 * 1024 * 1024;
+const PREVIEW_MAX_BYTES = 8 * 1024 * 1024;
+
+function LineErrors(props: { errors: Array<{ line: number; reason: string }>; total?: number }): JSX.Element | null {
+  if (props.errors.length === 0) return null;
+  const total = props.total ?? props.errors.length;
+  return (
+    <div class="table-wrap import-errors">
+      <table class="table table-compact" data-testid="line-errors">
+        <thead>
+          <tr>
+            <th class="num">Line</th>
+            <th>Problem</th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.errors.slice(0, 200).map((e) => (
+            <tr key={e.line}>
+              <td class="num">{e.line}</td>
+              <td>{e.reason.replace(/^line \d+: /, '')}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {total > 200 && <p class="muted">…and {(total - 200).toLocaleString()} more.</p>}
+    </div>
+  );
+}
+
+const ENTRY_PAGE = 50;
+
+/** The bank's entries a page at a time: filter by hash prefix or text, by state; operators disable or enable one. */
+function EntriesCard(props: { bank: string; canChange: boolean; onChanged: () => Promise<void> }): JSX.Element {
+  const { api } = useApp();
+  const [q, setQ] = useState('');
+  const [text, setText] = useState('');
+  const [state, setState] = useState<'' | 'true' | 'false'>('');
+  const [trail, setTrail] = useState<string[]>([]);
+  const [after, setAfter] = useState('');
+  const [toggle, setToggle] = useState<BankEntry | null>(null);
+  const page = useResource(
+    () =>
+      api.bankEntries(props.bank, {
+        limit: ENTRY_PAGE,
+        ...(q ? { q } : {}),
+        ...(state ? { enabled: state === 'true' } : {}),
+        ...(after ? { after } : {}),
+      }),
+    [props.bank, q, state, after],
+  );
+  const reset = () => {
+    setTrail([]);
+    setAfter('');
+  };
+  return (
+    <Card title="Entries">
+      <form
+        class="searchbar"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          reset();
+          setQ(text.trim());
+        }}
+      >
+        <input
+          type="search"
+          placeholder="Hash prefix, or text in the note or source"
+          value={text}
+          onInput={(e) => setText((e.target as HTMLInputElement).value)}
+          aria-label="Search entries"
+          spellcheck={false}
+        />
+        <select
+          aria-label="Entry state"
+          value={state}
+          onChange={(e) => {
+            reset();
+            setState((e.target as HTMLSelectElement).value as '' | 'true' | 'false');
+          }}
+        >
+          <option value="">enabled and disabled</option>
+          <option value="true">enabled</option>
+          <option value="false">disabled</option>
+        </select>
+        <Button type="submit">Search</Button>
+      </form>
+      {page.error ? (
+        <ErrorBox error={page.error} retry={page.reload} />
+      ) : !page.data ? (
+        <Loading what="entries" />
+      ) : page.data.entries.length === 0 ? (
+        <Empty>No entries{q ? ` match “${q}”` : ''}.</Empty>
+      ) : (
+        <>
+          <div class="table-wrap">
+            <table class="table table-compact" data-testid="entries-table">
+              <thead>
+                <tr>
+                  <th>Hash</th>
+                  <th>Category</th>
+                  <th>Source · note</th>
+                  <th>Added</th>
+                  <th>State</th>
+                  {props.canChange && <th />}
+                </tr>
+              </thead>
+              <tbody>
+                {page.data.entries.map((e) => (
+                  <tr key={e.id} data-entry={e.id}>
+                    <td>
+                      <Link href={`/banks/${encodeURIComponent(props.bank)}?entry=${encodeURIComponent(e.id)}`}>
+                        <Mono title={e.hash}>{`${e.hash.slice(0, 16)}…`}</Mono>
+                      </Link>
+                      {e.picture && <span class="muted small"> · picture</span>}
+                      {e.derived > 0 && <span class="muted small"> · {e.derived} crops</span>}
+                    </td>
+                    <td>
+                      {e.category} <Badge tone={severityTone(e.severity)}>{e.severity}</Badge>
+                    </td>
+                    <td class="small">
+                      {e.source ?? '—'}
+                      {e.note ? ` · ${e.note}` : ''}
+                    </td>
+                    <td class="small nowrap">
+                      <Time at={e.addedAt} /> · {actorText(e.addedBy)}
+                    </td>
+                    <td>{e.enabled ? <Badge tone="good">enabled</Badge> : <Badge>disabled</Badge>}</td>
+                    {props.canChange && (
+                      <td>
+                        <Button small variant={e.enabled ? 'ghost' : 'default'} onClick={() => setToggle(e)}>
+                          {e.enabled ? 'Disable…' : 'Enable…'}
+                        </Button>
+                      </td>
+                    )}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <div class="pager">
+            <Button
+              small
+              disabled={trail.length === 0}
+              onClick={() => {
+                setAfter(trail[trail.length - 1] ?? '');
+                setTrail(trail.slice(0, -1));
+              }}
+            >
+              ← Previous
+            </Button>
+            <span class="muted small" data-testid="entries-page">
+              page {trail.length + 1} · {page.data.entries.length} shown
+            </span>
+            <Button
+              small
+              disabled={page.data.next === null}
+              onClick={() => {
+                setTrail([...trail, after]);
+                setAfter(page.data!.next!);
+              }}
+            >
+              Next →
+            </Button>
+          </div>
+        </>
+      )}
+      <ReasonDialog
+        open={toggle !== null}
+        title={toggle?.enabled ? 'Disable the entry' : 'Enable the entry'}
+        description={
+          <p>
+            {toggle?.enabled
+              ? 'Live matching stops using this hash (and its crops) within a second. The entry is kept.'
+              : 'Live matching uses this hash again within a second.'}{' '}
+            <Mono>{toggle?.hash.slice(0, 16)}…</Mono>
+          </p>
+        }
+        confirmLabel={toggle?.enabled ? 'Disable entry' : 'Enable entry'}
+        danger={toggle?.enabled === true}
+        reasonRequired={false}
+        onClose={() => setToggle(null)}
+        onSubmit={async (reason) => {
+          const r = await api.setEntryEnabled(props.bank, toggle!.id, !toggle!.enabled, reason || undefined);
+          toast(r.enabled ? 'Entry enabled' : 'Entry disabled');
+          await Promise.all([page.reload(), props.onChanged()]);
+        }}
+      />
+    </Card>
+  );
+}
+
+/** One entry opened from a review or a link (`?entry=`): its picture when the bank keeps one, every field. */
+function EntryFocus(props: { bank: string; id: string; onChanged: () => Promise<void> }): JSX.Element {
+  const { api } = useApp();
+  const entry = useResource(() => api.bankEntry(props.bank, props.id), [props.bank, props.id]);
+  const e = entry.data;
+  return (
+    <Card title="Entry" class="entry-focus">
+      {entry.error ? (
+        <ErrorBox error={entry.error} />
+      ) : !e ? (
+        <Loading />
+      ) : (
+        <div class="grid-2" data-testid="entry-focus">
+          {e.picture ? (
+            <EvidenceImage path={e.picture} alt={`banked picture of entry ${e.id}`} />
+          ) : (
+            <p class="muted">This entry was banked as a hash only (from a hash list); there is no picture to show.</p>
+          )}
+          <KeyValues
+            items={[
+              ['Entry', <Mono>{e.id}</Mono>],
+              ['PDQ hash', <Mono>{e.hash}</Mono>],
+              ['Category', `${e.category} (${e.severity})`],
+              ['Source', e.source ?? '—'],
+              ['Note', e.note ?? '—'],
+              [
+                'Added',
+                <>
+                  <Time at={e.addedAt} /> by {actorText(e.addedBy)}
+                </>,
+              ],
+              ['State', e.enabled ? 'enabled' : 'disabled'],
+              ['Derived crops', String(e.derived)],
+            ]}
+          />
+        </div>
+      )}
     </Card>
   );
 }

@@ -1,6 +1,6 @@
 import type { JSX } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { knownHandle, primeHandles, rememberHandle } from '../api/handles.ts';
+import { knownHandle, rememberHandle } from '../api/handles.ts';
 import { usePush } from '../push/use-push.ts';
 import type { Decision } from '../api/types.ts';
 import { useApp } from '../app/context.ts';
@@ -22,13 +22,14 @@ export function Reviews(props: { selected?: string }): JSX.Element {
   const { query } = useLocation();
   const status = (['confirmed', 'overturned'].includes(query.get('status') ?? '') ? query.get('status') : 'pending') as Status;
   const queue = useResource(async () => {
-    const [list] = await Promise.all([api.reviews(status, 500), primeHandles(api).catch(() => {})]);
+    const list = await api.reviews(status, 500);
+    for (const d of list) rememberHandle(d.accountId, d.account?.handle ?? null);
     return list;
   }, [status]);
   // Pushed: a new decision joins the waiting queue; a reviewed one (here, elsewhere, or by an appeal) leaves it.
   usePush(['decision.created', 'decision.reviewed', 'reset'], (e) => {
     if (e.type === 'reset') return void queue.reload();
-    const d = e.decision as Decision & { account?: { id: string; handle: string | null } };
+    const d = e.decision;
     if (d.account?.handle) rememberHandle(d.account.id, d.account.handle);
     queue.update((list) => {
       const rest = list.filter((x) => x.id !== d.id);
@@ -210,7 +211,7 @@ export function Reviews(props: { selected?: string }): JSX.Element {
 
 function QueueItem(props: { d: Decision; active: boolean; now: number; onSelect: () => void }): JSX.Element {
   const { d } = props;
-  const handle = knownHandle(d.accountId, d.streamId);
+  const handle = d.account?.handle ?? knownHandle(d.accountId, d.streamId);
   const ref = (el: HTMLButtonElement | null) => {
     if (el && props.active) el.scrollIntoView({ block: 'nearest' });
   };
@@ -265,7 +266,7 @@ function ReviewDetail(props: {
           <h2>
             {d.ruleId}{' '}
             <span class="detail-who">
-              · <AccountOf accountId={d.accountId} streamId={d.streamId} /> · {ago(d.decidedAt)}
+              · <AccountOf accountId={d.accountId} streamId={d.streamId} handle={d.account?.handle} /> · {ago(d.decidedAt)}
             </span>
           </h2>
           <div class="detail-meta">
@@ -294,7 +295,7 @@ function ReviewDetail(props: {
         <p class="reason">{d.reason}</p>
         <KeyValues
           items={[
-            ['Account', <AccountOf accountId={d.accountId} streamId={d.streamId} />],
+            ['Account', <AccountOf accountId={d.accountId} streamId={d.streamId} handle={d.account?.handle} />],
             [
               'Stream',
               <Link href={`/streams/${encodeURIComponent(d.streamId)}`}>

@@ -1,9 +1,14 @@
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
 import { useApp } from '../app/context.ts';
 import { Link } from '../app/router.tsx';
 import { AccountOf } from '../ui/account-link.tsx';
-import { Badge, Button, Card, Empty, ErrorBox, KeyValues, Loading, Mono, NotAvailable, PageHead, Time } from '../ui/components.tsx';
+import type { Bank } from '../api/types.ts';
+import type { StoredSignal } from '../api/work.ts';
+import { Badge, Button, Card, Empty, ErrorBox, KeyValues, Loading, Mono, PageHead, Time } from '../ui/components.tsx';
+import { EvidenceImage } from '../ui/evidence.tsx';
+import { StreamTimeline } from '../ui/stream-timeline.tsx';
+import { timelinePoints } from '../ui/timeline-points.ts';
 import { ActionChips, ReviewState } from '../ui/decision.tsx';
 import { ReasonDialog } from '../ui/dialog.tsx';
 import { SuspendDialog } from '../ui/suspend-dialog.tsx';
@@ -18,7 +23,15 @@ export function StreamPage(props: { id: string }): JSX.Element {
   const { api, session } = useApp();
   const live = useResource(() => api.streams().then((l) => l.find((s) => s.id === props.id) ?? null), [props.id]);
   const decisions = useResource(() => api.decisions({ streamId: props.id, limit: 200 }), [props.id]);
+  const samples = useResource(() => api.samples(props.id).then((r) => r.samples), [props.id]);
+  const signals = useResource(() => api.signals(props.id, { limit: 1000 }), [props.id]);
+  const banks = useResource(() => api.banks(), []);
+  const points = useMemo(() => timelinePoints(samples.data ?? [], signals.data?.signals ?? []), [samples.data, signals.data]);
   usePush(['stream.frame', 'stream.ended', 'decision.created', 'decision.reviewed'], (e) => {
+    if (e.type === 'stream.frame' && e.streamId === props.id)
+      samples.update((l) =>
+        l.some((x) => x.seq === e.seq) ? l : [...l, { seq: e.seq, at: e.at, scores: e.scores, nearestBankDistance: e.nearestBankDistance }].slice(-600),
+      );
     if (e.type === 'stream.frame' && e.streamId === props.id)
       live.update(
         (x) =>
@@ -30,8 +43,11 @@ export function StreamPage(props: { id: string }): JSX.Element {
           },
       );
     else if (e.type === 'stream.ended' && e.streamId === props.id) live.set(null);
-    else if ((e.type === 'decision.created' || e.type === 'decision.reviewed') && e.decision.streamId === props.id)
+    else if ((e.type === 'decision.created' || e.type === 'decision.reviewed') && e.decision.streamId === props.id) {
       decisions.update((l) => [e.decision, ...l.filter((d) => d.id !== e.decision.id)]);
+      // The decision's signals are stored by now: read them for the timeline.
+      if (e.type === 'decision.created') void signals.reload();
+    }
   });
   const now = useNow(1000);
   const [dialog, setDialog] = useState<'cut' | 'suspend' | null>(null);
@@ -128,9 +144,13 @@ export function StreamPage(props: { id: string }): JSX.Element {
         </Card>
       </div>
       <Card title="Timeline">
-        <NotAvailable feature="signals" compact>
-          The stream's signals (scores and matches per sampled frame) between its decisions.
-        </NotAvailable>
+        {samples.error || signals.error ? (
+          <ErrorBox error={samples.error ?? signals.error} />
+        ) : !samples.data || !signals.data ? (
+          <Loading what="the timeline" />
+        ) : (
+          <StreamTimeline points={points} decisions={decisions.data ?? []} radius={minRadius(banks.data?.banks)} />
+        )}
         {decisions.error ? (
           <ErrorBox error={decisions.error} />
         ) : !decisions.data ? (
@@ -154,7 +174,7 @@ export function StreamPage(props: { id: string }): JSX.Element {
                   <p class="reason small">{d.reason}</p>
                   {!s && d.accountId && (
                     <span class="muted small">
-                      account <AccountOf accountId={d.accountId} streamId={d.streamId} />
+                      account <AccountOf accountId={d.accountId} streamId={d.streamId} handle={d.account?.handle} />
                     </span>
                   )}
                 </div>
@@ -162,6 +182,9 @@ export function StreamPage(props: { id: string }): JSX.Element {
             ))}
           </ol>
         )}
+      </Card>
+      <Card title="Stored signals">
+        <SignalTable signals={signals.data?.signals ?? []} more={signals.data?.next ?? null} />
       </Card>
       {s && (
         <>
@@ -182,5 +205,59 @@ export function StreamPage(props: { id: string }): JSX.Element {
         </>
       )}
     </>
+  );
+}
+
+const minRadius = (banks: Bank[] | undefined) => (banks && banks.length ? Math.min(...banks.filter((b) => b.enabled).map((b) => b.radius)) : undefined);
+
+/** The stored signals (at or above the storage floor, every bank match), newest first, with their evidence frames. */
+function SignalTable(props: { signals: StoredSignal[]; more: number | null }): JSX.Element {
+  if (props.signals.length === 0) return <Empty>No signals stored for this stream (none reached the storage floor).</Empty>;
+  const rows = [...props.signals].reverse();
+  return (
+    <div class="table-wrap">
+      <table class="table table-compact signal-table" data-testid="signal-table">
+        <thead>
+          <tr>
+            <th>Time</th>
+            <th>Signal</th>
+            <th class="num">Score</th>
+            <th>Bank match</th>
+            <th>Frame</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.slice(0, 100).map((x) => (
+            <tr key={x.id} data-testid="signal-row">
+              <td class="nowrap">
+                <Time at={x.observedAt} /> <span class="muted small">· {(x.frameTimeMs / 1000).toFixed(1)} s</span>
+              </td>
+              <td>
+                {x.source} · {x.label}
+              </td>
+              <td class="num">{x.score === null ? '—' : x.score.toFixed(3)}</td>
+              <td>
+                {x.match ? (
+                  <span>
+                    <Link href={`/banks/${encodeURIComponent(x.match.bank)}?entry=${encodeURIComponent(x.match.entryId)}`}>{x.match.bank}</Link> · distance{' '}
+                    <strong>{x.match.distance}</strong>
+                    {x.match.variant !== 'original' ? ` · ${x.match.variant}` : ''}
+                  </span>
+                ) : (
+                  '—'
+                )}
+              </td>
+              <td>{x.evidence ? <EvidenceImage path={x.evidence.image} alt={`frame of signal ${x.id}`} class="signal-thumb" /> : '—'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {(rows.length > 100 || props.more !== null) && (
+        <p class="muted small">
+          Showing 100 of {props.more !== null ? 'more than ' : ''}
+          {rows.length} stored signals, newest first.
+        </p>
+      )}
+    </div>
   );
 }

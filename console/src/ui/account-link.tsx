@@ -5,12 +5,13 @@ import { useApp } from '../app/context.ts';
 import { Link } from '../app/router.tsx';
 import { Mono } from './components.tsx';
 
-/** The account of a decision, as a link to its page once the handle is known. */
-export function AccountOf(props: { accountId: string; streamId: string }): JSX.Element {
+/** The account of a decision, as a link to its page (decision views carry the handle; older answers are looked up). */
+export function AccountOf(props: { accountId: string; streamId: string; handle?: string | null }): JSX.Element {
   const { api } = useApp();
-  const [handle, setHandle] = useState<string | null | undefined>(() => knownHandle(props.accountId, props.streamId) ?? undefined);
+  const [handle, setHandle] = useState<string | null | undefined>(() => props.handle ?? knownHandle(props.accountId, props.streamId) ?? undefined);
   useEffect(() => {
     let live = true;
+    if (props.handle) return void setHandle(props.handle);
     const known = knownHandle(props.accountId, props.streamId);
     if (known) setHandle(known);
     else
@@ -21,7 +22,7 @@ export function AccountOf(props: { accountId: string; streamId: string }): JSX.E
     return () => {
       live = false;
     };
-  }, [props.accountId, props.streamId]);
+  }, [props.accountId, props.streamId, props.handle]);
   if (handle)
     return (
       <Link href={`/accounts/${encodeURIComponent(handle)}`} class="account-link">

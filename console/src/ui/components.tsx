@@ -87,7 +87,7 @@ export function ErrorBox(props: { error: unknown; retry?: () => void }): JSX.Ele
 
 /** An honest placeholder for what the gateway cannot answer yet (see api/phase2.ts, docs/console-api.md). */
 export function NotAvailable(props: { feature: Phase2Feature; children?: ComponentChildren; compact?: boolean }): JSX.Element {
-  const f = PHASE2[props.feature];
+  const f = PHASE2[props.feature] ?? { title: props.feature, endpoint: props.feature, section: props.feature };
   return (
     <div class={`unavailable${props.compact ? ' unavailable-compact' : ''}`} data-unavailable={props.feature}>
       <strong>{f.title}: not available yet.</strong> {props.children}

@@ -1,7 +1,8 @@
 import type { JSX } from 'preact';
 import type { Decision, EvidenceFacts, HashMatchFact } from '../api/types.ts';
 import { Link } from '../app/router.tsx';
-import { Badge, Mono, NotAvailable, priorityTone, severityTone } from './components.tsx';
+import { MatchedEntry } from './bank-entry.tsx';
+import { Badge, Mono, priorityTone, severityTone } from './components.tsx';
 import { EvidenceImage } from './evidence.tsx';
 import { durationText } from './format.ts';
 
@@ -115,6 +116,18 @@ function MatchCard(props: { m: HashMatchFact; radius: number | null }): JSX.Elem
             <Mono>{m.entryId}</Mono>
           </dd>
         </div>
+        {m.region && (
+          <div>
+            <dt>Frame region</dt>
+            <dd>{m.region}</dd>
+          </div>
+        )}
+        {m.entryRegion && (
+          <div>
+            <dt>Entry crop</dt>
+            <dd>{m.entryRegion}</dd>
+          </div>
+        )}
         <div>
           <dt>Frame PDQ</dt>
           <dd>
@@ -122,9 +135,6 @@ function MatchCard(props: { m: HashMatchFact; radius: number | null }): JSX.Elem
           </dd>
         </div>
       </dl>
-      <NotAvailable feature="bankEntries" compact>
-        The entry's own hash, note and source.
-      </NotAvailable>
     </div>
   );
 }
@@ -141,14 +151,17 @@ export function EvidenceGrid(props: { decision: Decision; facts?: EvidenceFacts[
         const seq = Number(e.ref.split('/').pop());
         const f = bySeq.get(seq);
         return (
-          <div class="evidence-item" key={e.ref}>
-            <figure class="evidence-frame">
-              <EvidenceImage path={e.image} alt={`evidence frame ${seq} of stream ${decision.streamId}`} />
-              <figcaption>
-                frame {seq}
-                {f ? ` · ${(f.mediaTimeMs / 1000).toFixed(1)} s into the stream` : ''}
-              </figcaption>
-            </figure>
+          <div class={`evidence-item${(f?.matches ?? []).length > 0 ? ' evidence-compare' : ''}`} key={e.ref}>
+            <div class="compare-row">
+              <figure class="evidence-frame">
+                <EvidenceImage path={e.image} alt={`evidence frame ${seq} of stream ${decision.streamId}`} />
+                <figcaption>
+                  frame {seq}
+                  {f ? ` · ${(f.mediaTimeMs / 1000).toFixed(1)} s into the stream` : ''}
+                </figcaption>
+              </figure>
+              {f?.matches?.[0] && <MatchedEntry m={f.matches[0]} />}
+            </div>
             {f && (
               <div class="evidence-facts">
                 {(f.matches ?? []).map((m) => (
