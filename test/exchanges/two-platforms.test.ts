@@ -16,7 +16,9 @@ import { renderKnownImage } from '../pipeline/setup.ts';
  * Two platforms, each its own modgate process with its own SQLite database and ports, A serving its
  * `confirmed` bank to B as a partner. A moderator on A confirms a decision with addToBank → B's exchange
  * bank holds the same hashes → a stream on B showing the picture is cut. B stopped, more confirmed on A,
- * B started again → B catches up from its checkpoint.
+ * B started again → B catches up from its checkpoint. A moderator on B deconfirms one of A's hashes → B's
+ * entry is disabled (and stays so when A's feed lists it again), the opinion reaches A through its
+ * exchange's reportOpinion, and A's moderators find the partner's opinion and the entry quarantined.
  */
 
 const haveFfmpeg = existsSync(FFMPEG);
@@ -169,4 +171,42 @@ describe.skipIf(!haveFfmpeg)('two modgate platforms exchanging what their modera
     expect(Number(after.checkpoint)).toBeGreaterThan(Number(before.checkpoint));
     expect(after.upserts).toBe(onA.length);
   }, 240_000);
+
+  it("a moderator on B deconfirms one of A's hashes: B stops matching it, and A records the partner's opinion and quarantines the entry", async () => {
+    const fromA = await exported(B.api, 'from-a');
+    const hash = fromA[0]!;
+    const res = await B.api.post<{ opinion: { category: string; exchange: string | null }; reportedTo: string | null; reportError: string | null }>(
+      '/api/v1/banks/from-a/opinions',
+      { hash, opinion: 'deconfirm', reason: 'a news broadcast, not the attack' },
+    );
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ reportedTo: 'platform-a', reportError: null, opinion: { category: 'negative_class', exchange: 'platform-a' } });
+    expect(await exported(B.api, 'from-a')).not.toContain(hash);
+
+    // A: the partner's opinion is on record, and the entry waits in the moderators' queue.
+    const opinions = (
+      await A.api.get<{ opinions: Array<{ hash: string; source: string; category: string; isMine: boolean; bank: string }> }>('/api/v1/opinions?mine=false')
+    ).body.opinions;
+    expect(opinions.find((o) => o.hash === hash)).toMatchObject({ source: 'partner:platform-b', category: 'negative_class', isMine: false, bank: 'confirmed' });
+    const queue = (await A.api.get<{ quarantines: Array<{ entryId: string; bank: string; reason: string; status: string }> }>('/api/v1/entry-quarantines')).body
+      .quarantines;
+    expect(queue.find((q) => q.bank === 'confirmed')).toMatchObject({ reason: 'partner_opinion', status: 'open' });
+
+    // A's feed lists the hash again (a bank-level change re-serves the whole bank): B keeps it off.
+    expect((await A.api.post('/api/v1/banks/confirmed/disable', { reason: 're-serve', enabled: true })).status).toBe(200);
+    const upsertsBefore = (await B.api.get<{ exchanges: Array<{ upserts: number }> }>('/api/v1/exchanges')).body.exchanges[0]!.upserts;
+    await waitFor(
+      async () => {
+        const run = await B.api.post<{ pages: number; error: string | null }>('/api/v1/exchanges/platform-a/fetch', {});
+        const ex = (await B.api.get<{ exchanges: Array<{ checkpoint: string | null; lastError: string | null }> }>('/api/v1/exchanges')).body.exchanges[0]!;
+        if (run.body.error || ex.lastError)
+          throw new Error(`B's fetch failed: ${JSON.stringify(run.body)} ${JSON.stringify(ex)}\n${B.proc.stderr().slice(-3000)}`);
+        return run.body.pages > 0 ? true : null;
+      },
+      60_000,
+      'B to read the re-served bank',
+    );
+    expect((await B.api.get<{ exchanges: Array<{ upserts: number }> }>('/api/v1/exchanges')).body.exchanges[0]!.upserts).toBe(upsertsBefore);
+    expect(await exported(B.api, 'from-a')).not.toContain(hash);
+  }, 120_000);
 });
