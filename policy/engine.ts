@@ -3,7 +3,9 @@ import { priorStrikes, type AccountHistory } from './history.ts';
 import {
   formatDurationMs,
   stallRuleId,
+  type Match,
   type Policy,
+  type Requirement,
   type ReviewPriority,
   type Rule,
   type Severity,
@@ -31,6 +33,10 @@ import {
  *    (including later rules on the same signal) decides again. One incident, one strike.
  *  - Stall entries are checked when a signal arrives (for the gap before it), after a stall report, and on
  *    `tick`.
+ *  - A rule's `requires` conditions (schema.ts, RequirementSchema) must all hold as well: at least minCount
+ *    distinct matching signals of their source within their window before the decision. Such a rule is
+ *    also checked on signals of each required source (its own smoothing state as it stands), so it fires
+ *    when the last condition comes true. Signals arrive in observedAt order.
  */
 
 /** How many deciding signals a decision cites at most (the most recent ones). */
@@ -123,13 +129,25 @@ export function enforceable(decisions: readonly Decision[]): EnforcedDecision[] 
 // ---------------------------------------------------------------------------------------------------
 // Compiled policy: the lookups the hot path needs, built once per policy object.
 
-interface CompiledRule {
-  id: string;
-  rule: Rule;
+/** A match with its lookups built: a rule's own, or one of its requirements'. */
+interface Matcher {
+  match: Match;
   labels: ReadonlySet<string> | null;
   categories: ReadonlySet<string> | null;
   banks: ReadonlySet<string> | null;
+}
+
+interface CompiledRequirement extends Matcher {
+  withinMs: number;
+  minCount: number;
+  req: Requirement;
+}
+
+interface CompiledRule extends Matcher {
+  id: string;
+  rule: Rule;
   smoothing: Smoothing;
+  requires: readonly CompiledRequirement[];
 }
 
 interface CompiledStall {
@@ -155,14 +173,16 @@ function compile(policy: Policy): CompiledPolicy {
     const c: CompiledRule = {
       id: rule.id,
       rule,
-      labels: toSet(rule.match.label),
-      categories: toSet(rule.match.category),
-      banks: toSet(rule.match.bank),
+      ...matcher(rule.match),
       smoothing: rule.smoothing ?? policy.defaults.smoothing ?? { kind: 'window', k: 1, n: 1 },
+      requires: rule.requires.map((req) => ({ ...matcher(req), withinMs: req.within, minCount: req.minCount, req })),
     };
-    const list = bySource.get(rule.match.source) ?? [];
-    list.push(c);
-    bySource.set(rule.match.source, list);
+    // Checked on its own source and on each required one; every list stays in file order.
+    for (const source of new Set([rule.match.source, ...rule.requires.map((q) => q.source)])) {
+      const list = bySource.get(source) ?? [];
+      list.push(c);
+      bySource.set(source, list);
+    }
   }
   const stalls = policy.stall.map((entry) => ({ id: stallRuleId(entry), entry, afterMs: Math.round(entry.afterSeconds * 1000) }));
   const result: CompiledPolicy = { policy, bySource, stalls };
@@ -174,8 +194,13 @@ function toSet(values: readonly string[] | undefined): ReadonlySet<string> | nul
   return values === undefined ? null : new Set(values);
 }
 
-function signalMatches(r: CompiledRule, s: Signal): boolean {
-  const m = r.rule.match;
+function matcher(match: Match): Matcher {
+  return { match, labels: toSet(match.label), categories: toSet(match.category), banks: toSet(match.bank) };
+}
+
+function signalMatches(r: Matcher, s: Signal): boolean {
+  if (s.source !== r.match.source) return false;
+  const m = r.match;
   if (r.labels !== null && !r.labels.has(s.label)) return false;
   if (m.minScore !== undefined && (s.score === undefined || s.score < m.minScore)) return false;
   if (r.categories === null && r.banks === null && m.maxDistance === undefined) return true;
@@ -208,6 +233,33 @@ function decidingSignal(s: Signal, index: number): DecidingSignal {
   return { index, observedAt: s.observedAt, evidenceRef: s.evidenceRef, score: s.score, distance: s.match?.distance };
 }
 
+/**
+ * What a requirement counts as one: a signal's `detail.reporter` where it names one (a viewer report's
+ * hashed source, so one viewer counts once), else its frame.
+ */
+function requirementKey(s: Signal): string {
+  const reporter = s.detail?.['reporter'];
+  return typeof reporter === 'string' && reporter !== '' ? `reporter:${reporter}` : `frame:${s.frameTimeMs}`;
+}
+
+/**
+ * A rule's firing with its requirements applied at `at`: null while one is unmet, else decided at `at`,
+ * citing the requirements' signals too, with their counts in the reason. Shared by both forms.
+ */
+function withRequirements(r: CompiledRule, f: Firing, found: RequirementTrack, at: number): Firing | null {
+  const parts: string[] = [];
+  const deciding = new Map<number, DecidingSignal>();
+  for (const d of f.deciding) deciding.set(d.index, d);
+  for (const [j, q] of r.requires.entries()) {
+    const entries = (found[j] ?? []).filter((e) => e.observedAt >= at - q.withinMs && e.observedAt <= at);
+    if (entries.length < q.minCount) return null;
+    parts.push(`${entries.length} distinct ${q.match.source} (${describeMatch(q.match)}) within ${formatDurationMs(q.withinMs)}, ≥ ${q.minCount}`);
+    for (const e of entries) deciding.set(e.deciding.index, e.deciding);
+  }
+  const cited = [...deciding.values()].sort((a, b) => a.index - b.index);
+  return { decidedAt: at, deciding: capLast(cited), detail: `${f.detail}, with ${parts.join(' and ')}` };
+}
+
 /** Why a rule fired: when, on which signals, and a phrase for the reason. */
 interface Firing {
   decidedAt: number;
@@ -227,8 +279,7 @@ function seconds(ms: number): string {
   return (ms / 1000).toFixed(1);
 }
 
-function describeMatch(r: CompiledRule): string {
-  const m = r.rule.match;
+function describeMatch(m: Match): string {
   const parts: string[] = [];
   if (m.label !== undefined) parts.push(`label ${m.label.join('|')}`);
   if (m.category !== undefined) parts.push(`category ${m.category.join('|')}`);
@@ -320,7 +371,8 @@ function ruleDecision(cp: CompiledPolicy, r: CompiledRule, ctx: EngineContext, f
       ? ''
       : ` Escalated (rung ${escalation.step + 1}): ${escalation.strikeIds.length} prior strike(s) within ${formatDurationMs(escalation.withinMs)} (${escalation.strikeIds.join(', ')}).`;
   const reason =
-    `${r.id} [${r.rule.severity}]: ${f.detail} (${describeMatch(r)})${evidence === '' ? '' : `; ${evidence}`}` + ` → ${describeActions(actions)}.${escalated}`;
+    `${r.id} [${r.rule.severity}]: ${f.detail} (${describeMatch(r.match)})${evidence === '' ? '' : `; ${evidence}`}` +
+    ` → ${describeActions(actions)}.${escalated}`;
   const common = {
     ruleId: r.id,
     kind: 'rule' as const,
@@ -446,6 +498,8 @@ export interface StreamState {
   /** An enforced decision cut the feed: the engine decides nothing more for this stream. */
   readonly ended: boolean;
   readonly tracks: Readonly<Record<string, RuleTrack>>;
+  /** Per rule with requirements: their matching signals within the window. */
+  readonly requirements: Readonly<Record<string, RequirementTrack>>;
   readonly stall: StallTrack;
 }
 
@@ -460,6 +514,7 @@ export function createStreamState(alreadyDecided: Iterable<string> = []): Stream
     decided: new Set(alreadyDecided),
     ended: false,
     tracks: {},
+    requirements: {},
     stall: { lifeAny: undefined, lifeBySource: {}, reportStart: {} },
   };
 }
@@ -473,11 +528,11 @@ export function step(policy: Policy, state: StreamState, signal: Signal, ctx: En
   const sink = new DecisionSink(state.decided);
 
   checkStalls(cp, state.stall, ctx, signal.observedAt, null, sink);
-  const tracks = advanceRules(cp, state.tracks, signal, index, ctx, sink);
+  const { tracks, requirements } = advanceRules(cp, state, signal, index, ctx, sink);
   const stall = recordLife(state.stall, signal);
   if (signal.label === STALL_LABEL) checkStalls(cp, stall, ctx, signal.observedAt, decidingSignal(signal, index), sink);
 
-  const next: StreamState = { signalCount: index + 1, decided: sink.decided, ended: sink.ended, tracks, stall };
+  const next: StreamState = { signalCount: index + 1, decided: sink.decided, ended: sink.ended, tracks, requirements, stall };
   return { state: next, decisions: sink.decisions };
 }
 
@@ -526,24 +581,68 @@ function clearReports(reports: Readonly<Record<string, number>>, source: string)
 
 function advanceRules(
   cp: CompiledPolicy,
-  tracks: Readonly<Record<string, RuleTrack>>,
+  state: Pick<StreamState, 'tracks' | 'requirements'>,
   signal: Signal,
   index: number,
   ctx: EngineContext,
   sink: DecisionSink,
-): Readonly<Record<string, RuleTrack>> {
+): Pick<StreamState, 'tracks' | 'requirements'> {
   const rules = cp.bySource.get(signal.source);
-  if (rules === undefined) return tracks;
+  if (rules === undefined) return state;
+  const { tracks, requirements } = state;
   let next: Record<string, RuleTrack> | null = null;
+  let nextReq: Record<string, RequirementTrack> | null = null;
   for (const r of rules) {
     if (!sink.isOpen(r.id)) continue;
-    const hit = signalMatches(r, signal) ? decidingSignal(signal, index) : null;
-    const { track, firing } = advanceRule(r, own(tracks, r.id), signal, hit);
-    next ??= { ...tracks };
-    next[r.id] = track;
+    let firing: Firing | null = null;
+    if (signal.source === r.match.source) {
+      const hit = signalMatches(r, signal) ? decidingSignal(signal, index) : null;
+      const advanced = advanceRule(r, own(tracks, r.id), signal, hit);
+      next ??= { ...tracks };
+      next[r.id] = advanced.track;
+      firing = advanced.firing;
+    } else {
+      // A required source's signal: the rule's own smoothing state as it stands, judged now.
+      const track = own(tracks, r.id);
+      if (track !== undefined) firing = currentFiring(r, track, signal);
+    }
+    if (r.requires.length > 0) {
+      const req = advanceRequirements(r, own(requirements, r.id), signal, index);
+      nextReq ??= { ...requirements };
+      nextReq[r.id] = req;
+      if (firing !== null) firing = withRequirements(r, firing, req, signal.observedAt);
+    }
     if (firing !== null) sink.emit(ruleDecision(cp, r, ctx, firing));
   }
-  return next ?? tracks;
+  return { tracks: next ?? tracks, requirements: nextReq ?? requirements };
+}
+
+function currentFiring(r: CompiledRule, track: RuleTrack, s: Signal): Firing | null {
+  const sm = r.smoothing;
+  if (sm.kind === 'window') return track.kind === 'window' ? windowFiring(r, track, s, sm.k, sm.n) : null;
+  return track.kind === 'sustained' ? sustainedFiring(r, track, s, sm.sustainedMs) : null;
+}
+
+/** Per requirement of a rule, its matching signals within the window so far: the latest per distinct key. */
+type RequirementTrack = readonly (readonly RequirementEntry[])[];
+
+interface RequirementEntry {
+  readonly key: string;
+  readonly observedAt: number;
+  readonly deciding: DecidingSignal;
+}
+
+function advanceRequirements(r: CompiledRule, prev: RequirementTrack | undefined, s: Signal, index: number): RequirementTrack {
+  return r.requires.map((q, j) => {
+    const list = prev?.[j] ?? [];
+    const from = s.observedAt - q.withinMs;
+    const hit = signalMatches(q, s);
+    if (!hit && list.every((e) => e.observedAt >= from)) return list;
+    const key = hit ? requirementKey(s) : null;
+    const kept = list.filter((e) => e.observedAt >= from && e.key !== key);
+    if (key !== null) kept.push({ key, observedAt: s.observedAt, deciding: decidingSignal(s, index) });
+    return kept;
+  });
 }
 
 function advanceRule(r: CompiledRule, prev: RuleTrack | undefined, s: Signal, hit: DecidingSignal | null): { track: RuleTrack; firing: Firing | null } {
@@ -631,8 +730,15 @@ export function evaluate(policy: Policy, ctx: EngineContext, signals: readonly S
     positions.set(s.source, own);
     for (const r of cp.bySource.get(s.source) ?? []) {
       if (!sink.isOpen(r.id)) continue;
-      const firing =
-        r.smoothing.kind === 'window' ? scanWindow(r, signals, own, r.smoothing.k, r.smoothing.n) : scanSustained(r, signals, own, r.smoothing.sustainedMs);
+      const primary = positions.get(r.match.source) ?? [];
+      if (primary.length === 0) continue;
+      let firing =
+        r.smoothing.kind === 'window'
+          ? scanWindow(r, signals, primary, r.smoothing.k, r.smoothing.n)
+          : scanSustained(r, signals, primary, r.smoothing.sustainedMs);
+      // Judged on a required source's signal: decided now, not at the rule's own last signal.
+      if (firing !== null && s.source !== r.match.source) firing = { ...firing, decidedAt: s.observedAt };
+      if (firing !== null && r.requires.length > 0) firing = withRequirements(r, firing, scanRequirements(r, signals, i, s.observedAt), s.observedAt);
       if (firing !== null) sink.emit(ruleDecision(cp, r, ctx, firing));
     }
     if (s.label === STALL_LABEL) scanStalls(cp, ctx, signals, i + 1, s.observedAt, decidingSignal(s, i), sink);
@@ -640,6 +746,22 @@ export function evaluate(policy: Policy, ctx: EngineContext, signals: readonly S
   }
   if (!sink.ended) scanStalls(cp, ctx, signals, seen, now, null, sink);
   return sink.decisions;
+}
+
+/** Each requirement's matching signals among signals[0..end] within its window before `at`, the latest per key. */
+function scanRequirements(r: CompiledRule, signals: readonly Signal[], end: number, at: number): RequirementTrack {
+  return r.requires.map((q) => {
+    const latest = new Map<string, RequirementEntry>();
+    for (let j = end; j >= 0; j--) {
+      const sig = signals[j];
+      if (sig === undefined) continue;
+      if (sig.observedAt < at - q.withinMs) break;
+      if (sig.observedAt > at || !signalMatches(q, sig)) continue;
+      const key = requirementKey(sig);
+      if (!latest.has(key)) latest.set(key, { key, observedAt: sig.observedAt, deciding: decidingSignal(sig, j) });
+    }
+    return [...latest.values()];
+  });
 }
 
 /** A frame found scanning backwards: its matching signals (in order) and its first signal's observedAt. */

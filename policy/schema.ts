@@ -100,6 +100,27 @@ export const MatchSchema = z.strictObject({
 export type Match = z.output<typeof MatchSchema>;
 
 /**
+ * A further condition a rule needs before it acts, on the stream's recent signals of any source: at least
+ * `minCount` distinct matching signals within `within` before the decision. Distinct means distinct
+ * `detail.reporter` where the signal names one (a viewer report's hashed source: three reports from one
+ * viewer count once), else distinct frames. So `{ source: viewer_report, minCount: 3, within: 30m }` is
+ * "three independent viewers reported it in the last 30 minutes", and `{ source: violence, minScore: 0.6,
+ * within: 2m }` is "the violence model scored a frame ≥ 0.6 in the last two minutes". A rule with
+ * requirements is checked on signals of its own source and of each required source, so it acts when the
+ * last condition comes true, whichever arrives last.
+ */
+export const RequirementSchema = MatchSchema.extend({
+  within: DurationSchema,
+  minCount: z
+    .number({ error: expected('expected a whole number ≥ 1') })
+    .int()
+    .min(1)
+    .max(1000, 'at most 1000')
+    .default(1),
+});
+export type Requirement = z.output<typeof RequirementSchema>;
+
+/**
  * Temporal smoothing, so one noisy frame does not cut a stream: either `k` hits among the last `n`
  * sampled frames of the rule's source, or hits on every frame for at least `sustainedSeconds`.
  */
@@ -198,6 +219,11 @@ export const RuleSchema = z.strictObject({
   match: MatchSchema,
   /** Defaults to `defaults.smoothing`, then 1 of 1. */
   smoothing: SmoothingSchema.optional(),
+  /** Further conditions on recent signals (all must hold), e.g. independent viewer reports plus a classifier score. */
+  requires: z
+    .array(RequirementSchema, { error: expected('expected a list of conditions') })
+    .max(8, 'at most 8 conditions')
+    .default([]),
   actions: ActionsSchema,
   escalation: z.array(EscalationStepSchema).default([]),
   /** Evaluated and recorded as "would have", never enforced. */

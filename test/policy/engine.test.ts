@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createStreamState, enforceable, evaluate, step, tick, type Decision, type EnforcedDecision } from '../../policy/engine.ts';
-import { ctxOf, DAY, hashMatch, ids, oneRule, policyOf, runIncremental, scored, stallReport, strike, T0, violence } from './helpers.ts';
+import { validatePolicy } from '../../policy/load.ts';
+import { ctxOf, DAY, hashMatch, ids, oneRule, policyOf, runIncremental, scored, stallReport, strike, T0, viewerReport, violence } from './helpers.ts';
 
 const LATER = T0 + 3_600_000;
 
@@ -220,6 +221,82 @@ describe('actions', () => {
 
   it('signals observed after now are not seen yet', () => {
     expect(evaluate(oneRule({}), ctxOf(), [violence(5000, 1)], T0 + 4000)).toEqual([]);
+  });
+});
+
+describe('combined rules: requirements on recent signals (viewer reports + a classifier score)', () => {
+  const MIN = 60_000;
+  /** 3 independent reports within 30 min and a violence score ≥ 0.6 within 2 min: cut and review. */
+  const combined = () =>
+    oneRule({
+      match: { source: 'viewer_report' },
+      requires: [
+        { source: 'viewer_report', minCount: 3, within: '30m' },
+        { source: 'violence', minScore: 0.6, within: '2m' },
+      ],
+      actions: { cut: true, review: { priority: 'urgent' } },
+    });
+
+  it('three independent reports and then a medium violence score cut; the reason counts both and the evidence cites the frame', () => {
+    const d = only(decide(combined(), [viewerReport(0, 'a'), viewerReport(MIN, 'b'), viewerReport(2 * MIN, 'c'), violence(2 * MIN + 500, 0.65)]));
+    expect(d.actions).toMatchObject({ cut: true, review: { priority: 'urgent' } });
+    expect(d.decidedAt).toBe(T0 + 2 * MIN + 500);
+    expect(d.reason).toContain('3 distinct viewer_report');
+    expect(d.reason).toContain('1 distinct violence (score ≥ 0.6) within 2m');
+    expect(d.evidenceRefs).toEqual([`ev/violence/${2 * MIN + 500}`]);
+    expect(d.signalRefs.map((r) => r.index)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('a classifier score first and the third report last also cuts, at the report', () => {
+    const d = only(decide(combined(), [viewerReport(0, 'a'), viewerReport(1000, 'b'), violence(2000, 0.7), viewerReport(3000, 'c')]));
+    expect(d.decidedAt).toBe(T0 + 3000);
+  });
+
+  it('one viewer reporting three times counts once', () => {
+    expect(decide(combined(), [viewerReport(0, 'a'), viewerReport(1000, 'a'), viewerReport(2000, 'a'), violence(3000, 0.9)])).toEqual([]);
+  });
+
+  it('reports older than the window do not count, nor a classifier score older than its window', () => {
+    expect(decide(combined(), [viewerReport(0, 'a'), viewerReport(31 * MIN, 'b'), viewerReport(32 * MIN, 'c'), violence(32 * MIN + 1, 0.9)])).toEqual([]);
+    expect(decide(combined(), [violence(0, 0.9), viewerReport(MIN, 'a'), viewerReport(2 * MIN, 'b'), viewerReport(3 * MIN, 'c')])).toEqual([]);
+  });
+
+  it('without the classifier score, reports alone do not satisfy the combined rule; a score below medium does not either', () => {
+    expect(decide(combined(), [viewerReport(0, 'a'), viewerReport(1, 'b'), viewerReport(2, 'c')])).toEqual([]);
+    expect(decide(combined(), [viewerReport(0, 'a'), viewerReport(1, 'b'), viewerReport(2, 'c'), violence(3, 0.59)])).toEqual([]);
+  });
+
+  it('a classifier rule can require reports too: its own smoothing still applies', () => {
+    const p = oneRule({
+      match: { source: 'nsfw', minScore: 0.6 },
+      smoothing: { k: 2, n: 3 },
+      requires: [{ source: 'viewer_report', minCount: 2, within: '10m' }],
+      actions: { cut: true },
+    });
+    expect(decide(p, [viewerReport(0, 'a'), viewerReport(1, 'b'), scored('nsfw', 250, 0.7)])).toEqual([]);
+    expect(ids(decide(p, [viewerReport(0, 'a'), viewerReport(1, 'b'), scored('nsfw', 250, 0.7), scored('nsfw', 500, 0.7)]))).toEqual(['r1']);
+  });
+
+  it('the schema rejects a bad requirement with its key path', () => {
+    const r = validatePolicy({
+      version: 1,
+      name: 't',
+      rules: [
+        {
+          id: 'x',
+          description: 'x',
+          severity: 'low',
+          match: { source: 'violence' },
+          requires: [{ source: 'viewer_report', minCount: 0 }],
+          actions: { review: {} },
+        },
+      ],
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const paths = r.errors.map((e) => e.path);
+    expect(paths).toContain('rules[0].requires[0].minCount');
+    expect(paths).toContain('rules[0].requires[0].within');
   });
 });
 

@@ -61,6 +61,21 @@ export function scored(source: string, t: number, score: number, label = source)
 
 export const violence = (t: number, score: number): Signal => scored('violence', t, score);
 
+/** A viewer report (as gateway/accountability/reports makes one) from a hashed source, `t` ms into the stream. */
+export function viewerReport(t: number, reporter: string, category = 'violence'): Signal {
+  return {
+    streamId: 'stream-1',
+    frameTimeMs: t,
+    observedAt: T0 + t,
+    source: 'viewer_report',
+    label: category,
+    score: 1,
+    version: 'viewer-report/1',
+    evidenceRef: null,
+    detail: { reporter, reportId: `rpt-${reporter}-${t}` },
+  };
+}
+
 export function hashMatch(
   t: number,
   over: { category?: string; bank?: string; distance?: number; severity?: 'low' | 'medium' | 'high' | 'critical' } = {},

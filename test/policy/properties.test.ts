@@ -11,7 +11,8 @@ import { DAY, runIncremental, T0 } from './helpers.ts';
 // Arbitraries: random but valid policies, signal streams and histories. Small value sets (few sources,
 // categories, frame times that repeat) so that rules actually fire and frames actually group.
 
-const SOURCES = ['violence', 'nsfw', 'hash_match', 'sampler'] as const;
+// viewer_report signals name a reporter (one of a few), so requirements count distinct reporters, not frames.
+const SOURCES = ['violence', 'nsfw', 'hash_match', 'sampler', 'viewer_report'] as const;
 const CATEGORIES = ['terrorist-violent-extremism', 'confirmed', 'spam'] as const;
 const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 const score = fc.integer({ min: 0, max: 100 }).map((n) => n / 100);
@@ -54,9 +55,15 @@ const escalationArb = fc.array(
   { maxLength: 2 },
 );
 
+// Further conditions (policy `requires`): a match of any source within a short window, counted 1–3 times.
+const requirementArb = matchArb.chain((m) =>
+  fc.record({ within: fc.constantFrom('2s', '5s', '20s'), minCount: fc.integer({ min: 1, max: 3 }) }).map((w) => ({ ...m, ...w })),
+);
+
 const ruleArb = fc.record({
   severity: fc.constantFrom(...SEVERITIES),
   match: matchArb,
+  requires: fc.oneof({ weight: 2, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(requirementArb, { minLength: 1, maxLength: 2 }) }),
   smoothing: fc.option(smoothingArb, { nil: undefined }),
   actions: actionsArb,
   escalation: escalationArb,
@@ -73,6 +80,7 @@ const stallArb = fc.record({
 interface RuleDraft {
   severity: string;
   match: object;
+  requires: object[];
   smoothing: object | undefined;
   actions: object;
   escalation: { within: string; minSeverity: string; suspend: string }[];
@@ -87,6 +95,7 @@ function toRule(r: RuleDraft, i: number): Record<string, unknown> {
     description: `random rule ${i}`,
     severity: r.severity,
     match: r.match,
+    ...(r.requires.length ? { requires: r.requires } : {}),
     ...(r.smoothing ? { smoothing: r.smoothing } : {}),
     actions: r.actions,
     escalation,
@@ -158,6 +167,9 @@ function toSignal(e: EventDraft, observedAt: number, frameTimeMs: number, n: num
   if (e.source === 'sampler') {
     const label = e.otherLabel ? 'heartbeat' : 'stall';
     return { ...base, source: 'sampler', label, score: 1, ...(e.stalledForMs === undefined ? {} : { detail: { stalledForMs: e.stalledForMs } }) };
+  }
+  if (e.source === 'viewer_report') {
+    return { ...base, source: 'viewer_report', label: e.otherLabel ? 'other' : e.source, score: 1, detail: { reporter: `viewer-${e.distance % 4}` } };
   }
   return { ...base, source: e.source, label: e.otherLabel ? 'other' : e.source, score: e.score };
 }
