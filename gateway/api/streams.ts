@@ -6,6 +6,7 @@ import type { ApiContext } from './context.ts';
 import { binary, errors, json, type ApiApp } from './route.ts';
 import { idParams, Reason, StreamId } from './schemas.ts';
 import { awaitRemoteCut, requestRemoteCut } from '../live/cut-requests.ts';
+import { recordManualCut } from '../enforcement/manual.ts';
 import { remoteStreamView, streamView, StreamView } from './views/stream.ts';
 
 /** A chunked FLV body (a stream, not a Buffer). */
@@ -61,7 +62,16 @@ export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
       summary: 'Cut a live feed now',
       tags: ['streams'],
       params: idParams(StreamId),
-      body: z.object({ reason: Reason }).strict(),
+      body: z
+        .object({
+          reason: Reason,
+          category: z
+            .string()
+            .regex(/^[a-z0-9][a-z0-9-]{0,59}$/)
+            .optional()
+            .describe('What the content was (a bank or strike category such as `graphic-violence`): the statement of reasons states its ground'),
+        })
+        .strict(),
       description: 'On any node: a stream another node carries is cut by that node (a cut request it is notified of); the answer waits for it to confirm.',
       response: {
         200: json(z.object({ cut: StreamView }), 'The feed was cut'),
@@ -73,17 +83,57 @@ export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
     },
     handler: async (req) => {
       const { id } = req.params;
-      const request = { reason: 'cut' as const, message: req.body.reason, actor: req.principal.actor };
+      const db = ctx.store.db;
+      const live = ctx.registry.get(id);
+      const row = live
+        ? undefined
+        : await db
+            .selectFrom('streams')
+            .innerJoin('accounts', 'accounts.id', 'streams.account_id')
+            .select([
+              'streams.id',
+              'streams.account_id',
+              'accounts.identity_subject',
+              'accounts.handle',
+              'streams.protocol',
+              'streams.server',
+              'streams.started_at',
+              'streams.node_id',
+            ])
+            .where('streams.id', '=', id)
+            .where('streams.ended_at', 'is', null)
+            .where('streams.node_id', '!=', ctx.registry.nodeId)
+            .executeTakeFirst();
+      if (!live && !row) throw notFound(`live stream '${id}'`);
+      // The moderator's cut is a decision of its own: the streamer can read and appeal it, and a statement
+      // of reasons (not automated) follows. Open viewer reports make it a cut on notice.
+      const reports = await db
+        .selectFrom('viewer_reports')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('stream_id', '=', id)
+        .where('status', '=', 'open')
+        .executeTakeFirst();
+      const open = Number(reports?.n ?? 0);
+      const recorded = await recordManualCut(db, {
+        streamId: id,
+        accountId: live?.accountId ?? row!.account_id,
+        subject: live ? live.subject : row!.identity_subject,
+        actor: req.principal.actor,
+        reason: req.body.reason,
+        category: req.body.category,
+        origin: open > 0 ? { kind: 'viewer_reports', reports: open } : { kind: 'moderator' },
+        at: Date.now(),
+      });
+      const request = {
+        reason: 'cut' as const,
+        message: req.body.reason,
+        // A moderator's own words are the streamer's too (as on GET /me).
+        streamerMessage: `ended by a moderator: ${req.body.reason}`,
+        actor: req.principal.actor,
+        detail: { decisionId: recorded.row.id },
+      };
       const stream = await ctx.registry.cut(id, request);
       if (stream) return { cut: streamView(stream, ctx.live, ctx.registry.nodeId) };
-      const row = await ctx.store.db
-        .selectFrom('streams')
-        .innerJoin('accounts', 'accounts.id', 'streams.account_id')
-        .select(['streams.id', 'accounts.handle', 'streams.protocol', 'streams.server', 'streams.started_at', 'streams.node_id'])
-        .where('streams.id', '=', id)
-        .where('streams.ended_at', 'is', null)
-        .where('streams.node_id', '!=', ctx.registry.nodeId)
-        .executeTakeFirst();
       if (!row) throw notFound(`live stream '${id}'`);
       const requestId = await requestRemoteCut(ctx.store.db, id, row.node_id, request);
       const outcome = await awaitRemoteCut(ctx.store.db, requestId, 10_000);

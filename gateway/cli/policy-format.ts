@@ -21,7 +21,13 @@ function smoothingText(p: Policy, r: Rule): string {
 }
 
 function matchText(r: Rule): string {
-  const m = r.match;
+  const own = conditionText(r.match);
+  // Requirements read as "and ≥ 3 viewer_report within 30m".
+  const more = r.requires.map((q) => ` and ≥ ${q.minCount} ${conditionText(q)} within ${formatDurationMs(q.within)}`);
+  return own + more.join('');
+}
+
+function conditionText(m: Rule['match']): string {
   const parts = [m.source];
   if (m.label) parts.push(`label ${m.label.join('|')}`);
   if (m.category) parts.push(`category ${m.category.join('|')}`);

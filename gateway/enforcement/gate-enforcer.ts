@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { authorizeAccount, type RefusalReason } from '../identity/gate.ts';
 import type { GateState } from '../identity/gate-sync.ts';
+import { suspensionReasonWords } from './streamer-words.ts';
 import type { EndReason, LiveRegistry } from '../live/registry.ts';
 
 export const END_REASON: Record<RefusalReason, EndReason> = {
@@ -51,7 +52,15 @@ export class GateEnforcer {
       if (verdict.ok) continue;
       cuts.push(
         this.registry
-          .cut(stream.id, { reason: END_REASON[verdict.reason], message: verdict.message, actor, detail: { gate: verdict.reason } })
+          .cut(stream.id, {
+            reason: END_REASON[verdict.reason],
+            message: verdict.message,
+            // The streamer's words: the suspension's plain reason (the ingest adds its end and the appeal pointer).
+            streamerMessage: verdict.suspension ? suspensionReasonWords(verdict.suspension) : verdict.message,
+            ...(verdict.suspension ? { suspension: { endsAt: verdict.suspension.endsAt } } : {}),
+            actor,
+            detail: { gate: verdict.reason, ...(verdict.suspension?.decisionId ? { decisionId: verdict.suspension.decisionId } : {}) },
+          })
           .catch((err) => this.log.error({ err, stream: stream.id }, 'recording an enforced cut failed (the feed was still cut)')),
       );
     }

@@ -137,6 +137,18 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
       .catch((err) => this.deps.log.error({ err, rule: decision.ruleId, stream: run.stream.id }, 'enforcing a decision failed'));
   }
 
+  /**
+   * What a rule without a strike acted on, for the streamer's words: its bank category, else the classifier
+   * it names (`violence`, `nsfw`); viewer reports are not content, so a reports rule names its classifier.
+   */
+  private ruleCategory(ruleId: string): string | null {
+    const rule = this.deps.policies.current().policy.rules.find((r) => r.id === ruleId);
+    if (!rule) return null;
+    if (rule.match.category?.[0]) return rule.match.category[0];
+    const source = [rule.match, ...rule.requires].find((m) => m.source !== 'viewer_report' && m.source !== 'hash_match')?.source;
+    return source ?? null;
+  }
+
   private async enforce(run: Run, decision: Decision): Promise<void> {
     const recorded = await recordDecision(this.deps.db, decision, { evidence: {} });
     const actor = recorded.row.decided_by;
@@ -146,7 +158,7 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
         await this.deps.registry.cut(run.stream.id, {
           reason: a.suspend ? 'suspended' : 'cut',
           message: decision.reason,
-          streamerMessage: automatedReason(a.strike?.category ?? null),
+          streamerMessage: automatedReason(a.strike?.category ?? this.ruleCategory(decision.ruleId)),
           ...(a.suspend ? { suspension: { endsAt: a.suspend.untilMs } } : {}),
           actor,
           // When the first deciding frame was observed: the time-to-cut metric measures from it.

@@ -60,3 +60,31 @@ export function automatedReason(category: string | null): string {
 
 /** A sanity check for tests and the API: text a streamer sees must not carry these. */
 export const DETECTION_INTERNALS = /distance|score|≥|≤|threshold|radius|bank\b|\blimit\b|\bpdq\b|\bhash/i;
+
+/** Where a streamer reads their status and appeals (the broadcaster page, or the API with their token). */
+export const APPEAL_PAGE = '/broadcast';
+
+/** The appeal pointer a streamer is given with a cut or suspension: the decision to appeal, and where. */
+export function appealPointer(decisionId: string | null): string {
+  return decisionId
+    ? `to appeal decision ${decisionId}, open ${APPEAL_PAGE} (your status) or POST /api/v1/me/appeals`
+    : `see your status at ${APPEAL_PAGE} or GET /api/v1/me`;
+}
+
+/**
+ * A suspension's reason as its streamer reads it. An automated one stored before reasons were written in
+ * plain words still holds the engine's text (rule, distance, limit): it is replaced by the plain form.
+ */
+export function suspensionReasonWords(s: { reason: string; createdBy: string }): string {
+  return isAutomated(s.createdBy) && DETECTION_INTERNALS.test(s.reason) ? automatedReason(null) : s.reason;
+}
+
+/** "live streaming is suspended until <ISO>" / "… permanently": the console's broadcaster page reads this shape. */
+export function suspensionTerm(endsAt: number | null): string {
+  return endsAt === null ? 'live streaming is suspended permanently' : `live streaming is suspended until ${new Date(endsAt).toISOString()}`;
+}
+
+/** The full streamer-facing text of a suspension: term, plain reason, appeal pointer. */
+export function suspensionWords(s: { reason: string; createdBy: string; endsAt: number | null; decisionId: string | null }): string {
+  return `${suspensionTerm(s.endsAt)}: ${suspensionReasonWords(s)}; ${appealPointer(s.decisionId)}`;
+}

@@ -87,7 +87,7 @@ export class GateState implements GateSnapshot {
         this.db.selectFrom('stream_keys').select(['id', 'account_id', 'key_hash', 'revoked_at']).where('account_id', 'in', batch).execute(),
         this.db
           .selectFrom('suspensions')
-          .select(['id', 'account_id', 'identity_subject', 'starts_at', 'ends_at', 'reason'])
+          .select(['id', 'account_id', 'identity_subject', 'starts_at', 'ends_at', 'reason', 'created_by', 'decision_id'])
           .where('account_id', 'in', batch)
           .where('lifted_at', 'is', null)
           .execute(),
@@ -114,6 +114,8 @@ export class GateState implements GateSnapshot {
           startsAt: s.starts_at,
           endsAt: s.ends_at,
           reason: s.reason,
+          createdBy: s.created_by,
+          decisionId: s.decision_id,
         };
         push(this.suspensionsByAccount, s.account_id, g);
         if (g.subject) push(this.suspensionsBySubject, g.subject, g);

@@ -3,6 +3,8 @@
  * synchronous, so the decision must be too; the snapshot is kept current from the database by gate-sync.
  */
 
+import { suspensionWords } from '../enforcement/streamer-words.ts';
+
 export interface GateAccount {
   id: string;
   handle: string;
@@ -25,6 +27,10 @@ export interface GateSuspension {
   startsAt: number;
   endsAt: number | null;
   reason: string;
+  /** Who suspended (`policy:<rule>`, a moderator, `order:<id>`): an automated reason is shown in plain words. */
+  createdBy: string;
+  /** The decision it came with, to appeal; null for a suspension without one. */
+  decisionId: string | null;
 }
 
 /** A ban of a person (identity subject): every account of theirs, including ones verified later. */
@@ -103,10 +109,9 @@ export function activeSuspension(snapshot: GateSnapshot, account: GateAccount, n
   return undefined;
 }
 
+/** The refusal a suspended streamer reads (ffmpeg/OBS onStatus, WebSocket close): plain words, end, appeal pointer. */
 function describeSuspension(s: GateSuspension): string {
-  return s.endsAt === null
-    ? `live streaming is suspended permanently: ${s.reason}`
-    : `live streaming is suspended until ${new Date(s.endsAt).toISOString()}: ${s.reason}`;
+  return suspensionWords(s);
 }
 
 /** Checks an account (and the key used) against identity and suspensions. */

@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { GateSnapshot } from '../identity/gate.ts';
 import { authorizePublish } from '../identity/gate.ts';
+import { appealPointer, suspensionTerm } from '../enforcement/streamer-words.ts';
 import type { CutRequest, LiveRegistry } from '../live/registry.ts';
 import { VideoTap } from '../live/video-tap.ts';
 import { NmsRtmpConnection, assertNmsCompatible, routeNmsLog, type NmsPacket } from './nms-adapter.ts';
@@ -84,11 +85,20 @@ export function endStatus(request: CutRequest): { level: 'error' | 'status'; cod
     return { level: 'status', code: 'NetStream.Unpublish.Success', description: 'gateway_shutdown: the gateway is shutting down; publish again in a moment' };
   }
   const decision = typeof request.detail?.decisionId === 'string' ? request.detail.decisionId : null;
-  let words: string;
-  if (decision) words = `ended by the moderation policy (decision ${decision}); you can appeal it`;
-  else if (request.reason === 'cut') words = 'ended by a moderator';
-  else words = request.message;
-  return { level: 'error', code: 'NetStream.Publish.Denied', description: `${request.reason}: ${words}` };
+  return { level: 'error', code: 'NetStream.Publish.Denied', description: `${request.reason}: ${streamerEndWords(request, decision)}` };
+}
+
+/**
+ * The words after the reason code: the cut's streamer message (an automated decision's plain words, never
+ * its reason with rule, distance and limit), the suspension's end when the cut comes with one, and where to
+ * appeal. A moderator's cut without streamer words says only that a moderator ended it.
+ */
+function streamerEndWords(request: CutRequest, decision: string | null): string {
+  const words = request.streamerMessage ?? (request.reason === 'cut' ? 'ended by a moderator' : request.message);
+  const parts = [words];
+  if (request.suspension) parts.push(suspensionTerm(request.suspension.endsAt));
+  if (decision || request.suspension) parts.push(appealPointer(decision));
+  return parts.join('; ');
 }
 
 /**

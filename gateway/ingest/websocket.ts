@@ -10,7 +10,17 @@ import type { Refusal } from './refusals.ts';
 import { SHUTTING_DOWN } from '../live/lifecycle.ts';
 import { sourceAddress } from '../security/rate-limit.ts';
 import { retryWords, type SourceGuard } from '../security/source-guard.ts';
-import { AuthMessageSchema, CloseCode, closeReason, cutCloseCode, HEADER_PREFIX_MAX_BYTES, refusalCloseCode, sniffContainer } from './ws-protocol.ts';
+import { suspensionReasonWords } from '../enforcement/streamer-words.ts';
+import {
+  AuthMessageSchema,
+  CloseCode,
+  closeReason,
+  cutCloseCode,
+  endedMessage,
+  HEADER_PREFIX_MAX_BYTES,
+  refusalCloseCode,
+  sniffContainer,
+} from './ws-protocol.ts';
 
 export const WS_INGEST_PATH = '/ingest';
 
@@ -133,7 +143,12 @@ export class WsIngest {
       const key = auth.data.streamKey;
       if (!STREAM_KEY_RE.test(key)) return refuse(CloseCode.unauthorized, 'unknown_key', 'unknown stream key', null);
       const verdict = authorizePublish(this.deps.gate(), sha256Hex(key), Date.now());
-      if (!verdict.ok) return refuse(refusalCloseCode(verdict.reason), verdict.reason, verdict.message, verdict.account?.id ?? null);
+      if (!verdict.ok) {
+        const s = verdict.suspension;
+        if (s && ws.readyState === ws.OPEN)
+          ws.send(JSON.stringify(endedMessage('refused', verdict.reason, suspensionReasonWords(s), { endsAt: s.endsAt }, s.decisionId)));
+        return refuse(refusalCloseCode(verdict.reason), verdict.reason, verdict.message, verdict.account?.id ?? null);
+      }
 
       clearTimeout(authTimer);
       this.deps.guard?.accepted(source);
@@ -159,13 +174,7 @@ export class WsIngest {
             // The streamer's words: an automated decision's reason (distances, limits) stays with moderators.
             const message = request.streamerMessage ?? request.message;
             const decisionId = typeof request.detail?.decisionId === 'string' ? request.detail.decisionId : null;
-            const suspension = request.suspension
-              ? {
-                  endsAt: request.suspension.endsAt === null ? null : new Date(request.suspension.endsAt).toISOString(),
-                  permanent: request.suspension.endsAt === null,
-                }
-              : null;
-            if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'ended', reason: request.reason, message, suspension, decisionId }));
+            if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(endedMessage('ended', request.reason, message, request.suspension, decisionId)));
             close(cutCloseCode(request.reason), message);
           },
           warn: (message: string) => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { EndReason } from '../live/registry.ts';
 import type { RefusalReason } from '../identity/gate.ts';
+import { APPEAL_PAGE } from '../enforcement/streamer-words.ts';
 
 /**
  * The browser ingest protocol (`ws://HOST:HTTPPORT/ingest`):
@@ -8,7 +9,9 @@ import type { RefusalReason } from '../identity/gate.ts';
  *      within the auth timeout. The key travels in the message body, never in the URL, so no access log sees it.
  *   2. server → `{"type":"accepted","streamId":"str_…"}`, or a close with a 40xx code.
  *   3. client → binary media chunks (MediaRecorder `dataavailable` blobs), the first holding the header.
- *   4. server → `{"type":"ended","reason":…,"message":…}` then a close, when the feed is cut.
+ *   4. server → `{"type":"ended","reason":…,"message":…,"suspension":…,"decisionId":…,"appeal":…}` then a close,
+ *      when the feed is cut (`EndedMessage`); a publish refused for a suspension gets the same shape as
+ *      `{"type":"refused",…}` before its close, because a close reason holds only 123 bytes.
  */
 export const AuthMessageSchema = z
   .object({
@@ -18,6 +21,34 @@ export const AuthMessageSchema = z
   })
   .strict();
 export type AuthMessage = z.infer<typeof AuthMessageSchema>;
+
+/**
+ * Why a feed ended, in fields a page can show without parsing text: the stable reason code, the
+ * streamer-facing words (never a rule id, score or distance), the suspension's end and where to appeal.
+ */
+export interface EndedMessage {
+  type: 'ended' | 'refused';
+  reason: string;
+  message: string;
+  suspension: { endsAt: string | null; permanent: boolean } | null;
+  decisionId: string | null;
+  /** Where the streamer reads the decision and appeals it (null: nothing to appeal). */
+  appeal: { page: string; endpoint: string; decisionId: string | null } | null;
+}
+
+export function endedMessage(
+  type: EndedMessage['type'],
+  reason: string,
+  message: string,
+  suspension: { endsAt: number | null } | undefined,
+  decisionId: string | null,
+): EndedMessage {
+  const s = suspension
+    ? { endsAt: suspension.endsAt === null ? null : new Date(suspension.endsAt).toISOString(), permanent: suspension.endsAt === null }
+    : null;
+  const appeal = decisionId || s ? { page: APPEAL_PAGE, endpoint: '/api/v1/me/appeals', decisionId } : null;
+  return { type, reason, message, suspension: s, decisionId, appeal };
+}
 
 /** Close codes (4000–4999 are the application's range). */
 export const CloseCode = {

@@ -154,6 +154,81 @@ describe('statements of reasons', () => {
     expect(list.body.statements[0]!.statement).not.toHaveProperty('decision_visibility');
   });
 
+  it("a moderator's cut is a decision with a statement decided by a person (own initiative); overturning it on appeal updates the statement", async () => {
+    const a = await t.account('sor-modcut', { subject: 'idp:sor-modcut' });
+    const { token } = await issueAccountToken(t.gw.store.db, { id: 'test' }, 'sor-modcut');
+    const me = new ApiClient(t.httpUrl, token);
+    const p = startPublisher({ url: t.publishUrl(a.streamKey), ffmpegPath: FFMPEG, width: 320, height: 240, rate: 15, durationSec: 60, bitrateKbps: 300 });
+    publishers.push(p);
+    const live = await t.waitForStream('sor-modcut', 15_000);
+    const cut = await t.mod.post(`/api/v1/streams/${live.id}/cut`, { reason: 'graphic injury shown on stream', category: 'graphic-violence' });
+    expect(cut.status).toBe(200);
+    const exit = await p.done;
+    // ffmpeg reads the moderator's words and the decision to appeal, from the onStatus.
+    expect(/Server error: (.*)/.exec(exit.stderrTail)?.[1]).toMatch(/^cut: ended by a moderator: graphic injury shown on stream; to appeal decision dec_/);
+    const decision = await t.gw.store.db.selectFrom('decisions').selectAll().where('stream_id', '=', live.id).executeTakeFirstOrThrow();
+    expect(decision).toMatchObject({ rule_id: 'moderator-cut', review_status: 'none', shadow: 0, reason: 'graphic injury shown on stream' });
+    expect(decision.decided_by).toMatch(/^token:/);
+
+    await t.gw.accountability.syncNow();
+    const list = await t.mod.get<{ statements: StatementView[] }>('/api/v1/statements?account=sor-modcut');
+    expect(list.body.statements).toHaveLength(1);
+    const s = list.body.statements[0]!;
+    expect(s.decisionId).toBe(decision.id);
+    expect(s.statement).toMatchObject({
+      decision_visibility: ['DECISION_VISIBILITY_CONTENT_REMOVED'],
+      decision_ground: 'DECISION_GROUND_INCOMPATIBLE_CONTENT',
+      category: 'STATEMENT_CATEGORY_VIOLENCE',
+      source_type: 'SOURCE_VOLUNTARY',
+      automated_detection: 'No',
+      automated_decision: 'AUTOMATED_DECISION_NOT_AUTOMATED',
+    });
+    expect(s.statement).not.toHaveProperty('decision_account');
+    expect(s.statement).not.toHaveProperty('source_identity');
+    expect(String(s.statement.decision_facts)).toContain('graphic injury shown on stream');
+    expect(s.delivery).toBe('submitted');
+    expect([...tdb.unknownFields]).toEqual([]);
+
+    // The streamer appeals the moderator's decision; a second moderator overturns it: the statement follows.
+    const appeal = await me.post<{ appeal: { id: string } }>('/api/v1/me/appeals', { decisionId: decision.id, statement: 'it was stage make-up' });
+    expect(appeal.status).toBe(201);
+    expect((await t.mod.post(`/api/v1/appeals/${appeal.body.appeal.id}/decide`, { outcome: 'overturn', reason: 'stage make-up, not an injury' })).status).toBe(
+      200,
+    );
+    await t.gw.accountability.syncNow();
+    const after = await t.mod.get<StatementView & { overturnReason: string }>(`/api/v1/statements/${s.id}`);
+    expect(after.body).toMatchObject({ status: 'overturned', overturnReason: expect.stringContaining('stage make-up, not an injury') });
+  });
+
+  it("a moderator's cut of a reported stream is on notice (SOURCE_ARTICLE_16); lifting a moderator's suspension updates its statement", async () => {
+    const a = await t.account('sor-reported', { subject: 'idp:sor-reported' });
+    const p = startPublisher({ url: t.publishUrl(a.streamKey), ffmpegPath: FFMPEG, width: 320, height: 240, rate: 15, durationSec: 60, bitrateKbps: 300 });
+    publishers.push(p);
+    const live = await t.waitForStream('sor-reported', 15_000);
+    expect((await new ApiClient(t.httpUrl, '').post('/api/v1/reports', { streamId: live.id, category: 'violence' })).status).toBe(202);
+    expect((await t.mod.post(`/api/v1/streams/${live.id}/cut`, { reason: 'confirmed the viewers: a fight' })).status).toBe(200);
+    await p.done;
+    await t.gw.accountability.syncNow();
+    const cutStatement = (await t.mod.get<{ statements: StatementView[] }>('/api/v1/statements?account=sor-reported')).body.statements[0]!;
+    expect(cutStatement.statement).toMatchObject({
+      source_type: 'SOURCE_ARTICLE_16',
+      source_identity: 'viewers of the live stream (reports)',
+      automated_detection: 'No',
+      automated_decision: 'AUTOMATED_DECISION_NOT_AUTOMATED',
+    });
+
+    await suspendAccount(t.gw.store.db, { id: 'token:mod-1' }, 'sor-reported', { reason: 'repeated fights on stream', durationSeconds: 7 * 86_400 });
+    await t.gw.accountability.syncNow();
+    const suspension = (await t.mod.get<{ statements: StatementView[] }>('/api/v1/statements?account=sor-reported')).body.statements.find(
+      (x) => x.decisionId === null,
+    )!;
+    expect(suspension.statement).toMatchObject({ decision_account: 'DECISION_ACCOUNT_SUSPENDED', automated_decision: 'AUTOMATED_DECISION_NOT_AUTOMATED' });
+    expect((await t.mod.post('/api/v1/accounts/sor-reported/unsuspend', { reason: 'the other party started it' })).status).toBe(200);
+    await t.gw.accountability.syncNow();
+    const lifted = await t.mod.get<StatementView & { overturnReason: string }>(`/api/v1/statements/${suspension.id}`);
+    expect(lifted.body).toMatchObject({ status: 'overturned', overturnReason: 'the other party started it' });
+  });
+
   it('the outbox sends batches of at most 100, retries through failures and lost answers, and never duplicates a puid', async () => {
     const db = t.gw.store.db;
     for (let i = 0; i < 150; i++) {

@@ -6,7 +6,7 @@ import { timelinePoints } from '../../console/src/ui/timeline-points.ts';
 import { loadPolicy } from '../../policy/load.ts';
 import { parseHashList } from '../../console/src/banks/import.ts';
 import { FirstMessageCoalescer, pickRecorderType } from '../../console/src/broadcast/container.ts';
-import { explainEnd, suspensionEnd } from '../../console/src/broadcast/words.ts';
+import { explainEnd, endedFields } from '../../console/src/broadcast/words.ts';
 import { lineOfPath, locateErrors, parsePath } from '../../console/src/policy/lines.ts';
 import { lineDiff } from '../../console/src/policy/diff.ts';
 import { nextAfter, queueOrder } from '../../console/src/screens/queue.ts';
@@ -55,25 +55,34 @@ describe('the policy diff', () => {
 });
 
 describe('what the streamer reads when a browser stream ends', () => {
-  it('a suspension shows its end, taken from the message, and is appealable', () => {
-    const e = explainEnd({
-      code: 4009,
-      closeReason: '',
-      endedReason: 'suspended',
-      endedMessage: 'live streaming is suspended until 2027-01-02T03:04:05.000Z: tve-known-content [critical]: closest distance 6',
+  it('a suspension shows its end and appeal from the structured ended fields, not from text', () => {
+    const ended = endedFields({
+      type: 'ended',
+      reason: 'suspended',
+      message: 'automated moderation found graphic violence in your stream',
+      suspension: { endsAt: '2027-01-02T03:04:05.000Z', permanent: false },
+      decisionId: 'dec_1',
+      appeal: { page: '/broadcast', endpoint: '/api/v1/me/appeals', decisionId: 'dec_1' },
     });
+    const e = explainEnd({ code: 4009, closeReason: 'live streaming is suspended until 1999-01-01T00:00:00.000Z', ended });
     expect(e.suspended).toBe(true);
     expect(e.suspendedUntil).toBe('2027-01-02T03:04:05.000Z');
     expect(e.appealable).toBe(true);
-    expect(`${e.title} ${e.body}`).not.toMatch(/distance|tve-known|critical/);
+    expect(e.decisionId).toBe('dec_1');
+    expect(e.words).toBe('automated moderation found graphic violence in your stream');
+    expect(explainEnd({ code: 4009, closeReason: '', ended: { ...ended, suspension: { endsAt: null, permanent: true } } }).suspendedUntil).toBe('permanent');
+    // A refused publish (suspended before going live) reads as a refusal, with the same fields.
+    expect(explainEnd({ code: 4009, closeReason: '', ended: { ...ended, type: 'refused' } }).title).toMatch(/cannot go live/);
   });
 
-  it('maps refusals to plain words without echoing server text', () => {
-    expect(explainEnd({ code: 4001, closeReason: 'unknown stream key', endedReason: null, endedMessage: null }).title).toMatch(/stream key/);
-    expect(explainEnd({ code: 4003, closeReason: 'x', endedReason: null, endedMessage: null }).body).toMatch(/verified identity/);
-    expect(explainEnd({ code: 4008, closeReason: 'closest distance 3', endedReason: 'cut', endedMessage: 'closest distance 3' }).body).not.toMatch(/distance/);
-    expect(suspensionEnd('live streaming is suspended permanently: x')).toBe('permanent');
-    expect(suspensionEnd('no end here')).toBeNull();
+  it('maps refusals to plain words without echoing the close text; malformed fields count as absent', () => {
+    expect(explainEnd({ code: 4001, closeReason: 'unknown stream key', ended: null }).title).toMatch(/stream key/);
+    expect(explainEnd({ code: 4003, closeReason: 'x', ended: null }).body).toMatch(/verified identity/);
+    const cut = explainEnd({ code: 4008, closeReason: 'closest distance 3', ended: null });
+    expect(`${cut.title} ${cut.body} ${cut.words ?? ''}`).not.toMatch(/distance/);
+    const bad = endedFields({ type: 'ended', reason: 7, suspension: { endsAt: 3 }, appeal: 'x' });
+    expect(bad).toEqual({ type: 'ended', reason: null, message: null, suspension: null, decisionId: null, appeal: null });
+    expect(explainEnd({ code: 4009, closeReason: 'suspended until 2027-01-02T03:04:05.000Z', ended: null }).suspendedUntil).toBeNull();
   });
 });
 

@@ -14,6 +14,10 @@ export interface WsServerMessage {
   streamId?: string;
   reason?: string;
   message?: string;
+  /** `ended` / `refused` (gateway/ingest/ws-protocol.ts, EndedMessage). */
+  suspension?: { endsAt: string | null; permanent: boolean } | null;
+  decisionId?: string | null;
+  appeal?: { page: string; endpoint: string; decisionId: string | null } | null;
 }
 
 export interface WsClose {

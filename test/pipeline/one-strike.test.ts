@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../gateway/admin/tokens.ts';
 import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
+import { DETECTION_INTERNALS } from '../../gateway/enforcement/streamer-words.ts';
 import type { Gateway } from '../../gateway/server.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
 import { bankImage, renderKnownImage, sleep, startPipelineGateway, verifiedAccount, waitFor } from './setup.ts';
@@ -75,6 +76,14 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     const exit = await Promise.race([violator.done, sleep(30_000).then(() => null)]);
     expect(exit, 'the violating publisher was disconnected').not.toBeNull();
     expect(exit!.code).not.toBe(0);
+    // ffmpeg prints the onStatus description: the streamer's words, the suspension's end and where to
+    // appeal; never the moderators' reason (rule id, distance, limit).
+    const said = /Server error: (.*)/.exec(exit!.stderrTail)?.[1] ?? '';
+    expect(said).toMatch(
+      /^suspended: automated moderation found .+ in your stream; live streaming is suspended until \d{4}-.+; to appeal decision dec_\S+, open \/broadcast/,
+    );
+    expect(said).not.toMatch(DETECTION_INTERNALS);
+    expect(said).not.toContain('tve-known-content');
 
     const account = (await api('GET', '/api/v1/accounts/streamer')).body as {
       activeSuspension: { reason: string; endsAt: string } | null;
@@ -92,6 +101,12 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     const retry = publish(key, null, 5);
     const retryExit = await retry.done;
     expect(retryExit.code).not.toBe(0);
+    // The refusal quotes the suspension in the streamer's words too: its end, the plain reason, the appeal.
+    const refusedWith = /Server error: (.*)/.exec(retryExit.stderrTail)?.[1] ?? '';
+    expect(refusedWith).toMatch(
+      /^suspended: live streaming is suspended until \d{4}-.+: automated moderation found .+ in your stream; to appeal decision dec_/,
+    );
+    expect(refusedWith).not.toMatch(DETECTION_INTERNALS);
     const refusals = (await api('GET', '/api/v1/accounts/streamer')).body.refusals as Array<{ reason: string }>;
     expect(refusals.some((r) => r.reason === 'suspended')).toBe(true);
     await bystander.stop();

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../gateway/admin/tokens.ts';
 import { CloseCode } from '../../gateway/ingest/ws-protocol.ts';
 import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
+import { DETECTION_INTERNALS } from '../../gateway/enforcement/streamer-words.ts';
 import type { Gateway } from '../../gateway/server.ts';
 import { makeFile } from '../helpers/ffmpeg-publisher.ts';
 import { wsPublish } from '../helpers/ws-publisher.ts';
@@ -88,12 +89,24 @@ describe.skipIf(!ffmpeg)('one-strike policy over WebSocket ingest (real WebM fro
     // The streamer reads plain words (gateway/enforcement/streamer-words.ts): no rule ids, no distances.
     expect(ended?.message).toMatch(/^automated moderation found .+ in your stream$/);
     expect(ended?.message).not.toMatch(/tve-known-content|distance/);
+    // Structured fields, so the broadcaster page never parses text: the suspension's end and the appeal.
+    expect(ended).toMatchObject({
+      suspension: { endsAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/), permanent: false },
+      decisionId: expect.stringMatching(/^dec_/),
+      appeal: { page: '/broadcast', endpoint: '/api/v1/me/appeals', decisionId: expect.stringMatching(/^dec_/) },
+    });
+    expect(Date.parse(ended?.suspension?.endsAt ?? '') - Date.now()).toBeGreaterThan(29 * 86_400_000);
+    expect(JSON.stringify(ended)).not.toMatch(DETECTION_INTERNALS);
 
     const retry = wsPublish({ url: url(), streamKey: key, file: benign, fileDurationSec: 10 });
     expect(await retry.accepted).toBeNull();
     const refused = await retry.closed;
     expect(refused.code).toBe(CloseCode.suspended);
     expect(refused.reason).toMatch(/suspended until/);
+    // Before the close (whose reason holds 123 bytes), the same structured fields for the refusal.
+    const why = retry.messages.find((m) => m.type === 'refused');
+    expect(why).toMatchObject({ reason: 'suspended', suspension: { permanent: false }, decisionId: ended?.decisionId });
+    expect(why?.message).toMatch(/^automated moderation found .+ in your stream$/);
 
     const res = await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/decisions?limit=10`, { headers: { authorization: `Bearer ${token}` } });
     const { decisions } = (await res.json()) as { decisions: Array<{ ruleId: string; shadow: boolean }> };

@@ -110,7 +110,10 @@ describe('modgate policy check', { timeout: 120_000 }, () => {
     const file = path.join(REPO_ROOT, 'policy/default.yaml');
     const [human, json] = await Promise.all([check(file), check(file, '--json')]);
     expect(human.code, human.stderr).toBe(0);
-    expect(human.stdout).toContain('one-strike-live @ 2019-05-one-strike.2: 5 rule(s), 1 stall entry');
+    expect(human.stdout).toContain('one-strike-live @ 2019-05-one-strike.2: 8 rule(s), 1 stall entry');
+    expect(human.stdout).toContain(
+      'reports-and-violence-medium [high]: viewer_report and ≥ 3 viewer_report within 30m and ≥ 1 violence, label violence, score ≥ 0.6 within 2m; 1 of 1 frames → cut, review urgent',
+    );
     expect(human.stdout).toMatch(/graphic-violence-high \[high\]: violence, label violence, score ≥ 0\.9; 3 of 4 frames → cut, suspend 30d/);
     expect(json.code).toBe(0);
     const body = JSON.parse(json.stdout) as { valid: boolean; rules: Array<{ id: string }>; stall: Array<{ id: string }> };
@@ -121,6 +124,9 @@ describe('modgate policy check', { timeout: 120_000 }, () => {
       'graphic-violence-medium',
       'nsfw-review',
       'tve-known-content-retro',
+      'reports-and-violence-medium',
+      'reports-and-nsfw-medium',
+      'viewer-reports-review',
     ]);
     expect(body.stall.map((s) => s.id)).toEqual(['sampler-stall']);
   });

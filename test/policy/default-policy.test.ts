@@ -4,7 +4,7 @@ import { enforceable, evaluate, type Decision, type EnforcedDecision } from '../
 import { loadPolicyFile } from '../../gateway/enforcement/policy-file.ts';
 import { formatPolicyError } from '../../policy/load.ts';
 import type { Policy } from '../../policy/schema.ts';
-import { ctxOf, DAY, hashMatch, ids, runIncremental, scored, stallReport, strike, T0, violence } from './helpers.ts';
+import { ctxOf, DAY, hashMatch, ids, runIncremental, scored, stallReport, strike, T0, viewerReport, violence } from './helpers.ts';
 
 const DEFAULT_POLICY = fileURLToPath(new URL('../../policy/default.yaml', import.meta.url));
 let policy: Policy;
@@ -40,6 +40,9 @@ describe('default policy (Facebook Live one-strike, May 2019)', () => {
       'graphic-violence-medium',
       'nsfw-review',
       'tve-known-content-retro',
+      'reports-and-violence-medium',
+      'reports-and-nsfw-medium',
+      'viewer-reports-review',
     ]);
   });
 
@@ -133,5 +136,42 @@ describe('default policy (Facebook Live one-strike, May 2019)', () => {
     const healthy = [];
     for (let t = 0; t < 60_000; t += 500) healthy.push(violence(t, 0.05), scored('nsfw', t, 0.02, 'unsafe'));
     expect(decide(healthy)).toEqual([]);
+  });
+
+  describe('viewer reports', () => {
+    // Reports 20 s apart: a stream whose signals paused for more than 30 s would also meet sampler-stall.
+    const S = 20_000;
+    const three = (t0 = 0) => [viewerReport(t0, 'a'), viewerReport(t0 + S, 'b'), viewerReport(t0 + 2 * S, 'c')];
+    const rules = (ds: readonly Decision[]) => ds.filter((d) => d.kind === 'rule');
+
+    it('three independent reports within 30 minutes queue a high-priority review and leave the stream up', () => {
+      const ds = decide(three());
+      expect(ids(ds)).toEqual(['viewer-reports-review']);
+      expect(enforceable(ds)[0]?.actions).toEqual({ cut: false, review: { priority: 'high' } });
+    });
+
+    it('two reports, or three from one viewer, or three spread over more than 30 minutes, do nothing', () => {
+      expect(decide(three().slice(0, 2))).toEqual([]);
+      expect(decide([viewerReport(0, 'a'), viewerReport(S, 'a'), viewerReport(2 * S, 'a')])).toEqual([]);
+      expect(rules(decide([viewerReport(0, 'a'), viewerReport(16 * 60_000, 'b'), viewerReport(31 * 60_000, 'c')]))).toEqual([]);
+    });
+
+    it('three reports and a medium violence score (0.6–0.9, not enough on its own to cut) cut and queue urgently, no suspension or strike', () => {
+      const d = cutBy(decide([violence(0, 0.65), ...three(1000)]));
+      expect(d.ruleId).toBe('reports-and-violence-medium');
+      expect(d.actions).toEqual({ cut: true, review: { priority: 'urgent' } });
+      expect(d.evidenceRefs).toEqual(['ev/violence/0']);
+    });
+
+    it('the model agreeing after the reports cuts too, after the review the reports already queued', () => {
+      const ds = decide([...three(), violence(3 * S, 0.7)]);
+      expect(ids(ds)).toEqual(['viewer-reports-review', 'reports-and-violence-medium']);
+      expect(cutBy(ds).decidedAt).toBe(T0 + 3 * S);
+    });
+
+    it('three reports and a medium nsfw score cut under the nsfw rule; a low score does not', () => {
+      expect(cutBy(decide([scored('nsfw', 0, 0.7, 'unsafe'), ...three(1000)])).ruleId).toBe('reports-and-nsfw-medium');
+      expect(enforceable(decide([scored('nsfw', 0, 0.3, 'unsafe'), ...three(1000)])).filter((d) => d.actions.cut)).toEqual([]);
+    });
   });
 });

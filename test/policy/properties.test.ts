@@ -80,7 +80,7 @@ const stallArb = fc.record({
 interface RuleDraft {
   severity: string;
   match: object;
-  requires: object[];
+  requires: readonly object[];
   smoothing: object | undefined;
   actions: object;
   escalation: { within: string; minSeverity: string; suspend: string }[];

@@ -79,14 +79,16 @@ export function Broadcast(): JSX.Element {
       onEnd: (x: IngestEnd) => {
         publisher.current = null;
         setLiveSince(null);
-        if (x.byUser) setEnd({ ...explainEnd({ code: 1000, closeReason: '', endedReason: null, endedMessage: null }), at: Date.now() });
+        if (x.byUser) setEnd({ ...explainEnd({ code: 1000, closeReason: '', ended: null }), at: Date.now() });
         else if (x.code === 0)
           setEnd({
             title: 'This browser cannot stream',
             body: 'It cannot record WebM or MP4 video. Use a current Chrome, Edge or Firefox.',
+            words: null,
             suspended: false,
             suspendedUntil: null,
             appealable: false,
+            decisionId: null,
             retry: false,
             at: Date.now(),
           });
@@ -194,6 +196,7 @@ export function Broadcast(): JSX.Element {
             <div class={`alert ${end.suspended ? 'alert-bad' : end.retry ? 'alert-warn' : 'alert-bad'} bc-end`} role="alert" data-testid="end-explanation">
               <strong>{end.title}</strong>
               <p>{end.body}</p>
+              {end.words && <p data-testid="end-words">Why: {end.words}.</p>}
               {end.suspended && (
                 <p data-testid="suspension-end">
                   {end.suspendedUntil === 'permanent'
@@ -205,7 +208,7 @@ export function Broadcast(): JSX.Element {
               )}
               {end.appealable && (
                 <p>
-                  <a href="#account">See the decision and appeal it</a> if you think it was wrong.
+                  <a href="#account">See the decision{end.decisionId ? ` (${end.decisionId})` : ''} and appeal it</a> if you think it was wrong.
                 </p>
               )}
             </div>

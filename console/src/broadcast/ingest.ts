@@ -4,14 +4,15 @@
  * chunks as binary messages, the first ones joined (container.ts).
  */
 import { FirstMessageCoalescer, pickRecorderType } from './container.ts';
+import { endedFields, type EndedFields } from './words.ts';
 
 export type IngestState = 'idle' | 'connecting' | 'live' | 'ended';
 
 export interface IngestEnd {
   code: number;
   closeReason: string;
-  endedReason: string | null;
-  endedMessage: string | null;
+  /** The structured `ended` / `refused` message, when one arrived before the close. */
+  ended: EndedFields | null;
   /** The person pressed "End stream". */
   byUser: boolean;
 }
@@ -29,7 +30,7 @@ const TIMESLICE_MS = 250;
 export class BrowserPublisher {
   private ws: WebSocket | null = null;
   private recorder: MediaRecorder | null = null;
-  private ended: { reason: string | null; message: string | null } = { reason: null, message: null };
+  private ended: EndedFields | null = null;
   private byUser = false;
   streamId: string | null = null;
 
@@ -42,7 +43,7 @@ export class BrowserPublisher {
   start(streamKey: string): void {
     const type = pickRecorderType((t) => MediaRecorder.isTypeSupported(t));
     if (!type) {
-      this.cb.onEnd({ code: 0, closeReason: 'this browser cannot record WebM or MP4', endedReason: null, endedMessage: null, byUser: false });
+      this.cb.onEnd({ code: 0, closeReason: 'this browser cannot record WebM or MP4', ended: null, byUser: false });
       return;
     }
     this.cb.onState('connecting', null);
@@ -53,7 +54,7 @@ export class BrowserPublisher {
     ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', streamKey, container: type.container }));
     ws.onmessage = (m) => {
       if (typeof m.data !== 'string') return;
-      let msg: { type?: string; streamId?: string; reason?: string; message?: string };
+      let msg: { type?: string; streamId?: string; message?: string } & Record<string, unknown>;
       try {
         msg = JSON.parse(m.data) as typeof msg;
       } catch {
@@ -63,8 +64,8 @@ export class BrowserPublisher {
         this.streamId = msg.streamId ?? null;
         this.record(type.mimeType);
         this.cb.onState('live', this.streamId);
-      } else if (msg.type === 'ended') {
-        this.ended = { reason: msg.reason ?? null, message: msg.message ?? null };
+      } else if (msg.type === 'ended' || msg.type === 'refused') {
+        this.ended = endedFields(msg);
       } else if (msg.type === 'warning' && msg.message) {
         this.cb.onWarning(msg.message);
       }
@@ -72,7 +73,7 @@ export class BrowserPublisher {
     ws.onclose = (e) => {
       this.stopRecorder();
       this.cb.onState('ended', this.streamId);
-      this.cb.onEnd({ code: e.code, closeReason: e.reason, endedReason: this.ended.reason, endedMessage: this.ended.message, byUser: this.byUser });
+      this.cb.onEnd({ code: e.code, closeReason: e.reason, ended: this.ended, byUser: this.byUser });
     };
   }
 

@@ -1,53 +1,94 @@
 /**
  * What the streamer reads when the gateway refuses or ends a browser stream: plain words chosen from the
- * close code and the `ended` message's reason code. The server's free text is not shown as such, because
- * for a policy cut it is the moderators' explanation (rule internals such as match distances, which would
- * teach an evader how close they came); only the suspension's end is taken from it.
+ * close code and the structured `ended` (or `refused`) message the ingest sends before closing
+ * (gateway/ingest/ws-protocol.ts, EndedMessage): its reason code, streamer-facing words (the server never
+ * puts a rule id, score or distance there), the suspension's end and the decision to appeal. Nothing is
+ * parsed out of free text.
  */
 export interface EndExplanation {
   title: string;
   body: string;
-  /** When live streaming is suspended: its end (ISO), or 'permanent'; null when not known from the message. */
+  /** The server's streamer-facing words for a cut or suspension (e.g. "automated moderation found graphic violence in your stream"). */
+  words: string | null;
+  /** When live streaming is suspended: its end (ISO), or 'permanent'; null when not known. */
   suspendedUntil: string | 'permanent' | null;
   suspended: boolean;
   /** The page should offer to look up the decision and an appeal (needs the streamer token). */
   appealable: boolean;
+  /** The decision to appeal, when the server named one. */
+  decisionId: string | null;
   /** The streamer can simply try again. */
   retry: boolean;
 }
 
-export interface EndFacts {
-  code: number;
-  /** The close frame's reason text (may be cut to 123 bytes). */
-  closeReason: string;
-  /** From the `ended` message, when one arrived. */
-  endedReason: string | null;
-  endedMessage: string | null;
+/** The `ended` / `refused` message's fields, as the ingest sends them. */
+export interface EndedFields {
+  type: 'ended' | 'refused';
+  reason: string | null;
+  message: string | null;
+  suspension: { endsAt: string | null; permanent: boolean } | null;
+  decisionId: string | null;
+  appeal: { page: string; endpoint: string; decisionId: string | null } | null;
 }
 
-/** "live streaming is suspended until 2026-12-31T21:26:49.741Z: …" → the ISO time; "… permanently" → 'permanent'. */
-export function suspensionEnd(text: string | null): string | 'permanent' | null {
-  if (!text) return null;
-  if (/suspended permanently/.test(text)) return 'permanent';
-  const m = /suspended until (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)/.exec(text);
-  return m ? m[1]! : null;
+export interface EndFacts {
+  code: number;
+  /** The close frame's reason text (may be cut to 123 bytes); only its code is used. */
+  closeReason: string;
+  /** From the `ended` / `refused` message, when one arrived. */
+  ended: EndedFields | null;
+}
+
+/** Reads an `ended` / `refused` message defensively (fields of the wrong type count as absent). */
+export function endedFields(msg: Record<string, unknown>): EndedFields {
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const s = msg['suspension'];
+  const suspension =
+    s && typeof s === 'object' && typeof (s as { permanent?: unknown }).permanent === 'boolean'
+      ? { endsAt: str((s as { endsAt?: unknown }).endsAt), permanent: (s as { permanent: boolean }).permanent }
+      : null;
+  const a = msg['appeal'];
+  const appeal =
+    a && typeof a === 'object' && typeof (a as { page?: unknown }).page === 'string'
+      ? {
+          page: (a as { page: string }).page,
+          endpoint: str((a as { endpoint?: unknown }).endpoint) ?? '',
+          decisionId: str((a as { decisionId?: unknown }).decisionId),
+        }
+      : null;
+  return {
+    type: msg['type'] === 'refused' ? 'refused' : 'ended',
+    reason: str(msg['reason']),
+    message: str(msg['message']),
+    suspension,
+    decisionId: str(msg['decisionId']),
+    appeal,
+  };
+}
+
+function suspensionEnd(s: EndedFields['suspension']): string | 'permanent' | null {
+  if (!s) return null;
+  return s.permanent ? 'permanent' : s.endsAt;
 }
 
 export function explainEnd(f: EndFacts): EndExplanation {
-  const reason = f.endedReason;
-  const until = suspensionEnd(f.endedMessage) ?? suspensionEnd(f.closeReason);
-  const base = { suspendedUntil: null, suspended: false, appealable: false, retry: false };
+  const reason = f.ended?.reason ?? null;
+  const until = suspensionEnd(f.ended?.suspension ?? null);
+  const decisionId = f.ended?.appeal?.decisionId ?? f.ended?.decisionId ?? null;
+  const base = { suspendedUntil: null, suspended: false, appealable: false, retry: false, words: null, decisionId: null };
   if (f.code === 4009 || reason === 'suspended') {
     return {
       ...base,
-      title: reason === 'suspended' ? 'Your stream was stopped' : 'You cannot go live right now',
+      title: f.ended?.type === 'refused' || reason !== 'suspended' ? 'You cannot go live right now' : 'Your stream was stopped',
       body:
-        reason === 'suspended'
+        reason === 'suspended' && f.ended?.type !== 'refused'
           ? 'The stream broke the platform’s rules, and live streaming is suspended for your account. A moderator reviews every such decision.'
           : 'Live streaming is suspended for your account.',
+      words: f.ended?.message ?? null,
       suspended: true,
       suspendedUntil: until,
       appealable: true,
+      decisionId,
     };
   }
   if (f.code === 4008 || reason === 'cut') {
@@ -55,7 +96,9 @@ export function explainEnd(f: EndFacts): EndExplanation {
       ...base,
       title: 'Your stream was stopped',
       body: 'A moderator or a rule ended this stream. You may go live again unless you are told otherwise; repeated violations lead to a suspension.',
+      words: f.ended?.message ?? null,
       appealable: true,
+      decisionId,
       retry: true,
     };
   }

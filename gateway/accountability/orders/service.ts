@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { recordManualCut } from '../../enforcement/manual.ts';
 import { suspendAccount } from '../../enforcement/suspensions.ts';
 import { DomainError, notFound } from '../../errors.ts';
 import type { LiveRegistry } from '../../live/registry.ts';
@@ -136,13 +137,22 @@ export class OrderService {
       const live = o.stream_id ? this.registry.get(o.stream_id) : undefined;
       const streams = live ? [live] : o.account_id ? this.registry.byAccount(o.account_id) : [];
       if (streams.length === 0) actions.push('already_offline');
-      for (const s of streams)
-        await this.registry.cut(s.id, {
-          reason: 'cut',
-          message: `removed under a removal order (${o.authority}, ${o.reference})`,
-          actor,
-          detail: { orderId: o.id },
+      for (const s of streams) {
+        const message = `removed under a removal order (${o.authority}, ${o.reference})`;
+        // A decision of its own (decided by `order:<id>`, as the order's suspension is): the streamer reads
+        // it, and its statement of reasons names the order as its source, not own initiative.
+        const recorded = await recordManualCut(this.db, {
+          streamId: s.id,
+          accountId: s.accountId,
+          subject: s.subject,
+          actor: `order:${o.id}`,
+          reason: `${message}: ${input.reason}`,
+          category: 'terrorist-violent-extremism',
+          origin: { kind: 'removal_order', orderId: o.id },
+          at: this.now(),
         });
+        await this.registry.cut(s.id, { reason: 'cut', message, streamerMessage: message, actor, detail: { orderId: o.id, decisionId: recorded.row.id } });
+      }
       if (streams.length) actions.push('cut');
     }
     if (input.suspendDays !== undefined && o.account_id) {

@@ -39,9 +39,10 @@ export class RateLimited extends Error {
  * Viewer reports: anyone watching can report a live stream without an account. A report is stored
  * (category, note, hashed source), raises the stream in the moderators' queue (and the `report.created`
  * event for a push bus), puts the stream on full-rate sampling, and becomes a `viewer_report` Signal the
- * policy can act on: one per independent source, so a rule with smoothing `{k: 3, n: 3}` on that source
- * means "three different viewers reported it". Repeated reports from one source for one stream are kept
- * out of the count.
+ * policy can act on: one per independent source, carrying the hashed source as `detail.reporter`, so a
+ * requirement `{ source: viewer_report, minCount: 3, within: 30m }` means "three different viewers reported
+ * it in the last 30 minutes" (and smoothing `{k: 3, n: 3}` on that source, three ever). Repeated reports
+ * from one source for one stream are kept out of the count.
  */
 export class ReportService extends EventEmitter<{ 'report.created': [ReportCreated] }> {
   private readonly limit: SlidingWindowLimit;
@@ -115,7 +116,8 @@ export class ReportService extends EventEmitter<{ 'report.created': [ReportCreat
         score: 1,
         version: 'viewer-report/1',
         evidenceRef: null,
-        detail: { independentReports, reportId: report.id },
+        // The hashed source: policy requirements count distinct reporters (policy/schema.ts, RequirementSchema).
+        detail: { independentReports, reportId: report.id, reporter: sourceHash },
       });
     }
     this.emit('report.created', created);

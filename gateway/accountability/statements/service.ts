@@ -4,7 +4,10 @@ import type { Actions } from '../../../policy/engine.ts';
 import { newId } from '../../security/secrets.ts';
 import type { Database, DecisionRow, StatementRow, Suspension } from '../../store/schema.ts';
 import { VIEWER_REPORT_SOURCE } from '../reports/service.ts';
+import { manualFacts, type ManualOrigin } from '../../enforcement/manual.ts';
 import { buildStatement, plainWords, type DsaStatement, type Restriction, type StatementSettings } from './map.ts';
+
+const REPORTS_SOURCE: Restriction['source'] = { type: 'SOURCE_ARTICLE_16', identity: 'viewers of the live stream (reports)' };
 
 /**
  * Makes a statement of reasons for every restriction, from the durable records: each enforced decision
@@ -61,8 +64,13 @@ export class StatementService {
     const rule = policy && d.policy_version === `${policy.name}@${policy.version}` ? policy.rules.find((r) => r.id === d.rule_id) : undefined;
     const matchCategories = signals.flatMap((s) => (s.match ? [s.match.category] : []));
     const automated = d.decided_by.startsWith('policy:');
-    // A rule on viewer reports acts on notices (DSA Art. 16), found by people rather than by a classifier.
-    const onNotice = rule?.match.source === VIEWER_REPORT_SOURCE;
+    // A rule on viewer reports acts on notices (DSA Art. 16), found by people rather than by a classifier;
+    // one that also requires a classifier's signal was detected automatically as well.
+    const sources = rule ? [rule.match.source, ...rule.requires.map((q) => q.source)] : [];
+    const onNotice = sources.includes(VIEWER_REPORT_SOURCE);
+    const classified = sources.some((s) => s !== VIEWER_REPORT_SOURCE);
+    // A person's cut (gateway/enforcement/manual.ts): not automated; its source is its origin.
+    const manual = automated ? null : manualFacts(d.evidence);
     const restriction: Restriction = {
       puid: '',
       contentAt: stream?.started_at ?? d.decided_at,
@@ -70,14 +78,36 @@ export class StatementService {
       cut: actions.cut,
       suspension: actions.suspend ? { endsAt: actions.suspend.untilMs } : null,
       reason: d.reason,
-      automatedDetection: automated && !onNotice,
+      automatedDetection: automated && (!onNotice || classified),
       automatedDecision: automated,
       ruleSpec: rule?.statement,
-      categories: [...matchCategories, ...(rule?.match.category ?? []), ...(strike ? [strike.category] : [])],
-      facts: signals.map(describeSignal),
-      source: onNotice ? { type: 'SOURCE_ARTICLE_16', identity: 'viewers of the live stream (reports)' } : { type: 'SOURCE_VOLUNTARY' },
+      categories: [...(manual?.category ? [manual.category] : []), ...matchCategories, ...(rule?.match.category ?? []), ...(strike ? [strike.category] : [])],
+      facts: manual ? [await this.manualFact(manual.origin)] : signals.map(describeSignal),
+      source: manual ? await this.manualSource(manual.origin) : onNotice ? REPORTS_SOURCE : { type: 'SOURCE_VOLUNTARY' },
     };
     return this.insert('decision', d.id, d.account_id, d.id, restriction);
+  }
+
+  private async order(orderId: string) {
+    return this.db.selectFrom('removal_orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+  }
+
+  private async manualSource(origin: ManualOrigin): Promise<Restriction['source']> {
+    if (origin.kind === 'viewer_reports') return REPORTS_SOURCE;
+    if (origin.kind === 'removal_order') {
+      const o = await this.order(origin.orderId);
+      return { type: 'SOURCE_TYPE_OTHER_NOTIFICATION', identity: o ? `${o.authority} (${o.member_state})` : 'a competent authority (removal order)' };
+    }
+    return { type: 'SOURCE_VOLUNTARY' };
+  }
+
+  private async manualFact(origin: ManualOrigin): Promise<string> {
+    if (origin.kind === 'viewer_reports') return `A moderator ended the live stream after ${origin.reports} viewer report(s).`;
+    if (origin.kind === 'removal_order') {
+      const o = await this.order(origin.orderId);
+      return o ? `Removal order ${o.reference} of ${o.authority} (${o.member_state}) under ${o.legal_basis}.` : 'A removal order of a competent authority.';
+    }
+    return 'A moderator watching the live stream ended it.';
   }
 
   private async fromSuspension(s: Suspension): Promise<number> {
@@ -154,6 +184,23 @@ export class StatementService {
       .where('decisions.review_status', '=', 'overturned')
       .limit(500)
       .execute();
+    // A suspension a moderator (or an order) made on its own is reversed by lifting it: its statement says so.
+    const lifted = await this.db
+      .selectFrom('statements')
+      .innerJoin('suspensions', 'suspensions.id', 'statements.source_id')
+      .select([
+        'statements.id',
+        'statements.body',
+        'statements.restriction',
+        'suspensions.lifted_at as reviewed_at',
+        'suspensions.lift_reason as review_reason',
+      ])
+      .where('statements.source_kind', '=', 'suspension')
+      .where('statements.status', '=', 'in_force')
+      .where('suspensions.lifted_at', 'is not', null)
+      .limit(500)
+      .execute();
+    rows.push(...lifted);
     for (const r of rows) {
       const at = r.reviewed_at ?? this.now();
       const reason = r.review_reason ?? 'overturned';

@@ -103,7 +103,9 @@ const count = <T>(items: readonly T[], key: (t: T) => string): Record<string, nu
 const share = (n: number, of: number) => (of === 0 ? null : Math.round((n / of) * 10_000) / 10_000);
 
 export function transparencyReport(f: PeriodFacts) {
-  const own = f.decisions.filter((d) => detectionSource(d) !== 'viewer_report');
+  // A removal order's cut (decided by `order:<id>`) is neither own initiative nor a notice: orders are counted on their own.
+  const byOrder = (d: DecisionFact) => d.decidedBy.startsWith('order:');
+  const own = f.decisions.filter((d) => detectionSource(d) !== 'viewer_report' && !byOrder(d));
   const onReports = f.decisions.filter((d) => detectionSource(d) === 'viewer_report');
   const restrictionTypes = (ds: readonly DecisionFact[]) => ({
     content_removed: ds.filter((d) => d.cut).length,
