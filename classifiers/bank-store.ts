@@ -16,6 +16,8 @@ export type BankSeverity = HashMatch['severity'];
  */
 export type BankSignalType = 'pdq' | (string & {});
 export const PDQ_SIGNAL_TYPE = 'pdq';
+/** A learned copy descriptor (classifiers/copy): `<whitening id>:<base64 float32>`, stored as a derived entry of the content's PDQ entry. */
+export const COPY_SIGNAL_TYPE = 'copy';
 
 export interface BankSettings {
   name: string;

@@ -385,9 +385,26 @@ export const ConfigSchema = z
           .default(['cpu']),
         /** Frames with a score at or above this (or any hash match) keep a thumbnail as evidence. */
         evidenceFloor: z.number().min(0).max(1).default(0.5),
+        /**
+         * The learned copy descriptor (classifiers/copy): the model's pooled embedding, whitened, matched by cosine
+         * against `copy` bank entries; signals of source `copy_match` (the policy's thresholds decide). Runs on the
+         * models' frames, from the same forward pass as the model whose version the whitening was fit for.
+         * `whitening`: the file (default: models/copy/whitening.json in the package).
+         */
+        copy: z
+          .object({
+            enabled: z.boolean().default(true),
+            whitening: z.string().min(1).optional(),
+            /** Matches below this cosine similarity are not reported at all. */
+            reportFloor: z.number().min(-1).max(1).default(0.5),
+            maxMatches: z.number().int().min(1).max(32).default(4),
+          })
+          .strict()
+          .default({ enabled: true, reportFloor: 0.5, maxMatches: 4 }),
       })
       .strict()
       .default({
+        copy: { enabled: true, reportFloor: 0.5, maxMatches: 4 },
         hashMatch: { enabled: true, dihedral: true, minQuality: 50, regions: { tiles: true, inner: true }, regionsFps: 2 },
         modelFps: 2,
         reuse: { enabled: true, maxDistance: 8, maxAgeMs: 2_000 },

@@ -28,6 +28,12 @@ import { RateLimited } from '../classifiers/rate-limited.ts';
 import { ReuseUnchanged } from '../classifiers/reuse-unchanged.ts';
 import { HashMatcher } from '../classifiers/hash-matcher.ts';
 import { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
+import { loadManifest } from '../classifiers/onnx/manifest.ts';
+import { SharedInference } from '../classifiers/onnx/shared-inference.ts';
+import { CopyBankIndex } from '../classifiers/copy/bank-index.ts';
+import type { CopyDescriber } from '../classifiers/copy/describer.ts';
+import { CopyMatcher } from '../classifiers/copy/matcher.ts';
+import { feedsCopy, loadCopyWhitening, poolDescriber } from './pipeline/copy-descriptor.ts';
 import { ClassifierStage } from '../classifiers/stage.ts';
 import { thumbnailFromFrame } from './media/thumbnail.ts';
 import { EvidenceStore } from './evidence/store.ts';
@@ -65,6 +71,8 @@ export interface Gateway {
   banks: HashBankIndex;
   /** Holds back matches of an entry that floods (gateway/banks/flood-guard.ts). */
   floodGuard: FloodGuard;
+  /** The copy descriptor's index and a describer for banking, when the descriptor runs (classifiers/copy). */
+  copy: { index: CopyBankIndex; describer: CopyDescriber; matcher: CopyMatcher } | null;
   policies: PolicyStore;
   runner: PolicyRunner;
   watcher: StreamWatcher | null;
@@ -197,22 +205,48 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   // of idle RSS with the default nsfw model; BENCHMARKS.md, "Relay against nginx-rtmp").
   const models = config.sampling.enabled ? modelPaths(config) : [];
   if (!config.sampling.enabled) log.info('sampling is off: no classifier model is loaded');
+  let whitening: Awaited<ReturnType<typeof loadCopyWhitening>>;
+  try {
+    whitening = await loadCopyWhitening(config, log);
+  } catch (err) {
+    await store.close();
+    throw new Error(`copy descriptor refused: ${(err as Error).message}`);
+  }
+  // The model whose embedding feeds the copy descriptor (one forward pass for both; classifiers/copy).
+  let copyModel: OnnxClassifier | null = null;
   for (const dir of models) {
     try {
-      classifiers.push(
-        await OnnxClassifier.open({
-          manifest: dir,
-          workers: config.classifiers.workers,
-          intraOpThreads: config.classifiers.intraOpThreads,
-          maxBatch: config.classifiers.maxBatch,
-          executionProviders: config.classifiers.executionProviders,
-        }),
-      );
+      const manifest = await loadManifest(dir);
+      const embeddings = copyModel === null && feedsCopy(whitening, manifest);
+      const c = await OnnxClassifier.open({
+        manifest,
+        workers: config.classifiers.workers,
+        intraOpThreads: config.classifiers.intraOpThreads,
+        maxBatch: config.classifiers.maxBatch,
+        executionProviders: config.classifiers.executionProviders,
+        embeddings,
+      });
+      classifiers.push(c);
+      if (embeddings) copyModel = c;
     } catch (err) {
       await Promise.allSettled(classifiers.map((c) => c.close()));
       await store.close();
       throw new Error(`classifier model ${dir} refused: ${(err as Error).message}`);
     }
+  }
+  if (whitening && !copyModel) log.warn({ whitening: whitening.id, model: whitening.model }, 'copy descriptor off: the model it was fit on is not loaded');
+  let copy: Gateway['copy'] = null;
+  let copyInference: SharedInference | null = null;
+  if (whitening && copyModel) {
+    const index = new CopyBankIndex(new SqlBankStore(store.db, store.dialect), whitening.id, whitening.outputDim);
+    await index.loadAll();
+    copyInference = new SharedInference(copyModel.pool);
+    const matcher = new CopyMatcher(copyInference, whitening, index, {
+      reportFloor: config.classifiers.copy.reportFloor,
+      maxMatches: config.classifiers.copy.maxMatches,
+    });
+    copy = { index, describer: poolDescriber(copyModel.pool, whitening), matcher };
+    log.info({ whitening: whitening.id, descriptors: index.size, stale: index.stats.stale }, 'copy descriptor on');
   }
   const sources = new Set(classifiers.flatMap((c) => c.pool.manifest.signals.map((m) => m.source)));
   if (config.sampling.enabled && !sources.has('violence')) {
@@ -249,7 +283,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         ]
       : []),
     // Models at their own rate when frames come faster (hash matching takes every sampled frame).
-    ...classifiers.map((c) => {
+    // The copy descriptor rides on its model's frames: same rate, same reuse of unchanged frames, same forward pass.
+    ...[
+      ...classifiers.map((c): FrameClassifier => (c === copyModel && copyInference ? OnnxClassifier.fromPool(c.pool, copyInference) : c)),
+      ...(copy ? [copy.matcher] : []),
+    ].map((c) => {
       const reuse = config.classifiers.reuse;
       const model: FrameClassifier = reuse.enabled ? new ReuseUnchanged(c, { maxDistance: reuse.maxDistance, maxAgeMs: reuse.maxAgeMs }) : c;
       return config.classifiers.modelFps < config.sampling.fps ? new RateLimited(model, config.classifiers.modelFps) : model;
@@ -261,11 +299,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     { evidenceFloor: config.classifiers.evidenceFloor },
     (err, name) => log.debug({ err: (err as Error).message, classifier: name }, 'classifier skipped a frame'),
   );
-  const refreshBanks = () =>
+  const refreshBanks = () => {
     void banks
       .refresh()
       .then((touched) => touched > 0 && log.info({ touched, hashes: banks.size }, 'bank change applied'))
       .catch((err) => log.error({ err }, 'bank sync failed; will retry'));
+    void copy?.index.refresh().catch((err) => log.error({ err }, 'copy descriptor bank sync failed; will retry'));
+  };
   const floodGuard = new FloodGuard(config.floodGuard, {
     now: Date.now,
     hold: (entryId) => banks.hold(entryId),
@@ -568,6 +608,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     http,
     banks,
     floodGuard,
+    copy,
     policies,
     runner,
     watcher,

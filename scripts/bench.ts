@@ -26,6 +26,8 @@ const SUITES = [
   'cross-node',
   'cross-node-bank',
   'evasion',
+  'copy',
+  'evasion-copy',
   'console',
   'retro-scan',
   // Only when named (`npm run bench -- soak`): it runs for MODGATE_SOAK_MINUTES (default 30).

@@ -5,6 +5,7 @@
 import type { Frame } from '../frame.ts';
 import type { ClassifyContext, FrameClassifier, FrameFindings, FrameSignal } from '../frame-classifier.ts';
 import { OnnxPool, type ClassifyResult, type PoolOptions } from './pool.ts';
+import type { FrameInference } from './shared-inference.ts';
 
 /** Builds the Signals for one frame from a pool result (the stage validates them and adds the evidence ref). */
 export function toSignals(frame: Pick<Frame, 'streamId' | 'mediaTimeMs'>, result: ClassifyResult, observedAt: number, model?: string): FrameSignal[] {
@@ -21,14 +22,18 @@ export function toSignals(frame: Pick<Frame, 'streamId' | 'mediaTimeMs'>, result
 }
 
 export class OnnxClassifier implements FrameClassifier {
-  private constructor(readonly pool: OnnxPool) {}
+  private constructor(
+    readonly pool: OnnxPool,
+    /** Where results come from: the pool itself, or a SharedInference over it (one pass for several classifiers). */
+    private readonly inference: FrameInference = pool,
+  ) {}
 
   static async open(opts: PoolOptions): Promise<OnnxClassifier> {
     return new OnnxClassifier(await OnnxPool.create(opts));
   }
 
-  static fromPool(pool: OnnxPool): OnnxClassifier {
-    return new OnnxClassifier(pool);
+  static fromPool(pool: OnnxPool, inference?: FrameInference): OnnxClassifier {
+    return new OnnxClassifier(pool, inference ?? pool);
   }
 
   get name(): string {
@@ -44,7 +49,7 @@ export class OnnxClassifier implements FrameClassifier {
    * Rejects with QueueFullError when the frame was dropped under load.
    */
   async classify(frame: Frame, ctx: ClassifyContext): Promise<FrameFindings> {
-    const result = await this.pool.classify(frame);
+    const result = await this.inference.classify(frame);
     return { signals: toSignals(frame, result, ctx.observedAt, this.name), facts: { scores: { [this.name]: result.scores } } };
   }
 

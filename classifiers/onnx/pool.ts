@@ -35,6 +35,11 @@ export interface PoolOptions {
   maxWaitMs?: number;
   /** Frames allowed to wait (not counting those in flight). Default 64. */
   maxQueue?: number;
+  /**
+   * Also return each frame's embedding (the manifest's `embedding` output, e.g. MobileNetV2's pooled 1280-d
+   * features) from the same forward pass, for the copy descriptor (classifiers/copy). Default false.
+   */
+  embeddings?: boolean;
 }
 
 export interface ClassifyResult {
@@ -50,6 +55,8 @@ export interface ClassifyResult {
   batchSize: number;
   /** classify() call to result. */
   latencyMs: number;
+  /** The frame's embedding (manifest `embedding.dim` floats), when the pool was created with `embeddings`. */
+  embedding?: Float32Array;
 }
 
 export interface PoolStats {
@@ -125,7 +132,10 @@ export class OnnxPool {
       intraOpThreads: positiveInt('intraOpThreads', opts.intraOpThreads, 1),
       executionProviders: opts.executionProviders,
       interOpThreads: 1,
+      ...(opts.embeddings ? { embeddings: true } : {}),
     };
+    if (opts.embeddings && !manifest.embedding)
+      throw new ModelMismatchError(`model ${manifest.name}: embeddings asked for but its manifest declares no embedding output`);
     let maxBatch = positiveInt('maxBatch', opts.maxBatch, 8);
     const maxWaitMs = opts.maxWaitMs ?? 4;
     if (!(maxWaitMs >= 0)) throw new RangeError(`maxWaitMs must be >= 0, got ${maxWaitMs}`);
@@ -230,7 +240,7 @@ export class OnnxPool {
         this.counters.failed += batch.length;
         for (const p of batch) p.reject(new Error(`ONNX inference failed: ${m.message}`));
       } else {
-        this.deliver(batch, m.scores, m.inferenceMs);
+        this.deliver(batch, m.scores, m.inferenceMs, m.embedding);
       }
       this.pump();
     });
@@ -266,9 +276,10 @@ export class OnnxPool {
     }
   }
 
-  private deliver(batch: Pending[], scores: Float32Array, inferenceMs: number): void {
+  private deliver(batch: Pending[], scores: Float32Array, inferenceMs: number, embedding?: Float32Array): void {
     const labels = this.manifest.output.labels;
     const k = labels.length;
+    const dim = this.manifest.embedding?.dim ?? 0;
     const now = performance.now();
     this.counters.batches++;
     batch.forEach((p, i) => {
@@ -281,6 +292,8 @@ export class OnnxPool {
         inferenceMs,
         batchSize: batch.length,
         latencyMs: now - p.enqueuedAt,
+        // A copy per frame: the batch's buffer is one allocation shared by its rows.
+        ...(embedding && dim > 0 ? { embedding: embedding.slice(i * dim, (i + 1) * dim) } : {}),
       });
     });
   }

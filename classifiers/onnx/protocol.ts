@@ -11,6 +11,8 @@ export interface WorkerInit {
   interOpThreads: number;
   /** ONNX Runtime execution providers in order of preference, e.g. ['cuda', 'cpu']. Default ['cpu']. */
   executionProviders?: string[];
+  /** Also fetch the manifest's embedding output (one forward pass yields scores and the pooled features). */
+  embeddings?: boolean;
 }
 
 export interface FramePayload {
@@ -25,6 +27,6 @@ export type ToWorker = { type: 'run'; id: number; frames: FramePayload[] } | { t
 export type FromWorker =
   | { type: 'ready'; fixedBatch: number | null }
   | { type: 'failed'; errorName: string; message: string }
-  | { type: 'result'; id: number; scores: Float32Array; preprocessMs: number; inferenceMs: number; buffers: ArrayBuffer[] }
+  | { type: 'result'; id: number; scores: Float32Array; embedding?: Float32Array; preprocessMs: number; inferenceMs: number; buffers: ArrayBuffer[] }
   | { type: 'error'; id: number; message: string; buffers: ArrayBuffer[] }
   | { type: 'closed' };

@@ -22,9 +22,12 @@ function serve(port: MessagePort, init: WorkerInit, model: OnnxModel): void {
       const t0 = performance.now();
       frames.forEach((f, i) => pre.run(f.rgb, f.width, f.height, batch, i));
       const preprocessMs = performance.now() - t0;
-      const out = await model.run(batch, frames.length);
+      const out = await model.run(batch, frames.length, init.embeddings === true);
       if (out.scores.some((v) => !Number.isFinite(v))) throw new Error('model produced non-finite scores');
-      send({ type: 'result', id, scores: out.scores, preprocessMs, inferenceMs: out.inferenceMs, buffers }, [out.scores.buffer as ArrayBuffer, ...buffers]);
+      if (out.embedding?.some((v) => !Number.isFinite(v))) throw new Error('model produced a non-finite embedding');
+      const moved = [out.scores.buffer as ArrayBuffer, ...(out.embedding ? [out.embedding.buffer as ArrayBuffer] : []), ...buffers];
+      const msg: FromWorker = { type: 'result', id, scores: out.scores, preprocessMs, inferenceMs: out.inferenceMs, buffers };
+      send(out.embedding ? { ...msg, embedding: out.embedding } : msg, moved);
     } catch (e) {
       send({ type: 'error', id, message: (e as Error).message, buffers }, buffers);
     }

@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import { COPY_SIGNAL_TYPE } from '../../classifiers/bank-store.ts';
+import type { CopyDescriber, CopyView } from '../../classifiers/copy/describer.ts';
 import { PDQ_MIN_QUALITY } from '../../classifiers/pdq.ts';
 import { hashMedia, type RegionHashText } from '../media/hash-file.ts';
 import { DomainError } from '../errors.ts';
@@ -22,6 +24,8 @@ export interface DerivedResult {
   entryId: string | null;
   added: boolean;
   derived: number;
+  /** Copy descriptor entries stored beside the PDQ ones (classifiers/copy), 0 when no describer was given. */
+  copy: number;
 }
 
 /**
@@ -34,20 +38,25 @@ export async function addEntryWithRegions(
   bankName: string,
   entry: NewEntry,
   regions: readonly RegionHashText[],
-  opts: { source?: string; minQuality?: number } = {},
+  opts: { source?: string; minQuality?: number; copy?: readonly CopyView[] } = {},
 ): Promise<DerivedResult> {
   const res = await addEntries(db, actor, bankName, [entry], opts.source ? { source: opts.source } : {});
   const parent = res.ids[0];
-  if (!parent) return { entryId: null, added: false, derived: 0 };
+  if (!parent) return { entryId: null, added: false, derived: 0, copy: 0 };
   const minQ = opts.minQuality ?? PDQ_MIN_QUALITY;
   const usable = regions.filter((r) => r.quality >= minQ && r.hash !== entry.hash.toLowerCase());
-  if (usable.length === 0) return { entryId: parent, added: true, derived: 0 };
+  const copy = opts.copy ?? [];
+  if (usable.length === 0 && copy.length === 0) return { entryId: parent, added: true, derived: 0, copy: 0 };
   return db.transaction().execute(async (trx) => {
     const bank = await getBank(trx, bankName);
     const now = Date.now();
     const base = await trx.selectFrom('bank_entries').select(['category', 'severity', 'source']).where('id', '=', parent).executeTakeFirstOrThrow();
-    const rows = usable.map((r) => ({
+    const rows = [
+      ...usable.map((r) => ({ region: r.region, hash: r.hash, signal_type: 'pdq' })),
+      ...copy.map((c) => ({ region: c.region, hash: c.text, signal_type: COPY_SIGNAL_TYPE })),
+    ].map((r) => ({
       id: newId('bkd', now),
+      signal_type: r.signal_type,
       bank: bank.name,
       hash: r.hash,
       category: base.category,
@@ -64,19 +73,20 @@ export async function addEntryWithRegions(
       .insertInto('bank_entries')
       .values(rows)
       .onConflict((oc) => oc.columns(['bank', 'hash']).doNothing())
-      .returning('id')
+      .returning(['id', 'signal_type'])
       .execute();
+    const copies = inserted.filter((r) => r.signal_type === COPY_SIGNAL_TYPE).length;
     await appendAudit(trx, {
       actor,
       action: 'bank.entries.derive',
       targetType: 'bank',
       targetId: bank.name,
-      detail: { entryId: parent, derived: inserted.length, regions: usable.map((r) => r.region) },
+      detail: { entryId: parent, derived: inserted.length - copies, copy: copies, regions: [...usable.map((r) => r.region), ...copy.map((c) => c.region)] },
       at: now,
     });
-    // One bank-level change: the index reloads the bank once for the entry and its regions.
+    // One bank-level change: the indexes reload the bank once for the entry, its regions and descriptors.
     await recordBankChange(trx, bank.name, null, now);
-    return { entryId: parent, added: true, derived: inserted.length };
+    return { entryId: parent, added: true, derived: inserted.length - copies, copy: copies };
   });
 }
 
@@ -86,11 +96,15 @@ export async function bankPictureFile(
   actor: string,
   bankName: string,
   file: string,
-  opts: { source?: string; note?: string } = {},
+  opts: { source?: string; note?: string; copy?: CopyDescriber } = {},
 ): Promise<DerivedResult & { hash: string; quality: number }> {
-  const h = await hashMedia(file, { regions: true, thumbnail: { maxWidth: PICTURE_MAX_WIDTH } });
+  const h = await hashMedia(file, { regions: true, thumbnail: { maxWidth: PICTURE_MAX_WIDTH }, pixels: opts.copy !== undefined });
   if (h.kind !== 'image') throw new DomainError('invalid', 'a video: bank its frames with `modgate hash` and `bank import --format vpdq`');
-  const r = await addEntryWithRegions(db, actor, bankName, { hash: h.hash, ...(opts.note ? { note: opts.note } : {}) }, h.regions ?? [], opts);
+  const copy = opts.copy && h.pixels ? await opts.copy.describe(h.pixels) : [];
+  const r = await addEntryWithRegions(db, actor, bankName, { hash: h.hash, ...(opts.note ? { note: opts.note } : {}) }, h.regions ?? [], {
+    ...(opts.source ? { source: opts.source } : {}),
+    copy,
+  });
   if (r.added && r.entryId && h.thumbnail) await saveEntryPicture(db, r.entryId, { ...h.thumbnail, origin: 'picture' });
   return { ...r, hash: h.hash, quality: h.quality };
 }

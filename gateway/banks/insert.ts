@@ -55,6 +55,7 @@ export async function insertEntries(
       enabled: 1,
       derived_from: null,
       region: null,
+      signal_type: 'pdq',
     }));
     const fresh = await trx
       .insertInto('bank_entries')

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { PDQ_SIGNAL_TYPE, type BankDelta, type BankEntryRecord, type BankSettings, type BankStore } from '../../classifiers/bank-store.ts';
+import { type BankDelta, type BankEntryRecord, type BankSettings, type BankStore } from '../../classifiers/bank-store.ts';
 import { ChangeFeed, type FeedRead } from '../store/change-feed.ts';
 import type { Bank, Database, Dialect } from '../store/schema.ts';
 
@@ -27,12 +27,13 @@ const settingsOf = (b: Pick<Bank, 'name' | 'enabled' | 'radius' | 'kind' | 'matc
   matchingEnabledRatio: Number(b.matching_enabled_ratio),
 });
 const BANK_COLUMNS = ['name', 'enabled', 'radius', 'kind', 'matching_enabled_ratio'] as const;
-const ENTRY_COLUMNS = ['id', 'bank', 'hash', 'category', 'severity', 'derived_from', 'region', 'quarantined', 'flood_exempt'] as const;
+const ENTRY_COLUMNS = ['id', 'bank', 'signal_type', 'hash', 'category', 'severity', 'derived_from', 'region', 'quarantined', 'flood_exempt'] as const;
 
-/** Every entry in the database is a PDQ hash today; other signal types will carry theirs in a column. */
+/** An entry as the live indexes read it; each index keeps the signal types it understands (PDQ, copy descriptors). */
 const recordOf = (r: {
   id: string;
   bank: string;
+  signal_type: string;
   hash: string;
   category: string;
   severity: BankEntryRecord['severity'];
@@ -43,7 +44,7 @@ const recordOf = (r: {
 }): BankEntryRecord => ({
   id: r.id,
   bank: r.bank,
-  signalType: PDQ_SIGNAL_TYPE,
+  signalType: r.signal_type,
   hash: r.hash,
   category: r.category,
   severity: r.severity,

@@ -80,18 +80,29 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
         .description('bank pictures with their derived regions (trimmed, centre crops, tiles), so cropped, captioned or framed re-streams still match'),
     )
     .option('--source <text>', 'where the pictures came from (kept on each entry)')
-    .action(async (name: string, files: string[], opts: { source?: string }) =>
+    .option('--no-copy', 'PDQ only: skip the learned copy descriptor entries (classifiers/copy)')
+    .action(async (name: string, files: string[], opts: { source?: string; copy: boolean }) =>
       kit.withStore(opts, async ({ db }) => {
-        const { bankPictureFile } = await import('../banks/derive.ts');
+        const [{ bankPictureFile }, { openCliDescriber }] = await Promise.all([import('../banks/derive.ts'), import('../pipeline/copy-descriptor.ts')]);
+        // The copy descriptor needs the model it was fit on; without it the pictures are banked by PDQ alone.
+        const local = opts.copy ? await openCliDescriber(await kit.config(opts)) : null;
         const results = [];
-        for (const file of files) results.push({ file, ...(await bankPictureFile(db, kit.actor(), name, file, { source: opts.source ?? file })) });
+        try {
+          for (const file of files)
+            results.push({
+              file,
+              ...(await bankPictureFile(db, kit.actor(), name, file, { source: opts.source ?? file, ...(local ? { copy: local.describer } : {}) })),
+            });
+        } finally {
+          await local?.close();
+        }
         kit.out(
           opts,
           { bank: name, pictures: results },
           results
             .map(
               (r) =>
-                `${r.file}: ${r.added ? `added ${r.entryId} with ${r.derived} derived region(s)` : 'already in the bank'} (pdq ${r.hash}, quality ${r.quality})`,
+                `${r.file}: ${r.added ? `added ${r.entryId} with ${r.derived} derived region(s) and ${r.copy} copy descriptor(s)` : 'already in the bank'} (pdq ${r.hash}, quality ${r.quality})`,
             )
             .join('\n'),
         );

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
-import { addEntries, createBank } from '../banks/manage.ts';
+import { COPY_SIGNAL_TYPE } from '../../classifiers/bank-store.ts';
+import { addEntryWithRegions } from '../banks/derive.ts';
+import { createBank } from '../banks/manage.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { appendAudit, touchGate } from '../store/audit.ts';
 import type { Database, DecisionRow } from '../store/schema.ts';
@@ -20,6 +22,21 @@ export function evidenceHashes(facts: unknown[]): string[] {
     if (pdq?.hash && (pdq.quality ?? 0) >= 50) out.add(pdq.hash);
   }
   return [...out];
+}
+
+/**
+ * What to bank from a decision's evidence: each cited frame's PDQ hash and, where the copy descriptor ran on
+ * that frame (classifiers/copy/matcher.ts), its descriptor, stored as a `copy` entry derived from the PDQ one.
+ */
+export function evidenceBankables(facts: unknown[]): Array<{ hash: string; copy: string | null }> {
+  const out = new Map<string, string | null>();
+  for (const f of facts) {
+    const { pdq, copy } = f as { pdq?: { hash?: string; quality?: number } | null; copy?: { descriptor?: unknown } | null };
+    if (!pdq?.hash || (pdq.quality ?? 0) < 50) continue;
+    const descriptor = typeof copy?.descriptor === 'string' && copy.descriptor.length < 20_000 ? copy.descriptor : null;
+    if (!out.has(pdq.hash) || (out.get(pdq.hash) === null && descriptor)) out.set(pdq.hash, descriptor);
+  }
+  return [...out].map(([hash, copy]) => ({ hash, copy }));
 }
 
 /**
@@ -55,8 +72,8 @@ export async function confirmDecision(
   });
   let bankAdded = 0;
   if (opts.addToBank) {
-    const hashes = evidenceHashes(opts.evidenceFacts);
-    if (hashes.length) {
+    const bankables = evidenceBankables(opts.evidenceFacts);
+    if (bankables.length) {
       const exists = await db.selectFrom('banks').select('name').where('name', '=', CONFIRMED_BANK).executeTakeFirst();
       if (!exists)
         await createBank(db, actor, {
@@ -65,13 +82,14 @@ export async function confirmDecision(
           severity: 'critical',
           description: 'content confirmed violating by moderators',
         });
-      const res = await addEntries(
-        db,
-        actor,
-        CONFIRMED_BANK,
-        hashes.map((hash) => ({ hash, note: `decision ${id}`, source: `decision:${id}` })),
-      );
-      bankAdded = res.added;
+      // One entry per frame, each with its copy descriptor beside it (one transaction per frame: a decision cites few).
+      for (const b of bankables) {
+        const res = await addEntryWithRegions(db, actor, CONFIRMED_BANK, { hash: b.hash, note: `decision ${id}`, source: `decision:${id}` }, [], {
+          source: `decision:${id}`,
+          copy: b.copy ? [{ region: COPY_SIGNAL_TYPE, text: b.copy }] : [],
+        });
+        if (res.added) bankAdded++;
+      }
     }
   }
   return { decision: { ...row, review_status: 'confirmed', reviewed_by: actor, reviewed_at: now, review_reason: opts.reason }, bankAdded };

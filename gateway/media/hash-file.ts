@@ -46,6 +46,8 @@ export interface ImageHashes {
   regions?: RegionHashText[];
   /** With `thumbnail`: a small JPEG of the picture. */
   thumbnail?: { jpeg: Buffer; width: number; height: number };
+  /** With `pixels`: the decoded picture (not serialised by the CLI). */
+  pixels?: { width: number; height: number; rgb: Uint8Array };
 }
 
 export interface RegionHashText {
@@ -77,6 +79,8 @@ export interface HashOptions {
   regions?: boolean;
   /** Stills: also make a small JPEG of the picture (what a bank entry shows moderators beside a matched frame). */
   thumbnail?: { maxWidth: number };
+  /** Stills: also return the decoded pixels (RGB24), for the copy descriptor (classifiers/copy). */
+  pixels?: boolean;
 }
 
 const PRE_RESIZE_DIM = 512;
@@ -111,7 +115,7 @@ export async function hashFile(file: string, opts: HashOptions = {}): Promise<Fi
 }
 
 /** The reference's rule on decoded pixels: resize only past 512 px, to 512×512, nearest neighbour. */
-export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOptions, 'fullResolution' | 'regions' | 'thumbnail'> = {}): ImageHashes {
+export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOptions, 'fullResolution' | 'regions' | 'thumbnail' | 'pixels'> = {}): ImageHashes {
   const { width, height } = raster;
   const resized = !opts.fullResolution && (width > PRE_RESIZE_DIM || height > PRE_RESIZE_DIM);
   const pdqOpts = { preResize512: resized };
@@ -119,9 +123,11 @@ export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOpt
   const out: ImageHashes = { kind: 'image', hash: toHex(r.hash), quality: r.quality, width, height, decoder: raster.decoder, resized };
   if (raster.alphaIgnored) out.alphaIgnored = true;
   if (raster.from16Bit) out.from16Bit = true;
-  if (opts.regions) {
+  if (opts.regions || opts.pixels) {
     const rgb = raster.channels === 3 ? raster.data : greyToRgb(raster.data);
-    out.regions = new RegionHasher().bank({ rgb, width, height }).map((r) => ({ region: r.region, hash: toHex(r.result.hash), quality: r.result.quality }));
+    if (opts.regions)
+      out.regions = new RegionHasher().bank({ rgb, width, height }).map((r) => ({ region: r.region, hash: toHex(r.result.hash), quality: r.result.quality }));
+    if (opts.pixels) out.pixels = { width, height, rgb };
   }
   if (opts.thumbnail) {
     const rgb = raster.channels === 3 ? raster.data : greyToRgb(raster.data);

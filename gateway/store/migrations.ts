@@ -437,6 +437,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('bank_entries_derived_from').on('bank_entries').column('derived_from').execute();
       },
     },
+    '0021_bank_entry_signal_types': {
+      // Entries of other signal types than PDQ: the learned copy descriptor (classifiers/copy) is stored as a
+      // derived entry of the content's PDQ entry, so disabling, exporting and the change feed treat it as the
+      // crops are treated; each live index reads only the type it understands.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('bank_entries')
+          .addColumn('signal_type', 'text', (c) => c.notNull().defaultTo('pdq'))
+          .execute();
+      },
+    },
     '0042_viewer_reports_and_removal_orders': {
       async up(db: Kysely<unknown>) {
         // Viewer reports of a live stream (no account): the source is kept only as a keyed hash whose key

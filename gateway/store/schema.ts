@@ -198,6 +198,8 @@ export interface BankEntriesTable {
   quarantined: Generated<number>;
   /** 1: a moderator cleared a flood quarantine; the flood guard leaves the entry alone. */
   flood_exempt: Generated<number>;
+  /** `pdq` (the hash column is 64 hex), or `copy` (a learned copy descriptor, always a derived entry). */
+  signal_type: Generated<string>;
 }
 
 export interface EntryOpinionsTable {

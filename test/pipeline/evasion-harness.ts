@@ -14,14 +14,19 @@ import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
  * once, publish it over RTMP in real time (`-re -c copy`), and record what the gateway decided.
  */
 
+/** Banks the pictures (PDQ, derived regions and, when the gateway runs the copy descriptor, its entries too). */
 export async function bankPictures(gw: Gateway, pictures: readonly string[], bank = 'tve'): Promise<Map<string, string>> {
   await createBank(gw.store.db, 'test', { name: bank, category: 'terrorist-violent-extremism' });
   const ids = new Map<string, string>();
   for (const p of pictures) {
-    const r = await bankPictureFile(gw.store.db, 'test', bank, p, { source: `evasion-set:${path.basename(p)}` });
+    const r = await bankPictureFile(gw.store.db, 'test', bank, p, {
+      source: `evasion-set:${path.basename(p)}`,
+      ...(gw.copy ? { copy: gw.copy.describer } : {}),
+    });
     if (r.entryId) ids.set(r.entryId, p);
   }
   await gw.banks.refresh();
+  await gw.copy?.index.refresh();
   return ids;
 }
 
@@ -59,18 +64,34 @@ export interface StreamOutcome {
   ruleId: string | null;
   /** The hash matches seen on the stream (region, entry region, distance), first first. */
   matches: Array<{ region: string; entryRegion: string; distance: number; entryId: string; frameTimeMs: number; observedAt: number }>;
+  /** The copy descriptor's matches (classifiers/copy), first first. */
+  copyMatches: Array<{ similarity: number; entryId: string; entryRegion: string; frameTimeMs: number; observedAt: number }>;
+  /** Wall time of each rule's first decision that would cut, shadow or not (a shadowed policy lets every stream play out). */
+  wouldCut: Record<string, number>;
   exit: { code: number | null; signal: NodeJS.Signals | null };
 }
 
 /** Watches a gateway's decisions and match signals per stream. Call `close` when done. */
 export function watchOutcomes(gw: Gateway) {
-  const byStream = new Map<string, { cutAt: number | null; ruleId: string | null; matches: StreamOutcome['matches'] }>();
+  type Slot = {
+    cutAt: number | null;
+    ruleId: string | null;
+    matches: StreamOutcome['matches'];
+    copyMatches: StreamOutcome['copyMatches'];
+    wouldCut: Record<string, number>;
+  };
+  const byStream = new Map<string, Slot>();
+  const empty = (): Slot => ({ cutAt: null, ruleId: null, matches: [], copyMatches: [], wouldCut: {} });
   const slot = (id: string) => {
     let s = byStream.get(id);
-    if (!s) byStream.set(id, (s = { cutAt: null, ruleId: null, matches: [] }));
+    if (!s) byStream.set(id, (s = empty()));
     return s;
   };
   const onDecision = (_rec: unknown, d: Decision) => {
+    if (d.actions?.cut) {
+      const w = slot(d.streamId).wouldCut;
+      w[d.ruleId] ??= Date.now();
+    }
     if (!d.shadow && d.actions.cut) {
       const s = slot(d.streamId);
       if (s.cutAt === null) {
@@ -92,10 +113,19 @@ export function watchOutcomes(gw: Gateway) {
         observedAt: sig.observedAt,
       });
     }
+    if (sig.source === 'copy_match' && typeof sig.detail?.entryId === 'string') {
+      slot(sig.streamId).copyMatches.push({
+        similarity: sig.score ?? 0,
+        entryId: sig.detail.entryId,
+        entryRegion: String(sig.detail.entryRegion ?? 'copy'),
+        frameTimeMs: sig.frameTimeMs,
+        observedAt: sig.observedAt,
+      });
+    }
     orig(sig);
   };
   return {
-    of: (streamId: string | null) => (streamId ? byStream.get(streamId) : undefined) ?? { cutAt: null, ruleId: null, matches: [] },
+    of: (streamId: string | null) => (streamId ? byStream.get(streamId) : undefined) ?? empty(),
     close() {
       gw.runner.off('decision', onDecision);
       gw.runner.onSignal = orig;
@@ -128,5 +158,15 @@ export async function publishFile(
   const deadline = Date.now() + 10_000;
   while (streamId && exit.code !== 0 && watch.of(streamId).cutAt === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const o = watch.of(streamId);
-  return { handle, streamId, startedAt, cutAt: o.cutAt, ruleId: o.ruleId, matches: o.matches, exit: { code: exit.code, signal: exit.signal } };
+  return {
+    handle,
+    streamId,
+    startedAt,
+    cutAt: o.cutAt,
+    ruleId: o.ruleId,
+    matches: o.matches,
+    copyMatches: o.copyMatches,
+    wouldCut: o.wouldCut,
+    exit: { code: exit.code, signal: exit.signal },
+  };
 }
