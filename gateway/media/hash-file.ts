@@ -115,7 +115,11 @@ export async function hashFile(file: string, opts: HashOptions = {}): Promise<Fi
 }
 
 /** The reference's rule on decoded pixels: resize only past 512 px, to 512×512, nearest neighbour. */
-export function hashRaster(raster: Raster, hasher: PdqHasher, opts: Pick<HashOptions, 'fullResolution' | 'regions' | 'thumbnail' | 'pixels'> = {}): ImageHashes {
+export function hashRaster(
+  raster: Raster,
+  hasher: PdqHasher,
+  opts: Pick<HashOptions, 'fullResolution' | 'regions' | 'thumbnail' | 'pixels'> = {},
+): ImageHashes {
   const { width, height } = raster;
   const resized = !opts.fullResolution && (width > PRE_RESIZE_DIM || height > PRE_RESIZE_DIM);
   const pdqOpts = { preResize512: resized };
