@@ -127,6 +127,7 @@ describe('modgate policy check', { timeout: 120_000 }, () => {
       'reports-and-violence-medium',
       'reports-and-nsfw-medium',
       'viewer-reports-review',
+      'copy-known-content',
     ]);
     expect(body.stall.map((s) => s.id)).toEqual(['sampler-stall']);
   });

@@ -43,6 +43,7 @@ describe('default policy (Facebook Live one-strike, May 2019)', () => {
       'reports-and-violence-medium',
       'reports-and-nsfw-medium',
       'viewer-reports-review',
+      'copy-known-content',
     ]);
   });
 
