@@ -8,6 +8,7 @@ import type { LiveRegistry } from './live/registry.ts';
 import type { StreamWatcher } from './pipeline/watcher.ts';
 import type { HookedStreams } from './hooks/hooked-streams.ts';
 import type { DbHealth } from './store/health.ts';
+import type { DurableWriter } from './store/journal/writer.ts';
 import type { ChangeListener } from './store/notifications.ts';
 
 export interface MetricsSources {
@@ -20,7 +21,7 @@ export interface MetricsSources {
   /** Upstream media servers (gateway/hooks/) and their configured names. */
   hooks?: () => { streams: HookedStreams; servers: readonly string[] } | null;
   /** This node on a shared database: its id, the database's health, the change listener (PostgreSQL). */
-  node?: { id: string; health: DbHealth; listener: ChangeListener | null };
+  node?: { id: string; health: DbHealth; listener: ChangeListener | null; journal?: DurableWriter };
 }
 
 /**
@@ -78,6 +79,58 @@ export function createMetrics(src: MetricsSources): Metrics {
         if (v.lastProbeMs !== null) this.set(v.lastProbeMs / 1000);
       },
     });
+    new Gauge({
+      name: 'modgate_database_outage_seconds',
+      help: 'How long the database has been unreachable now (0 while it answers)',
+      registers: [registry],
+      collect() {
+        const v = node.health.view();
+        this.set(v.state === 'unreachable' ? (Date.now() - v.since) / 1000 : 0);
+      },
+    });
+    new Gauge({
+      name: 'modgate_database_last_outage_seconds',
+      help: 'How long the last outage that ended lasted (0 before any)',
+      registers: [registry],
+      collect() {
+        this.set((node.health.view().lastOutageMs ?? 0) / 1000);
+      },
+    });
+    if (node.journal) {
+      const journal = node.journal;
+      new Gauge({
+        name: 'modgate_journal_depth',
+        help: 'Units of work (decision, strike, suspension, audit; cut and audit) in the local journal, not yet in the database',
+        registers: [registry],
+        collect() {
+          this.set(journal.view().depth);
+        },
+      });
+      new Gauge({
+        name: 'modgate_journal_oldest_seconds',
+        help: 'Age of the oldest unit in the local journal (0 while empty)',
+        registers: [registry],
+        collect() {
+          const since = journal.view().since;
+          this.set(since === null ? 0 : (Date.now() - since) / 1000);
+        },
+      });
+      const replayed = new Counter({
+        name: 'modgate_journal_replayed_total',
+        help: 'Units replayed from the local journal into the database, by outcome (written; duplicate: already on record)',
+        labelNames: ['outcome'],
+        registers: [registry],
+      });
+      journal.on('applied', (_unit, via, wrote) => via === 'journal' && replayed.inc({ outcome: wrote ? 'written' : 'duplicate' }));
+      const journaled = new Counter({ name: 'modgate_journal_units_total', help: 'Units written to the local journal', registers: [registry] });
+      journal.on('journaled', () => journaled.inc());
+      const rejected = new Counter({
+        name: 'modgate_journal_rejected_total',
+        help: 'Journal units the database refused for good (set aside in the .rejected file for an operator)',
+        registers: [registry],
+      });
+      journal.on('rejected', () => rejected.inc());
+    }
     if (node.listener) {
       const listener = node.listener;
       new Gauge({

@@ -15,6 +15,7 @@ import { LiveRegistry } from './live/registry.ts';
 import { createLogger, streamLogger } from './log.ts';
 import { openStore, type Store } from './store/db.ts';
 import { DbHealth } from './store/health.ts';
+import { DurableWriter } from './store/journal/writer.ts';
 import { ChangeListener } from './store/notifications.ts';
 import { NodeLiveness } from './live/nodes.ts';
 import { CutRequestWorker } from './live/cut-requests.ts';
@@ -62,6 +63,8 @@ export interface Gateway {
   config: Config;
   store: Store;
   health: DbHealth;
+  /** Decisions, strikes, suspensions, cuts and their audit records kept locally while the database is away. */
+  journal: DurableWriter;
   registry: LiveRegistry;
   /** Publishes through upstream media servers' hooks (gateway/hooks/). */
   hooks: HookedStreams;
@@ -145,8 +148,20 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   dbHealth.on('lost', (err) => log.error({ err: err.message }, 'database unreachable: relaying and gating live streams from memory'));
   dbHealth.on('recovered', () => log.info('database reachable again: catching up'));
   dbHealth.start(1_000);
+  // The enforcement write path's journal (gateway/store/journal/): while the database is away, every
+  // decision and cut is kept here, fsynced, and replayed in order when it answers again.
+  const journal = new DurableWriter({
+    db: store.db,
+    file: path.join(config.dataDir, 'journal', 'units.journal'),
+    nodeId: node,
+    reachable: () => dbHealth.ok,
+    log: log.child({ component: 'journal' }),
+  });
+  // What a previous run kept (it crashed or stopped during an outage) goes in first: before the orphaned
+  // streams are closed, so a journaled cut's end reason is the one on record.
+  await journal.drain();
 
-  const registry = new LiveRegistry(store.db, node, onError, { dialect: store.dialect, maxPerAccount: config.maxLiveStreamsPerAccount });
+  const registry = new LiveRegistry(store.db, node, onError, { dialect: store.dialect, maxPerAccount: config.maxLiveStreamsPerAccount }, journal);
   const orphans = await registry.closeOrphans();
   if (orphans > 0) log.warn({ orphans }, 'closed streams left open by a previous run');
 
@@ -174,6 +189,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   });
   await gate.loadAll();
   const enforcer = new GateEnforcer(gate, registry, log);
+  // A suspension decided during an outage is held in the gate until its unit is on record.
+  journal.on('applied', (unit) => {
+    for (const s of unit.suspensions) enforcer.gateRelease(s.id);
+  });
   // PostgreSQL: changes are pushed (LISTEN/NOTIFY) and the feeds read at once; a slower reconcile reads
   // them anyway, and every syncIntervalMs while the listener is down. SQLite: poll every syncIntervalMs.
   const listener = store.pgConfig && config.nodes.listen ? new ChangeListener(store.pgConfig, log.child({ component: 'listener' })) : null;
@@ -253,7 +272,10 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     log.warn('no violence model is configured: hash matching and the other classifiers still run (see README, "Violence model")');
   }
 
-  const runner = new PolicyRunner({ db: store.db, registry, enforcer, policies, evidence, log }, { storeSignalsFloor: config.policy.storeSignalsFloor });
+  const runner = new PolicyRunner(
+    { db: store.db, registry, enforcer, policies, evidence, log, writer: journal },
+    { storeSignalsFloor: config.policy.storeSignalsFloor },
+  );
   runner.start();
   let watcherRef: StreamWatcher | null = null;
   const c = config.crisis;
@@ -353,7 +375,16 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     listener.on('listening', catchUp);
     listener.start();
   }
+  // Replayed decisions get their evidence pinned (their cut did not wait for it), and the gate re-reads
+  // the accounts the replay touched.
+  journal.on('drained', () => {
+    enforcer.kick();
+    void pinUnpinnedEvidence(store.db, evidence, { since: Date.now() - 86_400_000 }).catch((err) =>
+      log.error({ err }, 'pinning the evidence of replayed decisions failed; will retry before the sweep'),
+    );
+  });
   dbHealth.on('recovered', () => {
+    void journal.drain();
     catchUp();
     void registry.retryUnrecorded().catch((err) => log.error({ err }, 'recording streams after the outage failed; will retry'));
   });
@@ -381,7 +412,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     stage,
     classifiers,
     watcher: () => watcherRef,
-    node: { id: registry.nodeId, health: dbHealth, listener },
+    node: { id: registry.nodeId, health: dbHealth, listener, journal },
     hooks: () => (hooksRef ? { streams: hooksRef, servers: config.servers.map((s) => s.name) } : null),
   });
   dbTimer.onQuery = metrics.dbQuery;
@@ -470,6 +501,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       store,
       health: dbHealth,
       lifecycle,
+      journal,
       gate,
       enforcer,
       registry,
@@ -594,6 +626,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     await Promise.allSettled([guards.rtmp.flush(), guards.websocket.flush()]);
     await http.close();
     at('closing the database');
+    // Last: the final cuts above may have gone to the journal (the database away at shutdown).
+    journal.close();
     await store.close();
     step = 'stopped';
   };
@@ -601,6 +635,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     config,
     store,
     health: dbHealth,
+    journal,
     registry,
     hooks,
     gate,

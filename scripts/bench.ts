@@ -25,6 +25,7 @@ const SUITES = [
   'hooks',
   'cross-node',
   'cross-node-bank',
+  'outage',
   'evasion',
   'copy',
   'evasion-copy',

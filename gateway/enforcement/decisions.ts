@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Decision, EnforcedDecision } from '../../policy/engine.ts';
 import type { AccountHistory } from '../../policy/history.ts';
 import { newId } from '../security/secrets.ts';
-import { appendAudit, touchGate } from '../store/audit.ts';
+import { applyUnit, writeUnit, type UnitAudit, type WriteUnit } from '../store/journal/unit.ts';
 import type { Database, DecisionRow, StrikeRow, Suspension } from '../store/schema.ts';
 import { automatedReason, isAutomated } from './streamer-words.ts';
 
@@ -13,15 +13,15 @@ export interface RecordedDecision {
 }
 
 /**
- * Commits a policy decision with everything it implies (strike, suspension, review item, audit) in one
- * transaction. Enforcement (the cut) happens only after this returns, so a crash in between leaves the
- * suspension in force and the reconnect refused.
+ * A policy decision with everything it implies (strike, suspension, review item, audit) as one unit of
+ * work, with stable ids: committed in one transaction, directly or from the local journal while the
+ * database is away (gateway/store/journal/). Enforcement (the cut) happens only once the unit is durable
+ * (in the database or the journal), so a crash in between leaves the suspension in force.
  */
-export async function recordDecision(
-  db: Kysely<Database>,
+export function decisionUnit(
   decision: Decision,
   opts: { evidence: Record<string, unknown>; decidedBy?: string },
-): Promise<RecordedDecision> {
+): { unit: WriteUnit; recorded: RecordedDecision } {
   const actions = decision.shadow ? decision.wouldHave : decision.actions;
   const now = decision.decidedAt;
   const id = newId('dec', now);
@@ -45,25 +45,43 @@ export async function recordDecision(
     reviewed_at: null,
     review_reason: null,
   };
-  return db.transaction().execute(async (trx) => {
-    await trx.insertInto('decisions').values(row).execute();
-    if (decision.shadow) {
-      await appendAudit(trx, {
-        actor,
-        action: 'decision.shadow',
-        targetType: 'stream',
-        targetId: decision.streamId,
-        reason: decision.reason,
-        detail: { decisionId: id, ruleId: decision.ruleId, wouldHave: actions },
-        at: now,
-      });
-      return { row, strike: null, suspension: null };
-    }
-    return { row, ...(await applyEnforced(trx, decision, id, actor, now)) };
+  if (decision.shadow) {
+    const audit: UnitAudit = {
+      actor,
+      action: 'decision.shadow',
+      targetType: 'stream',
+      targetId: decision.streamId,
+      reason: decision.reason,
+      detail: { decisionId: id, ruleId: decision.ruleId, wouldHave: actions },
+      at: now,
+    };
+    return { unit: writeUnit({ id: `decision:${id}`, at: now, decisions: [row], audits: [audit] }), recorded: { row, strike: null, suspension: null } };
+  }
+  const { strike, suspension, audit } = enforcedRows(decision, id, actor, now);
+  const unit = writeUnit({
+    id: `decision:${id}`,
+    at: now,
+    decisions: [row],
+    strikes: strike ? [strike] : [],
+    suspensions: suspension ? [suspension] : [],
+    audits: [audit],
+    gateTouches: suspension ? [{ accountId: decision.accountId, at: now }] : [],
   });
+  return { unit, recorded: { row, strike, suspension } };
 }
 
-async function applyEnforced(trx: Kysely<Database>, decision: EnforcedDecision, decisionId: string, actor: string, now: number) {
+/** Commits a decision's unit straight to the database (backtests, tools; the gateway goes through its journaling writer). */
+export async function recordDecision(
+  db: Kysely<Database>,
+  decision: Decision,
+  opts: { evidence: Record<string, unknown>; decidedBy?: string },
+): Promise<RecordedDecision> {
+  const { unit, recorded } = decisionUnit(decision, opts);
+  await db.transaction().execute((trx) => applyUnit(trx, unit, 'direct', null));
+  return recorded;
+}
+
+function enforcedRows(decision: EnforcedDecision, decisionId: string, actor: string, now: number) {
   const a = decision.actions;
   let strike: StrikeRow | null = null;
   let suspension: Suspension | null = null;
@@ -83,7 +101,6 @@ async function applyEnforced(trx: Kysely<Database>, decision: EnforcedDecision, 
       voided_by: null,
       void_reason: null,
     };
-    await trx.insertInto('strikes').values(strike).execute();
   }
   if (a.suspend) {
     suspension = {
@@ -101,10 +118,8 @@ async function applyEnforced(trx: Kysely<Database>, decision: EnforcedDecision, 
       lifted_by: null,
       lift_reason: null,
     };
-    await trx.insertInto('suspensions').values(suspension).execute();
-    await touchGate(trx, decision.accountId, now);
   }
-  await appendAudit(trx, {
+  const audit: UnitAudit = {
     actor,
     action: 'decision.enforce',
     targetType: 'stream',
@@ -119,8 +134,8 @@ async function applyEnforced(trx: Kysely<Database>, decision: EnforcedDecision, 
       escalation: decision.escalation,
     },
     at: now,
-  });
-  return { strike, suspension };
+  };
+  return { strike, suspension, audit };
 }
 
 /** The account's and its person's strikes and suspensions, in the engine's terms. */

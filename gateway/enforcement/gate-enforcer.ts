@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { authorizeAccount, type RefusalReason } from '../identity/gate.ts';
+import { authorizeAccount, type GateSuspension, type RefusalReason } from '../identity/gate.ts';
 import type { GateState } from '../identity/gate-sync.ts';
 import { suspensionReasonWords } from './streamer-words.ts';
 import type { EndReason, LiveRegistry } from '../live/registry.ts';
@@ -34,6 +34,19 @@ export class GateEnforcer {
   async sync(actor = 'gate-sync'): Promise<number> {
     const changed = await this.gate.refresh();
     return changed.length ? this.enforce(changed, actor) : 0;
+  }
+
+  /**
+   * A suspension this node just decided: in force in the gate at once (before it is on record, which may
+   * wait for the database) and enforced on every live stream of the person here.
+   */
+  gateHold(s: GateSuspension): void {
+    this.gate.hold(s);
+  }
+
+  /** The suspension is on record: the gate's next reload of the account carries it. */
+  gateRelease(suspensionId: string): void {
+    this.gate.release(suspensionId);
   }
 
   /** Re-checks the live streams of these accounts and of every account of the same people. */

@@ -7,7 +7,9 @@ import { createStreamState, SAMPLER_SOURCE, STALL_LABEL, step, tick, type Decisi
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { LiveRegistry, LiveStream } from '../live/registry.ts';
 import type { Database } from '../store/schema.ts';
-import { loadHistory, recordDecision, type RecordedDecision } from './decisions.ts';
+import { directWriter, type UnitWriter, type WriteOutcome } from '../store/journal/writer.ts';
+import type { StrikeRow, Suspension } from '../store/schema.ts';
+import { decisionUnit, historyAsOf, loadHistory, type RecordedDecision } from './decisions.ts';
 import type { GateEnforcer } from './gate-enforcer.ts';
 import type { PolicyStore } from './policy-store.ts';
 
@@ -37,6 +39,7 @@ export interface PolicyRunnerOptions {
  */
 export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
   private readonly runs = new Map<string, Run>();
+  private readonly writer: NonNullable<PolicyRunner['deps']['writer']>;
   private timer: NodeJS.Timeout | null = null;
   private pendingSignals: Array<{ stream_id: string; account_id: string; observed_at: number; body: string }> = [];
 
@@ -48,10 +51,13 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
       policies: PolicyStore;
       evidence: EvidenceStore | null;
       log: Logger;
+      /** Where decisions go: the database, or the local journal while it is away (server.ts); default direct. */
+      writer?: UnitWriter & { pendingHistory?(accountId: string, subject: string | null): { strikes: StrikeRow[]; suspensions: Suspension[] } };
     },
     private readonly opts: PolicyRunnerOptions,
   ) {
     super();
+    this.writer = deps.writer ?? directWriter(deps.db, deps.registry.nodeId);
     deps.registry.on('started', (s) => this.startStream(s));
     deps.registry.on('ended', (s) => this.runs.delete(s.id));
   }
@@ -74,14 +80,24 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
   private startStream(stream: LiveStream): void {
     const run: Run = { stream, ctx: null, state: createStreamState(), queue: [], chain: Promise.resolve() };
     this.runs.set(stream.id, run);
+    const begin = (history: EngineContext['history']) => {
+      run.ctx = { streamId: stream.id, accountId: stream.accountId, personId: stream.subject, startedAt: stream.startedAt, history };
+      const queued = run.queue;
+      run.queue = [];
+      for (const s of queued) this.apply(run, s);
+    };
     loadHistory(this.deps.db, stream.accountId, stream.subject)
-      .then((history) => {
-        run.ctx = { streamId: stream.id, accountId: stream.accountId, personId: stream.subject, startedAt: stream.startedAt, history };
-        const queued = run.queue;
-        run.queue = [];
-        for (const s of queued) this.apply(run, s);
-      })
-      .catch((err) => this.deps.log.error({ err, stream: stream.id }, 'loading account history failed; the stream is evaluated without it'));
+      .then(begin)
+      .catch((err) => {
+        // The database is away: the stream is still decided (the engine is pure), on the history this node
+        // holds in its journal; a person's older strikes are not known until it returns (README, "Database outages").
+        this.deps.log.warn(
+          { err: (err as Error).message, stream: stream.id },
+          "loading account history failed; the stream is evaluated on the journal's history",
+        );
+        const held = this.writer.pendingHistory?.(stream.accountId, stream.subject) ?? { strikes: [], suspensions: [] };
+        begin(historyAsOf(held.strikes, held.suspensions, Number.POSITIVE_INFINITY));
+      });
   }
 
   /** Feeds one signal of a live stream to the policy. */
@@ -150,8 +166,30 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
   }
 
   private async enforce(run: Run, decision: Decision): Promise<void> {
-    const recorded = await recordDecision(this.deps.db, decision, { evidence: {} });
+    const { unit, recorded } = decisionUnit(decision, { evidence: {} });
     const actor = recorded.row.decided_by;
+    // A suspension is in force in this node's gate before it is on record (which can wait for the database).
+    if (recorded.suspension) {
+      const s = recorded.suspension;
+      this.deps.enforcer.gateHold({
+        id: s.id,
+        accountId: s.account_id,
+        subject: s.identity_subject,
+        startsAt: s.starts_at,
+        endsAt: s.ends_at,
+        reason: s.reason,
+        createdBy: s.created_by,
+        decisionId: s.decision_id,
+      });
+    }
+    let outcome: WriteOutcome | 'failed';
+    try {
+      outcome = await this.writer.write(unit);
+    } catch (err) {
+      // Neither the database nor the journal took it (a bug, a full disk): still enforce it, loudly.
+      outcome = 'failed';
+      this.deps.log.error({ err, decision: recorded.row.id, stream: run.stream.id }, 'recording a decision failed; enforcing it anyway');
+    }
     if (!decision.shadow) {
       const a = decision.actions;
       if (a.cut) {
@@ -169,11 +207,13 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
           },
         });
       }
-      // A suspension binds the person: any other live stream of theirs ends too.
-      if (a.suspend) await this.deps.enforcer.sync(actor);
+      // A suspension binds the person: any other live stream of theirs here ends too (other nodes are told
+      // by the suspension's gate change, when it is on record).
+      if (a.suspend) await this.deps.enforcer.enforce([run.stream.accountId], actor);
       if (a.warn) run.stream.connection.warn?.(a.warn.message);
     }
-    if (this.deps.evidence && decision.evidenceRefs.length > 0) {
+    // Journaled decisions have their evidence pinned once replayed (server.ts runs pinUnpinnedEvidence then).
+    if (this.deps.evidence && decision.evidenceRefs.length > 0 && (outcome === 'stored' || outcome === 'duplicate')) {
       const pinned = await this.deps.evidence.pin(decision.evidenceRefs, recorded.row.id);
       if (pinned.length) {
         const evidence = { ...(JSON.parse(recorded.row.evidence) as Record<string, unknown>), pinned };
@@ -181,7 +221,10 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
           .updateTable('decisions')
           .set({ evidence: JSON.stringify(evidence) })
           .where('id', '=', recorded.row.id)
-          .execute();
+          .execute()
+          .catch((err) =>
+            this.deps.log.warn({ err: (err as Error).message, decision: recorded.row.id }, 'recording pinned evidence failed; recovered before the sweep'),
+          );
       }
     }
     this.deps.log.info(

@@ -26,6 +26,12 @@ export class GateState implements GateSnapshot {
   liveLimit?: GateSnapshot['liveLimit'];
   private readonly feed: ChangeFeed<{ seq: number; account_id: string }>;
   private refreshing: Promise<string[]> | null = null;
+  /**
+   * Suspensions this node decided that are not in the database yet (kept in the local journal while it is
+   * away): applied over every reload of their accounts until the journal's replay puts them on record, so
+   * a reload from a database that does not have them yet never lets the account back in.
+   */
+  private readonly held = new Map<string, GateSuspension>();
   private pending = false;
 
   constructor(
@@ -120,6 +126,26 @@ export class GateState implements GateSnapshot {
         push(this.suspensionsByAccount, s.account_id, g);
         if (g.subject) push(this.suspensionsBySubject, g.subject, g);
       }
+      this.applyHeld(batch);
+    }
+  }
+
+  /** Enforces a suspension at once from memory (see `held`); `release` once the database has it. */
+  hold(s: GateSuspension): void {
+    this.held.set(s.id, s);
+    this.applyHeld([s.accountId]);
+  }
+
+  release(suspensionId: string): void {
+    this.held.delete(suspensionId);
+  }
+
+  private applyHeld(accountIds: readonly string[]): void {
+    const ids = new Set(accountIds);
+    for (const s of this.held.values()) {
+      if (!ids.has(s.accountId)) continue;
+      if (!(this.suspensionsByAccount.get(s.accountId) ?? []).some((x) => x.id === s.id)) push(this.suspensionsByAccount, s.accountId, s);
+      if (s.subject && !(this.suspensionsBySubject.get(s.subject) ?? []).some((x) => x.id === s.id)) push(this.suspensionsBySubject, s.subject, s);
     }
   }
 

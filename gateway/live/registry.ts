@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
-import { appendAudit } from '../store/audit.ts';
+import { writeUnit } from '../store/journal/unit.ts';
+import { directWriter, type UnitWriter } from '../store/journal/writer.ts';
 import { alreadyLiveMessage } from '../identity/gate.ts';
 import type { Database, Dialect, StreamProtocol } from '../store/schema.ts';
 import type { MediaTap } from './media-tap.ts';
@@ -88,12 +89,17 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     readonly nodeId: string,
     private readonly onError: (err: unknown, context: string) => void,
     private readonly claim: { dialect: Dialect; maxPerAccount: number } = { dialect: 'sqlite', maxPerAccount: 1 },
+    /** Where a cut's end and audit record go: the database, or the local journal while it is away (server.ts). */
+    private readonly writer: UnitWriter = directWriter(db, nodeId),
   ) {
     super();
   }
 
-  /** Streams whose start could not be recorded (database unreachable): recorded (and claimed) on `retryUnrecorded`. */
-  private readonly unrecorded = new Set<string>();
+  /**
+   * Streams whose start could not be recorded (database unreachable): recorded (and claimed, if still live)
+   * on `retryUnrecorded`. Streams that ended meanwhile stay here too, so their row (with its end) is written.
+   */
+  private readonly unrecorded = new Map<string, LiveStream>();
   /** Ends that could not be recorded: written on `retryUnrecorded`. */
   private readonly unended = new Map<string, { at: number; reason: EndReason; detail: string | null }>();
   /** Starts being written now: an end meanwhile is written after the row exists, never before it. */
@@ -118,6 +124,16 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     this.recording.add(stream.id);
     try {
       outcome = await this.db.transaction().execute(async (trx) => {
+        // Ended before its start could be recorded (an outage): the row is written with its end, no claim.
+        const end = this.streams.has(stream.id) ? null : (this.unended.get(stream.id) ?? null);
+        if (end) {
+          await trx
+            .insertInto('streams')
+            .values({ ...this.row(stream), ended_at: end.at, end_reason: end.reason, end_detail: end.detail })
+            .onConflict((oc) => oc.column('id').doNothing())
+            .execute();
+          return 'recorded' as const;
+        }
         if (this.claim.dialect === 'postgres') {
           // Claims of one account take turns; the count below then sees the winner's committed row.
           await trx.selectFrom('accounts').select('id').where('id', '=', stream.accountId).forUpdate().execute();
@@ -138,28 +154,13 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
           .executeTakeFirstOrThrow();
         const local = [...this.streams.values()].filter((s) => s.accountId === stream.accountId && s.id !== stream.id).length;
         if (Number(others.n) + local >= this.claim.maxPerAccount) return 'already_live' as const;
-        await trx
-          .insertInto('streams')
-          .values({
-            id: stream.id,
-            account_id: stream.accountId,
-            key_id: stream.keyId,
-            protocol: stream.protocol,
-            remote_addr: stream.remoteAddr,
-            started_at: stream.startedAt,
-            ended_at: null,
-            end_reason: null,
-            end_detail: null,
-            node_id: this.nodeId,
-            server: stream.server?.name ?? null,
-          })
-          .execute();
+        await trx.insertInto('streams').values(this.row(stream)).execute();
         if (stream.keyId) await trx.updateTable('stream_keys').set({ last_used_at: stream.startedAt }).where('id', '=', stream.keyId).execute();
         return 'recorded' as const;
       });
     } catch (err) {
       this.recording.delete(stream.id);
-      if (this.streams.has(stream.id)) this.unrecorded.add(stream.id);
+      if (this.streams.has(stream.id) || this.unended.has(stream.id)) this.unrecorded.set(stream.id, stream);
       this.onError(err, `recording start of stream ${stream.id}`);
       return;
     }
@@ -180,12 +181,27 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     if (gone) await this.writeEnd(stream.id, gone.at, gone.reason, gone.detail);
   }
 
+  private row(stream: LiveStream) {
+    return {
+      id: stream.id,
+      account_id: stream.accountId,
+      key_id: stream.keyId,
+      protocol: stream.protocol,
+      remote_addr: stream.remoteAddr,
+      started_at: stream.startedAt,
+      ended_at: null,
+      end_reason: null,
+      end_detail: null,
+      node_id: this.nodeId,
+      server: stream.server?.name ?? null,
+    };
+  }
+
   /** After a database outage: records the starts and ends that could not be written. */
   async retryUnrecorded(): Promise<void> {
-    for (const id of [...this.unrecorded]) {
-      const s = this.streams.get(id);
+    for (const [id, s] of [...this.unrecorded]) {
       this.unrecorded.delete(id);
-      if (s) await this.record(s);
+      await this.record(s);
     }
     for (const [id, e] of [...this.unended]) if (!this.unrecorded.has(id)) await this.writeEnd(id, e.at, e.reason, e.detail);
   }
@@ -218,8 +234,9 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
   }
 
   /**
-   * Ends a live feed from the server side. The end (and its audit record) is committed first, then the
-   * publisher's connection is closed: a crash in between leaves a record of the cut, never a silent gap.
+   * Ends a live feed from the server side. The end (and its audit record) is made durable first (in the
+   * database, or in the local journal while it is away), then the publisher's connection is closed: a
+   * crash in between leaves a record of the cut, never a silent gap.
    */
   async cut(id: string, request: CutRequest): Promise<LiveStream | undefined> {
     const stream = this.streams.get(id);
@@ -227,15 +244,13 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     this.streams.delete(id);
     const now = Date.now();
     if (this.recording.has(id)) this.unended.set(id, { at: now, reason: request.reason, detail: request.message });
-    try {
-      await this.db.transaction().execute(async (trx) => {
-        await trx
-          .updateTable('streams')
-          .set({ ended_at: now, end_reason: request.reason, end_detail: request.message })
-          .where('id', '=', id)
-          .where('ended_at', 'is', null)
-          .execute();
-        await appendAudit(trx, {
+    const unit = writeUnit({
+      // One cut per stream (the registry forgets it at once): a stable id.
+      id: `cut:${id}`,
+      at: now,
+      streamEnds: [{ streamId: id, at: now, reason: request.reason, detail: request.message }],
+      audits: [
+        {
           actor: request.actor,
           action: 'stream.cut',
           targetType: 'stream',
@@ -249,11 +264,15 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
             ...request.detail,
           },
           at: now,
-        });
-      });
+        },
+      ],
+    });
+    try {
+      // Journaled: the row's end is written by the replay, or with the row when its start is recorded late.
+      if ((await this.writer.write(unit)) === 'journaled' && this.unrecorded.has(id))
+        this.unended.set(id, { at: now, reason: request.reason, detail: request.message });
     } catch (err) {
       // Written when the database answers again (retryUnrecorded), so the row does not hold the account's claim.
-      this.unrecorded.delete(id);
       this.unended.set(id, { at: now, reason: request.reason, detail: request.message });
       throw err;
     } finally {
@@ -269,7 +288,7 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     const stream = this.streams.get(id);
     if (!stream) return;
     this.streams.delete(id);
-    if (this.unrecorded.delete(id) || this.recording.has(id)) this.unended.set(id, { at: Date.now(), reason, detail });
+    if (this.unrecorded.has(id) || this.recording.has(id)) this.unended.set(id, { at: Date.now(), reason, detail });
     else void this.writeEnd(id, Date.now(), reason, detail);
     this.emit('ended', stream, reason);
   }

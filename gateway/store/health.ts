@@ -12,6 +12,8 @@ export interface DbHealthView {
   error: string | null;
   /** Round trip of the last successful probe (ms); null before the first. */
   lastProbeMs: number | null;
+  /** How long the last outage that ended lasted (ms); null before any. */
+  lastOutageMs: number | null;
 }
 
 export interface DbHealthEvents {
@@ -26,7 +28,7 @@ export interface DbHealthEvents {
  * and `recovered` tells the feeds to reconcile.
  */
 export class DbHealth extends EventEmitter<DbHealthEvents> {
-  private current: DbHealthView = { state: 'ok', since: Date.now(), error: null, lastProbeMs: null };
+  private current: DbHealthView = { state: 'ok', since: Date.now(), error: null, lastProbeMs: null, lastOutageMs: null };
   private timer: NodeJS.Timeout | null = null;
   private probing: Promise<boolean> | null = null;
 
@@ -95,7 +97,9 @@ export class DbHealth extends EventEmitter<DbHealthEvents> {
       if (err) this.current.error = err.message;
       return;
     }
-    this.current = { state, since: Date.now(), error: err ? err.message || String(err) : null, lastProbeMs: this.current.lastProbeMs };
+    const now = Date.now();
+    const lastOutageMs = state === 'ok' ? now - this.current.since : this.current.lastOutageMs;
+    this.current = { state, since: now, error: err ? err.message || String(err) : null, lastProbeMs: this.current.lastProbeMs, lastOutageMs };
     if (state === 'ok') this.emit('recovered');
     else this.emit('lost', err ?? new Error('unreachable'));
   }

@@ -396,6 +396,19 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('publish_refusals').addColumn('last_at', big).execute();
       },
     },
+    '0011_applied_units': {
+      async up(db: Kysely<unknown>) {
+        // The stable ids of units of work already written (gateway/store/journal/): replaying the local
+        // journal after an outage skips what is here, so nothing is written twice.
+        await db.schema
+          .createTable('applied_units')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('node_id', 'text')
+          .addColumn('applied_at', big, (c) => c.notNull())
+          .addColumn('via', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
     '0041_statements_of_reasons': {
       async up(db: Kysely<unknown>) {
         // One DSA statement of reasons per restriction (an enforced decision, or a suspension made on its own),

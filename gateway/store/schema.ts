@@ -533,7 +533,21 @@ export interface RemovalOrdersTable {
   overdue_at: number | null;
 }
 
+/**
+ * Units of work (a decision with its strike, suspension and audit; a cut with its audit) already in the
+ * database, by their stable id (0011_applied_units): the local journal's replay skips a unit found here,
+ * so a unit committed before a crash, or whose commit's answer was lost, is never written twice.
+ */
+export interface AppliedUnitsTable {
+  id: string;
+  node_id: string | null;
+  applied_at: number;
+  /** How it arrived: `direct` (written at once) or `journal` (replayed after an outage). */
+  via: string;
+}
+
 export interface Database {
+  applied_units: AppliedUnitsTable;
   viewer_reports: ViewerReportsTable;
   removal_orders: RemovalOrdersTable;
   statements: StatementsTable;

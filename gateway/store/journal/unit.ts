@@ -1,0 +1,124 @@
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { appendAudit, touchGate } from '../audit.ts';
+import type { Database, DecisionRow, StrikeRow, Suspension } from '../schema.ts';
+
+/**
+ * A unit of work on the enforcement write path: everything one decision or one cut writes, committed in
+ * one transaction, directly or (while the database is away) from the local journal. Its `id` is stable
+ * (derived from the decision or stream it records), so writing it twice writes it once (applied_units).
+ * The schemas are the journal file's boundary: a record that does not parse is set aside, never applied.
+ */
+
+const num = z.number().finite();
+const DecisionRowSchema = z.object({
+  id: z.string(),
+  stream_id: z.string(),
+  account_id: z.string(),
+  identity_subject: z.string().nullable(),
+  rule_id: z.string(),
+  policy_version: z.string(),
+  shadow: z.number().int(),
+  actions: z.string(),
+  reason: z.string(),
+  evidence: z.string(),
+  decided_at: num,
+  decided_by: z.string(),
+  review_status: z.enum(['none', 'pending', 'confirmed', 'overturned']),
+  review_priority: z.string().nullable(),
+  reviewed_by: z.string().nullable(),
+  reviewed_at: num.nullable(),
+  review_reason: z.string().nullable(),
+}) satisfies z.ZodType<DecisionRow>;
+
+const StrikeRowSchema = z.object({
+  id: z.string(),
+  account_id: z.string(),
+  identity_subject: z.string().nullable(),
+  stream_id: z.string().nullable(),
+  decision_id: z.string().nullable(),
+  category: z.string(),
+  severity: z.enum(['low', 'medium', 'high', 'critical']),
+  rule_id: z.string(),
+  at: num,
+  expires_at: num,
+  voided_at: num.nullable(),
+  voided_by: z.string().nullable(),
+  void_reason: z.string().nullable(),
+}) satisfies z.ZodType<StrikeRow>;
+
+const SuspensionSchema = z.object({
+  id: z.string(),
+  account_id: z.string(),
+  identity_subject: z.string().nullable(),
+  reason: z.string(),
+  starts_at: num,
+  ends_at: num.nullable(),
+  created_by: z.string(),
+  decision_id: z.string().nullable(),
+  lifted_at: num.nullable(),
+  lifted_by: z.string().nullable(),
+  lift_reason: z.string().nullable(),
+}) satisfies z.ZodType<Suspension>;
+
+const AuditSchema = z.object({
+  actor: z.string(),
+  action: z.string(),
+  targetType: z.string(),
+  targetId: z.string(),
+  reason: z.string().nullable().optional(),
+  detail: z.record(z.string(), z.unknown()).optional(),
+  at: num,
+});
+
+export const WriteUnitSchema = z.object({
+  /** Stable: `decision:<id>`, `cut:<stream>`. */
+  id: z.string().min(1),
+  at: num,
+  decisions: z.array(DecisionRowSchema).default([]),
+  strikes: z.array(StrikeRowSchema).default([]),
+  suspensions: z.array(SuspensionSchema).default([]),
+  audits: z.array(AuditSchema).default([]),
+  /** Accounts whose gate changed (gate_changes rows: other nodes re-read them). */
+  gateTouches: z.array(z.object({ accountId: z.string(), at: num })).default([]),
+  /** Streams ended (only where still open: the end may already be on record). */
+  streamEnds: z.array(z.object({ streamId: z.string(), at: num, reason: z.string(), detail: z.string().nullable() })).default([]),
+});
+
+export type WriteUnit = z.output<typeof WriteUnitSchema>;
+export type WriteUnitInput = z.input<typeof WriteUnitSchema>;
+
+export function writeUnit(input: WriteUnitInput): WriteUnit {
+  return WriteUnitSchema.parse(input);
+}
+
+/**
+ * Writes the unit inside `trx` unless a unit of that id is already on record; returns whether it wrote.
+ * The marker row goes first: two writers of one unit (a slow direct commit and the journal's replay)
+ * serialize on its primary key, and the second writes nothing.
+ */
+export async function applyUnit(trx: Kysely<Database>, unit: WriteUnit, via: 'direct' | 'journal', nodeId: string | null): Promise<boolean> {
+  const marker = await trx
+    .insertInto('applied_units')
+    .values({ id: unit.id, node_id: nodeId, applied_at: Date.now(), via })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .executeTakeFirst();
+  if (Number(marker.numInsertedOrUpdatedRows ?? 0) === 0) return false;
+  for (const row of unit.decisions) await trx.insertInto('decisions').values(row).execute();
+  for (const row of unit.strikes) await trx.insertInto('strikes').values(row).execute();
+  for (const row of unit.suspensions) await trx.insertInto('suspensions').values(row).execute();
+  for (const e of unit.streamEnds) {
+    await trx
+      .updateTable('streams')
+      .set({ ended_at: e.at, end_reason: e.reason, end_detail: e.detail })
+      .where('id', '=', e.streamId)
+      .where('ended_at', 'is', null)
+      .execute();
+  }
+  for (const a of unit.audits) await appendAudit(trx, a);
+  for (const g of unit.gateTouches) await touchGate(trx, g.accountId, g.at);
+  return true;
+}
+
+/** An audit record as a unit carries it (its time fixed when it was decided, not when it is written). */
+export type UnitAudit = WriteUnit['audits'][number];
