@@ -91,10 +91,12 @@ export function endStatus(request: CutRequest): { level: 'error' | 'status'; cod
 /**
  * The words after the reason code: the cut's streamer message (an automated decision's plain words, never
  * its reason with rule, distance and limit), the suspension's end when the cut comes with one, and where to
- * appeal. A moderator's cut without streamer words says only that a moderator ended it.
+ * appeal. A cut without streamer words says only who ended it: the moderation policy or a moderator.
  */
 function streamerEndWords(request: CutRequest, decision: string | null): string {
-  const words = request.streamerMessage ?? (request.reason === 'cut' ? 'ended by a moderator' : request.message);
+  const words =
+    request.streamerMessage ??
+    (request.reason === 'cut' ? (request.actor === 'policy' ? 'ended by the moderation policy' : 'ended by a moderator') : request.message);
   const parts = [words];
   if (request.suspension) parts.push(suspensionTerm(request.suspension.endsAt));
   if (decision || request.suspension) parts.push(appealPointer(decision));

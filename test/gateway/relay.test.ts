@@ -161,7 +161,7 @@ describe('what a publisher is told when its stream ends', () => {
       detail: { decisionId: 'dec_1', ruleId: 'r' },
     });
     expect(s).toMatchObject({ level: 'error', code: 'NetStream.Publish.Denied' });
-    expect(s.description).toBe('cut: ended by the moderation policy (decision dec_1); you can appeal it');
+    expect(s.description).toBe('cut: ended by the moderation policy; to appeal decision dec_1, open /broadcast (your status) or POST /api/v1/me/appeals');
   });
   it('a gate cut carries the gate message; a moderator cut says so; a shutdown is a status, not an error', () => {
     expect(endStatus({ reason: 'key_revoked', message: 'this stream key has been revoked', actor: 'gate-sync' }).description).toBe(

@@ -133,8 +133,18 @@ describe('WebSocket enforcement on a live stream', () => {
     expect(res.status).toBe(200);
     const closed = await serverClose(c);
     expect(closed.code).toBe(CloseCode.cut);
-    expect(closed.reason).toBe('nudity');
-    expect(c.messages.at(-1)).toEqual({ type: 'ended', reason: 'cut', message: 'nudity', suspension: null, decisionId: null });
+    // A moderator's cut is a decision of its own (a statement of reasons, an appeal): the streamer is told who ended it and why.
+    expect(closed.reason).toBe('ended by a moderator: nudity');
+    const ended = c.messages.at(-1) as { decisionId: string };
+    expect(ended.decisionId).toMatch(/^dec_/);
+    expect(ended).toEqual({
+      type: 'ended',
+      reason: 'cut',
+      message: 'ended by a moderator: nudity',
+      suspension: null,
+      decisionId: ended.decisionId,
+      appeal: { decisionId: ended.decisionId, endpoint: '/api/v1/me/appeals', page: '/broadcast' },
+    });
     const row = await t.gw.store.db.selectFrom('streams').selectAll().where('id', '=', id!).executeTakeFirstOrThrow();
     expect(row.end_reason).toBe('cut');
   });
