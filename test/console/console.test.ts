@@ -147,7 +147,8 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
     await page.getByRole('button', { name: 'Run backtest' }).click();
     const rules = page.getByTestId('backtest-rules');
     await rules.waitFor();
-    const row = rules.locator('tr', { hasText: 'tve-known-content' });
+    // Exactly the rule's row (tve-known-content-retro, crisis mode's rule, has the same prefix).
+    const row = rules.locator('tr').filter({ has: page.getByRole('cell', { name: 'tve-known-content', exact: true }) });
     expect(await row.getAttribute('class')).toContain('row-changed');
     await page.getByText('suspend 30d → 1w').first().waitFor();
 
@@ -165,8 +166,9 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
   it('accounts, banks (with a per-line import report) and the audit log show real data', async () => {
     const { page, errs } = await open(f.operatorToken);
     await page.goto(`${f.base}/accounts`);
-    await page.getByLabel('Account handle').fill('nightowl');
-    await page.getByRole('button', { name: 'Open account' }).click();
+    await page.getByLabel('Search accounts').fill('nightowl');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByTestId('account-results').getByRole('link', { name: '@nightowl' }).click();
     await page.getByRole('heading', { name: '@nightowl' }).waitFor();
     await page.getByText('Strikes (0 active)').waitFor();
     await page.getByText('lifted by mo').waitFor();
