@@ -1,4 +1,5 @@
-import { PDQ_SIGNAL_TYPE, type BankEntryRecord, type BankSeverity, type BankStore } from './bank-store.ts';
+import { PDQ_SIGNAL_TYPE, type BankEntryRecord, type BankSeverity } from './bank-store.ts';
+import { BankMirror } from './bank-mirror.ts';
 import { PdqHashIndex } from './hash-index.ts';
 import { fromHex, isPdqHex, type DihedralVariant, type PdqHash } from './pdq.ts';
 
@@ -52,29 +53,19 @@ export function rolloutPoint(contentId: string): number {
   return h / 2 ** 32;
 }
 
-/** Changes read per round trip; a refresh keeps reading until the feed is drained. */
-const DELTA_LIMIT = 10_000;
-
 /**
- * The in-memory mirror of every enabled PDQ bank entry: one multi-index (classifiers/hash-index.ts) fed by
- * a BankStore — a snapshot at start, then deltas after the last applied revision. Loads and refreshes run
- * one at a time: a refresh asked for while one runs waits for a fresh one, so a caller that has just
- * written a change sees it applied when its refresh resolves (and two callers never apply a bank twice).
+ * The in-memory mirror of every enabled PDQ bank entry: one multi-index (classifiers/hash-index.ts) kept in
+ * step with a BankStore by BankMirror (a snapshot, then deltas, one job at a time).
  */
-export class HashBankIndex implements BankLookup {
+export class HashBankIndex extends BankMirror implements BankLookup {
   private readonly index = new PdqHashIndex();
   private readonly meta: Array<EntryMeta | null> = [];
   private readonly slotByEntry = new Map<string, number>();
   private readonly banks = new Map<string, BankMeta>();
-  private lastRevision = 0;
   private maxRadius = 0;
   /** Entries quarantined here before the store says so (the flood guard trips at once; the write follows). */
   private readonly held = new Set<string>();
-  private running: Promise<unknown> | null = null;
-  private queued: Promise<number> | null = null;
   private readonly addedListeners = new Set<(entry: BankEntryRecord) => void>();
-
-  constructor(private readonly store: BankStore) {}
 
   /**
    * Called with each entry a refresh adds or replaces one by one (an entry banked since the last refresh;
@@ -83,11 +74,6 @@ export class HashBankIndex implements BankLookup {
   onEntryAdded(cb: (entry: BankEntryRecord) => void): () => void {
     this.addedListeners.add(cb);
     return () => this.addedListeners.delete(cb);
-  }
-
-  /** Revision of the index (the last applied change), reported as the version of match signals. */
-  get revision(): number {
-    return this.lastRevision;
   }
 
   get size(): number {
@@ -112,66 +98,11 @@ export class HashBankIndex implements BankLookup {
     return this.held.has(entryId);
   }
 
-  /** Loads every bank; the revision is read first, so a change that lands during the load is applied again by the next refresh. */
-  loadAll(): Promise<number> {
-    return this.serially(async () => {
-      const revision = await this.store.revision();
-      for (const b of await this.store.banks()) await this.reloadBank(b.name);
-      this.lastRevision = revision;
-      return this.index.size;
-    });
-  }
-
-  /** Applies the changes after the last applied revision; returns how many banks and entries they touched. */
-  refresh(): Promise<number> {
-    return this.serially(async () => {
-      let touched = 0;
-      for (;;) {
-        const delta = await this.store.changesSince(this.lastRevision, DELTA_LIMIT);
-        for (const bank of delta.reload) await this.reloadBank(bank);
-        for (const t of delta.tombstones) this.dropEntry(t.id);
-        for (const e of delta.upserts) {
-          this.upsert(e);
-          if (!this.slotByEntry.has(e.id)) continue;
-          for (const cb of this.addedListeners) {
-            try {
-              cb(e);
-            } catch {
-              // A listener's failure is its own: the index is applied regardless.
-            }
-          }
-        }
-        touched += delta.reload.length + delta.tombstones.length + delta.upserts.length;
-        this.lastRevision = delta.revision;
-        if (!delta.more) return touched;
-      }
-    });
-  }
-
-  /** Runs `fn` after the running job; callers that arrive while one is already waiting share it. */
-  private serially(fn: () => Promise<number>): Promise<number> {
-    if (!this.running) {
-      const job = fn().finally(() => {
-        if (this.running === job) this.running = null;
-      });
-      this.running = job;
-      return job;
-    }
-    if (!this.queued) {
-      const after = () => {
-        this.queued = null;
-        return this.serially(fn);
-      };
-      this.queued = this.running.then(after, after);
-    }
-    return this.queued;
-  }
-
   /**
    * Loads the bank's entries beside the ones indexed now and swaps at the end, so a bank being reloaded
    * (a bulk import into a live bank) keeps matching throughout; a failed load leaves the old entries.
    */
-  private async reloadBank(name: string): Promise<void> {
+  protected async reloadBank(name: string): Promise<void> {
     const settings = await this.store.bank(name);
     const old = this.banks.get(name);
     if (!settings) {
@@ -207,7 +138,7 @@ export class HashBankIndex implements BankLookup {
     this.updateRadius();
   }
 
-  private upsert(e: BankEntryRecord): void {
+  protected upsert(e: BankEntryRecord): void {
     this.dropEntry(e.id);
     if (e.quarantined || e.floodExempt) this.held.delete(e.derivedFrom ?? e.id);
     const bank = this.banks.get(e.bank);
@@ -216,9 +147,16 @@ export class HashBankIndex implements BankLookup {
     this.meta[slot] = metaOf(e);
     this.slotByEntry.set(e.id, slot);
     bank.slots.add(slot);
+    for (const cb of this.addedListeners) {
+      try {
+        cb(e);
+      } catch {
+        // A listener's failure is its own: the index is applied regardless.
+      }
+    }
   }
 
-  private dropEntry(id: string): void {
+  protected dropEntry(id: string): void {
     this.held.delete(id);
     const slot = this.slotByEntry.get(id);
     if (slot !== undefined) this.dropSlot(slot);

@@ -1,4 +1,5 @@
 import { COPY_SIGNAL_TYPE, type BankEntryRecord, type BankSeverity, type BankStore } from '../bank-store.ts';
+import { BankMirror } from '../bank-mirror.ts';
 import { CopyIndex } from './index.ts';
 import { parseDescriptorText } from './whitening.ts';
 
@@ -28,80 +29,30 @@ export interface CopyLookup {
   match(descriptor: Float32Array, floor: number, limit?: number): CopyMatch[];
 }
 
-const DELTA_LIMIT = 10_000;
-
 /**
  * The in-memory mirror of every enabled copy descriptor (bank entries of signal type `copy` made with the
  * loaded whitening), fed by the same BankStore as the PDQ index (classifiers/bank-index.ts) and kept in
- * step the same way: a snapshot, then deltas after the last applied revision, one job at a time.
+ * step the same way (BankMirror: a snapshot, then deltas after the last applied revision, one job at a time).
  * Descriptors made with another whitening are counted as `stale` and never compared.
  */
-export class CopyBankIndex implements CopyLookup {
+export class CopyBankIndex extends BankMirror implements CopyLookup {
   private readonly index: CopyIndex;
   private readonly meta: Array<CopyEntryMeta | null> = [];
   private readonly slotByEntry = new Map<string, number>();
   private readonly banks = new Map<string, { enabled: boolean; slots: Set<number> }>();
-  private lastRevision = 0;
-  private running: Promise<unknown> | null = null;
-  private queued: Promise<number> | null = null;
   readonly stats = { stale: 0 };
 
   constructor(
-    private readonly store: BankStore,
+    store: BankStore,
     readonly whiteningId: string,
     readonly dim: number,
   ) {
+    super(store);
     this.index = new CopyIndex(dim);
-  }
-
-  get revision(): number {
-    return this.lastRevision;
   }
 
   get size(): number {
     return this.index.size;
-  }
-
-  loadAll(): Promise<number> {
-    return this.serially(async () => {
-      const revision = await this.store.revision();
-      for (const b of await this.store.banks()) await this.reloadBank(b.name);
-      this.lastRevision = revision;
-      return this.index.size;
-    });
-  }
-
-  refresh(): Promise<number> {
-    return this.serially(async () => {
-      let touched = 0;
-      for (;;) {
-        const delta = await this.store.changesSince(this.lastRevision, DELTA_LIMIT);
-        for (const bank of delta.reload) await this.reloadBank(bank);
-        for (const t of delta.tombstones) this.dropEntry(t.id);
-        for (const e of delta.upserts) this.upsert(e);
-        touched += delta.reload.length + delta.tombstones.length + delta.upserts.length;
-        this.lastRevision = delta.revision;
-        if (!delta.more) return touched;
-      }
-    });
-  }
-
-  private serially(fn: () => Promise<number>): Promise<number> {
-    if (!this.running) {
-      const job = fn().finally(() => {
-        if (this.running === job) this.running = null;
-      });
-      this.running = job;
-      return job;
-    }
-    if (!this.queued) {
-      const after = () => {
-        this.queued = null;
-        return this.serially(fn);
-      };
-      this.queued = this.running.then(after, after);
-    }
-    return this.queued;
   }
 
   private descriptorOf(e: BankEntryRecord): Float32Array | null {
@@ -112,7 +63,7 @@ export class CopyBankIndex implements CopyLookup {
   }
 
   /** Loads beside the current rows and swaps at the end, as the PDQ index does. */
-  private async reloadBank(name: string): Promise<void> {
+  protected async reloadBank(name: string): Promise<void> {
     const settings = await this.store.bank(name);
     const old = this.banks.get(name);
     if (!settings) {
@@ -140,7 +91,7 @@ export class CopyBankIndex implements CopyLookup {
     this.banks.set(name, fresh);
   }
 
-  private upsert(e: BankEntryRecord): void {
+  protected upsert(e: BankEntryRecord): void {
     this.dropEntry(e.id);
     const bank = this.banks.get(e.bank);
     if (!bank) return;
@@ -152,7 +103,7 @@ export class CopyBankIndex implements CopyLookup {
     bank.slots.add(slot);
   }
 
-  private dropEntry(id: string): void {
+  protected dropEntry(id: string): void {
     const slot = this.slotByEntry.get(id);
     if (slot !== undefined) this.dropSlot(slot);
   }
