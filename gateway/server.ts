@@ -15,6 +15,7 @@ import { LiveRegistry } from './live/registry.ts';
 import { createLogger, streamLogger } from './log.ts';
 import { openStore, type Store } from './store/db.ts';
 import { DbHealth } from './store/health.ts';
+import { APPLIED_UNIT_RETENTION_MS, pruneAppliedUnits } from './store/journal/unit.ts';
 import { DurableWriter } from './store/journal/writer.ts';
 import { ChangeListener } from './store/notifications.ts';
 import { NodeLiveness } from './live/nodes.ts';
@@ -403,6 +404,15 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     3600_000,
   );
   sweeper.unref();
+  // The journal's applied-unit markers past their retention (a replay of a unit that old sets it aside).
+  const markerPrune = setInterval(
+    () =>
+      void pruneAppliedUnits(store.db, Date.now() - APPLIED_UNIT_RETENTION_MS).catch((err) =>
+        log.error({ err }, 'pruning applied-unit markers failed; will retry'),
+      ),
+    3600_000,
+  );
+  markerPrune.unref();
 
   let hooksRef: HookedStreams | null = null;
   const metrics = createMetrics({
@@ -601,6 +611,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     enforcer.stop();
     clearInterval(housekeeping);
     clearInterval(sweeper);
+    clearInterval(markerPrune);
     // No new frames, then the decisions already under way are recorded and carried out (a cut they make
     // tells the streamer its decision, not gateway_shutdown), then every stream left ends.
     at('stopping sampling');

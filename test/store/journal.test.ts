@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addAccount } from '../../gateway/identity/accounts.ts';
 import { openStore, type Store } from '../../gateway/store/db.ts';
 import { frame, JournalFile } from '../../gateway/store/journal/file.ts';
-import { applyUnit, writeUnit, type WriteUnit } from '../../gateway/store/journal/unit.ts';
+import { APPLIED_UNIT_RETENTION_MS, applyUnit, markerMayBeGone, pruneAppliedUnits, writeUnit, type WriteUnit } from '../../gateway/store/journal/unit.ts';
 import { DurableWriter } from '../../gateway/store/journal/writer.ts';
 import type { Database } from '../../gateway/store/schema.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -271,6 +271,34 @@ for (const backend of backends) {
       expect(await count('decisions', 'dec_bad1')).toBe(0);
       const rows = await store.db.selectFrom('audit_log').select(['target_id']).where('action', '=', 'test.refused').orderBy('id').execute();
       expect(rows.map((r) => r.target_id)).toEqual(['0', '2']);
+    });
+
+    it('applied-unit markers past their retention are pruned; a journaled unit that old is set aside, not written twice', async () => {
+      const old = Date.now() - APPLIED_UNIT_RETENTION_MS - 1;
+      // A cut's audit has no key of its own to refuse a second copy: only its marker stands between.
+      const applied = auditUnit(0, 'pruned');
+      const kept = decisionUnit('kept1');
+      for (const u of [applied, kept]) await store.db.transaction().execute((trx) => applyUnit(trx, u, 'direct', 'node_a'));
+      await store.db.updateTable('applied_units').set({ applied_at: old }).where('id', '=', applied.id).execute();
+      expect(await pruneAppliedUnits(store.db, Date.now() - APPLIED_UNIT_RETENTION_MS)).toBe(1);
+      const markers = await store.db.selectFrom('applied_units').select('id').where('id', 'in', [applied.id, kept.id]).execute();
+      expect(markers.map((m) => m.id)).toEqual([kept.id]);
+
+      // A node that kept its journal through a month-long absence: both units are still in it.
+      const file = path.join(tempDir(), 'units.journal');
+      writeFileSync(file, [applied, kept].map((unit) => frame({ v: 1, journaledAt: old, unit })).join(''));
+      const back = new DurableWriter({ db: store.db, file, nodeId: 'node_a' });
+      await back.drain();
+      // The one whose marker is still there is a duplicate; the other cannot be told from a unit never applied.
+      expect(back.view()).toMatchObject({ depth: 0, replayed: 0, duplicates: 1, rejected: 1 });
+      back.close();
+      const audits = await store.db.selectFrom('audit_log').select('id').where('action', '=', 'test.pruned').execute();
+      expect(audits).toHaveLength(1);
+      expect(await count('decisions', 'dec_kept1')).toBe(1);
+      const rejected = readFileSync(`${file}.rejected`, 'utf8').trim().split('\n');
+      expect(rejected.map((l) => (JSON.parse(l) as { record: { unit: { id: string } } }).record.unit.id)).toEqual([applied.id]);
+      // A unit journaled well within the retention is replayed as before.
+      expect(markerMayBeGone(Date.now() - APPLIED_UNIT_RETENTION_MS / 2, Date.now())).toBe(false);
     });
 
     it('a journaled unit is the history of its account while the database is away', async () => {

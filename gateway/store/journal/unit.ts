@@ -92,12 +92,56 @@ export function writeUnit(input: WriteUnitInput): WriteUnit {
   return WriteUnitSchema.parse(input);
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * How long a unit's marker is kept (pruneAppliedUnits). A unit is written again only by a journal's replay,
+ * and a journal is replayed at start and whenever the database answers again, so a marker this old guards
+ * nothing in practice; the replay still checks (markerMayBeGone) rather than trust that.
+ */
+export const APPLIED_UNIT_RETENTION_MS = 30 * DAY_MS;
+
+/**
+ * A journaled unit older than this may have lost its marker: its marker was inserted at most a moment before
+ * it was journaled (a direct write that ran past its deadline), and the prune may run on a node whose clock
+ * is ahead; a day short of the retention covers both.
+ */
+export function markerMayBeGone(journaledAt: number, now: number): boolean {
+  return journaledAt < now - (APPLIED_UNIT_RETENTION_MS - DAY_MS);
+}
+
+/** Deletes the markers of units applied before `before`; returns how many. */
+export async function pruneAppliedUnits(db: Kysely<Database>, before: number): Promise<number> {
+  const res = await db.deleteFrom('applied_units').where('applied_at', '<', before).executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
+
+/** A journaled unit past the markers' retention that is not on record: it may have been applied, its marker since pruned. */
+export class UnitPastRetentionError extends Error {
+  readonly code = 'unit_past_marker_retention';
+  constructor(id: string) {
+    super(`journal unit ${id} is older than the applied-unit markers are kept: whether it was applied cannot be told, so it is set aside`);
+  }
+}
+
 /**
  * Writes the unit inside `trx` unless a unit of that id is already on record; returns whether it wrote.
  * The marker row goes first: two writers of one unit (a slow direct commit and the journal's replay)
- * serialize on its primary key, and the second writes nothing.
+ * serialize on its primary key, and the second writes nothing. With `markerGone` (markerMayBeGone) a unit
+ * not on record is not written but refused (UnitPastRetentionError): writing it twice is the worse error.
  */
-export async function applyUnit(trx: Kysely<Database>, unit: WriteUnit, via: 'direct' | 'journal', nodeId: string | null): Promise<boolean> {
+export async function applyUnit(
+  trx: Kysely<Database>,
+  unit: WriteUnit,
+  via: 'direct' | 'journal',
+  nodeId: string | null,
+  markerGone = false,
+): Promise<boolean> {
+  if (markerGone) {
+    const onRecord = await trx.selectFrom('applied_units').select('id').where('id', '=', unit.id).executeTakeFirst();
+    if (onRecord) return false;
+    throw new UnitPastRetentionError(unit.id);
+  }
   const marker = await trx
     .insertInto('applied_units')
     .values({ id: unit.id, node_id: nodeId, applied_at: Date.now(), via })

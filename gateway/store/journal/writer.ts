@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Database, StrikeRow, Suspension } from '../schema.ts';
 import { JournalFile } from './file.ts';
 import { isTransientDbError, withDeadline } from './transient.ts';
-import { applyUnit, WriteUnitSchema, type WriteUnit } from './unit.ts';
+import { applyUnit, markerMayBeGone, WriteUnitSchema, type WriteUnit } from './unit.ts';
 
 /** How a unit reached the database: at once, found already there, or kept in the journal for replay. */
 export type WriteOutcome = 'stored' | 'duplicate' | 'journaled';
@@ -192,11 +192,12 @@ export class DurableWriter extends EventEmitter<DurableWriterEvents> implements 
 
   private async replay(): Promise<void> {
     while (this.pending.length > 0 && !this.closed) {
-      const { unit } = this.pending[0]!;
+      const { unit, journaledAt } = this.pending[0]!;
+      const markerGone = markerMayBeGone(journaledAt, Date.now());
       try {
         // No deadline here (nothing waits on a replay): one slow commit after an outage would otherwise be
         // attempted again while still in flight. The pool's connect and statement timeouts bound it.
-        const wrote = await this.opts.db.transaction().execute((trx) => applyUnit(trx, unit, 'journal', this.opts.nodeId));
+        const wrote = await this.opts.db.transaction().execute((trx) => applyUnit(trx, unit, 'journal', this.opts.nodeId, markerGone));
         this.pending.shift();
         if (wrote) this.replayed++;
         else this.duplicates++;
