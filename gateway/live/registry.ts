@@ -234,9 +234,13 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
   }
 
   /**
-   * Ends a live feed from the server side. The end (and its audit record) is made durable first (in the
-   * database, or in the local journal while it is away), then the publisher's connection is closed: a
-   * crash in between leaves a record of the cut, never a silent gap.
+   * Ends a live feed from the server side: the publisher's connection is closed first (enforcement does
+   * not wait on the database: its commit was most of a cross-node cut's tail), then the end and its audit
+   * record are made durable (in the database, or in the local journal while it is away) before this
+   * resolves, so a caller that awaits the cut (API, cut request, decision) answers only once it is on
+   * record. A crash between the close and the record leaves the stream's row open; the node's restart
+   * (closeOrphans) or a peer (node_lost) closes it, and the cut's cause (decision, suspension, request)
+   * was committed before the cut.
    */
   async cut(id: string, request: CutRequest): Promise<LiveStream | undefined> {
     const stream = this.streams.get(id);
@@ -267,6 +271,9 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
         },
       ],
     });
+    // Enforcement first: the feed ends whatever the record's fate (database down, slow, refusing).
+    stream.connection.terminate(request);
+    this.emit('ended', stream, request.reason, request);
     try {
       // Journaled: the row's end is written by the replay, or with the row when its start is recorded late.
       if ((await this.writer.write(unit)) === 'journaled' && this.unrecorded.has(id))
@@ -275,10 +282,6 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
       // Written when the database answers again (retryUnrecorded), so the row does not hold the account's claim.
       this.unended.set(id, { at: now, reason: request.reason, detail: request.message });
       throw err;
-    } finally {
-      // Even if the record failed (database down), the feed must still end: enforcement wins.
-      stream.connection.terminate(request);
-      this.emit('ended', stream, request.reason, request);
     }
     return stream;
   }

@@ -124,12 +124,19 @@ describe('age assurance', () => {
     // The provider re-checks and corrects its claim: the gate applies it to the live stream at once.
     expect((await webhook({ type: 'identity.verified', handle: 'age-turns', subject: 'idp:turns', ageOver: 16, ageSource: 'id_document' })).status).toBe(200);
     expect(await exited(p)).not.toBe(0);
-    const row = await t.gw.store.db
-      .selectFrom('streams')
-      .innerJoin('accounts', 'accounts.id', 'streams.account_id')
-      .select('streams.end_reason')
-      .where('accounts.handle', '=', 'age-turns')
-      .executeTakeFirstOrThrow();
+    // The socket closes before the end is on record: wait for the record.
+    const row = await waitFor(
+      async () =>
+        (await t.gw.store.db
+          .selectFrom('streams')
+          .innerJoin('accounts', 'accounts.id', 'streams.account_id')
+          .select('streams.end_reason')
+          .where('accounts.handle', '=', 'age-turns')
+          .where('streams.ended_at', 'is not', null)
+          .executeTakeFirst()) ?? null,
+      10_000,
+      'the end record',
+    );
     expect(row.end_reason).toBe('under_age');
   });
 });
@@ -142,12 +149,19 @@ describe('bans of a person', () => {
     // Straight to the database, as a separate process would: this gateway learns of it only by polling the feed.
     await addBan(t.gw.store.db, { id: 'cli' }, { subject: 'idp:feed-person', kind: 'platform', reason: 'terrorist content across accounts' });
     expect(await exited(live)).not.toBe(0);
-    const row = await t.gw.store.db
-      .selectFrom('streams')
-      .innerJoin('accounts', 'accounts.id', 'streams.account_id')
-      .select(['streams.end_reason'])
-      .where('accounts.handle', '=', 'ban-feed')
-      .executeTakeFirstOrThrow();
+    // The socket closes before the end is on record: wait for the record.
+    const row = await waitFor(
+      async () =>
+        (await t.gw.store.db
+          .selectFrom('streams')
+          .innerJoin('accounts', 'accounts.id', 'streams.account_id')
+          .select(['streams.end_reason'])
+          .where('accounts.handle', '=', 'ban-feed')
+          .where('streams.ended_at', 'is not', null)
+          .executeTakeFirst()) ?? null,
+      10_000,
+      'the end record',
+    );
     expect(row.end_reason).toBe('banned');
   });
 

@@ -50,8 +50,13 @@ async function accountId(handle: string): Promise<string> {
   return row.id;
 }
 
+/** The row of a stream that has ended, once its end is on record (the publisher's socket closes first). */
 async function streamRow(id: string) {
-  return t.gw.store.db.selectFrom('streams').selectAll().where('id', '=', id).executeTakeFirst();
+  return waitFor(
+    async () => (await t.gw.store.db.selectFrom('streams').selectAll().where('id', '=', id).where('ended_at', 'is not', null).executeTakeFirst()) ?? null,
+    10_000,
+    `the end record of ${id}`,
+  );
 }
 
 describe('RTMP publish gate', () => {

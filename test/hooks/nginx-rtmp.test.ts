@@ -189,10 +189,16 @@ describe.skipIf(missing !== null)('modgate as the publish gate, sampler and kill
     const exit = await exited(p, 60_000);
     expect(exit, 'the nginx publisher was disconnected').not.toBeNull();
     expect(exit!.code).not.toBe(0);
-    const account = (await api('GET', '/api/v1/accounts/violator')).body as {
-      activeSuspension: { reason: string } | null;
-      streams: Array<{ id: string; endReason: string }>;
-    };
+    type AccountView = { activeSuspension: { reason: string } | null; streams: Array<{ id: string; endReason: string | null }> };
+    // nginx's publisher is disconnected first; the stream's end is on record right after.
+    const account = await waitFor(
+      async () => {
+        const view = (await api('GET', '/api/v1/accounts/violator')).body as AccountView;
+        return view.streams.find((s) => s.id === stream.id)?.endReason ? view : null;
+      },
+      15_000,
+      "the stream's end on record",
+    );
     expect(account.activeSuspension?.reason).toMatch(/^automated moderation found .+ in your stream$/); // streamer-facing words (streamer-words.ts)
     expect(account.streams.find((s) => s.id === stream.id)?.endReason).toBe('suspended');
     expect(gw.hooks.serverStats('edge').controlFailures).toBe(0);

@@ -131,7 +131,15 @@ describe.skipIf(pgUnavailable !== null)('a gateway process on PostgreSQL survive
       .where('accounts.handle', '=', 'alice')
       .executeTakeFirst();
     expect(row?.reason).toBe('after the outage');
-    const ended = await admin.db.selectFrom('streams').select(['end_reason']).where('ended_at', 'is not', null).execute();
+    // The socket closes first, then the end is recorded.
+    const ended = await waitFor(
+      async () => {
+        const rows = await admin.db.selectFrom('streams').select(['end_reason']).where('ended_at', 'is not', null).execute();
+        return rows.some((r) => r.end_reason === 'suspended') ? rows : null;
+      },
+      20_000,
+      'the suspended end on record',
+    );
     expect(ended.map((r) => r.end_reason)).toContain('suspended');
     expect(node.alive(), node.stdout().slice(-4000) + node.stderr()).toBe(true);
   });

@@ -69,7 +69,18 @@ describe.skipIf(pgUnavailable !== null)('two gateway nodes on one PostgreSQL: pu
     const res = await apiA.post('/api/v1/accounts/alice/suspend', { reason: 'suspended on A' });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     await waitFor(() => ended(p), 20_000, "alice's publisher on B to be cut");
-    const row = await admin.db.selectFrom('streams').select(['end_reason', 'node_id']).where('id', '=', live.id).executeTakeFirstOrThrow();
+    // B closes the socket first, then records the end.
+    const row = await waitFor(
+      async () =>
+        (await admin.db
+          .selectFrom('streams')
+          .select(['end_reason', 'node_id'])
+          .where('id', '=', live.id)
+          .where('ended_at', 'is not', null)
+          .executeTakeFirst()) ?? null,
+      20_000,
+      "the end of alice's stream on record",
+    );
     expect(row.end_reason).toBe('suspended');
     expect(a.alive() && b.alive()).toBe(true);
     // B's /metrics: its node, the database up, the listener connected, the gate notification counted.

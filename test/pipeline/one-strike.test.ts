@@ -85,10 +85,16 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     expect(said).not.toMatch(DETECTION_INTERNALS);
     expect(said).not.toContain('tve-known-content');
 
-    const account = (await api('GET', '/api/v1/accounts/streamer')).body as {
-      activeSuspension: { reason: string; endsAt: string } | null;
-      streams: Array<{ endReason: string }>;
-    };
+    type AccountView = { activeSuspension: { reason: string; endsAt: string } | null; streams: Array<{ endReason: string | null }> };
+    // The publisher's socket closes first; the stream's end is on record right after.
+    const account = await waitFor(
+      async () => {
+        const view = (await api('GET', '/api/v1/accounts/streamer')).body as AccountView;
+        return view.streams[0]?.endReason ? view : null;
+      },
+      15_000,
+      "the stream's end on record",
+    );
     // The stored reason is the streamer-facing one (gateway/enforcement/streamer-words.ts): plain words, no rule ids.
     expect(account.activeSuspension?.reason).toMatch(/^automated moderation found .+ in your stream$/);
     const days = (Date.parse(account.activeSuspension!.endsAt) - Date.now()) / 86_400_000;
