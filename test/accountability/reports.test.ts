@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { createLogger } from '../../gateway/log.ts';
 import { startGateway, type Gateway } from '../../gateway/server.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
 import { ApiClient, FFMPEG, waitFor } from '../helpers/gateway.ts';
+import { postReport } from '../helpers/viewer-report.ts';
 
 /**
  * Viewer reports end to end on a real gateway sampling in adaptive mode (hash matching only, no ONNX
@@ -60,34 +60,7 @@ afterAll(async () => {
 });
 
 /** POST /api/v1/reports from a given loopback address. */
-function report(from: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown>; retryAfter: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: gw.httpPort,
-        path: '/api/v1/reports',
-        method: 'POST',
-        localAddress: from,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-            retryAfter: res.headers['retry-after'] as string | undefined,
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const report = (from: string, body: Record<string, unknown>) => postReport(gw.httpPort, from, body);
 
 async function liveStream(handle: string): Promise<{ id: string; publisher: Publisher }> {
   await addAccount(gw.store.db, { id: 'test' }, { handle, verified: true, subject: `idp:${handle}` });
