@@ -51,6 +51,7 @@ import { HookedStreams } from './hooks/hooked-streams.ts';
 import { createMetrics } from './metrics.ts';
 import { MemoryEventBus, type EventBus } from './events/bus.ts';
 import { connectFeeds } from './events/feed.ts';
+import { ConsoleEventRelay } from './events/relay.ts';
 import { LatestFrames } from './live/latest.ts';
 import { FlvEgress } from './live/flv-egress.ts';
 import type { LiveStatus } from './live/status.ts';
@@ -477,6 +478,33 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     metrics: metrics.registry,
   });
   const events = new MemoryEventBus();
+  // PostgreSQL (many nodes): the console events of the other nodes reach this node's consoles, and this
+  // node's reach theirs (gateway/events/relay.ts); read when notified, and as a reconcile.
+  const relay =
+    store.dialect === 'postgres' ? new ConsoleEventRelay(store.db, store.dialect, events, registry.nodeId, log.child({ component: 'event-relay' })) : null;
+  let relayTimer: NodeJS.Timeout | null = null;
+  if (relay) {
+    await relay.start();
+    listener?.on('change', (kind) => kind === 'event' && void relay.kick());
+    listener?.on('listening', () => void relay.kick());
+    let lastRead = Date.now();
+    let lastPrune = Date.now();
+    relayTimer = setInterval(
+      () => {
+        const now = Date.now();
+        if (!listener?.listening || now - lastRead >= config.nodes.reconcileIntervalMs) {
+          lastRead = now;
+          void relay.kick();
+        }
+        if (now - lastPrune >= 60_000) {
+          lastPrune = now;
+          void relay.prune();
+        }
+      },
+      Math.min(config.syncIntervalMs, config.nodes.reconcileIntervalMs),
+    );
+    relayTimer.unref();
+  }
   const latestFrames = new LatestFrames();
   // Viewer reports reach moderators' consoles at once (the queue is GET /api/v1/reports).
   accountability.reports.on('report.created', ({ report, independentReports }) =>
@@ -630,6 +658,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     await hooks.settle();
     await accountability.stop();
     disconnectFeeds();
+    if (relayTimer) clearInterval(relayTimer);
+    await relay?.stop();
     flv.stopAll();
     await Promise.allSettled(classifiers.map((c) => c.close()));
     await ws.close();

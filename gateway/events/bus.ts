@@ -1,8 +1,8 @@
 /**
  * The gateway's push events (docs/console-api.md, "Push events"): a small bus that the stream registry,
  * the sampler, decisions, reviews and appeals publish into, and that the SSE route (gateway/api/events.ts)
- * reads. It sits behind `EventBus` so a cross-node feed (the database's change notifications) can publish
- * into the same bus later without the route or the publishers changing.
+ * reads. It sits behind `EventBus` so the cross-node relay (gateway/events/relay.ts, on PostgreSQL) publishes
+ * other nodes' events into the same bus without the route or the publishers changing.
  */
 
 export type PushEventType =
@@ -27,12 +27,15 @@ export interface BusEvent {
   data: Record<string, unknown>;
   /** When it was published (epoch ms), for the buffer's age bound. */
   publishedAt: number;
+  /** The node it happened on, when that is another node (relayed by gateway/events/relay.ts); absent: this node. */
+  node?: string;
 }
 
 export type Replay = { events: BusEvent[] } | { reset: 'buffer_exceeded' | 'node_restarted' };
 
 export interface EventBus {
-  publish(type: PushEventType, data: Record<string, unknown>): BusEvent;
+  /** `node`: the node the event happened on, when it is not this one (a relayed event). */
+  publish(type: PushEventType, data: Record<string, unknown>, node?: string): BusEvent;
   /** Calls `listener` with each event published from now on; returns the unsubscribe function. */
   subscribe(listener: (event: BusEvent) => void): () => void;
   /** The events after `lastId` (a reconnecting client's Last-Event-ID), or why they cannot be replayed. */
@@ -73,8 +76,8 @@ export class MemoryEventBus implements EventBus {
     return this.nextId - 1;
   }
 
-  publish(type: PushEventType, data: Record<string, unknown>): BusEvent {
-    const event: BusEvent = { id: this.nextId++, type, data, publishedAt: this.now() };
+  publish(type: PushEventType, data: Record<string, unknown>, node?: string): BusEvent {
+    const event: BusEvent = { id: this.nextId++, type, data, publishedAt: this.now(), ...(node !== undefined ? { node } : {}) };
     const cap = this.ring.length;
     if (this.size < cap) {
       this.ring[(this.head + this.size) % cap] = event;

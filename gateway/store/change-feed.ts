@@ -19,7 +19,7 @@ import type { Database, Dialect } from './schema.ts';
  * (transactions begin IMMEDIATE, see db.ts), so sequence order is commit order and `seq > lastSeq` is exact.
  */
 
-export type FeedTable = 'gate_changes' | 'bank_changes';
+export type FeedTable = 'gate_changes' | 'bank_changes' | 'console_events';
 
 export interface FeedRead<R> {
   /** New rows in sequence order (on PostgreSQL, a late commit can come after a higher seq already returned). */

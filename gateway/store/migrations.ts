@@ -648,6 +648,30 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0061_console_events': {
+      // Console push events of every node (gateway/events/relay.ts): each node writes the events of its own
+      // streams, decisions and reports here and reads the others', so a console open on any node sees the
+      // whole platform. Rows are kept minutes, not history (the audit log is that). PostgreSQL only in use
+      // (SQLite is one node), created on both so the schema is one; PostgreSQL rows carry their writer's
+      // xid for the gap-free reader (change-feed.ts) and an insert announces 'event' to the listeners.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('console_events')
+          .addColumn('seq', serial as 'integer', (c) => autoPk(c))
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('at', big, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('console_events_at').on('console_events').column('at').execute();
+        if (dialect !== 'postgres') return;
+        await sql`ALTER TABLE console_events ADD COLUMN xid xid8 DEFAULT pg_current_xact_id()`.execute(db);
+        await sql`CREATE INDEX console_events_xid ON console_events (xid)`.execute(db);
+        await sql
+          .raw(`CREATE TRIGGER console_events_notify AFTER INSERT ON console_events FOR EACH STATEMENT EXECUTE FUNCTION modgate_notify_change('event')`)
+          .execute(db);
+      },
+    },
     '0032_incidents': {
       // Crisis mode (gateway/crisis/): incidents an operator declares and ends, and each incident's timeline.
       async up(db: Kysely<unknown>) {

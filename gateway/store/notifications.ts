@@ -12,9 +12,12 @@ import type { Logger } from 'pino';
 
 export const CHANNEL = 'modgate_changes';
 
-/** Which feed changed: the gate (keys, identity, suspensions, bans), the banks, the active policy, cut requests. */
-export type ChangeKind = 'gate' | 'bank' | 'policy' | 'cut';
-const KINDS = new Set<string>(['gate', 'bank', 'policy', 'cut']);
+/**
+ * Which feed changed: the gate (keys, identity, suspensions, bans), the banks, the active policy, cut
+ * requests, the console's push events (gateway/events/relay.ts).
+ */
+export type ChangeKind = 'gate' | 'bank' | 'policy' | 'cut' | 'event';
+const KINDS = new Set<string>(['gate', 'bank', 'policy', 'cut', 'event']);
 
 export interface ChangeListenerEvents {
   /** The kind, and when it was committed (epoch ms) where the announcement says so. */

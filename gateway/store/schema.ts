@@ -128,6 +128,17 @@ export interface GateChangesTable {
   at: number;
 }
 
+/** A console push event written by the node that published it, for the other nodes (0061_console_events). */
+export interface ConsoleEventsTable {
+  seq: Generated<number>;
+  node_id: string;
+  /** A PushEventType. */
+  type: string;
+  /** The event's data, JSON. */
+  data: string;
+  at: number;
+}
+
 /** A request to cut a stream another node carries (0010_nodes): that node applies it when notified. */
 export interface CutRequestsTable {
   id: string;
@@ -580,6 +591,7 @@ export interface Database {
   audit_log: AuditLogTable;
   identity_events: IdentityEventsTable;
   gate_changes: GateChangesTable;
+  console_events: ConsoleEventsTable;
   cut_requests: CutRequestsTable;
   nodes: NodesTable;
 }
