@@ -93,10 +93,7 @@ describe.skipIf(skip !== null)('dashboard, viewer reports, transparency and poli
     expect(errs).toEqual([]);
   }, 300_000);
 
-  // KNOWN REGRESSION (2026-12-02, see the stop's note): since the report rules and manual-cut decisions landed (f4b2123),
-  // the reported stream's card loses its Cut button (the queue no longer sees it live) before the moderator acts; skipped
-  // until that is diagnosed, rather than left red.
-  it.skip('viewer reports reach the queue by push with the live frame and the independent count; a moderator cuts one stream and suspends another', async () => {
+  it('viewer reports reach the queue by push with the live frame and the independent count; a moderator cuts one stream and suspends another', async () => {
     const { page, errs } = await open(f.moderatorToken, '/reports');
     await page
       .getByText(/No open viewer reports|reported stream/)
@@ -104,7 +101,8 @@ describe.skipIf(skip !== null)('dashboard, viewer reports, transparency and poli
       .waitFor();
     const k1 = await f.account('reported-one');
     const k2 = await f.account('reported-two');
-    const p1 = f.publish(k1, { durationSec: 180, pattern: 'testsrc2' });
+    // Not testsrc2: the fixture's banked picture is a testsrc2 frame, and region matching rightly cuts a stream showing it.
+    const p1 = f.publish(k1, { durationSec: 180, pattern: { color: 'darkolivegreen' } });
     const p2 = f.publish(k2, { durationSec: 180 });
     const s1 = await waitFor(() => liveOf('reported-one'), 60_000, 'reported-one live');
     const s2 = await waitFor(() => liveOf('reported-two'), 60_000, 'reported-two live');
@@ -163,8 +161,8 @@ describe.skipIf(skip !== null)('dashboard, viewer reports, transparency and poli
     expect(errs).toEqual([]);
   }, 360_000);
 
-  // Reads the viewer reports and actions the skipped test above makes: skipped with it.
-  it.skip("an operator reads the transparency report for a period with charts and downloads the API's CSV; a moderator cannot open it", async () => {
+  // Reads the viewer reports and actions the test above makes.
+  it("an operator reads the transparency report for a period with charts and downloads the API's CSV; a moderator cannot open it", async () => {
     const { page, errs } = await open(f.operatorToken, '/transparency');
     const report = page.getByTestId('transparency-report');
     await report.waitFor();
