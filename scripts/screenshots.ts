@@ -18,7 +18,22 @@ import { browserSkipReason, FAKE_MEDIA_ARGS, launchChromium, signIn, startConsol
 const OUT = path.join(REPO_ROOT, '.artifacts/screenshots');
 const DOCS = path.join(REPO_ROOT, 'docs/images');
 /** The README shows these (desktop unless noted). */
-const README_SHOTS = ['dashboard', 'reviews', 'reports', 'transparency', 'policy-errors', 'backtest', 'broadcast', 'reviews@phone'];
+const README_SHOTS = [
+  'dashboard',
+  'live',
+  'stream',
+  'reviews',
+  'accounts',
+  'account',
+  'bank-import',
+  'reports',
+  'transparency',
+  'policy-errors',
+  'backtest',
+  'broadcast',
+  'reviews@phone',
+  'stream@phone',
+];
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } } as const;
 
 const skip = await browserSkipReason();
