@@ -186,6 +186,8 @@ class DecoderProcess {
   /** The latest keyframe this process turned into a picture: a flush must be one that decodes. */
   private lastGoodPayload: Buffer | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  /** The sequence number of the last flush picture written by this process, if any. */
+  private flushSeq: number | null = null;
   private startedAt = 0;
   /** When the current process printed its first line (it has probed its input): decode timeouts run from here. */
   private upAt: number | null = null;
@@ -226,7 +228,13 @@ class DecoderProcess {
     });
   }
 
-  private armFlush(): void {
+  /**
+   * Writes a flush picture once the decoder is idle with a keyframe still undelivered, and again while one
+   * stays undelivered after the last flush came through: after a picture-size change ffmpeg 5.1 can hold
+   * two pictures, not one (seen at load 5-10: keyframe 9 waited behind flush 10 until the decode timeout).
+   * The delay doubles up to 1 s, so a decoder still starting up is polled, not flooded.
+   */
+  private armFlush(delayMs = this.pool.options.flushAfterMs): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
@@ -237,11 +245,16 @@ class DecoderProcess {
       let waiting = false;
       for (const p of this.pending.values()) if (p.streamId !== null) waiting = true;
       if (!waiting) return;
+      const next = Math.min(delayMs * 2, 1_000);
+      // The last flush has not come through the decoder yet (it is starting, or loaded): wait for it.
+      if (this.flushSeq !== null && this.pending.has(this.flushSeq) && !this.ptsQueue.includes(this.flushSeq)) return this.armFlush(next);
       const seq = ++this.seq;
       this.flushes++;
+      this.flushSeq = seq;
       this.pending.set(seq, { streamId: null, payload: null, sentAt: Date.now(), resolve: () => {} });
       this.stdin.write(flvTag(seq, videoTagBody(1, flush)));
-    }, this.pool.options.flushAfterMs);
+      this.armFlush(next);
+    }, delayMs);
     this.flushTimer.unref();
   }
 
@@ -276,6 +289,7 @@ class DecoderProcess {
     this.startedAt = Date.now();
     this.upAt = null;
     this.seq = 0;
+    this.flushSeq = null;
     this.ptsQueue.length = 0;
     this.frameQueue.length = 0;
     const stdin = new PassThrough();
