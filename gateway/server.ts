@@ -195,6 +195,12 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   journal.on('applied', (unit) => {
     for (const s of unit.suspensions) enforcer.gateRelease(s.id);
   });
+  const events = new MemoryEventBus();
+  // PostgreSQL (many nodes): the console events of the other nodes reach this node's consoles, and this
+  // node's reach theirs (gateway/events/relay.ts); read when notified, and with the other feeds' reconcile.
+  const relay =
+    store.dialect === 'postgres' ? new ConsoleEventRelay(store.db, store.dialect, events, registry.nodeId, log.child({ component: 'event-relay' })) : null;
+  await relay?.start();
   // PostgreSQL: changes are pushed (LISTEN/NOTIFY) and the feeds read at once; a slower reconcile reads
   // them anyway, and every syncIntervalMs while the listener is down. SQLite: poll every syncIntervalMs.
   const listener = store.pgConfig && config.nodes.listen ? new ChangeListener(store.pgConfig, log.child({ component: 'listener' })) : null;
@@ -357,6 +363,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     lastHousekeeping = Date.now();
     refreshBanks();
     refreshPolicy();
+    relay?.reconcile();
   }, config.syncIntervalMs);
   housekeeping.unref();
   const cutRequests = new CutRequestWorker(store.db, registry, onError);
@@ -365,6 +372,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     enforcer.kick();
     refreshBanks();
     refreshPolicy();
+    void relay?.kick();
   };
   if (listener) {
     listener.on('change', (kind) => {
@@ -372,6 +380,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       else if (kind === 'gate') enforcer.kick();
       else if (kind === 'bank') refreshBanks();
       else if (kind === 'policy') refreshPolicy();
+      else if (kind === 'event') void relay?.kick();
     });
     // Whatever was announced while the listener was down is read from the feeds now.
     listener.on('listening', catchUp);
@@ -477,34 +486,6 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     escalate: (streamId, reason) => watcherRef?.escalate(streamId, reason),
     metrics: metrics.registry,
   });
-  const events = new MemoryEventBus();
-  // PostgreSQL (many nodes): the console events of the other nodes reach this node's consoles, and this
-  // node's reach theirs (gateway/events/relay.ts); read when notified, and as a reconcile.
-  const relay =
-    store.dialect === 'postgres' ? new ConsoleEventRelay(store.db, store.dialect, events, registry.nodeId, log.child({ component: 'event-relay' })) : null;
-  let relayTimer: NodeJS.Timeout | null = null;
-  if (relay) {
-    await relay.start();
-    listener?.on('change', (kind) => kind === 'event' && void relay.kick());
-    listener?.on('listening', () => void relay.kick());
-    let lastRead = Date.now();
-    let lastPrune = Date.now();
-    relayTimer = setInterval(
-      () => {
-        const now = Date.now();
-        if (!listener?.listening || now - lastRead >= config.nodes.reconcileIntervalMs) {
-          lastRead = now;
-          void relay.kick();
-        }
-        if (now - lastPrune >= 60_000) {
-          lastPrune = now;
-          void relay.prune();
-        }
-      },
-      Math.min(config.syncIntervalMs, config.nodes.reconcileIntervalMs),
-    );
-    relayTimer.unref();
-  }
   const latestFrames = new LatestFrames();
   // Viewer reports reach moderators' consoles at once (the queue is GET /api/v1/reports).
   accountability.reports.on('report.created', ({ report, independentReports }) =>
@@ -658,7 +639,6 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     await hooks.settle();
     await accountability.stop();
     disconnectFeeds();
-    if (relayTimer) clearInterval(relayTimer);
     await relay?.stop();
     flv.stopAll();
     await Promise.allSettled(classifiers.map((c) => c.close()));

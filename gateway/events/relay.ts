@@ -21,6 +21,7 @@ export const RELAYED_TYPES: ReadonlySet<PushEventType> = new Set(PUSH_EVENT_TYPE
 
 /** Rows older than this are deleted: every node reads them within a notification, or a reconcile, of the insert. */
 export const KEEP_MS = 10 * 60_000;
+const PRUNE_EVERY_MS = 60_000;
 
 interface Row {
   seq: number;
@@ -40,6 +41,7 @@ export class ConsoleEventRelay {
   private readAgain = false;
   private failing = false;
   private stopped = false;
+  private lastPrune: number;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -49,6 +51,7 @@ export class ConsoleEventRelay {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
+    this.lastPrune = now();
     this.feed = new ChangeFeed<Row>(db, dialect, 'console_events', ['node_id', 'type', 'data', 'at']);
   }
 
@@ -76,6 +79,15 @@ export class ConsoleEventRelay {
         this.reading = null;
       });
     return this.reading;
+  }
+
+  /** The periodic read in case a notification was lost (the gateway's reconcile), with a prune at most once a minute. */
+  reconcile(): void {
+    void this.kick();
+    const now = this.now();
+    if (now - this.lastPrune < PRUNE_EVERY_MS) return;
+    this.lastPrune = now;
+    void this.prune();
   }
 
   /** Deletes rows past KEEP_MS (any node may: the first does it, the others find nothing). */
