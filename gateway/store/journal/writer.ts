@@ -34,7 +34,7 @@ export interface JournalView {
   replayed: number;
   /** Units the replay found already in the database (written before a crash or a lost commit answer). */
   duplicates: number;
-  /** Units the database refused for good (not a fault: a bug or constraint); kept in `<journal>.rejected`. */
+  /** Units set aside in `<journal>.rejected`: refused by the database for good (a bug or constraint), or past the markers' retention. */
   rejected: number;
   /** At open: a torn last record was dropped / damaged records were set aside. */
   tornTail: boolean;
@@ -237,8 +237,10 @@ export class DurableWriter extends EventEmitter<DurableWriterEvents> implements 
 
   private reject(record: unknown, err: Error): void {
     this.rejected++;
-    this.opts.log?.error({ err: err.message }, 'a journal unit was refused by the database for good: set aside in the .rejected file');
-    appendFileSync(this.rejectedFile, `${JSON.stringify({ at: Date.now(), error: err.message, record })}\n`);
+    const code = (err as { code?: unknown }).code;
+    const why = code === 'unit_past_marker_retention' ? 'is older than its applied-unit marker is kept' : 'was refused by the database for good';
+    this.opts.log?.error({ err: err.message, code }, `a journal unit ${why}: set aside in the .rejected file`);
+    appendFileSync(this.rejectedFile, `${JSON.stringify({ at: Date.now(), error: err.message, code, record })}\n`);
   }
 }
 
