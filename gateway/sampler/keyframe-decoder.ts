@@ -216,6 +216,14 @@ class DecoderProcess {
       this.start(config);
     }
     if (this.seq >= MAX_SEQ) {
+      // The keyframes still in flight die with the process: answer them now (the new process's numbers
+      // start again at 1 and would never match theirs, leaving them to a false timeout and a restart).
+      for (const p of this.pending.values()) {
+        if (p.streamId === null) continue;
+        this.pool.counters.dropped++;
+        p.resolve({ ok: false, reason: 'dropped' });
+      }
+      this.pending.clear();
       this.kill('sequence wrap');
       this.start(config);
     }
