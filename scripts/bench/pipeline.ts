@@ -512,7 +512,8 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   // For iterating on one part: BENCH_PIPELINE_ONLY=cut,adaptive,insert,cpu (default: all).
   const only = new Set((process.env.BENCH_PIPELINE_ONLY ?? 'cut,adaptive,insert,cpu,capacity').split(','));
-  const common = `720p30 2.5 Mbit/s H.264 (x264 veryfast, GOP ${GOP_SEC} s), sampled at 2 fps; content from media ${CONTENT_AT_SEC} s (mid-GOP); ${os.cpus().length} cores`;
+  const defaults = ConfigSchema.parse({});
+  const common = `720p30 2.5 Mbit/s H.264 (x264 veryfast, GOP ${GOP_SEC} s), sampled at ${defaults.sampling.fps} fps (hash matching on every sampled frame, models at ${defaults.classifiers.modelFps} fps); content from media ${CONTENT_AT_SEC} s (mid-GOP); ${os.cpus().length} cores`;
 
   const cases = [
     { kind: 'bank match', models: [] as string[], bank: true, file: files.banked, rule: 'tve-known-content', target: 2_000 },
