@@ -10,7 +10,7 @@ import { banView, BanView } from './bans.ts';
 import { queryAudit } from '../store/audit.ts';
 import type { ApiContext } from './context.ts';
 import { errors, json, type ApiApp } from './route.ts';
-import { HandleParams, idParams, iso, limitQuery, IsoTime, IsoTimeOrNull, isoOrNull, Reason, Severity, StrikeId } from './schemas.ts';
+import { ContentCategory, HandleParams, idParams, iso, limitQuery, IsoTime, IsoTimeOrNull, isoOrNull, Reason, Severity, StrikeId } from './schemas.ts';
 import { AuditRecordView } from './views/audit.ts';
 import { streamView, StreamView } from './views/stream.ts';
 import { suspensionView, SuspensionView } from './views/suspension.ts';
@@ -283,13 +283,20 @@ export function accountRoutes(app: ApiApp, ctx: ApiContext): void {
             .max(MAX_SUSPENSION_SECONDS)
             .optional()
             .describe('omitted: permanent'),
+          category: ContentCategory.optional().describe(
+            'What the content was (a bank or strike category such as `graphic-violence`): the statement of reasons states its ground; omitted: the terms of service',
+          ),
         })
         .strict(),
       response: { 200: json(z.object({ handle: z.string(), suspension: SuspensionView }), 'Suspended'), ...errors({ 404: 'No such account' }) },
     },
     handler: async (req) => {
       const { handle } = req.params;
-      const suspension = await suspendAccount(db, { id: req.principal.actor }, handle, { reason: req.body.reason, durationSeconds: req.body.durationSeconds });
+      const suspension = await suspendAccount(db, { id: req.principal.actor }, handle, {
+        reason: req.body.reason,
+        durationSeconds: req.body.durationSeconds,
+        category: req.body.category ?? null,
+      });
       await enforceNow(suspension.account_id, req.principal.actor);
       return { handle, suspension: suspensionView(suspension) };
     },

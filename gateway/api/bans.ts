@@ -4,7 +4,7 @@ import { HandleSchema } from '../identity/accounts.ts';
 import type { PersonBan } from '../store/schema.ts';
 import type { ApiContext } from './context.ts';
 import { errors, json, type ApiApp } from './route.ts';
-import { idOf, idParams, iso, IsoTime, IsoTimeOrNull, isoOrNull, Reason } from './schemas.ts';
+import { ContentCategory, idOf, idParams, iso, IsoTime, IsoTimeOrNull, isoOrNull, Reason } from './schemas.ts';
 
 const BanId = idOf('ban', 'Ban id (ban_…)');
 const Subject = z.string().min(1).max(200);
@@ -17,6 +17,7 @@ export const BanView = z
     legalReference: z.string().nullable().describe('The order: court, case number, statute'),
     authority: z.string().nullable(),
     reason: z.string(),
+    category: z.string().nullable(),
     startsAt: IsoTime,
     endsAt: IsoTimeOrNull.describe('null: until lifted'),
     active: z.boolean(),
@@ -35,6 +36,7 @@ export function banView(b: PersonBan, now = Date.now()): z.infer<typeof BanView>
     legalReference: b.legal_reference,
     authority: b.authority,
     reason: b.reason,
+    category: b.category,
     startsAt: iso(b.starts_at),
     endsAt: isoOrNull(b.ends_at),
     active: isBanActive(b, now),
@@ -68,6 +70,9 @@ export function banRoutes(app: ApiApp, ctx: ApiContext): void {
           legalReference: z.string().trim().min(1).max(500).optional().describe('Required for a court order'),
           authority: z.string().trim().min(1).max(200).optional(),
           reason: Reason,
+          category: ContentCategory.optional().describe(
+            'What the person was banned for (a bank or strike category such as `violent-extremism`): the statements of reasons state its DSA category',
+          ),
           endsAt: z.iso.datetime({ offset: true }).optional().describe('Omitted: until lifted'),
         })
         .strict()
@@ -96,6 +101,7 @@ export function banRoutes(app: ApiApp, ctx: ApiContext): void {
           legalReference: b.legalReference ?? null,
           authority: b.authority ?? null,
           reason: b.reason,
+          category: b.category ?? null,
           endsAt: b.endsAt ? Date.parse(b.endsAt) : null,
         },
       );

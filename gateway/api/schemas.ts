@@ -44,6 +44,9 @@ export const Severity = z.enum(['low', 'medium', 'high', 'critical']);
 /** A human reason, recorded in the audit log. */
 export const Reason = z.string().trim().min(1, 'a reason is required').max(500);
 
+/** What restricted content was (a bank or strike category such as `graphic-violence`): the statement of reasons states its ground. */
+export const ContentCategory = z.string().regex(/^[a-z0-9][a-z0-9-]{0,59}$/);
+
 /** ISO 8601 text for a time the API reports (epoch ms in the database). */
 export const IsoTime = z.string().describe('ISO 8601 time');
 export const IsoTimeOrNull = IsoTime.nullable();

@@ -11,7 +11,7 @@ export const StatementView = z
   .object({
     id: z.string(),
     puid: z.string().describe('Platform unique id sent to the Transparency Database'),
-    source: z.object({ kind: z.enum(['decision', 'suspension']), id: z.string() }),
+    source: z.object({ kind: z.enum(['decision', 'suspension', 'ban']), id: z.string() }),
     account: z.string().nullable().describe('Account handle'),
     decisionId: z.string().nullable(),
     decidedAt: IsoTime,

@@ -4,7 +4,7 @@ import { notFound } from '../errors.ts';
 import { HttpError } from './errors.ts';
 import type { ApiContext } from './context.ts';
 import { binary, errors, json, type ApiApp } from './route.ts';
-import { idParams, Reason, StreamId } from './schemas.ts';
+import { ContentCategory, idParams, Reason, StreamId } from './schemas.ts';
 import { awaitRemoteCut, requestRemoteCut } from '../live/cut-requests.ts';
 import { recordManualCut } from '../enforcement/manual.ts';
 import { remoteStreamView, streamView, StreamView } from './views/stream.ts';
@@ -65,11 +65,9 @@ export function streamRoutes(app: ApiApp, ctx: ApiContext): void {
       body: z
         .object({
           reason: Reason,
-          category: z
-            .string()
-            .regex(/^[a-z0-9][a-z0-9-]{0,59}$/)
-            .optional()
-            .describe('What the content was (a bank or strike category such as `graphic-violence`): the statement of reasons states its ground'),
+          category: ContentCategory.optional().describe(
+            'What the content was (a bank or strike category such as `graphic-violence`): the statement of reasons states its ground',
+          ),
         })
         .strict(),
       description: 'On any node: a stream another node carries is cut by that node (a cut request it is notified of); the answer waits for it to confirm.',

@@ -122,11 +122,16 @@ export function buildCli(): Command {
   withGlobals(account.command('suspend <handle>').description("suspend live-streaming rights (the person's, across accounts)"))
     .requiredOption('--reason <text>', 'why')
     .option('--duration <d>', 'e.g. 30d, 12h; omit for permanent')
-    .action(async (handle: string, opts: GlobalOpts & { reason: string; duration?: string }) =>
+    .option('--category <c>', 'what it was for (e.g. graphic-violence), for the statement of reasons')
+    .action(async (handle: string, opts: GlobalOpts & { reason: string; duration?: string; category?: string }) =>
       withStore(opts, async ({ db }) => {
         const seconds = opts.duration ? parseDurationSeconds(opts.duration) : null;
         const { suspendAccount } = await suspensions();
-        const s = await suspendAccount(db, actor(), handle, { reason: opts.reason, durationSeconds: seconds ?? undefined });
+        const s = await suspendAccount(db, actor(), handle, {
+          reason: opts.reason,
+          durationSeconds: seconds ?? undefined,
+          category: opts.category ?? null,
+        });
         out(
           opts,
           { handle, suspensionId: s.id, endsAt: iso(s.ends_at) },

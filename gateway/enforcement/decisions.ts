@@ -117,6 +117,7 @@ function enforcedRows(decision: EnforcedDecision, decisionId: string, actor: str
       lifted_at: null,
       lifted_by: null,
       lift_reason: null,
+      category: a.strike?.category ?? null,
     };
   }
   const audit: UnitAudit = {

@@ -14,6 +14,8 @@ export interface SuspendInput {
   /** Omitted: permanent. */
   durationSeconds?: number;
   decisionId?: string | null;
+  /** What it was for (a bank or strike category such as `graphic-violence`): its statement of reasons states that ground. */
+  category?: string | null;
 }
 
 /**
@@ -37,6 +39,7 @@ export async function suspendAccount(db: Kysely<Database>, actor: Actor, handle:
       lifted_at: null,
       lifted_by: null,
       lift_reason: null,
+      category: input.category ?? null,
     };
     await trx.insertInto('suspensions').values(suspension).execute();
     await appendAudit(trx, {
@@ -45,7 +48,13 @@ export async function suspendAccount(db: Kysely<Database>, actor: Actor, handle:
       targetType: 'account',
       targetId: handle,
       reason: input.reason,
-      detail: { suspensionId: suspension.id, endsAt: suspension.ends_at, subject: suspension.identity_subject, decisionId: suspension.decision_id },
+      detail: {
+        suspensionId: suspension.id,
+        endsAt: suspension.ends_at,
+        subject: suspension.identity_subject,
+        decisionId: suspension.decision_id,
+        category: suspension.category,
+      },
       at: now,
     });
     await touchGate(trx, account.id, now);

@@ -22,6 +22,8 @@ export interface BanInput {
   legalReference?: string | null;
   authority?: string | null;
   reason: string;
+  /** What the person was banned for (a bank or strike category such as `violent-extremism`), for the statements of reasons. */
+  category?: string | null;
   /** Omitted: until lifted. */
   endsAt?: number | null;
   startsAt?: number;
@@ -63,6 +65,7 @@ export async function addBan(db: Kysely<Database>, actor: Actor, input: BanInput
       lifted_at: null,
       lifted_by: null,
       lift_reason: null,
+      category: input.category ?? null,
     };
     await trx.insertInto('person_bans').values(ban).execute();
     const accountIds = await touchPerson(trx, subject, now);
@@ -77,6 +80,7 @@ export async function addBan(db: Kysely<Database>, actor: Actor, input: BanInput
         kind: ban.kind,
         legalReference: ban.legal_reference,
         authority: ban.authority,
+        category: ban.category,
         endsAt: ban.ends_at,
         accounts: accountIds.length,
       },

@@ -301,6 +301,18 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     // Media-server hooks (issue 15): the upstream server a stream or refusal came through (null: native ingest).
+    '0043_statements_per_account_and_categories': {
+      async up(db: Kysely<unknown>) {
+        // A suspension or a ban binds the person, so every account of theirs (also one verified later) gets
+        // its own statement of reasons: one statement per restriction and account, not per restriction.
+        await db.schema.dropIndex('statements_source').execute();
+        await db.schema.createIndex('statements_source_account').unique().on('statements').columns(['source_kind', 'source_id', 'account_id']).execute();
+        // What a moderator's suspension or a ban was for (a bank or strike category such as `graphic-violence`),
+        // so its statement states the matching ground and DSA category; null: the terms of service in general.
+        await db.schema.alterTable('suspensions').addColumn('category', 'text').execute();
+        await db.schema.alterTable('person_bans').addColumn('category', 'text').execute();
+      },
+    },
     '0050_media_server_hooks': {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('streams').addColumn('server', 'text').execute();

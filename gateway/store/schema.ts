@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
 /** How the publisher sends: to modgate itself (rtmp, websocket) or to an upstream media server (any of these). */
 export type StreamProtocol = 'rtmp' | 'websocket' | 'rtsp' | 'srt' | 'webrtc';
@@ -88,6 +88,8 @@ export interface SuspensionsTable {
   lifted_at: number | null;
   lifted_by: string | null;
   lift_reason: string | null;
+  /** What it was for (a bank or strike category), for its statement of reasons; null: not said (migration 0043). */
+  category: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AdminTokensTable {
@@ -465,6 +467,8 @@ export interface PersonBansTable {
   lifted_at: number | null;
   lifted_by: string | null;
   lift_reason: string | null;
+  /** What the person was banned for (a bank or strike category), for the statements of reasons; null: not said. */
+  category: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A DSA statement of reasons and its delivery state (gateway/accountability/statements). */
@@ -472,8 +476,10 @@ export interface StatementsTable {
   id: string;
   /** Platform unique id sent to the Transparency Database: never reused, so a retry never duplicates. */
   puid: string;
-  source_kind: 'decision' | 'suspension';
+  /** What restricted the account: a decision, a suspension (of this account or, person-wide, another of the person's), a ban of the person. */
+  source_kind: 'decision' | 'suspension' | 'ban';
   source_id: string;
+  /** The restricted account: one statement per source and account (migration 0043). */
   account_id: string;
   decision_id: string | null;
   decided_at: number;

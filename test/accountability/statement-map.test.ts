@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildStatement, plainWords, resolveSpec, type Restriction, type StatementSettings } from '../../gateway/accountability/statements/map.ts';
+import { banRestriction } from '../../gateway/accountability/statements/person.ts';
+import { DETECTION_INTERNALS } from '../../gateway/enforcement/streamer-words.ts';
+import type { PersonBan } from '../../gateway/store/schema.ts';
 import { validateStatement } from '../helpers/transparency-db.ts';
 
 /** The pure mapping from a restriction to the Transparency Database's fields, checked against the stand-in's copy of its rules. */
@@ -110,5 +113,64 @@ describe('statement mapping', () => {
     expect(text).toContain('On 2026-12-02 00:10 UTC your live stream was ended and you cannot go live until 2027-01-01 00:00 UTC: matched known content');
     expect(text).toContain('illegal under Regulation (EU) 2021/784');
     expect(text).toContain('appeal');
+  });
+
+  it('a ban maps to an account restriction by kind: a court order is its own legal ground, a platform ban follows its category or the terms', () => {
+    const ban: PersonBan = {
+      id: 'ban_1',
+      identity_subject: 'idp:p',
+      kind: 'court_order',
+      legal_reference: 'TJ Paris, n° 26/01234',
+      authority: 'Tribunal judiciaire de Paris',
+      reason: 'bannissement',
+      category: null,
+      starts_at: Date.UTC(2026, 11, 2),
+      ends_at: Date.UTC(2027, 5, 2),
+      created_by: 'token:op',
+      created_at: Date.UTC(2026, 11, 2),
+      lifted_at: null,
+      lifted_by: null,
+      lift_reason: null,
+    };
+    const court = buildStatement({ ...banRestriction(ban, ban.starts_at, settings, true), puid: 'p1' }, settings);
+    expect(court).toMatchObject({
+      decision_account: 'DECISION_ACCOUNT_SUSPENDED',
+      end_date_account_restriction: '2027-06-02',
+      decision_ground: 'DECISION_GROUND_ILLEGAL_CONTENT',
+      illegal_content_legal_ground: 'TJ Paris, n° 26/01234',
+      // The order names no DSA category, and none was given.
+      category: 'STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE',
+      source_type: 'SOURCE_TYPE_OTHER_NOTIFICATION',
+      source_identity: 'Tribunal judiciaire de Paris',
+      automated_detection: 'No',
+      automated_decision: 'AUTOMATED_DECISION_NOT_AUTOMATED',
+    });
+    const platform = { ...ban, kind: 'platform' as const, legal_reference: null, authority: null, ends_at: null };
+    const plain = buildStatement({ ...banRestriction(platform, ban.starts_at, settings, true), puid: 'p2' }, settings);
+    expect(plain).toMatchObject({
+      decision_account: 'DECISION_ACCOUNT_TERMINATED',
+      end_date_account_restriction: null,
+      decision_ground: 'DECISION_GROUND_INCOMPATIBLE_CONTENT',
+      category: 'STATEMENT_CATEGORY_OTHER_VIOLATION_TC',
+      source_type: 'SOURCE_VOLUNTARY',
+    });
+    expect(plain).not.toHaveProperty('source_identity');
+    const tve = buildStatement({ ...banRestriction({ ...platform, category: 'violent-extremism' }, ban.starts_at, settings, true), puid: 'p3' }, settings);
+    expect(tve).toMatchObject({ decision_ground: 'DECISION_GROUND_ILLEGAL_CONTENT', category: 'STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY' });
+    for (const s of [court, plain, tve]) expect(validateStatement(s as unknown as Record<string, unknown>)).toEqual({});
+    const words = plainWords(banRestriction(platform, ban.starts_at, settings, true), plain, null).join(' ');
+    expect(words).toContain('you are banned from live streaming until the ban is lifted');
+    expect(words).toContain('to contest it, write to the platform');
+  });
+
+  it('plain words never carry detection internals, also for a statement stored before they were worded apart', () => {
+    const stored: Restriction = {
+      ...base,
+      reason: "rule tve-known-content: hash_match 'terrorist-violent-extremism' closest distance 4 ≤ 31",
+      facts: ["At 00:10:02 UTC a sampled frame matched known content in bank 'tve' (category terrorist-violent-extremism) at PDQ distance 4."],
+    };
+    const text = plainWords(stored, buildStatement(stored, settings), null).join(' ');
+    expect(text).not.toMatch(DETECTION_INTERNALS);
+    expect(text).toContain('terrorist or violent extremist content');
   });
 });

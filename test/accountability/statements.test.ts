@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Signal } from '../../classifiers/signal.ts';
+import { DETECTION_INTERNALS } from '../../gateway/enforcement/streamer-words.ts';
 import { suspendAccount } from '../../gateway/enforcement/suspensions.ts';
 import { issueAccountToken } from '../../gateway/identity/account-tokens.ts';
 import { addAccount } from '../../gateway/identity/accounts.ts';
@@ -71,15 +72,23 @@ interface StatementView {
   statement: Record<string, unknown>;
 }
 
+/** The statements of an account, as moderators list them. */
+async function statementsFor(handle: string): Promise<StatementView[]> {
+  return (await t.mod.get<{ statements: StatementView[] }>(`/api/v1/statements?account=${handle}`)).body.statements;
+}
+
 describe('statements of reasons', () => {
   it('a bank-match cut yields a statement with the ground, category, automation fields and end date; the streamer reads it; overturning updates it', async () => {
     const a = await t.account('sor-alice', { subject: 'idp:sor-alice' });
+    // A second account of the same person: the decision's suspension binds it too.
+    await t.account('sor-alice-2', { subject: 'idp:sor-alice' });
     const { token } = await issueAccountToken(t.gw.store.db, { id: 'test' }, 'sor-alice');
     const me = new ApiClient(t.httpUrl, token);
     const p = startPublisher({ url: t.publishUrl(a.streamKey), ffmpegPath: FFMPEG, width: 320, height: 240, rate: 15, durationSec: 60, bitrateKbps: 300 });
     publishers.push(p);
     const live = await t.waitForStream('sor-alice', 15_000);
-    t.gw.runner.onSignal(hashMatch(live.id));
+    const signal = hashMatch(live.id);
+    t.gw.runner.onSignal(signal);
     await p.done;
     const decision = await waitFor(
       () => t.gw.store.db.selectFrom('decisions').selectAll().where('stream_id', '=', live.id).executeTakeFirst(),
@@ -87,6 +96,14 @@ describe('statements of reasons', () => {
       'the decision',
     );
     expect(decision.rule_id).toBe('tve-known-content');
+    // The statement cites the stored signal (signals are written in batches): wait for it, as a later sync would.
+    await waitFor(
+      async () =>
+        (await t.gw.store.db.selectFrom('signals').select('id').where('stream_id', '=', live.id).where('observed_at', '=', signal.observedAt).execute())
+          .length > 0,
+      15_000,
+      'the stored signal',
+    );
 
     await t.gw.accountability.syncNow();
     const list = await t.mod.get<{ statements: StatementView[] }>('/api/v1/statements?account=sor-alice');
@@ -126,6 +143,27 @@ describe('statements of reasons', () => {
     expect(words).toMatchObject({ id: s.id, status: 'in_force', ground: 'illegal_content', automatedDecision: true });
     expect(words.text.join(' ')).toContain('your live stream was ended and you cannot go live until');
     expect(words.text.join(' ')).toContain('decided automatically');
+    // The facts in plain words: what kind of content, never the bank, the distance or the engine's limits.
+    expect(words.text.join(' ')).toContain('a frame of the stream matched known terrorist or violent extremist content');
+    expect(words.text.join(' ')).not.toMatch(DETECTION_INTERNALS);
+    // Moderators and the database keep the detection facts.
+    expect(String(s.statement.decision_facts)).toContain("bank 'tve'");
+
+    // The other account of the person: a statement of its own, the suspension only, pointing at the decision.
+    const other = (await t.mod.get<{ statements: StatementView[] }>('/api/v1/statements?account=sor-alice-2')).body.statements;
+    expect(other).toHaveLength(1);
+    expect(other[0]!.decisionId).toBeNull();
+    expect(other[0]!.puid).not.toBe(s.puid);
+    expect(other[0]!.statement).toMatchObject({
+      decision_account: 'DECISION_ACCOUNT_SUSPENDED',
+      end_date_account_restriction: new Date(decision.decided_at + 30 * DAY).toISOString().slice(0, 10),
+      category: 'STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY',
+      automated_decision: 'AUTOMATED_DECISION_FULLY',
+      source_type: 'SOURCE_VOLUNTARY',
+    });
+    expect(other[0]!.statement).not.toHaveProperty('decision_visibility');
+    expect(other[0]!.plain.join(' ')).toContain(`appeal decision ${decision.id} from the account it was taken on`);
+    expect(other[0]!.delivery).toBe('submitted');
 
     expect((await t.mod.post(`/api/v1/decisions/${decision.id}/overturn`, { reason: 'news reporting, not propaganda' })).status).toBe(200);
     await t.gw.accountability.syncNow();
@@ -135,6 +173,116 @@ describe('statements of reasons', () => {
     expect(mineAfter.body.statements[0]!.status).toBe('overturned');
     expect(mineAfter.body.statements[0]!.text.join(' ')).toContain('overturned');
     expect(mineAfter.body.statements[0]!.text.join(' ')).toContain('news reporting, not propaganda');
+    // The overturn lifted the person's suspension: the other account's statement says so too.
+    const otherAfter = await t.mod.get<StatementView>(`/api/v1/statements/${other[0]!.id}`);
+    expect(otherAfter.body.status).toBe('overturned');
+  });
+
+  it("a moderator's suspension binds the person: every account of theirs, also one verified later, gets a statement with the suspension's category; lifting updates each", async () => {
+    await t.account('sor-person-a', { subject: 'idp:sor-person' });
+    await t.account('sor-person-b', { subject: 'idp:sor-person' });
+    const res = await t.mod.post<{ suspension: { id: string; category: string | null } }>('/api/v1/accounts/sor-person-a/suspend', {
+      reason: 'showed a real assault on stream',
+      durationSeconds: 14 * 86_400,
+      category: 'graphic-violence',
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.suspension.category).toBe('graphic-violence');
+    await t.gw.accountability.syncNow();
+    // Verified as the same person after the suspension: bound from then on, so the next sync gives it a statement.
+    await t.account('sor-person-c', { subject: 'idp:sor-person' });
+    await t.gw.accountability.syncNow();
+
+    const [a, b, c] = await Promise.all([statementsFor('sor-person-a'), statementsFor('sor-person-b'), statementsFor('sor-person-c')]);
+    const end = (await t.gw.store.db.selectFrom('suspensions').select('ends_at').where('id', '=', res.body.suspension.id).executeTakeFirstOrThrow()).ends_at!;
+    for (const list of [a, b, c]) {
+      expect(list).toHaveLength(1);
+      expect(list[0]!.statement).toMatchObject({
+        decision_account: 'DECISION_ACCOUNT_SUSPENDED',
+        end_date_account_restriction: new Date(end).toISOString().slice(0, 10),
+        decision_ground: 'DECISION_GROUND_INCOMPATIBLE_CONTENT',
+        category: 'STATEMENT_CATEGORY_VIOLENCE',
+        incompatible_content_ground: 'Community guidelines: graphic violence',
+        source_type: 'SOURCE_VOLUNTARY',
+        automated_detection: 'No',
+        automated_decision: 'AUTOMATED_DECISION_NOT_AUTOMATED',
+      });
+      expect(list[0]!.delivery).toBe('submitted');
+    }
+    expect(new Set([a[0]!.puid, b[0]!.puid, c[0]!.puid]).size).toBe(3);
+    expect(a[0]!.plain.join(' ')).not.toContain('another account');
+    expect(b[0]!.plain.join(' ')).toContain('issued on another account of yours');
+    expect([...tdb.unknownFields]).toEqual([]);
+
+    expect((await t.mod.post('/api/v1/accounts/sor-person-b/unsuspend', { reason: 'it was a film scene' })).status).toBe(200);
+    await t.gw.accountability.syncNow();
+    for (const s of [a[0]!, b[0]!, c[0]!]) {
+      const after = await t.mod.get<StatementView & { overturnReason: string }>(`/api/v1/statements/${s.id}`);
+      expect(after.body).toMatchObject({ status: 'overturned', overturnReason: 'it was a film scene' });
+      expect(after.body.plain.join(' ')).toContain('This suspension was lifted');
+    }
+  });
+
+  it('a court-ordered ban gives every account of the person a statement (legal reference as ground, suspended to its end date, not automated), also one verified after the ban; the streamer reads it; lifting updates them', async () => {
+    await t.account('sor-banned-1', { subject: 'idp:sor-banned' });
+    const endsAt = Date.now() + 180 * DAY;
+    const ban = await t.api.post<{ ban: { id: string } }>('/api/v1/bans', {
+      handle: 'sor-banned-1',
+      kind: 'court_order',
+      legalReference: 'TJ Paris, 12 nov. 2026, n° 26/01234 (loi SREN art. 5)',
+      authority: 'Tribunal judiciaire de Paris',
+      reason: 'bannissement: six months',
+      category: 'violent-extremism',
+      endsAt: new Date(endsAt).toISOString(),
+    });
+    expect(ban.status, JSON.stringify(ban.body)).toBe(201);
+    await t.gw.accountability.syncNow();
+    // A new account verified as the same person after the ban.
+    await t.account('sor-banned-2', { subject: 'idp:sor-banned' });
+    await t.gw.accountability.syncNow();
+
+    const [first, second] = await Promise.all([statementsFor('sor-banned-1'), statementsFor('sor-banned-2')]);
+    for (const list of [first, second]) {
+      expect(list).toHaveLength(1);
+      expect(list[0]!.decisionId).toBeNull();
+      expect(list[0]!.statement).toMatchObject({
+        decision_account: 'DECISION_ACCOUNT_SUSPENDED',
+        end_date_account_restriction: new Date(endsAt).toISOString().slice(0, 10),
+        decision_ground: 'DECISION_GROUND_ILLEGAL_CONTENT',
+        illegal_content_legal_ground: 'TJ Paris, 12 nov. 2026, n° 26/01234 (loi SREN art. 5)',
+        category: 'STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY',
+        category_specification: ['KEYWORD_TERRORIST_CONTENT'],
+        source_type: 'SOURCE_TYPE_OTHER_NOTIFICATION',
+        source_identity: 'Tribunal judiciaire de Paris',
+        automated_detection: 'No',
+        automated_decision: 'AUTOMATED_DECISION_NOT_AUTOMATED',
+      });
+      expect(String(list[0]!.statement.illegal_content_explanation)).toContain('bannissement: six months');
+      expect(list[0]!.statement).not.toHaveProperty('decision_visibility');
+      expect(list[0]!.delivery).toBe('submitted');
+    }
+    // The later account's restriction applies from its verification, not from the ban.
+    const firstRow = await t.gw.store.db.selectFrom('statements').select('decided_at').where('id', '=', first[0]!.id).executeTakeFirstOrThrow();
+    const secondRow = await t.gw.store.db.selectFrom('statements').select('decided_at').where('id', '=', second[0]!.id).executeTakeFirstOrThrow();
+    expect(secondRow.decided_at).toBeGreaterThanOrEqual(firstRow.decided_at);
+    expect([...tdb.unknownFields]).toEqual([]);
+
+    const { token } = await issueAccountToken(t.gw.store.db, { id: 'test' }, 'sor-banned-2');
+    const me = await new ApiClient(t.httpUrl, token).get<{ goLive: { reason: string }; statements: Array<{ text: string[]; ground: string }> }>('/api/v1/me');
+    expect(me.body.goLive.reason).toBe('banned');
+    const words = me.body.statements[0]!.text.join(' ');
+    expect(words).toContain('you are banned from live streaming until');
+    expect(words).toContain('ordered by a court');
+    expect(words).toContain('challenged before the courts');
+    expect(words).not.toMatch(DETECTION_INTERNALS);
+
+    expect((await t.api.post(`/api/v1/bans/${ban.body.ban.id}/lift`, { reason: 'order set aside on appeal' })).status).toBe(200);
+    await t.gw.accountability.syncNow();
+    for (const s of [first[0]!, second[0]!]) {
+      const after = await t.mod.get<StatementView & { overturnReason: string }>(`/api/v1/statements/${s.id}`);
+      expect(after.body).toMatchObject({ status: 'overturned', overturnReason: 'order set aside on appeal' });
+      expect(after.body.plain.join(' ')).toContain('This ban was lifted');
+    }
   });
 
   it('a moderator suspension on its own has a statement decided by a person, permanent as a termination', async () => {

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../gateway/admin/tokens.ts';
+import { StatementService } from '../../gateway/accountability/statements/service.ts';
+import { addBan, liftBan } from '../../gateway/identity/bans.ts';
 import { activeSuspensionsFor, suspendAccount, unsuspendAccount } from '../../gateway/enforcement/suspensions.ts';
 import { DomainError } from '../../gateway/errors.ts';
 import { addAccount, listAccounts, setIdentity } from '../../gateway/identity/accounts.ts';
@@ -112,6 +114,39 @@ for (const backend of backends) {
       await gate.refresh();
       expect(authorizePublish(gate, sha256Hex(k2.key), Date.now()).ok).toBe(true);
       await expect(unsuspendAccount(store.db, actor, 'st-p1', 'again')).rejects.toThrow(/no active suspension/);
+    });
+
+    it('statements of reasons: a person-wide suspension and a ban give every bound account one statement, with two nodes syncing at once', async () => {
+      const settings = { territorialScope: ['FR'], suspensionAs: 'account' as const, categories: {} };
+      const nodeA = new StatementService(store.db, settings, () => null);
+      const nodeB = new StatementService(other.db, settings, () => null);
+      await addAccount(store.db, actor, { handle: 'st-sor-1', verified: true, subject: 'idp:sor-person' });
+      await addAccount(store.db, actor, { handle: 'st-sor-2', verified: true, subject: 'idp:sor-person' });
+      const sus = await suspendAccount(store.db, actor, 'st-sor-1', { reason: 'r', durationSeconds: 3600, category: 'graphic-violence' });
+      const { ban } = await addBan(store.db, actor, { handle: 'st-sor-1', kind: 'court_order', legalReference: 'TJ Paris n° 1', reason: 'r' });
+      await Promise.all([nodeA.sync(), nodeB.sync()]);
+      // Verified as the same person afterwards: bound by both, found by the next sync.
+      await addAccount(store.db, actor, { handle: 'st-sor-3', verified: true, subject: 'idp:sor-person' });
+      await Promise.all([nodeA.sync(), nodeB.sync()]);
+      const rows = await store.db
+        .selectFrom('statements')
+        .innerJoin('accounts', 'accounts.id', 'statements.account_id')
+        .select(['statements.source_kind', 'statements.source_id', 'accounts.handle', 'statements.body', 'statements.status'])
+        .where('statements.source_id', 'in', [sus.id, ban.id])
+        .orderBy('accounts.handle')
+        .execute();
+      const pairs = rows.map((r) => `${r.source_kind}:${r.handle}`).sort();
+      expect(pairs).toEqual(['ban:st-sor-1', 'ban:st-sor-2', 'ban:st-sor-3', 'suspension:st-sor-1', 'suspension:st-sor-2', 'suspension:st-sor-3']);
+      for (const r of rows) {
+        const body = JSON.parse(r.body) as { category: string; decision_account: string };
+        expect(body.category).toBe(r.source_kind === 'ban' ? 'STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE' : 'STATEMENT_CATEGORY_VIOLENCE');
+        expect(body.decision_account).toBe(r.source_kind === 'ban' ? 'DECISION_ACCOUNT_TERMINATED' : 'DECISION_ACCOUNT_SUSPENDED');
+      }
+      await liftBan(store.db, actor, ban.id, 'set aside');
+      await unsuspendAccount(store.db, actor, 'st-sor-3', 'lifted');
+      await nodeB.sync();
+      const after = await store.db.selectFrom('statements').select('status').where('source_id', 'in', [sus.id, ban.id]).execute();
+      expect(after.map((r) => r.status)).toEqual(Array(6).fill('overturned'));
     });
 
     it('the audit log is append-only: UPDATE and DELETE on audit_log fail', async () => {

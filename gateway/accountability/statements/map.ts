@@ -1,4 +1,5 @@
 import type { DsaCategory, DsaKeyword, StatementSpec } from '../../../policy/dsa.ts';
+import { automatedReason, DETECTION_INTERNALS } from '../../enforcement/streamer-words.ts';
 
 /**
  * Statements of reasons (DSA Art. 17), as a pure mapping from what modgate decided to the fields of the
@@ -63,6 +64,19 @@ export interface Restriction {
   /** Facts of detection, one sentence each ("A sampled frame matched bank 'tve' at PDQ distance 4."). */
   facts: readonly string[];
   source: { type: SourceType; identity?: string };
+  /**
+   * What the streamer reads instead of `reason` and `facts`: the engine's reason and the detection facts carry
+   * distances, scores and bank names, which teach an evader how close they came (enforcement/streamer-words.ts).
+   * Absent (statements stored before these existed): derived, dropping whatever carries such internals.
+   */
+  plainReason?: string;
+  plainFacts?: readonly string[];
+  /** What restricted the account (absent: a decision); a ban or a suspension on its own is worded as such. */
+  kind?: 'decision' | 'suspension' | 'ban';
+  /** A court-ordered ban is contested before the courts, not by an appeal to the platform. */
+  courtOrdered?: boolean;
+  /** A person-wide suspension that came with a decision on another account of theirs: that decision is the one to appeal. */
+  viaDecision?: string;
 }
 
 export interface StatementSettings {
@@ -193,12 +207,18 @@ function when(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-/** The statement in plain words for the streamer (/me): what was done, why, on what ground, how it was decided. */
+/** The statement in plain words for the streamer (/me, /broadcast): what was done, why, on what ground, how it was decided, how to contest it. */
 export function plainWords(r: Restriction, s: DsaStatement, overturned: { at: number; reason: string } | null): string[] {
   const what: string[] = [];
   if (r.cut) what.push('your live stream was ended');
-  if (r.suspension) what.push(r.suspension.endsAt === null ? 'you can no longer go live' : `you cannot go live until ${when(r.suspension.endsAt)}`);
+  if (r.suspension) {
+    const term = r.suspension.endsAt === null ? '' : ` until ${when(r.suspension.endsAt)}`;
+    if (r.kind === 'ban') what.push(`you are banned from live streaming${term || ' until the ban is lifted'}`);
+    else what.push(r.suspension.endsAt === null ? 'you can no longer go live' : `you cannot go live${term}`);
+  }
   if (what.length === 0) what.push('your content was restricted');
+  const reason = r.plainReason ?? (r.automatedDecision && DETECTION_INTERNALS.test(r.reason) ? automatedReason(r.categories[0] ?? null) : r.reason);
+  const facts = r.plainFacts ?? r.facts.filter((f) => !DETECTION_INTERNALS.test(f));
   const ground =
     s.decision_ground === 'DECISION_GROUND_ILLEGAL_CONTENT'
       ? `We consider it illegal under ${s.illegal_content_legal_ground}. ${s.illegal_content_explanation}`
@@ -207,13 +227,18 @@ export function plainWords(r: Restriction, s: DsaStatement, overturned: { at: nu
     ? 'This was detected and decided automatically; a moderator may review it.'
     : r.automatedDetection
       ? 'This was detected automatically and decided by a moderator.'
-      : 'This was decided by a moderator.';
-  const lines = [`On ${when(r.decidedAt)} ${what.join(' and ')}: ${r.reason}`, ground, ...r.facts, how];
+      : r.courtOrdered
+        ? 'This was ordered by a court, not decided automatically.'
+        : 'This was decided by a moderator.';
+  const lines = [`On ${when(r.decidedAt)} ${what.join(' and ')}: ${reason}`, ground, ...facts, how];
   if (r.source.type !== 'SOURCE_VOLUNTARY') lines.push(r.source.identity ? `It followed a notice from ${r.source.identity}.` : 'It followed a notice.');
-  lines.push(
-    overturned
-      ? `This decision was overturned on ${when(overturned.at)}: ${overturned.reason}. It no longer counts against you.`
-      : 'You can appeal this decision (POST /api/v1/me/appeals).',
-  );
+  const restriction = r.kind === 'ban' ? 'ban' : r.kind === 'suspension' ? 'suspension' : 'decision';
+  if (overturned) {
+    const done = r.kind === 'decision' || r.kind === undefined ? 'overturned' : 'lifted';
+    lines.push(`This ${restriction} was ${done} on ${when(overturned.at)}: ${overturned.reason}. It no longer counts against you.`);
+  } else if (r.courtOrdered) lines.push('A court ordered it: it can be challenged before the courts, not by an appeal here.');
+  else if (r.kind === 'decision' || r.kind === undefined) lines.push('You can appeal this decision (POST /api/v1/me/appeals).');
+  else if (r.viaDecision) lines.push(`You can appeal decision ${r.viaDecision} from the account it was taken on (POST /api/v1/me/appeals).`);
+  else lines.push('It is not a decision you can appeal here; to contest it, write to the platform, quoting this statement.');
   return lines;
 }

@@ -5,16 +5,21 @@ import { newId } from '../../security/secrets.ts';
 import type { Database, DecisionRow, StatementRow, Suspension } from '../../store/schema.ts';
 import { VIEWER_REPORT_SOURCE } from '../reports/service.ts';
 import { manualFacts, type ManualOrigin } from '../../enforcement/manual.ts';
+import { automatedReason, categoryWords } from '../../enforcement/streamer-words.ts';
 import { buildStatement, plainWords, type DsaStatement, type Restriction, type StatementSettings } from './map.ts';
+import { banRestriction, boundAt, onAnotherAccount } from './person.ts';
 
 const REPORTS_SOURCE: Restriction['source'] = { type: 'SOURCE_ARTICLE_16', identity: 'viewers of the live stream (reports)' };
 
 /**
  * Makes a statement of reasons for every restriction, from the durable records: each enforced decision
- * that cut a stream or suspended live rights, and each suspension a moderator made on its own. Derived
- * after the fact (not inside the decision's transaction) so enforcement never waits on it and a crash
- * loses nothing: the next sync finds the decision without a statement. One statement per source (unique
- * index), so two nodes syncing at once cannot make two. An overturned decision updates its statement.
+ * that cut a stream or suspended live rights, each suspension a moderator (or a removal order) made on
+ * its own, and each ban of a person. A suspension or a ban binds the person, so every account of theirs
+ * gets its own statement, also one verified after the restriction (found by the next sync). Derived after
+ * the fact (not inside the decision's transaction) so enforcement never waits on it and a crash loses
+ * nothing: the next sync finds the restriction without a statement. One statement per source and account
+ * (unique index), so two nodes syncing at once cannot make two. An overturned decision, a lifted
+ * suspension and a lifted ban update their statements.
  */
 export class StatementService {
   constructor(
@@ -38,19 +43,107 @@ export class StatementService {
       .execute();
     for (const d of decisions) created += await this.fromDecision(d);
 
-    const suspensions = await this.db
-      .selectFrom('suspensions')
-      .leftJoin('statements', (j) => j.onRef('statements.source_id', '=', 'suspensions.id').on('statements.source_kind', '=', 'suspension'))
-      .selectAll('suspensions')
-      .where('suspensions.decision_id', 'is', null)
-      .where('statements.id', 'is', null)
-      .orderBy('suspensions.starts_at')
-      .limit(500)
-      .execute();
-    for (const s of suspensions) created += await this.fromSuspension(s);
+    created += await this.syncSuspensions();
+    created += await this.syncBans();
 
     const overturned = await this.applyOverturns();
     return { created, overturned };
+  }
+
+  /** Suspensions without a statement for an account they bind: the one issued on, and every other account of the person. */
+  private async syncSuspensions(): Promise<number> {
+    let created = 0;
+    const rows = await this.db
+      .selectFrom('suspensions')
+      .innerJoin('accounts', (j) =>
+        j.on((eb) =>
+          eb.or([
+            eb('accounts.id', '=', eb.ref('suspensions.account_id')),
+            eb.and([eb('suspensions.identity_subject', 'is not', null), eb('accounts.identity_subject', '=', eb.ref('suspensions.identity_subject'))]),
+          ]),
+        ),
+      )
+      .leftJoin('statements', (j) =>
+        j
+          .onRef('statements.source_id', '=', 'suspensions.id')
+          .on('statements.source_kind', '=', 'suspension')
+          .onRef('statements.account_id', '=', 'accounts.id'),
+      )
+      .selectAll('suspensions')
+      .select(['accounts.id as bound_id', 'accounts.created_at as bound_created_at', 'accounts.identity_changed_at as bound_identity_at'])
+      .where('statements.id', 'is', null)
+      // The account a decision was taken on has the decision's statement.
+      .where((eb) => eb.or([eb('suspensions.decision_id', 'is', null), eb('accounts.id', '!=', eb.ref('suspensions.account_id'))]))
+      // Another account of the person is bound only if it was theirs before the suspension was lifted or ended.
+      .where((eb) => {
+        const since = eb.fn.coalesce('accounts.identity_changed_at', 'accounts.created_at');
+        return eb.or([
+          eb('accounts.id', '=', eb.ref('suspensions.account_id')),
+          eb.and([
+            eb.or([eb('suspensions.lifted_at', 'is', null), eb('suspensions.lifted_at', '>', since)]),
+            eb.or([eb('suspensions.ends_at', 'is', null), eb('suspensions.ends_at', '>', since)]),
+          ]),
+        ]);
+      })
+      .orderBy('suspensions.starts_at')
+      .limit(500)
+      .execute();
+    for (const { bound_id, bound_created_at, bound_identity_at, ...s } of rows) {
+      if (bound_id === s.account_id) {
+        created += await this.fromSuspension(s);
+        continue;
+      }
+      const issued = await this.issuedRestriction(s);
+      // A decision's statement is made first (same sync); if it is not there yet, the next sync makes this one.
+      if (!issued) continue;
+      const at = boundAt(s.starts_at, { created_at: bound_created_at, identity_changed_at: bound_identity_at });
+      created += await this.insert('suspension', s.id, bound_id, null, onAnotherAccount(issued, s, at));
+    }
+    return created;
+  }
+
+  /** The restriction as it was issued on its own account: the decision's statement, or the suspension's own. */
+  private async issuedRestriction(s: Suspension): Promise<Restriction | null> {
+    if (!s.decision_id) return this.suspensionRestriction(s);
+    const row = await this.db
+      .selectFrom('statements')
+      .select('restriction')
+      .where('source_kind', '=', 'decision')
+      .where('source_id', '=', s.decision_id)
+      .executeTakeFirst();
+    return row ? (JSON.parse(row.restriction) as Restriction) : null;
+  }
+
+  /** Bans without a statement for an account of the person: every one, also accounts verified after the ban. */
+  private async syncBans(): Promise<number> {
+    let created = 0;
+    const rows = await this.db
+      .selectFrom('person_bans')
+      .innerJoin('accounts', 'accounts.identity_subject', 'person_bans.identity_subject')
+      .leftJoin('statements', (j) =>
+        j.onRef('statements.source_id', '=', 'person_bans.id').on('statements.source_kind', '=', 'ban').onRef('statements.account_id', '=', 'accounts.id'),
+      )
+      .selectAll('person_bans')
+      .select(['accounts.id as bound_id', 'accounts.created_at as bound_created_at', 'accounts.identity_changed_at as bound_identity_at'])
+      .where('statements.id', 'is', null)
+      .where('person_bans.starts_at', '<=', this.now())
+      .where((eb) => {
+        const since = eb.fn.coalesce('accounts.identity_changed_at', 'accounts.created_at');
+        return eb.and([
+          eb.or([eb('person_bans.lifted_at', 'is', null), eb('person_bans.lifted_at', '>', since)]),
+          eb.or([eb('person_bans.ends_at', 'is', null), eb('person_bans.ends_at', '>', since)]),
+        ]);
+      })
+      .orderBy('person_bans.starts_at')
+      .limit(500)
+      .execute();
+    for (const { bound_id, bound_created_at, bound_identity_at, ...b } of rows) {
+      const at = boundAt(b.starts_at, { created_at: bound_created_at, identity_changed_at: bound_identity_at });
+      // Bound before the ban began: the ban itself applied to it (not a later verification).
+      const fromStart = at === b.starts_at;
+      created += await this.insert('ban', b.id, bound_id, null, banRestriction(b, at, this.settings, fromStart));
+    }
+    return created;
   }
 
   private async fromDecision(d: DecisionRow): Promise<number> {
@@ -71,6 +164,13 @@ export class StatementService {
     const classified = sources.some((s) => s !== VIEWER_REPORT_SOURCE);
     // A person's cut (gateway/enforcement/manual.ts): not automated; its source is its origin.
     const manual = automated ? null : manualFacts(d.evidence);
+    const categories = [
+      ...(manual?.category ? [manual.category] : []),
+      ...matchCategories,
+      ...(rule?.match.category ?? []),
+      ...(strike ? [strike.category] : []),
+    ];
+    const facts = manual ? [await this.manualFact(manual.origin)] : signals.map(describeSignal);
     const restriction: Restriction = {
       puid: '',
       contentAt: stream?.started_at ?? d.decided_at,
@@ -78,11 +178,15 @@ export class StatementService {
       cut: actions.cut,
       suspension: actions.suspend ? { endsAt: actions.suspend.untilMs } : null,
       reason: d.reason,
+      // The engine's reason is written for moderators (rule, distances, limits); the streamer reads the kind of content.
+      plainReason: automated ? automatedReason(categories[0] ?? null) : d.reason,
       automatedDetection: automated && (!onNotice || classified),
       automatedDecision: automated,
       ruleSpec: rule?.statement,
-      categories: [...(manual?.category ? [manual.category] : []), ...matchCategories, ...(rule?.match.category ?? []), ...(strike ? [strike.category] : [])],
-      facts: manual ? [await this.manualFact(manual.origin)] : signals.map(describeSignal),
+      categories,
+      facts,
+      plainFacts: manual ? facts : signals.map(describeSignalPlainly),
+      kind: 'decision',
       source: manual ? await this.manualSource(manual.origin) : onNotice ? REPORTS_SOURCE : { type: 'SOURCE_VOLUNTARY' },
     };
     return this.insert('decision', d.id, d.account_id, d.id, restriction);
@@ -111,6 +215,10 @@ export class StatementService {
   }
 
   private async fromSuspension(s: Suspension): Promise<number> {
+    return this.insert('suspension', s.id, s.account_id, null, await this.suspensionRestriction(s));
+  }
+
+  private async suspensionRestriction(s: Suspension): Promise<Restriction> {
     // A suspension carried out under a removal order states the order as its source and ground.
     const order = s.created_by.startsWith('order:')
       ? await this.db.selectFrom('removal_orders').selectAll().where('id', '=', s.created_by.slice('order:'.length)).executeTakeFirst()
@@ -124,11 +232,13 @@ export class StatementService {
       reason: s.reason,
       automatedDetection: false,
       automatedDecision: false,
-      categories: order ? ['terrorist-violent-extremism'] : [],
+      // What the moderator said it was for (the API's `category`), else an order's terrorist content.
+      categories: s.category ? [s.category] : order ? ['terrorist-violent-extremism'] : [],
       facts: order ? [`Removal order ${order.reference} of ${order.authority} (${order.member_state}) under ${order.legal_basis}.`] : [],
       source: order ? { type: 'SOURCE_TYPE_OTHER_NOTIFICATION', identity: `${order.authority} (${order.member_state})` } : { type: 'SOURCE_VOLUNTARY' },
+      kind: 'suspension',
     };
-    return this.insert('suspension', s.id, s.account_id, null, restriction);
+    return restriction;
   }
 
   /** The stored signals the decision cites (best effort: signals are stored in batches and may lag). */
@@ -140,7 +250,13 @@ export class StatementService {
     return rows.map((r) => JSON.parse(r.body) as StoredSignal);
   }
 
-  private async insert(kind: 'decision' | 'suspension', sourceId: string, accountId: string, decisionId: string | null, r: Restriction): Promise<number> {
+  private async insert(
+    kind: 'decision' | 'suspension' | 'ban',
+    sourceId: string,
+    accountId: string,
+    decisionId: string | null,
+    r: Restriction,
+  ): Promise<number> {
     const now = this.now();
     const id = newId('sor', now);
     // The puid is the statement's own id: unique per restriction, stable across retries, [a-zA-Z0-9-_].
@@ -169,7 +285,7 @@ export class StatementService {
         submitted_at: null,
         last_error: null,
       })
-      .onConflict((oc) => oc.columns(['source_kind', 'source_id']).doNothing())
+      .onConflict((oc) => oc.columns(['source_kind', 'source_id', 'account_id']).doNothing())
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0 ? 1 : 0;
   }
@@ -184,20 +300,20 @@ export class StatementService {
       .where('decisions.review_status', '=', 'overturned')
       .limit(500)
       .execute();
-    // A suspension a moderator (or an order) made on its own is reversed by lifting it: its statement says so.
+    // A suspension (of this account or person-wide) and a ban are reversed by lifting them: their statements say so.
     const lifted = await this.db
       .selectFrom('statements')
-      .innerJoin('suspensions', 'suspensions.id', 'statements.source_id')
-      .select([
+      .leftJoin('suspensions', (j) => j.onRef('suspensions.id', '=', 'statements.source_id').on('statements.source_kind', '=', 'suspension'))
+      .leftJoin('person_bans', (j) => j.onRef('person_bans.id', '=', 'statements.source_id').on('statements.source_kind', '=', 'ban'))
+      .select((eb) => [
         'statements.id',
         'statements.body',
         'statements.restriction',
-        'suspensions.lifted_at as reviewed_at',
-        'suspensions.lift_reason as review_reason',
+        eb.fn.coalesce('suspensions.lifted_at', 'person_bans.lifted_at').as('reviewed_at'),
+        eb.fn.coalesce('suspensions.lift_reason', 'person_bans.lift_reason').as('review_reason'),
       ])
-      .where('statements.source_kind', '=', 'suspension')
       .where('statements.status', '=', 'in_force')
-      .where('suspensions.lifted_at', 'is not', null)
+      .where((eb) => eb.or([eb('suspensions.lifted_at', 'is not', null), eb('person_bans.lifted_at', 'is not', null)]))
       .limit(500)
       .execute();
     rows.push(...lifted);
@@ -236,6 +352,14 @@ function describeSignal(s: StoredSignal): string {
   if (s.match)
     return `At ${at} UTC a sampled frame matched known content in bank '${s.match.bank}' (category ${s.match.category}) at PDQ distance ${s.match.distance}.`;
   return `At ${at} UTC the ${s.source} classifier scored a sampled frame ${s.score?.toFixed(2) ?? '?'} for '${s.label}'.`;
+}
+
+/** A detection fact as the streamer reads it: when and what kind of content, never banks, distances or scores. */
+function describeSignalPlainly(s: StoredSignal): string {
+  const at = new Date(s.observedAt).toISOString().slice(11, 19);
+  if (s.source === VIEWER_REPORT_SOURCE) return `At ${at} UTC a viewer reported the stream (${s.label.replace(/_/g, ' ')}).`;
+  if (s.match) return `At ${at} UTC a frame of the stream matched known ${categoryWords(s.match.category)}.`;
+  return `At ${at} UTC automated moderation found ${categoryWords(s.label)} in a frame of the stream.`;
 }
 
 export function statementsOf(db: Kysely<Database>, accountId: string, limit = 50): Promise<StatementRow[]> {

@@ -15,6 +15,7 @@ export const SuspensionView = z
     liftedAt: IsoTimeOrNull,
     liftedBy: z.string().nullable(),
     liftReason: z.string().nullable(),
+    category: z.string().nullable().describe('What it was for (a bank or strike category); null: not said'),
   })
   .meta({ id: 'Suspension' });
 
@@ -30,6 +31,7 @@ export function suspensionView(s: Suspension): z.infer<typeof SuspensionView> {
     liftedAt: isoOrNull(s.lifted_at),
     liftedBy: s.lifted_by,
     liftReason: s.lift_reason,
+    category: s.category,
   };
 }
 
@@ -46,4 +48,5 @@ export const SuspensionRowSchema = z.object({
   lifted_at: z.number().nullable(),
   lifted_by: z.string().nullable(),
   lift_reason: z.string().nullable(),
+  category: z.string().nullable(),
 });

@@ -59,6 +59,8 @@ const SuspensionSchema = z.object({
   lifted_at: num.nullable(),
   lifted_by: z.string().nullable(),
   lift_reason: z.string().nullable(),
+  // Units written before migration 0043 carry no category.
+  category: z.string().nullable().default(null),
 }) satisfies z.ZodType<Suspension>;
 
 const AuditSchema = z.object({
