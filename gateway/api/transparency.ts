@@ -19,7 +19,7 @@ export function transparencyRoutes(app: ApiApp, ctx: ApiContext): void {
     config: { auth: 'operator' },
     schema: {
       summary:
-        'Transparency report for a period [from, to): own-initiative measures, automation, accuracy, appeals, suspensions, removal orders, viewer reports, time to cut',
+        'Transparency report for a period [from, to): own-initiative measures, automation, accuracy, appeals, suspensions, bans of a person, removal orders, viewer reports, time to cut (modgate’s own layout, not the Implementing Regulation 2024/2835 template)',
       tags: ['accountability'],
       querystring: z.object({ from: When, to: When, format: z.enum(['json', 'csv']).default('json') }).strict(),
       response: {

@@ -157,6 +157,30 @@ beforeAll(async () => {
       sus('sus_s3', 'token:mod-1', T + 31 * 24 * H, null),
     ])
     .execute();
+  const ban = (id: string, kind: 'court_order' | 'platform', at: number, ends: number | null, lifted: number | null) => ({
+    id,
+    identity_subject: 'idp:fixture-person',
+    kind,
+    legal_reference: kind === 'court_order' ? 'TJ Paris, n° 26/1' : null,
+    authority: null,
+    reason: 'x',
+    category: null,
+    starts_at: at,
+    ends_at: ends,
+    created_by: 'token:op',
+    created_at: at,
+    lifted_at: lifted,
+    lifted_by: lifted ? 'token:op' : null,
+    lift_reason: lifted ? 'x' : null,
+  });
+  await db
+    .insertInto('person_bans')
+    .values([
+      ban('ban_b1', 'court_order', T + 4 * H, T + 180 * 24 * H, null),
+      ban('ban_b2', 'platform', T + 7 * H, null, T + 8 * H),
+      ban('ban_b3', 'platform', T - H, null, null), // before the period
+    ])
+    .execute();
   const appeal = (id: string, dec: string, at: number, status: 'open' | 'upheld' | 'overturned', decided: number | null) => ({
     id,
     decision_id: dec,
@@ -261,6 +285,8 @@ const EXPECTED = {
   appeals: { received: 3, open: 1, upheld: 1, overturned: 1, medianMsToDecide: 45 * MIN },
   // d1 (policy, temporary), d2 (policy, permanent), s1 (moderator, temporary), s2 (order, permanent); s3 is after the period.
   suspensions: { total: 4, temporary: 2, permanent: 2, byOrigin: { policy: 2, moderator: 1, removal_order: 1 } },
+  // b1 (court order, 180 days) and b2 (platform, permanent, lifted); b3 started before the period.
+  personBans: { total: 2, courtOrdered: 1, platform: 1, temporary: 1, permanent: 1, lifted: 1 },
   // acknowledged after 5, 10, 15 min (median 10); executed after 20 and 90 min (median 55); o2 open past its deadline, o3 late.
   removalOrders: {
     received: 3,
@@ -318,6 +344,7 @@ describe('transparency report', () => {
     expect(csv.body).toContain('timeToCut,p95Ms,4000\n');
     expect(csv.body).toContain('removalOrders,byMemberState.FR,2\n');
     expect(csv.body).toContain('appeals,medianMsToDecide,2700000\n');
+    expect(csv.body).toContain('personBans,courtOrdered,1\n');
     expect((await t.mod.get(`/api/v1/transparency?from=${FROM}&to=${TO}`)).status).toBe(403);
     expect((await t.api.get(`/api/v1/transparency?from=${TO}&to=${FROM}`)).status).toBe(400);
 

@@ -68,7 +68,7 @@ export function Transparency(): JSX.Element {
     <>
       <PageHead
         title="Transparency report"
-        sub="DSA Art. 15 and 24 counts for a period (UTC days): own-initiative measures, automation, accuracy, appeals, suspensions, orders, notices"
+        sub="DSA Art. 15 and 24 counts for a period (UTC days): own-initiative measures, automation, accuracy, appeals, suspensions, bans, orders, notices (modgate’s own layout, not the 2024/2835 template)"
         actions={
           <>
             <Button
@@ -220,6 +220,19 @@ function ReportView(props: { r: TransparencyReport }): JSX.Element {
             ['Total', r.suspensions.total],
             ['Temporary', r.suspensions.temporary],
             ['Permanent', r.suspensions.permanent],
+          ]}
+        />
+      </Card>
+      <Card title="Bans of a person">
+        <Figures
+          testid="bans"
+          items={[
+            ['Total', r.personBans.total],
+            ['Court-ordered', r.personBans.courtOrdered],
+            ['Platform', r.personBans.platform],
+            ['Temporary', r.personBans.temporary],
+            ['Permanent', r.personBans.permanent],
+            ['Lifted', r.personBans.lifted],
           ]}
         />
       </Card>

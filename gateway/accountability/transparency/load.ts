@@ -8,7 +8,7 @@ import { transparencyReport, type PeriodFacts, type TransparencyReport } from '.
 export async function loadPeriodFacts(db: Kysely<Database>, period: { from: number; to: number; asOf?: number }, policy: Policy | null): Promise<PeriodFacts> {
   const { from, to } = period;
   const ruleSource = new Map((policy?.rules ?? []).map((r) => [r.id, r.match.source]));
-  const [decisions, statements, suspensions, appeals, orders, reports] = await Promise.all([
+  const [decisions, statements, suspensions, appeals, orders, reports, bans] = await Promise.all([
     db.selectFrom('decisions').selectAll().where('shadow', '=', 0).where('decided_at', '>=', from).where('decided_at', '<', to).execute(),
     db
       .selectFrom('statements')
@@ -27,6 +27,7 @@ export async function loadPeriodFacts(db: Kysely<Database>, period: { from: numb
     db.selectFrom('appeals').select(['created_at', 'status', 'decided_at']).where('created_at', '>=', from).where('created_at', '<', to).execute(),
     db.selectFrom('removal_orders').selectAll().where('received_at', '>=', from).where('received_at', '<', to).execute(),
     db.selectFrom('viewer_reports').selectAll().where('created_at', '>=', from).where('created_at', '<', to).execute(),
+    db.selectFrom('person_bans').select(['starts_at', 'ends_at', 'kind', 'lifted_at']).where('starts_at', '>=', from).where('starts_at', '<', to).execute(),
   ]);
   const category = new Map(statements.map((s) => [s.decision_id!, (JSON.parse(s.body) as { category?: string }).category ?? null]));
   const restricting = decisions.filter((d) => {
@@ -75,6 +76,7 @@ export async function loadPeriodFacts(db: Kysely<Database>, period: { from: numb
       executedAt: o.executed_at,
       status: o.status,
     })),
+    bans: bans.map((b) => ({ startsAt: b.starts_at, endsAt: b.ends_at, kind: b.kind, liftedAt: b.lifted_at })),
     reports: reports.map((r) => {
       const after = cuts.filter((c) => c.stream_id === r.stream_id && c.decided_at >= r.created_at).map((c) => c.decided_at);
       return {
