@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { DEFAULT_POLICY_FILE } from '../../gateway/enforcement/policy-store.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/gateway.ts';
+import { makeFile } from '../helpers/ffmpeg-publisher.ts';
+import { wsPublish } from '../helpers/ws-publisher.ts';
 import { browserSkipReason, launchChromium, signIn, startConsoleFixture, watchPageErrors, type ConsoleFixture } from './fixture.ts';
 
 const skip = await browserSkipReason();
@@ -20,12 +23,12 @@ describe.skipIf(skip !== null)('the console updated by push, in Chromium', () =>
     await f?.stop();
   });
 
-  const open = async (path: string): Promise<{ page: Page; errs: string[]; requests: string[] }> => {
+  const open = async (to: string): Promise<{ page: Page; errs: string[]; requests: string[] }> => {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
     page.setDefaultTimeout(30_000);
     const errs = watchPageErrors(page);
     await signIn(page, f.base, f.moderatorToken);
-    await page.goto(`${f.base}${path}`);
+    await page.goto(`${f.base}${to}`);
     await page.locator('.push-note').waitFor({ state: 'detached' }); // push connected
     const requests: string[] = [];
     page.on('request', (r) => requests.push(new URL(r.url()).pathname));
@@ -70,27 +73,77 @@ describe.skipIf(skip !== null)('the console updated by push, in Chromium', () =>
     expect(errs).toEqual([]);
   }, 240_000);
 
-  it("a stream's page plays an RTMP stream live (HTTP-FLV in mpegts.js, token in the header; WebSocket streams: test/live/flv-egress.test.ts)", async () => {
-    const key = await f.account('watchme');
-    const pub = f.publish(key, { durationSec: 120 });
+  /** Waits until the stream page's <video> really plays: decoded frames, current data, and its clock advancing. */
+  const expectPlaying = async (page: Page) => {
+    const video = page.getByTestId('player');
+    const playback = () =>
+      video.evaluate((v) => {
+        const el = v as unknown as { currentTime: number; readyState: number; getVideoPlaybackQuality(): { totalVideoFrames: number } };
+        return { t: el.currentTime, ready: el.readyState, frames: el.getVideoPlaybackQuality().totalVideoFrames };
+      });
+    await expect.poll(async () => (await playback()).frames, { timeout: 90_000 }).toBeGreaterThan(10);
+    const first = await playback();
+    expect(first.ready).toBeGreaterThanOrEqual(2); // HAVE_CURRENT_DATA: a picture is there to show
+    await expect.poll(async () => (await playback()).t, { timeout: 60_000 }).toBeGreaterThan(first.t + 0.5);
+    expect(await video.getAttribute('data-state')).toBe('playing');
+  };
+
+  /** Opens the stream page of `account`'s live stream and records the player's HTTP-FLV requests. */
+  const watch = async (account: string) => {
     const live = await waitFor(
-      async () => (await f.api.get<{ streams: Array<{ id: string; account: string }> }>('/api/v1/streams')).body.streams.find((s) => s.account === 'watchme'),
-      30_000,
-      'watchme live',
+      async () =>
+        (await f.api.get<{ streams: Array<{ id: string; account: string; watch: { flv: string | null } }> }>('/api/v1/streams')).body.streams.find(
+          (s) => s.account === account,
+        ),
+      60_000,
+      `${account} live`,
     );
-    const { page, errs } = await open(`/streams/${live.id}`);
+    expect(live.watch.flv).toBe(`/api/v1/streams/${live.id}/live.flv`);
+    const opened = await open(`/streams/${live.id}`);
     const flvRequests: Array<{ url: string; auth: string | undefined }> = [];
-    page.on('request', (r) => {
+    opened.page.on('request', (r) => {
       if (r.url().includes('live.flv')) flvRequests.push({ url: r.url(), auth: r.headers().authorization });
     });
-    await page.reload();
-    const video = page.getByTestId('player');
-    await expect.poll(() => video.evaluate((v) => (v as unknown as { currentTime: number }).currentTime), { timeout: 60_000 }).toBeGreaterThan(0.5);
-    expect(await video.getAttribute('data-state')).toBe('playing');
+    await opened.page.reload();
+    return { ...opened, flvRequests };
+  };
+
+  it("a stream's page plays an RTMP stream live (HTTP-FLV relayed, in mpegts.js, token in the header, not the URL)", async () => {
+    const key = await f.account('watchme');
+    const pub = f.publish(key, { durationSec: 120 });
+    const { page, errs, flvRequests } = await watch('watchme');
+    await expectPlaying(page);
     expect(flvRequests[0]?.auth).toBe(`Bearer ${f.moderatorToken}`);
     expect(flvRequests[0]?.url).not.toContain(f.moderatorToken);
     await pub.stop();
     expect(errs).toEqual([]);
+  }, 240_000);
+
+  it("a stream's page plays a WebSocket-ingested (WebM VP8 + Opus) stream live: the gateway transcodes it to HTTP-FLV for mpegts.js", async () => {
+    // A browser's MediaRecorder stream as the WebSocket ingest takes it; a plain colour (testsrc2 is what the bank holds).
+    const webm = await makeFile({
+      file: path.join(f.dir, 'browser.webm'),
+      ffmpegPath: f.ffmpeg.path,
+      width: 320,
+      height: 180,
+      rate: 15,
+      durationSec: 90,
+      gopSec: 1,
+      pattern: { color: 'seagreen' },
+      audio: true,
+    });
+    const key = await f.account('wswatch');
+    const pub = wsPublish({ url: `ws://127.0.0.1:${f.gw.httpPort}/ingest`, streamKey: key, file: webm, fileDurationSec: 90 });
+    try {
+      expect(await pub.accepted).toMatch(/^str_/);
+      const { page, errs, flvRequests } = await watch('wswatch');
+      await expectPlaying(page);
+      expect(flvRequests[0]?.auth).toBe(`Bearer ${f.moderatorToken}`);
+      expect(await page.getByText('browser (WebSocket)').count()).toBe(1);
+      expect(errs).toEqual([]);
+    } finally {
+      await pub.close();
+    }
   }, 240_000);
 
   it('an operator rolls the policy back to the shipped default from the versions list', async () => {
