@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DETECTION_INTERNALS } from '../../gateway/enforcement/streamer-words.ts';
 import { waitFor } from '../helpers/gateway.ts';
 import { browserSkipReason, FAKE_MEDIA_ARGS, launchChromium, signIn, startConsoleFixture, watchPageErrors, type ConsoleFixture } from './fixture.ts';
 
@@ -201,7 +202,7 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
     expect(errs).toEqual([]);
   }, 120_000);
 
-  it('/broadcast goes live from the fake camera; a suspension shows in plain words with its end, without detection internals', async () => {
+  it('/broadcast goes live from the fake camera; a suspension shows in plain words with its end and its statement of reasons, without detection internals', async () => {
     const key = await f.account('wren');
     const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const page = await ctx.newPage();
@@ -219,6 +220,7 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
     const suspended = await f.api.post<{ suspension: { endsAt: string } }>('/api/v1/accounts/wren/suspend', {
       reason: 'Repeated spam after warnings',
       durationSeconds: 7 * 86_400,
+      category: 'spam',
     });
     expect(suspended.status).toBe(200);
     const end = page.getByTestId('end-explanation');
@@ -228,14 +230,51 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
     expect(endText).toMatch(/^The suspension ends /);
     expect(await page.getByTestId('live-status').textContent()).toBe('OFFLINE');
 
+    // The suspension's statement of reasons is made (as the outbox's next pass would) before the streamer looks.
+    expect((await f.api.post('/api/v1/statements/flush')).status).toBe(200);
     const token = (await f.api.post<{ accountToken: string }>('/api/v1/accounts/wren/token')).body.accountToken;
     await page.getByLabel('Streamer token').fill(token);
     await page.getByRole('button', { name: 'Show my status' }).click();
     await page.getByTestId('me-suspension').waitFor();
     expect(await page.getByTestId('me-suspension').textContent()).toMatch(/suspended until .*decided by a moderator/s);
+    const statement = (await page.getByTestId('me-statements').textContent()) ?? '';
+    expect(statement).toContain('you cannot go live until');
+    expect(statement).toContain('Repeated spam after warnings');
+    expect(statement).toContain('This was decided by a moderator.');
+    expect(statement).not.toMatch(DETECTION_INTERNALS);
     const body = (await page.locator('body').textContent()) ?? '';
     expect(body).not.toMatch(/distance|hash_match|bke_/);
     expect(errs).toEqual([]);
     await ctx.close();
   }, 180_000);
+
+  it('/broadcast tells a streamer banned by court order why, with the statement of reasons for their account', async () => {
+    await f.account('heron');
+    const ban = await f.api.post('/api/v1/bans', {
+      handle: 'heron',
+      kind: 'court_order',
+      legalReference: 'TJ Paris, 12 nov. 2026, n° 26/01234 (loi SREN art. 5)',
+      authority: 'Tribunal judiciaire de Paris',
+      reason: 'bannissement: six months',
+      endsAt: new Date(Date.now() + 180 * 86_400_000).toISOString(),
+    });
+    expect(ban.status).toBe(201);
+    expect((await f.api.post('/api/v1/statements/flush')).status).toBe(200);
+    const token = (await f.api.post<{ accountToken: string }>('/api/v1/accounts/heron/token')).body.accountToken;
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(30_000);
+    const errs = watchPageErrors(page);
+    await page.goto(`${f.base}/broadcast`);
+    await page.getByLabel('Streamer token').fill(token);
+    await page.getByRole('button', { name: 'Show my status' }).click();
+    await page.getByTestId('me-suspension').waitFor();
+    expect(await page.getByTestId('me-suspension').textContent()).toMatch(/banned from live streaming by court order \(TJ Paris.*\) until /);
+    const statement = (await page.getByTestId('me-statements').textContent()) ?? '';
+    expect(statement).toContain('you are banned from live streaming until');
+    expect(statement).toContain('TJ Paris, 12 nov. 2026');
+    expect(statement).toContain('challenged before the courts');
+    expect(errs).toEqual([]);
+    await ctx.close();
+  }, 120_000);
 });

@@ -219,6 +219,17 @@ export interface StreamerStatus {
     notAppealableBecause: string | null;
     appeal: { id: string; status: string; createdAt: string; outcome: { result: string; reason: string | null; decidedAt: string | null } | null } | null;
   }>;
+  /** Statements of reasons (DSA Art. 17) in plain words, newest first (gateway/api/streamer.ts StreamerStatement). */
+  statements: Array<{
+    id: string;
+    decisionId: string | null;
+    decidedAt: string;
+    status: 'in_force' | 'overturned';
+    text: string[];
+    ground: 'illegal_content' | 'incompatible_content';
+    category: string;
+    automatedDecision: boolean;
+  }>;
 }
 
 /** GET /api/v1/stats (the route's zod schema: gateway/api/stats.ts). */

@@ -310,7 +310,10 @@ function MeView(props: { me: StreamerStatus; api: ReturnType<typeof streamerApi>
         ? 'Your account has no stream key; ask the platform for one.'
         : me.goLive.reason === 'not_verified' || me.goLive.reason === 'identity_revoked'
           ? 'Live streaming needs a verified identity.'
-          : null;
+          : // A ban of the person or the minimum age: the gateway's own words (the ban's court order and end, the age).
+            me.goLive.reason === 'banned' || me.goLive.reason === 'under_age' || me.goLive.reason === 'age_unverified'
+            ? `${me.goLive.message.charAt(0).toUpperCase()}${me.goLive.message.slice(1)}.`
+            : null;
   return (
     <div data-testid="me">
       <p>
@@ -412,6 +415,27 @@ function MeView(props: { me: StreamerStatus; api: ReturnType<typeof streamerApi>
             ))}
           </ul>
           <p class="muted small">You may appeal each decision once. If it is overturned, its strike is removed and you may go live again at once.</p>
+        </>
+      )}
+      {me.statements.length > 0 && (
+        <>
+          <h3>Statements of reasons</h3>
+          <p class="muted small">Why each restriction on your account was made, on what ground and how it was decided (EU Digital Services Act, Art. 17).</p>
+          <ul class="me-statements" data-testid="me-statements">
+            {me.statements.map((st) => (
+              <li key={st.id} data-statement={st.id}>
+                <div>
+                  <strong>{dateTimeText(st.decidedAt)}</strong>
+                  {st.status === 'overturned' ? <span class="text-good"> · overturned</span> : null}
+                </div>
+                {st.text.map((line, i) => (
+                  <p key={i} class="small">
+                    {line}
+                  </p>
+                ))}
+              </li>
+            ))}
+          </ul>
         </>
       )}
     </div>
