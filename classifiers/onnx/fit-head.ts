@@ -63,12 +63,13 @@ export interface FitHeadReport {
   embeddingMs: number;
 }
 
-interface Sample {
+export interface Sample {
   file: string;
   label: 0 | 1;
 }
 
-async function listImages(dir: string, label: 0 | 1, skipped: string[]): Promise<Sample[]> {
+/** The images of a folder (non-recursive, sorted), labelled; other files go to `skipped`. */
+export async function listImages(dir: string, label: 0 | 1, skipped: string[]): Promise<Sample[]> {
   const names = (await readdir(dir, { withFileTypes: true }))
     .filter((e) => e.isFile())
     .map((e) => e.name)

@@ -31,6 +31,27 @@ export function registerModelCommands(program: Command, kit: CliKit): void {
       },
     );
   kit
+    .withGlobals(
+      model
+        .command('eval <manifest>')
+        .description("a deployed head's precision and recall on labelled frames it was not fitted on (held-out videos' frames; docs/violence-head.md)"),
+    )
+    .requiredOption('--positive <dir>', 'frames that violate')
+    .requiredOption('--negative <dir>', 'frames that do not')
+    .option('--threshold <score>', "decision threshold (default: the head's suggested threshold from its fit-report.json, else 0.5)", (v) => Number(v))
+    .option('--signal <source/label>', "the signal to score (default: the manifest's first)")
+    .action(async (manifestPath: string, opts: { positive: string; negative: string; threshold?: number; signal?: string; json?: boolean }) => {
+      const { evalHead, formatEvalReport } = await import('../../classifiers/onnx/eval-head.ts');
+      const report = await evalHead({
+        manifest: manifestPath,
+        positiveDir: opts.positive,
+        negativeDir: opts.negative,
+        ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      kit.out(opts, report, formatEvalReport(report));
+    });
+  kit
     .withGlobals(model.command('check <manifest>').description('validate a manifest and load its model (shapes, one dummy inference)'))
     .action(async (manifestPath: string, opts: object) => {
       const [{ loadManifest }, { OnnxClassifier }] = await Promise.all([

@@ -5,6 +5,7 @@ import { deflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evalHead, formatEvalReport } from '../../classifiers/onnx/eval-head.ts';
 import { fitHead, type FitHeadReport } from '../../classifiers/onnx/fit-head.ts';
 import { decodePng } from '../../classifiers/onnx/image-io.ts';
 import { fitLogistic, predict } from '../../classifiers/onnx/logistic.ts';
@@ -162,6 +163,30 @@ describe('fit-head', () => {
       await clf.close();
     }
   });
+
+  it('model eval: the deployed head measured on held-out frames it never saw, at its suggested threshold', async () => {
+    // "Held-out videos": new scenes of both classes, plus two blue scenes filed as positives (labelling
+    // mistakes an operator's set will have), so the printed counts are checked, not just a perfect score.
+    const held = path.join(dir, 'held');
+    for (const [cls, colour, n] of [
+      ['pos', 'red', 8],
+      ['neg', 'blue', 10],
+    ] as const) {
+      await mkdir(path.join(held, cls), { recursive: true });
+      for (let i = 0; i < n; i++) await writeFile(path.join(held, cls, `${i}.ppm`), ppm(scene(colour, 9000 + i * 13 + (colour === 'red' ? 0 : 1)), 160, 120));
+    }
+    for (let i = 0; i < 2; i++) await writeFile(path.join(held, 'pos', `mislabelled-${i}.ppm`), ppm(scene('blue', 9500 + i), 160, 120));
+    const r = await evalHead({ manifest: report.manifestPath, positiveDir: path.join(held, 'pos'), negativeDir: path.join(held, 'neg') });
+    expect(r.thresholdFrom).toBe('fit-report');
+    expect(r.threshold).toBeCloseTo(report.suggestedThreshold, 6);
+    expect(r.counts).toEqual({ positive: 10, negative: 10 });
+    expect(r.atThreshold).toMatchObject({ tp: 8, fn: 2, fp: 0, tn: 10, precision: 1, recall: 0.8 });
+    expect(r.falseNegatives.map((f) => path.basename(f)).sort()).toEqual(['mislabelled-0.ppm', 'mislabelled-1.ppm']);
+    expect(formatEvalReport(r)).toMatch(/precision 100\.0%, recall 80\.0%/);
+    await expect(
+      evalHead({ manifest: report.manifestPath, positiveDir: path.join(held, 'pos'), negativeDir: path.join(held, 'neg'), threshold: Number('x') }),
+    ).rejects.toThrow(RangeError);
+  }, 120_000);
 
   it('refuses a folder with fewer than two images', async () => {
     const empty = path.join(dir, 'empty');
