@@ -528,6 +528,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       log,
       version: VERSION,
       banks,
+      ...(copy ? { copy } : {}),
       policies,
       evidence,
       metrics: metrics.registry,

@@ -19,6 +19,7 @@ import type { FlvEgress } from '../live/flv-egress.ts';
 import type { LiveStatus } from '../live/status.ts';
 import type { ExchangeRunner } from '../exchanges/runner.ts';
 import type { CrisisService } from '../crisis/service.ts';
+import type { CopyDescriber } from '../../classifiers/copy/describer.ts';
 
 export interface ApiContext {
   store: Store;
@@ -35,6 +36,8 @@ export interface ApiContext {
   log: Logger;
   version: string;
   banks: HashBankIndex;
+  /** The copy descriptor, when it runs: descriptors for content being banked (a confirmed decision's frames) and its index. */
+  copy?: { describer: CopyDescriber; index: { refresh(): Promise<unknown> } };
   policies: PolicyStore;
   evidence: EvidenceStore;
   metrics?: Registry;

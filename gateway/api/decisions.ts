@@ -16,9 +16,9 @@ const Decisions = z.object({ decisions: z.array(DecisionView) });
 /** Review: the queue, decisions with their evidence, and a moderator's confirm or overturn. */
 export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
   const db = ctx.store.db;
-  const loadFacts = async (d: DecisionRow) => {
-    const facts = await Promise.all(evidenceRefs(d).map((r) => ctx.evidence.read(r)));
-    return facts.filter((f) => f !== null).map((f) => f.facts);
+  const loadEvidence = async (d: DecisionRow) => {
+    const found = await Promise.all(evidenceRefs(d).map((r) => ctx.evidence.read(r)));
+    return found.filter((f) => f !== null);
   };
   const getDecision = async (id: string) => {
     const d = await db.selectFrom('decisions').selectAll().where('id', '=', id).executeTakeFirst();
@@ -95,9 +95,9 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
       const [strikes, suspensions, facts] = await Promise.all([
         db.selectFrom('strikes').selectAll().where('decision_id', '=', d.id).execute(),
         db.selectFrom('suspensions').selectAll().where('decision_id', '=', d.id).execute(),
-        loadFacts(d),
+        loadEvidence(d),
       ]);
-      return { ...(await decisionViews(db, [d]))[0]!, evidenceFacts: facts, strikes, suspensions };
+      return { ...(await decisionViews(db, [d]))[0]!, evidenceFacts: facts.map((f) => f.facts), strikes, suspensions };
     },
   });
 
@@ -148,11 +148,12 @@ export function decisionRoutes(app: ApiApp, ctx: ApiContext): void {
       const res = await confirmDecision(db, req.principal.actor, d.id, {
         reason: req.body.reason,
         addToBank: req.body.addToBank,
-        evidenceFacts: await loadFacts(d),
+        evidence: await loadEvidence(d),
+        ...(ctx.copy ? { describer: ctx.copy.describer } : {}),
       });
       if (res.bankAdded) {
         await pictureConfirmedEntries(db, CONFIRMED_BANK, d.id, evidenceRefs(d), (r) => ctx.evidence.read(r));
-        await ctx.banks.refresh();
+        await Promise.all([ctx.banks.refresh(), ctx.copy?.index.refresh()]);
       }
       await publishReviewed(ctx.events, db, d.id);
       return { decision: (await decisionViews(db, [res.decision]))[0]!, confirmedBankAdded: res.bankAdded };

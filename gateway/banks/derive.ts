@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely';
 import { COPY_SIGNAL_TYPE } from '../../classifiers/bank-store.ts';
 import type { CopyDescriber, CopyView } from '../../classifiers/copy/describer.ts';
-import { PDQ_MIN_QUALITY } from '../../classifiers/pdq.ts';
-import { hashMedia, type RegionHashText } from '../media/hash-file.ts';
+import { PDQ_MIN_QUALITY, PdqHasher } from '../../classifiers/pdq.ts';
+import { hashMedia, hashRaster, type RegionHashText } from '../media/hash-file.ts';
+import { decodeImage } from '../media/image/decode.ts';
+import { MediaError, NotInProcess } from '../media/image/raster.ts';
 import { DomainError } from '../errors.ts';
 import { newId } from '../security/secrets.ts';
 import { appendAudit } from '../store/audit.ts';
@@ -107,4 +109,28 @@ export async function bankPictureFile(
   });
   if (r.added && r.entryId && h.thumbnail) await saveEntryPicture(db, r.entryId, { ...h.thumbnail, origin: 'picture' });
   return { ...r, hash: h.hash, quality: h.quality };
+}
+
+/**
+ * What a confirmed decision's evidence frame adds to the bank beside its PDQ hash (issue 12, 2a: "imports
+ * and confirmed decisions store the derived crops"): the crop set of the frame kept as evidence (the JPEG
+ * thumbnail the moderator confirmed; brought back to the analysis size, as a banked picture is) and, with a
+ * describer, its copy descriptor views. An evidence file that does not decode yields nothing derived: the
+ * confirmation still banks the frame's hash.
+ */
+export async function evidenceFrameDerived(jpeg: Buffer, describer?: CopyDescriber): Promise<{ regions: RegionHashText[]; copy: CopyView[] }> {
+  let h;
+  try {
+    h = hashRaster(decodeImage('jpeg', new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.byteLength)), new PdqHasher(), {
+      regions: true,
+      pixels: describer !== undefined,
+    });
+  } catch (err) {
+    if (err instanceof MediaError || err instanceof NotInProcess) return { regions: [], copy: [] };
+    throw err;
+  }
+  // The model pool refusing (queue full under load) costs the thumbnail's views, not the confirmation: the
+  // frame's hash, its crops and the live descriptor from its facts are banked regardless.
+  const copy = describer && h.pixels ? await describer.describe(h.pixels).catch(() => []) : [];
+  return { regions: h.regions ?? [], copy };
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { COPY_SIGNAL_TYPE } from '../../classifiers/bank-store.ts';
-import { addEntryWithRegions } from '../banks/derive.ts';
+import type { CopyDescriber, CopyView } from '../../classifiers/copy/describer.ts';
+import { addEntryWithRegions, evidenceFrameDerived } from '../banks/derive.ts';
 import { createBank } from '../banks/manage.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { appendAudit, touchGate } from '../store/audit.ts';
@@ -24,31 +25,50 @@ export function evidenceHashes(facts: unknown[]): string[] {
   return [...out];
 }
 
+/** One evidence frame of a decision: its facts and, when its file is still there, the JPEG kept of it. */
+export interface EvidenceFrame {
+  facts: unknown;
+  jpeg: Buffer | null;
+}
+
 /**
- * What to bank from a decision's evidence: each cited frame's PDQ hash and, where the copy descriptor ran on
- * that frame (classifiers/copy/matcher.ts), its descriptor, stored as a `copy` entry derived from the PDQ one.
+ * What to bank from a decision's evidence: each cited frame's PDQ hash, its JPEG (for the derived crops),
+ * and, where the copy descriptor ran on that frame (classifiers/copy/matcher.ts), its descriptor.
  */
-export function evidenceBankables(facts: unknown[]): Array<{ hash: string; copy: string | null }> {
-  const out = new Map<string, string | null>();
-  for (const f of facts) {
-    const { pdq, copy } = f as { pdq?: { hash?: string; quality?: number } | null; copy?: { descriptor?: unknown } | null };
+export function evidenceBankables(evidence: readonly EvidenceFrame[]): Array<{ hash: string; copy: string | null; jpeg: Buffer | null }> {
+  const out = new Map<string, { copy: string | null; jpeg: Buffer | null }>();
+  for (const { facts, jpeg } of evidence) {
+    const { pdq, copy } = facts as { pdq?: { hash?: string; quality?: number } | null; copy?: { descriptor?: unknown } | null };
     if (!pdq?.hash || (pdq.quality ?? 0) < 50) continue;
     const descriptor = typeof copy?.descriptor === 'string' && copy.descriptor.length < 20_000 ? copy.descriptor : null;
-    if (!out.has(pdq.hash) || (out.get(pdq.hash) === null && descriptor)) out.set(pdq.hash, descriptor);
+    const prev = out.get(pdq.hash);
+    out.set(pdq.hash, { copy: prev?.copy ?? descriptor, jpeg: prev?.jpeg ?? jpeg });
   }
-  return [...out].map(([hash, copy]) => ({ hash, copy }));
+  return [...out].map(([hash, b]) => ({ hash, ...b }));
+}
+
+/**
+ * The copy views to bank for a frame: the describer's views of its evidence JPEG, with the whole-frame view
+ * replaced by the descriptor the live matcher computed on the frame itself (full analysis size, not the
+ * thumbnail) where there is one.
+ */
+function copyViews(live: string | null, described: readonly CopyView[]): CopyView[] {
+  if (!live) return [...described];
+  return [{ region: COPY_SIGNAL_TYPE, text: live }, ...described.filter((v) => v.region !== COPY_SIGNAL_TYPE)];
 }
 
 /**
  * A moderator confirms a violation. With `addToBank`, the PDQ hashes of the decision's evidence frames go
  * into the `confirmed` bank, so re-streams of the same footage by other accounts match within their first
- * sampled frames (the Christchurch re-upload problem).
+ * sampled frames (the Christchurch re-upload problem) — each with the crop set a banked picture gets
+ * (centre crops, tiles, the frame inside its borders: a cropped or captioned re-stream still matches) and
+ * its copy descriptor views (`describer`: the gateway's copy descriptor, when it runs).
  */
 export async function confirmDecision(
   db: Kysely<Database>,
   actor: string,
   id: string,
-  opts: { reason: string; addToBank: boolean; evidenceFacts: unknown[] },
+  opts: { reason: string; addToBank: boolean; evidence: readonly EvidenceFrame[]; describer?: CopyDescriber },
 ): Promise<{ decision: DecisionRow; bankAdded: number }> {
   const row = await getDecision(db, id);
   if (row.shadow) throw new DomainError('conflict', 'a shadow decision was never enforced: nothing to confirm');
@@ -72,7 +92,7 @@ export async function confirmDecision(
   });
   let bankAdded = 0;
   if (opts.addToBank) {
-    const bankables = evidenceBankables(opts.evidenceFacts);
+    const bankables = evidenceBankables(opts.evidence);
     if (bankables.length) {
       const exists = await db.selectFrom('banks').select('name').where('name', '=', CONFIRMED_BANK).executeTakeFirst();
       if (!exists)
@@ -82,11 +102,12 @@ export async function confirmDecision(
           severity: 'critical',
           description: 'content confirmed violating by moderators',
         });
-      // One entry per frame, each with its copy descriptor beside it (one transaction per frame: a decision cites few).
+      // One entry per frame with its crops and copy views (one transaction per frame: a decision cites few).
       for (const b of bankables) {
-        const res = await addEntryWithRegions(db, actor, CONFIRMED_BANK, { hash: b.hash, note: `decision ${id}`, source: `decision:${id}` }, [], {
+        const derived = b.jpeg ? await evidenceFrameDerived(b.jpeg, opts.describer) : { regions: [], copy: [] };
+        const res = await addEntryWithRegions(db, actor, CONFIRMED_BANK, { hash: b.hash, note: `decision ${id}`, source: `decision:${id}` }, derived.regions, {
           source: `decision:${id}`,
-          copy: b.copy ? [{ region: COPY_SIGNAL_TYPE, text: b.copy }] : [],
+          copy: copyViews(b.copy, derived.copy),
         });
         if (res.added) bankAdded++;
       }

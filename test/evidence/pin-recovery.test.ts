@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EvidenceStore } from '../../gateway/evidence/store.ts';
 import { openStore } from '../../gateway/store/db.ts';
+import { cutDecisionRow } from '../helpers/decision-row.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 
 /**
@@ -25,28 +26,9 @@ describe('evidence cited by a decision committed just before a crash', () => {
 
     // What the previous run committed: the decision, citing the live frame, never pinned.
     const first = await openStore(`sqlite:${path.join(dataDir, 'modgate.sqlite')}`);
-    const now = Date.now();
     await first.db
       .insertInto('decisions')
-      .values({
-        id: 'dec_crashed',
-        stream_id: 'str_crashed',
-        account_id: 'acc_x',
-        identity_subject: null,
-        rule_id: 'tve-known-content',
-        policy_version: 'default',
-        shadow: 0,
-        actions: JSON.stringify({ cut: true }),
-        reason: 'known content',
-        evidence: JSON.stringify({ refs: [ref], signals: [] }),
-        decided_at: now,
-        decided_by: 'policy:tve-known-content',
-        review_status: 'pending',
-        review_priority: 'high',
-        reviewed_by: null,
-        reviewed_at: null,
-        review_reason: null,
-      })
+      .values(cutDecisionRow({ id: 'dec_crashed', streamId: 'str_crashed', accountId: 'acc_x', refs: [ref] }))
       .execute();
     await first.close();
 
