@@ -100,7 +100,7 @@ export function createMetrics(src: MetricsSources): Metrics {
       const journal = node.journal;
       new Gauge({
         name: 'modgate_journal_depth',
-        help: 'Units of work (decision, strike, suspension, audit; cut and audit) in the local journal, not yet in the database',
+        help: 'Units of work (decision, strike, suspension, audit; cut, stream start or end; publish refusal; stored signals) in the local journal, not yet in the database',
         registers: [registry],
         collect() {
           this.set(journal.view().depth);

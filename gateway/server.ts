@@ -177,7 +177,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     metrics?.refusal(s.protocol, 'already_live');
     streamLogger(log, s).info({ reason: 'already_live' }, 'publish refused: the account is already live on another node');
     void recordRefusal(
-      store.db,
+      journal,
       {
         protocol: s.protocol,
         server: s.server?.name ?? null,
@@ -443,7 +443,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const guard = r.server || r.source === undefined ? null : guards[r.protocol as 'rtmp' | 'websocket'];
     if (guard && r.source !== undefined && r.accountId === null) return guard.refused(r.source, r.reason, r.detail ?? undefined);
     log.info({ protocol: r.protocol, remote: r.remoteAddr, reason: r.reason, ...(r.server ? { server: r.server } : {}) }, 'publish refused');
-    void recordRefusal(store.db, r, onError);
+    void recordRefusal(journal, r, onError);
   };
   // One line and one row per source, reason and window: the first refusal at once, the rest as a count.
   const guardFor = (protocol: 'rtmp' | 'websocket', limits: { burst: number; perSecond: number }) =>
@@ -452,7 +452,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       (a) => {
         log.info({ protocol, remote: a.source, reason: a.reason, ...(a.aggregated ? { count: a.count, aggregated: true } : {}) }, 'publish refused');
         return recordRefusal(
-          store.db,
+          journal,
           {
             protocol,
             remoteAddr: a.source,

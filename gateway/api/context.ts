@@ -7,7 +7,7 @@ import type { HookedStreams } from '../hooks/hooked-streams.ts';
 import type { Store } from '../store/db.ts';
 import type { DbHealth } from '../store/health.ts';
 import type { Lifecycle } from '../live/lifecycle.ts';
-import type { JournalView } from '../store/journal/writer.ts';
+import type { JournalView, UnitWriter } from '../store/journal/writer.ts';
 import type { HashBankIndex } from '../../classifiers/bank-index.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
@@ -27,8 +27,8 @@ export interface ApiContext {
   health: DbHealth;
   /** Whether the node still takes new publishes (false from SIGTERM on: /readyz answers 503 shutting_down). */
   lifecycle?: Lifecycle;
-  /** The local journal of writes kept while the database is away (absent in API-only test servers). */
-  journal?: { view(): JournalView };
+  /** The local journal of writes kept while the database is away (absent in API-only test servers); `write` sends a unit through it. */
+  journal?: { view(): JournalView; write?: UnitWriter['write'] };
   gate: GateState;
   enforcer: GateEnforcer;
   registry: LiveRegistry;

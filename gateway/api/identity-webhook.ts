@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { findAccount, setIdentity } from '../identity/accounts.ts';
 import { checkSignature, IdentityEventSchema } from '../identity/webhook.ts';
 import { RefusalAudit } from '../security/refusal-audit.ts';
 import { appendAudit } from '../store/audit.ts';
+import { writeUnit, type UnitAudit } from '../store/journal/unit.ts';
 import type { ApiContext } from './context.ts';
 import { errors, HttpError, json, type ApiApp } from './route.ts';
 
@@ -12,12 +14,18 @@ const STATUS = { 'identity.verified': 'verified', 'identity.pending': 'pending',
 /** The identity-verification provider's webhook (HMAC-SHA256 over the raw body; see gateway/identity/webhook.ts). */
 export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
   const db = ctx.store.db;
+  // Through the node's writer where there is one: during a database outage a refusal's audit row waits in
+  // the local journal (the caller still gets its 401) instead of failing the request and being lost.
+  const audit = (entry: UnitAudit): Promise<void> =>
+    ctx.journal?.write
+      ? ctx.journal.write(writeUnit({ id: `audit:${randomUUID()}`, at: entry.at, audits: [entry] })).then(() => undefined)
+      : appendAudit(db, entry);
 
   // Unsigned and forged calls are audited per source and reason in windows (config abuse.auditWindowMs, one minute) (one row at once,
   // one with the count at the window's end), so a flood cannot grow the append-only log by a row per post.
   const refusals = new RefusalAudit(
     (r) =>
-      appendAudit(db, {
+      audit({
         actor: 'webhook',
         action: 'identity.webhook.refused',
         targetType: 'webhook',
@@ -39,13 +47,14 @@ export function identityWebhookRoutes(app: ApiApp, ctx: ApiContext): void {
   const refuse = async (req: FastifyRequest, reason: string, eventId: string | null): Promise<never> => {
     if (eventId !== null) {
       // A replay carried a valid signature: the provider (or someone holding its secret) sent it; always audited.
-      await appendAudit(db, {
+      await audit({
         actor: 'webhook',
         action: 'identity.webhook.refused',
         targetType: 'webhook',
         targetId: eventId,
         reason,
         detail: { remote: req.ip },
+        at: Date.now(),
       });
     } else if (!(await refusals.refuse(req.ip, reason))) {
       throw new HttpError(429, 'rate_limited', 'too many refused webhook calls from this source; slow down');

@@ -15,7 +15,12 @@ export function operationsRoutes(app: ApiApp, ctx: ApiContext): void {
   };
   const Journal = z
     .object({
-      depth: z.number().int().describe('Units of work (decision, strike, suspension, audit; cut and audit) kept locally, not yet in the database'),
+      depth: z
+        .number()
+        .int()
+        .describe(
+          'Units of work (decision, strike, suspension, audit; cut, stream start or end; publish refusal; stored signals) kept locally, not yet in the database',
+        ),
       since: z.string().nullable().describe('Since when the journal has held units (ISO 8601); null while empty'),
       replayed: z.number().int().describe('Units replayed into the database since start'),
       duplicates: z.number().int().describe('Units the replay found already on record (not written twice)'),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -7,6 +8,7 @@ import { createStreamState, SAMPLER_SOURCE, STALL_LABEL, step, tick, type Decisi
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { LiveRegistry, LiveStream } from '../live/registry.ts';
 import type { Database } from '../store/schema.ts';
+import { writeUnit } from '../store/journal/unit.ts';
 import { directWriter, type UnitWriter, type WriteOutcome } from '../store/journal/writer.ts';
 import type { StrikeRow, Suspension } from '../store/schema.ts';
 import { decisionUnit, historyAsOf, loadHistory, type RecordedDecision } from './decisions.ts';
@@ -132,16 +134,16 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
     this.pendingSignals.push({ stream_id: signal.streamId, account_id: run.stream.accountId, observed_at: signal.observedAt, body: JSON.stringify(signal) });
   }
 
+  /**
+   * One unit a flush (at most one a second): through the writer, so the signals a stream showed during a
+   * database outage (its match, above all) are kept in the journal and stored when it returns.
+   */
   private async flushSignals(): Promise<void> {
     if (this.pendingSignals.length === 0) return;
     const batch = this.pendingSignals;
     this.pendingSignals = [];
     try {
-      for (let i = 0; i < batch.length; i += 200)
-        await this.deps.db
-          .insertInto('signals')
-          .values(batch.slice(i, i + 200))
-          .execute();
+      await this.writer.write(writeUnit({ id: `signals:${randomUUID()}`, at: Date.now(), signals: batch }));
     } catch (err) {
       this.deps.log.error({ err, count: batch.length }, 'storing signals failed');
     }

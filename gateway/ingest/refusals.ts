@@ -1,5 +1,7 @@
-import type { Kysely } from 'kysely';
-import type { Database, StreamProtocol } from '../store/schema.ts';
+import { randomUUID } from 'node:crypto';
+import { writeUnit } from '../store/journal/unit.ts';
+import type { UnitWriter } from '../store/journal/writer.ts';
+import type { StreamProtocol } from '../store/schema.ts';
 
 export interface Refusal {
   protocol: StreamProtocol;
@@ -19,24 +21,33 @@ export interface Refusal {
 }
 
 /**
- * Records a refused publish. Written after the connection was already closed (the gate is synchronous and
- * must not wait for I/O); a failed write is reported, never thrown into the socket handler.
+ * Records a refused publish, as one unit of work through the node's writer: while the database is away the
+ * row (and an aggregated window's count) is kept in the local journal, not dropped. Written after the
+ * connection was already closed (the gate is synchronous and must not wait for I/O); a failed write is
+ * reported, never thrown into the socket handler.
  */
-export function recordRefusal(db: Kysely<Database>, refusal: Refusal, onError: (err: unknown, context: string) => void): Promise<void> {
-  return db
-    .insertInto('publish_refusals')
-    .values({
-      at: refusal.at ?? Date.now(),
-      protocol: refusal.protocol,
-      remote_addr: refusal.remoteAddr,
-      account_id: refusal.accountId,
-      reason: refusal.reason,
-      detail: refusal.detail ?? null,
-      server: refusal.server ?? null,
-      count: refusal.count ?? 1,
-      last_at: refusal.lastAt ?? null,
-    })
-    .execute()
+export function recordRefusal(writer: UnitWriter, refusal: Refusal, onError: (err: unknown, context: string) => void): Promise<void> {
+  const at = refusal.at ?? Date.now();
+  const unit = writeUnit({
+    // Drawn once: the journal's replay of this unit is then recognised as the same refusal.
+    id: `refusal:${randomUUID()}`,
+    at,
+    refusals: [
+      {
+        at,
+        protocol: refusal.protocol,
+        remote_addr: refusal.remoteAddr,
+        account_id: refusal.accountId,
+        reason: refusal.reason,
+        detail: refusal.detail ?? null,
+        server: refusal.server ?? null,
+        count: refusal.count ?? 1,
+        last_at: refusal.lastAt ?? null,
+      },
+    ],
+  });
+  return writer
+    .write(unit)
     .then(() => undefined)
     .catch((err) => onError(err, 'recording a publish refusal'));
 }

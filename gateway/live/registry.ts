@@ -96,10 +96,18 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
   }
 
   /**
-   * Streams whose start could not be recorded (database unreachable): recorded (and claimed, if still live)
-   * on `retryUnrecorded`. Streams that ended meanwhile stay here too, so their row (with its end) is written.
+   * Streams whose start could not be recorded with its claim (database unreachable): claimed, if still live,
+   * on `retryUnrecorded`. Their row waits in the local journal (`journaledStarts`); without one (no journal,
+   * or it failed too) it is only here, and a stream that ended meanwhile stays here so its row is written
+   * with its end.
    */
   private readonly unrecorded = new Map<string, LiveStream>();
+  /**
+   * Of those, the streams whose row is in the journal: durable (a kill -9 during the outage does not lose
+   * it; the replay at the next start writes it and closeOrphans closes it). Their end and cut go through the
+   * writer, so the journal's order puts them after the row.
+   */
+  private readonly journaledStarts = new Set<string>();
   /** Ends that could not be recorded: written on `retryUnrecorded`. */
   private readonly unended = new Map<string, { at: number; reason: EndReason; detail: string | null }>();
   /** Starts being written now: an end meanwhile is written after the row exists, never before it. */
@@ -121,6 +129,8 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
 
   private async record(stream: LiveStream): Promise<void> {
     let outcome: 'recorded' | 'already_live';
+    // The database is known to be away: the row goes to the journal at once; the claim waits for its return.
+    if (this.writer.deferring?.()) return this.deferStart(stream, null);
     this.recording.add(stream.id);
     try {
       outcome = await this.db.transaction().execute(async (trx) => {
@@ -154,18 +164,23 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
           .executeTakeFirstOrThrow();
         const local = [...this.streams.values()].filter((s) => s.accountId === stream.accountId && s.id !== stream.id).length;
         if (Number(others.n) + local >= this.claim.maxPerAccount) return 'already_live' as const;
-        await trx.insertInto('streams').values(this.row(stream)).execute();
+        // The row may be on record already: replayed from the journal while this claim waited.
+        await trx
+          .insertInto('streams')
+          .values(this.row(stream))
+          .onConflict((oc) => oc.column('id').doNothing())
+          .execute();
         if (stream.keyId) await trx.updateTable('stream_keys').set({ last_used_at: stream.startedAt }).where('id', '=', stream.keyId).execute();
         return 'recorded' as const;
       });
     } catch (err) {
       this.recording.delete(stream.id);
-      if (this.streams.has(stream.id) || this.unended.has(stream.id)) this.unrecorded.set(stream.id, stream);
-      this.onError(err, `recording start of stream ${stream.id}`);
+      this.deferStart(stream, err);
       return;
     }
     this.recording.delete(stream.id);
     this.unrecorded.delete(stream.id);
+    this.journaledStarts.delete(stream.id);
     if (outcome === 'already_live') {
       this.emit('claimLost', stream);
       await this.cut(stream.id, {
@@ -181,7 +196,37 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     if (gone) await this.writeEnd(stream.id, gone.at, gone.reason, gone.detail);
   }
 
-  private row(stream: LiveStream) {
+  /**
+   * The start could not be recorded with its claim (`err`; null: the database was known to be away): the
+   * row is kept in the journal, and an end that came meanwhile is written after it. Without a journal (or
+   * when it fails too) the stream is kept in memory and recorded, with its end if it has one, on retry.
+   */
+  private deferStart(stream: LiveStream, err: unknown): void {
+    const id = stream.id;
+    if (!this.journaledStarts.has(id) && this.writer.keep) {
+      try {
+        this.writer.keep(writeUnit({ id: `start:${id}`, at: stream.startedAt, streamStarts: [this.startRow(stream)] }));
+        this.journaledStarts.add(id);
+      } catch (keepErr) {
+        this.onError(keepErr, `journaling the start of stream ${id}`);
+      }
+    }
+    const end = this.unended.get(id);
+    if (this.journaledStarts.has(id)) {
+      if (err !== null) this.onError(err, `recording start of stream ${id} (its row is kept in the local journal; claimed when the database answers)`);
+      if (this.streams.has(id)) this.unrecorded.set(id, stream);
+      else {
+        this.unrecorded.delete(id);
+        this.journaledStarts.delete(id);
+      }
+      if (end) void this.writeEnd(id, end.at, end.reason, end.detail);
+      return;
+    }
+    if (this.streams.has(id) || end) this.unrecorded.set(id, stream);
+    this.onError(err ?? new Error('the database is away'), `recording start of stream ${id}`);
+  }
+
+  private startRow(stream: LiveStream) {
     return {
       id: stream.id,
       account_id: stream.accountId,
@@ -189,16 +234,18 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
       protocol: stream.protocol,
       remote_addr: stream.remoteAddr,
       started_at: stream.startedAt,
-      ended_at: null,
-      end_reason: null,
-      end_detail: null,
       node_id: this.nodeId,
       server: stream.server?.name ?? null,
     };
   }
 
-  /** After a database outage: records the starts and ends that could not be written. */
+  private row(stream: LiveStream) {
+    return { ...this.startRow(stream), ended_at: null, end_reason: null, end_detail: null };
+  }
+
+  /** After a database outage: claims (and records) the starts and records the ends that could not be written. */
   async retryUnrecorded(): Promise<void> {
+    if (this.writer.deferring?.()) return;
     for (const [id, s] of [...this.unrecorded]) {
       this.unrecorded.delete(id);
       await this.record(s);
@@ -206,15 +253,11 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     for (const [id, e] of [...this.unended]) if (!this.unrecorded.has(id)) await this.writeEnd(id, e.at, e.reason, e.detail);
   }
 
+  /** Through the writer: kept in the journal (behind the row, if that is there too) while the database is away. */
   private async writeEnd(id: string, at: number, reason: EndReason, detail: string | null): Promise<void> {
+    this.unended.delete(id);
     try {
-      await this.db
-        .updateTable('streams')
-        .set({ ended_at: at, end_reason: reason, end_detail: detail })
-        .where('id', '=', id)
-        .where('ended_at', 'is', null)
-        .execute();
-      this.unended.delete(id);
+      await this.writer.write(writeUnit({ id: `end:${id}`, at, streamEnds: [{ streamId: id, at, reason, detail }] }));
     } catch (err) {
       this.unended.set(id, { at, reason, detail });
       this.onError(err, `recording end of stream ${id}`);
@@ -248,6 +291,9 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     this.streams.delete(id);
     const now = Date.now();
     if (this.recording.has(id)) this.unended.set(id, { at: now, reason: request.reason, detail: request.message });
+    // A row kept in the journal: the cut's unit goes through the same writer, after it.
+    const journaledRow = this.journaledStarts.delete(id);
+    if (journaledRow) this.unrecorded.delete(id);
     const unit = writeUnit({
       // One cut per stream (the registry forgets it at once): a stable id.
       id: `cut:${id}`,
@@ -276,7 +322,7 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     this.emit('ended', stream, request.reason, request);
     try {
       // Journaled: the row's end is written by the replay, or with the row when its start is recorded late.
-      if ((await this.writer.write(unit)) === 'journaled' && this.unrecorded.has(id))
+      if ((await this.writer.write(unit)) === 'journaled' && this.unrecorded.has(id) && !journaledRow)
         this.unended.set(id, { at: now, reason: request.reason, detail: request.message });
     } catch (err) {
       // Written when the database answers again (retryUnrecorded), so the row does not hold the account's claim.
@@ -291,7 +337,9 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
     const stream = this.streams.get(id);
     if (!stream) return;
     this.streams.delete(id);
-    if (this.unrecorded.has(id) || this.recording.has(id)) this.unended.set(id, { at: Date.now(), reason, detail });
+    const journaledRow = this.journaledStarts.delete(id);
+    if (journaledRow) this.unrecorded.delete(id);
+    if (this.recording.has(id) || this.unrecorded.has(id)) this.unended.set(id, { at: Date.now(), reason, detail });
     else void this.writeEnd(id, Date.now(), reason, detail);
     this.emit('ended', stream, reason);
   }

@@ -1,12 +1,13 @@
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import { z } from 'zod';
 import { appendAudit, touchGate } from '../audit.ts';
-import type { Database, DecisionRow, StrikeRow, Suspension } from '../schema.ts';
+import type { Database, DecisionRow, PublishRefusalsTable, SignalsTable, StreamProtocol, StrikeRow, Suspension } from '../schema.ts';
 
 /**
- * A unit of work on the enforcement write path: everything one decision or one cut writes, committed in
- * one transaction, directly or (while the database is away) from the local journal. Its `id` is stable
- * (derived from the decision or stream it records), so writing it twice writes it once (applied_units).
+ * A unit of work on the enforcement write path: everything one decision, cut, stream start or end, publish
+ * refusal or batch of stored signals writes, committed in one transaction, directly or (while the database
+ * is away) from the local journal. Its `id` is stable (derived from the decision or stream it records, or
+ * drawn once when the unit is built), so writing it twice writes it once (applied_units).
  * The schemas are the journal file's boundary: a record that does not parse is set aside, never applied.
  */
 
@@ -73,8 +74,38 @@ const AuditSchema = z.object({
   at: num,
 });
 
+const ProtocolSchema = z.enum(['rtmp', 'websocket', 'rtsp', 'srt', 'webrtc']) satisfies z.ZodType<StreamProtocol>;
+
+/** A stream's row as its start writes it (open: its end comes with a later unit). */
+const StreamStartSchema = z.object({
+  id: z.string(),
+  account_id: z.string(),
+  key_id: z.string().nullable(),
+  protocol: ProtocolSchema,
+  remote_addr: z.string().nullable(),
+  started_at: num,
+  node_id: z.string(),
+  server: z.string().nullable(),
+});
+
+const SignalRowSchema = z.object({ stream_id: z.string(), account_id: z.string(), observed_at: num, body: z.string() }) satisfies z.ZodType<
+  Omit<Insertable<SignalsTable>, 'id'>
+>;
+
+const RefusalRowSchema = z.object({
+  at: num,
+  protocol: ProtocolSchema,
+  remote_addr: z.string().nullable(),
+  account_id: z.string().nullable(),
+  reason: z.string(),
+  detail: z.string().nullable(),
+  server: z.string().nullable(),
+  count: z.number().int().positive(),
+  last_at: num.nullable(),
+}) satisfies z.ZodType<Omit<Insertable<PublishRefusalsTable>, 'id'>>;
+
 export const WriteUnitSchema = z.object({
-  /** Stable: `decision:<id>`, `cut:<stream>`. */
+  /** Stable: `decision:<id>`, `cut:<stream>`, `start:<stream>`, `end:<stream>`; `refusal:<uuid>`, `signals:<uuid>` drawn once. */
   id: z.string().min(1),
   at: num,
   decisions: z.array(DecisionRowSchema).default([]),
@@ -85,6 +116,12 @@ export const WriteUnitSchema = z.object({
   gateTouches: z.array(z.object({ accountId: z.string(), at: num })).default([]),
   /** Streams ended (only where still open: the end may already be on record). */
   streamEnds: z.array(z.object({ streamId: z.string(), at: num, reason: z.string(), detail: z.string().nullable() })).default([]),
+  /** Streams that went live (their row, open; one already on record is left as it is). Written before `streamEnds`. */
+  streamStarts: z.array(StreamStartSchema).default([]),
+  /** Refused publishes (publish_refusals rows). */
+  refusals: z.array(RefusalRowSchema).default([]),
+  /** Signals kept for backtests and statements (policy-runner's storeSignalsFloor). */
+  signals: z.array(SignalRowSchema).default([]),
 });
 
 export type WriteUnit = z.output<typeof WriteUnitSchema>;
@@ -150,6 +187,20 @@ export async function applyUnit(
     .onConflict((oc) => oc.column('id').doNothing())
     .executeTakeFirst();
   if (Number(marker.numInsertedOrUpdatedRows ?? 0) === 0) return false;
+  for (const s of unit.streamStarts) {
+    await trx
+      .insertInto('streams')
+      .values({ ...s, ended_at: null, end_reason: null, end_detail: null })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    if (s.key_id)
+      await trx
+        .updateTable('stream_keys')
+        .set({ last_used_at: s.started_at })
+        .where('id', '=', s.key_id)
+        .where((w) => w.or([w('last_used_at', 'is', null), w('last_used_at', '<', s.started_at)]))
+        .execute();
+  }
   for (const row of unit.decisions) await trx.insertInto('decisions').values(row).execute();
   for (const row of unit.strikes) await trx.insertInto('strikes').values(row).execute();
   for (const row of unit.suspensions) await trx.insertInto('suspensions').values(row).execute();
@@ -162,6 +213,13 @@ export async function applyUnit(
       .execute();
   }
   for (const a of unit.audits) await appendAudit(trx, a);
+  if (unit.refusals.length > 0) await trx.insertInto('publish_refusals').values(unit.refusals).execute();
+  // 200 rows (800 parameters) a statement, as the signal flush always wrote them.
+  for (let i = 0; i < unit.signals.length; i += 200)
+    await trx
+      .insertInto('signals')
+      .values(unit.signals.slice(i, i + 200))
+      .execute();
   for (const g of unit.gateTouches) await touchGate(trx, g.accountId, g.at);
   return true;
 }

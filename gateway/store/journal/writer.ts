@@ -14,6 +14,13 @@ export type WriteOutcome = 'stored' | 'duplicate' | 'journaled';
 /** The enforcement write path's one dependency: callers build units, this decides where they go. */
 export interface UnitWriter {
   write(unit: WriteUnit): Promise<WriteOutcome>;
+  /**
+   * Into the local journal now, without trying the database: for a unit that must not be written directly
+   * in place of what failed (a stream's row, whose one-live claim could not be checked). Absent: no journal.
+   */
+  keep?(unit: WriteUnit): WriteOutcome;
+  /** Whether new units go to the journal without trying the database (it is known to be away). */
+  deferring?(): boolean;
 }
 
 /** Straight to the database, no journal (tools, tests, and components started without one). */
@@ -129,7 +136,7 @@ export class DurableWriter extends EventEmitter<DurableWriterEvents> implements 
   }
 
   async write(unit: WriteUnit): Promise<WriteOutcome> {
-    if (this.pending.length > 0 || !(this.opts.reachable?.() ?? true)) return this.journal(unit);
+    if (this.pending.length > 0 || this.deferring()) return this.journal(unit);
     try {
       const wrote = await withDeadline(
         this.opts.db.transaction().execute((trx) => applyUnit(trx, unit, 'direct', this.opts.nodeId)),
@@ -142,6 +149,14 @@ export class DurableWriter extends EventEmitter<DurableWriterEvents> implements 
       this.opts.log?.warn({ err: (err as Error).message, unit: unit.id }, 'the database did not take a write: kept in the local journal');
       return this.journal(unit);
     }
+  }
+
+  keep(unit: WriteUnit): WriteOutcome {
+    return this.journal(unit);
+  }
+
+  deferring(): boolean {
+    return !(this.opts.reachable?.() ?? true);
   }
 
   /** The journaled strikes and suspensions of an account or its person (history while the database is away). */
