@@ -93,7 +93,7 @@ describe.skipIf(skip !== null)('dashboard, viewer reports, transparency and poli
     expect(errs).toEqual([]);
   }, 300_000);
 
-  it('viewer reports reach the queue by push with the live frame and the independent count; a moderator cuts one stream and suspends another', async () => {
+  it('viewer reports reach the queue by push with the live frame and the independent count; a moderator cuts one stream by keyboard (j/k, c) and suspends another', async () => {
     const { page, errs } = await open(f.moderatorToken, '/reports');
     await page
       .getByText(/No open viewer reports|reported stream/)
@@ -127,7 +127,14 @@ describe.skipIf(skip !== null)('dashboard, viewer reports, transparency and poli
       .toBeGreaterThan(0);
     await expect.poll(() => page.locator('.nav-count[data-count="reports"]').textContent(), { timeout: 30_000 }).toBe('2');
 
-    await card1.getByRole('button', { name: 'Cut…' }).click();
+    // By keyboard, as in the review queue: the first stream is selected, j/k move, c cuts the selected one.
+    await expect.poll(() => card1.getAttribute('aria-current')).toBe('true');
+    await page.keyboard.press('j');
+    await expect.poll(() => card2.getAttribute('aria-current')).toBe('true');
+    expect(await card1.getAttribute('aria-current')).toBeNull();
+    await page.keyboard.press('k');
+    await expect.poll(() => card1.getAttribute('aria-current')).toBe('true');
+    await page.keyboard.press('c');
     const cut = page.getByRole('dialog', { name: 'Cut @reported-one' });
     await cut.getByRole('textbox').fill('Credible threat to a person on camera');
     await cut.getByRole('button', { name: 'Cut feed' }).click();

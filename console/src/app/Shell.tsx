@@ -146,6 +146,12 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
                 </tr>
                 <tr>
                   <td>
+                    <kbd>j</kbd> / <kbd>k</kbd>, <kbd>c</kbd> / <kbd>s</kbd> / <kbd>d</kbd> / <kbd>w</kbd>
+                  </td>
+                  <td>Viewer reports: next / previous stream; cut it, suspend its account, dismiss its reports, watch it</td>
+                </tr>
+                <tr>
+                  <td>
                     <kbd>?</kbd>
                   </td>
                   <td>Show or hide this help</td>

@@ -2,12 +2,12 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { ReportCategory, ReportedStream } from '../api/types.ts';
 import { useApp } from '../app/context.ts';
-import { Link } from '../app/router.tsx';
+import { Link, navigate } from '../app/router.tsx';
 import { usePush } from '../push/use-push.ts';
 import { Badge, Button, Empty, ErrorBox, Loading, Mono, PageHead, Time } from '../ui/components.tsx';
 import { ReasonDialog } from '../ui/dialog.tsx';
 import { ago, clockText, plural } from '../ui/format.ts';
-import { useCoalesced, useNow, useResource } from '../ui/hooks.ts';
+import { useCoalesced, useKeys, useNow, useResource } from '../ui/hooks.ts';
 import { PushNote } from '../ui/push-note.tsx';
 import { SuspendDialog } from '../ui/suspend-dialog.tsx';
 import { toast } from '../ui/toast.tsx';
@@ -32,7 +32,8 @@ type Pending = { kind: 'cut' | 'suspend' | 'dismiss'; item: ReportedStream } | n
  * with its live frame, what viewers reported and how many of them independently, oldest report first
  * among equals (the gateway's order). A new report is pushed (report.created) and the list re-read; the
  * frames follow the sampler's pushes. Cut or suspend closes the stream's reports as actioned, dismiss as
- * dismissed, each with the moderator's reason (audited).
+ * dismissed, each with the moderator's reason (audited). Keys, as in the review queue: j/k select a stream,
+ * c cuts it, s suspends its account, d dismisses its reports, w opens its page to watch.
  */
 export function Reports(): JSX.Element {
   const { api } = useApp();
@@ -57,6 +58,28 @@ export function Reports(): JSX.Element {
   });
 
   const list = reports.data ?? [];
+  // The selection follows the stream, not the position: a report arriving above it does not move it.
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const index = Math.max(
+    0,
+    list.findIndex((r) => r.streamId === selectedId),
+  );
+  const selected = list[index] ?? null;
+  const act = (kind: 'cut' | 'suspend' | 'dismiss') => {
+    if (!selected || (kind === 'cut' && !selected.live) || (kind === 'suspend' && !selected.account)) return;
+    setPending({ kind, item: selected });
+  };
+  useKeys(
+    {
+      j: () => list.length && setSelectedId(list[Math.min(list.length - 1, index + 1)]!.streamId),
+      k: () => list.length && setSelectedId(list[Math.max(0, index - 1)]!.streamId),
+      c: () => act('cut'),
+      s: () => act('suspend'),
+      d: () => act('dismiss'),
+      w: () => selected && navigate(`/streams/${encodeURIComponent(selected.streamId)}`),
+    },
+    pending === null,
+  );
   const resolved = async (item: ReportedStream, action: 'cut' | 'suspended' | 'none', reason: string) => {
     const r = await api.resolveReports(item.streamId, action, reason);
     reports.update((l) => l.filter((x) => x.streamId !== item.streamId));
@@ -78,9 +101,19 @@ export function Reports(): JSX.Element {
       ) : list.length === 0 ? (
         <Empty>No open viewer reports. A report appears here the moment a viewer sends it.</Empty>
       ) : (
-        <div class="report-list" data-testid="reports-queue">
+        <div class="report-list" data-testid="reports-queue" aria-label="Reported streams (j/k to move, c cut, s suspend, d dismiss, w watch)">
           {list.map((r) => (
-            <ReportCard key={r.streamId} r={r} now={now} act={(kind) => setPending({ kind, item: r })} />
+            <ReportCard
+              key={r.streamId}
+              r={r}
+              now={now}
+              active={r === selected}
+              onSelect={() => setSelectedId(r.streamId)}
+              act={(kind) => {
+                setSelectedId(r.streamId);
+                setPending({ kind, item: r });
+              }}
+            />
           ))}
         </div>
       )}
@@ -123,12 +156,27 @@ export function Reports(): JSX.Element {
   );
 }
 
-function ReportCard(props: { r: ReportedStream; now: number; act: (kind: 'cut' | 'suspend' | 'dismiss') => void }): JSX.Element {
+function ReportCard(props: {
+  r: ReportedStream;
+  now: number;
+  active: boolean;
+  onSelect: () => void;
+  act: (kind: 'cut' | 'suspend' | 'dismiss') => void;
+}): JSX.Element {
   const { r } = props;
   const cats = Object.entries(r.categories).sort((a, b) => Number(URGENT.has(b[0])) - Number(URGENT.has(a[0])) || b[1] - a[1]);
   const urgent = cats.some(([c]) => URGENT.has(c));
+  const ref = (el: HTMLElement | null) => {
+    if (el && props.active) el.scrollIntoView({ block: 'nearest' });
+  };
   return (
-    <article class={`report-card${urgent ? ' report-urgent' : ''}`} data-report-stream={r.streamId}>
+    <article
+      ref={ref}
+      aria-current={props.active ? 'true' : undefined}
+      class={`report-card${urgent ? ' report-urgent' : ''}${props.active ? ' active' : ''}`}
+      data-report-stream={r.streamId}
+      onClick={props.onSelect}
+    >
       <div class="stream-thumb report-thumb">
         {r.live ? (
           <>
@@ -169,16 +217,16 @@ function ReportCard(props: { r: ReportedStream; now: number; act: (kind: 'cut' |
             Watch
           </Link>
           {r.live && (
-            <Button small variant="danger" onClick={() => props.act('cut')}>
+            <Button small variant="danger" kbd={props.active ? 'c' : undefined} onClick={() => props.act('cut')}>
               Cut…
             </Button>
           )}
           {r.account && (
-            <Button small onClick={() => props.act('suspend')}>
+            <Button small kbd={props.active ? 's' : undefined} onClick={() => props.act('suspend')}>
               Suspend…
             </Button>
           )}
-          <Button small onClick={() => props.act('dismiss')}>
+          <Button small kbd={props.active ? 'd' : undefined} onClick={() => props.act('dismiss')}>
             Dismiss…
           </Button>
           <Mono>{r.streamId}</Mono>
