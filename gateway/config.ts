@@ -212,9 +212,15 @@ export const ConfigSchema = z
          * it (its matches cut nothing until a moderator clears or removes it) or only `record` it for moderators.
          */
         partnerOpinions: z.enum(['quarantine', 'record']).default('quarantine'),
+        /**
+         * Our opinions to the exchange that fed an entry wait in an outbox until it takes them: the first retry
+         * after a failed attempt (down, 5xx, timeout), doubling per failure up to opinionMaxBackoffMs.
+         */
+        opinionRetryBaseMs: z.number().int().min(50).max(3_600_000).default(5_000),
+        opinionMaxBackoffMs: z.number().int().min(1_000).max(86_400_000).default(600_000),
       })
       .strict()
-      .default({ enabled: true, pollMs: 5_000, partnerOpinions: 'quarantine' }),
+      .default({ enabled: true, pollMs: 5_000, partnerOpinions: 'quarantine', opinionRetryBaseMs: 5_000, opinionMaxBackoffMs: 600_000 }),
     /** Crisis mode (gateway/crisis/): incidents, full-rate sampling, the policy overlay, the retroactive scan. */
     crisis: z
       .object({

@@ -512,6 +512,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     log: log.child({ component: 'exchanges' }),
     pollMs: config.exchanges.pollMs,
     onFetch: (name, outcome) => exchangeCounters.fetched(name, outcome),
+    opinionRetryBaseMs: config.exchanges.opinionRetryBaseMs,
+    opinionMaxBackoffMs: config.exchanges.opinionMaxBackoffMs,
+    onOpinionAttempt: (name, outcome) => exchangeCounters.opinionAttempt(name, outcome),
     // An applied page reaches live matching at once rather than at the next sync.
     onApplied: (_name, r) => (r.upserts || r.deletes) && refreshBanks(),
   });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BankNameSchema } from '../banks/schema.ts';
 import { listQuarantines, resolveQuarantine } from '../banks/quarantine.ts';
+import { DELIVERIES } from '../exchanges/opinion-outbox.ts';
 import { giveOpinion, listOpinions, OpinionBody, opinionView, receivePartnerOpinion } from '../exchanges/opinions.ts';
 import { authenticatePartner } from '../exchanges/partners.ts';
 import type { EntryQuarantine } from '../store/schema.ts';
@@ -23,8 +24,16 @@ const Opinion = z
     actor: z.string(),
     reason: z.string().nullable(),
     exchange: z.string().nullable().describe('The exchange our opinion was reported to'),
-    reportedAt: z.number().nullable(),
-    reportError: z.string().nullable().describe('`code: message` when reporting failed'),
+    reportedAt: z.number().nullable().describe('When the exchange took it'),
+    reportError: z.string().nullable().describe('`code: message` of the last failed attempt'),
+    delivery: z
+      .enum(DELIVERIES)
+      .nullable()
+      .describe(
+        'Our opinion to its exchange: pending (retried with back-off until taken), delivered, not_taken (its kind takes none); null: nothing to deliver',
+      ),
+    attempts: z.number().int().describe('Delivery attempts so far'),
+    nextAttemptAt: z.number().nullable().describe('epoch ms; when a pending opinion is tried next'),
   })
   .meta({ id: 'EntryOpinion' });
 
@@ -90,8 +99,11 @@ export function opinionRoutes(app: ApiApp, ctx: ApiContext): void {
         200: json(
           z.object({
             opinion: Opinion,
-            reportedTo: z.string().nullable().describe('The exchange that took it; null: none fed the entry, or its kind takes no opinions'),
-            reportError: z.string().nullable(),
+            reportedTo: z
+              .string()
+              .nullable()
+              .describe('The exchange that took it; null: none fed the entry, its kind takes no opinions, or it is pending (see opinion.delivery)'),
+            reportError: z.string().nullable().describe('Why the first attempt failed; the opinion stays pending and is sent again'),
           }),
           'Stored (and reported where possible)',
         ),
@@ -111,7 +123,7 @@ export function opinionRoutes(app: ApiApp, ctx: ApiContext): void {
         if (!row) throw new HttpError(404, 'not_found', `no entry of that hash in bank '${req.params.name}'`);
         entryId = row.id;
       }
-      const given = await giveOpinion(db, ctx.exchanges ?? null, req.principal.actor, req.params.name, entryId, req.body.opinion, req.body.reason);
+      const given = await giveOpinion(db, ctx.exchanges?.opinions ?? null, req.principal.actor, req.params.name, entryId, req.body.opinion, req.body.reason);
       await ctx.banks.refresh();
       return { opinion: opinionView(given.opinion), reportedTo: given.reportedTo, reportError: given.reportError };
     },
@@ -127,6 +139,7 @@ export function opinionRoutes(app: ApiApp, ctx: ApiContext): void {
       querystring: z
         .object({
           mine: z.enum(['true', 'false']).optional(),
+          delivery: z.enum(DELIVERIES).optional().describe('Only our opinions in that delivery state (pending: waiting for their exchange)'),
           hash: z
             .string()
             .regex(/^[0-9a-fA-F]{64}$/)
@@ -141,6 +154,7 @@ export function opinionRoutes(app: ApiApp, ctx: ApiContext): void {
         await listOpinions(db, {
           ...(req.query.mine ? { mine: req.query.mine === 'true' } : {}),
           ...(req.query.hash ? { hash: req.query.hash } : {}),
+          ...(req.query.delivery ? { delivery: req.query.delivery } : {}),
           limit: req.query.limit,
         })
       ).map(opinionView),
@@ -157,7 +171,14 @@ export function opinionRoutes(app: ApiApp, ctx: ApiContext): void {
       tags: ['exchanges'],
       body: OpinionBody,
       response: {
-        200: json(z.object({ entries: z.number().int().describe('Entries of that hash in its banks'), quarantined: z.number().int() }), 'Recorded'),
+        200: json(
+          z.object({
+            entries: z.number().int().describe('Entries of that hash in its banks'),
+            quarantined: z.number().int(),
+            duplicate: z.boolean().describe('The Idempotency-Key was seen before from this partner: recorded then, not again'),
+          }),
+          'Recorded',
+        ),
         ...errors({ 401: 'No valid partner token' }),
       },
     },
@@ -165,7 +186,9 @@ export function opinionRoutes(app: ApiApp, ctx: ApiContext): void {
       const auth = req.headers.authorization ?? '';
       const partner = await authenticatePartner(db, auth.startsWith('Bearer ') ? auth.slice(7).trim() : '');
       if (!partner) throw new HttpError(401, 'unauthorized', 'a valid partner token is required (Authorization: Bearer px_…)');
-      const out = await receivePartnerOpinion(db, partner, req.body, ctx.config.exchanges.partnerOpinions);
+      const key = req.headers['idempotency-key'];
+      const idempotencyKey = typeof key === 'string' && key.length > 0 && key.length <= 200 ? key : null;
+      const out = await receivePartnerOpinion(db, partner, req.body, ctx.config.exchanges.partnerOpinions, Date.now(), idempotencyKey);
       if (out.quarantined) await ctx.banks.refresh();
       return out;
     },

@@ -60,8 +60,11 @@ export interface SignalExchange {
   readonly kind: string;
   /** One page of changes after `checkpoint` (null: from the beginning). Throws ExchangeFetchError when nothing could be read. */
   fetchDeltas(checkpoint: string | null, signal?: AbortSignal): Promise<FetchPage>;
-  /** Send our opinion of one of its signals back (a deconfirmation: negative_class). Absent where the exchange takes none. */
-  reportOpinion?(signalType: string, hash: string, opinion: SignalOpinion, signal?: AbortSignal): Promise<void>;
+  /**
+   * Send our opinion of one of its signals back (a deconfirmation: negative_class). Absent where the exchange
+   * takes none. Every retry of one opinion carries the same `idempotencyKey`, where the exchange takes one.
+   */
+  reportOpinion?(signalType: string, hash: string, opinion: SignalOpinion, opts?: { signal?: AbortSignal; idempotencyKey?: string }): Promise<void>;
   /**
    * Fetch again at once after a page (a long-poll feed that answers as soon as something changes) rather
    * than at the next interval.

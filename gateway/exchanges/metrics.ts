@@ -6,9 +6,62 @@ import { feedDeltasServed } from './serve-feed.ts';
 /**
  * Exchange status in /metrics: per exchange the last successful fetch, consecutive failures and the
  * running totals kept in the table (so they survive restarts and agree across nodes), fetches by outcome,
- * and the deltas this gateway served to partners.
+ * the deltas this gateway served to partners, and our opinions' delivery (how many wait, the oldest's
+ * age: an exchange that stopped taking them shows here before anyone asks).
  */
-export function exchangeMetrics(registry: Registry, db: Kysely<Database>): { fetched: (exchange: string, outcome: string) => void } {
+export function exchangeMetrics(
+  registry: Registry,
+  db: Kysely<Database>,
+): { fetched: (exchange: string, outcome: string) => void; opinionAttempt: (exchange: string, outcome: string) => void } {
+  const opinionAttempts = new Counter({
+    name: 'modgate_exchange_opinion_attempts_total',
+    help: 'Attempts to deliver our opinions to exchanges by outcome (delivered, not_taken, unreachable, http_error, unauthorized, error)',
+    labelNames: ['exchange', 'outcome'],
+    registers: [registry],
+  });
+  // One read of the opinions per scrape serves both gauges (a registry collects its metrics concurrently).
+  let opinionRead: { at: number; rows: Promise<Array<{ exchange: string | null; delivery: string | null; n: number; oldest: number | null }> | null> } | null =
+    null;
+  const opinionRows = () => {
+    const now = Date.now();
+    if (!opinionRead || now - opinionRead.at > 1_000)
+      opinionRead = {
+        at: now,
+        rows: db
+          .selectFrom('entry_opinions')
+          .select((eb) => ['exchange', 'delivery', eb.fn.countAll<number>().as('n'), eb.fn.min<number>('at').as('oldest')])
+          .where('delivery', 'is not', null)
+          .groupBy(['exchange', 'delivery'])
+          .execute()
+          .catch(() => null), // the database is away: /metrics still answers with the rest
+      };
+    return opinionRead.rows;
+  };
+  new Gauge({
+    name: 'modgate_exchange_opinions_oldest_pending_seconds',
+    help: 'Age of the oldest of our opinions still waiting for each exchange',
+    labelNames: ['exchange'],
+    registers: [registry],
+    async collect() {
+      const rows = await opinionRows();
+      if (!rows) return;
+      this.reset();
+      for (const r of rows)
+        if (r.delivery === 'pending' && r.oldest !== null) this.set({ exchange: r.exchange ?? '' }, Math.max(0, (Date.now() - Number(r.oldest)) / 1000));
+    },
+  });
+  new Gauge({
+    name: 'modgate_exchange_opinions',
+    help: 'Our opinions given to exchanges, by delivery (pending, delivered, not_taken)',
+    labelNames: ['exchange', 'delivery'],
+    registers: [registry],
+    async collect() {
+      const rows = await opinionRows();
+      if (!rows) return;
+      this.reset();
+      for (const r of rows) this.set({ exchange: r.exchange ?? '', delivery: r.delivery ?? '' }, Number(r.n));
+    },
+  });
   const fetches = new Counter({
     name: 'modgate_exchange_fetches_total',
     help: 'Exchange fetches by outcome (ok, unreachable, http_error, unauthorized, malformed_page, error)',
@@ -69,5 +122,8 @@ export function exchangeMetrics(registry: Registry, db: Kysely<Database>): { fet
       }
     },
   });
-  return { fetched: (exchange, outcome) => fetches.inc({ exchange, outcome }) };
+  return {
+    fetched: (exchange, outcome) => fetches.inc({ exchange, outcome }),
+    opinionAttempt: (exchange, outcome) => opinionAttempts.inc({ exchange, outcome }),
+  };
 }

@@ -64,14 +64,23 @@ export class ModgateExchange implements SignalExchange {
     return { deltas, checkpoint: page.data.checkpoint, done: !page.data.more, rejected };
   }
 
-  /** POST /api/v1/exchange/opinions on the partner: our deconfirmation (negative_class) of one of its hashes. */
-  async reportOpinion(signalType: string, hash: string, opinion: SignalOpinion, signal?: AbortSignal): Promise<void> {
+  /**
+   * POST /api/v1/exchange/opinions on the partner: our opinion (a deconfirmation: negative_class) of one of
+   * its hashes. The Idempotency-Key (draft-ietf-httpapi-idempotency-key-header) lets it record a retry once.
+   * 10 s, not the feed's minute: a moderator's request waits on the first attempt; the outbox retries the rest.
+   */
+  async reportOpinion(signalType: string, hash: string, opinion: SignalOpinion, opts: { signal?: AbortSignal; idempotencyKey?: string } = {}): Promise<void> {
     const body = JSON.stringify({ signal_type: signalType, hash, category: opinion.category, tags: opinion.tags });
     await fetchText(this.doFetch, `${this.base}/api/v1/exchange/opinions`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${this.token()}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${this.token()}`,
+        'content-type': 'application/json',
+        ...(opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {}),
+      },
       body,
-      ...(signal ? { signal } : {}),
+      timeoutMs: 10_000,
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
   }
 }

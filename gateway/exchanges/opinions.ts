@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { quarantineEntry } from '../banks/quarantine.ts';
@@ -5,16 +6,17 @@ import { recordBankChange } from '../banks/store.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { appendAudit } from '../store/audit.ts';
 import type { Database, EntryOpinion, ExchangePartner } from '../store/schema.ts';
-import type { OpinionCategory, SignalOpinion } from './exchange.ts';
-import { truncate } from './http.ts';
+import type { OpinionCategory } from './exchange.ts';
+import type { Delivery, OpinionOutbox } from './opinion-outbox.ts';
 import { partnerBanks } from './partners.ts';
 
 /**
  * Opinions of shared signals (python-threatexchange fetch_state.py SignalOpinion: is_mine, category,
  * tags). Ours: a moderator confirms (positive_class) or deconfirms (negative_class: a false positive) a bank
  * entry; a deconfirmed entry is disabled and stays so whatever its exchange lists again
- * (gateway/banks/insert.ts), and the opinion is reported back to the exchange that fed the entry where its
- * kind takes opinions (modgate: POST /api/v1/exchange/opinions). Theirs: a partner's opinion of an entry we
+ * (gateway/banks/insert.ts), and the opinion is delivered to the exchange that fed the entry where its
+ * kind takes opinions (modgate: POST /api/v1/exchange/opinions), through the outbox (opinion-outbox.ts)
+ * until it is taken. Theirs: a partner's opinion of an entry we
  * served it is recorded for our moderators, and a deconfirmation quarantines the entry (config
  * exchanges.partnerOpinions: `quarantine`, the default, or `record`).
  */
@@ -31,21 +33,21 @@ export type OpinionBody = z.infer<typeof OpinionBody>;
 
 export type Verdict = 'confirm' | 'deconfirm';
 
-export interface OpinionReporter {
-  reportOpinion(exchange: string, signalType: string, hash: string, opinion: SignalOpinion): Promise<boolean>;
-}
-
 export interface GivenOpinion {
   opinion: EntryOpinion;
-  /** The exchange it was reported to; null when the entry came from none, or its kind takes no opinions. */
+  /** The exchange it was delivered to; null when the entry came from none, its kind takes no opinions, or it is still pending. */
   reportedTo: string | null;
+  /** Why the first attempt failed (`code: message`); the outbox keeps trying. */
   reportError: string | null;
 }
 
-/** A moderator's opinion of one entry, stored and audited, then reported to the exchange that fed it. */
+/**
+ * A moderator's opinion of one entry, stored and audited with its delivery to the exchange that fed it
+ * pending; the first attempt is made at once unless an older opinion to that exchange still waits (order).
+ */
 export async function giveOpinion(
   db: Kysely<Database>,
-  reporter: OpinionReporter | null,
+  outbox: OpinionOutbox | null,
   actor: string,
   bankName: string,
   entryId: string,
@@ -54,7 +56,7 @@ export async function giveOpinion(
   now = Date.now(),
 ): Promise<GivenOpinion> {
   const category: OpinionCategory = verdict === 'confirm' ? 'positive_class' : 'negative_class';
-  const { opinion, exchange } = await db.transaction().execute(async (trx) => {
+  const { opinion, claimed } = await db.transaction().execute(async (trx) => {
     const entry = await trx.selectFrom('bank_entries').selectAll().where('id', '=', entryId).where('bank', '=', bankName).executeTakeFirst();
     if (!entry) throw notFound(`entry '${entryId}' in bank '${bankName}'`);
     if (entry.derived_from !== null) throw new DomainError('invalid', 'give the opinion on the entry this crop was derived from');
@@ -70,6 +72,11 @@ export async function giveOpinion(
     // Only the entry itself carries the opinion; its crops just follow it on and off.
     await trx.updateTable('bank_entries').set({ opinion: null }).where('derived_from', '=', entryId).execute();
     for (const c of changed) await recordBankChange(trx, bankName, c.id, now);
+    // Claimed for the attempt below only when nothing older waits for this exchange; else the outbox sends it in turn.
+    const older = exchange
+      ? await trx.selectFrom('entry_opinions').select('id').where('exchange', '=', exchange.name).where('delivery', '=', 'pending').executeTakeFirst()
+      : undefined;
+    const claimed = exchange !== undefined && outbox !== null && older === undefined;
     const inserted = await trx
       .insertInto('entry_opinions')
       .values({
@@ -87,6 +94,9 @@ export async function giveOpinion(
         exchange: exchange?.name ?? null,
         reported_at: null,
         report_error: null,
+        delivery: exchange ? 'pending' : null,
+        next_attempt_at: exchange ? (claimed ? now + outbox.leaseMs : now) : null,
+        idempotency_key: exchange ? randomUUID() : null,
       })
       .returning('id')
       .executeTakeFirstOrThrow();
@@ -100,28 +110,19 @@ export async function giveOpinion(
       at: now,
     });
     const opinion = await trx.selectFrom('entry_opinions').selectAll().where('id', '=', inserted.id).executeTakeFirstOrThrow();
-    return { opinion, exchange: exchange?.name ?? null };
+    return { opinion, claimed };
   });
-  if (!exchange || !reporter) return { opinion, reportedTo: null, reportError: null };
-  // Reported after the commit: the opinion stands here whether or not the exchange takes it now.
-  let reportedTo: string | null = null;
-  let reportError: string | null = null;
-  try {
-    if (await reporter.reportOpinion(exchange, 'pdq', opinion.hash, { isMine: true, category, tags: [] })) reportedTo = exchange;
-  } catch (err) {
-    reportError = truncate(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`, 500);
-  }
-  await db
-    .updateTable('entry_opinions')
-    .set({ reported_at: reportedTo ? Date.now() : null, report_error: reportError })
-    .where('id', '=', opinion.id)
-    .execute();
-  return { opinion: { ...opinion, reported_at: reportedTo ? Date.now() : null, report_error: reportError }, reportedTo, reportError };
+  if (!claimed || !outbox) return { opinion, reportedTo: null, reportError: null };
+  // After the commit: the opinion stands here, and stays pending in the outbox, whether or not the exchange takes it now.
+  const r = await outbox.attempt(opinion);
+  const after = (await db.selectFrom('entry_opinions').selectAll().where('id', '=', opinion.id).executeTakeFirst()) ?? opinion;
+  return { opinion: after, reportedTo: r.delivery === 'delivered' ? opinion.exchange : null, reportError: r.error };
 }
 
 /**
  * A partner's opinion of a hash we serve it: recorded against every entry of that hash in its banks; a
- * negative_class one quarantines them unless the operator chose `record`.
+ * negative_class one quarantines them unless the operator chose `record`. An opinion carrying a key this
+ * partner already sent (a retry whose answer it lost) is answered as before and recorded once.
  */
 export async function receivePartnerOpinion(
   db: Kysely<Database>,
@@ -129,10 +130,21 @@ export async function receivePartnerOpinion(
   body: OpinionBody,
   mode: 'quarantine' | 'record',
   now = Date.now(),
-): Promise<{ entries: number; quarantined: number }> {
+  idempotencyKey: string | null = null,
+): Promise<{ entries: number; quarantined: number; duplicate: boolean }> {
   const hash = body.hash.toLowerCase();
   const banks = partnerBanks(partner);
-  if (banks.length === 0) return { entries: 0, quarantined: 0 };
+  const source = `partner:${partner.name}`;
+  if (idempotencyKey) {
+    const seen = await db
+      .selectFrom('entry_opinions')
+      .select(['entry_id'])
+      .where('source', '=', source)
+      .where('idempotency_key', '=', idempotencyKey)
+      .execute();
+    if (seen.length) return { entries: seen.filter((s) => s.entry_id !== null).length, quarantined: 0, duplicate: true };
+  }
+  if (banks.length === 0) return { entries: 0, quarantined: 0, duplicate: false };
   const entries = await db
     .selectFrom('bank_entries')
     .select(['id', 'bank'])
@@ -140,7 +152,6 @@ export async function receivePartnerOpinion(
     .where('hash', '=', hash)
     .where('derived_from', 'is', null)
     .execute();
-  const source = `partner:${partner.name}`;
   await db.transaction().execute(async (trx) => {
     for (const e of entries.length ? entries : [{ id: null, bank: null }])
       await trx
@@ -160,6 +171,9 @@ export async function receivePartnerOpinion(
           exchange: null,
           reported_at: null,
           report_error: null,
+          delivery: null,
+          next_attempt_at: null,
+          idempotency_key: idempotencyKey,
         })
         .execute();
     await appendAudit(trx, {
@@ -177,10 +191,10 @@ export async function receivePartnerOpinion(
       const r = await quarantineEntry(db, { entryId: e.id, reason: 'partner_opinion', actor: source, detail: { partner: partner.name, tags: body.tags } }, now);
       if (r.created) quarantined++;
     }
-  return { entries: entries.length, quarantined };
+  return { entries: entries.length, quarantined, duplicate: false };
 }
 
-export async function listOpinions(db: Kysely<Database>, q: { mine?: boolean; hash?: string; limit?: number }): Promise<EntryOpinion[]> {
+export async function listOpinions(db: Kysely<Database>, q: { mine?: boolean; hash?: string; delivery?: Delivery; limit?: number }): Promise<EntryOpinion[]> {
   let query = db
     .selectFrom('entry_opinions')
     .selectAll()
@@ -188,6 +202,7 @@ export async function listOpinions(db: Kysely<Database>, q: { mine?: boolean; ha
     .limit(q.limit ?? 200);
   if (q.mine !== undefined) query = query.where('is_mine', '=', q.mine ? 1 : 0);
   if (q.hash) query = query.where('hash', '=', q.hash.toLowerCase());
+  if (q.delivery) query = query.where('delivery', '=', q.delivery);
   return query.execute();
 }
 
@@ -208,5 +223,8 @@ export function opinionView(o: EntryOpinion) {
     exchange: o.exchange,
     reportedAt: o.reported_at === null ? null : Number(o.reported_at),
     reportError: o.report_error,
+    delivery: o.delivery as Delivery | null,
+    attempts: o.attempts,
+    nextAttemptAt: o.delivery === 'pending' && o.next_attempt_at !== null ? Number(o.next_attempt_at) : null,
   };
 }

@@ -7,6 +7,7 @@ import { applyPage, recordFailure, type ApplyResult } from './apply.ts';
 import { ExchangeFetchError, type SignalExchange, type SignalOpinion } from './exchange.ts';
 import type { FetchLike } from './http.ts';
 import { createExchange, EXCHANGE_KINDS, type ExchangeKind } from './kinds.ts';
+import { OpinionOutbox, type OpinionSender } from './opinion-outbox.ts';
 
 export interface ExchangeRunnerOptions {
   db: Kysely<Database>;
@@ -26,6 +27,10 @@ export interface ExchangeRunnerOptions {
   /** Called after each applied page (metrics, events, the flood guard's baseline). */
   onApplied?: (exchange: string, result: ApplyResult) => void;
   onFetch?: (exchange: string, outcome: 'ok' | ExchangeFetchError['code'] | 'error') => void;
+  /** Our opinions' delivery to the exchanges (opinion-outbox.ts): first retry after a failure, doubling up to the cap. */
+  opinionRetryBaseMs?: number;
+  opinionMaxBackoffMs?: number;
+  onOpinionAttempt?: (exchange: string, outcome: string) => void;
 }
 
 export interface RunOutcome {
@@ -43,7 +48,9 @@ export interface RunOutcome {
  * jitter). The schedule lives in the table (`next_fetch_at`), so a restart keeps it; on several nodes
  * each node fetches on its own, and the page's entries apply idempotently.
  */
-export class ExchangeRunner {
+export class ExchangeRunner implements OpinionSender {
+  /** Our opinions waiting for (or given to) their exchanges; started and stopped with the runner. */
+  readonly opinions: OpinionOutbox;
   private readonly timers: Timers;
   private readonly random: () => number;
   private tick: TimerHandle | null = null;
@@ -55,18 +62,31 @@ export class ExchangeRunner {
   constructor(private readonly o: ExchangeRunnerOptions) {
     this.timers = o.timers ?? systemTimers;
     this.random = o.random ?? Math.random;
+    this.opinions = new OpinionOutbox({
+      db: o.db,
+      sender: this,
+      log: o.log,
+      timers: this.timers,
+      random: this.random,
+      pollMs: o.pollMs ?? 5_000,
+      ...(o.opinionRetryBaseMs !== undefined ? { retryBaseMs: o.opinionRetryBaseMs } : {}),
+      ...(o.opinionMaxBackoffMs !== undefined ? { maxBackoffMs: o.opinionMaxBackoffMs } : {}),
+      ...(o.onOpinionAttempt ? { onAttempt: o.onOpinionAttempt } : {}),
+    });
   }
 
   start(): void {
     this.tick = this.timers.setInterval(() => void this.runDue(), this.o.pollMs ?? 5_000);
     void this.runDue();
+    this.opinions.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.clearInterval(this.tick);
+    const opinions = this.opinions.stop();
     this.abort.abort();
-    await Promise.allSettled([...this.running.values()]);
+    await Promise.allSettled([...this.running.values(), opinions]);
   }
 
   /** Starts every due exchange that is not already running. */
@@ -96,12 +116,12 @@ export class ExchangeRunner {
    * Sends our opinion of one of the exchange's signals back to it. Resolves false when its kind takes no
    * opinions (python-threatexchange's NotImplementedError); throws when sending failed.
    */
-  async reportOpinion(name: string, signalType: string, hash: string, opinion: SignalOpinion): Promise<boolean> {
+  async reportOpinion(name: string, signalType: string, hash: string, opinion: SignalOpinion, idempotencyKey: string): Promise<boolean> {
     const row = await this.o.db.selectFrom('exchanges').selectAll().where('name', '=', name).executeTakeFirst();
     if (!row) return false;
     const exchange = this.exchangeFor(row);
     if (!exchange.reportOpinion) return false;
-    await exchange.reportOpinion(signalType, hash, opinion, this.abort.signal);
+    await exchange.reportOpinion(signalType, hash, opinion, { signal: this.abort.signal, idempotencyKey });
     return true;
   }
 

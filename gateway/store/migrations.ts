@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Kysely, Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
 import type { Dialect } from './schema.ts';
 
@@ -714,6 +715,34 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('detail', 'text')
           .execute();
         await db.schema.createIndex('incident_events_incident').on('incident_events').columns(['incident_id', 'id']).execute();
+      },
+    },
+    '0035_opinion_delivery': {
+      // Our opinions are delivered to the exchange that fed the entry through an outbox
+      // (gateway/exchanges/opinion-outbox.ts): `delivery` pending | delivered | not_taken (its kind takes
+      // none, or the exchange is gone), retried with back-off at `next_attempt_at`. `idempotency_key`: on our
+      // opinions the key sent with each attempt, on a partner's the key it sent, so a retry whose first answer
+      // was lost is recorded once. Opinions from before this migration whose report failed were dropped then:
+      // they are pending now (sent again); those reported are delivered; those with no report, not taken.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('entry_opinions').addColumn('delivery', 'text').execute();
+        await db.schema
+          .alterTable('entry_opinions')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.alterTable('entry_opinions').addColumn('next_attempt_at', big).execute();
+        await db.schema.alterTable('entry_opinions').addColumn('idempotency_key', 'text').execute();
+        await db.schema.createIndex('entry_opinions_delivery').on('entry_opinions').columns(['delivery', 'next_attempt_at']).execute();
+        await db.schema.createIndex('entry_opinions_idempotency').on('entry_opinions').columns(['idempotency_key']).execute();
+        await sql`UPDATE entry_opinions SET delivery = 'delivered' WHERE is_mine = 1 AND exchange IS NOT NULL AND reported_at IS NOT NULL`.execute(db);
+        await sql`UPDATE entry_opinions SET delivery = 'not_taken' WHERE is_mine = 1 AND exchange IS NOT NULL AND reported_at IS NULL AND report_error IS NULL`.execute(
+          db,
+        );
+        const failed = await sql<{
+          id: number;
+        }>`SELECT id FROM entry_opinions WHERE is_mine = 1 AND exchange IS NOT NULL AND reported_at IS NULL AND report_error IS NOT NULL`.execute(db);
+        for (const r of failed.rows)
+          await sql`UPDATE entry_opinions SET delivery = 'pending', next_attempt_at = 0, idempotency_key = ${randomUUID()} WHERE id = ${r.id}`.execute(db);
       },
     },
   };

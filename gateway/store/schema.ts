@@ -236,6 +236,14 @@ export interface EntryOpinionsTable {
   exchange: string | null;
   reported_at: number | null;
   report_error: string | null;
+  /** Our opinion's delivery to `exchange` (gateway/exchanges/opinion-outbox.ts): pending, delivered, not_taken; null: nothing to deliver. */
+  delivery: string | null;
+  /** Delivery attempts made so far. */
+  attempts: Generated<number>;
+  /** When a pending opinion is (re)sent next; while an attempt runs, the end of its claim. */
+  next_attempt_at: number | null;
+  /** Ours: the key each attempt carries (Idempotency-Key); a partner's: the key it sent (a retry is recorded once). */
+  idempotency_key: string | null;
 }
 
 export interface EntryQuarantinesTable {

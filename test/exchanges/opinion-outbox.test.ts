@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { addEntries } from '../../gateway/banks/manage.ts';
+import { ExchangeFetchError, type SignalOpinion } from '../../gateway/exchanges/exchange.ts';
+import { addExchange } from '../../gateway/exchanges/manage.ts';
+import { OpinionOutbox, type OpinionSender } from '../../gateway/exchanges/opinion-outbox.ts';
+import { giveOpinion } from '../../gateway/exchanges/opinions.ts';
+import { openStore, type Store } from '../../gateway/store/db.ts';
+import { seededHash } from '../helpers/hashes.ts';
+import { FakeTimers } from '../sampler/unit/fake-timers.ts';
+
+/**
+ * The opinion outbox on its own (the two-gateway case is opinion-delivery.test.ts): back-off per failed
+ * attempt, one key for every attempt of an opinion, and one exchange's opinions delivered in the order
+ * given even when the first one had to wait. The sender stands for the exchange runner (our interface).
+ */
+
+class Partner implements OpinionSender {
+  down = true;
+  readonly calls: Array<{ hash: string; category: string; key: string; at: number }> = [];
+  constructor(private readonly timers: FakeTimers) {}
+  async reportOpinion(_exchange: string, _type: string, hash: string, opinion: SignalOpinion, key: string): Promise<boolean> {
+    this.calls.push({ hash, category: opinion.category, key, at: this.timers.now() });
+    if (this.down) throw new ExchangeFetchError('unreachable', 'connect ECONNREFUSED 127.0.0.1:9');
+    return true;
+  }
+}
+
+let dir: string;
+let store: Store;
+let timers: FakeTimers;
+let partner: Partner;
+let outbox: OpinionOutbox;
+let entryIds: string[];
+const hashes = [seededHash(31), seededHash(32)];
+
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'modgate-outbox-'));
+  store = await openStore(`sqlite:${path.join(dir, 'db.sqlite')}`);
+  timers = new FakeTimers();
+  partner = new Partner(timers);
+  outbox = new OpinionOutbox({
+    db: store.db,
+    sender: partner,
+    log: pino({ level: 'silent' }),
+    timers,
+    random: () => 0.5,
+    retryBaseMs: 1_000,
+    maxBackoffMs: 4_000,
+  });
+  await addExchange(store.db, randomBytes(32), 'token:ops', { name: 'acme', kind: 'modgate', url: 'http://127.0.0.1:9', credential: 'px_test' });
+  await addEntries(
+    store.db,
+    'exchange:acme',
+    'exchange-acme',
+    hashes.map((hash) => ({ hash })),
+  );
+  entryIds = await Promise.all(
+    hashes.map(async (h) => (await store.db.selectFrom('bank_entries').select('id').where('hash', '=', h).executeTakeFirstOrThrow()).id),
+  );
+});
+afterEach(async () => {
+  await outbox.stop();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const row = async (id: number) => store.db.selectFrom('entry_opinions').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+describe('the opinion outbox', () => {
+  it('backs off after each failed attempt (doubling, capped) and sends the same key every time', async () => {
+    const given = await giveOpinion(store.db, outbox, 'mod', 'exchange-acme', entryIds[0]!, 'deconfirm', 'not the attack', timers.now());
+    expect(given.reportError).toMatch(/^unreachable: /);
+    const gaps: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await row(given.opinion.id);
+      expect(r.delivery).toBe('pending');
+      gaps.push(Number(r.next_attempt_at) - timers.now());
+      await timers.advance(gaps.at(-1)! - 1);
+      await outbox.deliverDue(); // not due yet: nothing sent
+      await timers.advance(1);
+      await outbox.deliverDue();
+    }
+    expect(gaps).toEqual([1_000, 2_000, 4_000, 4_000]);
+    expect(partner.calls).toHaveLength(5);
+    expect(new Set(partner.calls.map((c) => c.key)).size).toBe(1);
+
+    partner.down = false;
+    await timers.advance(4_000);
+    expect(await outbox.deliverDue()).toBe(1);
+    expect(await row(given.opinion.id)).toMatchObject({ delivery: 'delivered', attempts: 6, report_error: null, next_attempt_at: null });
+    expect(await outbox.deliverDue()).toBe(0);
+    expect(partner.calls).toHaveLength(6);
+  });
+
+  it("keeps one exchange's opinions in the order given: a later one waits for the earlier one", async () => {
+    const first = await giveOpinion(store.db, outbox, 'mod', 'exchange-acme', entryIds[0]!, 'deconfirm', 'news footage', timers.now());
+    // Given while the first waits: not tried ahead of it.
+    const second = await giveOpinion(store.db, outbox, 'mod', 'exchange-acme', entryIds[1]!, 'confirm', 'the attack', timers.now());
+    expect(second.reportError).toBeNull();
+    expect(partner.calls.map((c) => c.hash)).toEqual([hashes[0]]);
+    await timers.advance(500);
+    await outbox.deliverDue(); // the second is due, the first is not: neither is sent
+    expect(partner.calls).toHaveLength(1);
+
+    partner.down = false;
+    await timers.advance(500);
+    expect(await outbox.deliverDue()).toBe(2);
+    expect(partner.calls.map((c) => [c.hash, c.category])).toEqual([
+      [hashes[0], 'negative_class'],
+      [hashes[0], 'negative_class'],
+      [hashes[1], 'positive_class'],
+    ]);
+    expect((await row(first.opinion.id)).delivery).toBe('delivered');
+    expect((await row(second.opinion.id)).delivery).toBe('delivered');
+  });
+});
