@@ -10,8 +10,8 @@ import type { HashMatch } from './signal.ts';
 export type BankSeverity = HashMatch['severity'];
 
 /**
- * What kind of hash an entry holds. Only `pdq` exists today; other kinds (vPDQ frames, derived crop hashes,
- * learned descriptors) come as their own types, each read by the index that understands it and skipped by
+ * What kind of hash an entry holds: `pdq`, `copy` (learned descriptors), `vpdq` (a video's frame hashes,
+ * classifiers/vpdq); other kinds come as their own types, each read by the index that understands it and skipped by
  * the others — so a store may carry them before any index does.
  */
 export type BankSignalType = 'pdq' | (string & {});
@@ -48,6 +48,8 @@ export interface BankEntryRecord {
   quarantined?: boolean;
   /** A moderator cleared a flood quarantine: the flood guard leaves it alone. */
   floodExempt?: boolean;
+  /** A vPDQ (video) entry's frames, `pdq_hex,quality,timestamp` per line (classifiers/vpdq/frames.ts); its `hash` is only its identity. */
+  frames?: string | null;
 }
 
 /**

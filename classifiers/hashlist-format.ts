@@ -22,6 +22,8 @@ export interface HashListEntry {
   severity?: Severity;
   /** PDQ quality 0..100, where the line carries one (vPDQ and pdq-photo-hasher lines). */
   quality?: number;
+  /** A video frame's timestamp in seconds (vPDQ lines): the line is a frame of a video, not a picture. */
+  timestampSec?: number;
 }
 
 export interface HashListError {
@@ -191,10 +193,12 @@ function parseVpdq(text: string, lineNumber: number): HashListItem {
     const timestamp = Number(third);
     if (third === '' || !Number.isFinite(timestamp) || timestamp < 0) return error(lineNumber, `vPDQ timestamp must be seconds >= 0: ${quoteForReason(third)}`);
     parsed.note = `frame ${(parts[0] ?? '').trim()}, t=${timestamp.toFixed(3)}s`;
+    parsed.timestampSec = timestamp;
   } else if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(third)) {
     const timestamp = Number(third);
     if (timestamp < 0) return error(lineNumber, `vPDQ timestamp must be seconds >= 0: ${quoteForReason(third)}`);
     parsed.note = `t=${timestamp.toFixed(3)}s`;
+    parsed.timestampSec = timestamp;
   } else if (third !== '') {
     parsed.note = third;
   }

@@ -3,6 +3,7 @@ import type { Signal } from '../classifiers/signal.ts';
 import type { HashBankIndex } from '../classifiers/bank-index.ts';
 import type { OnnxClassifier } from '../classifiers/onnx/classifier.ts';
 import type { ClassifierStage } from '../classifiers/stage.ts';
+import { VIDEO_MATCH_SOURCE } from '../classifiers/vpdq/matcher.ts';
 import type { PolicyRunner } from './enforcement/policy-runner.ts';
 import type { LiveRegistry } from './live/registry.ts';
 import type { StreamWatcher } from './pipeline/watcher.ts';
@@ -182,6 +183,12 @@ export function createMetrics(src: MetricsSources): Metrics {
     labelNames: ['bank', 'category'],
     registers: [registry],
   });
+  const videoMatches = new Counter({
+    name: 'modgate_video_matches_total',
+    help: "Sampled frames on which a stream's recent frames matched a banked video (vPDQ), by bank and category",
+    labelNames: ['bank', 'category'],
+    registers: [registry],
+  });
   const dbQueries = new Histogram({
     name: 'modgate_db_query_seconds',
     help: 'Database query latency, by outcome (ok, error)',
@@ -324,6 +331,8 @@ export function createMetrics(src: MetricsSources): Metrics {
     refusal: (protocol, reason) => refusals.inc({ protocol, reason }),
     signal: (sig) => {
       if (sig.match) hashMatches.inc({ bank: sig.match.bank, category: sig.match.category });
+      const bank = sig.detail?.['bank'];
+      if (sig.source === VIDEO_MATCH_SOURCE && typeof bank === 'string') videoMatches.inc({ bank, category: sig.label });
     },
     dbQuery: (ms, ok) => dbQueries.observe({ outcome: ok ? 'ok' : 'error' }, ms / 1000),
     // Clocks of two hosts differ: a negative lag (skew) is recorded as 0 rather than dropped.

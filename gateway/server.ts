@@ -35,6 +35,9 @@ import { SharedInference } from '../classifiers/onnx/shared-inference.ts';
 import { CopyBankIndex } from '../classifiers/copy/bank-index.ts';
 import type { CopyDescriber } from '../classifiers/copy/describer.ts';
 import { CopyMatcher } from '../classifiers/copy/matcher.ts';
+import { VideoBankIndex } from '../classifiers/vpdq/bank-index.ts';
+import { VPDQ_QUALITY_THRESHOLD } from '../classifiers/vpdq/frames.ts';
+import { VideoMatcher } from '../classifiers/vpdq/matcher.ts';
 import { feedsCopy, loadCopyWhitening, poolDescriber } from './pipeline/copy-descriptor.ts';
 import { ClassifierStage } from '../classifiers/stage.ts';
 import { thumbnailFromFrame } from './media/thumbnail.ts';
@@ -74,6 +77,8 @@ export interface Gateway {
   enforcer: GateEnforcer;
   http: FastifyInstance;
   banks: HashBankIndex;
+  /** Banked videos (vPDQ) and the matcher of streams' recent frames against them; null with hash or video matching off. */
+  videos: { index: VideoBankIndex; matcher: VideoMatcher } | null;
   /** Holds back matches of an entry that floods (gateway/banks/flood-guard.ts). */
   floodGuard: FloodGuard;
   /** The copy descriptor's index and a describer for banking, when the descriptor runs (classifiers/copy). */
@@ -297,21 +302,35 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       pollMs: c.pollMs,
     },
   );
+  const hashMatcher = config.classifiers.hashMatch.enabled
+    ? new HashMatcher(
+        banks,
+        {
+          dihedral: config.classifiers.hashMatch.dihedral,
+          minQuality: config.classifiers.hashMatch.minQuality,
+          regions: config.classifiers.hashMatch.regions,
+          regionsFps: config.classifiers.hashMatch.regionsFps,
+        },
+        crisis.record,
+      )
+    : null;
+  // Banked videos ride on the hash matcher's whole-frame hash (classifiers/vpdq/matcher.ts).
+  const vm = config.classifiers.videoMatch;
+  const videos = hashMatcher && vm.enabled ? new VideoBankIndex(new SqlBankStore(store.db, store.dialect)) : null;
+  await videos?.loadAll();
+  const videoMatcher =
+    hashMatcher && videos
+      ? new VideoMatcher(hashMatcher, videos, {
+          minQuality: Math.max(config.classifiers.hashMatch.minQuality, VPDQ_QUALITY_THRESHOLD),
+          maxEntriesPerFrame: vm.maxEntriesPerFrame,
+          windowMs: vm.windowMs,
+          minFrames: vm.minFrames,
+          matchPercent: vm.matchPercent,
+        })
+      : null;
+  if (videoMatcher) registry.on('ended', (s) => videoMatcher.end(s.id));
   const frameClassifiers: FrameClassifier[] = [
-    ...(config.classifiers.hashMatch.enabled
-      ? [
-          new HashMatcher(
-            banks,
-            {
-              dihedral: config.classifiers.hashMatch.dihedral,
-              minQuality: config.classifiers.hashMatch.minQuality,
-              regions: config.classifiers.hashMatch.regions,
-              regionsFps: config.classifiers.hashMatch.regionsFps,
-            },
-            crisis.record,
-          ),
-        ]
-      : []),
+    ...(videoMatcher ? [videoMatcher] : hashMatcher ? [hashMatcher] : []),
     // Models at their own rate when frames come faster (hash matching takes every sampled frame).
     // The copy descriptor rides on its model's frames: same rate, same reuse of unchanged frames, same forward pass.
     ...[
@@ -335,6 +354,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       .then((touched) => touched > 0 && log.info({ touched, hashes: banks.size }, 'bank change applied'))
       .catch((err) => log.error({ err }, 'bank sync failed; will retry'));
     void copy?.index.refresh().catch((err) => log.error({ err }, 'copy descriptor bank sync failed; will retry'));
+    void videos?.refresh().catch((err) => log.error({ err }, 'video bank sync failed; will retry'));
   };
   const floodGuard = new FloodGuard(config.floodGuard, {
     now: Date.now,
@@ -532,6 +552,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       version: VERSION,
       banks,
       ...(copy ? { copy } : {}),
+      ...(videos ? { videos } : {}),
       policies,
       evidence,
       metrics: metrics.registry,
@@ -667,6 +688,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     enforcer,
     http,
     banks,
+    videos: videoMatcher && videos ? { index: videos, matcher: videoMatcher } : null,
     floodGuard,
     copy,
     policies,

@@ -7,6 +7,7 @@ import { getBank, setEntryEnabled } from '../banks/manage.ts';
 import { entriesWithPictures, entryPicture } from '../banks/pictures.ts';
 import { readHashListStream } from '../banks/read-list.ts';
 import { BankNameSchema } from '../banks/schema.ts';
+import { addVideos } from '../banks/videos.ts';
 import { notFound } from '../errors.ts';
 import type { ApiContext } from './context.ts';
 import { HttpError } from './errors.ts';
@@ -30,7 +31,9 @@ export const BankEntryView = z
   .object({
     id: z.string().describe('bke_…'),
     bank: z.string(),
-    hash: z.string().describe('PDQ, 64 hex'),
+    hash: z.string().describe('PDQ, 64 hex; for a video (signalType vpdq) its identity, `vpdq:` and the sha256 of its frames'),
+    signalType: z.string().describe("`pdq`: a picture; `vpdq`: a video, matched by a stream's recent frames"),
+    frames: z.number().int().nullable().describe('A video: how many frame hashes it holds; null for a picture'),
     category: z.string(),
     severity: Severity,
     note: z.string().nullable(),
@@ -50,6 +53,8 @@ export function entryView(e: EntryRow, hasPicture: boolean): z.infer<typeof Bank
     id: e.id,
     bank: e.bank,
     hash: e.hash,
+    signalType: e.signal_type,
+    frames: e.frames === null ? null : e.frames.split('\n').length,
     category: e.category,
     severity: e.severity,
     note: e.note,
@@ -72,6 +77,14 @@ const ImportReport = z.object({
   added: z.number().int(),
   duplicates: z.number().int().describe('Already in the bank (no-op)'),
   lowQuality: z.number().int().describe('Lines skipped for a PDQ quality below minQuality'),
+  videos: z
+    .object({
+      valid: z.number().int().describe('Videos read: runs of vPDQ frame lines, each one entry'),
+      added: z.number().int(),
+      duplicates: z.number().int().describe('Already in the bank (the same frames)'),
+      ids: z.array(z.string()).describe('Ids of the new video entries'),
+    })
+    .describe("vPDQ videos (one entry each, matched by a stream's recent frames)"),
   errorCount: z.number().int(),
   errors: z.array(z.object({ line: z.number().int(), reason: z.string() })).describe(`The first ${IMPORT_MAX_ERRORS} per-line errors`),
   bytes: z.number().int(),
@@ -179,6 +192,7 @@ export function bankEntryRoutes(app: ApiApp, ctx: ApiContext): void {
     handler: async (req) => {
       await setEntryEnabled(db, req.principal.actor, req.params.name, req.params.id, req.body.enabled, req.body.reason ?? null);
       await ctx.banks.refresh();
+      await ctx.videos?.refresh();
       const e = await getEntry(db, req.params.name, req.params.id);
       return { entry: entryView(e, (await entriesWithPictures(db, [e.id])).has(e.id)), enabled: req.body.enabled };
     },
@@ -209,6 +223,10 @@ export function bankEntryRoutes(app: ApiApp, ctx: ApiContext): void {
               .max(100)
               .default(PDQ_MIN_QUALITY)
               .describe('Skip lines whose PDQ quality is below this (lines that carry one)'),
+            framesAsPhotos: z
+              .enum(['true', 'false'])
+              .default('false')
+              .describe('true: bank each frame of a vPDQ video as its own picture entry (the older reading; any one frame then matches by itself)'),
           })
           .strict(),
         response: { 200: json(ImportReport, 'Imported'), ...errors({ 404: 'No such bank' }) },
@@ -220,12 +238,18 @@ export function bankEntryRoutes(app: ApiApp, ctx: ApiContext): void {
           throw new HttpError(400, 'invalid_request', 'send the hash list as the request body', 'body');
         const upload = limited(body, IMPORT_MAX_BYTES);
         const { format, query } = { format: req.query.format, query: req.query };
-        const list = await readHashListStream(upload.stream, { ...(format !== 'auto' ? { format } : {}), minQuality: query.minQuality });
+        const list = await readHashListStream(upload.stream, {
+          ...(format !== 'auto' ? { format } : {}),
+          minQuality: query.minQuality,
+          framesAsPhotos: query.framesAsPhotos === 'true',
+        });
+        const source = query.source ?? 'upload';
         const res =
-          list.entries.length > 0
-            ? await importEntries(ctx.store, req.principal.actor, bank.name, list.entries, { source: query.source ?? 'upload' })
-            : { added: 0, duplicates: 0 };
+          list.entries.length > 0 ? await importEntries(ctx.store, req.principal.actor, bank.name, list.entries, { source }) : { added: 0, duplicates: 0 };
+        const videos =
+          list.videos.length > 0 ? await addVideos(db, req.principal.actor, bank.name, list.videos, { source }) : { added: 0, duplicates: 0, ids: [] };
         if (res.added > 0) await ctx.banks.refresh();
+        if (videos.added > 0) await ctx.videos?.refresh();
         return {
           bank: bank.name,
           format: list.format,
@@ -234,6 +258,7 @@ export function bankEntryRoutes(app: ApiApp, ctx: ApiContext): void {
           added: res.added,
           duplicates: res.duplicates,
           lowQuality: list.lowQuality,
+          videos: { valid: list.videos.length, ...videos },
           errorCount: list.errors.length,
           errors: list.errors.slice(0, IMPORT_MAX_ERRORS),
           bytes: upload.bytes(),

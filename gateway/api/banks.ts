@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { serializeHashList } from '../../classifiers/hashlist-format.ts';
-import { addEntries, createBank, exportEntries, listBanks, setBankEnabled } from '../banks/manage.ts';
+import { addEntries, createBank, listBanks, setBankEnabled } from '../banks/manage.ts';
+import { bankListText } from '../banks/videos.ts';
 import { BankNameSchema, CreateBankSchema } from '../banks/schema.ts';
 import type { ApiContext } from './context.ts';
 import { errors, json, text, type ApiApp } from './route.ts';
@@ -117,19 +117,22 @@ export function bankRoutes(app: ApiApp, ctx: ApiContext): void {
     url: '/api/v1/banks/:name/export',
     config: { auth: 'moderator' },
     schema: {
-      summary: "Export a bank's enabled entries as a hash list (csv, plain or hma)",
+      summary: "Export a bank's enabled entries as a hash list (csv, plain or hma: its pictures; vpdq: its videos)",
       tags: ['banks'],
       params: BankParams,
-      querystring: z.object({ format: z.enum(['csv', 'plain', 'hma']).default('csv') }).strict(),
-      response: { 200: text(['text/csv', 'text/plain'], 'The hash list: text/csv for csv, text/plain for plain and hma'), ...errors({ 404: 'No such bank' }) },
+      querystring: z.object({ format: z.enum(['csv', 'plain', 'hma', 'vpdq']).default('csv') }).strict(),
+      response: {
+        200: text(
+          ['text/csv', 'text/plain'],
+          'The hash list: text/csv for csv, text/plain for plain, hma and vpdq (`# NAME: vPDQ` then `hash,quality,timestamp` lines per video)',
+        ),
+        ...errors({ 404: 'No such bank' }),
+      },
     },
     handler: async (req, reply) => {
-      const records = [];
-      for await (const e of exportEntries(db, req.params.name)) {
-        records.push({ hash: e.hash, category: e.category, severity: e.severity, note: e.note ?? undefined, source: e.source ?? undefined });
-      }
       const format = req.query.format;
-      return reply.type(format === 'csv' ? 'text/csv' : 'text/plain').send(serializeHashList(records, format));
+      const { text } = await bankListText(db, req.params.name, format);
+      return reply.type(format === 'csv' ? 'text/csv' : 'text/plain').send(text);
     },
   });
 

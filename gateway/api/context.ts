@@ -9,6 +9,7 @@ import type { DbHealth } from '../store/health.ts';
 import type { Lifecycle } from '../live/lifecycle.ts';
 import type { JournalView, UnitWriter } from '../store/journal/writer.ts';
 import type { HashBankIndex } from '../../classifiers/bank-index.ts';
+import type { VideoBankIndex } from '../../classifiers/vpdq/bank-index.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { PolicyStore } from '../enforcement/policy-store.ts';
 import type { Registry } from 'prom-client';
@@ -38,6 +39,8 @@ export interface ApiContext {
   banks: HashBankIndex;
   /** The copy descriptor, when it runs: descriptors for content being banked (a confirmed decision's frames) and its index. */
   copy?: { describer: CopyDescriber; index: { refresh(): Promise<unknown> } };
+  /** The banked videos (vPDQ) live matching reads; absent in API-only test servers and with hash matching off. */
+  videos?: VideoBankIndex;
   policies: PolicyStore;
   evidence: EvidenceStore;
   metrics?: Registry;

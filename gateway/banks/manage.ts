@@ -134,20 +134,30 @@ export async function addEntries(
       at: now,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
-    const added = ids.length;
-    await appendAudit(trx, {
-      actor,
-      action: 'bank.entries.add',
-      targetType: 'bank',
-      targetId: bankName,
-      detail: { added, duplicates: entries.length - added, source: opts.source ?? null },
-      at: now,
-    });
-    // One entry: an entry-level change (cheap to apply); a bulk import: reload the bank once.
-    if (ids.length === 1) await recordBankChange(trx, bankName, ids[0]!, now);
-    else if (ids.length > 1) await recordBankChange(trx, bankName, null, now);
-    return { added, duplicates: entries.length - added, ids };
+    await recordAdded(trx, { actor, bank: bankName, ids, offered: entries.length, source: opts.source ?? null, at: now });
+    return { added: ids.length, duplicates: entries.length - ids.length, ids };
   });
+}
+
+/**
+ * The audit record and change-feed record of entries just added (call inside the write's transaction):
+ * one entry is an entry-level change (cheap to apply), more a bank-level one (the bank is reloaded once).
+ */
+export async function recordAdded(
+  trx: Kysely<Database>,
+  a: { actor: string; bank: string; ids: readonly string[]; offered: number; source: string | null; at: number; detail?: Record<string, unknown> },
+): Promise<void> {
+  const added = a.ids.length;
+  await appendAudit(trx, {
+    actor: a.actor,
+    action: 'bank.entries.add',
+    targetType: 'bank',
+    targetId: a.bank,
+    detail: { added, duplicates: a.offered - added, source: a.source, ...a.detail },
+    at: a.at,
+  });
+  if (added === 1) await recordBankChange(trx, a.bank, a.ids[0]!, a.at);
+  else if (added > 1) await recordBankChange(trx, a.bank, null, a.at);
 }
 
 export async function setEntryEnabled(

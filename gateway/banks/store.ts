@@ -27,7 +27,7 @@ const settingsOf = (b: Pick<Bank, 'name' | 'enabled' | 'radius' | 'kind' | 'matc
   matchingEnabledRatio: Number(b.matching_enabled_ratio),
 });
 const BANK_COLUMNS = ['name', 'enabled', 'radius', 'kind', 'matching_enabled_ratio'] as const;
-const ENTRY_COLUMNS = ['id', 'bank', 'signal_type', 'hash', 'category', 'severity', 'derived_from', 'region', 'quarantined', 'flood_exempt'] as const;
+const ENTRY_COLUMNS = ['id', 'bank', 'signal_type', 'hash', 'category', 'severity', 'derived_from', 'region', 'quarantined', 'flood_exempt', 'frames'] as const;
 
 /** An entry as the live indexes read it; each index keeps the signal types it understands (PDQ, copy descriptors). */
 const recordOf = (r: {
@@ -41,6 +41,7 @@ const recordOf = (r: {
   region: string | null;
   quarantined: number;
   flood_exempt: number;
+  frames: string | null;
 }): BankEntryRecord => ({
   id: r.id,
   bank: r.bank,
@@ -51,6 +52,7 @@ const recordOf = (r: {
   ...(r.derived_from !== null ? { derivedFrom: r.derived_from, region: r.region } : {}),
   ...(r.quarantined ? { quarantined: true } : {}),
   ...(r.flood_exempt ? { floodExempt: true } : {}),
+  ...(r.frames !== null ? { frames: r.frames } : {}),
 });
 
 type BankChangeRow = { seq: number; bank: string; entry_id: string | null };

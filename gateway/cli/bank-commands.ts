@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import type { Command } from 'commander';
 import { readHashListStream } from '../banks/read-list.ts';
-import { serializeHashList, type HashListExportFormat, type HashListFormat } from '../../classifiers/hashlist-format.ts';
+import type { HashListFormat } from '../../classifiers/hashlist-format.ts';
+import type { BankListFormat } from '../banks/videos.ts';
 import { PDQ_MIN_QUALITY } from '../../classifiers/pdq.ts';
 import type { CliKit } from './kit.ts';
 
@@ -12,13 +13,14 @@ const manage = () => import('../banks/manage.ts');
  * carries a PDQ quality below `minQuality` (vPDQ frames, `modgate hash` output) are counted, not kept:
  * they hold too little structure to match on (vPDQ and the live matcher skip them too).
  */
-export async function readHashList(file: string, format: HashListFormat | undefined, onLine?: (n: number) => void, minQuality = 0) {
-  const { entries, errors, lowQuality } = await readHashListStream(file === '-' ? process.stdin : createReadStream(file), {
+export async function readHashList(file: string, format: HashListFormat | undefined, onLine?: (n: number) => void, minQuality = 0, framesAsPhotos = false) {
+  const { entries, videos, errors, lowQuality } = await readHashListStream(file === '-' ? process.stdin : createReadStream(file), {
     ...(format ? { format } : {}),
     minQuality,
+    framesAsPhotos,
     ...(onLine ? { onLine } : {}),
   });
-  return { entries, errors, lowQuality };
+  return { entries, videos, errors, lowQuality };
 }
 
 export function registerBankCommands(program: Command, kit: CliKit): void {
@@ -46,26 +48,51 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
     .withGlobals(
       bank
         .command('import <name> <file>')
-        .description('import a hash list (plain hex, HMA "pdq <hex>", CSV with a header, or vPDQ / `modgate hash` "hex,quality,…" lines); - reads stdin'),
+        .description(
+          'import a hash list (plain hex, HMA "pdq <hex>", CSV with a header, `modgate hash` "hex,quality,file" lines, or vPDQ "hex,quality,timestamp" lines: each video one entry); - reads stdin',
+        ),
     )
     .option('--format <f>', 'plain | hma | csv | vpdq (default: detected from the first line)')
     .option('--source <text>', 'where the list came from (kept on each entry)')
     .option('--min-quality <n>', `skip lines whose PDQ quality is below this (lines that carry one)`, (v) => Number(v), PDQ_MIN_QUALITY)
-    .action(async (name: string, file: string, opts: { format?: HashListFormat; source?: string; minQuality: number }) =>
+    .option('--frames-as-photos', 'bank each frame of a vPDQ video as its own picture entry (the older reading: any one frame then matches by itself)')
+    .action(async (name: string, file: string, opts: { format?: HashListFormat; source?: string; minQuality: number; framesAsPhotos?: boolean }) =>
       kit.withStore(opts, async (store) => {
         const tty = process.stderr.isTTY;
-        const { entries, errors, lowQuality } = await readHashList(file, opts.format, (n) => tty && process.stderr.write(`\rread ${n} lines`), opts.minQuality);
-        const { importEntries } = await import('../banks/bulk-import.ts');
-        const result = await importEntries(store, kit.actor(), name, entries, {
-          source: opts.source ?? file,
-          onProgress: (done) => tty && process.stderr.write(`\rimported ${done}/${entries.length}   `),
-        });
+        const { entries, videos, errors, lowQuality } = await readHashList(
+          file,
+          opts.format,
+          (n) => tty && process.stderr.write(`\rread ${n} lines`),
+          opts.minQuality,
+          opts.framesAsPhotos === true,
+        );
+        const [{ importEntries }, { addVideos }] = await Promise.all([import('../banks/bulk-import.ts'), import('../banks/videos.ts')]);
+        const source = opts.source ?? file;
+        const result =
+          entries.length > 0 || videos.length === 0
+            ? await importEntries(store, kit.actor(), name, entries, {
+                source,
+                onProgress: (done) => tty && process.stderr.write(`\rimported ${done}/${entries.length}   `),
+              })
+            : { added: 0, duplicates: 0 };
+        const video = videos.length > 0 ? await addVideos(store.db, kit.actor(), name, videos, { source }) : { added: 0, duplicates: 0, ids: [] };
         if (tty) process.stderr.write('\n');
         kit.out(
           opts,
-          { bank: name, valid: entries.length, added: result.added, duplicates: result.duplicates, lowQuality, invalid: errors },
+          {
+            bank: name,
+            valid: entries.length,
+            added: result.added,
+            duplicates: result.duplicates,
+            videos: { valid: videos.length, added: video.added, duplicates: video.duplicates, ids: video.ids, frames: videos.map((v) => v.frames.length) },
+            lowQuality,
+            invalid: errors,
+          },
           [
             `${name}: ${result.added} added, ${result.duplicates} already present, ${errors.length} invalid line(s)${lowQuality ? `, ${lowQuality} skipped (quality below ${opts.minQuality})` : ''}`,
+            ...(videos.length > 0
+              ? [`${name}: ${video.added} video(s) added, ${video.duplicates} already present (${videos.map((v) => v.frames.length).join(', ')} frame(s))`]
+              : []),
             ...errors.slice(0, 50).map((e) => `  ${e.reason}`),
             ...(errors.length > 50 ? [`  … and ${errors.length - 50} more (use --json for all)`] : []),
           ].join('\n'),
@@ -109,17 +136,18 @@ export function registerBankCommands(program: Command, kit: CliKit): void {
       }),
     );
   kit
-    .withGlobals(bank.command('export <name>').description('write the enabled entries to stdout'))
-    .option('--format <f>', 'plain | hma | csv', 'csv')
+    .withGlobals(bank.command('export <name>').description('write the enabled entries to stdout (vpdq: the videos, the other formats: the pictures)'))
+    .option('--format <f>', 'plain | hma | csv | vpdq', 'csv')
     .option('--include-disabled')
-    .action(async (name: string, opts: { format: HashListExportFormat; includeDisabled?: boolean }) =>
+    .action(async (name: string, opts: { format: BankListFormat; includeDisabled?: boolean }) =>
       kit.withStore(opts, async ({ db }) => {
-        const { exportEntries } = await manage();
-        const records = [];
-        for await (const e of exportEntries(db, name, opts.includeDisabled)) {
-          records.push({ hash: e.hash, category: e.category, note: e.note ?? undefined, source: e.source ?? undefined, severity: e.severity });
-        }
-        process.stdout.write(serializeHashList(records, opts.format));
+        const { bankListText } = await import('../banks/videos.ts');
+        const { text, leftOut } = await bankListText(db, name, opts.format, opts.includeDisabled);
+        process.stdout.write(text);
+        if (leftOut > 0)
+          process.stderr.write(
+            `${leftOut} ${opts.format === 'vpdq' ? 'picture' : 'video'} entr${leftOut === 1 ? 'y' : 'ies'} not written (${opts.format === 'vpdq' ? 'use --format csv, plain or hma' : 'use --format vpdq'})\n`,
+          );
       }),
     );
   kit.withGlobals(bank.command('list').description('list banks')).action(async (opts: object) =>

@@ -52,6 +52,8 @@ async function snapshot(
       .select(['id', 'hash', 'category', 'severity', 'enabled'])
       .where('bank', '=', bank)
       .where('derived_from', 'is', null)
+      // PDQ only: a vPDQ video is no single hash, and partners read every delta as `pdq`.
+      .where('signal_type', '=', 'pdq')
       .where('id', '>', cursor)
       .orderBy('id')
       .limit(room)
@@ -75,6 +77,7 @@ async function snapshot(
         .select('id')
         .where('bank', '=', bank)
         .where('derived_from', 'is', null)
+        .where('signal_type', '=', 'pdq')
         .where('id', '>', cursor)
         .limit(1)
         .executeTakeFirst();
@@ -87,10 +90,10 @@ async function snapshot(
 async function entryDelta(db: Kysely<Database>, bankOn: Map<string, boolean>, bank: string, entryId: string): Promise<FeedPage['deltas'][number] | null> {
   const e = await db
     .selectFrom('bank_entries')
-    .select(['hash', 'category', 'severity', 'enabled', 'derived_from'])
+    .select(['hash', 'category', 'severity', 'enabled', 'derived_from', 'signal_type'])
     .where('id', '=', entryId)
     .executeTakeFirst();
-  if (!e || e.derived_from !== null) return null;
+  if (!e || e.derived_from !== null || e.signal_type !== 'pdq') return null;
   return {
     key: `pdq:${e.hash}`,
     signal_type: 'pdq',

@@ -645,6 +645,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0033_bank_entry_video_frames': {
+      // vPDQ (video) entries: one entry per video, signal type `vpdq`, its frame hashes here as vPDQ's compact
+      // lines (classifiers/vpdq/frames.ts). Not in `hash`: that column is uniquely indexed, and a PostgreSQL
+      // B-tree entry holds at most ~2.7 kB (a 10-minute video is ~45 kB); `hash` keeps the video's identity.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('bank_entries').addColumn('frames', 'text').execute();
+      },
+    },
     '0060_bank_entry_pictures': {
       // A small JPEG of what an entry was hashed from (a banked picture, or the confirmed decision's evidence
       // frame), so a moderator sees the banked content beside the frame that matched it. In the database, not

@@ -211,8 +211,13 @@ export interface BankEntriesTable {
   quarantined: Generated<number>;
   /** 1: a moderator cleared a flood quarantine; the flood guard leaves the entry alone. */
   flood_exempt: Generated<number>;
-  /** `pdq` (the hash column is 64 hex), or `copy` (a learned copy descriptor, always a derived entry). */
+  /**
+   * `pdq` (the hash column is 64 hex), `copy` (a learned copy descriptor, always a derived entry), or `vpdq`
+   * (a video: `hash` is `vpdq:` and the sha256 of its frames, the frames are in `frames`).
+   */
   signal_type: Generated<string>;
+  /** A vPDQ entry's frames, `pdq_hex,quality,timestamp` per line (classifiers/vpdq/frames.ts); null otherwise. */
+  frames: string | null;
 }
 
 export interface EntryOpinionsTable {

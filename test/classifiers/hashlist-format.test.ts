@@ -204,9 +204,9 @@ describe('vPDQ and pdq-photo-hasher lines', () => {
     expect(result).toEqual({
       format: 'vpdq',
       entries: [
-        { line: 1, hash: A, quality: 100, note: 't=0.000s' },
-        { line: 2, hash: B, quality: 87, note: 't=1.000s' },
-        { line: 3, hash: C, quality: 12, note: 't=123.000s' },
+        { line: 1, hash: A, quality: 100, note: 't=0.000s', timestampSec: 0 },
+        { line: 2, hash: B, quality: 87, note: 't=1.000s', timestampSec: 1 },
+        { line: 3, hash: C, quality: 12, note: 't=123.000s', timestampSec: 123 },
       ],
       errors: [],
     });
@@ -216,8 +216,8 @@ describe('vPDQ and pdq-photo-hasher lines', () => {
     const result = parseHashList(`0,100,${A},0.000\n30,100,${B},1.000\n`);
     expect(result.format).toBe('vpdq');
     expect(result.entries).toEqual([
-      { line: 1, hash: A, quality: 100, note: 'frame 0, t=0.000s' },
-      { line: 2, hash: B, quality: 100, note: 'frame 30, t=1.000s' },
+      { line: 1, hash: A, quality: 100, note: 'frame 0, t=0.000s', timestampSec: 0 },
+      { line: 2, hash: B, quality: 100, note: 'frame 30, t=1.000s', timestampSec: 1 },
     ]);
   });
 
@@ -226,7 +226,7 @@ describe('vPDQ and pdq-photo-hasher lines', () => {
     expect(parseHashList(text).entries).toEqual([
       { line: 2, hash: A, quality: 100, note: 'photos/a, b.jpg' },
       { line: 3, hash: B, quality: 3, note: 'q0003.jpg' },
-      { line: 4, hash: C, quality: 95, note: 't=2.500s' },
+      { line: 4, hash: C, quality: 95, note: 't=2.500s', timestampSec: 2.5 },
     ]);
   });
 

@@ -149,18 +149,50 @@ describe.skipIf(!ffmpeg)('modgate hash on videos', { timeout: 180_000 }, () => {
     expect(['5.1.9-0+deb12u1', '6.1', '7.0.2', 'N-113890-g1234abcd'].map(fpsModeFromVersion)).toEqual([true, true, true, true]);
   });
 
-  it('gives frames in --json with timestamps, and bank import takes the vPDQ lines as frame hashes', async () => {
+  it('gives frames in --json with timestamps, and bank import takes the vPDQ lines as one video entry, exported back as vPDQ', async () => {
     const run = await modgate(['hash', '--json', video]);
-    const [doc] = JSON.parse(run.stdout) as Array<{ kind: string; fps: number; width: number; frames: Array<{ hash: string; timestamp: number }> }>;
+    const [doc] = JSON.parse(run.stdout) as Array<{
+      kind: string;
+      fps: number;
+      width: number;
+      frames: Array<{ hash: string; quality: number; timestamp: number }>;
+    }>;
     expect(doc).toMatchObject({ kind: 'video', fps: 1, width: 320, height: 240 });
     expect(doc!.frames.map((f) => f.timestamp)).toEqual([0, 1, 2, 3]);
     const data = path.join(dir, 'video-bank');
     await modgate(['bank', 'create', 'clips', '--category', 'terrorist-violent-extremism', '--data-dir', data]);
-    const text = await modgate(['hash', video]);
+    const text = await modgate(['hash', video, fixture('rgb-444-300x200.jpg')]);
     const imported = await modgate(['bank', 'import', 'clips', '-', '--json', '--data-dir', data], { stdin: text.stdout });
-    expect(JSON.parse(imported.stdout)).toMatchObject({ added: 4, invalid: [] });
-    const exported = await modgate(['bank', 'export', 'clips', '--format', 'csv', '--data-dir', data]);
-    expect(exported.stdout).toContain(`${doc!.frames[2]!.hash},terrorist-violent-extremism,t=2.000s`);
+    // The picture is one PDQ entry, the video one vPDQ entry holding its 4 frames.
+    expect(JSON.parse(imported.stdout)).toMatchObject({ added: 1, videos: { valid: 1, added: 1, frames: [4] }, invalid: [] });
+    const again = await modgate(['bank', 'import', 'clips', '-', '--json', '--data-dir', data], { stdin: text.stdout });
+    expect(JSON.parse(again.stdout)).toMatchObject({ added: 0, duplicates: 1, videos: { added: 0, duplicates: 1 } });
+    const csv = await modgate(['bank', 'export', 'clips', '--format', 'csv', '--data-dir', data]);
+    expect(csv.stdout.trim().split('\n')).toHaveLength(2); // header + the picture
+    expect(csv.stderr).toContain('1 video entry not written (use --format vpdq)');
+    const vpdq = await modgate(['bank', 'export', 'clips', '--format', 'vpdq', '--data-dir', data]);
+    const lines = doc!.frames.map((f) => `${f.hash},${f.quality},${f.timestamp.toFixed(3)}\n`).join('');
+    expect(vpdq.stdout).toBe(`# ${video}: vPDQ, 4 frame(s); hash,quality,timestamp in seconds\n${lines}`);
+    // Read back, the export is the same video: nothing new.
+    const back = await modgate(['bank', 'import', 'clips', '-', '--json', '--data-dir', data], { stdin: vpdq.stdout });
+    expect(JSON.parse(back.stdout)).toMatchObject({ videos: { valid: 1, added: 0, duplicates: 1 } });
+  });
+
+  it('reads a vPDQ file without a header as one video, drops frames below quality 50, and keeps the older reading with --frames-as-photos', async () => {
+    const data = path.join(dir, 'video-bank-2');
+    await modgate(['bank', 'create', 'clips', '--category', 'terrorist-violent-extremism', '--data-dir', data]);
+    const h = (n: number) => n.toString(16).padStart(2, '0').repeat(32);
+    // As vpdq's CLI prints a file; the second file's timestamps start over: a second video.
+    const file = [`${h(1)},100,0.000`, `${h(2)},12,1.000`, `${h(3)},90,2.000`, `${h(4)},90,0.000`, `${h(5)},90,1.000`, `${h(6)},3,0.000`].join('\n');
+    const run = await modgate(['bank', 'import', 'clips', '-', '--json', '--data-dir', data], { stdin: file });
+    expect(run.code).toBe(3);
+    const report = JSON.parse(run.stdout) as { videos: { frames: number[] }; lowQuality: number; invalid: Array<{ line: number }> };
+    expect(report.videos.frames).toEqual([2, 2]);
+    expect(report.lowQuality).toBe(2);
+    // The third video holds only a frame below 50: nothing to match, reported on its line.
+    expect(report.invalid.map((e) => e.line)).toEqual([6]);
+    const photos = await modgate(['bank', 'import', 'clips', '-', '--json', '--frames-as-photos', '--data-dir', data], { stdin: file });
+    expect(JSON.parse(photos.stdout)).toMatchObject({ added: 4, lowQuality: 2, videos: { valid: 0 } });
   });
 });
 

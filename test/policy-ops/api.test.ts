@@ -26,7 +26,7 @@ const UNTIL = new Date(T + DAY).toISOString();
 
 const DEFAULT_TEXT = readFileSync(path.join(REPO_ROOT, 'policy/default.yaml'), 'utf8');
 // The candidate: graphic-violence-high needs 0.95 instead of 0.9.
-const CANDIDATE_TEXT = DEFAULT_TEXT.replace('minScore: 0.9\n', 'minScore: 0.95\n').replace('version: "2019-05-one-strike.3"', 'version: "candidate-0.95"');
+const CANDIDATE_TEXT = DEFAULT_TEXT.replace('minScore: 0.9\n', 'minScore: 0.95\n').replace('version: "2019-05-one-strike.4"', 'version: "candidate-0.95"');
 
 let gw: Gateway;
 let dataDir: string;
@@ -170,7 +170,7 @@ describe('POST /api/v1/policy/backtest', { timeout: 120_000 }, () => {
     const res = await api.post<BacktestBody>('/api/v1/policy/backtest', { text: CANDIDATE_TEXT, since: SINCE, until: T + DAY });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const b = res.body;
-    expect(b.baseline).toEqual({ versionId: 0, name: 'one-strike-live', version: '2019-05-one-strike.3' });
+    expect(b.baseline).toEqual({ versionId: 0, name: 'one-strike-live', version: '2019-05-one-strike.4' });
     expect(b.candidate).toEqual({ name: 'one-strike-live', version: 'candidate-0.95' });
     expect([b.since, b.until]).toEqual([SINCE, UNTIL]);
     expect(b.streams).toBe(4); // st-a, st-b, st-c, st-raw
@@ -350,7 +350,7 @@ describe('modgate policy (CLI) against a running gateway', { timeout: 300_000 },
 
     const rolled = await cli('policy', 'rollback', String(s2.versionId), '--reason', 'back to the default', '--json');
     expect(rolled.code, rolled.stderr).toBe(0);
-    expect(JSON.parse(rolled.stdout)).toMatchObject({ versionId: s2.versionId, version: '2019-05-one-strike.3' });
+    expect(JSON.parse(rolled.stdout)).toMatchObject({ versionId: s2.versionId, version: '2019-05-one-strike.4' });
     expect((await seenWithin(s2.versionId)).text).toBe(DEFAULT_TEXT);
     const [noSuch, shown] = await Promise.all([
       cli('policy', 'rollback', '999', '--reason', 'x'),

@@ -110,7 +110,7 @@ describe('modgate policy check', { timeout: 120_000 }, () => {
     const file = path.join(REPO_ROOT, 'policy/default.yaml');
     const [human, json] = await Promise.all([check(file), check(file, '--json')]);
     expect(human.code, human.stderr).toBe(0);
-    expect(human.stdout).toContain('one-strike-live @ 2019-05-one-strike.3: 9 rule(s), 1 stall entry');
+    expect(human.stdout).toContain('one-strike-live @ 2019-05-one-strike.4: 10 rule(s), 1 stall entry');
     expect(human.stdout).toContain(
       'reports-and-violence-medium [high]: viewer_report and ≥ 3 viewer_report within 30m and ≥ 1 violence, label violence, score ≥ 0.6 within 2m; 1 of 1 frames → cut, review urgent',
     );
@@ -124,6 +124,7 @@ describe('modgate policy check', { timeout: 120_000 }, () => {
       'graphic-violence-medium',
       'nsfw-review',
       'tve-known-content-retro',
+      'tve-known-video',
       'reports-and-violence-medium',
       'reports-and-nsfw-medium',
       'viewer-reports-review',

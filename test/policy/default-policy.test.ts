@@ -40,6 +40,7 @@ describe('default policy (Facebook Live one-strike, May 2019)', () => {
       'graphic-violence-medium',
       'nsfw-review',
       'tve-known-content-retro',
+      'tve-known-video',
       'reports-and-violence-medium',
       'reports-and-nsfw-medium',
       'viewer-reports-review',
@@ -120,6 +121,17 @@ describe('default policy (Facebook Live one-strike, May 2019)', () => {
     const ds = decide([0, 250, 500, 750, 1000].map((t) => scored('nsfw', t, 1, 'unsafe')));
     expect(ids(ds)).toEqual(['nsfw-review']);
     expect(enforceable(ds)[0]?.actions).toEqual({ cut: false, review: { priority: 'low' } });
+  });
+
+  it("a banked video matched by the stream's recent frames (vPDQ, >= 80 % of the window) cuts at once, as a PDQ match does", () => {
+    const d = cutBy(decide([scored('video_match', 0, 0.8, 'terrorist-violent-extremism')]));
+    expect(d.ruleId).toBe('tve-known-video');
+    expect(d.actions).toMatchObject({ cut: true, suspend: { durationMs: 30 * DAY }, review: { priority: 'urgent' } });
+    expect(cutBy(decide([scored('video_match', 0, 1, 'confirmed')])).ruleId).toBe('tve-known-video');
+  });
+
+  it('a video window under 80 %, or a video of an unrelated category, does nothing', () => {
+    expect(decide([scored('video_match', 0, 0.79, 'terrorist-violent-extremism'), scored('video_match', 250, 1, 'spam')])).toEqual([]);
   });
 
   it('a sampler stall longer than 30 s fails open: high-priority review, the stream continues', () => {

@@ -1,0 +1,161 @@
+import { rolloutPoint } from '../bank-index.ts';
+import { BankMirror } from '../bank-mirror.ts';
+import type { BankEntryRecord, BankSeverity } from '../bank-store.ts';
+import { PdqHashIndex } from '../hash-index.ts';
+import { fromHex, type PdqHash } from '../pdq.ts';
+import { matchableFrames, parseVpdqFrames, VPDQ_DISTANCE_THRESHOLD, VPDQ_SIGNAL_TYPE } from './frames.ts';
+
+export interface VideoEntryMeta {
+  entryId: string;
+  bank: string;
+  category: string;
+  severity: BankSeverity;
+  /** Frames indexed (distinct hashes of quality >= 50). */
+  frames: number;
+  quarantined?: boolean;
+  /** The entry's bank is a negative ("don't match") bank. */
+  negative?: boolean;
+  /** Outside its bank's matching_enabled_ratio (gradual rollout). */
+  outsideRollout?: boolean;
+}
+
+/** One video entry a frame matched: its closest frame. */
+export interface VideoFrameHit {
+  entryId: string;
+  distance: number;
+}
+
+/** What the video matcher needs of the index. */
+export interface VideoLookup {
+  readonly revision: number;
+  /** Video entries indexed. */
+  readonly entries: number;
+  /** Every video entry with a frame within its bank's radius (at most vPDQ's 31) of `hash`, closest first; at most `limit`. */
+  match(hash: PdqHash, limit: number): VideoFrameHit[];
+  /** An indexed entry (with its bank's state now), or undefined. */
+  entry(entryId: string): VideoEntryMeta | undefined;
+}
+
+interface BankMeta {
+  radius: number;
+  enabled: boolean;
+  negative: boolean;
+  ratio: number;
+  entries: Set<string>;
+}
+
+interface Indexed {
+  meta: Omit<VideoEntryMeta, 'negative' | 'outsideRollout'>;
+  slots: number[];
+}
+
+/**
+ * The in-memory mirror of every enabled vPDQ (video) entry: all their frame hashes in one multi-index
+ * (classifiers/hash-index.ts), each slot pointing at its entry, fed by the same BankStore as the PDQ index
+ * and kept in step the same way (BankMirror). A frame of a live stream is looked up once, at the largest
+ * radius in use, and the hits are folded to one per entry.
+ */
+export class VideoBankIndex extends BankMirror implements VideoLookup {
+  private readonly index = new PdqHashIndex();
+  private readonly slotEntry: Array<string | null> = [];
+  private readonly byId = new Map<string, Indexed>();
+  private readonly banks = new Map<string, BankMeta>();
+  private maxRadius = 0;
+  readonly stats = { corrupt: 0 };
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  get entries(): number {
+    return this.byId.size;
+  }
+
+  entry(entryId: string): VideoEntryMeta | undefined {
+    const e = this.byId.get(entryId);
+    if (!e) return undefined;
+    const bank = this.banks.get(e.meta.bank);
+    const out: VideoEntryMeta = { ...e.meta };
+    if (bank?.negative) out.negative = true;
+    if (bank && bank.ratio < 1 && rolloutPoint(entryId) >= bank.ratio) out.outsideRollout = true;
+    return out;
+  }
+
+  protected async reloadBank(name: string): Promise<void> {
+    const settings = await this.store.bank(name);
+    const old = this.banks.get(name);
+    if (!settings) {
+      for (const id of old?.entries ?? []) this.dropEntry(id);
+      this.banks.delete(name);
+      this.updateRadius();
+      return;
+    }
+    const fresh: BankMeta = {
+      radius: Math.min(settings.radius, VPDQ_DISTANCE_THRESHOLD),
+      enabled: settings.enabled,
+      negative: settings.kind === 'negative',
+      ratio: settings.matchingEnabledRatio ?? 1,
+      entries: new Set(),
+    };
+    // Read whole before anything is swapped, so a failed read leaves the bank as it was.
+    const rows: BankEntryRecord[] = [];
+    for await (const page of this.store.entries(name)) for (const e of page) if (e.signalType === VPDQ_SIGNAL_TYPE) rows.push(e);
+    for (const id of old?.entries ?? []) this.dropEntry(id);
+    this.banks.set(name, fresh);
+    for (const e of rows) this.upsert(e);
+    this.updateRadius();
+  }
+
+  protected upsert(e: BankEntryRecord): void {
+    this.dropEntry(e.id);
+    const bank = this.banks.get(e.bank);
+    if (!bank || e.signalType !== VPDQ_SIGNAL_TYPE || e.derivedFrom) return;
+    const frames = e.frames ? parseVpdqFrames(e.frames) : null;
+    if (!frames) {
+      this.stats.corrupt++;
+      return;
+    }
+    const usable = matchableFrames(frames);
+    if (usable.length === 0) return;
+    const first = this.index.addMany(usable.map((f) => fromHex(f.hash)));
+    const slots = usable.map((_, i) => first + i);
+    for (const s of slots) this.slotEntry[s] = e.id;
+    const meta: Indexed['meta'] = { entryId: e.id, bank: e.bank, category: e.category, severity: e.severity, frames: usable.length };
+    if (e.quarantined) meta.quarantined = true;
+    this.byId.set(e.id, { meta, slots });
+    bank.entries.add(e.id);
+  }
+
+  protected dropEntry(id: string): void {
+    const e = this.byId.get(id);
+    if (!e) return;
+    for (const s of e.slots) {
+      this.index.remove(s);
+      this.slotEntry[s] = null;
+    }
+    this.byId.delete(id);
+    this.banks.get(e.meta.bank)?.entries.delete(id);
+  }
+
+  private updateRadius(): void {
+    this.maxRadius = 0;
+    for (const b of this.banks.values()) if (b.enabled) this.maxRadius = Math.max(this.maxRadius, b.radius);
+  }
+
+  match(hash: PdqHash, limit: number): VideoFrameHit[] {
+    if (this.byId.size === 0) return [];
+    const best = new Map<string, number>();
+    for (const hit of this.index.search(hash, this.maxRadius)) {
+      const id = this.slotEntry[hit.id];
+      if (!id) continue;
+      const e = this.byId.get(id)!;
+      const bank = this.banks.get(e.meta.bank);
+      if (!bank || !bank.enabled || hit.distance > bank.radius) continue;
+      const prev = best.get(id);
+      if (prev === undefined || hit.distance < prev) best.set(id, hit.distance);
+    }
+    const out = [...best].map(([entryId, distance]) => ({ entryId, distance }));
+    out.sort((a, b) => a.distance - b.distance || (a.entryId < b.entryId ? -1 : 1));
+    return out.length > limit ? out.slice(0, limit) : out;
+  }
+}
