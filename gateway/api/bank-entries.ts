@@ -45,6 +45,10 @@ export const BankEntryView = z
     derivedFrom: z.string().nullable().describe('For a derived entry: the entry it was cut from'),
     region: z.string().nullable().describe('For a derived entry: which crop of its entry it hashes'),
     picture: z.string().nullable().describe('URL of a small JPEG of what was banked (pictures and confirmed evidence); null: a hash only'),
+    quarantined: z
+      .boolean()
+      .describe('Held by the flood guard or a partner deconfirmation: its matches are logged but act on nothing (GET /api/v1/entry-quarantines)'),
+    opinion: z.enum(['confirmed', 'deconfirmed']).nullable().describe("A moderator's opinion of this (third-party) signal; null: none given"),
   })
   .meta({ id: 'BankEntry' });
 
@@ -66,6 +70,8 @@ export function entryView(e: EntryRow, hasPicture: boolean): z.infer<typeof Bank
     derivedFrom: e.derived_from,
     region: e.region,
     picture: hasPicture ? `/api/v1/banks/${encodeURIComponent(e.bank)}/entries/${encodeURIComponent(e.id)}/picture` : null,
+    quarantined: e.quarantined === 1,
+    opinion: e.opinion === 'confirmed' || e.opinion === 'deconfirmed' ? e.opinion : null,
   };
 }
 

@@ -1,4 +1,5 @@
 import { enc, HttpClient } from './client.ts';
+import { exchangeApi } from './exchanges.ts';
 import { workApi } from './work.ts';
 import type {
   Account,
@@ -42,6 +43,7 @@ export interface NewEntry {
 export function adminApi(http: HttpClient) {
   return {
     ...workApi(http),
+    ...exchangeApi(http),
     streams: () => http.get<{ streams: LiveStream[] }>('/api/v1/streams').then((r) => r.streams),
     /** The latest sampled frame (JPEG) of a live stream, as a blob (the request needs the bearer token). */
     frame: (id: string, signal?: AbortSignal) => http.get<Blob>(`/api/v1/streams/${enc(id)}/frame`, { as: 'blob', signal }),

@@ -2,7 +2,7 @@
  * The JSON the console reads, as today's API returns it (gateway/api/*.ts). Hand-written for phase 1:
  * once the routes are typed fastify-zod routes, these become `z.infer` of the response schemas.
  */
-import type { BanksTable } from '../../../gateway/store/schema.ts';
+import type { BankKind, BanksTable } from '../../../gateway/store/schema.ts';
 import type { AuditView } from '../../../gateway/store/audit.ts';
 import type { BacktestReport } from '../../../policy/backtest.ts';
 import type { Actions as EngineActions } from '../../../policy/engine.ts';
@@ -136,7 +136,13 @@ export interface Strike {
   voidReason: string | null;
 }
 
-export type Bank = BanksTable & { entries: number; enabledEntries: number };
+/** A bank as GET /api/v1/banks answers it (the row, its generated columns filled in, and its counts). */
+export type Bank = Omit<BanksTable, 'kind' | 'matching_enabled_ratio'> & {
+  kind: BankKind;
+  matching_enabled_ratio: number;
+  entries: number;
+  enabledEntries: number;
+};
 
 export interface Appeal {
   id: string;

@@ -42,6 +42,10 @@ export interface BankEntry {
   region: string | null;
   /** URL of the banked picture (JPEG, behind the token); null: the bank keeps the hash only. */
   picture: string | null;
+  /** Held by the flood guard or a partner's deconfirmation: matches are logged, nothing is cut. */
+  quarantined: boolean;
+  /** A moderator's opinion of this (third-party) signal. */
+  opinion: 'confirmed' | 'deconfirmed' | null;
 }
 
 export interface ImportReport {

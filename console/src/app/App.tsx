@@ -28,6 +28,12 @@ import { Shell } from './Shell.tsx';
 // Operators only: zod + yaml (the gateway's own policy validation) load only when the editor opens.
 const PolicyEditor = lazy(() => import('../screens/Policy.tsx').then((m) => m.Policy));
 const TransparencyPage = lazy(() => import('../screens/Transparency.tsx').then((m) => m.Transparency));
+// Hash sharing and crisis mode (issue 13): visited rarely, so they load when opened.
+const ExchangesPage = lazy(() => import('../screens/Exchanges.tsx').then((m) => m.Exchanges));
+const IncidentsPage = lazy(() => import('../screens/Incidents.tsx').then((m) => m.Incidents));
+const IncidentPage = lazy(() => import('../screens/Incidents.tsx').then((m) => m.IncidentPage));
+const QuarantinesPage = lazy(() => import('../screens/Quarantines.tsx').then((m) => m.Quarantines));
+const OpinionsPage = lazy(() => import('../screens/Quarantines.tsx').then((m) => m.Opinions));
 
 export function App(): JSX.Element {
   const [session, setSession] = useState<Session | null>(loadSession);
@@ -103,6 +109,11 @@ function route(path: string, ctx: AppContext): JSX.Element {
   if ((m = match('/accounts/:handle', path))) return <AccountPage handle={m.handle!} />;
   if (path === '/banks') return <Banks />;
   if ((m = match('/banks/:name', path))) return <BankPage name={m.name!} />;
+  if (path === '/exchanges') return lazily(<ExchangesPage />, 'exchanges');
+  if (path === '/incidents') return lazily(<IncidentsPage />, 'incidents');
+  if ((m = match('/incidents/:id', path))) return lazily(<IncidentPage id={m.id!} />, 'the incident');
+  if (path === '/quarantines') return lazily(<QuarantinesPage />, 'quarantined entries');
+  if (path === '/opinions') return lazily(<OpinionsPage />, 'opinions');
   if (path === '/policy') {
     if (!ctx.isOperator) return <OperatorsOnly />;
     return (
@@ -123,3 +134,5 @@ function route(path: string, ctx: AppContext): JSX.Element {
   }
   return <NotFound />;
 }
+
+const lazily = (screen: JSX.Element, what: string) => <Suspense fallback={<Loading what={what} />}>{screen}</Suspense>;

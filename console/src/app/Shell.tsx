@@ -1,17 +1,19 @@
 import type { ComponentChildren, JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import type { Incident } from '../api/exchanges.ts';
 import { Badge } from '../ui/components.tsx';
 import { useKeys } from '../ui/hooks.ts';
 import { usePush } from '../push/use-push.ts';
 import { useApp } from './context.ts';
 import { Link, navigate } from './router.tsx';
+import { SHELL_STALE } from './stale.ts';
 
 interface NavItem {
   href: string;
   label: string;
   key: string;
   operator?: boolean;
-  count?: 'reviews' | 'appeals' | 'reports';
+  count?: 'reviews' | 'appeals' | 'reports' | 'quarantines';
 }
 
 const NAV: NavItem[] = [
@@ -22,6 +24,10 @@ const NAV: NavItem[] = [
   { href: '/reports', label: 'Viewer reports', key: 'v', count: 'reports' },
   { href: '/accounts', label: 'Accounts', key: 'u' },
   { href: '/banks', label: 'Hash banks', key: 'b' },
+  { href: '/quarantines', label: 'Quarantined entries', key: 'q', count: 'quarantines' },
+  { href: '/exchanges', label: 'Exchanges', key: 'e' },
+  { href: '/opinions', label: 'Opinions', key: 'o' },
+  { href: '/incidents', label: 'Incidents', key: 'i' },
   { href: '/policy', label: 'Policy', key: 'p', operator: true },
   { href: '/audit', label: 'Audit log', key: 'g' },
   { href: '/transparency', label: 'Transparency', key: 't', operator: true },
@@ -32,11 +38,14 @@ const isActive = (href: string, path: string) =>
 
 export function Shell(props: { path: string; children: ComponentChildren }): JSX.Element {
   const { api, session, isOperator, signOut } = useApp();
-  const [counts, setCounts] = useState<{ reviews: number | null; appeals: number | null; reports: number | null }>({
+  const [counts, setCounts] = useState<{ reviews: number | null; appeals: number | null; reports: number | null; quarantines: number | null }>({
     reviews: null,
     appeals: null,
     reports: null,
+    quarantines: null,
   });
+  // An active crisis incident is shown on every screen (no push event for incidents: read with the counters).
+  const [incident, setIncident] = useState<Incident | null>(null);
   const [help, setHelp] = useState(false);
   const items = NAV.filter((n) => !n.operator || isOperator);
 
@@ -50,19 +59,25 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
       setPushed((n) => n + 1);
     }, 1000);
   });
+  // A screen that changed what the counters or the banner show (an incident ended, a quarantine resolved) says so.
+  useEffect(() => {
+    const again = () => setPushed((n) => n + 1);
+    window.addEventListener(SHELL_STALE, again);
+    return () => window.removeEventListener(SHELL_STALE, again);
+  }, []);
   useEffect(() => {
     let live = true;
+    const orNull = <T,>(p: Promise<T>) => p.catch(() => null);
     Promise.all([
       api.reviews('pending', 500).then((d) => d.length),
       api.appeals('open', 500).then((a) => a.length),
-      api.reports('open').then(
-        (r) => r.length,
-        () => null,
-      ),
+      orNull(api.reports('open').then((r) => r.length)),
+      orNull(api.quarantines('open').then((q) => q.length)),
     ]).then(
-      ([reviews, appeals, reports]) => live && setCounts({ reviews, appeals, reports }),
+      ([reviews, appeals, reports, quarantines]) => live && setCounts({ reviews, appeals, reports, quarantines }),
       () => {},
     );
+    void orNull(api.incidents()).then((l) => live && l && setIncident(l.find((i) => i.status === 'active') ?? null));
     return () => {
       live = false;
     };
@@ -95,7 +110,7 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
               >
                 <span>{n.label}</span>
                 {c !== null && c > 0 && (
-                  <span class={`nav-count${n.count === 'reviews' || n.count === 'reports' ? ' nav-count-hot' : ''}`} data-count={n.count}>
+                  <span class={`nav-count${n.count !== 'appeals' ? ' nav-count-hot' : ''}`} data-count={n.count}>
                     {c >= 500 ? '500+' : c}
                   </span>
                 )}
@@ -116,6 +131,14 @@ export function Shell(props: { path: string; children: ComponentChildren }): JSX
         </div>
       </aside>
       <main id="main" class="main" tabIndex={-1}>
+        {incident && (
+          <div class="incident-banner" role="status" data-testid="incident-banner">
+            <span>
+              Incident active: <Link href={`/incidents/${encodeURIComponent(incident.id)}`}>{incident.name}</Link>
+            </span>
+            <span class="small">every live stream is sampled at full rate; new entries in {incident.banks.join(', ')} are scanned against recent frames</span>
+          </div>
+        )}
         {props.children}
       </main>
       {help && (

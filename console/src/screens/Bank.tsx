@@ -16,11 +16,14 @@ export function BankPage(props: { name: string }): JSX.Element {
   const { api, isOperator } = useApp();
   const banks = useResource(() => api.banks(), [props.name]);
   const history = useResource(() => api.audit({ targetType: 'bank', targetId: props.name, limit: 50 }), [props.name]);
+  // Which exchange feeds this bank, and how many of its entries are held (issue 13); neither blocks the page.
+  const feeder = useResource(() => api.exchanges().then((l) => l.find((x) => x.bank === props.name) ?? null), [props.name]);
+  const held = useResource(() => api.quarantines('open').then((l) => l.filter((q) => q.bank === props.name).length), [props.name]);
   const [toggle, setToggle] = useState(false);
   const bank = banks.data?.banks.find((b) => b.name === props.name);
   const focus = useLocation().query.get('entry');
   const reload = async () => {
-    await Promise.all([banks.reload(), history.reload()]);
+    await Promise.all([banks.reload(), history.reload(), held.reload()]);
   };
 
   if (banks.error) return <ErrorBox error={banks.error} retry={banks.reload} />;
@@ -55,8 +58,19 @@ export function BankPage(props: { name: string }): JSX.Element {
         sub={
           <span class="chips">
             {bank.enabled ? <Badge tone="good">matching</Badge> : <Badge>disabled</Badge>}
+            <BankKindBadge kind={bank.kind} />
             <Badge tone={severityTone(bank.default_severity)}>{bank.default_severity}</Badge>
             <span>{bank.default_category}</span>
+            {feeder.data && (
+              <span data-testid="bank-feeder">
+                fed by <Link href="/exchanges">{feeder.data.name}</Link>
+              </span>
+            )}
+            {held.data ? (
+              <Link href={`/quarantines?bank=${encodeURIComponent(bank.name)}`} data-testid="bank-held">
+                {plural(held.data, 'entry', 'entries')} quarantined
+              </Link>
+            ) : null}
           </span>
         }
         actions={
@@ -80,6 +94,27 @@ export function BankPage(props: { name: string }): JSX.Element {
             items={[
               ['Entries', `${bank.entries.toLocaleString()} (${bank.enabledEntries.toLocaleString()} enabled)`],
               ['Match radius', `${bank.radius} bits`],
+              [
+                'Kind',
+                bank.kind === 'negative'
+                  ? 'negative (“don’t match”): a frame matching it suppresses matches of positive banks'
+                  : 'positive: its matches act under the policy',
+              ],
+              [
+                'Matching',
+                bank.matching_enabled_ratio >= 1 ? 'all of its content' : `${Math.round(bank.matching_enabled_ratio * 100)} % of its content (gradual rollout)`,
+              ],
+              [
+                'Source',
+                feeder.data ? (
+                  <>
+                    exchange <Link href="/exchanges">{feeder.data.name}</Link> ({feeder.data.kind}), last fetch{' '}
+                    {feeder.data.lastFetchAt ? <Time at={feeder.data.lastFetchAt} /> : 'never'}
+                  </>
+                ) : (
+                  'curated here (no exchange feeds it)'
+                ),
+              ],
               ['Description', bank.description ?? '—'],
               [
                 'Created',
@@ -93,7 +128,7 @@ export function BankPage(props: { name: string }): JSX.Element {
         <ImportCard bank={bank.name} onImported={reload} />
       </div>
       {focus && <EntryFocus bank={bank.name} id={focus} onChanged={reload} />}
-      <EntriesCard bank={bank.name} canChange={isOperator} onChanged={reload} />
+      <EntriesCard bank={bank.name} canChange={isOperator} shared={feeder.data != null} onChanged={reload} />
       <Card title="History">
         {history.data ? <AuditTable records={history.data.records} compact /> : history.error ? <ErrorBox error={history.error} /> : <Loading />}
       </Card>
@@ -243,7 +278,37 @@ function LineErrors(props: { errors: Array<{ line: number; reason: string }>; to
 const ENTRY_PAGE = 50;
 
 /** The bank's entries a page at a time: filter by hash prefix or text, by state; operators disable or enable one. */
-function EntriesCard(props: { bank: string; canChange: boolean; onChanged: () => Promise<void> }): JSX.Element {
+function BankKindBadge(props: { kind: 'positive' | 'negative' }): JSX.Element {
+  return props.kind === 'negative' ? (
+    <Badge tone="info" title="HMA's “don't match” bank: its matches suppress positive ones">
+      negative bank
+    </Badge>
+  ) : (
+    <Badge title="Its matches act under the policy">positive bank</Badge>
+  );
+}
+
+/** An entry's state: enabled or not, held by a quarantine, and a moderator's opinion of it. */
+function EntryState(props: { e: BankEntry }): JSX.Element {
+  const { e } = props;
+  return (
+    <span class="chips" data-testid="entry-state">
+      {e.enabled ? <Badge tone="good">enabled</Badge> : <Badge>disabled</Badge>}
+      {e.quarantined && (
+        <Badge tone="warn" title="Its matches are logged but cut nothing until a moderator decides">
+          quarantined
+        </Badge>
+      )}
+      {e.opinion && <Badge tone={e.opinion === 'confirmed' ? 'good' : 'bad'}>{e.opinion}</Badge>}
+    </span>
+  );
+}
+
+/**
+ * `shared`: an exchange feeds the bank, so its entries are third-party signals a moderator confirms or
+ * deconfirms (a deconfirmation disables the entry and is reported back to the exchange).
+ */
+function EntriesCard(props: { bank: string; canChange: boolean; shared: boolean; onChanged: () => Promise<void> }): JSX.Element {
   const { api } = useApp();
   const [q, setQ] = useState('');
   const [text, setText] = useState('');
@@ -251,6 +316,7 @@ function EntriesCard(props: { bank: string; canChange: boolean; onChanged: () =>
   const [trail, setTrail] = useState<string[]>([]);
   const [after, setAfter] = useState('');
   const [toggle, setToggle] = useState<BankEntry | null>(null);
+  const [opinion, setOpinion] = useState<{ e: BankEntry; opinion: 'confirm' | 'deconfirm' } | null>(null);
   const page = useResource(
     () =>
       api.bankEntries(props.bank, {
@@ -315,7 +381,7 @@ function EntriesCard(props: { bank: string; canChange: boolean; onChanged: () =>
                   <th>Source · note</th>
                   <th>Added</th>
                   <th>State</th>
-                  {props.canChange && <th />}
+                  {(props.canChange || props.shared) && <th />}
                 </tr>
               </thead>
               <tbody>
@@ -338,12 +404,28 @@ function EntriesCard(props: { bank: string; canChange: boolean; onChanged: () =>
                     <td class="small nowrap">
                       <Time at={e.addedAt} /> · {actorText(e.addedBy)}
                     </td>
-                    <td>{e.enabled ? <Badge tone="good">enabled</Badge> : <Badge>disabled</Badge>}</td>
-                    {props.canChange && (
-                      <td>
-                        <Button small variant={e.enabled ? 'ghost' : 'default'} onClick={() => setToggle(e)}>
-                          {e.enabled ? 'Disable…' : 'Enable…'}
-                        </Button>
+                    <td>
+                      <EntryState e={e} />
+                    </td>
+                    {(props.canChange || props.shared) && (
+                      <td class="nowrap">
+                        <span class="btn-group">
+                          {props.shared && e.opinion !== 'confirmed' && (
+                            <Button small onClick={() => setOpinion({ e, opinion: 'confirm' })}>
+                              Confirm…
+                            </Button>
+                          )}
+                          {props.shared && e.opinion !== 'deconfirmed' && (
+                            <Button small onClick={() => setOpinion({ e, opinion: 'deconfirm' })}>
+                              Deconfirm…
+                            </Button>
+                          )}
+                          {props.canChange && (
+                            <Button small variant={e.enabled ? 'ghost' : 'default'} onClick={() => setToggle(e)}>
+                              {e.enabled ? 'Disable…' : 'Enable…'}
+                            </Button>
+                          )}
+                        </span>
                       </td>
                     )}
                   </tr>
@@ -399,6 +481,33 @@ function EntriesCard(props: { bank: string; canChange: boolean; onChanged: () =>
           await Promise.all([page.reload(), props.onChanged()]);
         }}
       />
+      <ReasonDialog
+        open={opinion !== null}
+        title={opinion?.opinion === 'confirm' ? 'Confirm the shared signal' : 'Deconfirm the shared signal'}
+        description={
+          <p>
+            {opinion?.opinion === 'confirm'
+              ? 'You agree this hash is what its exchange says it is. The opinion is recorded and reported to the exchange where it takes opinions.'
+              : 'A false positive: the entry is disabled (and kept so by later fetches), and the opinion is reported to the exchange where it takes opinions.'}{' '}
+            <Mono>{opinion?.e.hash.slice(0, 16)}…</Mono>
+          </p>
+        }
+        confirmLabel={opinion?.opinion === 'confirm' ? 'Confirm' : 'Deconfirm'}
+        danger={opinion?.opinion === 'deconfirm'}
+        onClose={() => setOpinion(null)}
+        onSubmit={async (reason) => {
+          const r = await api.giveOpinion(props.bank, opinion!.e.id, opinion!.opinion, reason);
+          toast(
+            r.reportError
+              ? `Recorded; reporting to ${r.reportedTo ?? 'the exchange'} failed: ${r.reportError}`
+              : r.reportedTo
+                ? `Recorded and reported to ${r.reportedTo}`
+                : 'Recorded (its exchange takes no opinions)',
+            r.reportError ? 'bad' : undefined,
+          );
+          await Promise.all([page.reload(), props.onChanged()]);
+        }}
+      />
     </Card>
   );
 }
@@ -434,7 +543,7 @@ function EntryFocus(props: { bank: string; id: string; onChanged: () => Promise<
                   <Time at={e.addedAt} /> by {actorText(e.addedBy)}
                 </>,
               ],
-              ['State', e.enabled ? 'enabled' : 'disabled'],
+              ['State', <EntryState e={e} />],
               ['Derived crops', String(e.derived)],
             ]}
           />
