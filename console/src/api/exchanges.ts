@@ -119,8 +119,14 @@ export interface Opinion {
   actor: string;
   reason: string | null;
   exchange: string | null;
+  /** When the exchange took it. */
   reportedAt: number | null;
+  /** `code: message` of the last failed attempt. */
   reportError: string | null;
+  /** Our opinion to its exchange (the outbox): pending (retried with back-off), delivered, not_taken (its kind takes none); null: nothing to deliver. */
+  delivery: 'pending' | 'delivered' | 'not_taken' | null;
+  attempts: number;
+  nextAttemptAt: number | null;
 }
 
 export function exchangeApi(http: HttpClient) {

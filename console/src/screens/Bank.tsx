@@ -497,12 +497,15 @@ function EntriesCard(props: { bank: string; canChange: boolean; shared: boolean;
         onClose={() => setOpinion(null)}
         onSubmit={async (reason) => {
           const r = await api.giveOpinion(props.bank, opinion!.e.id, opinion!.opinion, reason);
+          const o = r.opinion;
           toast(
-            r.reportError
-              ? `Recorded; reporting to ${r.reportedTo ?? 'the exchange'} failed: ${r.reportError}`
-              : r.reportedTo
-                ? `Recorded and reported to ${r.reportedTo}`
-                : 'Recorded (its exchange takes no opinions)',
+            r.reportedTo
+              ? `Recorded and sent to ${r.reportedTo}`
+              : o.delivery === 'pending'
+                ? `Recorded; ${o.exchange} did not take it yet${r.reportError ? ` (${r.reportError})` : ''}: it is sent again until it does`
+                : o.delivery === 'not_taken'
+                  ? `Recorded (${o.exchange} takes no opinions)`
+                  : 'Recorded',
             r.reportError ? 'bad' : undefined,
           );
           await Promise.all([page.reload(), props.onChanged()]);

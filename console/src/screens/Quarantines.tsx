@@ -234,21 +234,7 @@ export function Opinions(): JSX.Element {
                     </td>
                     <td>{o.isMine ? actorText(o.actor) : o.source}</td>
                     <td class="small" data-testid="opinion-reported">
-                      {!o.isMine ? (
-                        '—'
-                      ) : o.reportError ? (
-                        <span class="text-bad">
-                          to {o.exchange}: {o.reportError}
-                        </span>
-                      ) : o.reportedAt ? (
-                        <>
-                          to {o.exchange} <Time at={o.reportedAt} />
-                        </>
-                      ) : o.exchange ? (
-                        `kept here (${o.exchange} takes no opinions)`
-                      ) : (
-                        'kept here (no exchange fed the entry)'
-                      )}
+                      <Delivery o={o} />
                     </td>
                   </tr>
                 ))}
@@ -259,4 +245,32 @@ export function Opinions(): JSX.Element {
       </Card>
     </>
   );
+}
+
+/** Where our opinion went: the outbox retries a pending one with back-off until its exchange takes it. */
+function Delivery(props: { o: Opinion }): JSX.Element {
+  const { o } = props;
+  if (!o.isMine) return <>—</>;
+  if (o.delivery === 'delivered')
+    return (
+      <>
+        sent to {o.exchange}
+        {o.reportedAt ? (
+          <>
+            {' '}
+            <Time at={o.reportedAt} />
+          </>
+        ) : null}
+      </>
+    );
+  if (o.delivery === 'pending')
+    return (
+      <span class={o.reportError ? 'text-bad' : ''}>
+        pending for {o.exchange} ({plural(o.attempts, 'attempt')}
+        {o.reportError ? `; last: ${o.reportError}` : ''}
+        {o.nextAttemptAt ? `; next in ${durationText(Math.max(0, o.nextAttemptAt - Date.now()))}` : ''})
+      </span>
+    );
+  if (o.delivery === 'not_taken') return <>kept here ({o.exchange ?? 'its exchange'} takes no opinions)</>;
+  return <>kept here (no exchange fed the entry)</>;
 }
