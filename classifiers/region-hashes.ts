@@ -1,8 +1,8 @@
+import { frameInner, frameTrim } from './frame-geometry.ts';
 import { PdqHasher, type PdqResult } from './pdq.ts';
 import {
   CENTRE_REGIONS,
   cropImage,
-  findInnerRect,
   fitInside,
   isWhole,
   LIVE_REGIONS,
@@ -95,16 +95,15 @@ export class RegionHasher {
   live(img: RgbImage, o: LiveRegionOptions): RegionHash[] {
     const whole: Rect = { x: 0, y: 0, w: img.width, h: img.height };
     const out: RegionHash[] = [this.hash(img, whole, o.dihedral, 'full') ?? this.forced(img, o.dihedral)];
-    const trim = trimBorders(img);
+    const trim = frameTrim(img);
     const trimmed = !isWhole(trim, img);
     if (trimmed) {
       const t = this.hash(img, trim, o.dihedral, 'trimmed');
       if (t) out.push(t);
     }
     if (!o.tiles && !o.inner) return out;
-    const view = trimmed ? cropImage(img, trim) : img;
     if (o.tiles) {
-      const src = tileSource(view);
+      const src = tileSource(trimmed ? cropImage(img, trim) : img);
       out.push(
         ...this.regions(src.img, { x: 0, y: 0, w: src.img.width, h: src.img.height }, LIVE_REGIONS, o.dihedral).map((r) => ({
           ...r,
@@ -113,9 +112,9 @@ export class RegionHasher {
       );
     }
     if (o.inner) {
-      const inner = findInnerRect(view);
+      const inner = frameInner(img);
       if (inner) {
-        const h = this.hash(img, scaled(inner, 1, trim), o.dihedral, 'inner');
+        const h = this.hash(img, inner, o.dihedral, 'inner');
         if (h) out.push(h);
       }
     }

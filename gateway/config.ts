@@ -420,13 +420,21 @@ export const ConfigSchema = z
             /** Matches below this cosine similarity are not reported at all. */
             reportFloor: z.number().min(-1).max(1).default(0.5),
             maxMatches: z.number().int().min(1).max(32).default(4),
+            /**
+             * Describe, besides the whole frame, the picture inside its uniform borders (`trimmed`) and a
+             * picture-in-picture region (`inner`): one more forward pass each, on the model frames that have one.
+             */
+            views: z
+              .object({ trimmed: z.boolean().default(true), inner: z.boolean().default(true) })
+              .strict()
+              .default({ trimmed: true, inner: true }),
           })
           .strict()
-          .default({ enabled: true, reportFloor: 0.5, maxMatches: 4 }),
+          .default({ enabled: true, reportFloor: 0.5, maxMatches: 4, views: { trimmed: true, inner: true } }),
       })
       .strict()
       .default({
-        copy: { enabled: true, reportFloor: 0.5, maxMatches: 4 },
+        copy: { enabled: true, reportFloor: 0.5, maxMatches: 4, views: { trimmed: true, inner: true } },
         hashMatch: { enabled: true, dihedral: true, minQuality: 50, regions: { tiles: true, inner: true }, regionsFps: 2 },
         videoMatch: { enabled: true, windowMs: 10_000, minFrames: 3, matchPercent: 80, maxEntriesPerFrame: 32 },
         modelFps: 2,

@@ -38,7 +38,7 @@ import { CopyMatcher } from '../classifiers/copy/matcher.ts';
 import { VideoBankIndex } from '../classifiers/vpdq/bank-index.ts';
 import { VPDQ_QUALITY_THRESHOLD } from '../classifiers/vpdq/frames.ts';
 import { VideoMatcher } from '../classifiers/vpdq/matcher.ts';
-import { feedsCopy, loadCopyWhitening, poolDescriber } from './pipeline/copy-descriptor.ts';
+import { feedsCopy, loadCopyWhitening, poolDescriber, poolEmbedder } from './pipeline/copy-descriptor.ts';
 import { ClassifierStage } from '../classifiers/stage.ts';
 import { thumbnailFromFrame } from './media/thumbnail.ts';
 import { EvidenceStore } from './evidence/store.ts';
@@ -273,10 +273,14 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     const index = new CopyBankIndex(new SqlBankStore(store.db, store.dialect), whitening.id, whitening.outputDim);
     await index.loadAll();
     copyInference = new SharedInference(copyModel.pool);
-    const matcher = new CopyMatcher(copyInference, whitening, index, {
-      reportFloor: config.classifiers.copy.reportFloor,
-      maxMatches: config.classifiers.copy.maxMatches,
-    });
+    // The frame's extra views (inside its borders, its picture-in-picture) each take a pass of their own.
+    const matcher = new CopyMatcher(
+      copyInference,
+      whitening,
+      index,
+      { reportFloor: config.classifiers.copy.reportFloor, maxMatches: config.classifiers.copy.maxMatches, views: config.classifiers.copy.views },
+      poolEmbedder(copyModel.pool),
+    );
     copy = { index, describer: poolDescriber(copyModel.pool, whitening), matcher };
     log.info({ whitening: whitening.id, descriptors: index.size, stale: index.stats.stale }, 'copy descriptor on');
   }

@@ -59,3 +59,17 @@ export function centreAspect(img: Picture, aspect = 16 / 9): Picture {
   if (Math.abs(a - aspect) < 0.01) return img;
   return a > aspect ? cropFraction(img, (1 - aspect / a) / 2, 0, aspect / a, 1) : cropFraction(img, 0, (1 - a / aspect) / 2, 1, a / aspect);
 }
+
+/** The picture flipped left to right. */
+export function mirrored(img: Picture): Picture {
+  const out = new Uint8Array(img.rgb.length);
+  const row = img.width * 3;
+  for (let y = 0; y < img.height; y++) {
+    for (let x = 0, s = y * row, d = y * row + row - 3; x < img.width; x++, s += 3, d -= 3) {
+      out[d] = img.rgb[s]!;
+      out[d + 1] = img.rgb[s + 1]!;
+      out[d + 2] = img.rgb[s + 2]!;
+    }
+  }
+  return { width: img.width, height: img.height, rgb: out };
+}

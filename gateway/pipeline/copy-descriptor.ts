@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ModelCopyDescriber } from '../../classifiers/copy/describer.ts';
 import { openLocalDescriber } from '../../classifiers/copy/embedder.ts';
+import type { Picture } from '../../classifiers/copy/picture.ts';
 import { Whitening } from '../../classifiers/copy/whitening.ts';
 import { loadManifest, type ResolvedManifest } from '../../classifiers/onnx/manifest.ts';
 import type { OnnxPool } from '../../classifiers/onnx/pool.ts';
@@ -33,13 +34,18 @@ export function feedsCopy(whitening: Whitening | null, m: ResolvedManifest): boo
   return whitening !== null && m.version === whitening.model && m.embedding?.dim === whitening.inputDim;
 }
 
-/** Descriptors for banking (a picture import through the API) from the live pool's embeddings. */
-export function poolDescriber(pool: OnnxPool, whitening: Whitening): ModelCopyDescriber {
-  return new ModelCopyDescriber(async (p) => {
+/** The live pool's embedding of one picture (a forward pass of its own: banking, or a live frame's extra view). */
+export function poolEmbedder(pool: OnnxPool): (p: Picture) => Promise<Float32Array> {
+  return async (p) => {
     const r = await pool.classify(p);
     if (!r.embedding) throw new Error('the model pool returns no embeddings');
     return r.embedding;
-  }, whitening);
+  };
+}
+
+/** Descriptors for banking (a confirmed decision's frames) from the live pool's embeddings. */
+export function poolDescriber(pool: OnnxPool, whitening: Whitening): ModelCopyDescriber {
+  return new ModelCopyDescriber(poolEmbedder(pool), whitening);
 }
 
 /**

@@ -19,11 +19,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { COPY_VIEWS } from '../../classifiers/copy/describer.ts';
+import { COPY_VIEWS, ModelCopyDescriber } from '../../classifiers/copy/describer.ts';
 import { OfflineEmbedder } from '../../classifiers/copy/embedder.ts';
 import { CopyIndex } from '../../classifiers/copy/index.ts';
+import { DEFAULT_COPY_MATCHER, liveCopyViews } from '../../classifiers/copy/matcher.ts';
+import { cropImage } from '../../classifiers/regions.ts';
 import { areaScale, centreAspect, cropFraction, type Picture } from '../../classifiers/copy/picture.ts';
-import { l2normalise, Whitening } from '../../classifiers/copy/whitening.ts';
+import { l2normalise, parseDescriptorText, Whitening } from '../../classifiers/copy/whitening.ts';
 import { readImage } from '../../classifiers/onnx/image-io.ts';
 import { loadManifest } from '../../classifiers/onnx/manifest.ts';
 import { resolveFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
@@ -41,6 +43,12 @@ import {
 } from '../../test/fixtures/evasion/transforms.ts';
 import { benignSplit } from '../copy/images.ts';
 import type { BenchResult } from './types.ts';
+
+const dot = (a: Float32Array, b: Float32Array) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+};
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -89,33 +97,36 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
   const ffmpeg = (await resolveFfmpeg()).path;
   const D = whitening.outputDim;
 
-  // The evasion bank: each picture's copy views, as bank import stores them.
+  // The evasion bank: each picture's copy views, as bank import stores them (the describer banking uses).
+  const describer = new ModelCopyDescriber(async (p) => (await embedder.embed([p]))[0]!, whitening);
   const banked = bankedPictures();
-  const bankRows: Array<{ picture: number; v: Float32Array }> = [];
+  const bankRows: Array<{ picture: number; region: string; v: Float32Array }> = [];
   for (let i = 0; i < banked.length; i++) {
-    const img = await readImage(banked[i]!);
-    const views = COPY_VIEWS.map((v) => areaScale(v.inset > 0 ? cropFraction(img, v.inset, v.inset, 1 - 2 * v.inset, 1 - 2 * v.inset) : img));
-    for (const d of await describe(views)) bankRows.push({ picture: i, v: d });
+    for (const view of await describer.describe(await readImage(banked[i]!)))
+      bankRows.push({ picture: i, region: view.region, v: parseDescriptorText(view.text, whitening.id, D)! });
   }
+  // Before the mirrored and trimmed views (and the live frame's views): the whole picture and its centre 70 %.
+  const oldViews = new Set(COPY_VIEWS.filter((v) => !v.mirror).map((v) => v.region));
   const bank = new CopyIndex(D);
   for (const r of bankRows) bank.add(r.v);
 
   // Benign queries: held-out Debian pictures, the evasion set's benign photos, frames of its clip.
   const split = benignSplit();
   const heldOut = split ? (o.quick ? split.heldOut.slice(0, 40) : split.heldOut) : [];
-  const benignQueries = await describe([
-    ...(await pictureViews(heldOut)),
-    ...(await pictureViews(benignPictures())),
-    ...benignClips().flatMap((c) => clipFrames(ffmpeg, c)),
-  ]);
+  const benignPics = [...(await pictureViews(heldOut)), ...(await pictureViews(benignPictures())), ...benignClips().flatMap((c) => clipFrames(ffmpeg, c))];
+  const benignQueries = await describe(benignPics);
+  // As the live matcher sees them: each benign frame's extra views too (a border, a false picture-in-picture).
+  const extra = benignPics.flatMap((p, k) => liveCopyViews(p, DEFAULT_COPY_MATCHER.views).map((v) => ({ k, picture: cropImage(p, v.rect) })));
+  const extraQueries = await describe(extra.map((e) => e.picture));
   const nnBank = benignQueries.map((q) => bank.search(q, 1)[0]!.similarity);
+  extra.forEach((e, j) => (nnBank[e.k] = Math.max(nnBank[e.k]!, bank.search(extraQueries[j]!, 1)[0]!.similarity)));
   const falseAtT = nnBank.filter((s) => s >= threshold).length;
   out.push(
     {
       name: 'benign frames checked against the evasion bank',
       unit: 'frames',
       value: benignQueries.length,
-      note: `${heldOut.length} held-out Debian pictures ×2 views, 8 benign photos ×2, clip at 2 fps`,
+      note: `${heldOut.length} held-out Debian pictures ×2 views, 8 benign photos ×2, clip at 2 fps; ${extra.length} live views besides the whole frames`,
     },
     { name: 'benign NN similarity to the evasion bank, p50', unit: 'cosine', value: percentile(nnBank, 50) },
     { name: 'benign NN similarity to the evasion bank, p99', unit: 'cosine', value: percentile(nnBank, 99) },
@@ -160,25 +171,53 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
   const background = benignPictures()[0]!;
   try {
     const per = o.quick ? 2 : banked.length;
-    for (const t of TRANSFORMS) {
-      const sims: number[] = [];
+    for (const t of [...TRANSFORMS, 'crop20' as const]) {
+      // Before: the whole frame's descriptor against the whole-picture and centre views. After: the frame's
+      // views (inside its borders, its picture-in-picture; classifiers/copy/matcher.ts) against every banked view.
+      const before: number[] = [];
+      const after: number[] = [];
+      const wins: string[] = [];
       let top1 = 0;
       for (let i = 0; i < per; i++) {
         const file = path.join(dir, `${t}-${i}.png`);
         execFileSync(ffmpeg, renderArgs(t as TransformId, { picture: banked[i]!, background, file, atSec: 0.2, fontFile: font }));
         const frame = areaScale(await readImage(file));
-        const [q] = await describe([frame]);
-        const hits = bank.search(q!, bankRows.length);
-        const own = Math.max(...hits.filter((h) => bankRows[h.slot]!.picture === i).map((h) => h.similarity));
-        sims.push(own);
-        if (bankRows[hits[0]!.slot]!.picture === i) top1++;
+        const views = [
+          { region: 'full', picture: frame },
+          ...liveCopyViews(frame, DEFAULT_COPY_MATCHER.views).map((v) => ({ region: v.region, picture: cropImage(frame, v.rect) })),
+        ];
+        const qs = await describe(views.map((v) => v.picture));
+        const own = (q: Float32Array, rows: typeof bankRows) => Math.max(...rows.filter((r) => r.picture === i).map((r) => dot(q, r.v)));
+        before.push(
+          own(
+            qs[0]!,
+            bankRows.filter((r) => oldViews.has(r.region)),
+          ),
+        );
+        let best = -1;
+        let bestOther = -1;
+        let win = '';
+        qs.forEach((q, k) => {
+          for (const r of bankRows) {
+            const sim = dot(q, r.v);
+            if (r.picture === i && sim > best) {
+              best = sim;
+              win = `${views[k]!.region}→${r.region}`;
+            }
+            if (r.picture !== i) bestOther = Math.max(bestOther, sim);
+          }
+        });
+        after.push(best);
+        wins.push(win);
+        if (best > bestOther) top1++;
       }
-      const over = sims.filter((s) => s >= threshold).length;
+      const over = (xs: number[]) => xs.filter((s) => s >= threshold).length;
       out.push({
-        name: `${t}: similarity to its own entry, min / median`,
+        name: `${t}: similarity to its own entry with views, min / median`,
         unit: 'cosine',
-        value: Math.min(...sims),
-        note: `median ${percentile(sims, 50).toFixed(3)}; ≥ ${threshold}: ${over}/${per}; top-1 of the bank: ${top1}/${per}`,
+        value: Math.min(...after),
+        baseline: { name: 'whole frame vs whole + centre views (before)', value: Math.min(...before) },
+        note: `median ${percentile(after, 50).toFixed(3)} (before ${percentile(before, 50).toFixed(3)}); ≥ ${threshold}: ${over(after)}/${per} (before ${over(before)}/${per}); top-1 of the bank: ${top1}/${per}; best view pairs ${wins.join(', ')}`,
       });
     }
   } finally {

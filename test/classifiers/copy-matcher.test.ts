@@ -3,8 +3,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CopyBankIndex } from '../../classifiers/copy/bank-index.ts';
 import { OfflineEmbedder } from '../../classifiers/copy/embedder.ts';
-import { CopyMatcher, COPY_MATCH_SOURCE, NO_COPY_MATCH } from '../../classifiers/copy/matcher.ts';
-import { areaScale } from '../../classifiers/copy/picture.ts';
+import { ModelCopyDescriber } from '../../classifiers/copy/describer.ts';
+import { CopyMatcher, COPY_MATCH_SOURCE, DEFAULT_COPY_MATCHER, NO_COPY_MATCH } from '../../classifiers/copy/matcher.ts';
+import { resizeImage, type RgbImage } from '../../classifiers/regions.ts';
+import { areaScale, mirrored } from '../../classifiers/copy/picture.ts';
 import { descriptorText, Whitening } from '../../classifiers/copy/whitening.ts';
 import { OnnxClassifier } from '../../classifiers/onnx/classifier.ts';
 import { readImage } from '../../classifiers/onnx/image-io.ts';
@@ -102,4 +104,59 @@ describe.runIf(present)('the copy descriptor on the shipped model', () => {
     expect(shared.stats).toEqual({ runs: 2, shared: 2 });
     expect(miss.filter((s) => s.source === COPY_MATCH_SOURCE)).toEqual([expect.objectContaining({ label: NO_COPY_MATCH, score: 0 })]);
   }, 120_000);
+
+  it('describes a boxed picture inside its borders and a picture-in-picture inside its frame, and says which view matched', async () => {
+    const picture = await readImage(bankedPictures()[3]!);
+    const background = resizeImage(await readImage(benignPictures()[0]!), 512, 288);
+    const local = await OfflineEmbedder.open(manifest);
+    const store = new MemoryBankStore();
+    store.putBank({ name: 'tve', enabled: true, radius: 31 });
+    const describer = new ModelCopyDescriber(async (p) => (await local.embed([p]))[0]!, whitening);
+    for (const [i, v] of (await describer.describe(picture)).entries())
+      store.putEntry({
+        id: `c${i}`,
+        bank: 'tve',
+        signalType: 'copy',
+        hash: v.text,
+        category: 'terrorist-violent-extremism',
+        severity: 'critical',
+        derivedFrom: 'p1',
+        region: v.region,
+      });
+    await local.release();
+    const index = new CopyBankIndex(store, whitening.id, whitening.outputDim);
+    await index.loadAll();
+    const embedView = async (p: { width: number; height: number; rgb: Uint8Array }) => (await pool.classify(p)).embedding!;
+    const shared = new SharedInference(pool);
+    const withViews = new CopyMatcher(shared, whitening, index, { ...DEFAULT_COPY_MATCHER, reportFloor: -1 }, embedView);
+    const wholeOnly = new CopyMatcher(shared, whitening, index, { ...DEFAULT_COPY_MATCHER, reportFloor: -1 });
+
+    // The picture at 60 % in black borders (a small capture window), and at 60 % over a real photo (a PiP).
+    const small = resizeImage(picture, 307, 173);
+    const boxed = paste({ rgb: new Uint8Array(512 * 288 * 3), width: 512, height: 288 }, small, 102, 57);
+    const pip = paste(background, small, 181, 24);
+    for (const [name, img, view] of [
+      ['boxed', boxed, 'trimmed'],
+      ['pip', pip, 'inner'],
+    ] as const) {
+      const frame = frameOf(`s-${name}`, 0, img);
+      const best = (await withViews.classify(frame, { observedAt: 0 })).signals.find((s) => s.source === COPY_MATCH_SOURCE && s.label !== NO_COPY_MATCH);
+      const whole = (await wholeOnly.classify(frame, { observedAt: 0 })).signals.find((s) => s.source === COPY_MATCH_SOURCE && s.label !== NO_COPY_MATCH);
+      expect(best?.detail, name).toMatchObject({ entryId: 'p1', region: view });
+      expect(best!.score, `${name}: the ${view} view is closer than the whole frame`).toBeGreaterThan(whole?.score ?? 0);
+      expect(best!.score, name).toBeGreaterThanOrEqual(0.7);
+    }
+    expect(withViews.stats.views).toBeGreaterThanOrEqual(2);
+
+    // A mirrored re-stream: the banked mirrored view is the one that matches it.
+    const flipped = (await withViews.classify(frameOf('s-mirror', 0, resizeImage(mirrored(picture), 512, 288)), { observedAt: 0 })).signals[0];
+    expect(flipped?.detail).toMatchObject({ entryId: 'p1', entryRegion: 'copy-mirror' });
+  }, 120_000);
 });
+
+/** `top` pasted into a copy of `base` at (x, y). */
+function paste(base: RgbImage, top: RgbImage, x: number, y: number): RgbImage {
+  const out = Uint8Array.from(base.rgb);
+  for (let r = 0; r < top.height; r++) out.set(top.rgb.subarray(r * top.width * 3, (r + 1) * top.width * 3), ((y + r) * base.width + x) * 3);
+  return { rgb: out, width: base.width, height: base.height };
+}

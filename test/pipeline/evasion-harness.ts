@@ -65,7 +65,8 @@ export interface StreamOutcome {
   /** The hash matches seen on the stream (region, entry region, distance), first first. */
   matches: Array<{ region: string; entryRegion: string; distance: number; entryId: string; frameTimeMs: number; observedAt: number }>;
   /** The copy descriptor's matches (classifiers/copy), first first. */
-  copyMatches: Array<{ similarity: number; entryId: string; entryRegion: string; frameTimeMs: number; observedAt: number }>;
+  /** `region`: which view of the frame matched (`full`, `trimmed`, `inner`). */
+  copyMatches: Array<{ similarity: number; entryId: string; region: string; entryRegion: string; frameTimeMs: number; observedAt: number }>;
   /** Wall time of each rule's first decision that would cut, shadow or not (a shadowed policy lets every stream play out). */
   wouldCut: Record<string, number>;
   exit: { code: number | null; signal: NodeJS.Signals | null };
@@ -117,6 +118,7 @@ export function watchOutcomes(gw: Gateway) {
       slot(sig.streamId).copyMatches.push({
         similarity: sig.score ?? 0,
         entryId: sig.detail.entryId,
+        region: String(sig.detail.region ?? 'full'),
         entryRegion: String(sig.detail.entryRegion ?? 'copy'),
         frameTimeMs: sig.frameTimeMs,
         observedAt: sig.observedAt,
