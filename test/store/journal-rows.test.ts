@@ -9,6 +9,7 @@ import { openStore, type Store } from '../../gateway/store/db.ts';
 import { writeUnit } from '../../gateway/store/journal/unit.ts';
 import { DurableWriter } from '../../gateway/store/journal/writer.ts';
 import { testDatabases } from '../helpers/databases.ts';
+import { waitFor } from '../helpers/gateway.ts';
 
 /**
  * What else a node writes while its database is away goes to the local journal too, not to memory: a
@@ -135,6 +136,27 @@ for (const backend of backends) {
       await registry.cut('str_claim2', { reason: 'cut', message: 'moderator cut', actor: 'test' });
       expect(await streamRow('str_claim2')).toMatchObject({ end_reason: 'cut' });
       writer.close();
+    });
+
+    it("a stream a peer closed as node_lost while this node was away: the owner's journaled cut replaces that guess", async () => {
+      let up = true;
+      const writer = new DurableWriter({ db: store.db, file: journalFile(), nodeId: 'node_a', reachable: () => up });
+      const registry = new LiveRegistry(store.db, 'node_a', onError, { dialect: store.dialect, maxPerAccount: 1 }, writer);
+      registry.start(liveStream('str_lost1'));
+      await waitFor(() => streamRow('str_lost1'), 10_000, 'the stream row');
+      // The outage outlasts lostAfterMs: a peer closes the row (as NodeLiveness.sweep does).
+      up = false;
+      await store.db
+        .updateTable('streams')
+        .set({ ended_at: Date.now(), end_reason: 'node_lost', end_detail: 'node node_a stopped heartbeating' })
+        .where('id', '=', 'str_lost1')
+        .execute();
+      await registry.cut('str_lost1', { reason: 'suspended', message: 'banked content', actor: 'policy:tve-known-content' });
+      expect(writer.view().depth).toBe(1);
+      up = true;
+      await writer.drain();
+      writer.close();
+      expect(await streamRow('str_lost1')).toMatchObject({ end_reason: 'suspended', end_detail: 'banked content' });
     });
 
     it('a refused publish and a flush of stored signals during the outage, then a crash: each row is written once, however often the journal is replayed', async () => {

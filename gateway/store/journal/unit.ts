@@ -205,11 +205,15 @@ export async function applyUnit(
   for (const row of unit.strikes) await trx.insertInto('strikes').values(row).execute();
   for (const row of unit.suspensions) await trx.insertInto('suspensions').values(row).execute();
   for (const e of unit.streamEnds) {
+    // A peer's node_lost close is its guess while this node was away (gateway/live/nodes.ts); the owner's
+    // own record of how and when the stream ended (a cut kept in its journal) replaces it.
     await trx
       .updateTable('streams')
       .set({ ended_at: e.at, end_reason: e.reason, end_detail: e.detail })
       .where('id', '=', e.streamId)
-      .where('ended_at', 'is', null)
+      .where((w) =>
+        nodeId === null ? w('ended_at', 'is', null) : w.or([w('ended_at', 'is', null), w.and([w('end_reason', '=', 'node_lost'), w('node_id', '=', nodeId)])]),
+      )
       .execute();
   }
   for (const a of unit.audits) await appendAudit(trx, a);
