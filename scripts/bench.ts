@@ -31,6 +31,7 @@ const SUITES = [
   'evasion-copy',
   'console',
   'retro-scan',
+  'video-match',
   // Only when named (`npm run bench -- soak`): it runs for MODGATE_SOAK_MINUTES (default 30).
   'soak',
 ] as const;

@@ -102,28 +102,43 @@ export class VideoBankIndex extends BankMirror implements VideoLookup {
     for await (const page of this.store.entries(name)) for (const e of page) if (e.signalType === VPDQ_SIGNAL_TYPE) rows.push(e);
     for (const id of old?.entries ?? []) this.dropEntry(id);
     this.banks.set(name, fresh);
-    for (const e of rows) this.upsert(e);
+    this.addEntries(rows);
     this.updateRadius();
   }
 
   protected upsert(e: BankEntryRecord): void {
     this.dropEntry(e.id);
-    const bank = this.banks.get(e.bank);
-    if (!bank || e.signalType !== VPDQ_SIGNAL_TYPE || e.derivedFrom) return;
-    const frames = e.frames ? parseVpdqFrames(e.frames) : null;
-    if (!frames) {
-      this.stats.corrupt++;
-      return;
+    this.addEntries([e]);
+  }
+
+  /**
+   * Indexes the entries' frames with one `addMany`: a bank's reload is one batch, which the multi-index
+   * builds at once when it is at least as large as what is indexed (one entry's 600 frames at a time would
+   * leave them in the linearly scanned tail until merge jobs catch up: measured 1.6 ms a lookup at 600,000
+   * frames, against tens of µs built).
+   */
+  private addEntries(rows: readonly BankEntryRecord[]): void {
+    const batch: Array<{ e: BankEntryRecord; hashes: string[] }> = [];
+    for (const e of rows) {
+      if (!this.banks.has(e.bank) || e.signalType !== VPDQ_SIGNAL_TYPE || e.derivedFrom) continue;
+      const frames = e.frames ? parseVpdqFrames(e.frames) : null;
+      if (!frames) {
+        this.stats.corrupt++;
+        continue;
+      }
+      const usable = matchableFrames(frames);
+      if (usable.length > 0) batch.push({ e, hashes: usable.map((f) => f.hash) });
     }
-    const usable = matchableFrames(frames);
-    if (usable.length === 0) return;
-    const first = this.index.addMany(usable.map((f) => fromHex(f.hash)));
-    const slots = usable.map((_, i) => first + i);
-    for (const s of slots) this.slotEntry[s] = e.id;
-    const meta: Indexed['meta'] = { entryId: e.id, bank: e.bank, category: e.category, severity: e.severity, frames: usable.length };
-    if (e.quarantined) meta.quarantined = true;
-    this.byId.set(e.id, { meta, slots });
-    bank.entries.add(e.id);
+    if (batch.length === 0) return;
+    let slot = this.index.addMany(batch.flatMap((b) => b.hashes.map(fromHex)));
+    for (const { e, hashes } of batch) {
+      const slots = hashes.map(() => slot++);
+      for (const s of slots) this.slotEntry[s] = e.id;
+      const meta: Indexed['meta'] = { entryId: e.id, bank: e.bank, category: e.category, severity: e.severity, frames: hashes.length };
+      if (e.quarantined) meta.quarantined = true;
+      this.byId.set(e.id, { meta, slots });
+      this.banks.get(e.bank)!.entries.add(e.id);
+    }
   }
 
   protected dropEntry(id: string): void {

@@ -12,23 +12,9 @@ import { pathToFileURL } from 'node:url';
 import { PdqHashIndex, linearScan } from '../../classifiers/hash-index.ts';
 import type { PdqHash } from '../../classifiers/pdq.ts';
 import type { BenchResult } from './types.ts';
+import { cpuMs, xorshift } from './kit.ts';
 
 const RADIUS = 31;
-
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
-}
-
-function cpuMs(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-}
 
 function randomBank(n: number, next: () => number): Uint32Array {
   const words = new Uint32Array(n * 8);

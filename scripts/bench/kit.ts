@@ -7,6 +7,25 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 export const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** A seeded 32-bit xorshift generator: the same pseudo-random hashes in every run. */
+export function xorshift(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return s >>> 0;
+  };
+}
+
+/** CPU time of this process (user + system), in ms: wall time means little on a shared machine. */
+export function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 /** The 1/5/15-minute load averages, printed beside every figure: this machine is shared. */
 export const load = (): string =>
   os

@@ -11,22 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { hamming, type PdqHash } from '../../classifiers/pdq.ts';
 import { RecentHashes } from '../../classifiers/recent-hashes.ts';
 import type { BenchResult } from './types.ts';
-
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
-}
-
-const cpuMs = () => {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
-};
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+import { cpuMs, median, xorshift } from './kit.ts';
 
 export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
   const streams = o.quick ? 200 : 1_000;
