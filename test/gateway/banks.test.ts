@@ -7,6 +7,8 @@ import { fromHex } from '../../classifiers/pdq.ts';
 import { importEntries } from '../../gateway/banks/bulk-import.ts';
 import { addEntries, createBank, exportEntries, listBanks, setBankEnabled, setEntryEnabled } from '../../gateway/banks/manage.ts';
 import { SqlBankStore } from '../../gateway/banks/store.ts';
+import { addVideos, bankListText } from '../../gateway/banks/videos.ts';
+import { VideoBankIndex } from '../../classifiers/vpdq/bank-index.ts';
 import { readHashList } from '../../gateway/cli/bank-commands.ts';
 import { openStore, type Store } from '../../gateway/store/db.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -60,6 +62,22 @@ for (const backend of backends) {
       expect(again).toMatchObject({ added: 0, duplicates: 3 });
       const [bank] = await listBanks(store.db);
       expect(bank!.entries).toBe(2);
+    });
+
+    it('a 10-minute video is one entry (its ~45 kB of frames outside the unique hash index), read back by the live video index from another connection and exported as vPDQ', async () => {
+      const frames = Array.from({ length: 600 }, (_, i) => ({ hash: hex(5000 + i), quality: 90, timestampSec: i }));
+      const res = await addVideos(store.db, 'test', 'tve', [{ name: 'clip.mp4', line: 1, frames }]);
+      expect(res).toMatchObject({ added: 1, duplicates: 0 });
+      expect(await addVideos(store.db, 'test', 'tve', [{ name: 'again.mp4', line: 1, frames }])).toMatchObject({ added: 0, duplicates: 1 });
+      const videos = new VideoBankIndex(new SqlBankStore(reader.db, reader.dialect));
+      await videos.loadAll();
+      expect(videos.entries).toBe(1);
+      expect(videos.match(fromHex(flip(hex(5123), 31)), 8)).toEqual([{ entryId: res.ids[0], distance: 31 }]);
+      const { text, leftOut } = await bankListText(store.db, 'tve', 'vpdq');
+      expect(leftOut).toBe(0);
+      expect(text.split('\n')[0]).toBe('# clip.mp4: vPDQ, 600 frame(s); hash,quality,timestamp in seconds');
+      expect(text.split('\n')[124]).toBe(`${hex(5123)},90,123.000`);
+      expect((await bankListText(store.db, 'tve', 'plain')).leftOut).toBe(1);
     });
 
     it('a crash in the middle of an import leaves no partial bank', async () => {
