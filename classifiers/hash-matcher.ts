@@ -64,8 +64,11 @@ export class HashMatcher implements FrameClassifier {
   constructor(
     private readonly banks: BankLookup,
     private readonly opts: HashMatcherOptions = DEFAULT_HASH_MATCHER,
-    /** Every usable whole-frame hash, matched or not (crisis mode keeps the recent ones: classifiers/recent-hashes.ts). */
-    private readonly onHashed?: (frame: Frame, hash: PdqHash, quality: number, observedAt: number) => void,
+    /**
+     * Every usable whole-frame hash, matched or not, with the usable hash of the picture inside the frame's
+     * uniform borders where it has them (crisis mode keeps the recent ones: classifiers/recent-hashes.ts).
+     */
+    private readonly onHashed?: (frame: Frame, hash: PdqHash, quality: number, observedAt: number, trimmed?: PdqHash) => void,
   ) {}
 
   classify(frame: Frame, ctx: ClassifyContext): FrameFindings {
@@ -82,7 +85,10 @@ export class HashMatcher implements FrameClassifier {
     const trimmed = regions.find((r) => r.region === 'trimmed');
     if (trimmed) pdq.trimmed = { hash: toHex(trimmed.result.hash), quality: trimmed.result.quality, rect: trimmed.rect };
     const usable = regions.filter((r) => r.result.quality >= this.opts.minQuality);
-    if (this.onHashed && whole.result.quality >= this.opts.minQuality) this.onHashed(frame, whole.result.hash, whole.result.quality, ctx.observedAt);
+    if (this.onHashed && whole.result.quality >= this.opts.minQuality) {
+      const inner = trimmed && trimmed.result.quality >= this.opts.minQuality ? trimmed.result.hash : undefined;
+      this.onHashed(frame, whole.result.hash, whole.result.quality, ctx.observedAt, inner);
+    }
     if (usable.length === 0) {
       this.stats.lowQuality++;
       return { signals: [], facts: { pdq, matches: [] } };

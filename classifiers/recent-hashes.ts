@@ -16,8 +16,14 @@ import { hamming, popcount32, type PdqHash } from './pdq.ts';
  *    is at most `mergeDistance` from the stored one, so a match is decided with at most that much slack.
  * Ended streams are kept until `windowMs` after their end, then dropped; `maxStreams` bounds the whole.
  *
+ * A frame with uniform borders (letterboxed, pillarboxed) also has the hash of the picture inside them
+ * (classifiers/region-hashes.ts `trimmed`), which is what matches a banked picture shown at its own shape:
+ * the whole frame's hash carries the bars and can be ~100 bits away. It is kept beside the whole-frame hash
+ * in the same entry and scanned too; a hit says which of the two matched (`region`).
+ *
  * Memory: 8 words + 3 numbers per entry, ~56 bytes: 1,000 streams × 10 minutes at the default 2 entries
- * per second is 1.2 M entries, ~67 MB. Scan cost: BENCHMARKS.md, "Retroactive scan".
+ * per second is 1.2 M entries, ~67 MB; a stream that ever had a trimmed hash holds 33 bytes more per entry
+ * (allocated when its first one comes). Scan cost: BENCHMARKS.md, "Retroactive scan".
  */
 
 export interface RecentHashesOptions {
@@ -44,8 +50,10 @@ export interface RetroHit {
   lastSeenAt: number;
   /** Media time of the stored frame in its stream (ms). */
   mediaTimeMs: number;
-  /** The stored frame's hash (the closest one of the stream's entries). */
+  /** The stored frame's hash that matched (the closest one of the stream's entries). */
   frameHash: PdqHash;
+  /** Which hash of the frame matched: the whole frame, or the picture inside its uniform borders. */
+  region: 'full' | 'trimmed';
   quality: number;
   /** When the stream ended; null while it is live. */
   endedAt: number | null;
@@ -57,6 +65,9 @@ class Ring {
   readonly lastAt: Float64Array;
   readonly media: Float64Array;
   readonly quality: Uint8Array;
+  /** Hashes of the picture inside uniform borders, per slot, where `hasTrimmed`; allocated at the stream's first one. */
+  trimmed: Uint32Array | null = null;
+  hasTrimmed: Uint8Array | null = null;
   /** Index of the next slot to write; entries are head-count .. head-1 (mod capacity). */
   head = 0;
   count = 0;
@@ -78,6 +89,17 @@ class Ring {
   hashAt(slot: number): PdqHash {
     return this.words.slice(slot * 8, slot * 8 + 8);
   }
+
+  trimmedAt(slot: number): PdqHash | null {
+    return this.hasTrimmed?.[slot] ? this.trimmed!.slice(slot * 8, slot * 8 + 8) : null;
+  }
+}
+
+/** Hamming distance of `q` to the 8 words at `o` (the rare trimmed hashes; the whole-frame loop is unrolled in scan). */
+function distanceAt(words: Uint32Array, o: number, q: PdqHash): number {
+  let d = 0;
+  for (let i = 0; i < 8; i++) d += popcount32(words[o + i]! ^ q[i]!);
+  return d;
 }
 
 export class RecentHashes {
@@ -92,8 +114,8 @@ export class RecentHashes {
     if (!(Number.isInteger(this.opts.maxPerStream) && this.opts.maxPerStream >= 1)) throw new RangeError(`maxPerStream must be ≥ 1`);
   }
 
-  /** One frame's hash, seen at wall time `at`. */
-  record(streamId: string, hash: PdqHash, quality: number, at: number, mediaTimeMs: number): void {
+  /** One frame's hash, seen at wall time `at`; `trimmed`: the hash of the picture inside its uniform borders, when it has them. */
+  record(streamId: string, hash: PdqHash, quality: number, at: number, mediaTimeMs: number, trimmed?: PdqHash): void {
     let ring = this.rings.get(streamId);
     if (!ring) {
       if (this.rings.size >= this.opts.maxStreams) this.evictOne(at);
@@ -102,7 +124,10 @@ export class RecentHashes {
     }
     if (ring.count > 0) {
       const last = ring.lastSlot();
-      if (at - ring.firstAt[last]! < this.opts.minIntervalMs && hamming(ring.hashAt(last), hash) <= this.opts.mergeDistance) {
+      const lastTrimmed = ring.trimmedAt(last);
+      // The inner picture must be the same one too (or absent from both) for the frame to extend the entry.
+      const sameInner = trimmed ? lastTrimmed !== null && hamming(lastTrimmed, trimmed) <= this.opts.mergeDistance : lastTrimmed === null;
+      if (at - ring.firstAt[last]! < this.opts.minIntervalMs && sameInner && hamming(ring.hashAt(last), hash) <= this.opts.mergeDistance) {
         ring.lastAt[last] = at;
         this.counters.merged++;
         return;
@@ -121,6 +146,12 @@ export class RecentHashes {
     ring.lastAt[slot] = at;
     ring.media[slot] = mediaTimeMs;
     ring.quality[slot] = quality;
+    if (trimmed) {
+      ring.trimmed ??= new Uint32Array(ring.capacity * 8);
+      ring.hasTrimmed ??= new Uint8Array(ring.capacity);
+      ring.trimmed.set(trimmed.subarray(0, 8), slot * 8);
+      ring.hasTrimmed[slot] = 1;
+    } else if (ring.hasTrimmed) ring.hasTrimmed[slot] = 0;
     ring.head = (slot + 1) % ring.capacity;
     this.counters.recorded++;
   }
@@ -162,11 +193,22 @@ export class RecentHashes {
     for (const [streamId, ring] of this.rings) {
       if (ring.endedAt !== null && ring.endedAt < from) continue;
       const w = ring.words;
+      const inner = ring.trimmed;
+      const hasInner = ring.hasTrimmed;
       let best = -1;
       let bestD = maxDistance + 1;
+      let bestTrimmed = false;
       for (let k = 0; k < ring.count; k++) {
         if (ring.lastAt[k]! < from) continue;
         const o = k * 8;
+        if (inner && hasInner![k]) {
+          const t = distanceAt(inner, o, hash);
+          if (t < bestD) {
+            bestD = t;
+            best = k;
+            bestTrimmed = true;
+          }
+        }
         // Half the words first: most entries are ~128 bits away and already over any useful radius.
         let d = popcount32(w[o]! ^ q0) + popcount32(w[o + 1]! ^ q1) + popcount32(w[o + 2]! ^ q2) + popcount32(w[o + 3]! ^ q3);
         if (d >= bestD) continue;
@@ -174,6 +216,7 @@ export class RecentHashes {
         if (d < bestD) {
           bestD = d;
           best = k;
+          bestTrimmed = false;
         }
       }
       if (best < 0) continue;
@@ -183,7 +226,8 @@ export class RecentHashes {
         firstSeenAt: ring.firstAt[best]!,
         lastSeenAt: ring.lastAt[best]!,
         mediaTimeMs: ring.media[best]!,
-        frameHash: ring.hashAt(best),
+        frameHash: bestTrimmed ? ring.trimmedAt(best)! : ring.hashAt(best),
+        region: bestTrimmed ? 'trimmed' : 'full',
         quality: ring.quality[best]!,
         endedAt: ring.endedAt,
       });

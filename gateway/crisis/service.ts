@@ -101,9 +101,9 @@ export class CrisisService {
     return this.deps.now?.() ?? Date.now();
   }
 
-  /** The HashMatcher's observer: every usable whole-frame hash of a live stream. */
-  readonly record = (frame: Frame, hash: PdqHash, quality: number, observedAt: number): void => {
-    this.recent.record(frame.streamId, hash, quality, observedAt, frame.mediaTimeMs);
+  /** The HashMatcher's observer: every usable whole-frame hash of a live stream, and its trimmed one (letterbox). */
+  readonly record = (frame: Frame, hash: PdqHash, quality: number, observedAt: number, trimmed?: PdqHash): void => {
+    this.recent.record(frame.streamId, hash, quality, observedAt, frame.mediaTimeMs, trimmed);
   };
 
   active(): Incident | null {
@@ -220,6 +220,7 @@ export class CrisisService {
         severity: e.severity,
         frameHash: toHex(hit.frameHash),
         quality: hit.quality,
+        ...(hit.region === 'trimmed' ? { region: 'trimmed' } : {}),
       },
       version: `banks@${this.deps.banks.revision}`,
       evidenceRef: null,
@@ -263,7 +264,15 @@ export class CrisisService {
       .then(async () => {
         const recorded = await recordDecision(this.deps.db, decision, {
           evidence: {
-            retro: { incident: incident.id, bank: e.bank, entryId: e.id, distance: hit.distance, frameHash: toHex(hit.frameHash), seenAt: hit.firstSeenAt },
+            retro: {
+              incident: incident.id,
+              bank: e.bank,
+              entryId: e.id,
+              distance: hit.distance,
+              frameHash: toHex(hit.frameHash),
+              region: hit.region,
+              seenAt: hit.firstSeenAt,
+            },
           },
           decidedBy: `incident:${incident.id}`,
         });

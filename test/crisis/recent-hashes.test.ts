@@ -54,6 +54,28 @@ describe('recent frame hashes (retroactive scan)', () => {
     expect(r.scan(h(219), 0, T0 + 30_000).map((x) => x.streamId)).toEqual(['s']);
   });
 
+  it("a letterboxed stream's inner picture is kept beside its whole frame and found by the scan (region: trimmed)", () => {
+    const r = new RecentHashes({ windowMs: 10 * MIN, minIntervalMs: 500, mergeDistance: 8 });
+    const picture = seededHash(40);
+    // The whole frame carries the bars (far from the banked picture); the inside of the bars is the picture.
+    for (let t = 0; t < 4_000; t += 2_000) r.record('letterboxed', h(41), 90, T0 + t, t, fromHex(flipBits(picture, 2)));
+    r.record('plain', h(42), 90, T0, 0);
+    const [hit, ...rest] = r.scan(fromHex(picture), 31, T0 + MIN);
+    expect(rest).toEqual([]);
+    expect(hit).toMatchObject({ streamId: 'letterboxed', distance: 2, region: 'trimmed', firstSeenAt: T0 });
+    expect(hit!.frameHash).toEqual(fromHex(flipBits(picture, 2)));
+    // The whole frame still matches as itself.
+    expect(r.scan(h(41), 0, T0 + MIN)).toEqual([expect.objectContaining({ streamId: 'letterboxed', region: 'full' })]);
+    expect(r.scan(h(42), 0, T0 + MIN)).toEqual([expect.objectContaining({ streamId: 'plain', region: 'full' })]);
+    // Same bars, another picture inside them 100 ms later: a new entry, not merged into the last one.
+    r.record('letterboxed', h(41), 90, T0 + 4_100, 4_100, h(43));
+    expect(r.size('letterboxed')).toBe(3);
+    expect(r.scan(h(43), 0, T0 + MIN)).toEqual([expect.objectContaining({ streamId: 'letterboxed', region: 'trimmed', firstSeenAt: T0 + 4_100 })]);
+    // The bars go (no trimmed hash): that slot holds none, and nothing matches the inner picture there.
+    r.record('letterboxed', h(44), 90, T0 + 6_000, 6_000);
+    expect(r.scan(h(44), 0, T0 + MIN)).toEqual([expect.objectContaining({ region: 'full', firstSeenAt: T0 + 6_000 })]);
+  });
+
   it('the scan agrees with a naive scan of every kept hash (random streams)', () => {
     const r = new RecentHashes({ windowMs: 10 * MIN, minIntervalMs: 0 });
     const kept: Array<{ id: string; hex: string }> = [];
