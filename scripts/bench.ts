@@ -32,6 +32,8 @@ const SUITES = [
   'console',
   'retro-scan',
   'video-match',
+  'exchange-push',
+  'hma-lookup',
   // Only when named (`npm run bench -- soak`): it runs for MODGATE_SOAK_MINUTES (default 30).
   'soak',
 ] as const;

@@ -35,6 +35,8 @@ export interface GatewayProcessOptions {
   /** Merged over the test defaults (ports 0 on 127.0.0.1, no sampling, no models). */
   config?: Partial<ConfigInput>;
   logLevel?: string;
+  /** How long `modgate serve` may take to start (a bank of millions is loaded before it listens); default START_DEADLINE_MS. */
+  startDeadlineMs?: number;
 }
 
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<GatewayProcess> {
@@ -82,7 +84,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
         return null;
       }
     },
-    START_DEADLINE_MS,
+    o.startDeadlineMs ?? START_DEADLINE_MS,
     'modgate serve to start',
   );
   const rtmpPort = Number(new URL(info.rtmpUrl).port);
