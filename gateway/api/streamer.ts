@@ -1,7 +1,7 @@
 import { automatedReason, DETECTION_INTERNALS, isAutomated, streamerReason } from '../enforcement/streamer-words.ts';
 import { z } from 'zod';
 import { appealBlocker, fileAppeal, listAppeals, STATEMENT_MAX } from '../enforcement/appeals.ts';
-import { statementsOf } from '../accountability/statements/service.ts';
+import { statementsOf, streamerText } from '../accountability/statements/service.ts';
 import { activeSuspensionsFor } from '../enforcement/suspensions.ts';
 import { authorizeAccount } from '../identity/gate.ts';
 import { issueAccountToken } from '../identity/account-tokens.ts';
@@ -306,7 +306,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
             decisionId: s.decision_id,
             decidedAt: isoOf(s.decided_at),
             status: s.status,
-            text: JSON.parse(s.plain) as string[],
+            text: streamerText(s),
             ground: body.decision_ground === 'DECISION_GROUND_ILLEGAL_CONTENT' ? ('illegal_content' as const) : ('incompatible_content' as const),
             category: body.category,
             automatedDecision: body.automated_decision === 'AUTOMATED_DECISION_FULLY',

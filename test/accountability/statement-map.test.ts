@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildStatement, plainWords, resolveSpec, type Restriction, type StatementSettings } from '../../gateway/accountability/statements/map.ts';
+import { streamerText } from '../../gateway/accountability/statements/service.ts';
 import { banRestriction } from '../../gateway/accountability/statements/person.ts';
 import { DETECTION_INTERNALS } from '../../gateway/enforcement/streamer-words.ts';
 import type { PersonBan } from '../../gateway/store/schema.ts';
@@ -172,5 +173,34 @@ describe('statement mapping', () => {
     const text = plainWords(stored, buildStatement(stored, settings), null).join(' ');
     expect(text).not.toMatch(DETECTION_INTERNALS);
     expect(text).toContain('terrorist or violent extremist content');
+  });
+
+  it('a statement row stored with the old wording is served to the streamer re-worded, not as stored', () => {
+    const stored: Restriction = {
+      ...base,
+      reason: "rule tve-known-content: hash_match 'terrorist-violent-extremism' closest distance 4 ≤ 31",
+      facts: ["At 00:10:02 UTC a sampled frame matched known content in bank 'tve' (category terrorist-violent-extremism) at PDQ distance 4."],
+    };
+    const body = buildStatement(stored, settings);
+    // What the statements table held for such a decision before f52fcac: the engine's words.
+    const row = {
+      restriction: JSON.stringify(stored),
+      body: JSON.stringify(body),
+      plain: JSON.stringify([`On 2 Dec your live stream was ended: ${stored.reason}`, ...stored.facts, 'You can appeal this decision.']),
+      status: 'in_force' as const,
+      overturned_at: null,
+      overturn_reason: null,
+    };
+    const text = streamerText(row).join(' ');
+    expect(text).not.toMatch(DETECTION_INTERNALS);
+    expect(text).toContain('terrorist or violent extremist content');
+    const overturned = streamerText({ ...row, status: 'overturned', overturned_at: Date.UTC(2026, 11, 3), overturn_reason: 'a moderator found no match' }).join(
+      ' ',
+    );
+    expect(overturned).toContain('a moderator found no match');
+    expect(overturned).not.toMatch(DETECTION_INTERNALS);
+    // A row whose restriction no longer parses keeps its stored sentences, without the internals.
+    const broken = streamerText({ ...row, restriction: '{' });
+    expect(broken).toEqual(['You can appeal this decision.']);
   });
 });

@@ -172,7 +172,9 @@ export function buildStatement(r: Restriction, settings: StatementSettings): Dsa
     territorial_scope: [...settings.territorialScope],
     content_date: dsaDate(r.contentAt),
     application_date: dsaDate(r.decidedAt),
-    decision_facts: clip([r.reason, ...r.facts].join(' '), 5000),
+    // The Transparency Database is public: it gets the facts in the words the streamer reads, not the
+    // bank, distance or score (which would tell an evader how close a copy came); those stay in the decision.
+    decision_facts: clip([publicReason(r), ...publicFacts(r)].join(' '), 5000),
     source_type: r.source.type,
     automated_detection: r.automatedDetection ? 'Yes' : 'No',
     automated_decision: r.automatedDecision ? 'AUTOMATED_DECISION_FULLY' : 'AUTOMATED_DECISION_NOT_AUTOMATED',
@@ -207,6 +209,15 @@ function when(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
+/** Why, in words without detection internals (for the streamer and the public database alike). */
+function publicReason(r: Restriction): string {
+  return r.plainReason ?? (r.automatedDecision && DETECTION_INTERNALS.test(r.reason) ? automatedReason(r.categories[0] ?? null) : r.reason);
+}
+
+function publicFacts(r: Restriction): readonly string[] {
+  return r.plainFacts ?? r.facts.filter((f) => !DETECTION_INTERNALS.test(f));
+}
+
 /** The statement in plain words for the streamer (/me, /broadcast): what was done, why, on what ground, how it was decided, how to contest it. */
 export function plainWords(r: Restriction, s: DsaStatement, overturned: { at: number; reason: string } | null): string[] {
   const what: string[] = [];
@@ -217,8 +228,8 @@ export function plainWords(r: Restriction, s: DsaStatement, overturned: { at: nu
     else what.push(r.suspension.endsAt === null ? 'you can no longer go live' : `you cannot go live${term}`);
   }
   if (what.length === 0) what.push('your content was restricted');
-  const reason = r.plainReason ?? (r.automatedDecision && DETECTION_INTERNALS.test(r.reason) ? automatedReason(r.categories[0] ?? null) : r.reason);
-  const facts = r.plainFacts ?? r.facts.filter((f) => !DETECTION_INTERNALS.test(f));
+  const reason = publicReason(r);
+  const facts = publicFacts(r);
   const ground =
     s.decision_ground === 'DECISION_GROUND_ILLEGAL_CONTENT'
       ? `We consider it illegal under ${s.illegal_content_legal_ground}. ${s.illegal_content_explanation}`

@@ -6,6 +6,7 @@ import type { Database, DecisionRow, StatementRow, Suspension } from '../../stor
 import { VIEWER_REPORT_SOURCE } from '../reports/service.ts';
 import { manualFacts, type ManualOrigin } from '../../enforcement/manual.ts';
 import { automatedReason, categoryWords } from '../../enforcement/streamer-words.ts';
+import { DETECTION_INTERNALS } from '../../enforcement/streamer-words.ts';
 import { buildStatement, plainWords, type DsaStatement, type Restriction, type StatementSettings } from './map.ts';
 import { banRestriction, boundAt, onAnotherAccount } from './person.ts';
 
@@ -360,6 +361,27 @@ function describeSignalPlainly(s: StoredSignal): string {
   if (s.source === VIEWER_REPORT_SOURCE) return `At ${at} UTC a viewer reported the stream (${s.label.replace(/_/g, ' ')}).`;
   if (s.match) return `At ${at} UTC a frame of the stream matched known ${categoryWords(s.match.category)}.`;
   return `At ${at} UTC automated moderation found ${categoryWords(s.label)} in a frame of the stream.`;
+}
+
+/**
+ * The statement in plain words as the streamer reads it, derived when it is read from the restriction and
+ * the Transparency Database fields rather than served from the stored `plain` column: rows written before
+ * the wording rules (f52fcac) hold the engine's reason with bank names and distances there, and a wording
+ * fix should reach every statement, not only new ones. A row whose JSON no longer parses falls back to its
+ * stored sentences with any detection internals dropped.
+ */
+export function streamerText(row: Pick<StatementRow, 'restriction' | 'body' | 'plain' | 'status' | 'overturned_at' | 'overturn_reason'>): string[] {
+  const overturned = row.status === 'overturned' && row.overturned_at !== null ? { at: row.overturned_at, reason: row.overturn_reason ?? 'overturned' } : null;
+  try {
+    return plainWords(JSON.parse(row.restriction) as Restriction, JSON.parse(row.body) as DsaStatement, overturned);
+  } catch {
+    try {
+      const stored = JSON.parse(row.plain) as unknown;
+      return Array.isArray(stored) ? stored.filter((l): l is string => typeof l === 'string' && !DETECTION_INTERNALS.test(l)) : [];
+    } catch {
+      return [];
+    }
+  }
 }
 
 export function statementsOf(db: Kysely<Database>, accountId: string, limit = 50): Promise<StatementRow[]> {
