@@ -154,6 +154,8 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
           .where('account_id', '=', stream.accountId)
           .where('ended_at', 'is', null)
           .where('node_id', '!=', this.nodeId)
+          // A row replayed from another node's journal is no claim yet: that node makes it, under this same lock.
+          .where('claim_pending', '=', 0)
           // A lost or stopped node's rows are being closed; they do not hold a claim.
           .where('node_id', 'not in', (eb) =>
             eb
@@ -164,11 +166,11 @@ export class LiveRegistry extends EventEmitter<LiveRegistryEvents> {
           .executeTakeFirstOrThrow();
         const local = [...this.streams.values()].filter((s) => s.accountId === stream.accountId && s.id !== stream.id).length;
         if (Number(others.n) + local >= this.claim.maxPerAccount) return 'already_live' as const;
-        // The row may be on record already: replayed from the journal while this claim waited.
+        // The row may be on record already, unclaimed: replayed from the journal while this claim waited.
         await trx
           .insertInto('streams')
           .values(this.row(stream))
-          .onConflict((oc) => oc.column('id').doNothing())
+          .onConflict((oc) => oc.column('id').doUpdateSet({ claim_pending: 0 }))
           .execute();
         if (stream.keyId) await trx.updateTable('stream_keys').set({ last_used_at: stream.startedAt }).where('id', '=', stream.keyId).execute();
         return 'recorded' as const;

@@ -422,6 +422,18 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0012_stream_claims': {
+      async up(db: Kysely<unknown>) {
+        // A row the local journal's replay wrote for a stream that went live during an outage holds no claim
+        // on its account until its node makes one (gateway/live/registry.ts): two nodes that each took the
+        // account live during one outage would otherwise each see the other's row and cut both. Every row
+        // already on record was written with its claim (or is ended), so 0 is right for them.
+        await db.schema
+          .alterTable('streams')
+          .addColumn('claim_pending', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
     '0041_statements_of_reasons': {
       async up(db: Kysely<unknown>) {
         // One DSA statement of reasons per restriction (an enforced decision, or a suspension made on its own),

@@ -57,6 +57,11 @@ export interface StreamsTable {
   node_id: string;
   /** The upstream media server it was published to (gateway/hooks/); null for native ingest. */
   server: string | null;
+  /**
+   * 1: written by the local journal's replay (the stream went live during an outage) and not yet claimed;
+   * such a row does not count against another stream's claim of the account (0012_stream_claims).
+   */
+  claim_pending: Generated<number>;
 }
 
 export interface PublishRefusalsTable {

@@ -138,6 +138,45 @@ for (const backend of backends) {
       writer.close();
     });
 
+    it('two nodes that each took the account live during one outage: once the database is back, exactly one stream stays live and the other is cut already_live', async () => {
+      let up = false;
+      const nodes = (['node_a', 'node_b'] as const).map((nodeId) => {
+        const writer = new DurableWriter({ db: store.db, file: journalFile(), nodeId, reachable: () => up });
+        const registry = new LiveRegistry(store.db, nodeId, onError, { dialect: store.dialect, maxPerAccount: 1 }, writer);
+        const cuts: CutRequest[] = [];
+        const id = `str_both_${nodeId}`;
+        registry.start(liveStream(id, cuts));
+        return { id, writer, registry, cuts };
+      });
+      expect(nodes.map((n) => n.writer.view().depth)).toEqual([1, 1]);
+
+      // What each node does when its database answers again (server.ts on 'recovered'): each replays its
+      // journaled row, unclaimed, then claims; the claims run at once and take turns on the account.
+      up = true;
+      await Promise.all(nodes.map((n) => n.writer.drain()));
+      expect(await Promise.all(nodes.map(async (n) => (await streamRow(n.id))?.claim_pending))).toEqual([1, 1]);
+      await Promise.all(nodes.map((n) => n.registry.retryUnrecorded()));
+
+      const cut = nodes.filter((n) => n.cuts.length > 0);
+      const kept = nodes.filter((n) => n.cuts.length === 0);
+      expect(cut).toHaveLength(1);
+      expect(kept).toHaveLength(1);
+      expect(cut[0]!.cuts.map((c) => c.reason)).toEqual(['already_live']);
+      expect(cut[0]!.registry.get(cut[0]!.id)).toBeUndefined();
+      expect(await streamRow(cut[0]!.id)).toMatchObject({ end_reason: 'already_live' });
+      expect(kept[0]!.registry.get(kept[0]!.id)).toBeDefined();
+      expect(await streamRow(kept[0]!.id)).toMatchObject({ ended_at: null, claim_pending: 0 });
+
+      // The survivor's claim holds: a third stream of the account on either node is refused.
+      const later: CutRequest[] = [];
+      cut[0]!.registry.start(liveStream('str_both_later', later));
+      await waitFor(() => later.length > 0 || undefined, 10_000, 'the later claim refused');
+      expect(later.map((c) => c.reason)).toEqual(['already_live']);
+
+      await kept[0]!.registry.cut(kept[0]!.id, { reason: 'cut', message: 'test over', actor: 'test' });
+      for (const n of nodes) n.writer.close();
+    });
+
     it("a stream a peer closed as node_lost while this node was away: the owner's journaled cut replaces that guess", async () => {
       let up = true;
       const writer = new DurableWriter({ db: store.db, file: journalFile(), nodeId: 'node_a', reachable: () => up });

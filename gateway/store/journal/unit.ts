@@ -190,7 +190,9 @@ export async function applyUnit(
   for (const s of unit.streamStarts) {
     await trx
       .insertInto('streams')
-      .values({ ...s, ended_at: null, end_reason: null, end_detail: null })
+      // Unclaimed: its node claims it when the database answers (LiveRegistry.record); until then it does not
+      // stand in the way of another node's claim, or two nodes that both went live would both be cut.
+      .values({ ...s, ended_at: null, end_reason: null, end_detail: null, claim_pending: 1 })
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
     if (s.key_id)
