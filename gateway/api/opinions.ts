@@ -30,7 +30,7 @@ const Opinion = z
       .enum(DELIVERIES)
       .nullable()
       .describe(
-        'Our opinion to its exchange: pending (retried with back-off until taken), delivered, not_taken (its kind takes none); null: nothing to deliver',
+        'Our opinion to its exchange: pending (retried with back-off while the exchange is down, answers 5xx, 408 or 429, or times out), delivered, not_taken (its kind takes none), rejected (the exchange refused it with another 4xx, in reportError; not retried); null: nothing to deliver',
       ),
     attempts: z.number().int().describe('Delivery attempts so far'),
     nextAttemptAt: z.number().nullable().describe('epoch ms; when a pending opinion is tried next'),

@@ -81,6 +81,8 @@ export class ExchangeFetchError extends Error {
     readonly code: 'unreachable' | 'http_error' | 'unauthorized' | 'malformed_page',
     message: string,
     readonly raw?: string,
+    /** The HTTP status of an `http_error` or `unauthorized` answer (absent when no answer came). */
+    readonly status?: number,
   ) {
     super(message);
   }

@@ -23,9 +23,20 @@ export async function fetchText(
   if (length > MAX_BODY) throw new ExchangeFetchError('malformed_page', `${redact(url)}: page of ${length} bytes is over the ${MAX_BODY}-byte limit`);
   const text = await res.text();
   if (text.length > MAX_BODY) throw new ExchangeFetchError('malformed_page', `${redact(url)}: page over the ${MAX_BODY}-byte limit`);
-  if (res.status === 401 || res.status === 403) throw new ExchangeFetchError('unauthorized', `${redact(url)}: HTTP ${res.status}`);
-  if (res.status < 200 || res.status >= 300) throw new ExchangeFetchError('http_error', `${redact(url)}: HTTP ${res.status}`);
+  if (res.status === 401 || res.status === 403) throw new ExchangeFetchError('unauthorized', `${redact(url)}: HTTP ${res.status}`, undefined, res.status);
+  if (res.status < 200 || res.status >= 300) throw new ExchangeFetchError('http_error', `${redact(url)}: HTTP ${res.status}`, undefined, res.status);
   return { status: res.status, text, headers: res.headers };
+}
+
+/**
+ * Whether the exchange refused this very request for good: a 4xx answer other than 408 (timeout) and 429
+ * (rate limit). Sending it again gets the same answer. Not 401/403 (`unauthorized`): that is our credential,
+ * which the operator fixes, and every later request would be refused too. No answer, a timeout or a 5xx
+ * may pass on a retry.
+ */
+export function refusedForGood(err: unknown): boolean {
+  if (!(err instanceof ExchangeFetchError) || err.code !== 'http_error' || err.status === undefined) return false;
+  return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
 }
 
 export function parseJson(text: string, url: string): unknown {

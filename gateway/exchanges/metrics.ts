@@ -15,7 +15,7 @@ export function exchangeMetrics(
 ): { fetched: (exchange: string, outcome: string) => void; opinionAttempt: (exchange: string, outcome: string) => void } {
   const opinionAttempts = new Counter({
     name: 'modgate_exchange_opinion_attempts_total',
-    help: 'Attempts to deliver our opinions to exchanges by outcome (delivered, not_taken, unreachable, http_error, unauthorized, error)',
+    help: 'Attempts to deliver our opinions to exchanges by outcome (delivered, not_taken, rejected; retried: unreachable, http_error, unauthorized, error)',
     labelNames: ['exchange', 'outcome'],
     registers: [registry],
   });
@@ -52,7 +52,7 @@ export function exchangeMetrics(
   });
   new Gauge({
     name: 'modgate_exchange_opinions',
-    help: 'Our opinions given to exchanges, by delivery (pending, delivered, not_taken)',
+    help: 'Our opinions given to exchanges, by delivery (pending, delivered, not_taken, rejected)',
     labelNames: ['exchange', 'delivery'],
     registers: [registry],
     async collect() {

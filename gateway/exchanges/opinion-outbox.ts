@@ -4,13 +4,15 @@ import { z } from 'zod';
 import { systemTimers, type TimerHandle, type Timers } from '../sampler/timers.ts';
 import type { Database, EntryOpinion } from '../store/schema.ts';
 import { ExchangeFetchError, type OpinionCategory, type SignalOpinion } from './exchange.ts';
-import { truncate } from './http.ts';
+import { refusedForGood, truncate } from './http.ts';
 
 /**
  * Delivery of our opinions to the exchange that fed the entry (a deconfirmation sent back to the partner
- * whose hash it was). An opinion row is its own outbox entry (`delivery` pending → delivered | not_taken):
- * it is written with the opinion, in the same transaction, so a partner that is down, answers 5xx or
- * times out only delays it, and a restart loses nothing. Each attempt claims the row for `leaseMs`
+ * whose hash it was). An opinion row is its own outbox entry (`delivery` pending → delivered | not_taken |
+ * rejected): it is written with the opinion, in the same transaction, so a partner that is down, answers
+ * 5xx, 408 or 429 or times out only delays it, and a restart loses nothing. A partner that refuses the
+ * opinion itself (any other 4xx: 400, 404, 422…) settles it as `rejected` with its answer recorded, since
+ * a retry gets the same answer and would hold back every later opinion to that exchange. Each attempt claims the row for `leaseMs`
  * (several nodes, one sender), carries the row's Idempotency-Key (a partner that recorded an attempt whose
  * answer we lost records the retry once), and a failure backs off exponentially (retryBaseMs · 2^(n-1),
  * capped at maxBackoffMs, ±25 % jitter).
@@ -19,13 +21,13 @@ import { truncate } from './http.ts';
  * until it is settled, so a confirm-then-deconfirm of one hash never arrives the other way round.
  */
 
-export const DELIVERIES = ['pending', 'delivered', 'not_taken'] as const;
+export const DELIVERIES = ['pending', 'delivered', 'not_taken', 'rejected'] as const;
 export type Delivery = (typeof DELIVERIES)[number];
 
 export interface OpinionSender {
   /**
    * Sends one opinion to the named exchange. Resolves false when it takes none (the exchange was removed,
-   * or its kind takes no opinions); throws when sending failed (retried).
+   * or its kind takes no opinions); throws when sending failed (retried, unless the exchange refused it for good: see refusedForGood).
    */
   reportOpinion(exchange: string, signalType: string, hash: string, opinion: SignalOpinion, idempotencyKey: string): Promise<boolean>;
 }
@@ -42,7 +44,7 @@ export interface OpinionOutboxOptions {
   maxBackoffMs?: number;
   /** How long an attempt holds its row before another node (or a restart) may try it again. */
   leaseMs?: number;
-  /** Each attempt's outcome: delivered, not_taken, or the error's code (metrics). */
+  /** Each attempt's outcome: delivered, not_taken, rejected, or the error's code of one to retry (metrics). */
   onAttempt?: (exchange: string, outcome: string) => void;
 }
 
@@ -154,6 +156,10 @@ export class OpinionOutbox {
       }
       const code = err instanceof ExchangeFetchError ? err.code : ((err as { code?: string }).code ?? 'error');
       const error = truncate(`${code}: ${(err as Error).message}`, 500);
+      if (refusedForGood(err)) {
+        this.o.log.warn({ exchange, opinion: row.id, code, err: (err as Error).message }, 'opinion refused by its exchange; not retried');
+        return this.settle(row, 'rejected', error);
+      }
       const attempts = row.attempts + 1;
       const base = Math.min(this.o.maxBackoffMs ?? 3_600_000, (this.o.retryBaseMs ?? 5_000) * 2 ** (attempts - 1));
       const delayMs = Math.round(base * (0.75 + this.random() * 0.5));

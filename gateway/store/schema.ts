@@ -246,7 +246,7 @@ export interface EntryOpinionsTable {
   exchange: string | null;
   reported_at: number | null;
   report_error: string | null;
-  /** Our opinion's delivery to `exchange` (gateway/exchanges/opinion-outbox.ts): pending, delivered, not_taken; null: nothing to deliver. */
+  /** Our opinion's delivery to `exchange` (gateway/exchanges/opinion-outbox.ts): pending, delivered, not_taken, rejected (refused with a 4xx; not retried); null: nothing to deliver. */
   delivery: string | null;
   /** Delivery attempts made so far. */
   attempts: Generated<number>;

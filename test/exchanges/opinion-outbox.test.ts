@@ -6,9 +6,10 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addEntries } from '../../gateway/banks/manage.ts';
 import { ExchangeFetchError, type SignalOpinion } from '../../gateway/exchanges/exchange.ts';
+import { fetchText } from '../../gateway/exchanges/http.ts';
 import { addExchange } from '../../gateway/exchanges/manage.ts';
 import { OpinionOutbox, type OpinionSender } from '../../gateway/exchanges/opinion-outbox.ts';
-import { giveOpinion } from '../../gateway/exchanges/opinions.ts';
+import { giveOpinion, listOpinions, opinionView } from '../../gateway/exchanges/opinions.ts';
 import { openStore, type Store } from '../../gateway/store/db.ts';
 import { seededHash } from '../helpers/hashes.ts';
 import { FakeTimers } from '../sampler/unit/fake-timers.ts';
@@ -21,11 +22,15 @@ import { FakeTimers } from '../sampler/unit/fake-timers.ts';
 
 class Partner implements OpinionSender {
   down = true;
+  /** An HTTP status the partner answers for a hash (through fetchText, as the real exchanges post). */
+  readonly answers = new Map<string, number>();
   readonly calls: Array<{ hash: string; category: string; key: string; at: number }> = [];
   constructor(private readonly timers: FakeTimers) {}
   async reportOpinion(_exchange: string, _type: string, hash: string, opinion: SignalOpinion, key: string): Promise<boolean> {
     this.calls.push({ hash, category: opinion.category, key, at: this.timers.now() });
     if (this.down) throw new ExchangeFetchError('unreachable', 'connect ECONNREFUSED 127.0.0.1:9');
+    const status = this.answers.get(hash) ?? 200;
+    await fetchText(async () => new Response(status === 200 ? '{}' : '{"error":"no"}', { status }), 'http://127.0.0.1:9/x/opinions', { method: 'POST' });
     return true;
   }
 }
@@ -36,6 +41,7 @@ let timers: FakeTimers;
 let partner: Partner;
 let outbox: OpinionOutbox;
 let entryIds: string[];
+let outcomes: string[];
 const hashes = [seededHash(31), seededHash(32)];
 
 beforeEach(async () => {
@@ -43,6 +49,7 @@ beforeEach(async () => {
   store = await openStore(`sqlite:${path.join(dir, 'db.sqlite')}`);
   timers = new FakeTimers();
   partner = new Partner(timers);
+  outcomes = [];
   outbox = new OpinionOutbox({
     db: store.db,
     sender: partner,
@@ -51,6 +58,7 @@ beforeEach(async () => {
     random: () => 0.5,
     retryBaseMs: 1_000,
     maxBackoffMs: 4_000,
+    onAttempt: (_exchange, outcome) => outcomes.push(outcome),
   });
   await addExchange(store.db, randomBytes(32), 'token:ops', { name: 'acme', kind: 'modgate', url: 'http://127.0.0.1:9', credential: 'px_test' });
   await addEntries(
@@ -117,5 +125,55 @@ describe('the opinion outbox', () => {
     ]);
     expect((await row(first.opinion.id)).delivery).toBe('delivered');
     expect((await row(second.opinion.id)).delivery).toBe('delivered');
+  });
+
+  it('settles an opinion the exchange refuses (422) after one attempt, and sends the next one to that exchange', async () => {
+    const first = await giveOpinion(store.db, outbox, 'mod', 'exchange-acme', entryIds[0]!, 'deconfirm', 'news footage', timers.now());
+    const second = await giveOpinion(store.db, outbox, 'mod', 'exchange-acme', entryIds[1]!, 'confirm', 'the attack', timers.now());
+    expect(partner.calls).toHaveLength(1); // the second waits behind the first
+
+    partner.down = false;
+    partner.answers.set(hashes[0]!, 422);
+    await timers.advance(1_000);
+    expect(await outbox.deliverDue()).toBe(1);
+    expect(await row(first.opinion.id)).toMatchObject({ delivery: 'rejected', attempts: 2, next_attempt_at: null, reported_at: null });
+    expect((await row(first.opinion.id)).report_error).toMatch(/^http_error: .*HTTP 422$/);
+    expect((await row(second.opinion.id)).delivery).toBe('delivered');
+    expect(outcomes).toEqual(['unreachable', 'rejected', 'delivered']);
+
+    // Never tried again, and GET /api/v1/opinions shows it with the exchange's answer.
+    await timers.advance(60_000);
+    expect(await outbox.deliverDue()).toBe(0);
+    expect(partner.calls.map((c) => c.hash)).toEqual([hashes[0], hashes[0], hashes[1]]);
+    const listed = (await listOpinions(store.db, { delivery: 'rejected' })).map(opinionView);
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ id: first.opinion.id, delivery: 'rejected', nextAttemptAt: null, reportError: expect.stringMatching(/^http_error: /) });
+  });
+
+  it.each([400, 404, 422])('settles a first attempt answered %i as rejected at once', async (status) => {
+    partner.down = false;
+    partner.answers.set(hashes[0]!, status);
+    const given = await giveOpinion(store.db, outbox, 'mod', 'exchange-acme', entryIds[0]!, 'deconfirm', 'news footage', timers.now());
+    expect(given.reportedTo).toBeNull();
+    expect(given.reportError).toMatch(/^http_error: /);
+    expect(await row(given.opinion.id)).toMatchObject({ delivery: 'rejected', attempts: 1, next_attempt_at: null });
+    expect(outcomes).toEqual(['rejected']);
+  });
+
+  it.each([503, 500, 408, 429])('retries an opinion answered %i until the exchange takes it', async (status) => {
+    partner.down = false;
+    partner.answers.set(hashes[0]!, status);
+    const given = await giveOpinion(store.db, outbox, 'mod', 'exchange-acme', entryIds[0]!, 'deconfirm', 'news footage', timers.now());
+    expect(given.reportError).toMatch(/^http_error: /);
+    expect(await row(given.opinion.id)).toMatchObject({ delivery: 'pending', attempts: 1, next_attempt_at: timers.now() + 1_000 });
+
+    await timers.advance(1_000);
+    await outbox.deliverDue();
+    expect(await row(given.opinion.id)).toMatchObject({ delivery: 'pending', attempts: 2 });
+    partner.answers.delete(hashes[0]!);
+    await timers.advance(2_000);
+    expect(await outbox.deliverDue()).toBe(1);
+    expect(await row(given.opinion.id)).toMatchObject({ delivery: 'delivered', attempts: 3, report_error: null });
+    expect(outcomes).toEqual(['http_error', 'http_error', 'delivered']);
   });
 });

@@ -123,8 +123,8 @@ export interface Opinion {
   reportedAt: number | null;
   /** `code: message` of the last failed attempt. */
   reportError: string | null;
-  /** Our opinion to its exchange (the outbox): pending (retried with back-off), delivered, not_taken (its kind takes none); null: nothing to deliver. */
-  delivery: 'pending' | 'delivered' | 'not_taken' | null;
+  /** Our opinion to its exchange (the outbox): pending (retried with back-off), delivered, not_taken (its kind takes none), rejected (refused with a 4xx, in reportError; not retried); null: nothing to deliver. */
+  delivery: 'pending' | 'delivered' | 'not_taken' | 'rejected' | null;
   attempts: number;
   nextAttemptAt: number | null;
 }

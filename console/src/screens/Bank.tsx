@@ -505,7 +505,9 @@ function EntriesCard(props: { bank: string; canChange: boolean; shared: boolean;
                 ? `Recorded; ${o.exchange} did not take it yet${r.reportError ? ` (${r.reportError})` : ''}: it is sent again until it does`
                 : o.delivery === 'not_taken'
                   ? `Recorded (${o.exchange} takes no opinions)`
-                  : 'Recorded',
+                  : o.delivery === 'rejected'
+                    ? `Recorded; ${o.exchange} refused it${r.reportError ? ` (${r.reportError})` : ''}: it is not sent again`
+                    : 'Recorded',
             r.reportError ? 'bad' : undefined,
           );
           await Promise.all([page.reload(), props.onChanged()]);

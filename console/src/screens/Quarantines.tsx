@@ -272,5 +272,12 @@ function Delivery(props: { o: Opinion }): JSX.Element {
       </span>
     );
   if (o.delivery === 'not_taken') return <>kept here ({o.exchange ?? 'its exchange'} takes no opinions)</>;
+  if (o.delivery === 'rejected')
+    return (
+      <span class="text-bad">
+        refused by {o.exchange}
+        {o.reportError ? ` (${o.reportError})` : ''}: kept here, not sent again
+      </span>
+    );
   return <>kept here (no exchange fed the entry)</>;
 }
