@@ -27,7 +27,7 @@
  * per slot; merges cost ~0.6 µs of CPU per slot they cover.
  * A base merge holds the old and new base tables at once until the swap (10M: ~0.5 GB extra, transient).
  *
- * Bulk loads: `addMany` of a batch at least as large as what is already indexed, `fromPacked`,
+ * Bulk loads: `addMany` of a batch at least as large as the live hashes already indexed, `fromPacked`,
  * `fromHashes` and `build()` build synchronously (cost proportional to the caller's batch); smaller
  * `addMany` batches take the incremental path like `add`.
  *
@@ -261,14 +261,17 @@ export class PdqHashIndex {
   }
 
   /**
-   * Adds many hashes; returns the first id (ids are consecutive). A batch at least as large as the slots
-   * already indexed is built synchronously; a smaller one takes the incremental path of `add`.
+   * Adds many hashes; returns the first id (ids are consecutive). A batch at least as large as the live
+   * hashes already indexed is built synchronously; a smaller one takes the incremental path of `add`.
    */
   addMany(hashes: Iterable<PdqHash>): number {
     const first = this.slotCount;
+    const liveBefore = this.liveCount;
     for (const h of hashes) this.append(h);
     const added = this.slotCount - first;
-    if (added > this.tailLimit() && added >= first) this.build();
+    // Against the live hashes, not the slots: a bank reloaded again and again leaves its old slots behind
+    // as tombstones, and its next reload should still build at once.
+    if (added > this.tailLimit() && added >= liveBefore) this.build();
     else this.maintain();
     return first;
   }

@@ -108,6 +108,28 @@ describe('the live bank index, fed through a BankStore', () => {
     expect(ids(index, seededHash(10))).toEqual(['e10']);
   });
 
+  it('indexes a bank read in many pages as one built batch, at start and on every reload', async () => {
+    const big = new MemoryBankStore();
+    big.pageSize = 100;
+    big.putBank({ name: 'tve', enabled: true, radius: 31 });
+    big.importEntries(Array.from({ length: 5000 }, (_, n) => entry(n)));
+    const loaded = new HashBankIndex(big);
+    await loaded.loadAll();
+    // Page by page, every page after the first went to the linearly scanned tail (a linear scan per lookup
+    // until background merges caught up).
+    expect(loaded.layout).toMatchObject({ base: 5000, mid: 0, tail: 0, merging: null });
+    expect(ids(loaded, flipBits(seededHash(4321), 9))).toEqual(['e4321']);
+
+    for (let round = 0; round < 2; round++) {
+      big.importEntries([entry(5000 + round)]);
+      await loaded.refresh();
+      expect(loaded.layout, `reload ${round + 1}`).toMatchObject({ tail: 0, merging: null });
+    }
+    expect(loaded.size).toBe(5002);
+    expect(ids(loaded, seededHash(5001))).toEqual(['e5001']);
+    expect(ids(loaded, seededHash(17))).toEqual(['e17']);
+  });
+
   it('a refresh asked for while one runs waits for a fresh one, so a just-written change is applied', async () => {
     let release = () => {};
     store.gate = new Promise<void>((r) => (release = r));

@@ -319,4 +319,18 @@ describe('PdqHashIndex live inserts (tail, mid and base segments)', () => {
     index.addMany(Array.from({ length: 1200 }, () => randomHash(next)));
     expect(index.layout).toMatchObject({ base: 2320, mid: 0, tail: 0 });
   });
+
+  it('weighs a batch against the live hashes, so a set replaced again and again still builds at once', () => {
+    const next = wordSource(4);
+    const index = new PdqHashIndex({ tailLimit: 100, background: false });
+    let first = index.addMany(Array.from({ length: 500 }, () => randomHash(next)));
+    for (let round = 0; round < 3; round++) {
+      const replacement = index.addMany(Array.from({ length: 500 }, () => randomHash(next)));
+      for (let id = first; id < first + 500; id++) index.remove(id);
+      first = replacement;
+    }
+    expect(index.slots, 'old slots stay as tombstones').toBe(2000);
+    expect(index.size).toBe(500);
+    expect(index.layout).toMatchObject({ tail: 0, merging: null });
+  });
 });
