@@ -361,7 +361,9 @@ export const ConfigSchema = z
         /**
          * Banked videos (vPDQ entries, classifiers/vpdq) matched by a stream's recent frames: within the last
          * `windowMs` of media time, at least `matchPercent` of the distinct frame hashes of quality >= 50 each
-         * within distance 31 of some frame of the video (vPDQ's thresholds), and at least `minFrames` frames.
+         * within distance 31 of some frame of the video (vPDQ's thresholds), and at least `minFrames` frames
+         * covering at least `minScenes` scenes of the video (a held intro card or logo is one scene and must
+         * not match by itself).
          * Rides on hash matching (the same whole-frame hash; off when hash matching is off).
          */
         videoMatch: z
@@ -369,11 +371,12 @@ export const ConfigSchema = z
             enabled: z.boolean().default(true),
             windowMs: z.number().int().min(1_000).max(120_000).default(10_000),
             minFrames: z.number().int().min(1).max(100).default(3),
+            minScenes: z.number().int().min(1).max(100).default(3),
             matchPercent: z.number().min(1).max(100).default(80),
             maxEntriesPerFrame: z.number().int().min(1).max(1_000).default(32),
           })
           .strict()
-          .default({ enabled: true, windowMs: 10_000, minFrames: 3, matchPercent: 80, maxEntriesPerFrame: 32 }),
+          .default({ enabled: true, windowMs: 10_000, minFrames: 3, minScenes: 3, matchPercent: 80, maxEntriesPerFrame: 32 }),
         /**
          * ONNX models see at most this many frames per second of a stream, whatever the sampling rate: the sampler
          * delivers frames at `sampling.fps` for hash matching (PDQ is cheap; time to cut is a frame or two), the
@@ -436,7 +439,7 @@ export const ConfigSchema = z
       .default({
         copy: { enabled: true, reportFloor: 0.5, maxMatches: 4, views: { trimmed: true, inner: true } },
         hashMatch: { enabled: true, dihedral: true, minQuality: 50, regions: { tiles: true, inner: true }, regionsFps: 2 },
-        videoMatch: { enabled: true, windowMs: 10_000, minFrames: 3, matchPercent: 80, maxEntriesPerFrame: 32 },
+        videoMatch: { enabled: true, windowMs: 10_000, minFrames: 3, minScenes: 3, matchPercent: 80, maxEntriesPerFrame: 32 },
         modelFps: 2,
         reuse: { enabled: true, maxDistance: 8, maxAgeMs: 2_000 },
         workers: 1,

@@ -329,6 +329,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
           maxEntriesPerFrame: vm.maxEntriesPerFrame,
           windowMs: vm.windowMs,
           minFrames: vm.minFrames,
+          minScenes: vm.minScenes,
           matchPercent: vm.matchPercent,
         })
       : null;

@@ -2,7 +2,7 @@ import { rolloutPoint } from '../bank-index.ts';
 import { BankMirror } from '../bank-mirror.ts';
 import type { BankEntryRecord, BankSeverity } from '../bank-store.ts';
 import { PdqHashIndex } from '../hash-index.ts';
-import { fromHex, type PdqHash } from '../pdq.ts';
+import { fromHex, hamming, type PdqHash } from '../pdq.ts';
 import { matchableFrames, parseVpdqFrames, VPDQ_DISTANCE_THRESHOLD, VPDQ_SIGNAL_TYPE } from './frames.ts';
 
 export interface VideoEntryMeta {
@@ -19,10 +19,11 @@ export interface VideoEntryMeta {
   outsideRollout?: boolean;
 }
 
-/** One video entry a frame matched: its closest frame. */
+/** One video entry a frame matched: its closest frame, and that frame's scene (window.ts). */
 export interface VideoFrameHit {
   entryId: string;
   distance: number;
+  scene: number;
 }
 
 /** What the video matcher needs of the index. */
@@ -58,6 +59,8 @@ interface Indexed {
 export class VideoBankIndex extends BankMirror implements VideoLookup {
   private readonly index = new PdqHashIndex();
   private readonly slotEntry: Array<string | null> = [];
+  /** Scene number of each slot's frame within its entry (sceneNumbers). */
+  private readonly slotScene: number[] = [];
   private readonly byId = new Map<string, Indexed>();
   private readonly banks = new Map<string, BankMeta>();
   private maxRadius = 0;
@@ -133,7 +136,11 @@ export class VideoBankIndex extends BankMirror implements VideoLookup {
     let slot = this.index.addMany(batch.flatMap((b) => b.hashes.map(fromHex)));
     for (const { e, hashes } of batch) {
       const slots = hashes.map(() => slot++);
-      for (const s of slots) this.slotEntry[s] = e.id;
+      const scenes = sceneNumbers(hashes.map(fromHex));
+      slots.forEach((s, i) => {
+        this.slotEntry[s] = e.id;
+        this.slotScene[s] = scenes[i]!;
+      });
       const meta: Indexed['meta'] = { entryId: e.id, bank: e.bank, category: e.category, severity: e.severity, frames: hashes.length };
       if (e.quarantined) meta.quarantined = true;
       this.byId.set(e.id, { meta, slots });
@@ -159,7 +166,7 @@ export class VideoBankIndex extends BankMirror implements VideoLookup {
 
   match(hash: PdqHash, limit: number): VideoFrameHit[] {
     if (this.byId.size === 0) return [];
-    const best = new Map<string, number>();
+    const best = new Map<string, { distance: number; scene: number }>();
     for (const hit of this.index.search(hash, this.maxRadius)) {
       const id = this.slotEntry[hit.id];
       if (!id) continue;
@@ -167,10 +174,29 @@ export class VideoBankIndex extends BankMirror implements VideoLookup {
       const bank = this.banks.get(e.meta.bank);
       if (!bank || !bank.enabled || hit.distance > bank.radius) continue;
       const prev = best.get(id);
-      if (prev === undefined || hit.distance < prev) best.set(id, hit.distance);
+      if (prev === undefined || hit.distance < prev.distance) best.set(id, { distance: hit.distance, scene: this.slotScene[hit.id] ?? 0 });
     }
-    const out = [...best].map(([entryId, distance]) => ({ entryId, distance }));
+    const out = [...best].map(([entryId, b]) => ({ entryId, distance: b.distance, scene: b.scene }));
     out.sort((a, b) => a.distance - b.distance || (a.entryId < b.entryId ? -1 : 1));
     return out.length > limit ? out.slice(0, limit) : out;
   }
+}
+
+/**
+ * Scene numbers of a video's frames in order: a new scene starts where a frame is more than vPDQ's match
+ * distance from the first frame of the current scene, so a held picture (an intro card, a logo, a still)
+ * is one scene however long it lasts, and moving footage changes scene every second or two.
+ */
+export function sceneNumbers(hashes: readonly PdqHash[]): number[] {
+  const out: number[] = [];
+  let anchor: PdqHash | null = null;
+  let scene = -1;
+  for (const h of hashes) {
+    if (anchor === null || hamming(anchor, h) > VPDQ_DISTANCE_THRESHOLD) {
+      anchor = h;
+      scene++;
+    }
+    out.push(scene);
+  }
+  return out;
 }

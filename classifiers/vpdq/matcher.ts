@@ -66,6 +66,7 @@ export class VideoMatcher implements FrameClassifier {
       frame.mediaTimeMs,
       pdq.hash,
       hits.map((h) => h.entryId),
+      hits.map((h) => h.scene),
     );
     if (matches.length === 0) return found;
     const matched = matches.flatMap((m) => {
@@ -86,6 +87,7 @@ export class VideoMatcher implements FrameClassifier {
           entryId: entry.entryId,
           matched: m.matched,
           distinct: m.distinct,
+          scenes: m.scenes,
           frames: m.frames,
           spanMs: m.spanMs,
         })),
@@ -118,6 +120,7 @@ function videoSignal(
       severity: entry.severity,
       matchedFrames: m.matched,
       distinctFrames: m.distinct,
+      scenes: m.scenes,
       windowFrames: m.frames,
       windowSpanMs: m.spanMs,
       entryFrames: entry.frames,

@@ -7,7 +7,12 @@ import { VPDQ_QUERY_MATCH_THRESHOLD_PERCENT } from './frames.ts';
  * query_match_percent, vpdq_brute_matcher.py; the caller decides which frames match which entries and
  * drops frames below the quality threshold, as vPDQ's quality_filter does). The window must hold at least
  * `minFrames` frames: one frame of a stream is no video, and a 100 % of one frame would make every video
- * entry a photo entry.
+ * entry a photo entry. And the frames that match an entry must cover at least `minScenes` distinct scenes
+ * of it (its frames grouped where the picture changes by more than the match distance, VideoBankIndex): a
+ * still picture, an intro card or a channel logo that a banked video shares with a benign stream is one
+ * scene, however many slightly different live hashes it gives, and must not make a video match — vPDQ's
+ * 80 % rule compares whole uploaded videos, where a shared intro is a small part of the query; a live
+ * window can be nothing else for seconds.
  *
  * Incremental, so a frame costs the same whatever the window's length: each frame enters with the entries
  * it matched (the caller looks them up once) and leaves when it falls out of the window; per entry the
@@ -21,6 +26,8 @@ export interface VideoWindowOptions {
   windowMs: number;
   /** Frames the window must hold before anything matches. */
   minFrames: number;
+  /** Distinct scenes of an entry the window's matching frames must cover (see the class comment). */
+  minScenes: number;
   /** Share of the window's distinct hashes that must match an entry, in percent (vPDQ: 80). */
   matchPercent: number;
   /** Frames kept per stream at most (a stream sampled faster than windowMs allows keeps a shorter window). */
@@ -32,6 +39,7 @@ export interface VideoWindowOptions {
 export const DEFAULT_VIDEO_WINDOW: VideoWindowOptions = {
   windowMs: 10_000,
   minFrames: 3,
+  minScenes: 3,
   matchPercent: VPDQ_QUERY_MATCH_THRESHOLD_PERCENT,
   maxFrames: 300,
   maxStreams: 10_000,
@@ -45,6 +53,8 @@ export interface WindowMatch {
   distinct: number;
   /** Frames in the window. */
   frames: number;
+  /** Distinct scenes of the entry those hashes matched. */
+  scenes: number;
   /** matched / distinct. */
   fraction: number;
   /** Media time from the window's oldest frame to its newest (ms). */
@@ -55,6 +65,8 @@ interface WindowFrame {
   t: number;
   key: string;
   entries: readonly string[];
+  /** The scene of each entry the frame matched (parallel to `entries`). */
+  scenes: readonly string[];
 }
 
 class StreamWindow {
@@ -65,6 +77,8 @@ class StreamWindow {
   readonly copies = new Map<string, number>();
   /** Entry → distinct hashes of the window that match it. */
   readonly perEntry = new Map<string, number>();
+  /** Entry → scene → distinct hashes of the window that matched that scene. */
+  readonly perScene = new Map<string, Map<string, number>>();
 
   get size(): number {
     return this.frames.length - this.head;
@@ -75,7 +89,13 @@ class StreamWindow {
     const n = this.copies.get(f.key) ?? 0;
     this.copies.set(f.key, n + 1);
     // Equal hashes match equal entries: a repeated hash (a still scene) counts once, as vPDQ's dedupe.
-    if (n === 0) for (const e of f.entries) this.perEntry.set(e, (this.perEntry.get(e) ?? 0) + 1);
+    if (n === 0)
+      f.entries.forEach((e, i) => {
+        this.perEntry.set(e, (this.perEntry.get(e) ?? 0) + 1);
+        let scenes = this.perScene.get(e);
+        if (!scenes) this.perScene.set(e, (scenes = new Map()));
+        scenes.set(f.scenes[i]!, (scenes.get(f.scenes[i]!) ?? 0) + 1);
+      });
   }
 
   dropOldest(): void {
@@ -85,11 +105,16 @@ class StreamWindow {
     if (n > 1) this.copies.set(f.key, n - 1);
     else {
       this.copies.delete(f.key);
-      for (const e of f.entries) {
+      f.entries.forEach((e, i) => {
         const m = this.perEntry.get(e)! - 1;
         if (m > 0) this.perEntry.set(e, m);
         else this.perEntry.delete(e);
-      }
+        const scenes = this.perScene.get(e)!;
+        const c = scenes.get(f.scenes[i]!)! - 1;
+        if (c > 0) scenes.set(f.scenes[i]!, c);
+        else scenes.delete(f.scenes[i]!);
+        if (scenes.size === 0) this.perScene.delete(e);
+      });
     }
     // Compact now and then, so the array does not grow with the stream's age.
     if (this.head > 64 && this.head * 2 > this.frames.length) {
@@ -117,15 +142,18 @@ export class VideoWindows {
     const o = this.opts;
     if (!(o.windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${o.windowMs}`);
     if (!(Number.isInteger(o.minFrames) && o.minFrames >= 1)) throw new RangeError(`minFrames must be an integer >= 1, got ${o.minFrames}`);
+    if (!(Number.isInteger(o.minScenes) && o.minScenes >= 1)) throw new RangeError(`minScenes must be an integer >= 1, got ${o.minScenes}`);
     if (!(o.matchPercent > 0 && o.matchPercent <= 100)) throw new RangeError(`matchPercent must be in (0, 100], got ${o.matchPercent}`);
     if (!(Number.isInteger(o.maxFrames) && o.maxFrames >= o.minFrames)) throw new RangeError(`maxFrames must be an integer >= minFrames`);
   }
 
   /**
    * One usable frame of the stream at media time `t` (ms), its hash (any stable key: equal hashes are
-   * one distinct frame) and the entries it matched. Returns the entries the window matches now.
+   * one distinct frame), the entries it matched and, for each, the scene of the entry it matched
+   * (VideoFrameHit.scene; without them each distinct hash counts as a scene of its own). Returns the
+   * entries the window matches now.
    */
-  push(streamId: string, t: number, key: string, entries: readonly string[]): WindowMatch[] {
+  push(streamId: string, t: number, key: string, entries: readonly string[], scenes?: readonly (string | number)[]): WindowMatch[] {
     let w = this.streams.get(streamId);
     if (w) this.streams.delete(streamId); // re-inserted below: the map's order is the order of last frames
     const newest = w?.newest();
@@ -133,7 +161,7 @@ export class VideoWindows {
     if (!w || (newest && t < newest.t)) w = new StreamWindow();
     this.streams.set(streamId, w);
     if (this.streams.size > this.opts.maxStreams) this.streams.delete(this.streams.keys().next().value!);
-    w.add({ t, key, entries });
+    w.add({ t, key, entries, scenes: entries.map((_, i) => (scenes?.[i] !== undefined ? String(scenes[i]) : `hash:${key}`)) });
     for (let old = w.oldest(); old && (t - old.t >= this.opts.windowMs || w.size > this.opts.maxFrames); old = w.oldest()) w.dropOldest();
     if (w.size < this.opts.minFrames || w.perEntry.size === 0) return [];
     const distinct = w.copies.size;
@@ -141,7 +169,9 @@ export class VideoWindows {
     const spanMs = t - w.oldest()!.t;
     const out: WindowMatch[] = [];
     for (const [entryId, matched] of w.perEntry) {
-      if (matched * 100 >= this.opts.matchPercent * distinct) out.push({ entryId, matched, distinct, frames, fraction: matched / distinct, spanMs });
+      if (matched * 100 < this.opts.matchPercent * distinct) continue;
+      const scenes = w.perScene.get(entryId)?.size ?? 0;
+      if (scenes >= this.opts.minScenes) out.push({ entryId, matched, distinct, frames, scenes, fraction: matched / distinct, spanMs });
     }
     return out.sort((a, b) => b.fraction - a.fraction || (a.entryId < b.entryId ? -1 : 1));
   }

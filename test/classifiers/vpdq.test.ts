@@ -5,7 +5,7 @@ import type { FrameClassifier, FrameFindings } from '../../classifiers/frame-cla
 import { HASH_SUPPRESSED_SOURCE } from '../../classifiers/hash-matcher.ts';
 import { fromHex } from '../../classifiers/pdq.ts';
 import { matchableFrames, parseVpdqFrames, serializeVpdqFrames, type VpdqFrame } from '../../classifiers/vpdq/frames.ts';
-import { VideoBankIndex } from '../../classifiers/vpdq/bank-index.ts';
+import { sceneNumbers, VideoBankIndex } from '../../classifiers/vpdq/bank-index.ts';
 import { VIDEO_MATCH_SOURCE, VideoMatcher } from '../../classifiers/vpdq/matcher.ts';
 import { VideoWindows } from '../../classifiers/vpdq/window.ts';
 import { flipBits, seededHash } from '../helpers/hashes.ts';
@@ -18,7 +18,7 @@ import { MemoryBankStore } from '../helpers/memory-bank-store.ts';
  */
 
 const windows = (o: Partial<ConstructorParameters<typeof VideoWindows>[0]> = {}) =>
-  new VideoWindows({ windowMs: 10_000, minFrames: 3, matchPercent: 80, ...o });
+  new VideoWindows({ windowMs: 10_000, minFrames: 3, minScenes: 3, matchPercent: 80, ...o });
 
 /** Pushes frames 1 s apart from t0; `m` marks the ones matching entry `v`. Returns the last push's answer. */
 function feed(w: VideoWindows, pattern: string, t0 = 0, stream = 's') {
@@ -31,7 +31,7 @@ function feed(w: VideoWindows, pattern: string, t0 = 0, stream = 's') {
 
 describe('rolling window (vPDQ query_match_percent on the last N seconds)', () => {
   it('matches at exactly 80 % of the distinct frames and not one frame below', () => {
-    expect(feed(windows(), 'xmmmm')).toEqual([{ entryId: 'v', matched: 4, distinct: 5, frames: 5, fraction: 0.8, spanMs: 4000 }]);
+    expect(feed(windows(), 'xmmmm')).toEqual([{ entryId: 'v', matched: 4, distinct: 5, frames: 5, scenes: 4, fraction: 0.8, spanMs: 4000 }]);
     expect(feed(windows(), 'xxmmm')).toEqual([]); // 60 %
     expect(feed(windows(), 'xxmmmmmmmm').map((m) => m.fraction)).toEqual([0.8]); // 8 of 10
     expect(feed(windows(), 'xxxmmmmmmm')).toEqual([]); // 7 of 10
@@ -56,11 +56,33 @@ describe('rolling window (vPDQ query_match_percent on the last N seconds)', () =
     const w = windows();
     for (let i = 0; i < 9; i++) w.push('s', i * 500, 'still', ['v']);
     expect(w.push('s', 4500, 'other', [])).toEqual([]); // 1 of 2 distinct
-    // The still frame alone is one distinct hash, and it matches: 100 %.
     expect(windows().push('s', 0, 'a', ['v'])).toEqual([]);
+    // The same still three times is one distinct hash of one scene: no video.
     const still = windows();
-    for (let i = 0; i < 2; i++) still.push('s', i * 500, 'still', ['v']);
-    expect(still.push('s', 1000, 'still', ['v'])).toMatchObject([{ matched: 1, distinct: 1, frames: 3 }]);
+    for (let i = 0; i < 3; i++) expect(still.push('s', i * 500, 'still', ['v'])).toEqual([]);
+  });
+
+  it("a held picture of the banked video (an intro card, a logo) is one scene: its re-encoded live hashes never make a video match, the video's moving scenes do", () => {
+    // Ten slightly different live hashes of one card, each matching the entry's scene 0: 100 % of the window, one scene.
+    const card = windows();
+    for (let i = 0; i < 10; i++) expect(card.push('s', i * 100, `card-${i}`, ['v'], [0])).toEqual([]);
+    // The footage after it: frames matching scenes 1 and 2 as well make three scenes.
+    expect(card.push('s', 1000, 'shot-1', ['v'], [1])).toEqual([]);
+    expect(card.push('s', 1100, 'shot-2', ['v'], [2])).toMatchObject([{ entryId: 'v', matched: 12, scenes: 3, fraction: 1 }]);
+    // And a scene leaving the window takes its count with it.
+    const short = windows({ windowMs: 1_000 });
+    short.push('s', 0, 'a', ['v'], [0]);
+    short.push('s', 500, 'b', ['v'], [1]);
+    expect(short.push('s', 900, 'c', ['v'], [2])).toHaveLength(1);
+    expect(short.push('s', 1200, 'd', ['v'], [2])).toEqual([]); // scene 0 left: scenes 1 and 2 only
+  });
+
+  it("groups a banked video's frames into scenes where the picture moves more than the match distance", () => {
+    const a = seededHash(1);
+    const b = seededHash(2);
+    // a, a±10 bits, a±20 bits (all within 31 of a), then b, b±5, then a again: three scenes.
+    expect(sceneNumbers([a, flipBits(a, 10), flipBits(a, 20), b, flipBits(b, 5), a].map(fromHex))).toEqual([0, 0, 0, 1, 1, 2]);
+    expect(sceneNumbers([])).toEqual([]);
   });
 
   it('keeps streams apart, and starts over when media time goes back (a new timeline under the same id)', () => {
@@ -143,9 +165,9 @@ describe('video bank index', () => {
     const frames = [seededHash(10), seededHash(11), seededHash(12)];
     const { index } = await indexed([video('bke_v1', frames), { ...video('bke_p', []), signalType: 'pdq', hash: seededHash(10), frames: null }]);
     expect(index.entries).toBe(1);
-    expect(index.match(fromHex(flipBits(frames[1]!, 31)), 10)).toEqual([{ entryId: 'bke_v1', distance: 31 }]);
+    expect(index.match(fromHex(flipBits(frames[1]!, 31)), 10)).toEqual([{ entryId: 'bke_v1', distance: 31, scene: 1 }]); // three unrelated frames: three scenes
     expect(index.match(fromHex(flipBits(frames[1]!, 32)), 10)).toEqual([]);
-    expect(index.match(fromHex(frames[2]!), 10)).toEqual([{ entryId: 'bke_v1', distance: 0 }]);
+    expect(index.match(fromHex(frames[2]!), 10)).toEqual([{ entryId: 'bke_v1', distance: 0, scene: 2 }]);
   });
 
   it('follows the store: an entry added, one disabled, a corrupt one counted and skipped', async () => {
@@ -155,7 +177,7 @@ describe('video bank index', () => {
     store.putEntry(video('bke_v1', [seededHash(1)]), false);
     await index.refresh();
     expect(index.match(fromHex(seededHash(1)), 10)).toEqual([]);
-    expect(index.match(fromHex(seededHash(2)), 10)).toEqual([{ entryId: 'bke_v2', distance: 0 }]);
+    expect(index.match(fromHex(seededHash(2)), 10)).toEqual([{ entryId: 'bke_v2', distance: 0, scene: 0 }]);
     expect(index.stats.corrupt).toBe(1);
   });
 });
