@@ -1,5 +1,5 @@
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ReportCategory, ReportedStream } from '../api/types.ts';
 import { useApp } from '../app/context.ts';
 import { Link, navigate } from '../app/router.tsx';
@@ -166,9 +166,12 @@ function ReportCard(props: {
   const { r } = props;
   const cats = Object.entries(r.categories).sort((a, b) => Number(URGENT.has(b[0])) - Number(URGENT.has(a[0])) || b[1] - a[1]);
   const urgent = cats.some(([c]) => URGENT.has(c));
-  const ref = (el: HTMLElement | null) => {
-    if (el && props.active) el.scrollIntoView({ block: 'nearest' });
-  };
+  // Scrolled into view when it becomes the selection, not on every render: the queue re-renders each second
+  // (ages), and a moderator who scrolled away was pulled back to the selection within a second.
+  const ref = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (props.active) ref.current?.scrollIntoView({ block: 'nearest' });
+  }, [props.active]);
   return (
     <article
       ref={ref}

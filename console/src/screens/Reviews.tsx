@@ -1,5 +1,5 @@
 import type { JSX } from 'preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { knownHandle, rememberHandle } from '../api/handles.ts';
 import { usePush } from '../push/use-push.ts';
 import type { Decision } from '../api/types.ts';
@@ -212,9 +212,11 @@ export function Reviews(props: { selected?: string }): JSX.Element {
 function QueueItem(props: { d: Decision; active: boolean; now: number; onSelect: () => void }): JSX.Element {
   const { d } = props;
   const handle = d.account?.handle ?? knownHandle(d.accountId, d.streamId);
-  const ref = (el: HTMLButtonElement | null) => {
-    if (el && props.active) el.scrollIntoView({ block: 'nearest' });
-  };
+  // Scrolled into view when it becomes the selection, not on every render (see Reports.tsx).
+  const ref = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (props.active) ref.current?.scrollIntoView({ block: 'nearest' });
+  }, [props.active]);
   return (
     <button
       type="button"
