@@ -72,7 +72,9 @@ for (const backend of backends) {
       const videos = new VideoBankIndex(new SqlBankStore(reader.db, reader.dialect));
       await videos.loadAll();
       expect(videos.entries).toBe(1);
-      expect(videos.match(fromHex(flip(hex(5123), 31)), 8)).toEqual([{ entryId: res.ids[0], distance: 31 }]);
+      const hits = videos.match(fromHex(flip(hex(5123), 31)), 8);
+      expect(hits).toHaveLength(1);
+      expect(hits[0]).toMatchObject({ entryId: res.ids[0], distance: 31 });
       const { text, leftOut } = await bankListText(store.db, 'tve', 'vpdq');
       expect(leftOut).toBe(0);
       expect(text.split('\n')[0]).toBe('# clip.mp4: vPDQ, 600 frame(s); hash,quality,timestamp in seconds');
