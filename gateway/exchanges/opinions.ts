@@ -122,7 +122,9 @@ export async function giveOpinion(
 /**
  * A partner's opinion of a hash we serve it: recorded against every entry of that hash in its banks; a
  * negative_class one quarantines them unless the operator chose `record`. An opinion carrying a key this
- * partner already sent (a retry whose answer it lost) is answered as before and recorded once.
+ * partner already sent (a retry whose answer it lost) is answered as before and recorded once, also when
+ * both arrive at once: the key's receipt is taken first, in the same transaction, with ON CONFLICT DO
+ * NOTHING on its primary key, so the later of two waits for the first to commit and finds it taken.
  */
 export async function receivePartnerOpinion(
   db: Kysely<Database>,
@@ -135,24 +137,32 @@ export async function receivePartnerOpinion(
   const hash = body.hash.toLowerCase();
   const banks = partnerBanks(partner);
   const source = `partner:${partner.name}`;
-  if (idempotencyKey) {
-    const seen = await db
-      .selectFrom('entry_opinions')
-      .select(['entry_id'])
-      .where('source', '=', source)
-      .where('idempotency_key', '=', idempotencyKey)
-      .execute();
-    if (seen.length) return { entries: seen.filter((s) => s.entry_id !== null).length, quarantined: 0, duplicate: true };
-  }
   if (banks.length === 0) return { entries: 0, quarantined: 0, duplicate: false };
-  const entries = await db
-    .selectFrom('bank_entries')
-    .select(['id', 'bank'])
-    .where('bank', 'in', banks)
-    .where('hash', '=', hash)
-    .where('derived_from', 'is', null)
-    .execute();
-  await db.transaction().execute(async (trx) => {
+  const recorded = await db.transaction().execute(async (trx) => {
+    if (idempotencyKey) {
+      const receipt = await trx
+        .insertInto('partner_opinion_receipts')
+        .values({ source, idempotency_key: idempotencyKey, at: now })
+        .onConflict((oc) => oc.columns(['source', 'idempotency_key']).doNothing())
+        .returning('source')
+        .executeTakeFirst();
+      if (!receipt) {
+        const seen = await trx
+          .selectFrom('entry_opinions')
+          .select('entry_id')
+          .where('source', '=', source)
+          .where('idempotency_key', '=', idempotencyKey)
+          .execute();
+        return { duplicate: true as const, entries: seen.filter((s) => s.entry_id !== null).length };
+      }
+    }
+    const entries = await trx
+      .selectFrom('bank_entries')
+      .select(['id', 'bank'])
+      .where('bank', 'in', banks)
+      .where('hash', '=', hash)
+      .where('derived_from', 'is', null)
+      .execute();
     for (const e of entries.length ? entries : [{ id: null, bank: null }])
       await trx
         .insertInto('entry_opinions')
@@ -184,7 +194,10 @@ export async function receivePartnerOpinion(
       detail: { hash, category: body.category, tags: body.tags, entries: entries.map((e) => e.id) },
       at: now,
     });
+    return { duplicate: false as const, entries };
   });
+  if (recorded.duplicate) return { entries: recorded.entries, quarantined: 0, duplicate: true };
+  const { entries } = recorded;
   let quarantined = 0;
   if (body.category === 'negative_class' && mode === 'quarantine')
     for (const e of entries) {

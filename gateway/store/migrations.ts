@@ -765,6 +765,25 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           await sql`UPDATE entry_opinions SET delivery = 'pending', next_attempt_at = 0, idempotency_key = ${randomUUID()} WHERE id = ${r.id}`.execute(db);
       },
     },
+    '0070_partner_opinion_receipts': {
+      // One row per Idempotency-Key a partner sent with an opinion (gateway/exchanges/opinions.ts), taken with
+      // INSERT … ON CONFLICT DO NOTHING: two deliveries of one key at once (a retry that overtook the first
+      // attempt, two nodes) record it once. The select-then-insert before this let both in on PostgreSQL. An
+      // opinion can be several entry_opinions rows (one per entry of the hash), hence a table of its own.
+      // Keys already recorded are carried over, so a retry of one of them stays a duplicate.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('partner_opinion_receipts')
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('idempotency_key', 'text', (c) => c.notNull())
+          .addColumn('at', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('partner_opinion_receipts_pk', ['source', 'idempotency_key'])
+          .execute();
+        await sql`INSERT INTO partner_opinion_receipts (source, idempotency_key, at)
+          SELECT source, idempotency_key, MIN(at) FROM entry_opinions
+          WHERE is_mine = 0 AND idempotency_key IS NOT NULL GROUP BY source, idempotency_key`.execute(db);
+      },
+    },
   };
 }
 

@@ -225,6 +225,14 @@ export interface BankEntriesTable {
   frames: string | null;
 }
 
+/** One per Idempotency-Key a partner sent with an opinion: the opinion is recorded once however often it arrives. */
+export interface PartnerOpinionReceiptsTable {
+  /** `partner:<name>`, as entry_opinions.source. */
+  source: string;
+  idempotency_key: string;
+  at: number;
+}
+
 export interface EntryOpinionsTable {
   id: Generated<number>;
   at: number;
@@ -596,6 +604,7 @@ export interface Database {
   exchange_partners: ExchangePartnersTable;
   hma_content_ids: HmaContentIdsTable;
   entry_opinions: EntryOpinionsTable;
+  partner_opinion_receipts: PartnerOpinionReceiptsTable;
   entry_quarantines: EntryQuarantinesTable;
   incidents: IncidentsTable;
   incident_events: IncidentEventsTable;
