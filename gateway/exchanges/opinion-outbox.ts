@@ -54,6 +54,15 @@ export interface AttemptResult {
 }
 
 const DEFAULT_LEASE_MS = 60_000;
+const OUTBOX_PAGE = 100;
+
+/** One exchange's pending opinions in a delivery pass, oldest first. */
+interface OutboxQueue {
+  exchange: string | null;
+  rows: EntryOpinion[];
+  afterId: number;
+  exhausted: boolean;
+}
 
 export class OpinionOutbox {
   private readonly timers: Timers;
@@ -82,38 +91,63 @@ export class OpinionOutbox {
     await this.pass?.catch(() => undefined);
   }
 
-  /** Sends what is due, oldest first, one exchange's opinions in order; concurrent calls share one pass. */
+  /** Sends what is due, each exchange's opinions in order, the exchanges in turn; concurrent calls share one pass. */
   deliverDue(): Promise<number> {
     if (!this.pass) this.pass = this.deliverPass().finally(() => (this.pass = null));
     return this.pass;
   }
 
+  /**
+   * Round-robin over the exchanges with pending opinions: each round tries the head of every exchange's
+   * queue, and an exchange drops out of the pass at its first opinion that is not due or not taken, so a
+   * dead partner costs one attempt a pass and its backlog cannot hold back another exchange's opinions (a
+   * single `LIMIT 500` over all pending rows, oldest first, once held nothing but a dead partner's).
+   */
   private async deliverPass(): Promise<number> {
     if (this.stopped) return 0;
-    let pending: EntryOpinion[];
+    let queues: OutboxQueue[];
     try {
-      pending = await this.o.db.selectFrom('entry_opinions').selectAll().where('delivery', '=', 'pending').orderBy('id').limit(500).execute();
+      const heads = await this.o.db.selectFrom('entry_opinions').select('exchange').where('delivery', '=', 'pending').groupBy('exchange').execute();
+      queues = heads.map((h) => ({ exchange: h.exchange, rows: [], afterId: 0, exhausted: false }));
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'opinion outbox unreadable; will retry');
       return 0;
     }
-    const heads = new Map<string, EntryOpinion[]>();
-    for (const row of pending) {
-      const queue = heads.get(row.exchange ?? '') ?? [];
-      queue.push(row);
-      heads.set(row.exchange ?? '', queue);
-    }
     let delivered = 0;
-    for (const queue of heads.values())
-      for (const row of queue) {
+    while (queues.length > 0) {
+      const next: OutboxQueue[] = [];
+      for (const q of queues) {
         if (this.stopped) return delivered;
+        const row = await this.head(q);
+        if (!row) continue;
         const claimed = await this.claim(row);
-        if (!claimed) break; // not due (backing off, or another attempt holds it): the rest of this exchange waits
+        if (!claimed) continue; // not due (backing off, or another attempt holds it): the rest of this exchange waits
         const r = await this.attempt(claimed);
-        if (r.delivery === 'pending') break;
+        if (r.delivery === 'pending') continue;
         if (r.delivery === 'delivered') delivered++;
+        next.push(q);
       }
+      queues = next;
+    }
     return delivered;
+  }
+
+  /** The oldest pending opinion of a queue not yet tried this pass, read a page at a time; null when none is left or unreadable. */
+  private async head(q: OutboxQueue): Promise<EntryOpinion | null> {
+    if (q.rows.length === 0 && !q.exhausted) {
+      try {
+        let query = this.o.db.selectFrom('entry_opinions').selectAll().where('delivery', '=', 'pending').where('id', '>', q.afterId);
+        query = q.exchange === null ? query.where('exchange', 'is', null) : query.where('exchange', '=', q.exchange);
+        q.rows = await query.orderBy('id').limit(OUTBOX_PAGE).execute();
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message, exchange: q.exchange }, 'opinion outbox unreadable; will retry');
+        return null;
+      }
+      q.exhausted = q.rows.length < OUTBOX_PAGE;
+    }
+    const row = q.rows.shift() ?? null;
+    if (row) q.afterId = row.id;
+    return row;
   }
 
   /** Takes a due pending row for one attempt; null when it is not due or another attempt holds it. */

@@ -177,3 +177,75 @@ describe('the opinion outbox', () => {
     expect(outcomes).toEqual(['http_error', 'http_error', 'delivered']);
   });
 });
+
+describe('the opinion outbox with a dead exchange', () => {
+  /** Fails every opinion to acme (down for good); takes those to beta. */
+  const sends: string[] = [];
+  const sender: OpinionSender = {
+    async reportOpinion(exchange) {
+      sends.push(exchange);
+      if (exchange === 'acme') throw new ExchangeFetchError('unreachable', 'connect ECONNREFUSED 127.0.0.1:9');
+      return true;
+    },
+  };
+  beforeEach(() => {
+    sends.length = 0;
+  });
+
+  it("does not let the dead exchange's backlog (more than a page of a pass) hold back another exchange's opinion", async () => {
+    await addExchange(store.db, randomBytes(32), 'token:ops', { name: 'beta', kind: 'modgate', url: 'http://127.0.0.1:9', credential: 'px_test' });
+    const [betaEntry] = (await addEntries(store.db, 'exchange:beta', 'exchange-beta', [{ hash: seededHash(33) }])).ids;
+    // 600 opinions to acme, all older than beta's, all due.
+    const backlog = Array.from({ length: 600 }, (_, i) => ({
+      at: i,
+      bank: 'exchange-acme',
+      entry_id: entryIds[0]!,
+      signal_type: 'pdq',
+      hash: hashes[0]!,
+      category: 'negative_class',
+      tags: '[]',
+      is_mine: 1,
+      source: 'moderator',
+      actor: 'mod',
+      reason: null,
+      exchange: 'acme',
+      reported_at: null,
+      report_error: null,
+      delivery: 'pending',
+      next_attempt_at: 0,
+      idempotency_key: `k${i}`,
+    }));
+    for (let i = 0; i < backlog.length; i += 100)
+      await store.db
+        .insertInto('entry_opinions')
+        .values(backlog.slice(i, i + 100))
+        .execute();
+    const given = await giveOpinion(store.db, null, 'mod', 'exchange-beta', betaEntry!, 'deconfirm', 'news footage', timers.now());
+    expect(given.opinion.delivery).toBe('pending');
+
+    const dead = new OpinionOutbox({ db: store.db, sender, log: pino({ level: 'silent' }), timers, random: () => 0.5, retryBaseMs: 1_000 });
+    expect(await dead.deliverDue()).toBe(1);
+    expect(await row(given.opinion.id)).toMatchObject({ delivery: 'delivered', attempts: 1 });
+    // acme: its oldest opinion tried once and backing off, the rest waiting behind it in order.
+    expect(sends.sort()).toEqual(['acme', 'beta']);
+    const acme = await store.db
+      .selectFrom('entry_opinions')
+      .select(['attempts'])
+      .where('exchange', '=', 'acme')
+      .where('delivery', '=', 'pending')
+      .orderBy('id')
+      .execute();
+    expect(acme).toHaveLength(600);
+    expect(acme.filter((r) => r.attempts > 0)).toEqual([{ attempts: 1 }]);
+    expect(acme[0]).toEqual({ attempts: 1 });
+  });
+
+  it('delivers every due opinion of a live exchange in one pass, also past a page', async () => {
+    await addExchange(store.db, randomBytes(32), 'token:ops', { name: 'beta', kind: 'modgate', url: 'http://127.0.0.1:9', credential: 'px_test' });
+    const [betaEntry] = (await addEntries(store.db, 'exchange:beta', 'exchange-beta', [{ hash: seededHash(34) }])).ids;
+    for (let i = 0; i < 250; i++) await giveOpinion(store.db, null, 'mod', 'exchange-beta', betaEntry!, i % 2 ? 'confirm' : 'deconfirm', null, timers.now());
+    const live = new OpinionOutbox({ db: store.db, sender, log: pino({ level: 'silent' }), timers });
+    expect(await live.deliverDue()).toBe(250);
+    expect(await store.db.selectFrom('entry_opinions').select('id').where('delivery', '=', 'pending').execute()).toEqual([]);
+  });
+});
