@@ -363,8 +363,9 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   };
   const floodGuard = new FloodGuard(config.floodGuard, {
     now: Date.now,
-    hold: (entryId) => banks.hold(entryId),
-    isExempt: (entryId) => banks.entry(entryId)?.floodExempt === true,
+    // A video entry is in the video index only; a picture's in the PDQ index.
+    hold: (entryId) => (videos?.entry(entryId) ? videos.hold(entryId) : banks.hold(entryId)),
+    isExempt: (entryId) => (videos?.entry(entryId) ?? banks.entry(entryId))?.floodExempt === true,
     onTrip: (trip) => {
       log.warn({ bank: trip.bank, entry: trip.entryId, streams: trip.streams, threshold: trip.threshold }, 'flood guard: entry quarantined for review');
       void quarantineEntry(store.db, {

@@ -12,7 +12,10 @@ export interface VideoEntryMeta {
   severity: BankSeverity;
   /** Frames indexed (distinct hashes of quality >= 50). */
   frames: number;
+  /** Quarantined in the store, or held here since the flood guard tripped on it (hold). */
   quarantined?: boolean;
+  /** A moderator cleared a flood quarantine: the flood guard leaves it alone. */
+  floodExempt?: boolean;
   /** The entry's bank is a negative ("don't match") bank. */
   negative?: boolean;
   /** Outside its bank's matching_enabled_ratio (gradual rollout). */
@@ -64,6 +67,8 @@ export class VideoBankIndex extends BankMirror implements VideoLookup {
   private readonly byId = new Map<string, Indexed>();
   private readonly banks = new Map<string, BankMeta>();
   private maxRadius = 0;
+  /** Entries quarantined here before the store says so (the flood guard trips at once; the write follows). */
+  private readonly held = new Set<string>();
   readonly stats = { corrupt: 0 };
 
   get size(): number {
@@ -74,11 +79,20 @@ export class VideoBankIndex extends BankMirror implements VideoLookup {
     return this.byId.size;
   }
 
+  /**
+   * Reports the entry as quarantined from now on, before its quarantine is stored (as HashBankIndex.hold).
+   * Released when the store reports the entry quarantined, exempt or gone.
+   */
+  hold(entryId: string): void {
+    if (this.byId.has(entryId)) this.held.add(entryId);
+  }
+
   entry(entryId: string): VideoEntryMeta | undefined {
     const e = this.byId.get(entryId);
     if (!e) return undefined;
     const bank = this.banks.get(e.meta.bank);
     const out: VideoEntryMeta = { ...e.meta };
+    if (this.held.has(entryId)) out.quarantined = true;
     if (bank?.negative) out.negative = true;
     if (bank && bank.ratio < 1 && rolloutPoint(entryId) >= bank.ratio) out.outsideRollout = true;
     return out;
@@ -111,6 +125,7 @@ export class VideoBankIndex extends BankMirror implements VideoLookup {
 
   protected upsert(e: BankEntryRecord): void {
     this.dropEntry(e.id);
+    if (e.quarantined || e.floodExempt) this.held.delete(e.id);
     this.addEntries([e]);
   }
 
@@ -143,6 +158,7 @@ export class VideoBankIndex extends BankMirror implements VideoLookup {
       });
       const meta: Indexed['meta'] = { entryId: e.id, bank: e.bank, category: e.category, severity: e.severity, frames: hashes.length };
       if (e.quarantined) meta.quarantined = true;
+      if (e.floodExempt) meta.floodExempt = true;
       this.byId.set(e.id, { meta, slots });
       this.banks.get(e.bank)!.entries.add(e.id);
     }

@@ -1,5 +1,6 @@
 import { HASH_SUPPRESSED_SOURCE } from '../../classifiers/hash-matcher.ts';
 import type { Signal } from '../../classifiers/signal.ts';
+import { VIDEO_MATCH_SOURCE } from '../../classifiers/vpdq/matcher.ts';
 
 /**
  * The flood guard (HMA's roadmap: "flood quarantine"): a bank entry that suddenly matches far more distinct
@@ -12,7 +13,8 @@ import type { Signal } from '../../classifiers/signal.ts';
  * The threshold is `max(streams, baselineFactor × baseline)`: `baseline` is the entry's usual count of
  * distinct streams per window (an average over past windows, sampled once a window), so an entry that
  * legitimately matches many streams every day is judged against its own normal. Counted per node: on
- * several nodes each counts the streams it watches.
+ * several nodes each counts the streams it watches. A banked video's match (`video_match`) counts like a
+ * picture's: a video entry that is a bad hash (a broadcaster's intro, a countdown) floods the same way.
  */
 
 export interface FloodGuardOptions {
@@ -68,10 +70,11 @@ export class FloodGuard {
     private readonly deps: FloodGuardDeps,
   ) {}
 
-  /** Counts a hash match; returns the signal as it should reach the policy (held back once the entry trips). */
+  /** Counts a bank match (picture or video); returns the signal as it should reach the policy (held back once the entry trips). */
   filter(signal: Signal): Signal {
-    if (!this.opts.enabled || signal.source !== 'hash_match' || !signal.match) return signal;
-    const { entryId, bank } = signal.match;
+    const matched = this.opts.enabled ? matchedEntry(signal) : null;
+    if (!matched) return signal;
+    const { entryId, bank } = matched;
     if (this.deps.isExempt(entryId)) return signal;
     const now = this.deps.now();
     let t = this.tracked.get(entryId);
@@ -116,4 +119,13 @@ export class FloodGuard {
     this.stats.held++;
     return { ...signal, source: HASH_SUPPRESSED_SOURCE, detail: { ...signal.detail, suppressed: 'quarantined', quarantineReason: 'flood' } };
   }
+}
+
+/** The bank entry a signal reports a match of, for the signals the guard counts: a picture's hash match, a video match. */
+function matchedEntry(signal: Signal): { bank: string; entryId: string } | null {
+  if (signal.source === 'hash_match') return signal.match ? { bank: signal.match.bank, entryId: signal.match.entryId } : null;
+  if (signal.source !== VIDEO_MATCH_SOURCE) return null;
+  const bank = signal.detail?.bank;
+  const entryId = signal.detail?.entryId;
+  return typeof bank === 'string' && typeof entryId === 'string' ? { bank, entryId } : null;
 }

@@ -3,6 +3,7 @@ import { rolloutPoint } from '../../classifiers/bank-index.ts';
 import { HASH_SUPPRESSED_SOURCE } from '../../classifiers/hash-matcher.ts';
 import { fromHex } from '../../classifiers/pdq.ts';
 import type { Signal } from '../../classifiers/signal.ts';
+import { VIDEO_MATCH_SOURCE } from '../../classifiers/vpdq/matcher.ts';
 import { FloodGuard, type FloodTrip } from '../../gateway/banks/flood-guard.ts';
 import { seededHash } from '../helpers/hashes.ts';
 import { startTestGateway, waitFor, type TestGateway } from '../helpers/gateway.ts';
@@ -52,6 +53,30 @@ describe('the flood guard (injected clock)', () => {
     expect(t.g.filter(matchSignal('str_0', 'bke_1', 'tve', h, t.now())).source).toBe(HASH_SUPPRESSED_SOURCE);
     // Another entry is unaffected.
     expect(t.g.filter(matchSignal('str_0', 'bke_2', 'tve', h, t.now())).source).toBe('hash_match');
+  });
+
+  it("counts a banked video's matches like a picture's: 50 streams within a minute trip the video entry", () => {
+    const t = guard();
+    const videoSignal = (streamId: string): Signal => ({
+      streamId,
+      frameTimeMs: 4000,
+      observedAt: t.now(),
+      source: VIDEO_MATCH_SOURCE,
+      label: 'terrorist-violent-extremism',
+      score: 0.9,
+      version: 'vpdq@banks1',
+      evidenceRef: null,
+      detail: { kind: 'video', bank: 'videos', entryId: 'bke_v1', severity: 'critical', matchedFrames: 9, distinctFrames: 10 },
+    });
+    const out = Array.from({ length: 50 }, (_, i) => {
+      t.advance(1_000);
+      return t.g.filter(videoSignal(`str_${i}`));
+    });
+    expect(out.slice(0, 49).every((s) => s.source === VIDEO_MATCH_SOURCE)).toBe(true);
+    expect(out[49]).toMatchObject({ source: HASH_SUPPRESSED_SOURCE, detail: { entryId: 'bke_v1', suppressed: 'quarantined', quarantineReason: 'flood' } });
+    expect(t.trips).toEqual([expect.objectContaining({ bank: 'videos', entryId: 'bke_v1', streams: 50 })]);
+    expect(t.held).toEqual(['bke_v1']);
+    expect(t.g.filter(videoSignal('str_0')).source).toBe(HASH_SUPPRESSED_SOURCE);
   });
 
   it('the same stream matching again and again, or 50 streams spread over more than the window, trip nothing', () => {

@@ -180,6 +180,19 @@ describe('video bank index', () => {
     expect(index.match(fromHex(seededHash(2)), 10)).toEqual([{ entryId: 'bke_v2', distance: 0, scene: 0 }]);
     expect(index.stats.corrupt).toBe(1);
   });
+
+  it('holds an entry the flood guard tripped on as quarantined until the store says quarantined or exempt', async () => {
+    const { store, index } = await indexed([video('bke_v1', [seededHash(1)]), video('bke_v2', [seededHash(2)], { floodExempt: true })]);
+    index.hold('bke_v1');
+    expect(index.entry('bke_v1')).toMatchObject({ quarantined: true });
+    expect(index.entry('bke_v2')).toMatchObject({ floodExempt: true });
+    expect(index.entry('bke_v2')?.quarantined).toBeUndefined();
+    // A moderator cleared it: exempt from then on, no longer held.
+    store.putEntry(video('bke_v1', [seededHash(1)], { floodExempt: true }));
+    await index.refresh();
+    expect(index.entry('bke_v1')).toMatchObject({ floodExempt: true });
+    expect(index.entry('bke_v1')?.quarantined).toBeUndefined();
+  });
 });
 
 /** Stands for the hash matcher: its findings carry the frame's whole hash and quality as `pdq` facts. */
