@@ -8,7 +8,12 @@ export interface LatestFrame {
   /** When the frame came off the decoder (epoch ms). */
   at: number;
   framesSampled: number;
-  /** `scores[source][label]`: each classifier's score on the frame. */
+  /**
+   * `scores[source][label]`: each classifier's score on the frame. For the latest frame (`get`), the latest
+   * scores any frame of the stream got within SCORES_MAX_AGE_MS: hash matching sees up to 10 frames a second
+   * and the models 2, so most frames carry no scores of their own, and the console showed "no model scores"
+   * for a stream whose models had just scored it.
+   */
   scores: Record<string, Record<string, number>>;
   /** The smallest distance of a bank match on the frame; null when no bank hash came within radius. */
   nearestBankDistance: number | null;
@@ -17,7 +22,12 @@ export interface LatestFrame {
 interface Entry extends LatestFrame {
   frame: Frame;
   jpeg: Buffer | null;
+  /** When the frame that `scores` came from was sampled (epoch ms); null: no frame was scored yet. */
+  scoredAt: number | null;
 }
+
+/** How long the latest scores stand for a stream's newer, unscored frames (adaptive mode scores a keyframe every 2–4 s). */
+export const SCORES_MAX_AGE_MS = 10_000;
 
 /** Sampled frames of a live stream kept (summaries only, no pixels) for its page's timeline: about 10 min at 1 frame/s. */
 export const RECENT_SAMPLES = 600;
@@ -41,17 +51,21 @@ export class LatestFrames {
       if (s.score !== undefined && s.match === undefined) (scores[s.source] ??= {})[s.label] = Math.round(s.score * 1000) / 1000;
       if (s.match) nearest = nearest === null ? s.match.distance : Math.min(nearest, s.match.distance);
     }
+    const own = Object.keys(scores).length > 0;
+    const carried = !own && prev?.scoredAt != null && frame.receivedAt - prev.scoredAt <= SCORES_MAX_AGE_MS;
     const entry: Entry = {
       seq: frame.seq,
       at: frame.receivedAt,
       framesSampled: (prev?.framesSampled ?? 0) + 1,
-      scores,
+      scores: own ? scores : carried ? prev!.scores : {},
       nearestBankDistance: nearest,
       frame,
       jpeg: null,
+      scoredAt: own ? frame.receivedAt : carried ? prev!.scoredAt : null,
     };
     this.byStream.set(frame.streamId, entry);
-    const s = summary(entry);
+    // The timeline keeps each frame's own scores: a frame the models did not see draws no point.
+    const s = { ...summary(entry), scores };
     let recent = this.recentByStream.get(frame.streamId);
     if (!recent) this.recentByStream.set(frame.streamId, (recent = []));
     recent.push(s);
