@@ -42,7 +42,7 @@ if (skip) {
   process.exit(1);
 }
 
-const f = await startConsoleFixture();
+const f = await startConsoleFixture({ defaultModel: true });
 const log = (m: string) => console.log(`screenshots: ${m}`);
 try {
   log('seeding: accounts, decisions, an appeal, a bank import, a policy version');
@@ -130,7 +130,7 @@ try {
     const shot = async (name: string) => {
       // Not 'networkidle': the console keeps its push stream (and a stream page its live video) open.
       await page.waitForLoadState('load');
-      await page.waitForFunction('[...document.images].every((i) => i.complete)');
+      await until(page, '[...document.images].every((i) => i.complete)', 'the images to load');
       await page.evaluate('document.fonts.ready');
       const file = path.join(OUT, `${name}@${size}.png`);
       await page.screenshot({ path: file });
@@ -147,6 +147,7 @@ try {
     await page.locator('.stream-card').first().click();
     await page.getByRole('heading', { name: 'Timeline' }).waitFor();
     await page.getByTestId('stream-timeline').waitFor();
+    await waitForPlaying(page);
     await shot('stream');
     await page.goto(`${f.base}/streams/${all.find((d) => d.id === decisions.nightowl)!.streamId}`);
     await page.getByTestId('signal-table').waitFor();
@@ -202,7 +203,7 @@ try {
     await shot('policy-version');
     await page.goto(`${f.base}/reports`);
     await page.getByTestId('reports-queue').waitFor();
-    await page.waitForFunction("[...document.querySelectorAll('[data-report-stream] img')].length >= 2");
+    await until(page, "[...document.querySelectorAll('[data-report-stream] img')].length >= 2", "two reported streams' frames");
     await shot('reports');
     await page.goto(`${f.base}/transparency`);
     await page.getByTestId('transparency-report').waitFor();
@@ -214,7 +215,7 @@ try {
     await bc.goto(`${f.base}/broadcast`);
     await bc.getByRole('button', { name: 'Turn on camera and microphone' }).click();
     await bc.getByLabel('Stream key').fill(keys.wren!);
-    await bc.waitForFunction("document.querySelector('video')?.readyState >= 3");
+    await until(bc, "document.querySelector('video')?.readyState >= 3", 'the camera preview');
     await bc.evaluate('document.fonts.ready');
     const file = path.join(OUT, `broadcast@${size}.png`);
     await bc.screenshot({ path: file });
@@ -265,10 +266,28 @@ function postFrom(base: string, localAddress: string, urlPath: string, body: unk
   });
 }
 
-async function waitForImages(page: Page): Promise<void> {
-  await page.waitForFunction(
+/**
+ * Polls `expr` (a string: this script is compiled without the DOM library) until it is true. Not
+ * waitForFunction: the console's CSP (script-src 'self', no 'unsafe-eval') refuses the page-side eval it
+ * polls with, where evaluate goes through the DevTools protocol.
+ */
+async function until(page: Page, expr: string, what: string): Promise<void> {
+  await waitFor(async () => ((await page.evaluate(expr)) === true ? true : null), 60_000, what);
+}
+
+/** The stream page's player past its first second of pictures: the README's copy showed its spinner. */
+function waitForPlaying(page: Page): Promise<void> {
+  return until(
+    page,
+    "(() => { const v = document.querySelector('video'); return v !== null && v.readyState >= 3 && v.currentTime > 1; })()",
+    "the stream page's player to play",
+  );
+}
+
+function waitForImages(page: Page): Promise<void> {
+  return until(
+    page,
     "document.querySelectorAll('img.evidence').length > 0 && [...document.querySelectorAll('img.evidence')].every((i) => i.complete && i.naturalWidth > 0) && document.querySelectorAll('.evidence-loading').length === 0",
-    undefined,
-    { timeout: 60_000 },
+    'the evidence frames',
   );
 }

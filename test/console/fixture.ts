@@ -80,12 +80,13 @@ export interface ConsoleFixture {
   stop(): Promise<void>;
 }
 
-export async function startConsoleFixture(): Promise<ConsoleFixture> {
+/** `defaultModel`: run the shipped nsfw model (the screenshots' stream pages show scores); tests leave it off for speed. */
+export async function startConsoleFixture(opts: { defaultModel?: boolean } = {}): Promise<ConsoleFixture> {
   await ensureConsoleBuilt();
   const ffmpeg = (await findFfmpeg())!;
   const dir = mkdtempSync(path.join(tmpdir(), 'modgate-console-'));
   const image = await renderKnownImage(ffmpeg.path, path.join(dir, 'known.png'));
-  const gw = await startPipelineGateway(dir, { classifiers: { models: [] } });
+  const gw = await startPipelineGateway(dir, opts.defaultModel ? {} : { classifiers: { models: [] } });
   const operatorToken = (await issueToken(gw.store.db, 'test', 'olivia', 'operator')).token;
   const moderatorToken = (await issueToken(gw.store.db, 'test', 'mo', 'moderator')).token;
   const base = `http://127.0.0.1:${gw.httpPort}`;
