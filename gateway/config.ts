@@ -325,6 +325,19 @@ export const ConfigSchema = z
          * `keyframe` mode and every calm one in `adaptive` mode (gateway/sampler/keyframe-decoder.ts).
          */
         keyframeDecoders: z.number().int().min(1).max(16).default(2),
+        /**
+         * Load shedding (gateway/sampler/shedding.ts): a full-rate stream whose decoder falls more than `maxLagMs`
+         * of media behind live is restarted at the live edge (its queued input dropped) and hashed at the model
+         * rate (`classifiers.modelFps`) until it has kept up for `recoverAfterMs`; late frames are not queued.
+         */
+        shed: z
+          .object({
+            enabled: z.boolean().default(true),
+            maxLagMs: z.number().int().min(500).default(2_500),
+            recoverAfterMs: z.number().int().min(1_000).default(20_000),
+          })
+          .strict()
+          .default({ enabled: true, maxLagMs: 2_500, recoverAfterMs: 20_000 }),
       })
       .strict()
       .default({
@@ -336,6 +349,7 @@ export const ConfigSchema = z
         adaptive: { escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0, maxKeyframeIntervalMs: 4_000 },
         stallAfterMs: 5000,
         keyframeDecoders: 2,
+        shed: { enabled: true, maxLagMs: 2_500, recoverAfterMs: 20_000 },
       }),
     classifiers: z
       .object({
@@ -557,6 +571,7 @@ const ENV_KEYS: Record<string, string[]> = {
   MODGATE_MINIMUM_AGE: ['eligibility', 'minimumAge'],
   MODGATE_SAMPLING_ENABLED: ['sampling', 'enabled'],
   MODGATE_SAMPLING_MODE: ['sampling', 'mode'],
+  MODGATE_SAMPLING_SHED: ['sampling', 'shed', 'enabled'],
   MODGATE_POLICY_FILE: ['policy', 'file'],
 };
 

@@ -254,6 +254,19 @@ export function createMetrics(src: MetricsSources): Metrics {
       this.set({ mode: 'keyframe' }, counts.keyframe);
     },
   });
+  new Counter({
+    name: 'modgate_sampler_shed_total',
+    help:
+      'Load shedding by full-rate samplers since start: skip_to_live (a decoder behind live restarted at the live edge, its queued input dropped), ' +
+      'rate_lowered (a stream hashed at the model rate while the node is saturated), input_backlog (stdin chunks dropped for a slow ffmpeg)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const counts = src.watcher()?.shedCounts() ?? { skip_to_live: 0, rate_lowered: 0, input_backlog: 0 };
+      this.reset();
+      for (const [reason, n] of Object.entries(counts)) this.inc({ reason }, n);
+    },
+  });
   new Gauge({
     name: 'modgate_adaptive_escalations',
     help: 'Adaptive sampling: escalations to full rate since start (cumulative), and streams escalated now',

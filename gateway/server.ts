@@ -527,6 +527,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const flv = new FlvEgress({ ffmpeg: () => resolveFfmpeg(), rtmpPort: () => rtmpPortRef, log });
   const live: LiveStatus = {
     samplingMode: (id) => watcherRef?.samplingMode(id) ?? 'off',
+    shedding: (id) => watcherRef?.stats(id)?.shed ?? null,
     latest: (id) => latestFrames.get(id),
     flvPath: (s) => (flv.canWatch(s) ? `/api/v1/streams/${s.id}/live.flv` : null),
   };
@@ -592,7 +593,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         runner.onSignal(held);
       },
       ffmpeg,
-      { rtmpPort, ...config.sampling },
+      { rtmpPort, ...config.sampling, modelFps: config.classifiers.modelFps },
       log,
     );
   }

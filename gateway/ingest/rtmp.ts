@@ -46,6 +46,8 @@ function tapVideo(tap: VideoTap, p: NmsPacket): void {
   if (p.codec_type !== 9) return;
   const kind = VIDEO_KIND[p.flags as 2 | 3 | 4];
   if (!kind) return;
+  // One field per message, read by a full-rate sampler to know how far behind live it is.
+  if (kind !== 'config') tap.lastDts = p.dts;
   // With nobody reading (sampling off, or a full-rate sampler reading the play path) no object is made
   // per packet; the sequence header is always kept, for a consumer that joins later. The parser reuses
   // its buffer, so consumers get a copy they may keep.

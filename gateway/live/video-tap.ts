@@ -27,6 +27,11 @@ export class VideoTap extends Tap<VideoPacket> {
   /** The latest sequence header (decoder configuration), if any. */
   config: VideoPacket | null = null;
   packets = 0;
+  /**
+   * Decode timestamp (publisher's clock, ms) of the newest video message received, consumers or not: how far
+   * a sampler's decoder is behind live (gateway/sampler/shedding.ts). Set by the ingest for every message.
+   */
+  lastDts: number | null = null;
 
   push(p: VideoPacket): void {
     if (this.isEnded) return;

@@ -23,7 +23,16 @@ export interface WatcherOptions {
   stallAfterMs: number;
   /** ffmpeg processes of the shared keyframe decoder (keyframe and adaptive modes). Default 2. */
   keyframeDecoders?: number;
+  /**
+   * Load shedding of full-rate samplers (gateway/sampler/shedding.ts): RTMP streams of this gateway's own
+   * ingest, whose newest media timestamp is known. Absent or disabled: frames queue behind a slow decoder.
+   */
+  shed?: { enabled: boolean; maxLagMs: number; recoverAfterMs: number };
+  /** The models' rate: what a shed stream's hash rate goes down to. Default 2. */
+  modelFps?: number;
 }
+
+export type ShedReason = 'skip_to_live' | 'rate_lowered' | 'input_backlog';
 
 /** How often calm escalated streams are looked for (adaptive mode). */
 const ADAPTIVE_TICK_MS = 1_000;
@@ -38,6 +47,8 @@ export interface WatchStats {
   /** Why the stream cannot be watched from its keyframes, when it cannot. */
   unwatchable: string | null;
   pid: number | null;
+  /** Load shedding of the stream's own sampler; null: not shedding-capable (or off, or no sampler of its own). */
+  shed: { fps: number; lagMs: number | null; skips: number; raises: number } | null;
 }
 
 interface Watched {
@@ -78,6 +89,8 @@ export class StreamWatcher {
   private readonly pool: KeyframeDecoderPool | null;
   /** Full rate for every stream, with this reason (a crisis incident: gateway/crisis/); null: off. */
   private forced: string | null = null;
+  /** Load shedding since start, by reason (metrics: modgate_sampler_shed_total). */
+  private readonly shedTotals: Record<ShedReason, number> = { skip_to_live: 0, rate_lowered: 0, input_backlog: 0 };
 
   constructor(
     private readonly registry: LiveRegistry,
@@ -164,6 +177,7 @@ export class StreamWatcher {
     const w = this.watched.get(streamId);
     if (!w) return undefined;
     const own = w.sampler && !(w.keyframes && w.mode === 'keyframe');
+    const shed = own ? (w.sampler?.stats().shed ?? null) : null;
     return {
       mode: w.mode,
       via: own ? 'ffmpeg' : 'shared',
@@ -171,7 +185,18 @@ export class StreamWatcher {
       modeSwitches: w.modeSwitches,
       unwatchable: w.unwatchable,
       pid: own ? (w.sampler?.stats().pid ?? null) : null,
+      shed: shed ? { fps: shed.fps, lagMs: shed.lagMs === null ? null : Math.round(shed.lagMs), skips: shed.skips, raises: shed.raises } : null,
     };
+  }
+
+  /**
+   * Load shedding since start, by reason: decoders restarted at the live edge, hash rates lowered, and stdin
+   * chunks dropped for a WebSocket stream's slow ffmpeg (live samplers' counts included).
+   */
+  shedCounts(): Record<ShedReason, number> {
+    let backlog = this.shedTotals.input_backlog;
+    for (const w of this.watched.values()) backlog += w.sampler?.stats().inputChunksShed ?? 0;
+    return { ...this.shedTotals, input_backlog: backlog };
   }
 
   /**
@@ -344,6 +369,9 @@ export class StreamWatcher {
     }
     const input = this.inputFor(w.stream);
     if (!input) return;
+    const shed = this.opts.shed;
+    // The newest media the ingest received: known for RTMP publishes to this gateway (not for pulls from an upstream server).
+    const tap = !w.stream.pullUrl && input.kind === 'url' ? w.stream.video : null;
     const sampler = new Sampler({
       streamId: w.stream.id,
       input,
@@ -354,6 +382,15 @@ export class StreamWatcher {
       stallAfterMs: this.opts.stallAfterMs,
       ffmpeg: this.ffmpeg,
       clock: w.clock,
+      ...(shed?.enabled && tap
+        ? {
+            liveEdgeMs: () => tap.lastDts,
+            shed: { rates: [this.opts.modelFps ?? 2], maxLagMs: shed.maxLagMs, recoverAfterMs: shed.recoverAfterMs },
+            onShed: (e) => {
+              if (e.kind === 'skip_to_live' || e.kind === 'rate_lowered') this.shedTotals[e.kind]++;
+            },
+          }
+        : {}),
       log: (level, msg, detail) => this.log[level]({ stream: w.stream.id, ...detail }, msg),
     });
     sampler.onFrame((frame) => this.handleFrame(w, frame));
@@ -366,6 +403,7 @@ export class StreamWatcher {
     const s = w.sampler;
     if (!s) return;
     w.sampler = null;
+    this.shedTotals.input_backlog += s.stats().inputChunksShed;
     s.stop().catch((err) => this.log.warn({ err, stream: w.stream.id }, 'sampler stop failed'));
   }
 

@@ -9,6 +9,7 @@ import { FrameFanOut, Listeners, type FrameConsumer } from './fan-out.ts';
 import { launchFfmpeg, type FfmpegLauncher } from './ffmpeg-process.ts';
 import { StdinFeed } from './stdin-feed.ts';
 import { Supervisor, type SupervisedRun } from './supervisor.ts';
+import { DEFAULT_SHED, lagBehind, ShedController, type ShedOptions, type ShedState } from './shedding.ts';
 import { MediaTimeline, newStreamClock, PtsPairer, SlotFilter, type PairedFrame, type StreamClock } from './timeline.ts';
 import { delay, systemTimers, type TimerHandle, type Timers } from './timers.ts';
 import { stallSignal, StallWatchdog, watchdogOptions } from './watchdog.ts';
@@ -97,9 +98,22 @@ export interface SamplerOptions {
   timers?: Timers;
   /** Starts one ffmpeg run (tests: a scripted stand-in). Default: fluent-ffmpeg (ffmpeg-process.ts). */
   launcher?: FfmpegLauncher;
+  /**
+   * Load shedding (shedding.ts): the newest media timestamp the gateway has received for this stream, on the
+   * publisher's clock (ms), or null while unknown. With it, a decoder that falls more than `shed.maxLagMs`
+   * behind is restarted at the live edge and its hash rate lowered to the next of `shed.rates`.
+   */
+  liveEdgeMs?: () => number | null;
+  /** Shedding thresholds; `rates` after `fps` (e.g. [2]: the model rate). Absent or without liveEdgeMs: no shedding. */
+  shed?: Partial<Omit<ShedOptions, 'rates'>> & { rates: readonly number[] };
+  /** Called with each shedding action (metrics). Must not throw. */
+  onShed?: (event: ShedEvent) => void;
   /** Diagnostics (ffmpeg errors, restarts). Must not throw; errors from it are swallowed. */
   log?: (level: 'info' | 'warn', msg: string, detail?: Record<string, unknown>) => void;
 }
+
+/** `skip_to_live`: the decoder was restarted at the live edge, its queued input dropped; `rate_lowered`: the hash rate went down a step with it. */
+export type ShedEvent = { kind: 'skip_to_live' | 'rate_lowered' | 'rate_raised'; fps: number; lagMs: number | null };
 
 export interface SamplerStats {
   streamId: string;
@@ -121,6 +135,10 @@ export interface SamplerStats {
   replaysSkipped: number;
   /** Stdin chunks dropped because ffmpeg fell behind or a restart waited for a resync point. */
   inputChunksDropped: number;
+  /** Of those, dropped because ffmpeg fell behind (load shedding on stream inputs). */
+  inputChunksShed: number;
+  /** Load shedding (shedding.ts); null when off. `fps` there is the rate hashed now. */
+  shed: ShedState | null;
   /** Follower frames dropped (only there to make ffmpeg 5.x release the sampled frame before them). */
   releaseFrames: number;
   lastFrameAt: number | null;
@@ -165,7 +183,8 @@ const SAMPLER_VERSION = 'sampler/1';
 
 export class Sampler {
   readonly streamId: string;
-  private readonly fps: number;
+  /** The rate the current run samples at: the configured one, lower while shed. */
+  private fps: number;
   private readonly width: number;
   private readonly height: number;
   private readonly decoder: DecoderOptions;
@@ -178,6 +197,7 @@ export class Sampler {
   private readonly stallListeners = new Listeners<[Signal]>();
   private readonly endListeners = new Listeners<[]>();
   private readonly feed: StdinFeed | null;
+  private readonly shed: ShedController | null;
   private mode: SamplerMode;
   private info: FfmpegInfo | null;
 
@@ -225,6 +245,8 @@ export class Sampler {
       },
       log: (level, msg, detail) => this.log(level, msg, detail),
     });
+    const rates = opts.shed ? [this.fps, ...opts.shed.rates.filter((r) => r < this.fps)] : [];
+    this.shed = opts.shed && opts.liveEdgeMs ? new ShedController({ ...DEFAULT_SHED, ...opts.shed, rates }) : null;
     const input = opts.input;
     this.feed = input.kind === 'stream' ? new StdinFeed(input.format, opts.maxStdinBufferBytes ?? 8 * 1024 * 1024) : null;
   }
@@ -303,6 +325,8 @@ export class Sampler {
       lastStartupMs: this.lastStartupMs,
       replaysSkipped: this.counters.replaysSkipped,
       inputChunksDropped: this.feed?.dropped ?? 0,
+      inputChunksShed: this.feed?.shed ?? 0,
+      shed: this.shed?.state() ?? null,
       releaseFrames: this.counters.releaseFrames,
       lastFrameAt: this.timeline.lastFrameAt,
       lastMediaTimeMs: this.timeline.lastMediaTimeMs,
@@ -330,6 +354,8 @@ export class Sampler {
     const source: ArgsSource = input.kind === 'url' ? { kind: 'url', url: input.url } : { kind: 'pipe', format: input.format };
     const args = buildArgs({ source, mode: this.mode, fps: this.fps, width: this.width, height: this.height, decoder: this.decoder, features: info.features });
     const stdin = this.feed ? new PassThrough() : null;
+    // A fresh decoder replays up to a GOP from the keyframe it starts at: late by design, not lag.
+    this.shed?.restarted(this.timers.now());
     const run: Run = {
       ...base,
       args,
@@ -517,6 +543,43 @@ export class Sampler {
     };
     this.counters.framesEmitted += 1;
     this.fanOut.deliver(frame);
+    this.checkLag(p);
+  }
+
+  /** Load shedding: a frame decoded too far behind the live edge restarts the decoder there, at a lower rate. */
+  private checkLag(p: PairedFrame): void {
+    if (!this.shed || this.mode !== 'full') return;
+    let edge: number | null = null;
+    try {
+      edge = this.opts.liveEdgeMs?.() ?? null;
+    } catch {
+      return;
+    }
+    const lag = lagBehind(edge, p.ptsMs);
+    if (lag === null) return;
+    const action = this.shed.observe(lag, this.timers.now());
+    if (!action) return;
+    const before = this.fps;
+    this.fps = action.fps;
+    if (action.kind === 'skip') {
+      this.log('info', 'sampler behind live: skipping to the live edge', { lagMs: Math.round(lag), fps: action.fps, fromFps: before });
+      this.shedEvent({ kind: 'skip_to_live', fps: action.fps, lagMs: lag });
+      if (action.fps < before) this.shedEvent({ kind: 'rate_lowered', fps: action.fps, lagMs: lag });
+    } else {
+      this.log('info', 'sampler keeping up: hash rate raised', { fps: action.fps, fromFps: before });
+      this.shedEvent({ kind: 'rate_raised', fps: action.fps, lagMs: lag });
+    }
+    if (this.stopped || this.sourceEnded) return;
+    // The old run's queued input goes with it; the new one starts at the server's latest keyframe.
+    void this.supervisor.replace();
+  }
+
+  private shedEvent(e: ShedEvent): void {
+    try {
+      this.opts.onShed?.(e);
+    } catch {
+      // metrics must never take the sampler down
+    }
   }
 
   private log(level: 'info' | 'warn', msg: string, detail?: Record<string, unknown>): void {

@@ -17,6 +17,8 @@ export class StdinFeed {
   ended = false;
   /** Chunks dropped: no ffmpeg to take them, ffmpeg behind, or waiting for a boundary after a restart. */
   dropped = 0;
+  /** Of those, dropped because ffmpeg was behind by more than maxBufferBytes (load shedding, not a restart). */
+  shed = 0;
 
   constructor(
     private readonly format: ChunkFormat,
@@ -73,6 +75,7 @@ export class StdinFeed {
       // ffmpeg is not keeping up (or not started): drop rather than buffer without bound, and
       // resume at the next boundary so the demuxer never sees a torn element.
       this.dropped += 1;
+      this.shed += 1;
       sink.synced = false;
       return;
     }

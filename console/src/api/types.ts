@@ -20,7 +20,13 @@ export interface LiveStream {
   protocol: 'rtmp' | 'websocket';
   startedAt: string;
   playPath: string | null;
-  sampling: { mode: SamplingMode; lastFrameAt: string | null; framesSampled: number };
+  sampling: {
+    mode: SamplingMode;
+    lastFrameAt: string | null;
+    framesSampled: number;
+    /** Load shedding of its sampler (null where it does not apply): the rate hashed now and how far behind live. */
+    shedding?: { fps: number; lagMs: number | null; skips: number; raises: number } | null;
+  };
   /** The latest sampled frame's scores; null before the first. */
   latest: { at: string; scores: Record<string, Record<string, number>>; nearestBankDistance: number | null } | null;
   watch: { flv: string | null };

@@ -22,6 +22,15 @@ export const StreamView = z
       mode: SamplingModeView.describe('off when sampling is disabled'),
       lastFrameAt: IsoTimeOrNull,
       framesSampled: z.number().int(),
+      shedding: z
+        .object({
+          fps: z.number().describe('frames per second hashed now: the configured rate, or the model rate while the node sheds load'),
+          lagMs: z.number().int().nullable().describe('how far (ms of media) the latest sampled frame was behind the newest media received'),
+          skips: z.number().int().describe('times its decoder fell behind live and was restarted at the live edge (stale frames dropped)'),
+          raises: z.number().int().describe('times its rate went back up after keeping up'),
+        })
+        .nullable()
+        .describe("load shedding of the stream's own sampler; null where it does not apply (keyframe sampling, WebSocket or pulled streams, shedding off)"),
     }),
     latest: z
       .object({ at: IsoTime, scores: ScoresView, nearestBankDistance: z.number().int().nullable().describe('null: no bank hash within the search radius') })
@@ -41,7 +50,12 @@ export function streamView(s: LiveStream, live: LiveStatus, node: string | null 
     server: s.server?.name ?? null,
     startedAt: new Date(s.startedAt).toISOString(),
     playPath: s.playPath,
-    sampling: { mode: live.samplingMode(s.id), lastFrameAt: latest ? new Date(latest.at).toISOString() : null, framesSampled: latest?.framesSampled ?? 0 },
+    sampling: {
+      mode: live.samplingMode(s.id),
+      lastFrameAt: latest ? new Date(latest.at).toISOString() : null,
+      framesSampled: latest?.framesSampled ?? 0,
+      shedding: live.shedding(s.id),
+    },
     latest: latest ? { at: new Date(latest.at).toISOString(), scores: latest.scores, nearestBankDistance: latest.nearestBankDistance } : null,
     watch: { flv: live.flvPath(s) },
     node,
@@ -65,7 +79,7 @@ export function remoteStreamView(r: {
     server: r.server,
     startedAt: new Date(r.started_at).toISOString(),
     playPath: r.protocol === 'rtmp' && r.server === null ? `/live/${r.id}` : null,
-    sampling: { mode: 'remote', lastFrameAt: null, framesSampled: 0 },
+    sampling: { mode: 'remote', lastFrameAt: null, framesSampled: 0, shedding: null },
     latest: null,
     watch: { flv: null },
     node: r.node_id,

@@ -274,4 +274,64 @@ describe('Sampler on a stream input (stdin) on a fake clock', () => {
     expect(s.stats().running).toBe(false);
     await s.stop();
   });
+
+  it('load shedding: a decoder more than maxLagMs behind live restarts at the live edge, at the model rate; no stall', async () => {
+    let edge = 100_000;
+    const events: Array<{ kind: string; fps: number }> = [];
+    const { timers, fake, s, frames, stalls } = setup({
+      fps: 10,
+      liveEdgeMs: () => edge,
+      shed: { rates: [2], maxLagMs: 2_500, settleMs: 1_000 },
+      onShed: (e) => events.push({ kind: e.kind, fps: e.fps }),
+    });
+    await s.start();
+    const behind = fake.last();
+    expect(behind.args.filter).toContain('floor(t*10)');
+    // Keeping up: frames at the edge.
+    for (let i = 0; i < 15; i++) {
+      await timers.advance(100);
+      behind.frame(edge - 200);
+      edge += 100;
+    }
+    expect(fake.runs).toHaveLength(1);
+    // The node saturates: media keeps arriving, the decoder slips 300 ms a frame behind.
+    let pts = edge - 200;
+    while (fake.runs.length === 1 && pts > 0) {
+      await timers.advance(100);
+      edge += 400;
+      pts += 100;
+      behind.frame(pts);
+      await settle();
+    }
+    await settle();
+    expect(behind.killed).toBe(true);
+    const live = fake.last();
+    expect(live).not.toBe(behind);
+    expect(live.args.filter).toContain('floor(t*2)');
+    expect(events).toEqual([
+      { kind: 'skip_to_live', fps: 2 },
+      { kind: 'rate_lowered', fps: 2 },
+    ]);
+    // The frame that tripped it was still delivered; frames go on from the new run at the edge.
+    const delivered = frames.length;
+    await timers.advance(500);
+    live.frame(edge);
+    expect(frames.length).toBe(delivered + 1);
+    expect(stalls).toEqual([]);
+    expect(s.stats()).toMatchObject({ restarts: 0, stalls: 0, fps: 2, shed: { fps: 2, level: 1, skips: 1 } });
+    await s.stop();
+  });
+
+  it('no live edge known: no shedding, whatever the frames say', async () => {
+    const { timers, fake, s } = setup({ fps: 10, shed: { rates: [2] } });
+    await s.start();
+    const run = fake.last();
+    for (let i = 0; i < 50; i++) {
+      await timers.advance(100);
+      run.frame(i * 10);
+    }
+    expect(fake.runs).toHaveLength(1);
+    expect(s.stats().shed).toBeNull();
+    await s.stop();
+  });
 });

@@ -1,0 +1,84 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueToken } from '../../gateway/admin/tokens.ts';
+import { findFfmpeg } from '../../gateway/media/ffmpeg-path.ts';
+import type { Gateway } from '../../gateway/server.ts';
+import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
+import { startPipelineGateway, verifiedAccount, waitFor } from './setup.ts';
+
+const ffmpeg = await findFfmpeg();
+if (!ffmpeg) console.warn('skipping load-shedding end-to-end test: no ffmpeg found (set FFMPEG_PATH or install ffmpeg)');
+
+const MAX_LAG_MS = 1_500;
+
+/**
+ * A full-rate sampler whose decoder falls behind live (here: its ffmpeg frozen with SIGSTOP while the
+ * publisher keeps sending, as a saturated node starves it) is restarted at the live edge and hashed at the
+ * model rate, instead of working through seconds of stale frames; once it keeps up, the rate goes back up.
+ * Everything waits on conditions (media timestamps, counters), nothing on elapsed time.
+ */
+describe.skipIf(!ffmpeg)('load shedding end to end (real ffmpeg over RTMP)', () => {
+  let dir: string;
+  let gw: Gateway;
+  let pub: Publisher | null = null;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'modgate-shed-'));
+    gw = await startPipelineGateway(dir, {
+      classifiers: { models: [] },
+      // No stall restart while the decoder is frozen: the shedding is what is under test.
+      sampling: { fps: 10, stallAfterMs: 120_000, shed: { enabled: true, maxLagMs: MAX_LAG_MS, recoverAfterMs: 1_000 } },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await pub?.stop();
+    await gw?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a decoder seconds behind live skips to the live edge at 2 fps, then raises back to 10 fps once it keeps up', async () => {
+    const key = await verifiedAccount(gw, 'slow');
+    pub = startPublisher({ ffmpegPath: ffmpeg!.path, url: `rtmp://127.0.0.1:${gw.rtmpPort}/live/${key}`, width: 320, height: 240, durationSec: 300 });
+    const stream = await waitFor(async () => gw.registry.list().find((s) => s.handle === 'slow'), 30_000, 'the stream to go live');
+    const stats = () => gw.watcher!.stats(stream.id)!;
+    const withinLagBound = (when: string) => waitFor(async () => (stats().shed?.lagMs ?? Infinity) < MAX_LAG_MS, 60_000, `frames within the lag bound ${when}`);
+    await waitFor(async () => stats().framesEmitted >= 10 && stats().pid !== null, 60_000, 'the first sampled frames');
+    // Keeping up: the lag is measured on the publisher's clock, media received vs media decoded.
+    await withinLagBound('before the freeze');
+    expect(stats().shed).toMatchObject({ fps: 10, skips: 0 });
+
+    const frozen = stats().pid!;
+    const edge = () => stream.video?.lastDts ?? 0;
+    const from = edge();
+    process.kill(frozen, 'SIGSTOP');
+    try {
+      // Media keeps arriving while the decoder is frozen: twice the lag bound's worth.
+      await waitFor(async () => edge() >= from + 2 * MAX_LAG_MS + 1_000, 60_000, 'media arriving past the frozen decoder');
+    } finally {
+      process.kill(frozen, 'SIGCONT');
+    }
+    await waitFor(async () => (stats().shed?.skips ?? 0) >= 1, 60_000, 'the decoder skipped to the live edge');
+    expect(stats().shed?.fps).toBe(2);
+    await waitFor(async () => stats().pid !== null && stats().pid !== frozen, 60_000, 'a new decoder');
+    const counts = gw.watcher!.shedCounts();
+    expect(counts.skip_to_live).toBeGreaterThanOrEqual(1);
+    expect(counts.rate_lowered).toBeGreaterThanOrEqual(1);
+
+    // The stream view says so, and the frames are live again: lag under the bound, then the rate raised.
+    const token = (await issueToken(gw.store.db, 'test', 'mod', 'moderator')).token;
+    const view = async () => {
+      const res = await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/streams`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { streams: Array<{ id: string; sampling: { shedding: unknown } }> };
+      return body.streams.find((s) => s.id === stream.id)?.sampling.shedding;
+    };
+    expect(await view()).toMatchObject({ skips: expect.any(Number), fps: expect.any(Number) });
+    await waitFor(async () => (stats().shed?.raises ?? 0) >= 1 && stats().shed?.fps === 10, 90_000, 'the rate raised back to 10 fps');
+    await withinLagBound('after the raise');
+    expect(await view()).toMatchObject({ fps: 10, raises: expect.any(Number) });
+    expect(pub.proc.exitCode, 'the publisher was never cut').toBeNull();
+  }, 300_000);
+});
