@@ -17,7 +17,10 @@
  *    that cannot afford the higher rate is not pushed back into lag every few seconds.
  *
  * After any restart, `settleMs` passes before the next decision: the fresh decoder replays up to a GOP of
- * media from the keyframe it starts at, which is late by design and gone within a second.
+ * media from the keyframe it starts at, which is late by design and gone within a second. Skips in a row
+ * without keeping up in between double it (up to `maxSettleMs`): a restart costs a decoder start and a GOP
+ * decoded in a burst, and a node so overloaded that even the lowest rate falls behind must not spend what it
+ * has left restarting decoders every few seconds.
  */
 
 export interface ShedOptions {
@@ -35,6 +38,8 @@ export interface ShedOptions {
   failedRaiseMs: number;
   /** No decision for this long after a restart (its GOP-cache replay is late by design). */
   settleMs: number;
+  /** Consecutive skips double the settle time up to this. */
+  maxSettleMs: number;
 }
 
 export const DEFAULT_SHED: Omit<ShedOptions, 'rates'> = {
@@ -44,6 +49,7 @@ export const DEFAULT_SHED: Omit<ShedOptions, 'rates'> = {
   maxRecoverAfterMs: 300_000,
   failedRaiseMs: 60_000,
   settleMs: 4_000,
+  maxSettleMs: 60_000,
 };
 
 export type ShedReason = 'lag';
@@ -76,6 +82,8 @@ export class ShedController {
   private recoverWait: number;
   private skips = 0;
   private raises = 0;
+  /** Skips since the stream last kept up. */
+  private streak = 0;
 
   constructor(private readonly opts: ShedOptions) {
     if (opts.rates.length === 0 || opts.rates.some((r) => !(r > 0))) throw new RangeError('rates must be positive and not empty');
@@ -102,7 +110,8 @@ export class ShedController {
       // At the floor the rate stays; the skip alone still bounds the lag.
       this.level = Math.min(this.level + 1, this.opts.rates.length - 1);
       this.skips++;
-      this.settleUntil = now + this.opts.settleMs;
+      this.settleUntil = now + Math.min(this.opts.settleMs * 2 ** this.streak, this.opts.maxSettleMs);
+      this.streak++;
       return { kind: 'skip', fps: this.fps, reason: 'lag', lagMs };
     }
     if (lagMs >= this.opts.calmLagMs) {
@@ -110,6 +119,7 @@ export class ShedController {
       return null;
     }
     this.calmSince ??= now;
+    this.streak = 0;
     if (this.level === 0 || now - this.calmSince < this.recoverWait) return null;
     this.level--;
     this.raises++;

@@ -12,6 +12,7 @@ const opts = (o: Partial<ShedOptions> = {}): ShedOptions => ({
   maxRecoverAfterMs: 80_000,
   failedRaiseMs: 60_000,
   settleMs: 4_000,
+  maxSettleMs: 16_000,
   ...o,
 });
 
@@ -46,6 +47,16 @@ describe('ShedController: stale frames are dropped, not queued', () => {
     // Still behind once settled: at the floor the rate stays, the skip repeats so the lag stays bounded.
     expect(c.observe(5_000, 4_000)).toEqual({ kind: 'skip', fps: 2, reason: 'lag', lagMs: 5_000 });
     expect(c.state()).toMatchObject({ fps: 2, level: 1, skips: 2 });
+  });
+
+  it('behind again and again without keeping up in between: the restarts back off (4, 8, 16, 16 s), and keeping up resets that', () => {
+    const c = new ShedController(opts());
+    const skips = drive(c, 0, 60_000, () => 9_000).map((a) => a.at);
+    expect(skips.slice(0, 5)).toEqual([0, 4_000, 12_000, 28_000, 44_000]);
+    c.observe(100, 60_000);
+    expect(c.observe(9_000, 76_000)?.kind).toBe('skip');
+    // Settled again after 4 s, not 16.
+    expect(c.observe(9_000, 80_000)?.kind).toBe('skip');
   });
 
   it('a decoder restarted for another reason (an exit, a stall) settles too', () => {
