@@ -10,10 +10,38 @@ import path from 'node:path';
 import { listImages } from './fit-head.ts';
 import { readImage } from './image-io.ts';
 import { metricsAt, type BinaryMetrics } from './logistic.ts';
-import { loadManifest } from './manifest.ts';
+import { loadManifest, type ResolvedManifest } from './manifest.ts';
 import { OnnxModel } from './model.ts';
 import { Preprocessor, specFromManifest } from './preprocess.ts';
 import { mapSignals, scoresRecord } from './scores.ts';
+
+/**
+ * What a user can get wrong, each with a stable code (the CLI prints `code: message`; scripts match the
+ * code, not the words): a threshold outside [0, 1], a manifest that cannot be read or is not a valid one,
+ * a signal the head does not have, a folder that cannot be listed, a set without frames of both classes,
+ * a model file that does not load, a frame that does not decode.
+ */
+export type EvalHeadErrorCode =
+  'invalid_threshold' | 'manifest_invalid' | 'unknown_signal' | 'folder_unreadable' | 'missing_class' | 'model_unreadable' | 'frame_unreadable';
+
+export class EvalHeadError extends Error {
+  override readonly name = 'EvalHeadError';
+  constructor(
+    readonly code: EvalHeadErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs `fn`, turning what it throws into an EvalHeadError with `code`. */
+async function as<T>(code: EvalHeadErrorCode, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw new EvalHeadError(code, (e as Error).message);
+  }
+}
 
 export interface EvalHeadOptions {
   /** The head's manifest (or its folder). */
@@ -50,19 +78,27 @@ async function fitThreshold(manifestPath: string): Promise<number | null> {
 }
 
 export async function evalHead(opts: EvalHeadOptions): Promise<EvalHeadReport> {
-  if (opts.threshold !== undefined && !(opts.threshold >= 0 && opts.threshold <= 1)) throw new RangeError(`threshold must be in [0, 1], got ${opts.threshold}`);
-  const manifest = await loadManifest(opts.manifest);
+  if (opts.threshold !== undefined && !(opts.threshold >= 0 && opts.threshold <= 1))
+    throw new EvalHeadError('invalid_threshold', `threshold must be in [0, 1], got ${opts.threshold}`);
+  const manifest: ResolvedManifest = await as('manifest_invalid', () => loadManifest(opts.manifest));
   const mapping = opts.signal ? manifest.signals.find((m) => `${m.source}/${m.label}` === opts.signal) : manifest.signals[0];
   if (!mapping)
-    throw new Error(`${manifest.name} has no signal ${opts.signal ?? ''} (it has ${manifest.signals.map((m) => `${m.source}/${m.label}`).join(', ')})`);
+    throw new EvalHeadError(
+      'unknown_signal',
+      `${manifest.name} has no signal ${opts.signal ?? ''} (it has ${manifest.signals.map((m) => `${m.source}/${m.label}`).join(', ')})`,
+    );
   const skipped: string[] = [];
-  const samples = [...(await listImages(opts.positiveDir, 1, skipped)), ...(await listImages(opts.negativeDir, 0, skipped))];
+  const samples = [
+    ...(await as('folder_unreadable', () => listImages(opts.positiveDir, 1, skipped))),
+    ...(await as('folder_unreadable', () => listImages(opts.negativeDir, 0, skipped))),
+  ];
   const counts = { positive: samples.filter((s) => s.label === 1).length, negative: samples.filter((s) => s.label === 0).length };
-  if (counts.positive === 0 || counts.negative === 0) throw new Error(`need positive and negative frames, found ${counts.positive} and ${counts.negative}`);
+  if (counts.positive === 0 || counts.negative === 0)
+    throw new EvalHeadError('missing_class', `need positive and negative frames, found ${counts.positive} and ${counts.negative}`);
   const fromReport = opts.threshold === undefined ? await fitThreshold(manifest.manifestPath) : null;
   const threshold = opts.threshold ?? fromReport ?? 0.5;
 
-  const model = await OnnxModel.load(manifest);
+  const model = await as('model_unreadable', () => OnnxModel.load(manifest));
   const pre = new Preprocessor(specFromManifest(manifest));
   const scores = new Float64Array(samples.length);
   const batch = 16;
@@ -72,7 +108,7 @@ export async function evalHead(opts: EvalHeadOptions): Promise<EvalHeadReport> {
     for (let start = 0; start < samples.length; start += batch) {
       const chunk = samples.slice(start, start + batch);
       for (let i = 0; i < chunk.length; i++) {
-        const img = await readImage(chunk[i]!.file);
+        const img = await as('frame_unreadable', () => readImage(chunk[i]!.file));
         pre.run(img.rgb, img.width, img.height, input, i);
       }
       const r = await model.run(input.subarray(0, chunk.length * pre.sampleLength), chunk.length);

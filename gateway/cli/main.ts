@@ -245,7 +245,9 @@ export function describeError(err: unknown): string {
     const issue = (err as { issues: Array<{ path: PropertyKey[]; message: string }> }).issues[0];
     return issue ? `${issue.path.join('.') || 'input'}: ${issue.message}` : 'invalid input';
   }
-  const e = err as { code?: string; message?: string };
+  const e = err as { code?: string; message?: string; name?: string };
+  // Errors of the commands that load their modules lazily (model eval) carry a stable code to print first.
+  if (e?.name === 'EvalHeadError' && typeof e.code === 'string') return `${e.code}: ${e.message}`;
   if (e.code === 'EADDRINUSE') return `${e.message} (is another gateway running? choose another port with --rtmp-port / --http-port)`;
   return e?.message ?? String(err);
 }

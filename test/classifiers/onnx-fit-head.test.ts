@@ -185,7 +185,7 @@ describe('fit-head', () => {
     expect(formatEvalReport(r)).toMatch(/precision 100\.0%, recall 80\.0%/);
     await expect(
       evalHead({ manifest: report.manifestPath, positiveDir: path.join(held, 'pos'), negativeDir: path.join(held, 'neg'), threshold: Number('x') }),
-    ).rejects.toThrow(RangeError);
+    ).rejects.toMatchObject({ code: 'invalid_threshold' });
   }, 120_000);
 
   it('refuses a folder with fewer than two images', async () => {
