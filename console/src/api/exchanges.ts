@@ -1,10 +1,12 @@
 import { enc, type HttpClient } from './client.ts';
+import type { IncidentCounts, IncidentEventView, IncidentView } from '../../../gateway/crisis/incident-view.ts';
 import type { Severity } from './types.ts';
 
 /**
  * Calls of the hash-sharing and crisis screens (issue 13): exchanges this gateway fetches from, crisis
  * incidents, the entry quarantine queue (flood guard, partner deconfirmations) and opinions of shared signals.
- * The shapes are the routes' response schemas (gateway/api/exchanges.ts, incidents.ts, opinions.ts), written
+ * The shapes are the routes' response schemas (gateway/api/exchanges.ts, incidents.ts, opinions.ts): the
+ * incident views are the gateway's own (gateway/crisis/incident-view.ts, Node-free); the rest are written
  * out because the gateway modules that define them need Node's types, which the browser build has not.
  */
 
@@ -60,25 +62,13 @@ export interface QuarantinedRecord {
   raw: string;
 }
 
-export interface Incident {
-  id: string;
-  name: string;
-  description: string;
-  banks: string[];
-  overlayVersionId: number | null;
-  status: 'active' | 'ended';
-  declaredAt: string;
-  declaredBy: string;
-  declareReason: string | null;
-  endedAt: string | null;
-  endedBy: string | null;
-  endReason: string | null;
-}
+/** Crisis incidents as the routes return them (gateway/api/incidents.ts answers with these views). */
+export type Incident = IncidentView;
 
 export interface IncidentReport {
   incident: Incident;
-  counts: { entriesAdded: number; retroCuts: number; retroFlags: number; streamsEscalated: number; decisions: number; partners: number };
-  timeline: Array<{ at: string; kind: string; node: string | null; streamId: string | null; detail: Record<string, unknown> | null }>;
+  counts: IncidentCounts;
+  timeline: IncidentEventView[];
 }
 
 export interface NewIncident {
