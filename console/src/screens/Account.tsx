@@ -10,6 +10,7 @@ import { SuspendDialog } from '../ui/suspend-dialog.tsx';
 import { actorText, plural } from '../ui/format.ts';
 import { useResource } from '../ui/hooks.ts';
 import { toast } from '../ui/toast.tsx';
+import { ListTable } from '../ui/list-table.tsx';
 
 type Action =
   | { kind: 'suspend' }
@@ -415,42 +416,30 @@ function HistoryTables(props: { a: Account }): JSX.Element {
   return (
     <div class="grid-2">
       <Card title={`Suspensions (${a.suspensions.length})`}>
-        {a.suspensions.length === 0 ? (
-          <Empty>Never suspended.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table class="table table-compact">
-              <thead>
-                <tr>
-                  <th>From</th>
-                  <th>Until</th>
-                  <th>By</th>
-                  <th>State</th>
-                </tr>
-              </thead>
-              <tbody>
-                {a.suspensions.map((s) => (
-                  <tr key={s.id} title={s.reason}>
-                    <td>
-                      <Time at={s.startsAt} />
-                    </td>
-                    <td>{s.permanent ? 'permanent' : <Time at={s.endsAt} />}</td>
-                    <td>{actorText(s.createdBy)}</td>
-                    <td>
-                      {s.liftedAt ? (
-                        <span title={s.liftReason ?? ''}>lifted by {actorText(s.liftedBy)}</span>
-                      ) : s.endsAt && Date.parse(s.endsAt) < Date.now() ? (
-                        'ended'
-                      ) : (
-                        <Badge tone="bad">active</Badge>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <ListTable
+          items={a.suspensions}
+          empty={<>Never suspended.</>}
+          compact
+          columns={['From', 'Until', 'By', 'State']}
+          row={(s) => (
+            <tr key={s.id} title={s.reason}>
+              <td>
+                <Time at={s.startsAt} />
+              </td>
+              <td>{s.permanent ? 'permanent' : <Time at={s.endsAt} />}</td>
+              <td>{actorText(s.createdBy)}</td>
+              <td>
+                {s.liftedAt ? (
+                  <span title={s.liftReason ?? ''}>lifted by {actorText(s.liftedBy)}</span>
+                ) : s.endsAt && Date.parse(s.endsAt) < Date.now() ? (
+                  'ended'
+                ) : (
+                  <Badge tone="bad">active</Badge>
+                )}
+              </td>
+            </tr>
+          )}
+        />
       </Card>
       <Card title={`Refused publishes (${a.refusals.length})`}>
         {a.refusals.length === 0 ? (
@@ -481,40 +470,27 @@ function HistoryTables(props: { a: Account }): JSX.Element {
         )}
       </Card>
       <Card title={`Streams (${a.streams.length})`} class="span-2">
-        {a.streams.length === 0 ? (
-          <Empty>Never went live.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table class="table table-compact">
-              <thead>
-                <tr>
-                  <th>Stream</th>
-                  <th>Protocol</th>
-                  <th>Started</th>
-                  <th>Ended</th>
-                  <th>How it ended</th>
-                </tr>
-              </thead>
-              <tbody>
-                {a.streams.map((s) => (
-                  <tr key={s.id}>
-                    <td>
-                      <Link href={`/streams/${encodeURIComponent(s.id)}`}>
-                        <Mono>{s.id}</Mono>
-                      </Link>
-                    </td>
-                    <td>{s.protocol}</td>
-                    <td>
-                      <Time at={s.startedAt} />
-                    </td>
-                    <td>{s.endedAt ? <Time at={s.endedAt} /> : <Badge tone="good">live</Badge>}</td>
-                    <td title={s.endDetail ?? ''}>{s.endReason ?? '—'}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <ListTable
+          items={a.streams}
+          empty={<>Never went live.</>}
+          compact
+          columns={['Stream', 'Protocol', 'Started', 'Ended', 'How it ended']}
+          row={(s) => (
+            <tr key={s.id}>
+              <td>
+                <Link href={`/streams/${encodeURIComponent(s.id)}`}>
+                  <Mono>{s.id}</Mono>
+                </Link>
+              </td>
+              <td>{s.protocol}</td>
+              <td>
+                <Time at={s.startedAt} />
+              </td>
+              <td>{s.endedAt ? <Time at={s.endedAt} /> : <Badge tone="good">live</Badge>}</td>
+              <td title={s.endDetail ?? ''}>{s.endReason ?? '—'}</td>
+            </tr>
+          )}
+        />
       </Card>
     </div>
   );

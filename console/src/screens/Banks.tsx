@@ -2,9 +2,10 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { useApp } from '../app/context.ts';
 import { Link, navigate } from '../app/router.tsx';
-import { Badge, Button, Card, Empty, ErrorBox, Loading, PageHead, severityTone, Time } from '../ui/components.tsx';
+import { Badge, Button, Card, ErrorBox, PageHead, severityTone, Time } from '../ui/components.tsx';
 import { useResource } from '../ui/hooks.ts';
 import { toast } from '../ui/toast.tsx';
+import { ListTable, Loaded } from '../ui/list-table.tsx';
 
 export function Banks(): JSX.Element {
   const { api, isOperator } = useApp();
@@ -32,53 +33,46 @@ export function Banks(): JSX.Element {
       />
       {creating && <CreateBank onCreated={(name) => navigate(`/banks/${encodeURIComponent(name)}`)} />}
       <Card>
-        {banks.error ? (
-          <ErrorBox error={banks.error} retry={banks.reload} />
-        ) : !banks.data ? (
-          <Loading what="banks" />
-        ) : banks.data.banks.length === 0 ? (
-          <Empty>No banks yet.{isOperator ? ' Create one, then import a hash list.' : ' An operator creates them.'}</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table class="table" data-testid="banks-table">
-              <thead>
-                <tr>
-                  <th>Bank</th>
-                  <th>Category</th>
-                  <th>Severity</th>
-                  <th class="num">Radius</th>
-                  <th class="num">Entries</th>
-                  <th class="num">Enabled</th>
-                  <th>State</th>
-                  <th>Created</th>
+        <Loaded resource={banks} what="banks">
+          {(data) => (
+            <ListTable
+              items={data.banks}
+              empty={<>No banks yet.{isOperator ? ' Create one, then import a hash list.' : ' An operator creates them.'}</>}
+              testId="banks-table"
+              columns={[
+                'Bank',
+                'Category',
+                'Severity',
+                { head: 'Radius', class: 'num' },
+                { head: 'Entries', class: 'num' },
+                { head: 'Enabled', class: 'num' },
+                'State',
+                'Created',
+              ]}
+              row={(b) => (
+                <tr key={b.name} class={`row-click${b.enabled ? '' : ' row-dim'}`} onClick={() => navigate(`/banks/${encodeURIComponent(b.name)}`)}>
+                  <td>
+                    <Link href={`/banks/${encodeURIComponent(b.name)}`}>
+                      <strong>{b.name}</strong>
+                    </Link>
+                    {b.description && <div class="muted small">{b.description}</div>}
+                  </td>
+                  <td>{b.default_category}</td>
+                  <td>
+                    <Badge tone={severityTone(b.default_severity)}>{b.default_severity}</Badge>
+                  </td>
+                  <td class="num">{b.radius}</td>
+                  <td class="num">{b.entries.toLocaleString()}</td>
+                  <td class="num">{b.enabledEntries.toLocaleString()}</td>
+                  <td>{b.enabled ? <Badge tone="good">matching</Badge> : <Badge>disabled</Badge>}</td>
+                  <td>
+                    <Time at={b.created_at} />
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {banks.data.banks.map((b) => (
-                  <tr key={b.name} class={`row-click${b.enabled ? '' : ' row-dim'}`} onClick={() => navigate(`/banks/${encodeURIComponent(b.name)}`)}>
-                    <td>
-                      <Link href={`/banks/${encodeURIComponent(b.name)}`}>
-                        <strong>{b.name}</strong>
-                      </Link>
-                      {b.description && <div class="muted small">{b.description}</div>}
-                    </td>
-                    <td>{b.default_category}</td>
-                    <td>
-                      <Badge tone={severityTone(b.default_severity)}>{b.default_severity}</Badge>
-                    </td>
-                    <td class="num">{b.radius}</td>
-                    <td class="num">{b.entries.toLocaleString()}</td>
-                    <td class="num">{b.enabledEntries.toLocaleString()}</td>
-                    <td>{b.enabled ? <Badge tone="good">matching</Badge> : <Badge>disabled</Badge>}</td>
-                    <td>
-                      <Time at={b.created_at} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+              )}
+            />
+          )}
+        </Loaded>
       </Card>
     </>
   );

@@ -4,10 +4,11 @@ import { useState } from 'preact/hooks';
 import type { Exchange, ExchangeKind } from '../api/exchanges.ts';
 import { useApp } from '../app/context.ts';
 import { Link } from '../app/router.tsx';
-import { Badge, Button, Card, Empty, ErrorBox, Loading, Mono, PageHead, Time } from '../ui/components.tsx';
+import { Badge, Button, Card, ErrorBox, Mono, PageHead, Time } from '../ui/components.tsx';
 import { durationText, plural } from '../ui/format.ts';
 import { useResource } from '../ui/hooks.ts';
 import { toast } from '../ui/toast.tsx';
+import { ListTable, Loaded } from '../ui/list-table.tsx';
 
 const KIND_TEXT: Record<ExchangeKind, string> = {
   modgate: 'modgate partner feed',
@@ -79,107 +80,100 @@ export function Exchanges(): JSX.Element {
         />
       )}
       <Card>
-        {list.error ? (
-          <ErrorBox error={list.error} retry={list.reload} />
-        ) : !list.data ? (
-          <Loading what="exchanges" />
-        ) : list.data.length === 0 ? (
-          <Empty>No exchanges.{isOperator ? ' Add one to receive a partner’s or a hash list’s hashes.' : ' An operator adds them.'}</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table class="table" data-testid="exchanges-table">
-              <thead>
-                <tr>
-                  <th>Exchange</th>
-                  <th>Bank</th>
-                  <th>State</th>
-                  <th>Last fetch</th>
-                  <th>Checkpoint</th>
-                  <th class="num">Added</th>
-                  <th class="num">Deleted</th>
-                  <th class="num">Set aside</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.map((x) => (
-                  <Fragment key={x.name}>
-                    <tr data-exchange={x.name} class={x.enabled ? '' : 'row-dim'}>
-                      <td>
-                        <strong>{x.name}</strong>
-                        <div class="muted small">
-                          {KIND_TEXT[x.kind] ?? x.kind} · <Mono>{x.url}</Mono>
-                          {x.hasCredential ? ' · credential stored' : ''}
+        <Loaded resource={list} what="exchanges">
+          {(data) => (
+            <ListTable
+              items={data}
+              empty={<>No exchanges.{isOperator ? ' Add one to receive a partner’s or a hash list’s hashes.' : ' An operator adds them.'}</>}
+              testId="exchanges-table"
+              columns={[
+                'Exchange',
+                'Bank',
+                'State',
+                'Last fetch',
+                'Checkpoint',
+                { head: 'Added', class: 'num' },
+                { head: 'Deleted', class: 'num' },
+                { head: 'Set aside', class: 'num' },
+                '',
+              ]}
+              row={(x) => (
+                <Fragment key={x.name}>
+                  <tr data-exchange={x.name} class={x.enabled ? '' : 'row-dim'}>
+                    <td>
+                      <strong>{x.name}</strong>
+                      <div class="muted small">
+                        {KIND_TEXT[x.kind] ?? x.kind} · <Mono>{x.url}</Mono>
+                        {x.hasCredential ? ' · credential stored' : ''}
+                      </div>
+                    </td>
+                    <td>
+                      <Link href={`/banks/${encodeURIComponent(x.bank)}`}>{x.bank}</Link>
+                    </td>
+                    <td data-testid="exchange-state">
+                      <ExchangeState x={x} />
+                    </td>
+                    <td class="small">
+                      {x.lastFetchAt ? <Time at={x.lastFetchAt} /> : 'never'}
+                      {x.lastSuccessAt && x.lastSuccessAt !== x.lastFetchAt && (
+                        <div class="muted">
+                          last success <Time at={x.lastSuccessAt} />
                         </div>
-                      </td>
-                      <td>
-                        <Link href={`/banks/${encodeURIComponent(x.bank)}`}>{x.bank}</Link>
-                      </td>
-                      <td data-testid="exchange-state">
-                        <ExchangeState x={x} />
-                      </td>
-                      <td class="small">
-                        {x.lastFetchAt ? <Time at={x.lastFetchAt} /> : 'never'}
-                        {x.lastSuccessAt && x.lastSuccessAt !== x.lastFetchAt && (
-                          <div class="muted">
-                            last success <Time at={x.lastSuccessAt} />
-                          </div>
-                        )}
-                        {x.enabled && x.nextFetchAt && <div class="muted">next in {durationText(Math.max(0, x.nextFetchAt - Date.now()))}</div>}
-                        {x.lastError && (
-                          <div class="text-bad" data-testid="exchange-error">
-                            {x.lastError}
-                            {x.lastErrorAt ? (
-                              <>
-                                {' '}
-                                (<Time at={x.lastErrorAt} />)
-                              </>
-                            ) : null}
-                          </div>
-                        )}
-                      </td>
-                      <td>
-                        {x.checkpoint ? <Mono title={x.checkpoint}>{x.checkpoint.length > 24 ? `${x.checkpoint.slice(0, 24)}…` : x.checkpoint}</Mono> : '—'}
-                      </td>
-                      <td class="num" data-testid="exchange-upserts">
-                        {x.upserts.toLocaleString()}
-                      </td>
-                      <td class="num">{x.deletes.toLocaleString()}</td>
-                      <td class="num">
-                        {x.quarantined > 0 ? (
-                          <button type="button" class="linklike" onClick={() => setOpen(open === x.name ? null : x.name)}>
-                            {x.quarantined.toLocaleString()}
-                          </button>
-                        ) : (
-                          '0'
-                        )}
-                      </td>
-                      <td class="nowrap">
-                        {isOperator && (
-                          <span class="btn-group">
-                            <Button small disabled={busy === x.name} onClick={() => void fetchNow(x.name)}>
-                              {busy === x.name ? 'Working…' : 'Fetch now'}
-                            </Button>
-                            <Button small variant={x.enabled ? 'ghost' : 'default'} disabled={busy === x.name} onClick={() => void toggle(x)}>
-                              {x.enabled ? 'Disable' : 'Enable'}
-                            </Button>
-                          </span>
-                        )}
+                      )}
+                      {x.enabled && x.nextFetchAt && <div class="muted">next in {durationText(Math.max(0, x.nextFetchAt - Date.now()))}</div>}
+                      {x.lastError && (
+                        <div class="text-bad" data-testid="exchange-error">
+                          {x.lastError}
+                          {x.lastErrorAt ? (
+                            <>
+                              {' '}
+                              (<Time at={x.lastErrorAt} />)
+                            </>
+                          ) : null}
+                        </div>
+                      )}
+                    </td>
+                    <td>
+                      {x.checkpoint ? <Mono title={x.checkpoint}>{x.checkpoint.length > 24 ? `${x.checkpoint.slice(0, 24)}…` : x.checkpoint}</Mono> : '—'}
+                    </td>
+                    <td class="num" data-testid="exchange-upserts">
+                      {x.upserts.toLocaleString()}
+                    </td>
+                    <td class="num">{x.deletes.toLocaleString()}</td>
+                    <td class="num">
+                      {x.quarantined > 0 ? (
+                        <button type="button" class="linklike" onClick={() => setOpen(open === x.name ? null : x.name)}>
+                          {x.quarantined.toLocaleString()}
+                        </button>
+                      ) : (
+                        '0'
+                      )}
+                    </td>
+                    <td class="nowrap">
+                      {isOperator && (
+                        <span class="btn-group">
+                          <Button small disabled={busy === x.name} onClick={() => void fetchNow(x.name)}>
+                            {busy === x.name ? 'Working…' : 'Fetch now'}
+                          </Button>
+                          <Button small variant={x.enabled ? 'ghost' : 'default'} disabled={busy === x.name} onClick={() => void toggle(x)}>
+                            {x.enabled ? 'Disable' : 'Enable'}
+                          </Button>
+                        </span>
+                      )}
+                    </td>
+                  </tr>
+                  {open === x.name && (
+                    <tr>
+                      <td colSpan={9}>
+                        <SetAside name={x.name} />
                       </td>
                     </tr>
-                    {open === x.name && (
-                      <tr>
-                        <td colSpan={9}>
-                          <SetAside name={x.name} />
-                        </td>
-                      </tr>
-                    )}
-                  </Fragment>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+                  )}
+                </Fragment>
+              )}
+            />
+          )}
+        </Loaded>
       </Card>
     </>
   );
@@ -197,34 +191,30 @@ function ExchangeState(props: { x: Exchange }): JSX.Element {
 function SetAside(props: { name: string }): JSX.Element {
   const { api } = useApp();
   const records = useResource(() => api.exchangeQuarantine(props.name), [props.name]);
-  if (records.error) return <ErrorBox error={records.error} />;
-  if (!records.data) return <Loading />;
-  if (records.data.length === 0) return <Empty>Nothing set aside.</Empty>;
   return (
-    <table class="table table-compact" data-testid="exchange-set-aside">
-      <thead>
-        <tr>
-          <th>When</th>
-          <th>Why</th>
-          <th>Checkpoint</th>
-          <th>Record</th>
-        </tr>
-      </thead>
-      <tbody>
-        {records.data.map((r) => (
-          <tr key={r.id}>
-            <td class="nowrap">
-              <Time at={r.at} />
-            </td>
-            <td>{r.reason}</td>
-            <td>{r.checkpoint ? <Mono>{r.checkpoint.slice(0, 24)}</Mono> : '—'}</td>
-            <td>
-              <Mono>{r.raw.length > 160 ? `${r.raw.slice(0, 160)}…` : r.raw}</Mono>
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <Loaded resource={records} what="">
+      {(data) => (
+        <ListTable
+          items={data}
+          empty="Nothing set aside."
+          testId="exchange-set-aside"
+          compact
+          columns={['When', 'Why', 'Checkpoint', 'Record']}
+          row={(r) => (
+            <tr key={r.id}>
+              <td class="nowrap">
+                <Time at={r.at} />
+              </td>
+              <td>{r.reason}</td>
+              <td>{r.checkpoint ? <Mono>{r.checkpoint.slice(0, 24)}</Mono> : '—'}</td>
+              <td>
+                <Mono>{r.raw.length > 160 ? `${r.raw.slice(0, 160)}…` : r.raw}</Mono>
+              </td>
+            </tr>
+          )}
+        />
+      )}
+    </Loaded>
   );
 }
 

@@ -9,6 +9,7 @@ import { ReasonDialog } from '../ui/dialog.tsx';
 import { actorText, durationText } from '../ui/format.ts';
 import { useResource } from '../ui/hooks.ts';
 import { toast } from '../ui/toast.tsx';
+import { ListTable } from '../ui/list-table.tsx';
 
 /**
  * Crisis incidents (issue 13, GIFCT's Content Incident Protocol): while one is active every live stream is
@@ -42,43 +43,30 @@ export function Incidents(): JSX.Element {
             isOperator && <DeclareIncident onDeclared={(id) => navigate(`/incidents/${encodeURIComponent(id)}`)} />
           )}
           <Card title="All incidents">
-            {list.data.length === 0 ? (
-              <Empty>No incident was ever declared.{isOperator ? '' : ' An operator declares one.'}</Empty>
-            ) : (
-              <div class="table-wrap">
-                <table class="table" data-testid="incidents-table">
-                  <thead>
-                    <tr>
-                      <th>Incident</th>
-                      <th>Banks</th>
-                      <th>State</th>
-                      <th>Declared</th>
-                      <th>Lasted</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {list.data.map((i) => (
-                      <tr key={i.id} class="row-click" data-incident={i.id} onClick={() => navigate(`/incidents/${encodeURIComponent(i.id)}`)}>
-                        <td>
-                          <Link href={`/incidents/${encodeURIComponent(i.id)}`}>
-                            <strong>{i.name}</strong>
-                          </Link>
-                          <div class="muted small">{i.description}</div>
-                        </td>
-                        <td>{i.banks.join(', ')}</td>
-                        <td>
-                          <IncidentState i={i} />
-                        </td>
-                        <td class="nowrap">
-                          <Time at={i.declaredAt} />
-                        </td>
-                        <td>{i.endedAt ? durationText(Date.parse(i.endedAt) - Date.parse(i.declaredAt)) : '—'}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            )}
+            <ListTable
+              items={list.data}
+              empty={<>No incident was ever declared.{isOperator ? '' : ' An operator declares one.'}</>}
+              testId="incidents-table"
+              columns={['Incident', 'Banks', 'State', 'Declared', 'Lasted']}
+              row={(i) => (
+                <tr key={i.id} class="row-click" data-incident={i.id} onClick={() => navigate(`/incidents/${encodeURIComponent(i.id)}`)}>
+                  <td>
+                    <Link href={`/incidents/${encodeURIComponent(i.id)}`}>
+                      <strong>{i.name}</strong>
+                    </Link>
+                    <div class="muted small">{i.description}</div>
+                  </td>
+                  <td>{i.banks.join(', ')}</td>
+                  <td>
+                    <IncidentState i={i} />
+                  </td>
+                  <td class="nowrap">
+                    <Time at={i.declaredAt} />
+                  </td>
+                  <td>{i.endedAt ? durationText(Date.parse(i.endedAt) - Date.parse(i.declaredAt)) : '—'}</td>
+                </tr>
+              )}
+            />
           </Card>
         </>
       )}

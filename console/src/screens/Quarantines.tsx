@@ -4,11 +4,12 @@ import type { EntryQuarantine, Opinion, QuarantineStatus } from '../api/exchange
 import { useApp } from '../app/context.ts';
 import { Link, navigate, useLocation } from '../app/router.tsx';
 import { shellStale } from '../app/stale.ts';
-import { Badge, Button, Card, Empty, ErrorBox, Loading, Mono, PageHead, Time } from '../ui/components.tsx';
+import { Badge, Button, Card, Mono, PageHead, Time } from '../ui/components.tsx';
 import { ReasonDialog } from '../ui/dialog.tsx';
 import { actorText, durationText, plural } from '../ui/format.ts';
 import { useResource } from '../ui/hooks.ts';
 import { toast } from '../ui/toast.tsx';
+import { ListTable, Loaded } from '../ui/list-table.tsx';
 
 const STATUSES: Array<QuarantineStatus | 'all'> = ['open', 'cleared', 'removed', 'all'];
 
@@ -64,73 +65,60 @@ export function Quarantines(): JSX.Element {
         )}
       </div>
       <Card>
-        {list.error ? (
-          <ErrorBox error={list.error} retry={list.reload} />
-        ) : !list.data ? (
-          <Loading what="quarantines" />
-        ) : rows.length === 0 ? (
-          <Empty>{status === 'open' ? 'Nothing is quarantined.' : `No ${status === 'all' ? '' : `${status} `}quarantines.`}</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table class="table" data-testid="quarantines-table">
-              <thead>
-                <tr>
-                  <th>Held</th>
-                  <th>Entry</th>
-                  <th>Why</th>
-                  <th>State</th>
-                  <th />
+        <Loaded resource={list} what="quarantines">
+          {() => (
+            <ListTable
+              items={rows}
+              empty={<>{status === 'open' ? 'Nothing is quarantined.' : `No ${status === 'all' ? '' : `${status} `}quarantines.`}</>}
+              testId="quarantines-table"
+              columns={['Held', 'Entry', 'Why', 'State', '']}
+              row={(q) => (
+                <tr key={q.id} data-quarantine={q.id}>
+                  <td class="nowrap">
+                    <Time at={q.at} />
+                  </td>
+                  <td>
+                    <Link href={`/banks/${encodeURIComponent(q.bank)}?entry=${encodeURIComponent(q.entryId)}`}>
+                      {q.bank} · <Mono>{q.entryId}</Mono>
+                    </Link>
+                  </td>
+                  <td>{quarantineWhy(q)}</td>
+                  <td>
+                    {q.status === 'open' ? (
+                      <Badge tone="warn">held</Badge>
+                    ) : (
+                      <span>
+                        <Badge tone={q.status === 'cleared' ? 'good' : 'neutral'}>{q.status}</Badge>{' '}
+                        <span class="muted small">
+                          by {actorText(q.handledBy)}
+                          {q.handledAt ? (
+                            <>
+                              {' '}
+                              <Time at={q.handledAt} />
+                            </>
+                          ) : null}
+                          {q.handleReason ? ` — ${q.handleReason}` : ''}
+                        </span>
+                      </span>
+                    )}
+                  </td>
+                  <td class="nowrap">
+                    {q.status === 'open' && (
+                      <span class="btn-group">
+                        <Button small onClick={() => setPending({ q, verdict: 'clear' })}>
+                          Clear…
+                        </Button>
+                        <Button small variant="danger" onClick={() => setPending({ q, verdict: 'remove' })}>
+                          Remove…
+                        </Button>
+                      </span>
+                    )}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {rows.map((q) => (
-                  <tr key={q.id} data-quarantine={q.id}>
-                    <td class="nowrap">
-                      <Time at={q.at} />
-                    </td>
-                    <td>
-                      <Link href={`/banks/${encodeURIComponent(q.bank)}?entry=${encodeURIComponent(q.entryId)}`}>
-                        {q.bank} · <Mono>{q.entryId}</Mono>
-                      </Link>
-                    </td>
-                    <td>{quarantineWhy(q)}</td>
-                    <td>
-                      {q.status === 'open' ? (
-                        <Badge tone="warn">held</Badge>
-                      ) : (
-                        <span>
-                          <Badge tone={q.status === 'cleared' ? 'good' : 'neutral'}>{q.status}</Badge>{' '}
-                          <span class="muted small">
-                            by {actorText(q.handledBy)}
-                            {q.handledAt ? (
-                              <>
-                                {' '}
-                                <Time at={q.handledAt} />
-                              </>
-                            ) : null}
-                            {q.handleReason ? ` — ${q.handleReason}` : ''}
-                          </span>
-                        </span>
-                      )}
-                    </td>
-                    <td class="nowrap">
-                      {q.status === 'open' && (
-                        <span class="btn-group">
-                          <Button small onClick={() => setPending({ q, verdict: 'clear' })}>
-                            Clear…
-                          </Button>
-                          <Button small variant="danger" onClick={() => setPending({ q, verdict: 'remove' })}>
-                            Remove…
-                          </Button>
-                        </span>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+              )}
+            />
+          )}
+        </Loaded>
       </Card>
       <ReasonDialog
         open={pending !== null}
@@ -192,56 +180,43 @@ export function Opinions(): JSX.Element {
         ))}
       </div>
       <Card>
-        {list.error ? (
-          <ErrorBox error={list.error} retry={list.reload} />
-        ) : !list.data ? (
-          <Loading what="opinions" />
-        ) : list.data.length === 0 ? (
-          <Empty>No opinions yet. Confirm or deconfirm an entry of an exchange-fed bank on its bank page.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table class="table" data-testid="opinions-table">
-              <thead>
-                <tr>
-                  <th>When</th>
-                  <th>Signal</th>
-                  <th>Opinion</th>
-                  <th>By</th>
-                  <th>Reported</th>
+        <Loaded resource={list} what="opinions">
+          {(data) => (
+            <ListTable
+              items={data}
+              empty={<>No opinions yet. Confirm or deconfirm an entry of an exchange-fed bank on its bank page.</>}
+              testId="opinions-table"
+              columns={['When', 'Signal', 'Opinion', 'By', 'Reported']}
+              row={(o) => (
+                <tr key={o.id} data-opinion={o.id}>
+                  <td class="nowrap">
+                    <Time at={o.at} />
+                  </td>
+                  <td>
+                    {o.bank && o.entryId ? (
+                      <Link href={`/banks/${encodeURIComponent(o.bank)}?entry=${encodeURIComponent(o.entryId)}`}>
+                        {o.bank} · <Mono title={o.hash}>{`${o.hash.slice(0, 16)}…`}</Mono>
+                      </Link>
+                    ) : (
+                      <Mono title={o.hash}>{`${o.signalType} ${o.hash.slice(0, 16)}…`}</Mono>
+                    )}
+                  </td>
+                  <td>
+                    <Badge tone={o.category === 'negative_class' ? 'warn' : o.category === 'positive_class' ? 'good' : 'info'}>
+                      {CATEGORY_TEXT[o.category]}
+                    </Badge>
+                    {o.tags.length > 0 && <span class="muted small"> {o.tags.join(', ')}</span>}
+                    {o.reason && <div class="small">{o.reason}</div>}
+                  </td>
+                  <td>{o.isMine ? actorText(o.actor) : o.source}</td>
+                  <td class="small" data-testid="opinion-reported">
+                    <Delivery o={o} />
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {list.data.map((o) => (
-                  <tr key={o.id} data-opinion={o.id}>
-                    <td class="nowrap">
-                      <Time at={o.at} />
-                    </td>
-                    <td>
-                      {o.bank && o.entryId ? (
-                        <Link href={`/banks/${encodeURIComponent(o.bank)}?entry=${encodeURIComponent(o.entryId)}`}>
-                          {o.bank} · <Mono title={o.hash}>{`${o.hash.slice(0, 16)}…`}</Mono>
-                        </Link>
-                      ) : (
-                        <Mono title={o.hash}>{`${o.signalType} ${o.hash.slice(0, 16)}…`}</Mono>
-                      )}
-                    </td>
-                    <td>
-                      <Badge tone={o.category === 'negative_class' ? 'warn' : o.category === 'positive_class' ? 'good' : 'info'}>
-                        {CATEGORY_TEXT[o.category]}
-                      </Badge>
-                      {o.tags.length > 0 && <span class="muted small"> {o.tags.join(', ')}</span>}
-                      {o.reason && <div class="small">{o.reason}</div>}
-                    </td>
-                    <td>{o.isMine ? actorText(o.actor) : o.source}</td>
-                    <td class="small" data-testid="opinion-reported">
-                      <Delivery o={o} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+              )}
+            />
+          )}
+        </Loaded>
       </Card>
     </>
   );

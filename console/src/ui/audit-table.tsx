@@ -2,7 +2,8 @@ import { Fragment, type JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { AuditRecord } from '../api/types.ts';
 import { Link } from '../app/router.tsx';
-import { Empty, Mono, Time } from './components.tsx';
+import { Mono, Time } from './components.tsx';
+import { ListTable } from './list-table.tsx';
 import { actorText } from './format.ts';
 
 function targetLink(r: AuditRecord): JSX.Element {
@@ -17,50 +18,41 @@ function targetLink(r: AuditRecord): JSX.Element {
 /** Audit records, newest first; a row opens to its full detail. */
 export function AuditTable(props: { records: AuditRecord[]; compact?: boolean }): JSX.Element {
   const [open, setOpen] = useState<number | null>(null);
-  if (props.records.length === 0) return <Empty>No audit records.</Empty>;
   return (
-    <div class="table-wrap">
-      <table class={`table${props.compact ? ' table-compact' : ''}`} data-testid="audit-table">
-        <thead>
-          <tr>
-            <th>When</th>
-            <th>Actor</th>
-            <th>Action</th>
-            <th>Target</th>
-            <th>Reason</th>
+    <ListTable
+      items={props.records}
+      empty="No audit records."
+      testId="audit-table"
+      compact={props.compact}
+      columns={['When', 'Actor', 'Action', 'Target', 'Reason']}
+      row={(r) => (
+        <Fragment key={r.id}>
+          <tr class={`row-click${open === r.id ? ' row-open' : ''}`} onClick={() => setOpen(open === r.id ? null : r.id)} data-action={r.action}>
+            <td class="nowrap">
+              <Time at={r.at} />
+            </td>
+            <td>{actorText(r.actor)}</td>
+            <td>
+              <code class="action">{r.action}</code>
+            </td>
+            <td>
+              <span class="muted">{r.targetType}</span> {targetLink(r)}
+            </td>
+            <td class="cell-reason">{r.reason ?? <span class="muted">—</span>}</td>
           </tr>
-        </thead>
-        <tbody>
-          {props.records.map((r) => (
-            <Fragment key={r.id}>
-              <tr class={`row-click${open === r.id ? ' row-open' : ''}`} onClick={() => setOpen(open === r.id ? null : r.id)} data-action={r.action}>
-                <td class="nowrap">
-                  <Time at={r.at} />
-                </td>
-                <td>{actorText(r.actor)}</td>
-                <td>
-                  <code class="action">{r.action}</code>
-                </td>
-                <td>
-                  <span class="muted">{r.targetType}</span> {targetLink(r)}
-                </td>
-                <td class="cell-reason">{r.reason ?? <span class="muted">—</span>}</td>
-              </tr>
-              {open === r.id && (
-                <tr class="row-detail">
-                  <td colSpan={5}>
-                    <div class="muted">
-                      Record #{r.id} · {r.actor} · {r.at}
-                    </div>
-                    {r.reason && <p class="reason">{r.reason}</p>}
-                    {r.detail && <pre class="json">{JSON.stringify(r.detail, null, 2)}</pre>}
-                  </td>
-                </tr>
-              )}
-            </Fragment>
-          ))}
-        </tbody>
-      </table>
-    </div>
+          {open === r.id && (
+            <tr class="row-detail">
+              <td colSpan={5}>
+                <div class="muted">
+                  Record #{r.id} · {r.actor} · {r.at}
+                </div>
+                {r.reason && <p class="reason">{r.reason}</p>}
+                {r.detail && <pre class="json">{JSON.stringify(r.detail, null, 2)}</pre>}
+              </td>
+            </tr>
+          )}
+        </Fragment>
+      )}
+    />
   );
 }
