@@ -85,6 +85,29 @@ describe.skipIf(skip !== null)('the console in Chromium against a real gateway (
     expect(errs).toEqual([]);
   }, 240_000);
 
+  it('a console chunk that does not arrive shows "could not load" with a reload, not a blank page', async () => {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    page.setDefaultTimeout(30_000);
+    pages.push(page);
+    let blocked = 0;
+    await page.route(/\/assets\/SignedIn-[^/]*\.js$/, (route) => {
+      blocked++;
+      return route.abort('failed');
+    });
+    await page.goto(`${f.base}/sign-in`);
+    await page.getByLabel('Admin token').fill(f.moderatorToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('load-failed').waitFor();
+    expect(blocked).toBeGreaterThan(0);
+    expect(await page.getByTestId('load-failed').getByRole('button', { name: 'Reload' }).count()).toBe(1);
+    expect(await page.locator('.shell').count()).toBe(0);
+
+    // Once the chunk arrives again, Reload brings the console up.
+    await page.unroute(/\/assets\/SignedIn-[^/]*\.js$/);
+    await page.getByRole('button', { name: 'Reload' }).click();
+    await page.locator('.shell').waitFor();
+  }, 120_000);
+
   it('a moderator sees no operator actions and cannot reach the policy editor', async () => {
     const { page, errs } = await open(f.moderatorToken);
     expect(await page.locator('.nav').getByRole('link', { name: 'Policy' }).count()).toBe(0);

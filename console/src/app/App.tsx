@@ -8,6 +8,7 @@ import { Loading } from '../ui/components.tsx';
 import { Toasts } from '../ui/toast.tsx';
 import { SignIn } from '../screens/SignIn.tsx';
 import type { AppContext } from './context.ts';
+import { LoadBoundary } from './load-boundary.tsx';
 import { navigate, useLocation } from './router.tsx';
 import { clearSession, loadSession, saveSession, type Session } from './session.ts';
 
@@ -62,9 +63,11 @@ export function App(): JSX.Element {
   }
   return (
     <>
-      <Suspense fallback={<Loading what="the console" />}>
-        <SignedIn ctx={ctx} path={path} />
-      </Suspense>
+      <LoadBoundary>
+        <Suspense fallback={<Loading what="the console" />}>
+          <SignedIn ctx={ctx} path={path} />
+        </Suspense>
+      </LoadBoundary>
       <Toasts />
     </>
   );
