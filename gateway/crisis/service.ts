@@ -45,6 +45,12 @@ interface EndedStream {
  *    not turn into thousands of retroactive cuts. A still-live stream gets a `retro_match` signal through the
  *    normal decision path (the policy decides: the default `tve-known-content-retro` rule cuts); an ended one
  *    becomes an urgent review item (decision `incident-retro-ended`, no strike: a moderator decides).
+ *    Pictures (PDQ entries) only, for now: a banked video (vPDQ) is not scanned back. It would be meaningful (a
+ *    stream that showed the video in the last minutes has its frames in the ring), but a video match is a
+ *    window's worth of frames (80 % of the window's distinct hashes, 3 scenes: classifiers/vpdq/window.ts),
+ *    not one frame near one hash, and the ring has no scan for that yet; the index's entry listener
+ *    (HashBankIndex.onEntryAdded) only sees PDQ entries. A video banked during an incident matches from the
+ *    frames that come after it.
  * Everything lands in the incident's timeline (incident_events), where its counts are read from.
  *
  * Pushing the incident banks' new entries to partners needs nothing here: the signed feed
