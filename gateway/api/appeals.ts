@@ -6,17 +6,17 @@ import type { AppealRow, Database } from '../store/schema.ts';
 import type { ApiContext } from './context.ts';
 import { errors, json, type ApiApp } from './route.ts';
 import { AppealId, idParams, limitQuery, Reason } from './schemas.ts';
-import { moderatorAppealView, ModeratorAppealView } from './views/appeal.ts';
+import { appealedRestrictionView, moderatorAppealView, ModeratorAppealView } from './views/appeal.ts';
 import { decisionView } from './views/decision.ts';
 
 async function withDecisions(db: Kysely<Database>, rows: AppealRow[]) {
   if (rows.length === 0) return [];
-  const [decisions, accounts] = await Promise.all([
-    db
-      .selectFrom('decisions')
-      .selectAll()
-      .where('id', 'in', [...new Set(rows.map((r) => r.decision_id))])
-      .execute(),
+  const ids = (kind: AppealRow['target_kind']) => [...new Set(rows.filter((r) => r.target_kind === kind).map((r) => r.target_id))];
+  const [decisionIds, suspensionIds, banIds] = [ids('decision'), ids('suspension'), ids('ban')];
+  const [decisions, suspensions, bans, accounts] = await Promise.all([
+    decisionIds.length ? db.selectFrom('decisions').selectAll().where('id', 'in', decisionIds).execute() : [],
+    suspensionIds.length ? db.selectFrom('suspensions').selectAll().where('id', 'in', suspensionIds).execute() : [],
+    banIds.length ? db.selectFrom('person_bans').selectAll().where('id', 'in', banIds).execute() : [],
     db
       .selectFrom('accounts')
       .select(['id', 'handle'])
@@ -24,8 +24,19 @@ async function withDecisions(db: Kysely<Database>, rows: AppealRow[]) {
       .execute(),
   ]);
   const byId = new Map(decisions.map((d) => [d.id, d]));
+  const restrictions = new Map([
+    ...suspensions.map((s) => [s.id, appealedRestrictionView({ kind: 'suspension', row: s })] as const),
+    ...bans.map((b) => [b.id, appealedRestrictionView({ kind: 'ban', row: b })] as const),
+  ]);
   const handles = new Map(accounts.map((a) => [a.id, a.handle]));
-  return rows.map((r) => moderatorAppealView(r, handles.get(r.account_id) ?? null, byId.get(r.decision_id) ?? null));
+  return rows.map((r) =>
+    moderatorAppealView(
+      r,
+      handles.get(r.account_id) ?? null,
+      r.target_kind === 'decision' ? (byId.get(r.target_id) ?? null) : null,
+      restrictions.get(r.target_id) ?? null,
+    ),
+  );
 }
 
 /** Moderator routes: the appeal queue, one appeal, and deciding it. */
@@ -66,7 +77,8 @@ export function appealRoutes(app: ApiApp, ctx: ApiContext): void {
     url: '/api/v1/appeals/:id/decide',
     config: { auth: 'moderator' },
     schema: {
-      summary: "Decide an open appeal: 'overturn' voids the strike and lifts the suspension (the streamer may go live again); 'uphold' keeps them",
+      summary:
+        "Decide an open appeal: 'overturn' voids the decision's strike and lifts its suspension, or lifts the appealed suspension or ban (the streamer may go live again); 'uphold' keeps them",
       tags: ['appeals'],
       params: idParams(AppealId),
       body: z.object({ outcome: z.enum(['uphold', 'overturn']), reason: Reason }).strict(),
@@ -76,6 +88,7 @@ export function appealRoutes(app: ApiApp, ctx: ApiContext): void {
             appeal: ModeratorAppealView,
             strikesVoided: z.number().int(),
             suspensionsLifted: z.number().int(),
+            bansLifted: z.number().int(),
             decisionConfirmed: z.boolean().describe("Upheld: the decision's pending review was confirmed with it"),
           }),
           'Decided',
@@ -92,12 +105,13 @@ export function appealRoutes(app: ApiApp, ctx: ApiContext): void {
         appealId: res.appeal.id,
         outcome: res.appeal.status === 'overturned' ? 'overturned' : 'upheld',
       });
-      if (body.outcome === 'overturn' || res.decisionConfirmed) await publishReviewed(ctx.events, db, res.decision.id);
+      if (res.decision && (body.outcome === 'overturn' || res.decisionConfirmed)) await publishReviewed(ctx.events, db, res.decision.id);
       const [view] = await withDecisions(db, [res.appeal]);
       return {
-        appeal: { ...view!, decision: decisionView(res.decision, view!.account) },
+        appeal: { ...view!, decision: res.decision ? decisionView(res.decision, view!.account) : null },
         strikesVoided: res.strikesVoided,
         suspensionsLifted: res.suspensionsLifted,
+        bansLifted: res.bansLifted,
         decisionConfirmed: res.decisionConfirmed,
       };
     },

@@ -1,34 +1,52 @@
 import { automatedReason, DETECTION_INTERNALS, isAutomated, streamerReason } from '../enforcement/streamer-words.ts';
 import { z } from 'zod';
-import { appealBlocker, fileAppeal, listAppeals, STATEMENT_MAX } from '../enforcement/appeals.ts';
+import { appealBlocker, banAppealBlocker, fileAppeal, listAppeals, STATEMENT_MAX, suspensionAppealBlocker, type AppealTarget } from '../enforcement/appeals.ts';
+import { isBanActive, listBans } from '../identity/bans.ts';
 import { statementsOf, streamerText } from '../accountability/statements/service.ts';
 import { activeSuspensionsFor } from '../enforcement/suspensions.ts';
 import { authorizeAccount } from '../identity/gate.ts';
 import { issueAccountToken } from '../identity/account-tokens.ts';
-import type { Account, Suspension } from '../store/schema.ts';
+import type { Account, AppealRow, PersonBan, Suspension } from '../store/schema.ts';
 import { ownAccount } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { errors, json, type ApiApp } from './route.ts';
 import { HandleParams, iso as isoOf, IsoTime, IsoTimeOrNull, isoOrNull, Severity } from './schemas.ts';
 import { AppealOutcome, appealOutcome, deciderKind, streamerAppealView, StreamerAppealView } from './views/appeal.ts';
 
+const RestrictionId = z.string().trim().min(1).max(100);
 const AppealBodySchema = z
   .object({
-    decisionId: z.string().trim().min(1, 'a decisionId is required').max(100),
+    decisionId: RestrictionId.optional().describe('The decision appealed'),
+    suspensionId: RestrictionId.optional().describe('Or: a suspension that came with no decision (a moderator set it on the account)'),
+    banId: RestrictionId.optional().describe('Or: a platform ban of you as a person'),
     statement: z.string().trim().min(1, 'a statement is required').max(STATEMENT_MAX, `at most ${STATEMENT_MAX} characters`),
   })
-  .strict();
+  .strict()
+  .refine((b) => [b.decisionId, b.suspensionId, b.banId].filter((x) => x !== undefined).length === 1, {
+    message: 'name exactly one of decisionId, suspensionId, banId',
+    path: ['decisionId'],
+  });
+
+function appealTargetOf(b: z.infer<typeof AppealBodySchema>): AppealTarget {
+  if (b.decisionId !== undefined) return { kind: 'decision', id: b.decisionId };
+  if (b.suspensionId !== undefined) return { kind: 'suspension', id: b.suspensionId };
+  return { kind: 'ban', id: b.banId! };
+}
 
 const HOW_TO_APPEAL = {
   text:
     'If you think a decision against you was wrong, you may appeal it once. Send the decision id and a statement ' +
     `(1–${STATEMENT_MAX} characters) saying why; a moderator will uphold or overturn it. If it is overturned, its strike ` +
-    'is voided and its suspension lifted, and you may go live again at once. Read the outcome at GET /api/v1/me/appeals.',
+    'is voided and its suspension lifted, and you may go live again at once. A suspension that came with no decision, ' +
+    'or a ban of you by the platform, is appealed the same way with its suspensionId or banId. Read the outcome at GET /api/v1/me/appeals.',
   method: 'POST',
   endpoint: '/api/v1/me/appeals',
-  body: { decisionId: 'dec_…', statement: 'why the decision was wrong' },
+  body: { decisionId: 'dec_… (or suspensionId: sus_…, or banId: ban_…)', statement: 'why the decision was wrong' },
   outcomes: 'GET /api/v1/me/appeals',
 } as const;
+
+const MyAppealRef = z.object({ id: z.string(), status: z.enum(['open', 'upheld', 'overturned']), createdAt: IsoTime, outcome: AppealOutcome });
+const appealRef = (a: AppealRow): z.infer<typeof MyAppealRef> => ({ id: a.id, status: a.status, createdAt: isoOf(a.created_at), outcome: appealOutcome(a) });
 
 /** The suspension that keeps the account off air longest (permanent first). */
 function bindingSuspension(active: Suspension[]): Suspension | null {
@@ -50,6 +68,9 @@ const StreamerSuspension = z.object({
   startsAt: IsoTime,
   endsAt: IsoTimeOrNull,
   permanent: z.boolean(),
+  appealable: z.boolean().describe('Appealed on its own (suspensionId); one that came with a decision is appealed through the decision'),
+  notAppealableBecause: z.string().nullable(),
+  appeal: MyAppealRef.nullable(),
 });
 
 /**
@@ -60,8 +81,14 @@ function suspensionReason(s: Pick<Suspension, 'reason' | 'created_by'>): string 
   return isAutomated(s.created_by) && DETECTION_INTERNALS.test(s.reason) ? automatedReason(null) : s.reason;
 }
 
-function streamerSuspensionView(s: Suspension, own: Account): z.infer<typeof StreamerSuspension> {
+function streamerSuspensionView(s: Suspension, own: Account, appeals: ReadonlyMap<string, AppealRow>, now: number): z.infer<typeof StreamerSuspension> {
+  const appeal = appeals.get(s.id) ?? null;
+  // Another account's suspension binds this one through the person: it is appealed from that account.
+  const blocker = s.account_id === own.id ? suspensionAppealBlocker(s, appeal, now) : 'it was set on another of your accounts: appeal it from there';
   return {
+    appealable: blocker === null,
+    notAppealableBecause: blocker,
+    appeal: appeal ? appealRef(appeal) : null,
     id: s.id,
     reason: suspensionReason(s),
     decidedBy: deciderKind(s.created_by),
@@ -114,6 +141,34 @@ const StreamerStatement = z.object({
   automatedDecision: z.boolean(),
 });
 
+const StreamerBan = z.object({
+  id: z.string(),
+  kind: z.enum(['court_order', 'platform']),
+  reason: z.string(),
+  legalReference: z.string().nullable(),
+  startsAt: IsoTime,
+  endsAt: IsoTimeOrNull,
+  appealable: z.boolean(),
+  notAppealableBecause: z.string().nullable(),
+  appeal: MyAppealRef.nullable(),
+});
+
+function streamerBanView(b: PersonBan, appeals: ReadonlyMap<string, AppealRow>, now: number): z.infer<typeof StreamerBan> {
+  const appeal = appeals.get(b.id) ?? null;
+  const blocker = banAppealBlocker(b, appeal, now);
+  return {
+    id: b.id,
+    kind: b.kind,
+    reason: b.reason,
+    legalReference: b.legal_reference,
+    startsAt: isoOf(b.starts_at),
+    endsAt: isoOrNull(b.ends_at),
+    appealable: blocker === null,
+    notAppealableBecause: blocker,
+    appeal: appeal ? appealRef(appeal) : null,
+  };
+}
+
 const MyStatus = z.object({
   handle: z.string(),
   identity: z.object({ status: z.enum(['unverified', 'pending', 'verified', 'revoked']), changedAt: IsoTimeOrNull }),
@@ -122,6 +177,7 @@ const MyStatus = z.object({
   live: z.boolean(),
   activeSuspension: StreamerSuspension.nullable().describe('The suspension that keeps the account off air longest'),
   activeSuspensions: z.array(StreamerSuspension),
+  bans: z.array(StreamerBan).describe('Bans of you as a person in force (a court order, or the platform)'),
   strikes: z.array(
     z.object({
       id: z.string(),
@@ -146,7 +202,7 @@ const MyStatus = z.object({
       reviewStatus: z.enum(['none', 'pending', 'confirmed', 'overturned']),
       appealable: z.boolean(),
       notAppealableBecause: z.string().nullable(),
-      appeal: z.object({ id: z.string(), status: z.enum(['open', 'upheld', 'overturned']), createdAt: IsoTime, outcome: AppealOutcome }).nullable(),
+      appeal: MyAppealRef.nullable(),
     }),
   ),
   statements: z.array(StreamerStatement).describe('Statements of reasons (DSA Art. 17) for the restrictions on this account, newest first, in plain words'),
@@ -171,6 +227,10 @@ const MyAppeals = z.object({
           reviewStatus: z.enum(['none', 'pending', 'confirmed', 'overturned']),
         })
         .nullable(),
+      restriction: z
+        .object({ kind: z.enum(['suspension', 'ban']), id: z.string(), reason: z.string(), startsAt: IsoTime, endsAt: IsoTimeOrNull, liftedAt: IsoTimeOrNull })
+        .nullable()
+        .describe('The suspension or ban appealed (target.kind suspension or ban)'),
     }),
   ),
 });
@@ -223,7 +283,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
       const account = ownAccount(req);
       const now = Date.now();
       const subject = account.identity_subject;
-      const [active, strikes, decisions, appeals, liveKeys, statements] = await Promise.all([
+      const [active, strikes, decisions, appeals, liveKeys, statements, bans] = await Promise.all([
         activeSuspensionsFor(db, account.id, subject, now),
         db
           .selectFrom('strikes')
@@ -237,6 +297,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
         db.selectFrom('appeals').selectAll().where('account_id', '=', account.id).execute(),
         db.selectFrom('stream_keys').select('id').where('account_id', '=', account.id).where('revoked_at', 'is', null).execute(),
         statementsOf(db, account.id),
+        subject ? listBans(db, { subject }) : Promise.resolve([]),
       ]);
       // Bans of the person and the age check live in the gate; it says why, in the words the ingest refuses with.
       const gateVerdict = authorizeAccount(ctx.gate, account.id, null, now);
@@ -245,7 +306,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
           ? gateVerdict
           : null;
       const suspension = bindingSuspension(active);
-      const appealByDecision = new Map(appeals.map((a) => [a.decision_id, a]));
+      const appealByTarget = new Map(appeals.map((a) => [a.target_id, a]));
 
       let goLive: z.infer<typeof GoLive>;
       if (account.identity_status === 'revoked') goLive = { allowed: false, reason: 'identity_revoked', message: 'identity verification was revoked' };
@@ -270,8 +331,9 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
         canGoLive: goLive.allowed,
         goLive,
         live: ctx.registry.byAccount(account.id).length > 0,
-        activeSuspension: suspension ? streamerSuspensionView(suspension, account) : null,
-        activeSuspensions: active.map((s) => streamerSuspensionView(s, account)),
+        activeSuspension: suspension ? streamerSuspensionView(suspension, account, appealByTarget, now) : null,
+        activeSuspensions: active.map((s) => streamerSuspensionView(s, account, appealByTarget, now)),
+        bans: bans.filter((b) => isBanActive(b, now)).map((b) => streamerBanView(b, appealByTarget, now)),
         strikes: strikes.map((s) => ({
           id: s.id,
           category: s.category,
@@ -283,7 +345,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
           viaOtherAccount: s.account_id !== account.id,
         })),
         decisions: decisions.map((d) => {
-          const appeal = appealByDecision.get(d.id) ?? null;
+          const appeal = appealByTarget.get(d.id) ?? null;
           const blocker = appealBlocker(d, appeal);
           return {
             id: d.id,
@@ -296,7 +358,7 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
             reviewStatus: d.review_status,
             appealable: blocker === null,
             notAppealableBecause: blocker,
-            appeal: appeal ? { id: appeal.id, status: appeal.status, createdAt: isoOf(appeal.created_at), outcome: appealOutcome(appeal) } : null,
+            appeal: appeal ? appealRef(appeal) : null,
           };
         }),
         statements: statements.map((s) => {
@@ -322,21 +384,22 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
     url: '/api/v1/me/appeals',
     config: { auth: 'streamer' },
     schema: {
-      summary: `Streamer (Bearer at_…): appeal one of your enforced decisions, once. Body: {decisionId, statement (1–${STATEMENT_MAX} chars)}`,
+      summary: `Streamer (Bearer at_…): appeal one of your enforced decisions, a suspension with no decision, or a platform ban of you, once. Body: {decisionId | suspensionId | banId, statement (1–${STATEMENT_MAX} chars)}`,
       tags: ['streamer'],
       body: AppealBodySchema,
       response: {
         201: json(z.object({ appeal: StreamerAppealView }), 'Appeal filed'),
-        ...errors({ 404: 'No such decision of yours', 409: 'Already appealed or overturned' }),
+        ...errors({ 404: 'No such decision, suspension or ban of yours', 409: 'Already appealed, overturned or lifted, or not appealable here' }),
       },
     },
     handler: async (req, reply) => {
       const account = ownAccount(req);
-      const appeal = await fileAppeal(db, account, req.body);
+      const appeal = await fileAppeal(db, account, { target: appealTargetOf(req.body), statement: req.body.statement });
       ctx.events.publish('appeal.created', {
         at: new Date(appeal.created_at).toISOString(),
         appealId: appeal.id,
-        decisionId: appeal.decision_id,
+        decisionId: appeal.target_kind === 'decision' ? appeal.target_id : null,
+        target: { kind: appeal.target_kind, id: appeal.target_id },
         account: account.handle,
       });
       reply.code(201);
@@ -356,24 +419,58 @@ export function streamerRoutes(app: ApiApp, ctx: ApiContext): void {
     handler: async (req) => {
       const account = ownAccount(req);
       const rows = await listAppeals(db, { accountId: account.id, limit: 1000 });
-      const decisions = rows.length
-        ? await db
-            .selectFrom('decisions')
-            .select(['id', 'rule_id', 'reason', 'decided_at', 'review_status', 'decided_by', 'actions'])
-            .where(
-              'id',
-              'in',
-              rows.map((r) => r.decision_id),
-            )
-            .execute()
-        : [];
+      const ids = (kind: AppealRow['target_kind']) => rows.filter((r) => r.target_kind === kind).map((r) => r.target_id);
+      const [decisionIds, suspensionIds, banIds] = [ids('decision'), ids('suspension'), ids('ban')];
+      const [decisions, suspensions, bans] = await Promise.all([
+        decisionIds.length
+          ? db
+              .selectFrom('decisions')
+              .select(['id', 'rule_id', 'reason', 'decided_at', 'review_status', 'decided_by', 'actions'])
+              .where('id', 'in', decisionIds)
+              .execute()
+          : [],
+        suspensionIds.length ? db.selectFrom('suspensions').selectAll().where('id', 'in', suspensionIds).execute() : [],
+        banIds.length ? db.selectFrom('person_bans').selectAll().where('id', 'in', banIds).execute() : [],
+      ]);
       const byId = new Map(decisions.map((d) => [d.id, d]));
+      type Appealed = NonNullable<z.infer<typeof MyAppeals>['appeals'][number]['restriction']>;
+      const restrictions = new Map<string, Appealed>([
+        ...suspensions.map(
+          (x) =>
+            [
+              x.id,
+              {
+                kind: 'suspension' as const,
+                id: x.id,
+                reason: suspensionReason(x),
+                startsAt: isoOf(x.starts_at),
+                endsAt: isoOrNull(x.ends_at),
+                liftedAt: isoOrNull(x.lifted_at),
+              },
+            ] as const,
+        ),
+        ...bans.map(
+          (x) =>
+            [
+              x.id,
+              {
+                kind: 'ban' as const,
+                id: x.id,
+                reason: x.reason,
+                startsAt: isoOf(x.starts_at),
+                endsAt: isoOrNull(x.ends_at),
+                liftedAt: isoOrNull(x.lifted_at),
+              },
+            ] as const,
+        ),
+      ]);
       return {
         appeals: rows.map((a) => {
-          const d = byId.get(a.decision_id);
+          const d = a.target_kind === 'decision' ? byId.get(a.target_id) : undefined;
           return {
             ...streamerAppealView(a),
             decision: d ? { id: d.id, rule: d.rule_id, reason: streamerReason(d), decidedAt: isoOf(d.decided_at), reviewStatus: d.review_status } : null,
+            restriction: restrictions.get(a.target_id) ?? null,
           };
         }),
       };

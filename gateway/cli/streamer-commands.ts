@@ -67,36 +67,56 @@ export function registerStreamerCommands(program: Command, kit: CliKit): void {
             id: r.id,
             status: r.status,
             account: handles.get(r.account_id) ?? null,
-            decisionId: r.decision_id,
+            target: { kind: r.target_kind, id: r.target_id },
+            decisionId: r.target_kind === 'decision' ? r.target_id : null,
             createdAt: iso(r.created_at),
             statement: r.statement,
             outcomeReason: r.outcome_reason,
           })),
           rows
-            .map((r) => `${r.id} ${r.status.padEnd(10)} ${(handles.get(r.account_id) ?? r.account_id).padEnd(24)} ${r.decision_id} ${iso(r.created_at)}`)
+            .map(
+              (r) =>
+                `${r.id} ${r.status.padEnd(10)} ${(handles.get(r.account_id) ?? r.account_id).padEnd(24)} ${r.target_kind.padEnd(10)} ${r.target_id} ${iso(r.created_at)}`,
+            )
             .join('\n') || `(no ${opts.status} appeals)`,
         );
       }),
     );
-  kit.withGlobals(appeal.command('show <id>').description('one appeal with its decision')).action(async (id: string, opts: object) =>
-    kit.withStore(opts, async ({ db }) => {
-      const { getAppeal } = await appeals();
-      const a = await getAppeal(db, id);
-      const d = await db.selectFrom('decisions').selectAll().where('id', '=', a.decision_id).executeTakeFirst();
-      kit.out(
-        opts,
-        { appeal: a, decision: d ?? null },
-        [
-          `${a.id} ${a.status} (filed ${iso(a.created_at)})`,
-          `decision ${a.decision_id}: ${d ? `${d.rule_id}: ${d.reason} (review ${d.review_status})` : 'missing'}`,
-          `statement: ${a.statement}`,
-          ...(a.status !== 'open' ? [`outcome: ${a.status} by ${a.decided_by} at ${iso(a.decided_at)}: ${a.outcome_reason}`] : []),
-        ].join('\n'),
-      );
-    }),
-  );
   kit
-    .withGlobals(appeal.command('decide <id>').description('uphold or overturn an open appeal (overturn voids the strike and lifts the suspension)'))
+    .withGlobals(appeal.command('show <id>').description('one appeal with the decision, suspension or ban it contests'))
+    .action(async (id: string, opts: object) =>
+      kit.withStore(opts, async ({ db }) => {
+        const { getAppeal } = await appeals();
+        const a = await getAppeal(db, id);
+        const d = a.target_kind === 'decision' ? await db.selectFrom('decisions').selectAll().where('id', '=', a.target_id).executeTakeFirst() : undefined;
+        const r =
+          a.target_kind === 'suspension'
+            ? await db.selectFrom('suspensions').selectAll().where('id', '=', a.target_id).executeTakeFirst()
+            : a.target_kind === 'ban'
+              ? await db.selectFrom('person_bans').selectAll().where('id', '=', a.target_id).executeTakeFirst()
+              : undefined;
+        kit.out(
+          opts,
+          { appeal: a, decision: d ?? null, restriction: r ?? null },
+          [
+            `${a.id} ${a.status} (filed ${iso(a.created_at)})`,
+            a.target_kind === 'decision'
+              ? `decision ${a.target_id}: ${d ? `${d.rule_id}: ${d.reason} (review ${d.review_status})` : 'missing'}`
+              : `${a.target_kind} ${a.target_id}: ${r ? `${r.reason} (by ${r.created_by}, ${r.lifted_at === null ? `until ${r.ends_at === null ? 'lifted' : iso(r.ends_at)}` : `lifted ${iso(r.lifted_at)}`})` : 'missing'}`,
+            `statement: ${a.statement}`,
+            ...(a.status !== 'open' ? [`outcome: ${a.status} by ${a.decided_by} at ${iso(a.decided_at)}: ${a.outcome_reason}`] : []),
+          ].join('\n'),
+        );
+      }),
+    );
+  kit
+    .withGlobals(
+      appeal
+        .command('decide <id>')
+        .description(
+          "uphold or overturn an open appeal (overturn voids the decision's strike and lifts its suspension, or lifts the appealed suspension or ban)",
+        ),
+    )
     .addOption(new Option('--outcome <o>', 'uphold | overturn').choices(['uphold', 'overturn']).makeOptionMandatory())
     .requiredOption('--reason <text>', 'why (the streamer reads it)')
     .action(async (id: string, opts: { outcome: AppealOutcome; reason: string }) =>
@@ -108,13 +128,14 @@ export function registerStreamerCommands(program: Command, kit: CliKit): void {
           {
             id,
             status: res.appeal.status,
-            decisionId: res.decision.id,
+            decisionId: res.decision?.id ?? null,
             strikesVoided: res.strikesVoided,
             suspensionsLifted: res.suspensionsLifted,
+            bansLifted: res.bansLifted,
             decisionConfirmed: res.decisionConfirmed,
           },
           res.appeal.status === 'overturned'
-            ? `appeal ${id} overturned: ${res.strikesVoided} strike(s) voided, ${res.suspensionsLifted} suspension(s) lifted`
+            ? `appeal ${id} overturned: ${res.strikesVoided} strike(s) voided, ${res.suspensionsLifted} suspension(s) lifted${res.bansLifted ? `, ${res.bansLifted} ban(s) lifted` : ''}`
             : `appeal ${id} upheld${res.decisionConfirmed ? ' (decision review confirmed)' : ''}`,
         );
       }),

@@ -2,14 +2,24 @@ import type { Kysely } from 'kysely';
 import { DomainError, notFound } from '../errors.ts';
 import { newId } from '../security/secrets.ts';
 import { appendAudit } from '../store/audit.ts';
-import type { Account, AppealRow, Database, DecisionRow } from '../store/schema.ts';
+import { isBanActive, liftBan } from '../identity/bans.ts';
+import type { Account, AppealRow, AppealTargetKind, Database, DecisionRow, PersonBan, Suspension } from '../store/schema.ts';
 import { overturnDecision } from './review.ts';
+import { isActive, liftSuspension } from './suspensions.ts';
 
 /**
- * Streamer appeals: one per enforced decision, filed by the account the decision was taken against, decided
- * once by a moderator. Overturning goes through `overturnDecision` (voids the strike, lifts the suspension);
- * upholding keeps both and confirms the decision if its review was still pending.
+ * Streamer appeals: one per restriction, filed by the account it was taken against, decided once by a
+ * moderator. A restriction is an enforced decision, or one with no decision behind it (DSA Art. 20 lets a
+ * person complain against a suspension of their account as against a removal): a suspension a moderator or
+ * an operator set from the account, or a platform ban of the person. Overturning a decision goes through
+ * `overturnDecision` (voids the strike, lifts the suspension); overturning a suspension or a ban lifts it.
+ * Upholding keeps them, and confirms the decision if its review was still pending.
  */
+
+export interface AppealTarget {
+  kind: AppealTargetKind;
+  id: string;
+}
 
 export type AppealStatus = AppealRow['status'];
 export type AppealOutcome = 'uphold' | 'overturn';
@@ -28,28 +38,80 @@ export function appealBlocker(decision: Pick<DecisionRow, 'shadow' | 'review_sta
 }
 
 /**
- * Files the account's appeal against one of its own enforced decisions. Someone else's decision, a shadow
- * decision or an unknown id are all "not found", so nothing about other accounts leaks.
+ * Why a suspension cannot be appealed on its own (null: it can). One that came with a decision is appealed
+ * through that decision (overturning it lifts the suspension); one that executes a removal order is the
+ * authority's, contested with it.
  */
-export async function fileAppeal(db: Kysely<Database>, account: Account, input: { decisionId: string; statement: string }): Promise<AppealRow> {
+export function suspensionAppealBlocker(
+  s: Pick<Suspension, 'decision_id' | 'created_by' | 'starts_at' | 'ends_at' | 'lifted_at'>,
+  existing: Pick<AppealRow, 'id'> | null | undefined,
+  now: number,
+): string | null {
+  if (s.decision_id) return `this suspension came with decision ${s.decision_id}: appeal that decision`;
+  if (s.created_by.startsWith('order:')) return 'this suspension executes a removal order: contest it with the authority that issued the order';
+  if (existing) return 'this suspension has been appealed already (one appeal per suspension)';
+  if (!isActive(s, now)) return 'this suspension is no longer in force';
+  return null;
+}
+
+/** Why a ban of the person cannot be appealed here (null: it can). A court's ban is contested before the courts. */
+export function banAppealBlocker(
+  b: Pick<PersonBan, 'kind' | 'starts_at' | 'ends_at' | 'lifted_at'>,
+  existing: Pick<AppealRow, 'id'> | null | undefined,
+  now: number,
+): string | null {
+  if (b.kind === 'court_order') return 'a court ordered this ban: it can be challenged before the courts, not by an appeal here';
+  if (existing) return 'this ban has been appealed already (one appeal per ban)';
+  if (!isBanActive(b, now)) return 'this ban is no longer in force';
+  return null;
+}
+
+/** The restriction an account may appeal: its own decision or suspension, or a ban of its person. */
+async function appealable(trx: Kysely<Database>, account: Account, target: AppealTarget, now: number): Promise<{ ruleId: string | null }> {
+  const existing = await trx.selectFrom('appeals').select('id').where('target_id', '=', target.id).executeTakeFirst();
+  let blocker: string | null;
+  let ruleId: string | null = null;
+  if (target.kind === 'decision') {
+    const decision = await trx
+      .selectFrom('decisions')
+      .selectAll()
+      .where('id', '=', target.id)
+      .where('account_id', '=', account.id)
+      .where('shadow', '=', 0)
+      .executeTakeFirst();
+    if (!decision) throw notFound(`decision '${target.id}'`);
+    blocker = appealBlocker(decision, existing);
+    ruleId = decision.rule_id;
+  } else if (target.kind === 'suspension') {
+    const s = await trx.selectFrom('suspensions').selectAll().where('id', '=', target.id).where('account_id', '=', account.id).executeTakeFirst();
+    if (!s) throw notFound(`suspension '${target.id}'`);
+    blocker = suspensionAppealBlocker(s, existing, now);
+  } else {
+    const b = account.identity_subject
+      ? await trx.selectFrom('person_bans').selectAll().where('id', '=', target.id).where('identity_subject', '=', account.identity_subject).executeTakeFirst()
+      : undefined;
+    if (!b) throw notFound(`ban '${target.id}'`);
+    blocker = banAppealBlocker(b, existing, now);
+  }
+  if (blocker) throw new DomainError('conflict', blocker);
+  return { ruleId };
+}
+
+/**
+ * Files the account's appeal against one of its own restrictions. Someone else's, a shadow decision or an
+ * unknown id are all "not found", so nothing about other accounts leaks.
+ */
+export async function fileAppeal(db: Kysely<Database>, account: Account, input: { target: AppealTarget; statement: string }): Promise<AppealRow> {
   const actor = accountActor(account);
+  const { target } = input;
   try {
     return await db.transaction().execute(async (trx) => {
-      const decision = await trx
-        .selectFrom('decisions')
-        .selectAll()
-        .where('id', '=', input.decisionId)
-        .where('account_id', '=', account.id)
-        .where('shadow', '=', 0)
-        .executeTakeFirst();
-      if (!decision) throw notFound(`decision '${input.decisionId}'`);
-      const existing = await trx.selectFrom('appeals').select('id').where('decision_id', '=', decision.id).executeTakeFirst();
-      const blocker = appealBlocker(decision, existing);
-      if (blocker) throw new DomainError('conflict', blocker);
       const now = Date.now();
+      const { ruleId } = await appealable(trx, account, target, now);
       const appeal: AppealRow = {
         id: newId('apl', now),
-        decision_id: decision.id,
+        target_kind: target.kind,
+        target_id: target.id,
         account_id: account.id,
         statement: input.statement,
         created_at: now,
@@ -64,16 +126,25 @@ export async function fileAppeal(db: Kysely<Database>, account: Account, input: 
         action: 'appeal.create',
         targetType: 'appeal',
         targetId: appeal.id,
-        detail: { decisionId: decision.id, account: account.handle, ruleId: decision.rule_id, statementLength: input.statement.length },
+        detail: {
+          target: target.kind,
+          ...(target.kind === 'decision'
+            ? { decisionId: target.id, ruleId }
+            : target.kind === 'suspension'
+              ? { suspensionId: target.id }
+              : { banId: target.id }),
+          account: account.handle,
+          statementLength: input.statement.length,
+        },
         at: now,
       });
       return appeal;
     });
   } catch (err) {
     if (err instanceof DomainError) throw err;
-    // Two concurrent appeals on one decision: the unique index on decision_id lets one through.
-    const raced = await db.selectFrom('appeals').select('id').where('decision_id', '=', input.decisionId).executeTakeFirst();
-    if (raced) throw new DomainError('conflict', 'this decision has been appealed already (one appeal per decision)');
+    // Two concurrent appeals on one restriction: the unique index on target_id lets one through.
+    const raced = await db.selectFrom('appeals').select('id').where('target_id', '=', target.id).executeTakeFirst();
+    if (raced) throw new DomainError('conflict', `this ${target.kind} has been appealed already (one appeal per ${target.kind})`);
     throw err;
   }
 }
@@ -99,9 +170,11 @@ export async function listAppeals(db: Kysely<Database>, q: { status?: AppealStat
 
 export interface AppealDecision {
   appeal: AppealRow;
-  decision: DecisionRow;
+  /** The appealed decision; null when the appeal was against a suspension or a ban. */
+  decision: DecisionRow | null;
   strikesVoided: number;
   suspensionsLifted: number;
+  bansLifted: number;
   /** Uphold: whether a pending review of the decision was marked confirmed. */
   decisionConfirmed: boolean;
 }
@@ -122,8 +195,9 @@ export async function decideAppeal(
 ): Promise<AppealDecision> {
   const appeal = await getAppeal(db, appealId);
   if (appeal.status !== 'open') throw new DomainError('conflict', `this appeal was ${appeal.status} already`);
-  const decision = await db.selectFrom('decisions').selectAll().where('id', '=', appeal.decision_id).executeTakeFirst();
-  if (!decision) throw notFound(`decision '${appeal.decision_id}'`);
+  if (appeal.target_kind !== 'decision') return decideRestrictionAppeal(db, actor, appeal, input);
+  const decision = await db.selectFrom('decisions').selectAll().where('id', '=', appeal.target_id).executeTakeFirst();
+  if (!decision) throw notFound(`decision '${appeal.target_id}'`);
 
   if (input.outcome === 'overturn') {
     let strikesVoided = 0;
@@ -141,11 +215,11 @@ export async function decideAppeal(
       suspensionsLifted,
       decisionAlreadyOverturned: alreadyOverturned,
     });
-    return { appeal: closed, decision: current, strikesVoided, suspensionsLifted, decisionConfirmed: false };
+    return { appeal: closed, decision: current, strikesVoided, suspensionsLifted, bansLifted: 0, decisionConfirmed: false };
   }
 
   return db.transaction().execute(async (trx) => {
-    const fresh = await trx.selectFrom('decisions').selectAll().where('id', '=', appeal.decision_id).executeTakeFirstOrThrow();
+    const fresh = await trx.selectFrom('decisions').selectAll().where('id', '=', appeal.target_id).executeTakeFirstOrThrow();
     if (fresh.review_status === 'overturned') {
       throw new DomainError('conflict', "the decision has been overturned already: decide the appeal with outcome 'overturn' to close it");
     }
@@ -171,7 +245,62 @@ export async function decideAppeal(
       current = { ...fresh, review_status: 'confirmed', reviewed_by: actor, reviewed_at: now, review_reason: reviewReason };
     }
     const closed = await closeAppeal(trx, actor, appeal, 'upheld', input.reason, { decisionId: fresh.id, decisionConfirmed: confirm }, now);
-    return { appeal: closed, decision: current, strikesVoided: 0, suspensionsLifted: 0, decisionConfirmed: confirm };
+    return { appeal: closed, decision: current, strikesVoided: 0, suspensionsLifted: 0, bansLifted: 0, decisionConfirmed: confirm };
+  });
+}
+
+/**
+ * An appeal against a suspension or a ban with no decision behind it. Overturn lifts it and closes the appeal
+ * in one transaction (the statement of reasons follows the lift); one lifted meanwhile by other means is
+ * simply closed as overturned. Uphold closes the appeal and leaves it in force.
+ */
+async function decideRestrictionAppeal(
+  db: Kysely<Database>,
+  actor: string,
+  appeal: AppealRow,
+  input: { outcome: AppealOutcome; reason: string },
+): Promise<AppealDecision> {
+  const kind = appeal.target_kind;
+  return db.transaction().execute(async (trx) => {
+    const now = Date.now();
+    if (input.outcome === 'uphold') {
+      const closed = await closeAppeal(trx, actor, appeal, 'upheld', input.reason, { [kind === 'ban' ? 'banId' : 'suspensionId']: appeal.target_id }, now);
+      return { appeal: closed, decision: null, strikesVoided: 0, suspensionsLifted: 0, bansLifted: 0, decisionConfirmed: false };
+    }
+    const liftReason = `appeal ${appeal.id} overturned: ${input.reason}`;
+    let lifted = 0;
+    if (kind === 'ban') {
+      const ban = await trx.selectFrom('person_bans').selectAll().where('id', '=', appeal.target_id).executeTakeFirst();
+      if (!ban) throw notFound(`ban '${appeal.target_id}'`);
+      if (ban.lifted_at === null) {
+        await liftBan(trx, { id: actor }, ban.id, liftReason, now);
+        lifted = 1;
+      }
+    } else {
+      const s = await trx.selectFrom('suspensions').selectAll().where('id', '=', appeal.target_id).executeTakeFirst();
+      if (!s) throw notFound(`suspension '${appeal.target_id}'`);
+      if (isActive(s, now)) {
+        await liftSuspension(trx, { id: actor }, s.id, liftReason, now);
+        lifted = 1;
+      }
+    }
+    const closed = await closeAppeal(
+      trx,
+      actor,
+      appeal,
+      'overturned',
+      input.reason,
+      { [kind === 'ban' ? 'banId' : 'suspensionId']: appeal.target_id, lifted: lifted === 1 },
+      now,
+    );
+    return {
+      appeal: closed,
+      decision: null,
+      strikesVoided: 0,
+      suspensionsLifted: kind === 'suspension' ? lifted : 0,
+      bansLifted: kind === 'ban' ? lifted : 0,
+      decisionConfirmed: false,
+    };
   });
 }
 

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { DomainError } from '../errors.ts';
+import { DomainError, notFound } from '../errors.ts';
 import { getAccount, type Actor } from '../identity/accounts.ts';
 import { newId } from '../security/secrets.ts';
 import { appendAudit, touchGate } from '../store/audit.ts';
@@ -85,6 +85,32 @@ export async function unsuspendAccount(db: Kysely<Database>, actor: Actor, handl
     await touchGate(trx, account.id, now);
     return rows.map((s) => ({ ...s, lifted_at: now, lifted_by: actor.id, lift_reason: reason }));
   });
+}
+
+/**
+ * Lifts one suspension (an appeal against it overturned), in the caller's transaction if it has one.
+ * Refused when it is no longer active (lifted or over): there is nothing to lift.
+ */
+export async function liftSuspension(db: Kysely<Database>, actor: Actor, id: string, reason: string, now = Date.now()): Promise<Suspension> {
+  const run = async (trx: Kysely<Database>) => {
+    const s = await trx.selectFrom('suspensions').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!s) throw notFound(`suspension '${id}'`);
+    if (!isActive(s, now)) throw new DomainError('conflict', `suspension '${id}' is no longer in force`);
+    await trx.updateTable('suspensions').set({ lifted_at: now, lifted_by: actor.id, lift_reason: reason }).where('id', '=', id).execute();
+    const account = await trx.selectFrom('accounts').select('handle').where('id', '=', s.account_id).executeTakeFirst();
+    await appendAudit(trx, {
+      actor: actor.id,
+      action: 'account.unsuspend',
+      targetType: 'account',
+      targetId: account?.handle ?? s.account_id,
+      reason,
+      detail: { suspensionIds: [id] },
+      at: now,
+    });
+    await touchGate(trx, s.account_id, now);
+    return { ...s, lifted_at: now, lifted_by: actor.id, lift_reason: reason };
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
 /** Active suspensions that bind this account: its own, and any of the same person's. */

@@ -97,7 +97,8 @@ export async function liftBan(
   reason: string,
   now = Date.now(),
 ): Promise<{ ban: PersonBan; accountIds: string[] }> {
-  return db.transaction().execute(async (trx) => {
+  // Inside a caller's transaction too (an appeal overturned lifts the ban and closes the appeal in one).
+  const run = async (trx: Kysely<Database>) => {
     const ban = await trx.selectFrom('person_bans').selectAll().where('id', '=', id).executeTakeFirst();
     if (!ban) throw notFound(`ban '${id}'`);
     if (ban.lifted_at !== null) throw new DomainError('conflict', `ban '${id}' was already lifted`);
@@ -113,7 +114,8 @@ export async function liftBan(
       at: now,
     });
     return { ban: { ...ban, lifted_at: now, lifted_by: actor.id, lift_reason: reason }, accountIds };
-  });
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
 export async function listBans(db: Kysely<Database>, q: { subject?: string; includeLifted?: boolean } = {}): Promise<PersonBan[]> {

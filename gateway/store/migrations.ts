@@ -765,6 +765,20 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           await sql`UPDATE entry_opinions SET delivery = 'pending', next_attempt_at = 0, idempotency_key = ${randomUUID()} WHERE id = ${r.id}`.execute(db);
       },
     },
+    '0044_appeal_targets': {
+      // A streamer appeals a suspension or a platform ban of their own, not only a decision (DSA Art. 20(1)(b)-(c):
+      // complaints against decisions to suspend the account): a moderator's suspension from the account page, a
+      // platform ban of the person, have no decision to appeal. The appealed restriction is (target_kind,
+      // target_id); ids carry their kind's prefix (dec_, sus_, ban_), so the one unique index still allows one
+      // appeal per restriction.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('appeals').renameColumn('decision_id', 'target_id').execute();
+        await db.schema
+          .alterTable('appeals')
+          .addColumn('target_kind', 'text', (c) => c.notNull().defaultTo('decision'))
+          .execute();
+      },
+    },
     '0070_partner_opinion_receipts': {
       // One row per Idempotency-Key a partner sent with an opinion (gateway/exchanges/opinions.ts), taken with
       // INSERT … ON CONFLICT DO NOTHING: two deliveries of one key at once (a retry that overtook the first

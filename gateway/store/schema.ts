@@ -438,9 +438,14 @@ export interface StrikesTable {
   void_reason: string | null;
 }
 
+/** What an appeal contests (0044_appeal_targets): a decision, a suspension with no decision, or a platform ban of the person. */
+export type AppealTargetKind = 'decision' | 'suspension' | 'ban';
+
 export interface AppealsTable {
   id: string;
-  decision_id: string;
+  target_kind: ColumnType<AppealTargetKind, AppealTargetKind | undefined, AppealTargetKind>;
+  /** The decision's, suspension's or ban's id (dec_…, sus_…, ban_…): one appeal per restriction. */
+  target_id: string;
   account_id: string;
   statement: string;
   created_at: number;

@@ -161,7 +161,10 @@ describe('statement mapping', () => {
     for (const s of [court, plain, tve]) expect(validateStatement(s as unknown as Record<string, unknown>)).toEqual({});
     const words = plainWords(banRestriction(platform, ban.starts_at, settings, true), plain, null).join(' ');
     expect(words).toContain('you are banned from live streaming until the ban is lifted');
-    expect(words).toContain('to contest it, write to the platform');
+    // A platform ban is appealed like a decision (DSA Art. 20); a court's ban before the courts.
+    expect(words).toContain('You can appeal this ban once');
+    const courtWords = plainWords(banRestriction(ban, ban.starts_at, settings, true), court, null).join(' ');
+    expect(courtWords).toContain('challenged before the courts');
   });
 
   it('plain words never carry detection internals, also for a statement stored before they were worded apart', () => {

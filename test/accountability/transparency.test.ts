@@ -183,7 +183,7 @@ beforeAll(async () => {
     .execute();
   const appeal = (id: string, dec: string, at: number, status: 'open' | 'upheld' | 'overturned', decided: number | null) => ({
     id,
-    decision_id: dec,
+    target_id: dec,
     account_id: 'acc_fixture',
     statement: 's',
     created_at: at,

@@ -5,6 +5,7 @@ import type {
   Account,
   ActivePolicy,
   Appeal,
+  AppealTargetRef,
   AuditRecord,
   BacktestResult,
   Bank,
@@ -113,12 +114,14 @@ export type AdminApi = ReturnType<typeof adminApi>;
 export function streamerApi(http: HttpClient) {
   return {
     me: () => http.get<StreamerStatus>('/api/v1/me'),
-    appeal: (decisionId: string, statement: string) => http.post<{ appeal: { id: string; status: string } }>('/api/v1/me/appeals', { decisionId, statement }),
+    appeal: (target: AppealTargetRef, statement: string) =>
+      http.post<{ appeal: { id: string; status: string } }>('/api/v1/me/appeals', { ...target, statement }),
     appeals: () =>
       http.get<{
         appeals: Array<{
           id: string;
-          decisionId: string;
+          decisionId: string | null;
+          target: { kind: 'decision' | 'suspension' | 'ban'; id: string };
           status: string;
           statement: string;
           createdAt: string;

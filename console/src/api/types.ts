@@ -160,7 +160,21 @@ export interface Appeal {
   decidedBy: string | null;
   decidedAt: string | null;
   outcomeReason: string | null;
+  /** What it contests (gateway/api/views/appeal.ts AppealTargetView). */
+  target: { kind: 'decision' | 'suspension' | 'ban'; id: string };
   decision: Decision | null;
+  /** The appealed suspension or ban (gateway/api/views/appeal.ts AppealedRestrictionView). */
+  restriction: {
+    kind: 'suspension' | 'ban';
+    id: string;
+    reason: string;
+    by: string;
+    startsAt: string;
+    endsAt: string | null;
+    liftedAt: string | null;
+    liftReason: string | null;
+    category: string | null;
+  } | null;
 }
 
 export interface ActivePolicy {
@@ -185,6 +199,17 @@ export interface PolicyErrorItem {
 
 export type BacktestResult = BacktestReport & { baseline: { versionId: number; name: string; version: string }; since: string; until: string };
 
+/** An appeal of the streamer's, as GET /api/v1/me shows it beside what it contests. */
+export interface MyAppealRef {
+  id: string;
+  status: string;
+  createdAt: string;
+  outcome: { result: string; reason: string | null; decidedAt: string | null } | null;
+}
+
+/** What a streamer appeals (POST /api/v1/me/appeals names exactly one). */
+export type AppealTargetRef = { decisionId: string } | { suspensionId: string } | { banId: string };
+
 /** GET /api/v1/me (the streamer's own token). */
 export interface StreamerStatus {
   handle: string;
@@ -202,7 +227,23 @@ export interface StreamerStatus {
     startsAt: string;
     endsAt: string | null;
     permanent: boolean;
+    /** Appealed on its own (a suspension with no decision behind it); else through its decision. */
+    appealable: boolean;
+    notAppealableBecause: string | null;
+    appeal: MyAppealRef | null;
   } | null;
+  /** Bans of the person in force (a court order, or the platform's own). */
+  bans: Array<{
+    id: string;
+    kind: 'court_order' | 'platform';
+    reason: string;
+    legalReference: string | null;
+    startsAt: string;
+    endsAt: string | null;
+    appealable: boolean;
+    notAppealableBecause: string | null;
+    appeal: MyAppealRef | null;
+  }>;
   strikes: Array<{
     id: string;
     category: string;
@@ -229,7 +270,7 @@ export interface StreamerStatus {
     reviewStatus: ReviewStatus;
     appealable: boolean;
     notAppealableBecause: string | null;
-    appeal: { id: string; status: string; createdAt: string; outcome: { result: string; reason: string | null; decidedAt: string | null } | null } | null;
+    appeal: MyAppealRef | null;
   }>;
   /** Statements of reasons (DSA Art. 17) in plain words, newest first (gateway/api/streamer.ts StreamerStatement). */
   statements: Array<{

@@ -2,7 +2,7 @@ import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, HttpClient } from '../api/client.ts';
 import { streamerApi } from '../api/endpoints.ts';
-import type { StreamerStatus } from '../api/types.ts';
+import type { MyAppealRef, StreamerStatus } from '../api/types.ts';
 import { errorText } from '../ui/components.tsx';
 import { clockText, dateTimeText } from '../ui/format.ts';
 import { useNow } from '../ui/hooks.ts';
@@ -299,8 +299,6 @@ function MeView(props: { me: StreamerStatus; api: ReturnType<typeof streamerApi>
   const { me } = props;
   const s = me.activeSuspension;
   const [appealing, setAppealing] = useState<string | null>(null);
-  const [statement, setStatement] = useState('');
-  const [error, setError] = useState<string | null>(null);
   const notLive =
     me.goLive.reason === 'suspended' && s
       ? s.permanent
@@ -331,6 +329,35 @@ function MeView(props: { me: StreamerStatus; api: ReturnType<typeof streamerApi>
             </>
           )}
           {s && s.decidedBy === 'moderator' && <p class="small">The moderator wrote: “{s.reason}”</p>}
+          {s && (s.appealable || s.appeal) && (
+            <AppealControl
+              appeal={s.appeal}
+              appealable={s.appealable}
+              what="suspension"
+              open={appealing === s.id}
+              onOpen={(o) => setAppealing(o ? s.id : null)}
+              send={(text) => props.api.appeal({ suspensionId: s.id }, text)}
+              onSent={props.onAppealed}
+            />
+          )}
+          {me.bans
+            .filter((b) => b.appealable || b.appeal)
+            .map((b) => (
+              <div key={b.id} data-ban={b.id}>
+                <p class="small">
+                  The platform banned you from live streaming{b.endsAt ? ` until ${dateTimeText(b.endsAt)}` : ''}: “{b.reason}”
+                </p>
+                <AppealControl
+                  appeal={b.appeal}
+                  appealable={b.appealable}
+                  what="ban"
+                  open={appealing === b.id}
+                  onOpen={(o) => setAppealing(o ? b.id : null)}
+                  send={(text) => props.api.appeal({ banId: b.id }, text)}
+                  onSent={props.onAppealed}
+                />
+              </div>
+            ))}
         </div>
       )}
       {me.decisions.length > 0 && (
@@ -365,52 +392,15 @@ function MeView(props: { me: StreamerStatus; api: ReturnType<typeof streamerApi>
                         ? 'overturned'
                         : ''}
                 </div>
-                {d.appeal ? (
-                  <div class="small">
-                    Appeal {d.appeal.status === 'open' ? 'sent; a moderator will decide it' : d.appeal.status}
-                    {d.appeal.outcome?.reason ? `: “${d.appeal.outcome.reason}”` : ''}
-                  </div>
-                ) : d.appealable ? (
-                  appealing === d.id ? (
-                    <form
-                      class="appeal-form"
-                      onSubmit={async (e) => {
-                        e.preventDefault();
-                        setError(null);
-                        try {
-                          await props.api.appeal(d.id, statement.trim());
-                          setAppealing(null);
-                          setStatement('');
-                          await props.onAppealed();
-                        } catch (err) {
-                          setError(errorText(err));
-                        }
-                      }}
-                    >
-                      <label class="field">
-                        <span>Why was this decision wrong?</span>
-                        <textarea
-                          rows={3}
-                          value={statement}
-                          maxLength={2000}
-                          onInput={(e) => setStatement((e.target as HTMLTextAreaElement).value)}
-                          name="statement"
-                        />
-                      </label>
-                      {error && <div class="alert alert-bad">{error}</div>}
-                      <button type="submit" class="btn btn-primary btn-small" disabled={!statement.trim()}>
-                        Send appeal
-                      </button>{' '}
-                      <button type="button" class="btn btn-ghost btn-small" onClick={() => setAppealing(null)}>
-                        Cancel
-                      </button>
-                    </form>
-                  ) : (
-                    <button type="button" class="btn btn-small" onClick={() => setAppealing(d.id)}>
-                      Appeal this decision
-                    </button>
-                  )
-                ) : null}
+                <AppealControl
+                  appeal={d.appeal}
+                  appealable={d.appealable}
+                  what="decision"
+                  open={appealing === d.id}
+                  onOpen={(o) => setAppealing(o ? d.id : null)}
+                  send={(text) => props.api.appeal({ decisionId: d.id }, text)}
+                  onSent={props.onAppealed}
+                />
               </li>
             ))}
           </ul>
@@ -439,5 +429,65 @@ function MeView(props: { me: StreamerStatus; api: ReturnType<typeof streamerApi>
         </>
       )}
     </div>
+  );
+}
+
+/**
+ * One restriction's appeal: its state once sent, else a button that opens the form (one open at a time,
+ * `open`/`onOpen` held by the page).
+ */
+function AppealControl(props: {
+  appeal: MyAppealRef | null;
+  appealable: boolean;
+  what: 'decision' | 'suspension' | 'ban';
+  open: boolean;
+  onOpen: (open: boolean) => void;
+  send: (statement: string) => Promise<unknown>;
+  onSent: () => Promise<void>;
+}): JSX.Element | null {
+  const [statement, setStatement] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  if (props.appeal)
+    return (
+      <div class="small" data-appeal-state={props.appeal.status}>
+        Appeal {props.appeal.status === 'open' ? 'sent; a moderator will decide it' : props.appeal.status}
+        {props.appeal.outcome?.reason ? `: “${props.appeal.outcome.reason}”` : ''}
+      </div>
+    );
+  if (!props.appealable) return null;
+  if (!props.open)
+    return (
+      <button type="button" class="btn btn-small" onClick={() => props.onOpen(true)}>
+        Appeal this {props.what}
+      </button>
+    );
+  return (
+    <form
+      class="appeal-form"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setError(null);
+        try {
+          await props.send(statement.trim());
+          props.onOpen(false);
+          setStatement('');
+          await props.onSent();
+        } catch (err) {
+          setError(errorText(err));
+        }
+      }}
+    >
+      <label class="field">
+        <span>Why was this {props.what} wrong?</span>
+        <textarea rows={3} value={statement} maxLength={2000} onInput={(e) => setStatement((e.target as HTMLTextAreaElement).value)} name="statement" />
+      </label>
+      {error && <div class="alert alert-bad">{error}</div>}
+      <button type="submit" class="btn btn-primary btn-small" disabled={!statement.trim()}>
+        Send appeal
+      </button>{' '}
+      <button type="button" class="btn btn-ghost btn-small" onClick={() => props.onOpen(false)}>
+        Cancel
+      </button>
+    </form>
   );
 }

@@ -126,26 +126,32 @@ export function Appeals(props: { selected?: string }): JSX.Element {
           <ReasonDialog
             open={dialog === 'overturn'}
             title="Overturn on appeal"
-            description={<p>The streamer was right: the strike is voided, the suspension lifted, and they may go live again at once. They see your reason.</p>}
+            description={
+              <p>
+                {selected.target.kind === 'decision'
+                  ? 'The streamer was right: the strike is voided, the suspension lifted, and they may go live again at once. They see your reason.'
+                  : `The streamer was right: the ${selected.target.kind} is lifted and they may go live again at once. They see your reason.`}
+              </p>
+            }
             confirmLabel="Overturn"
             placeholder="Why the decision was wrong (the streamer reads this)"
             onClose={() => setDialog(null)}
             onSubmit={async (reason) => {
               await api.decideAppeal(selected.id, 'overturn', reason);
-              decided(selected.id, 'Appeal granted: decision overturned');
+              decided(selected.id, `Appeal granted: ${selected.target.kind === 'decision' ? 'decision overturned' : `${selected.target.kind} lifted`}`);
             }}
           />
           <ReasonDialog
             open={dialog === 'uphold'}
-            title="Uphold the decision"
-            description={<p>The decision stands. The streamer sees your reason.</p>}
+            title={`Uphold the ${selected.target.kind}`}
+            description={<p>The {selected.target.kind} stands. The streamer sees your reason.</p>}
             confirmLabel="Uphold"
             danger
             placeholder="Why the decision stands (the streamer reads this)"
             onClose={() => setDialog(null)}
             onSubmit={async (reason) => {
               await api.decideAppeal(selected.id, 'uphold', reason);
-              decided(selected.id, 'Appeal refused: decision upheld');
+              decided(selected.id, `Appeal refused: ${selected.target.kind} upheld`);
             }}
           />
         </>
@@ -228,8 +234,41 @@ function AppealDetail(props: { a: Appeal; onBack?: () => void; onDecide: (o: 'up
             <EvidenceGrid decision={d} facts={detail.data?.evidenceFacts} />
           </Card>
         </>
+      ) : a.restriction ? (
+        <Card title={a.restriction.kind === 'ban' ? 'The platform ban appealed' : 'The suspension appealed'}>
+          <p class="reason">{a.restriction.reason}</p>
+          <KeyValues
+            items={[
+              [
+                'Set',
+                <>
+                  <Time at={a.restriction.startsAt} /> by {actorText(a.restriction.by)}
+                </>,
+              ],
+              ['Ends', a.restriction.endsAt ? <Time at={a.restriction.endsAt} /> : 'when lifted'],
+              ['Category', a.restriction.category ?? <span class="muted">not given</span>],
+              [
+                'Lifted',
+                a.restriction.liftedAt ? (
+                  <>
+                    <Time at={a.restriction.liftedAt} />: “{a.restriction.liftReason}”
+                  </>
+                ) : (
+                  <span class="muted">in force</span>
+                ),
+              ],
+              [a.restriction.kind === 'ban' ? 'Ban' : 'Suspension', <Mono>{a.restriction.id}</Mono>],
+            ]}
+          />
+          <p class="muted small">
+            No decision or evidence behind it: it was set by a person on the account
+            {a.restriction.kind === 'ban' ? ' (a ban of the person, every account of theirs)' : ''}.
+          </p>
+        </Card>
       ) : (
-        <p class="muted">The decision of this appeal could not be loaded.</p>
+        <p class="muted">
+          What this appeal contests ({a.target.kind} {a.target.id}) could not be loaded.
+        </p>
       )}
     </div>
   );

@@ -250,6 +250,9 @@ export function plainWords(r: Restriction, s: DsaStatement, overturned: { at: nu
   } else if (r.courtOrdered) lines.push('A court ordered it: it can be challenged before the courts, not by an appeal here.');
   else if (r.kind === 'decision' || r.kind === undefined) lines.push('You can appeal this decision (POST /api/v1/me/appeals).');
   else if (r.viaDecision) lines.push(`You can appeal decision ${r.viaDecision} from the account it was taken on (POST /api/v1/me/appeals).`);
-  else lines.push('It is not a decision you can appeal here; to contest it, write to the platform, quoting this statement.');
+  else if (r.source.type === 'SOURCE_TYPE_OTHER_NOTIFICATION')
+    lines.push('It carries out an order of an authority: contest it with the authority that issued the order.');
+  // A suspension or a platform ban with no decision behind it is appealed on its own (DSA Art. 20(1)(b)-(c)).
+  else lines.push(`You can appeal this ${restriction} once, from your status page (/broadcast) or with POST /api/v1/me/appeals.`);
   return lines;
 }
