@@ -7,9 +7,11 @@
  * long — measured at 25 streams on 2 cores, time to cut grew to 8.8 s. Late frames are worth less than no
  * frames (a cut seconds late is a cut missed). So instead of queueing, the sampler sheds:
  *
- *  - `skip`: the frame just decoded is more than `maxLagMs` (about a GOP) of media behind the newest media the
- *    gateway has received: the sampler drops its decoder's queued input by restarting it, which resumes at the
- *    stream's latest keyframe (the media server's GOP cache), and
+ *  - `skip`: frames have been more than `maxLagMs` (about a GOP) of media behind the newest media the gateway
+ *    has received for `sustainMs`, and the decoder is not catching up (the lag fell by less than a quarter of
+ *    the time that passed: a decoder working through a burst, such as the GOP a fresh one starts with, gains
+ *    on live at several times real time): the sampler drops its decoder's queued input by restarting it, which
+ *    resumes at the stream's latest keyframe (the media server's GOP cache), and
  *  - at the same time lowers the stream's hash rate one step (`rates`, e.g. 10 → 2 fps, the model rate), so
  *    the node does less per stream while it is saturated;
  *  - `raise`: after `recoverAfterMs` of lag under `calmLagMs` the rate goes back up a step. A raise that is
@@ -26,8 +28,10 @@
 export interface ShedOptions {
   /** Hash rates, highest first: the configured rate, then the lower ones to shed to (the last is the floor). */
   rates: readonly number[];
-  /** A frame this far (ms of media) behind the newest received media is stale: skip to live and shed a step. */
+  /** Frames this far (ms of media) behind the newest received media are stale: skip to live and shed a step... */
   maxLagMs: number;
+  /** ...once they have been for this long without catching up. */
+  sustainMs: number;
   /** Lag under this counts as keeping up. */
   calmLagMs: number;
   /** Keeping up this long at a lowered rate raises it a step. */
@@ -44,6 +48,7 @@ export interface ShedOptions {
 
 export const DEFAULT_SHED: Omit<ShedOptions, 'rates'> = {
   maxLagMs: 2_500,
+  sustainMs: 1_000,
   calmLagMs: 1_000,
   recoverAfterMs: 20_000,
   maxRecoverAfterMs: 300_000,
@@ -84,6 +89,8 @@ export class ShedController {
   private raises = 0;
   /** Skips since the stream last kept up. */
   private streak = 0;
+  /** Since when (and from what lag) frames have been over maxLagMs; null: they are not. */
+  private behind: { since: number; lag: number } | null = null;
 
   constructor(private readonly opts: ShedOptions) {
     if (opts.rates.length === 0 || opts.rates.some((r) => !(r > 0))) throw new RangeError('rates must be positive and not empty');
@@ -103,6 +110,15 @@ export class ShedController {
     if (now < this.settleUntil) return null;
     if (lagMs > this.opts.maxLagMs) {
       this.calmSince = null;
+      const b = (this.behind ??= { since: now, lag: lagMs });
+      const waited = now - b.since;
+      if (waited < this.opts.sustainMs) return null;
+      if (waited > 0 && b.lag - lagMs >= waited / 4) {
+        // Catching up: judge again over the next window.
+        this.behind = { since: now, lag: lagMs };
+        return null;
+      }
+      this.behind = null;
       if (this.lastRaiseAt !== null && now - this.lastRaiseAt < this.opts.failedRaiseMs) {
         this.recoverWait = Math.min(this.recoverWait * 2, this.opts.maxRecoverAfterMs);
       }
@@ -114,6 +130,7 @@ export class ShedController {
       this.streak++;
       return { kind: 'skip', fps: this.fps, reason: 'lag', lagMs };
     }
+    this.behind = null;
     if (lagMs >= this.opts.calmLagMs) {
       this.calmSince = null;
       return null;
@@ -131,8 +148,9 @@ export class ShedController {
 
   /** The decoder restarted for another reason (an exit, a stall): its replay is not lag either. */
   restarted(now: number): void {
-    this.settleUntil = now + this.opts.settleMs;
+    this.settleUntil = Math.max(this.settleUntil, now + this.opts.settleMs);
     this.calmSince = null;
+    this.behind = null;
   }
 
   state(): ShedState {

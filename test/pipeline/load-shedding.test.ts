@@ -14,8 +14,8 @@ if (!ffmpeg) console.warn('skipping load-shedding end-to-end test: no ffmpeg fou
 const MAX_LAG_MS = 1_500;
 
 /**
- * A full-rate sampler whose decoder falls behind live (here: its ffmpeg frozen with SIGSTOP while the
- * publisher keeps sending, as a saturated node starves it) is restarted at the live edge and hashed at the
+ * A full-rate sampler whose decoder falls behind live (here: its ffmpeg stopped with SIGSTOP after each frame
+ * until another second of media has arrived, as a saturated node starves it) is restarted at the live edge and hashed at the
  * model rate, instead of working through seconds of stale frames; once it keeps up, the rate goes back up.
  * Everything waits on conditions (media timestamps, counters), nothing on elapsed time.
  */
@@ -28,7 +28,7 @@ describe.skipIf(!ffmpeg)('load shedding end to end (real ffmpeg over RTMP)', () 
     dir = mkdtempSync(path.join(tmpdir(), 'modgate-shed-'));
     gw = await startPipelineGateway(dir, {
       classifiers: { models: [] },
-      // No stall restart while the decoder is frozen: the shedding is what is under test.
+      // No stall restart while the decoder is stopped: the shedding is what is under test.
       sampling: { fps: 10, stallAfterMs: 120_000, shed: { enabled: true, maxLagMs: MAX_LAG_MS, recoverAfterMs: 1_000 } },
     });
   }, 120_000);
@@ -47,20 +47,51 @@ describe.skipIf(!ffmpeg)('load shedding end to end (real ffmpeg over RTMP)', () 
     const withinLagBound = (when: string) => waitFor(async () => (stats().shed?.lagMs ?? Infinity) < MAX_LAG_MS, 60_000, `frames within the lag bound ${when}`);
     await waitFor(async () => stats().framesEmitted >= 10 && stats().pid !== null, 60_000, 'the first sampled frames');
     // Keeping up: the lag is measured on the publisher's clock, media received vs media decoded.
-    await withinLagBound('before the freeze');
-    expect(stats().shed).toMatchObject({ fps: 10, skips: 0 });
-
+    await withinLagBound('before the throttling');
+    // On a loaded host the sampler may already have shed (that is the feature): count from here.
+    const skipsBefore = stats().shed!.skips;
     const frozen = stats().pid!;
+
+    // Starve the decoder as a saturated node does: after each frame it delivers, it is stopped until another
+    // second of media has arrived, so it falls further behind with every frame and never catches up.
+    const stopped = new Set<number>();
+    let throttling = true;
+    const stopAfterFrame = gw.watcher!.onSampled((f) => {
+      const pid = stats().pid;
+      if (!throttling || f.streamId !== stream.id || pid === null || stopped.has(pid)) return;
+      process.kill(pid, 'SIGSTOP');
+      stopped.add(pid);
+    });
+    const resume = () => {
+      for (const pid of stopped) {
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          // gone: replaced by the skip
+        }
+      }
+      stopped.clear();
+    };
     const edge = () => stream.video?.lastDts ?? 0;
-    const from = edge();
-    process.kill(frozen, 'SIGSTOP');
     try {
-      // Media keeps arriving while the decoder is frozen: twice the lag bound's worth.
-      await waitFor(async () => edge() >= from + 2 * MAX_LAG_MS + 1_000, 60_000, 'media arriving past the frozen decoder');
+      await waitFor(
+        async () => {
+          if (stats().shed!.skips > skipsBefore) return true;
+          if (stopped.size > 0) {
+            const mark = edge();
+            await waitFor(async () => edge() >= mark + 1_000, 30_000, 'a second of media past the stopped decoder');
+            resume();
+          }
+          return null;
+        },
+        120_000,
+        'the starved decoder skipped to the live edge',
+      );
     } finally {
-      process.kill(frozen, 'SIGCONT');
+      throttling = false;
+      stopAfterFrame();
+      resume();
     }
-    await waitFor(async () => (stats().shed?.skips ?? 0) >= 1, 60_000, 'the decoder skipped to the live edge');
     expect(stats().shed?.fps).toBe(2);
     await waitFor(async () => stats().pid !== null && stats().pid !== frozen, 60_000, 'a new decoder');
     const counts = gw.watcher!.shedCounts();

@@ -7,6 +7,8 @@ const opts = (o: Partial<ShedOptions> = {}): ShedOptions => ({
   ...DEFAULT_SHED,
   rates: [10, 2],
   maxLagMs: 2_500,
+  // Most cases here judge single frames; the sustained window has its own cases.
+  sustainMs: 0,
   calmLagMs: 1_000,
   recoverAfterMs: 20_000,
   maxRecoverAfterMs: 80_000,
@@ -38,6 +40,16 @@ describe('ShedController: stale frames are dropped, not queued', () => {
     expect(c.observe(2_400, 0)).toBeNull();
     expect(c.observe(2_600, 100)).toEqual({ kind: 'skip', fps: 2, reason: 'lag', lagMs: 2_600 });
     expect(c.state()).toMatchObject({ fps: 2, level: 1, skips: 1 });
+  });
+
+  it('behind for sustainMs without catching up: skip; a decoder gaining on live through a burst is left to finish it', () => {
+    const slipping = new ShedController(opts({ sustainMs: 1_000 }));
+    // 3 s behind and slipping further: skipped once it has been so for a second.
+    expect(drive(slipping, 0, 3_000, (t) => 3_000 + t / 10)).toEqual([{ at: 1_000, kind: 'skip', fps: 2 }]);
+    const catching = new ShedController(opts({ sustainMs: 1_000 }));
+    // A fresh decoder's GOP replay: 4 s behind, gaining 2 ms a ms (3× real time), live within 2 s.
+    expect(drive(catching, 0, 2_000, (t) => 4_000 - 2 * t)).toEqual([]);
+    expect(drive(catching, 2_000, 10_000, () => 200)).toEqual([]);
   });
 
   it('after a skip, the restarted decoder has settleMs before the next decision (its GOP replay is late by design)', () => {
