@@ -12,6 +12,11 @@ export interface Frame {
   receivedAt: number;
   width: number;
   height: number;
-  /** Packed RGB24, row-major, width * height * 3 bytes. */
+  /** Packed RGB24, row-major, width * height * 3 bytes (for a YUV frame, made on first read: yuv-frame.ts). */
   rgb: Buffer;
+  /**
+   * The full-range luma plane (width * height bytes, BT.601 weights: what PDQ computes from `rgb`), when the
+   * sampler delivered YUV. Hashing reads it instead of `rgb`, so a hash-only frame is never converted to RGB.
+   */
+  luma?: Uint8Array;
 }

@@ -74,10 +74,12 @@ export class HashMatcher implements FrameClassifier {
   classify(frame: Frame, ctx: ClassifyContext): FrameFindings {
     this.stats.frames++;
     const withRegions = this.regionsDue(frame);
-    const regions = this.hasher.live(
-      { rgb: frame.rgb, width: frame.width, height: frame.height },
-      { dihedral: this.opts.dihedral, tiles: withRegions && (this.opts.regions?.tiles ?? false), inner: withRegions && (this.opts.regions?.inner ?? false) },
-    );
+    // The frame itself: a YUV frame's luma is hashed, its RGB made only if tiles or the inset need it.
+    const regions = this.hasher.live(frame, {
+      dihedral: this.opts.dihedral,
+      tiles: withRegions && (this.opts.regions?.tiles ?? false),
+      inner: withRegions && (this.opts.regions?.inner ?? false),
+    });
     this.stats.regions += regions.length;
     const whole = regions[0]!;
     const hex = toHex(whole.result.hash);

@@ -31,6 +31,14 @@ export interface RegionHash {
   result: PdqResult;
 }
 
+/** A live frame as region hashing reads it: `rgb` may be made on first read (a YUV frame's), `luma` is read first. */
+export interface LivePicture {
+  width: number;
+  height: number;
+  readonly rgb: Uint8Array;
+  luma?: Uint8Array;
+}
+
 export interface LiveRegionOptions {
   /** Tiles of the trimmed frame (LIVE_REGIONS); off: only the whole and the trimmed frame. */
   tiles: boolean;
@@ -78,8 +86,7 @@ export class RegionHasher {
   hash(img: RgbImage, r: Rect, dihedral: boolean, region: string): RegionHash | null {
     if (r.w < MIN_REGION_SIDE || r.h < MIN_REGION_SIDE) return null;
     const part = isWhole(r, img) ? img : cropImage(img, r);
-    const result = this.pool.get(part.width, part.height).fromRgb(part.rgb, part.width, part.height, { dihedral });
-    return { region, rect: r, result };
+    return { region, rect: r, result: pdqOf(this.pool.get(part.width, part.height), part, dihedral) };
   }
 
   private regions(img: RgbImage, within: Rect, specs: readonly RegionSpec[], dihedral: boolean): RegionHash[] {
@@ -91,17 +98,26 @@ export class RegionHasher {
     return out;
   }
 
-  /** A live frame: whole, trimmed (when it has borders), tiles of the trimmed frame, the inner rectangle. */
-  live(img: RgbImage, o: LiveRegionOptions): RegionHash[] {
-    const whole: Rect = { x: 0, y: 0, w: img.width, h: img.height };
-    const out: RegionHash[] = [this.hash(img, whole, o.dihedral, 'full') ?? this.forced(img, o.dihedral)];
-    const trim = frameTrim(img);
-    const trimmed = !isWhole(trim, img);
+  /**
+   * A live frame: whole, trimmed (when it has borders), tiles of the trimmed frame, the inner rectangle. With a
+   * luma plane (a YUV frame, classifiers/yuv-frame.ts) the whole and trimmed frame are hashed and the borders
+   * found on it, so a frame hashed without tiles or inner never needs its RGB: PDQ sees luma only, and a border
+   * uniform in luma is uniform to PDQ. Tiles and the inner rectangle read the RGB (at their lower rate).
+   */
+  live(pic: LivePicture, o: LiveRegionOptions): RegionHash[] {
+    const { width, height } = pic;
+    const whole: Rect = { x: 0, y: 0, w: width, h: height };
+    const luma = pic.luma && pic.luma.length >= width * height ? ({ rgb: pic.luma, width, height, channels: 1 } as const) : null;
+    const base: RgbImage = luma ?? { rgb: pic.rgb, width, height };
+    const out: RegionHash[] = [this.hash(base, whole, o.dihedral, 'full') ?? this.forced(base, o.dihedral)];
+    const trim = frameTrim(base);
+    const trimmed = !isWhole(trim, base);
     if (trimmed) {
-      const t = this.hash(img, trim, o.dihedral, 'trimmed');
+      const t = this.hash(base, trim, o.dihedral, 'trimmed');
       if (t) out.push(t);
     }
     if (!o.tiles && !o.inner) return out;
+    const img: RgbImage = { rgb: pic.rgb, width, height };
     if (o.tiles) {
       const src = tileSource(trimmed ? cropImage(img, trim) : img);
       out.push(
@@ -155,9 +171,14 @@ export class RegionHasher {
 
   /** Tiny frames still get their whole-frame hash (PDQ handles them; quality decides). */
   private forced(img: RgbImage, dihedral: boolean): RegionHash {
-    const result = this.pool.get(img.width, img.height).fromRgb(img.rgb, img.width, img.height, { dihedral });
+    const result = pdqOf(this.pool.get(img.width, img.height), img, dihedral);
     return { region: 'full', rect: { x: 0, y: 0, w: img.width, h: img.height }, result };
   }
+}
+
+/** PDQ of an RGB picture or a luma plane (`channels: 1`). */
+function pdqOf(hasher: PdqHasher, img: RgbImage, dihedral: boolean): PdqResult {
+  return img.channels === 1 ? hasher.fromLuma(img.rgb, img.width, img.height, { dihedral }) : hasher.fromRgb(img.rgb, img.width, img.height, { dihedral });
 }
 
 /** A rectangle of a (scaled-down) crop `within` the picture, in the picture's pixels. */

@@ -23,6 +23,11 @@ export interface RgbImage {
   rgb: Uint8Array;
   width: number;
   height: number;
+  /**
+   * Bytes per pixel: 3 (packed RGB, the default) or 1 (a luma plane in `rgb`: a live frame's Y plane,
+   * classifiers/yuv-frame.ts). Trimming and cropping take either; the other functions here want RGB.
+   */
+  channels?: 1 | 3;
 }
 
 export interface TrimOptions {
@@ -40,10 +45,17 @@ const TRIM_DEFAULTS: Required<TrimOptions> = { tolerance: 20, outliers: 0.02, mi
 function lineIsUniform(img: RgbImage, index: number, vertical: boolean, c: readonly [number, number, number], o: Required<TrimOptions>): boolean {
   const { rgb, width, height } = img;
   const n = vertical ? height : width;
-  const step = vertical ? width * 3 : 3;
-  let p = vertical ? index * 3 : index * width * 3;
   const allowed = Math.floor(n * o.outliers);
   let off = 0;
+  if (img.channels === 1) {
+    const step = vertical ? width : 1;
+    for (let i = 0, p = vertical ? index : index * width; i < n; i++, p += step) {
+      if (Math.abs(rgb[p]! - c[0]) > o.tolerance && ++off > allowed) return false;
+    }
+    return true;
+  }
+  const step = vertical ? width * 3 : 3;
+  let p = vertical ? index * 3 : index * width * 3;
   for (let i = 0; i < n; i++, p += step) {
     if (Math.abs(rgb[p]! - c[0]) > o.tolerance || Math.abs(rgb[p + 1]! - c[1]) > o.tolerance || Math.abs(rgb[p + 2]! - c[2]) > o.tolerance) {
       if (++off > allowed) return false;
@@ -55,11 +67,12 @@ function lineIsUniform(img: RgbImage, index: number, vertical: boolean, c: reado
 /** Per-channel median of one line: the border colour candidate (robust to a few odd pixels). */
 function lineMedian(img: RgbImage, index: number, vertical: boolean): [number, number, number] {
   const { rgb, width, height } = img;
+  const k = img.channels ?? 3;
   const n = vertical ? height : width;
-  const step = vertical ? width * 3 : 3;
-  const start = vertical ? index * 3 : index * width * 3;
+  const step = vertical ? width * k : k;
+  const start = vertical ? index * k : index * width * k;
   const out: [number, number, number] = [0, 0, 0];
-  for (let ch = 0; ch < 3; ch++) {
+  for (let ch = 0; ch < k; ch++) {
     const hist = new Uint32Array(256);
     for (let i = 0, p = start + ch; i < n; i++, p += step) hist[rgb[p]!]!++;
     let acc = 0;
@@ -109,13 +122,14 @@ export function cropImage(img: RgbImage, r: Rect): RgbImage {
   const y0 = Math.max(0, Math.min(img.height, Math.round(r.y)));
   const w = Math.max(0, Math.min(img.width - x0, Math.round(r.w)));
   const h = Math.max(0, Math.min(img.height - y0, Math.round(r.h)));
-  const out = new Uint8Array(w * h * 3);
-  const rowBytes = w * 3;
+  const k = img.channels ?? 3;
+  const out = new Uint8Array(w * h * k);
+  const rowBytes = w * k;
   for (let y = 0; y < h; y++) {
-    const src = ((y0 + y) * img.width + x0) * 3;
+    const src = ((y0 + y) * img.width + x0) * k;
     out.set(img.rgb.subarray(src, src + rowBytes), y * rowBytes);
   }
-  return { rgb: out, width: w, height: h };
+  return k === 1 ? { rgb: out, width: w, height: h, channels: 1 } : { rgb: out, width: w, height: h };
 }
 
 // ---------------------------------------------------------------- fixed crop sets

@@ -44,7 +44,9 @@ export class ReuseUnchanged implements FrameClassifier {
   }
 
   async classify(frame: Frame, ctx: ClassifyContext): Promise<FrameFindings> {
-    const { hash, quality } = this.hasher.fromRgb(frame.rgb, frame.width, frame.height);
+    const { hash, quality } = frame.luma
+      ? this.hasher.fromLuma(frame.luma, frame.width, frame.height)
+      : this.hasher.fromRgb(frame.rgb, frame.width, frame.height);
     const prev = this.last.get(frame.streamId);
     const usable = quality >= (this.opts.minQuality ?? PDQ_MIN_QUALITY);
     if (prev && usable) {

@@ -326,6 +326,12 @@ export const ConfigSchema = z
          */
         keyframeDecoders: z.number().int().min(1).max(16).default(2),
         /**
+         * What a full-rate sampler's ffmpeg emits: `yuv420p` (full range; hashing reads the luma plane and RGB is
+         * made only for the frames the models see, classifiers/yuv-frame.ts) or `rgb24` (every frame converted
+         * by ffmpeg: twice the pipe bytes; the measured baseline).
+         */
+        pixels: z.enum(['yuv420p', 'rgb24']).default('yuv420p'),
+        /**
          * Load shedding (gateway/sampler/shedding.ts): a full-rate stream whose decoder falls more than `maxLagMs`
          * of media behind live is restarted at the live edge (its queued input dropped) and hashed at the model
          * rate (`classifiers.modelFps`) until it has kept up for `recoverAfterMs`; late frames are not queued.
@@ -349,6 +355,7 @@ export const ConfigSchema = z
         adaptive: { escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0, maxKeyframeIntervalMs: 4_000 },
         stallAfterMs: 5000,
         keyframeDecoders: 2,
+        pixels: 'yuv420p',
         shed: { enabled: true, maxLagMs: 2_500, recoverAfterMs: 20_000 },
       }),
     classifiers: z
@@ -572,6 +579,7 @@ const ENV_KEYS: Record<string, string[]> = {
   MODGATE_SAMPLING_ENABLED: ['sampling', 'enabled'],
   MODGATE_SAMPLING_MODE: ['sampling', 'mode'],
   MODGATE_SAMPLING_SHED: ['sampling', 'shed', 'enabled'],
+  MODGATE_SAMPLING_PIXELS: ['sampling', 'pixels'],
   MODGATE_POLICY_FILE: ['policy', 'file'],
 };
 

@@ -8,6 +8,7 @@ import type { FfmpegInfo } from '../media/ffmpeg-path.ts';
 import { KeyframeDecoderPool, type KeyframeDecoderStats } from '../sampler/keyframe-decoder.ts';
 import { KeyframeSampler } from '../sampler/keyframe-sampler.ts';
 import { FrameLiveness } from '../sampler/liveness.ts';
+import type { PixelFormat } from '../sampler/args.ts';
 import { newStreamClock, Sampler, type SamplerMode, type StreamClock } from '../sampler/sampler.ts';
 import { AdaptiveController, type AdaptiveOptions, type AdaptiveStats, type ModeChange } from './adaptive.ts';
 
@@ -30,6 +31,8 @@ export interface WatcherOptions {
   shed?: { enabled: boolean; maxLagMs: number; recoverAfterMs: number };
   /** The models' rate: what a shed stream's hash rate goes down to. Default 2. */
   modelFps?: number;
+  /** What full-rate samplers' ffmpeg emits (gateway/sampler/args.ts). Default rgb24. */
+  pixels?: PixelFormat;
 }
 
 export type ShedReason = 'skip_to_live' | 'rate_lowered' | 'input_backlog';
@@ -379,6 +382,7 @@ export class StreamWatcher {
       width: this.opts.width,
       height: this.opts.height,
       mode,
+      ...(this.opts.pixels ? { pixels: this.opts.pixels } : {}),
       stallAfterMs: this.opts.stallAfterMs,
       ffmpeg: this.ffmpeg,
       clock: w.clock,

@@ -54,6 +54,12 @@ export const PLAIN_DECODER: DecoderOptions = {
   fastProbe: false,
 };
 
+/**
+ * What ffmpeg writes per frame: packed RGB24, or full-range YUV 4:2:0 (yuvj420p: half the bytes, no RGB
+ * conversion in ffmpeg; the gateway converts the frames its models see: classifiers/yuv-frame.ts).
+ */
+export type PixelFormat = 'rgb24' | 'yuv420p';
+
 export type ArgsSource = { kind: 'url'; url: string } | { kind: 'pipe'; format: 'webm' | 'mp4' };
 
 export interface ArgsParams {
@@ -64,6 +70,8 @@ export interface ArgsParams {
   height: number;
   decoder: DecoderOptions;
   features: FfmpegFeatures;
+  /** Default rgb24. */
+  pixels?: PixelFormat;
 }
 
 export interface FfmpegArgs {
@@ -109,13 +117,16 @@ export function buildArgs(p: ArgsParams): FfmpegArgs {
   if (p.source.kind === 'pipe') inputOptions.push('-f', p.source.format);
 
   const { width: w, height: h } = p;
+  const pixFmt = p.pixels === 'yuv420p' ? 'yuvj420p' : 'rgb24';
   const filter = [
     selectExpr(p.fps, p.features.holdsLastFrame ?? false),
     // Fit inside WxH keeping aspect, then letterbox to exactly WxH: the frame size is fixed before
     // the first frame and never changes, even when the publisher switches resolution mid-stream.
     // Scaling after select means swscale runs only `fps` times a second.
     `scale=${w}:${h}:force_original_aspect_ratio=decrease:flags=area`,
-    'format=rgb24',
+    // yuvj420p: full range (the scaler expands a TV-range source), so the Y plane is the luma PDQ would
+    // compute from the RGB, and pad's black is Y 0 as in RGB.
+    `format=${pixFmt}`,
     `pad=${w}:${h}:(ow-iw)/2:(oh-ih)/2:black`,
     'setsar=1',
     p.features.showinfoChecksum ? 'showinfo=checksum=0' : 'showinfo',
@@ -126,7 +137,7 @@ export function buildArgs(p: ArgsParams): FfmpegArgs {
   // duplicate frames up to the input frame rate.
   if (p.features.fpsMode) outputOptions.push('-fps_mode', 'passthrough');
   else outputOptions.push('-vsync', 'passthrough');
-  outputOptions.push('-pix_fmt', 'rgb24', '-f', 'rawvideo');
+  outputOptions.push('-pix_fmt', pixFmt, '-f', 'rawvideo');
 
   return { input: p.source.kind === 'url' ? p.source.url : 'pipe:0', inputOptions, outputOptions, filter };
 }

@@ -1,8 +1,9 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { Frame } from '../../classifiers/frame.ts';
+import { yuv420Bytes, yuvFrame } from '../../classifiers/yuv-frame.ts';
 import type { Signal } from '../../classifiers/signal.ts';
 import { resolveFfmpeg, type FfmpegInfo } from '../media/ffmpeg-path.ts';
-import { buildArgs, CHEAP_DECODER, parseShowinfo, type ArgsSource, type DecoderOptions, type FfmpegArgs, type SamplerMode } from './args.ts';
+import { buildArgs, CHEAP_DECODER, parseShowinfo, type ArgsSource, type DecoderOptions, type FfmpegArgs, type PixelFormat, type SamplerMode } from './args.ts';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import type { ChunkFormat } from './container.ts';
 import { FrameFanOut, Listeners, type FrameConsumer } from './fan-out.ts';
@@ -53,6 +54,11 @@ export interface SamplerOptions {
   height?: number;
   mode?: SamplerMode;
   decoder?: Partial<DecoderOptions>;
+  /**
+   * What ffmpeg emits: `rgb24` (default), or `yuv420p` (full range: frames carry `luma` and make `rgb` on first
+   * read, classifiers/yuv-frame.ts; half the pipe bytes and no RGB conversion for frames only hashed).
+   */
+  pixels?: PixelFormat;
   /** Frames a single consumer may have in flight (unsettled promises) before it misses frames. Default 2. */
   maxInFlight?: number;
   /** No frame for this long counts as a stall. Default 5000. */
@@ -251,9 +257,9 @@ export class Sampler {
     this.feed = input.kind === 'stream' ? new StdinFeed(input.format, opts.maxStdinBufferBytes ?? 8 * 1024 * 1024) : null;
   }
 
-  /** Bytes per emitted frame (width * height * 3). */
+  /** Bytes per emitted frame: width * height * 3 for RGB, * 1.5 for YUV 4:2:0. */
   get frameBytes(): number {
-    return this.width * this.height * 3;
+    return this.opts.pixels === 'yuv420p' ? yuv420Bytes(this.width, this.height) : this.width * this.height * 3;
   }
 
   onFrame(cb: FrameConsumer): () => void {
@@ -352,7 +358,16 @@ export class Sampler {
     const info = this.info!;
     const input = this.opts.input;
     const source: ArgsSource = input.kind === 'url' ? { kind: 'url', url: input.url } : { kind: 'pipe', format: input.format };
-    const args = buildArgs({ source, mode: this.mode, fps: this.fps, width: this.width, height: this.height, decoder: this.decoder, features: info.features });
+    const args = buildArgs({
+      source,
+      mode: this.mode,
+      fps: this.fps,
+      width: this.width,
+      height: this.height,
+      decoder: this.decoder,
+      features: info.features,
+      pixels: this.opts.pixels ?? 'rgb24',
+    });
     const stdin = this.feed ? new PassThrough() : null;
     // A fresh decoder replays up to a GOP from the keyframe it starts at: late by design, not lag.
     this.shed?.restarted(this.timers.now());
@@ -532,15 +547,16 @@ export class Sampler {
       });
     }
     this.supervisor.delivered(run, p.receivedAt);
-    const frame: Frame = {
+    const meta = {
       streamId: this.streamId,
       seq: placed.seq,
       mediaTimeMs: placed.mediaTimeMs,
       receivedAt: p.receivedAt,
       width: this.width,
       height: this.height,
-      rgb: p.rgb,
     };
+    // p.rgb holds ffmpeg's bytes for the frame, whatever their format.
+    const frame: Frame = this.opts.pixels === 'yuv420p' ? yuvFrame(meta, p.rgb) : { ...meta, rgb: p.rgb };
     this.counters.framesEmitted += 1;
     this.fanOut.deliver(frame);
     this.checkLag(p);

@@ -105,7 +105,13 @@ async function harness(o: { mode: 'full' | 'adaptive'; models: string[]; bankIma
     log: { level: 'silent' },
     demo: false,
     syncIntervalMs: 500,
-    sampling: { mode: o.mode },
+    // Same-run baselines: BENCH_SHED=0 (frames queue behind a slow decoder, as before load shedding),
+    // BENCH_PIXELS=rgb24 (ffmpeg converts every frame to RGB, as before the luma path).
+    sampling: {
+      mode: o.mode,
+      shed: { enabled: process.env.BENCH_SHED !== '0' },
+      ...(process.env.BENCH_PIXELS === 'rgb24' ? { pixels: 'rgb24' as const } : {}),
+    },
     classifiers: { models: o.models },
   });
   const gw = await startGateway(config, { log: createLogger('silent') });
@@ -398,6 +404,17 @@ async function capacityWindow(
   return { figures, load: loadChild };
 }
 
+/** Which same-run baseline switches were set (BENCH_SHED, BENCH_PIXELS). */
+function variant(): string {
+  return `shedding ${process.env.BENCH_SHED === '0' ? 'off' : 'on'}, ffmpeg emits ${process.env.BENCH_PIXELS === 'rgb24' ? 'rgb24' : 'yuv420p'}`;
+}
+
+/** Load shedding so far in this gateway (modgate_sampler_shed_total). */
+function shedNote(h: Harness): string {
+  const c = h.gw.watcher?.shedCounts();
+  return c ? `shed so far: ${c.skip_to_live} skips to live, ${c.rate_lowered} rates lowered` : 'no watcher';
+}
+
 function capacityNote(f: CapacityFigures): string {
   return (
     `${f.n} streams (720p30 2.5 Mbit/s, looped by an in-process RTMP replayer in a child process), ${f.windowSec} s window: gateway process ${f.gatewayProcPct} % + decoding ffmpeg ${f.decoderPct} % of a core; ` +
@@ -539,7 +556,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
             base !== null ? { name: `${c.kind}, 1 stream`, value: base } : undefined,
           );
           if (n === 1) base = figs[0]!.value;
-          figs[0]!.note = `${common}; ${figs[0]!.note}`;
+          figs[0]!.note = `${common}; ${figs[0]!.note}; ${variant()}; ${shedNote(h)}`;
           out.push(...figs);
         }
       } finally {
@@ -657,7 +674,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
               name: `capacity, ${mode} mode, ${f.n} streams: gateway CPU (process + its ffmpeg)`,
               unit: '% of a core',
               value: f.gatewayPct,
-              note: capacityNote(f),
+              note: `${capacityNote(f)}; ${variant()}; ${shedNote(h)}`,
             });
             out.push({ name: `capacity, ${mode} mode, ${f.n} streams: CPU per stream`, unit: '% of a core', value: round(f.gatewayPct / f.n, 2) });
             if (mode === 'adaptive' && n === cutAt) {
