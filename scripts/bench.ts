@@ -36,9 +36,11 @@ const SUITES = [
   'hma-lookup',
   // Only when named (`npm run bench -- soak`): it runs for MODGATE_SOAK_MINUTES (default 30).
   'soak',
+  // Only when named: rounds of stream lifecycles with a heap snapshot of each node after each round.
+  'memory',
 ] as const;
 
-const ON_DEMAND: readonly string[] = ['soak'];
+const ON_DEMAND: readonly string[] = ['soak', 'memory'];
 
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

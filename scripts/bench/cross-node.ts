@@ -52,7 +52,13 @@ export interface Pair {
 }
 
 /** Two gateway processes on a fresh PostgreSQL database with `cycles` verified accounts; `configB` is merged over `config` for B. */
-export async function startPair(name: string, cycles: number, config: Record<string, unknown>, configB: Record<string, unknown> = {}): Promise<Pair> {
+export async function startPair(
+  name: string,
+  cycles: number,
+  config: Record<string, unknown>,
+  configB: Record<string, unknown> = {},
+  execArgv: string[] = [],
+): Promise<Pair> {
   const db = `modgate_bench_${randomBytes(5).toString('hex')}`;
   await admin((c) => c.query(`CREATE DATABASE ${db}`));
   const url = new URL(ADMIN_URL);
@@ -68,8 +74,8 @@ export async function startPair(name: string, cycles: number, config: Record<str
   }
   const token = (await issueToken(store.db, 'bench', 'op', 'operator')).token;
   const [a, b] = await Promise.all([
-    startGatewayProcess({ db: url.toString(), config, logLevel: 'error' }),
-    startGatewayProcess({ db: url.toString(), config: { ...config, ...configB }, logLevel: 'error' }),
+    startGatewayProcess({ db: url.toString(), config, logLevel: 'error', execArgv }),
+    startGatewayProcess({ db: url.toString(), config: { ...config, ...configB }, logLevel: 'error', execArgv }),
   ]);
   return { name, db, store, a, b, apiA: new ApiClient(a.httpUrl, token), apiB: new ApiClient(b.httpUrl, token), keys, handles, samples: [], parts: [] };
 }

@@ -37,6 +37,8 @@ export interface GatewayProcessOptions {
   logLevel?: string;
   /** How long `modgate serve` may take to start (a bank of millions is loaded before it listens); default START_DEADLINE_MS. */
   startDeadlineMs?: number;
+  /** Node options for the process (before the script), e.g. `--heapsnapshot-signal=SIGUSR2`. */
+  execArgv?: string[];
 }
 
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<GatewayProcess> {
@@ -55,7 +57,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   };
   const configFile = path.join(dataDir, 'test-config.json');
   writeFileSync(configFile, JSON.stringify(config));
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/modgate.js'), 'serve', '--config', configFile, '--json'], {
+  const child = spawn(process.execPath, [...(o.execArgv ?? []), path.join(REPO_ROOT, 'bin/modgate.js'), 'serve', '--config', configFile, '--json'], {
     cwd: REPO_ROOT,
     env: { ...process.env, MODGATE_LOG_LEVEL: config.log?.level ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
