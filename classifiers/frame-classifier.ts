@@ -36,4 +36,9 @@ export interface FrameClassifier {
    * counts it and goes on without this classifier's findings for the frame.
    */
   classify(frame: Frame, ctx: ClassifyContext): FrameFindings | Promise<FrameFindings>;
+  /**
+   * The stream ended (and none of its frames is still being classified): drop whatever is kept for it.
+   * Stream ids are not reused, so state kept past the end is only memory (ClassifierStage.end calls it).
+   */
+  end?(streamId: string): void;
 }

@@ -143,6 +143,15 @@ export class HashMatcher implements FrameClassifier {
   }
 
   /** Is this frame the first of its region slot in its stream? */
+  end(streamId: string): void {
+    this.regionSlot.delete(streamId);
+  }
+
+  /** Streams whose region slot is remembered (tests). */
+  get trackedStreams(): number {
+    return this.regionSlot.size;
+  }
+
   private regionsDue(frame: Frame): boolean {
     const fps = this.opts.regionsFps;
     if (fps === undefined || !(fps > 0)) return true;

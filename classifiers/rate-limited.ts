@@ -37,4 +37,14 @@ export class RateLimited implements FrameClassifier {
     this.stats.passed++;
     return this.inner.classify(frame, ctx);
   }
+
+  end(streamId: string): void {
+    this.lastSlot.delete(streamId);
+    this.inner.end?.(streamId);
+  }
+
+  /** Streams whose last slot is remembered (tests). */
+  get size(): number {
+    return this.lastSlot.size;
+  }
 }

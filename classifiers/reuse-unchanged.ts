@@ -75,4 +75,15 @@ export class ReuseUnchanged implements FrameClassifier {
     }
     return findings;
   }
+
+  /** The stream ended: its last findings (the copy descriptor among the facts) go at once. */
+  end(streamId: string): void {
+    this.last.delete(streamId);
+    this.inner.end?.(streamId);
+  }
+
+  /** Streams whose last run is remembered (tests). */
+  get size(): number {
+    return this.last.size;
+  }
 }

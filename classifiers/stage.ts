@@ -20,6 +20,10 @@ export interface StageOptions {
 export class ClassifierStage {
   readonly stats = { frames: 0, classifierErrors: 0, evidence: 0 };
   private readonly now: () => number;
+  /** Frames of each stream being classified now (a stream is absent when none is). */
+  private readonly inFlight = new Map<string, number>();
+  /** Streams that ended with frames still being classified: their classifiers' state goes when those settle. */
+  private readonly ending = new Set<string>();
 
   constructor(
     private readonly classifiers: readonly FrameClassifier[],
@@ -30,7 +34,49 @@ export class ClassifierStage {
     this.now = opts.now ?? Date.now;
   }
 
+  /**
+   * The stream ended: every classifier drops what it keeps for it (classifiers' per-stream caches are
+   * bounded by stream count, not by time, so without this each ended stream's last frame, findings and
+   * slots stayed until thousands of later streams pushed them out). A frame still being classified could
+   * put some back as it settles, so the classifiers are told again once the stream's last frame has.
+   * The samplers deliver nothing after a stream's end (gateway/pipeline/watcher.ts stops them at once).
+   */
+  end(streamId: string): void {
+    this.forget(streamId);
+    if (this.inFlight.has(streamId)) this.ending.add(streamId);
+  }
+
+  /** Streams with frames being classified, and ended ones waiting for them (tests). */
+  get tracked(): { inFlight: number; ending: number } {
+    return { inFlight: this.inFlight.size, ending: this.ending.size };
+  }
+
+  private forget(streamId: string): void {
+    for (const c of this.classifiers) {
+      try {
+        c.end?.(streamId);
+      } catch (err) {
+        this.onError(err, c.name);
+      }
+    }
+  }
+
   async process(frame: Frame): Promise<Signal[]> {
+    const id = frame.streamId;
+    this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
+    try {
+      return await this.classify(frame);
+    } finally {
+      const n = this.inFlight.get(id)! - 1;
+      if (n > 0) this.inFlight.set(id, n);
+      else {
+        this.inFlight.delete(id);
+        if (this.ending.delete(id)) this.forget(id);
+      }
+    }
+  }
+
+  private async classify(frame: Frame): Promise<Signal[]> {
     this.stats.frames++;
     const ctx = { observedAt: this.now() };
     const results = await Promise.all(

@@ -333,7 +333,6 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
           matchPercent: vm.matchPercent,
         })
       : null;
-  if (videoMatcher) registry.on('ended', (s) => videoMatcher.end(s.id));
   const frameClassifiers: FrameClassifier[] = [
     ...(videoMatcher ? [videoMatcher] : hashMatcher ? [hashMatcher] : []),
     // Models at their own rate when frames come faster (hash matching takes every sampled frame).
@@ -353,6 +352,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     { evidenceFloor: config.classifiers.evidenceFloor },
     (err, name) => log.debug({ err: (err as Error).message, classifier: name }, 'classifier skipped a frame'),
   );
+  // Classifiers keep per-stream state (last frame, findings, rate slots, the video window): gone at the end.
+  registry.on('ended', (s) => stage.end(s.id));
   const refreshBanks = () => {
     void banks
       .refresh()

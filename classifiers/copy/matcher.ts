@@ -78,6 +78,10 @@ export class CopyMatcher implements FrameClassifier {
     private readonly embedView?: ViewEmbedder,
   ) {}
 
+  end(streamId: string): void {
+    this.inference.end?.(streamId);
+  }
+
   async classify(frame: Frame, ctx: ClassifyContext): Promise<FrameFindings> {
     const result = await this.inference.classify(frame);
     if (!result.embedding) throw new Error('copy descriptor: the model returned no embedding (create its pool with embeddings: true)');

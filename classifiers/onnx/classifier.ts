@@ -53,6 +53,10 @@ export class OnnxClassifier implements FrameClassifier {
     return { signals: toSignals(frame, result, ctx.observedAt, this.name), facts: { scores: { [this.name]: result.scores } } };
   }
 
+  end(streamId: string): void {
+    this.inference.end?.(streamId);
+  }
+
   close(): Promise<void> {
     return this.pool.close();
   }

@@ -4,6 +4,8 @@ import type { ClassifyResult, OnnxPool } from './pool.ts';
 /** What a classifier needs to get a model's result for a frame. */
 export interface FrameInference {
   classify(frame: Frame): Promise<ClassifyResult>;
+  /** The stream ended: forget what is kept for it. */
+  end?(streamId: string): void;
 }
 
 /** Streams whose last frame is remembered at once; the oldest is forgotten past it. */
@@ -36,5 +38,15 @@ export class SharedInference implements FrameInference {
     // A rejected run (queue full) is reported to each caller; nothing is left unhandled here.
     result.catch(() => undefined);
     return result;
+  }
+
+  /** The stream ended: its last frame (a whole RGB picture) is not kept until 10,000 other streams pushed it out. */
+  end(streamId: string): void {
+    this.last.delete(streamId);
+  }
+
+  /** Streams whose last frame is remembered (tests). */
+  get size(): number {
+    return this.last.size;
   }
 }

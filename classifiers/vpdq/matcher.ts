@@ -48,9 +48,10 @@ export class VideoMatcher implements FrameClassifier {
     return found instanceof Promise ? found.then((f) => this.withVideos(frame, ctx, f)) : this.withVideos(frame, ctx, found);
   }
 
-  /** The stream ended: its window goes. */
+  /** The stream ended: its window goes, and what the frame classifier under it keeps. */
   end(streamId: string): void {
     this.windows.end(streamId);
+    this.frames.end?.(streamId);
   }
 
   private withVideos(frame: Frame, ctx: ClassifyContext, found: FrameFindings): FrameFindings {
