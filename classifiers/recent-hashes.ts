@@ -59,12 +59,15 @@ export interface RetroHit {
   endedAt: number | null;
 }
 
+/** Slots a stream's ring starts with; it doubles as the stream shows more, up to `maxPerStream`. */
+const FIRST_CAPACITY = 16;
+
 class Ring {
-  readonly words: Uint32Array;
-  readonly firstAt: Float64Array;
-  readonly lastAt: Float64Array;
-  readonly media: Float64Array;
-  readonly quality: Uint8Array;
+  words: Uint32Array;
+  firstAt: Float64Array;
+  lastAt: Float64Array;
+  media: Float64Array;
+  quality: Uint8Array;
   /** Hashes of the picture inside uniform borders, per slot, where `hasTrimmed`; allocated at the stream's first one. */
   trimmed: Uint32Array | null = null;
   hasTrimmed: Uint8Array | null = null;
@@ -74,12 +77,53 @@ class Ring {
   endedAt: number | null = null;
   overflowed = false;
 
-  constructor(readonly capacity: number) {
-    this.words = new Uint32Array(capacity * 8);
-    this.firstAt = new Float64Array(capacity);
-    this.lastAt = new Float64Array(capacity);
-    this.media = new Float64Array(capacity);
-    this.quality = new Uint8Array(capacity);
+  /**
+   * Slots allocated now. A ring is kept `windowMs` (10 minutes) after its stream ends, for every stream
+   * that showed a usable hash: allocated at `max` (2,400 slots, ~137 KiB) at once, the many short streams
+   * held as much as the long ones (issue 11's soak). It grows by doubling instead, and wraps only at `max`.
+   */
+  capacity: number;
+
+  constructor(readonly max: number) {
+    this.capacity = Math.min(max, FIRST_CAPACITY);
+    this.words = new Uint32Array(this.capacity * 8);
+    this.firstAt = new Float64Array(this.capacity);
+    this.lastAt = new Float64Array(this.capacity);
+    this.media = new Float64Array(this.capacity);
+    this.quality = new Uint8Array(this.capacity);
+  }
+
+  /** Full and below `max`: double (no entry has wrapped yet, so slots 0..count-1 are the entries in order). */
+  growIfFull(): void {
+    if (this.count < this.capacity || this.capacity >= this.max) return;
+    const c = Math.min(this.max, this.capacity * 2);
+    const more = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, per = 1): T => {
+      const b = new (a.constructor as new (n: number) => T)(c * per);
+      b.set(a);
+      return b;
+    };
+    this.words = more(this.words, 8);
+    this.firstAt = more(this.firstAt);
+    this.lastAt = more(this.lastAt);
+    this.media = more(this.media);
+    this.quality = more(this.quality);
+    if (this.trimmed) this.trimmed = more(this.trimmed, 8);
+    if (this.hasTrimmed) this.hasTrimmed = more(this.hasTrimmed);
+    this.capacity = c;
+    this.head = this.count;
+  }
+
+  /** Bytes of the ring's arrays (stats, tests). */
+  get bytes(): number {
+    return (
+      this.words.byteLength +
+      this.firstAt.byteLength +
+      this.lastAt.byteLength +
+      this.media.byteLength +
+      this.quality.byteLength +
+      (this.trimmed?.byteLength ?? 0) +
+      (this.hasTrimmed?.byteLength ?? 0)
+    );
   }
 
   lastSlot(): number {
@@ -133,6 +177,7 @@ export class RecentHashes {
         return;
       }
     }
+    ring.growIfFull();
     const slot = ring.head;
     if (ring.count === ring.capacity) {
       // Overwriting an entry still inside the window: this stream's window is shorter than configured.
@@ -248,6 +293,14 @@ export class RecentHashes {
     if (streamId !== undefined) return this.rings.get(streamId)?.count ?? 0;
     let n = 0;
     for (const r of this.rings.values()) n += r.count;
+    return n;
+  }
+
+  /** Bytes the rings hold (all streams, or one). */
+  bytes(streamId?: string): number {
+    if (streamId !== undefined) return this.rings.get(streamId)?.bytes ?? 0;
+    let n = 0;
+    for (const r of this.rings.values()) n += r.bytes;
     return n;
   }
 

@@ -54,6 +54,31 @@ describe('recent frame hashes (retroactive scan)', () => {
     expect(r.scan(h(219), 0, T0 + 30_000).map((x) => x.streamId)).toEqual(['s']);
   });
 
+  it('a short stream holds a ring of its size, not of maxPerStream: 1,000 ended 5-hash streams hold 16 slots each; a long one grows to the bound and wraps', () => {
+    // An hour's window, so that all of the long stream below is inside it.
+    const r = new RecentHashes({ windowMs: 60 * MIN, maxPerStream: 2_400, minIntervalMs: 0 });
+    for (let s = 0; s < 1_000; s++) {
+      for (let k = 0; k < 5; k++) r.record(`short${s}`, h(s * 10 + k), 90, T0 + k * 2_000, k * 2_000, k === 4 ? h(9_000_000 + s) : undefined);
+      r.end(`short${s}`, T0 + 10_000);
+    }
+    // 16 slots: 8 hash words, 3 times and a quality each, and the trimmed hash of the one letterboxed frame.
+    const perSlot = 8 * 4 + 3 * 8 + 1;
+    expect(r.bytes('short0')).toBe(16 * perSlot + 16 * (8 * 4 + 1));
+    expect(r.bytes()).toBe(1_000 * r.bytes('short0'));
+    // Before: 2,400 slots each from the first hash, ~137 KiB a stream held ten minutes past its end.
+    expect(r.bytes()).toBeLessThan((1_000 * 2_400 * perSlot) / 50);
+    // A long stream: every hash is kept in order while it grows, then the ring wraps at 2,400 as before.
+    for (let k = 0; k < 3_000; k++) r.record('long', h(50_000 + k), 90, T0 + k * 1_000, k * 1_000, k === 10 ? h(7) : undefined);
+    expect(r.size('long')).toBe(2_400);
+    expect(r.bytes('long')).toBe(2_400 * perSlot + 2_400 * (8 * 4 + 1));
+    expect(r.last('long')!.mediaTimeMs).toBe(2_999_000);
+    const found = r.scan(h(50_000 + 700), 0, T0 + 3_000_000);
+    expect(found.map((x) => [x.streamId, x.mediaTimeMs])).toEqual([['long', 700_000]]);
+    expect(r.scan(h(50_000 + 500), 0, T0 + 3_000_000)).toEqual([]); // overwritten when it wrapped
+    expect(r.scan(h(40), 0, T0 + 3_000_000).map((x) => x.streamId)).toEqual(['short4']);
+    expect(r.stats().overflowed).toBe(1);
+  });
+
   it("a letterboxed stream's inner picture is kept beside its whole frame and found by the scan (region: trimmed)", () => {
     const r = new RecentHashes({ windowMs: 10 * MIN, minIntervalMs: 500, mergeDistance: 8 });
     const picture = seededHash(40);
