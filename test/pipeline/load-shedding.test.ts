@@ -107,6 +107,9 @@ describe.skipIf(!ffmpeg)('load shedding end to end (real ffmpeg over RTMP)', () 
       return body.streams.find((s) => s.id === stream.id)?.sampling.shedding;
     };
     expect(await view()).toMatchObject({ skips: expect.any(Number), fps: expect.any(Number) });
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    expect(metrics).toMatch(/modgate_sampler_shed_total\{reason="skip_to_live"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/modgate_sampler_shed_total\{reason="rate_lowered"[^}]*\} [1-9]/);
     await waitFor(async () => (stats().shed?.raises ?? 0) >= 1 && stats().shed?.fps === 10, 90_000, 'the rate raised back to 10 fps');
     await withinLagBound('after the raise');
     expect(await view()).toMatchObject({ fps: 10, raises: expect.any(Number) });
