@@ -330,7 +330,8 @@ export const ConfigSchema = z
          * made only for the frames the models see, classifiers/yuv-frame.ts) or `rgb24` (every frame converted
          * by ffmpeg: twice the pipe bytes; the measured baseline).
          */
-        pixels: z.enum(['yuv420p', 'rgb24']).default('yuv420p'),
+        // rgb24 by default: yuv420p did not show a win end to end on 2 cores (BENCHMARKS.md, 2 Dec 17:51 UTC).
+        pixels: z.enum(['yuv420p', 'rgb24']).default('rgb24'),
         /**
          * Load shedding (gateway/sampler/shedding.ts): a full-rate stream whose decoder falls more than `maxLagMs`
          * of media behind live is restarted at the live edge (its queued input dropped) and hashed at the model
@@ -338,12 +339,14 @@ export const ConfigSchema = z
          */
         shed: z
           .object({
-            enabled: z.boolean().default(true),
+            // Off by default: measured on 2 cores (BENCHMARKS.md, 2 Dec 17:38 UTC) it made saturation worse, since
+            // the bottleneck there is the gateway's main thread, which restarting decoders does not relieve.
+            enabled: z.boolean().default(false),
             maxLagMs: z.number().int().min(500).default(2_500),
             recoverAfterMs: z.number().int().min(1_000).default(20_000),
           })
           .strict()
-          .default({ enabled: true, maxLagMs: 2_500, recoverAfterMs: 20_000 }),
+          .default({ enabled: false, maxLagMs: 2_500, recoverAfterMs: 20_000 }),
       })
       .strict()
       .default({
@@ -355,8 +358,8 @@ export const ConfigSchema = z
         adaptive: { escalateAt: 0.3, nearDistance: 48, calmForMs: 30_000, warmupMs: 0, maxKeyframeIntervalMs: 4_000 },
         stallAfterMs: 5000,
         keyframeDecoders: 2,
-        pixels: 'yuv420p',
-        shed: { enabled: true, maxLagMs: 2_500, recoverAfterMs: 20_000 },
+        pixels: 'rgb24',
+        shed: { enabled: false, maxLagMs: 2_500, recoverAfterMs: 20_000 },
       }),
     classifiers: z
       .object({

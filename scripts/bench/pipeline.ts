@@ -105,12 +105,12 @@ async function harness(o: { mode: 'full' | 'adaptive'; models: string[]; bankIma
     log: { level: 'silent' },
     demo: false,
     syncIntervalMs: 500,
-    // Same-run baselines: BENCH_SHED=0 (frames queue behind a slow decoder, as before load shedding),
-    // BENCH_PIXELS=rgb24 (ffmpeg converts every frame to RGB, as before the luma path).
+    // Same-run variants: BENCH_SHED=1 (load shedding on) or 0, BENCH_PIXELS=yuv420p (the luma path) or rgb24.
+    // Unset: shedding on and yuv420p, as the 2 Dec 17:38 UTC runs used; the config's defaults are off and rgb24.
     sampling: {
       mode: o.mode,
       shed: { enabled: process.env.BENCH_SHED !== '0' },
-      ...(process.env.BENCH_PIXELS === 'rgb24' ? { pixels: 'rgb24' as const } : {}),
+      pixels: process.env.BENCH_PIXELS === 'rgb24' ? ('rgb24' as const) : ('yuv420p' as const),
     },
     classifiers: { models: o.models },
   });
