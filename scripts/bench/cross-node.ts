@@ -51,6 +51,32 @@ export interface Pair {
   parts: Array<{ answer: number; decide: number; close: number }>;
 }
 
+/** Streams of the pair's database not yet ended (the soak and memory benches wait on it). */
+export async function liveStreams(pair: Pick<Pair, 'store'>): Promise<number> {
+  const row = await pair.store.db
+    .selectFrom('streams')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('ended_at', 'is', null)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * A fresh verified account and its key, for one violating stream: each gets its own, so its suspension does
+ * not stop the slot's next publishes. The bench's own writes can time out on a loaded machine (a 5 s connect
+ * timeout was hit at load 45): the error is counted in `errors` and null returned (that publish is then an
+ * ordinary one under the slot's key).
+ */
+export async function violatorKey(pair: Pick<Pair, 'store'>, actor: string, handle: string, errors: string[]): Promise<string | null> {
+  try {
+    await addAccount(pair.store.db, { id: actor }, { handle, verified: true });
+    return (await issueKey(pair.store.db, { id: actor }, handle)).key;
+  } catch (err) {
+    errors.push((err as Error).message);
+    return null;
+  }
+}
+
 /** Two gateway processes on a fresh PostgreSQL database with `cycles` verified accounts; `configB` is merged over `config` for B. */
 export async function startPair(
   name: string,

@@ -1,13 +1,11 @@
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { addAccount } from '../../gateway/identity/accounts.ts';
-import { issueKey } from '../../gateway/identity/keys.ts';
 import { hashFile } from '../../gateway/media/hash-file.ts';
 import { startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
 import type { GatewayProcess } from '../../test/helpers/gateway-process.ts';
 import { ApiClient, FFMPEG, REPO_ROOT, waitFor } from '../../test/helpers/gateway.ts';
-import { startPair, stopPair, type Pair } from './cross-node.ts';
+import { liveStreams, startPair, stopPair, violatorKey, type Pair } from './cross-node.ts';
 import { rssMiB } from './gateway.ts';
 import { compare, liveBytes, readSnapshot, retainerPath, type Snapshot } from './heap-snapshot.ts';
 import type { BenchResult } from './types.ts';
@@ -167,16 +165,7 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
     await pair.apiA.post('/api/v1/banks/tve/entries', { entries: [{ hash }] });
     const nodeOf = (slot: number) => (slot % 2 === 0 ? pair.a : pair.b);
     let seq = 0;
-    const liveCount = async () =>
-      Number(
-        (
-          await pair.store.db
-            .selectFrom('streams')
-            .select((eb) => eb.fn.countAll().as('n'))
-            .where('ended_at', 'is', null)
-            .executeTakeFirst()
-        )?.n ?? 0,
-      );
+    const liveCount = () => liveStreams(pair);
 
     for (let round = 1; round <= rounds; round++) {
       let started = 0;
@@ -185,15 +174,7 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
           const n = ++started;
           const violating = n % 5 === 0;
           let key = pair.keys[slot]!;
-          if (violating) {
-            const handle = `violator${slot}x${seq++}`;
-            try {
-              await addAccount(pair.store.db, { id: 'memory' }, { handle, verified: true });
-              key = (await issueKey(pair.store.db, { id: 'memory' }, handle)).key;
-            } catch (err) {
-              benchErrors.push((err as Error).message);
-            }
-          }
+          if (violating) key = (await violatorKey(pair, 'memory', `violator${slot}x${seq++}`, benchErrors)) ?? key;
           const killed = !violating && n % 3 === 0;
           const p = startPublisher({
             url: nodeOf(slot).publishUrl(key),

@@ -2,12 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { hashFile } from '../../gateway/media/hash-file.ts';
-import { addAccount } from '../../gateway/identity/accounts.ts';
-import { issueKey } from '../../gateway/identity/keys.ts';
 import { startPublisher, type Publisher } from '../../test/helpers/ffmpeg-publisher.ts';
 import { ApiClient, FFMPEG, REPO_ROOT, waitFor } from '../../test/helpers/gateway.ts';
 import type { GatewayProcess } from '../../test/helpers/gateway-process.ts';
-import { startPair, stopPair, type Pair } from './cross-node.ts';
+import { liveStreams, startPair, stopPair, violatorKey, type Pair } from './cross-node.ts';
 import { rssMiB } from './gateway.ts';
 import type { BenchResult } from './types.ts';
 
@@ -136,15 +134,7 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
     // A bench-side read that times out (the machine loaded) is -1 and counted, not the end of the run.
     const liveCount = async () => {
       try {
-        return Number(
-          (
-            await pair.store.db
-              .selectFrom('streams')
-              .select((eb) => eb.fn.countAll().as('n'))
-              .where('ended_at', 'is', null)
-              .executeTakeFirst()
-          )?.n ?? 0,
-        );
+        return await liveStreams(pair);
       } catch (err) {
         benchErrors.push((err as Error).message);
         return -1;
@@ -162,14 +152,11 @@ export async function run(o: { quick: boolean }): Promise<BenchResult[]> {
         const violating = n % 5 === 0;
         let key = pair.keys[slot]!;
         if (violating) {
-          // The bench's own writes can time out on a loaded machine (a 5 s connect timeout was hit at load 45): that reconnect is then an ordinary one.
           const handle = `violator${slot}x${violatorSeq++}`;
-          try {
-            await addAccount(pair.store.db, { id: 'soak' }, { handle, verified: true });
-            key = (await issueKey(pair.store.db, { id: 'soak' }, handle)).key;
+          const fresh = await violatorKey(pair, 'soak', handle, benchErrors);
+          if (fresh) {
+            key = fresh;
             violators.push(handle);
-          } catch (err) {
-            benchErrors.push((err as Error).message);
           }
         }
         const seconds = Math.min(20 + Math.floor(Math.random() * 40), Math.max(5, Math.ceil((until - Date.now()) / 1000)));

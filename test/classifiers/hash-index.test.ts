@@ -2,17 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type HashHit, PdqHashIndex, linearScan } from '../../classifiers/hash-index.ts';
 import { type PdqHash, fromHex, hamming, toHex } from '../../classifiers/pdq.ts';
+import { xorshift } from '../../scripts/bench/kit.ts';
 
-/** xorshift32: fast deterministic words for banks too big to draw through fast-check. */
-function wordSource(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
-}
+// xorshift32 (the benchmarks' own): fast deterministic words for banks too big to draw through fast-check.
+const wordSource = xorshift;
 
 function randomHash(next: () => number): PdqHash {
   return Uint32Array.from({ length: 8 }, next);
