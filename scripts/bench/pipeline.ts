@@ -105,12 +105,12 @@ async function harness(o: { mode: 'full' | 'adaptive'; models: string[]; bankIma
     log: { level: 'silent' },
     demo: false,
     syncIntervalMs: 500,
-    // Same-run variants: BENCH_SHED=1 (load shedding on) or 0, BENCH_PIXELS=yuv420p (the luma path) or rgb24.
-    // Unset: shedding on and yuv420p, as the 2 Dec 17:38 UTC runs used; the config's defaults are off and rgb24.
+    // Same-run variants: BENCH_SHED=1 (load shedding on), BENCH_PIXELS=yuv420p (the luma path). Unset: the
+    // gateway's defaults (off, rgb24), so a plain run measures what ships; the 2 Dec 17:38 UTC "new" rows set both.
     sampling: {
       mode: o.mode,
-      shed: { enabled: process.env.BENCH_SHED !== '0' },
-      pixels: process.env.BENCH_PIXELS === 'rgb24' ? ('rgb24' as const) : ('yuv420p' as const),
+      shed: { enabled: process.env.BENCH_SHED === '1' },
+      pixels: process.env.BENCH_PIXELS === 'yuv420p' ? ('yuv420p' as const) : ('rgb24' as const),
     },
     classifiers: { models: o.models },
   });
@@ -406,7 +406,7 @@ async function capacityWindow(
 
 /** Which same-run baseline switches were set (BENCH_SHED, BENCH_PIXELS). */
 function variant(): string {
-  return `shedding ${process.env.BENCH_SHED === '0' ? 'off' : 'on'}, ffmpeg emits ${process.env.BENCH_PIXELS === 'rgb24' ? 'rgb24' : 'yuv420p'}`;
+  return `shedding ${process.env.BENCH_SHED === '1' ? 'on' : 'off'}, ffmpeg emits ${process.env.BENCH_PIXELS === 'yuv420p' ? 'yuv420p' : 'rgb24'}`;
 }
 
 /** Load shedding so far in this gateway (modgate_sampler_shed_total). */
