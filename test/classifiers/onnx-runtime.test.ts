@@ -161,12 +161,11 @@ describe('batching and isolation', () => {
       let ticks = 0;
       const iv = setInterval(() => ticks++, 1);
       const big = solidFrame([9, 99, 199], { width: 1280, height: 720 });
-      const t0 = performance.now();
       await Promise.all(Array.from({ length: 64 }, () => pool.classify(big)));
-      const elapsed = performance.now() - t0;
       clearInterval(iv);
-      // With a blocked loop ticks would be ~0; allow generous slack for slow CI.
-      expect(ticks).toBeGreaterThan(Math.min(10, elapsed / 20));
+      // A loop blocked for the batch ticks at most once (after it). Not a rate: on a loaded 2-core CI the
+      // process itself is descheduled, and "ticks > elapsed / 20" failed there with 4 ticks (1bdd142's run).
+      expect(ticks).toBeGreaterThanOrEqual(2);
     } finally {
       await pool.close();
     }
