@@ -96,6 +96,9 @@ interface Harness {
 
 let accountSeq = 0;
 
+/** BENCH_FPS=5: the hash rate (`sampling.fps`) for a same-run trade-off curve; unset: the gateway's default. */
+const BENCH_FPS = Number(process.env.BENCH_FPS) > 0 ? Number(process.env.BENCH_FPS) : null;
+
 async function harness(o: { mode: 'full' | 'adaptive'; models: string[]; bankImage?: string }): Promise<Harness> {
   const dir = mkdtempSync(join(os.tmpdir(), 'modgate-bench-pipeline-'));
   const config = ConfigSchema.parse({
@@ -109,8 +112,7 @@ async function harness(o: { mode: 'full' | 'adaptive'; models: string[]; bankIma
     // gateway's defaults (off, rgb24), so a plain run measures what ships; the 2 Dec 17:38 UTC "new" rows set both.
     sampling: {
       mode: o.mode,
-      // BENCH_FPS=5: the hash rate (`sampling.fps`) for a same-run trade-off curve; unset: the default.
-      ...(Number(process.env.BENCH_FPS) > 0 ? { fps: Number(process.env.BENCH_FPS) } : {}),
+      ...(BENCH_FPS ? { fps: BENCH_FPS } : {}),
       shed: { enabled: process.env.BENCH_SHED === '1' },
       pixels: process.env.BENCH_PIXELS === 'yuv420p' ? ('yuv420p' as const) : ('rgb24' as const),
     },
@@ -532,7 +534,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   // For iterating on one part: BENCH_PIPELINE_ONLY=cut,adaptive,insert,cpu (default: all).
   const only = new Set((process.env.BENCH_PIPELINE_ONLY ?? 'cut,adaptive,insert,cpu,capacity').split(','));
   const defaults = ConfigSchema.parse({});
-  const common = `720p30 2.5 Mbit/s H.264 (x264 veryfast, GOP ${GOP_SEC} s), sampled at ${Number(process.env.BENCH_FPS) || defaults.sampling.fps} fps (hash matching on every sampled frame, models at ${defaults.classifiers.modelFps} fps); content from media ${CONTENT_AT_SEC} s (mid-GOP); ${os.cpus().length} cores`;
+  const common = `720p30 2.5 Mbit/s H.264 (x264 veryfast, GOP ${GOP_SEC} s), sampled at ${BENCH_FPS ?? defaults.sampling.fps} fps (hash matching on every sampled frame, models at ${defaults.classifiers.modelFps} fps); content from media ${CONTENT_AT_SEC} s (mid-GOP); ${os.cpus().length} cores`;
 
   const cases = [
     { kind: 'bank match', models: [] as string[], bank: true, file: files.banked, rule: 'tve-known-content', target: 2_000 },
