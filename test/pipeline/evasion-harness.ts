@@ -89,7 +89,8 @@ export function watchOutcomes(gw: Gateway) {
     return s;
   };
   const onDecision = (_rec: unknown, d: Decision) => {
-    if (d.actions?.cut) {
+    // A shadow decision carries what it would have done in `wouldHave` and no `actions` at all.
+    if ((d.shadow ? d.wouldHave : d.actions).cut) {
       const w = slot(d.streamId).wouldCut;
       w[d.ruleId] ??= Date.now();
     }
