@@ -1,5 +1,5 @@
 import type { Signal } from '../classifiers/signal.ts';
-import { evaluate, type Actions, type Decision, type SignalRef } from './engine.ts';
+import { effectOf, evaluate, type Actions, type Decision, type SignalRef } from './engine.ts';
 import type { AccountHistory } from './history.ts';
 import { formatDurationMs, stallRuleId, type Policy } from './schema.ts';
 
@@ -201,10 +201,6 @@ function inRange(t: number, opts: Pick<BacktestOptions, 'since' | 'until'>): boo
   return (opts.since === undefined || t >= opts.since) && (opts.until === undefined || t < opts.until);
 }
 
-function actionsOf(d: Decision): Actions {
-  return d.shadow ? d.wouldHave : d.actions;
-}
-
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** `cut, suspend 30d, strike graphic-violence/high (90d), review high, warn "…"` */
@@ -229,7 +225,7 @@ function strikeText(s: NonNullable<Actions['strike']>, decidedAt: number): strin
 }
 
 function summarize(d: Decision): DecisionSummary {
-  const actions = actionsOf(d);
+  const actions = effectOf(d);
   return {
     decidedAt: d.decidedAt,
     at: iso(d.decidedAt),
@@ -389,11 +385,11 @@ export function backtest(baseline: Policy, candidate: Policy, streams: readonly 
     const cand = replayStream(candidate, stream, range);
     tallyStream(
       totals.baseline,
-      base.map((d) => ({ shadow: d.shadow, actions: actionsOf(d) })),
+      base.map((d) => ({ shadow: d.shadow, actions: effectOf(d) })),
     );
     tallyStream(
       totals.candidate,
-      cand.map((d) => ({ shadow: d.shadow, actions: actionsOf(d) })),
+      cand.map((d) => ({ shadow: d.shadow, actions: effectOf(d) })),
     );
     const baseCut = base.some((d) => !d.shadow && d.actions.cut);
     const candCut = cand.some((d) => !d.shadow && d.actions.cut);
@@ -425,12 +421,12 @@ export function backtest(baseline: Policy, candidate: Policy, streams: readonly 
         bump(r.removed, b.shadow);
         totals.removed++;
         affected = true;
-        addExample(example('removed', b.ruleId, b, undefined, [`${describeEffect(b.shadow, actionsOf(b), b.decidedAt)} → no decision`]));
+        addExample(example('removed', b.ruleId, b, undefined, [`${describeEffect(b.shadow, effectOf(b), b.decidedAt)} → no decision`]));
         continue;
       }
       const diff = effectDifferences(
-        { shadow: b.shadow, actions: actionsOf(b), decidedAt: b.decidedAt },
-        { shadow: c.shadow, actions: actionsOf(c), decidedAt: c.decidedAt },
+        { shadow: b.shadow, actions: effectOf(b), decidedAt: b.decidedAt },
+        { shadow: c.shadow, actions: effectOf(c), decidedAt: c.decidedAt },
       );
       if (diff.length > 0) {
         r.changed++;
@@ -454,7 +450,7 @@ export function backtest(baseline: Policy, candidate: Policy, streams: readonly 
       bump(r.added, c.shadow);
       totals.added++;
       affected = true;
-      addExample(example('added', c.ruleId, undefined, c, [`no decision → ${describeEffect(c.shadow, actionsOf(c), c.decidedAt)}`]));
+      addExample(example('added', c.ruleId, undefined, c, [`no decision → ${describeEffect(c.shadow, effectOf(c), c.decidedAt)}`]));
     }
     if (affected) totals.streamsAffected++;
 

@@ -121,6 +121,11 @@ export interface ShadowDecision extends DecisionCommon {
 
 export type Decision = EnforcedDecision | ShadowDecision;
 
+/** What a decision does, or for a shadow decision what it would have done (its `wouldHave`). */
+export function effectOf(d: Decision): Actions {
+  return d.shadow ? d.wouldHave : d.actions;
+}
+
 /** The decisions enforcement may act on. */
 export function enforceable(decisions: readonly Decision[]): EnforcedDecision[] {
   return decisions.filter((d): d is EnforcedDecision => !d.shadow);

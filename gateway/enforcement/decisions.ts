@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Decision, EnforcedDecision } from '../../policy/engine.ts';
+import { effectOf, type Decision, type EnforcedDecision } from '../../policy/engine.ts';
 import type { AccountHistory } from '../../policy/history.ts';
 import { newId } from '../security/secrets.ts';
 import { applyUnit, writeUnit, type UnitAudit, type WriteUnit } from '../store/journal/unit.ts';
@@ -22,7 +22,7 @@ export function decisionUnit(
   decision: Decision,
   opts: { evidence: Record<string, unknown>; decidedBy?: string },
 ): { unit: WriteUnit; recorded: RecordedDecision } {
-  const actions = decision.shadow ? decision.wouldHave : decision.actions;
+  const actions = effectOf(decision);
   const now = decision.decidedAt;
   const id = newId('dec', now);
   const actor = opts.decidedBy ?? `policy:${decision.ruleId}`;

@@ -4,7 +4,7 @@ import type { Signal } from '../../classifiers/signal.ts';
 import { createBank } from '../../gateway/banks/manage.ts';
 import { bankPictureFile } from '../../gateway/banks/derive.ts';
 import type { Gateway } from '../../gateway/server.ts';
-import type { Decision } from '../../policy/engine.ts';
+import { effectOf, type Decision } from '../../policy/engine.ts';
 import { publishArgs, type TransformId } from '../fixtures/evasion/transforms.ts';
 import { startPublisher, type Publisher } from '../helpers/ffmpeg-publisher.ts';
 
@@ -89,8 +89,7 @@ export function watchOutcomes(gw: Gateway) {
     return s;
   };
   const onDecision = (_rec: unknown, d: Decision) => {
-    // A shadow decision carries what it would have done in `wouldHave` and no `actions` at all.
-    if ((d.shadow ? d.wouldHave : d.actions).cut) {
+    if (effectOf(d).cut) {
       const w = slot(d.streamId).wouldCut;
       w[d.ruleId] ??= Date.now();
     }
