@@ -221,7 +221,7 @@ async function cutRuns(h: Harness, ff: FfmpegInfo, file: string, runs: number, r
     const sent = pub.sentAt(CONTENT_AT_SEC);
     const esc = h.modes.find((m) => m.streamId === streamId && m.mode === 'full');
     const cutOk = decidedRule === rule && exitAt !== null && sent !== null;
-    const sig = h.signals.find((x) => x.s.streamId === streamId);
+    const sig = h.signals.find((x) => x.s.streamId === streamId && x.s.match);
     out.push({
       cutMs: cutOk ? exitAt - sent : null,
       decisionMs: cutOk && endedAt !== null ? endedAt - sent : null,
@@ -253,7 +253,7 @@ function cutFigures(label: string, runs: CutRun[], target: number, baseline?: { 
   const split = sig.length
     ? `; content sent → first matching signal p50 ${round(percentile(sig, 50))} / p95 ${round(percentile(sig, 95))} ms (the matched frame's media time − the content's pts: p50 ${round(percentile(lag, 50))} ms)`
     : '';
-  const note = `${ok.length}/${runs.length} runs cut by the expected rule${early ? ` (${early} before the content: a false match!)` : ''}; gateway-side (decision recorded, stream ended) p50 ${round(percentile(dec, 50))} ms${split}; target p95 ≤ ${target} ms; load avg ${load()}`;
+  const note = `${ok.length}/${runs.length} runs cut by the expected rule${early ? ` (${early} before the content: a false match!)` : ''}; gateway-side (decision recorded, stream ended) p50 ${round(percentile(dec, 50))} / p95 ${round(percentile(dec, 95))} ms${split}; target p95 ≤ ${target} ms; load avg ${load()}`;
   const res: BenchResult[] = [
     {
       name: `time to cut p50: ${label}`,
