@@ -25,6 +25,7 @@ const UNIT = [
   'test/gateway/nms-adapter.test.ts',
   'test/gateway/relay.test.ts',
   'test/hooks/units.test.ts',
+  'test/live/arrivals.test.ts',
   'test/live/latest-frames.test.ts',
   'test/media/image-decode.test.ts',
   'test/policy/**/*.test.ts',

@@ -39,6 +39,12 @@ export const SignalSchema = z
     frameTimeMs: z.number().min(0),
     /** Wall-clock time (epoch ms) the signal was produced; used for smoothing windows and latency. */
     observedAt: z.number().int().min(0),
+    /**
+     * Wall-clock time (epoch ms) the media the signal is about reached the gateway, where the ingest
+     * knows it (RTMP publishes to this node; set by the pipeline, never by a classifier). A decision's
+     * time to cut is measured from its earliest cited signal's ingestedAt, else its observedAt.
+     */
+    ingestedAt: z.number().int().min(0).optional(),
     source: SignalSourceSchema,
     /** What was seen: a model's policy label (`violence`, `unsafe`), a bank category, or `stall`. */
     label: z.string().min(1).max(80),

@@ -163,19 +163,20 @@ export function createMetrics(src: MetricsSources): Metrics {
     labelNames: ['reason'],
     registers: [registry],
   });
-  // From the first deciding frame's observation to the publisher being cut (the registry's `ended` comes
-  // after the ingest closed the connection). Only policy cuts carry the observation time.
+  // From the first deciding content's arrival at the gateway (RTMP publishes here; else its frame's
+  // observation) to the publisher being cut (the registry's `ended` comes after the ingest closed the
+  // connection). Only policy cuts carry these times.
   const timeToCut = new Histogram({
     name: 'modgate_time_to_cut_seconds',
-    help: 'Policy cuts: seconds from the deciding frame being observed to the publisher being cut',
+    help: 'Policy cuts: seconds from the deciding content reaching the gateway (where known, else its frame being observed) to the publisher being cut',
     labelNames: ['reason'],
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
     registers: [registry],
   });
   src.registry.on('ended', (_s, reason, request) => {
     ended.inc({ reason });
-    const observedAt = request?.detail?.['observedAt'];
-    if (typeof observedAt === 'number') timeToCut.observe({ reason }, Math.max(0, Date.now() - observedAt) / 1000);
+    const from = request?.detail?.['contentAt'] ?? request?.detail?.['observedAt'];
+    if (typeof from === 'number') timeToCut.observe({ reason }, Math.max(0, Date.now() - from) / 1000);
   });
   const hashMatches = new Counter({
     name: 'modgate_hash_matches_total',

@@ -60,10 +60,11 @@ export interface EngineContext extends StreamContext {
   history: AccountHistory;
 }
 
-/** A deciding signal: its position in the stream's signal list and when it was observed. */
+/** A deciding signal: its position in the stream's signal list, when it was observed and, where known, when its media reached the gateway. */
 export interface SignalRef {
   index: number;
   observedAt: number;
+  ingestedAt?: number;
 }
 
 export interface Actions {
@@ -229,13 +230,18 @@ function assertSameStream(signal: Signal, ctx: StreamContext): void {
 interface DecidingSignal {
   index: number;
   observedAt: number;
+  ingestedAt: number | undefined;
   evidenceRef: string | null;
   score: number | undefined;
   distance: number | undefined;
 }
 
 function decidingSignal(s: Signal, index: number): DecidingSignal {
-  return { index, observedAt: s.observedAt, evidenceRef: s.evidenceRef, score: s.score, distance: s.match?.distance };
+  return { index, observedAt: s.observedAt, ingestedAt: s.ingestedAt, evidenceRef: s.evidenceRef, score: s.score, distance: s.match?.distance };
+}
+
+function signalRef(d: DecidingSignal): SignalRef {
+  return d.ingestedAt === undefined ? { index: d.index, observedAt: d.observedAt } : { index: d.index, observedAt: d.observedAt, ingestedAt: d.ingestedAt };
 }
 
 /**
@@ -387,7 +393,7 @@ function ruleDecision(cp: CompiledPolicy, r: CompiledRule, ctx: EngineContext, f
     personId: ctx.personId,
     severity: r.rule.severity,
     evidenceRefs: evidenceOf(f.deciding),
-    signalRefs: f.deciding.map((d) => ({ index: d.index, observedAt: d.observedAt })),
+    signalRefs: f.deciding.map(signalRef),
     decidedAt: f.decidedAt,
     escalation,
   };
@@ -419,7 +425,7 @@ function stallDecision(cp: CompiledPolicy, s: CompiledStall, ctx: EngineContext,
     personId: ctx.personId,
     severity: null,
     evidenceRefs: evidenceOf(deciding),
-    signalRefs: deciding.map((d) => ({ index: d.index, observedAt: d.observedAt })),
+    signalRefs: deciding.map(signalRef),
     decidedAt: f.at,
     escalation: null,
   };

@@ -201,11 +201,13 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
           streamerMessage: automatedReason(a.strike?.category ?? this.ruleCategory(decision.ruleId)),
           ...(a.suspend ? { suspension: { endsAt: a.suspend.untilMs } } : {}),
           actor,
-          // When the first deciding frame was observed: the time-to-cut metric measures from it.
+          // When the first deciding frame was observed and, where known, when its media reached the
+          // gateway: the time-to-cut metric measures from the earlier.
           detail: {
             decisionId: recorded.row.id,
             ruleId: decision.ruleId,
             ...(decision.signalRefs.length ? { observedAt: Math.min(...decision.signalRefs.map((r) => r.observedAt)) } : {}),
+            ...(decision.signalRefs.length ? { contentAt: Math.min(...decision.signalRefs.map((r) => r.ingestedAt ?? r.observedAt)) } : {}),
           },
         });
       }

@@ -206,6 +206,8 @@ export interface NmsPacket {
   /** 0 audio config, 1 audio, 2 video config, 3 keyframe, 4 inter frame, 5 metadata. */
   flags: number;
   dts: number;
+  /** dts + the message's composition time offset (nms 4.4.3's FLV parser, protocol/flv.js parserTag): the frame's presentation time. */
+  pts?: number;
   /** `size` bytes of `data` are the message; `data` may be longer (a reused buffer). */
   size: number;
   data: Buffer;

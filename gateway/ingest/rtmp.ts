@@ -46,13 +46,19 @@ function tapVideo(tap: VideoTap, p: NmsPacket): void {
   if (p.codec_type !== 9) return;
   const kind = VIDEO_KIND[p.flags as 2 | 3 | 4];
   if (!kind) return;
-  // One field per message, read by a full-rate sampler to know how far behind live it is.
-  if (kind !== 'config') tap.lastDts = p.dts;
+  // Per message, consumers or not: how far behind live a full-rate sampler is, and when each frame's
+  // content arrived (the time to cut is measured from there).
+  const now = Date.now();
+  if (kind !== 'config') {
+    tap.lastDts = p.dts;
+    // By presentation time: what a decoded frame's pts is (with B-frames it differs from dts).
+    tap.arrivals.note(typeof p.pts === 'number' ? p.pts : p.dts, now);
+  }
   // With nobody reading (sampling off, or a full-rate sampler reading the play path) no object is made
   // per packet; the sequence header is always kept, for a consumer that joins later. The parser reuses
   // its buffer, so consumers get a copy they may keep.
   if (kind !== 'config' && !tap.hasConsumers) return;
-  tap.push({ kind, dts: p.dts, body: Buffer.from(p.data.subarray(0, p.size)), receivedAt: Date.now() });
+  tap.push({ kind, dts: p.dts, body: Buffer.from(p.data.subarray(0, p.size)), receivedAt: now });
 }
 
 /** Stream keys must never reach a log line. */

@@ -1,3 +1,4 @@
+import { ArrivalIndex } from './arrivals.ts';
 import { Tap } from './tap.ts';
 
 /**
@@ -32,6 +33,8 @@ export class VideoTap extends Tap<VideoPacket> {
    * a sampler's decoder is behind live (gateway/sampler/shedding.ts). Set by the ingest for every message.
    */
   lastDts: number | null = null;
+  /** When each recent video message arrived, by timestamp (set by the ingest for every message, consumers or not). */
+  readonly arrivals = new ArrivalIndex();
 
   push(p: VideoPacket): void {
     if (this.isEnded) return;

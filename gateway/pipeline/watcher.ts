@@ -289,7 +289,9 @@ export class StreamWatcher {
 
   private async handleFrame(w: Watched, frame: Frame): Promise<void> {
     w.frames++;
-    const signals = await this.stage.process(frame);
+    const ingestedAt = this.ingestedAt(w, frame);
+    const found = await this.stage.process(frame);
+    const signals = ingestedAt === null ? found : found.map((s) => ({ ...s, ingestedAt }));
     for (const s of signals) {
       // Policy first: the adaptive switch (a sampler start) must never delay a decision.
       this.onSignal(s);
@@ -304,6 +306,20 @@ export class StreamWatcher {
         this.log.warn({ err, stream: frame.streamId }, 'a sampled-frame listener failed');
       }
     }
+  }
+
+  /**
+   * When the frame's content reached this gateway: the arrival of the video message at its timestamp
+   * (the stream clock's origin is the publisher's timestamp of media time 0). Null where the ingest
+   * does not see the messages (WebSocket, pulls from an upstream server) or the timestamp is not among
+   * the recent ones (a publisher clock reset rebases media time).
+   */
+  private ingestedAt(w: Watched, frame: Frame): number | null {
+    const arrivals = w.stream.video?.arrivals;
+    const origin = w.clock.originMs;
+    if (!arrivals || origin === null || w.stream.pullUrl) return null;
+    const at = arrivals.arrivalOf(frame.mediaTimeMs + origin);
+    return at === null ? null : Math.min(at, frame.receivedAt);
   }
 
   private watch(stream: LiveStream): void {

@@ -68,11 +68,14 @@ function isSuspension(dialect: Dialect): RawBuilder<unknown> {
   return dialect === 'postgres' ? sql`((d.actions::jsonb -> 'suspend') is not null)` : sql`(json_extract(d.actions, '$.suspend') is not null)`;
 }
 
-/** Milliseconds from the first signal the decision's evidence cites to the decision (null: no signal cited). */
+/**
+ * Milliseconds from the first signal the decision's evidence cites to the decision (null: no signal cited):
+ * from its media's arrival at the gateway where the ingest knew it (ingestedAt), else its observation.
+ */
 function msToCut(dialect: Dialect): RawBuilder<unknown> {
   return dialect === 'postgres'
-    ? sql`(d.decided_at - (select min((s ->> 'observedAt')::double precision) from jsonb_array_elements(case when jsonb_typeof(d.evidence::jsonb -> 'signals') = 'array' then d.evidence::jsonb -> 'signals' else '[]'::jsonb end) s))`
-    : sql`(d.decided_at - (select min(json_extract(s.value, '$.observedAt')) from json_each(d.evidence, '$.signals') s))`;
+    ? sql`(d.decided_at - (select min(coalesce((s ->> 'ingestedAt')::double precision, (s ->> 'observedAt')::double precision)) from jsonb_array_elements(case when jsonb_typeof(d.evidence::jsonb -> 'signals') = 'array' then d.evidence::jsonb -> 'signals' else '[]'::jsonb end) s))`
+    : sql`(d.decided_at - (select min(coalesce(json_extract(s.value, '$.ingestedAt'), json_extract(s.value, '$.observedAt'))) from json_each(d.evidence, '$.signals') s))`;
 }
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));

@@ -125,6 +125,17 @@ describe.skipIf(!ffmpeg)('one-strike policy end to end (real ffmpeg over RTMP, r
     expect(decision).toBeTruthy();
     expect(decision!.evidence.length).toBeGreaterThan(0);
 
+    // The time to cut runs from the violating frame's arrival at the gateway (its RTMP message), not from
+    // the frame leaving the decoder: every cited signal says when its media came in, before it was observed.
+    const row = await gw.store.db.selectFrom('decisions').select(['evidence', 'decided_at']).where('id', '=', decision!.id).executeTakeFirstOrThrow();
+    const cited = (JSON.parse(row.evidence) as { signals: Array<{ observedAt: number; ingestedAt?: number }> }).signals;
+    expect(cited.length).toBeGreaterThan(0);
+    for (const c of cited) expect(c.ingestedAt).toBeLessThanOrEqual(c.observedAt);
+    const arrived = Math.min(...cited.map((c) => c.ingestedAt ?? Number.NaN));
+    expect(Number.isInteger(arrived), 'every cited signal carries ingestedAt').toBe(true);
+    const stats = (await api('GET', '/api/v1/stats')).body as { timeToCut: { cuts: number; medianMs: number } };
+    expect(stats.timeToCut).toMatchObject({ cuts: 1, medianMs: Number(row.decided_at) - arrived });
+
     const over = await api('POST', `/api/v1/decisions/${decision!.id}/overturn`, { reason: 'false positive on review' });
     expect(over.status).toBe(200);
     expect(over.body.suspensionsLifted).toBe(1);

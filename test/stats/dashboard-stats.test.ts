@@ -33,7 +33,8 @@ function decision(
     review?: 'none' | 'pending' | 'confirmed' | 'overturned';
     reviewedAt?: number;
     urgent?: boolean;
-    signalsAt?: number[];
+    /** Each cited signal: its observedAt, or its observedAt and the ingestedAt of its media. */
+    signalsAt?: Array<number | { observedAt: number; ingestedAt: number }>;
   },
 ): Insertable<Database['decisions']> {
   const actions = { cut: o.cut, ...(o.suspend ? { suspend: { untilMs: o.at + 30 * 24 * H, durationMs: 30 * 24 * H } } : {}), review: { priority: 'normal' } };
@@ -47,7 +48,10 @@ function decision(
     shadow: o.shadow ? 1 : 0,
     actions: JSON.stringify(actions),
     reason: 'fixture',
-    evidence: JSON.stringify({ refs: [], signals: (o.signalsAt ?? []).map((observedAt, index) => ({ index, observedAt })) }),
+    evidence: JSON.stringify({
+      refs: [],
+      signals: (o.signalsAt ?? []).map((at, index) => (typeof at === 'number' ? { index, observedAt: at } : { index, ...at })),
+    }),
     decided_at: o.at,
     decided_by: 'policy:tve-known-content',
     review_status: o.review ?? 'none',
@@ -83,10 +87,25 @@ async function seed(store: Store): Promise<void> {
     .insertInto('decisions')
     .values([
       // Today (>= 00:00 UTC): d1..d4 enforced, d5 shadow.
-      // Cut times (first cited signal -> decision): d1 2000 ms (earliest of two signals), d2 4000, d3 1000; d4 cites none.
-      decision('dec_d1', { at: NOW - 1 * H, cut: true, suspend: true, signalsAt: [NOW - 1 * H - 1500, NOW - 1 * H - 2000], review: 'pending', urgent: true }),
+      // Cut times (first cited signal's media reaching the gateway where recorded, else its observation ->
+      // decision): d1 2000 ms (the earlier of two signals: ingested 2000 ms before, observed 1500 ms before),
+      // d2 4000, d3 1000 (ingested then; observed only 300 ms before the decision); d4 cites none.
+      decision('dec_d1', {
+        at: NOW - 1 * H,
+        cut: true,
+        suspend: true,
+        signalsAt: [NOW - 1 * H - 1500, { observedAt: NOW - 1 * H - 1800, ingestedAt: NOW - 1 * H - 2000 }],
+        review: 'pending',
+        urgent: true,
+      }),
       decision('dec_d2', { at: NOW - 2 * H, cut: true, signalsAt: [NOW - 2 * H - 4000], review: 'pending' }),
-      decision('dec_d3', { at: NOW - 3 * H - 10 * MIN, cut: true, signalsAt: [NOW - 3 * H - 10 * MIN - 1000], review: 'overturned', reviewedAt: NOW - 3 * H }),
+      decision('dec_d3', {
+        at: NOW - 3 * H - 10 * MIN,
+        cut: true,
+        signalsAt: [{ observedAt: NOW - 3 * H - 10 * MIN - 300, ingestedAt: NOW - 3 * H - 10 * MIN - 1000 }],
+        review: 'overturned',
+        reviewedAt: NOW - 3 * H,
+      }),
       decision('dec_d4', { at: NOW - 4 * MIN, cut: true, review: 'pending' }),
       decision('dec_d5', { at: NOW - 5 * H, cut: true, shadow: true, signalsAt: [NOW - 5 * H - 100] }),
       decision('dec_d6', { at: NOW - 20 * MIN, cut: false, review: 'pending' }),

@@ -52,8 +52,9 @@ export async function loadPeriodFacts(db: Kysely<Database>, period: { from: numb
     asOf: period.asOf ?? Date.now(),
     decisions: restricting.map((d) => {
       const a = JSON.parse(d.actions) as Actions;
-      const evidence = JSON.parse(d.evidence) as { signals?: Array<{ observedAt: number }> };
-      const times = (evidence.signals ?? []).map((s) => s.observedAt);
+      const evidence = JSON.parse(d.evidence) as { signals?: Array<{ observedAt: number; ingestedAt?: number }> };
+      // From the content's arrival at the gateway where the ingest knew it, else its frame's observation.
+      const times = (evidence.signals ?? []).map((s) => s.ingestedAt ?? s.observedAt);
       return {
         decidedAt: d.decided_at,
         decidedBy: d.decided_by,
