@@ -184,6 +184,8 @@ interface CutRun {
   signalMs: number | null;
   /** media time of that signal's frame − the content's pts: 0 when the first frame showing it matched */
   frameLagMs: number | null;
+  /** content sent → that frame's video message arriving at the gateway (the signal's ingestedAt) */
+  arrivalMs: number | null;
   rule: string | null;
   /** Why a run did not count (diagnostics). */
   why?: string;
@@ -228,6 +230,7 @@ async function cutRuns(h: Harness, ff: FfmpegInfo, file: string, runs: number, r
       escalateMs: esc && sent !== null ? esc.at - sent : null,
       signalMs: cutOk && sig ? sig.at - sent : null,
       frameLagMs: cutOk && sig ? sig.s.frameTimeMs - CONTENT_AT_SEC * 1000 : null,
+      arrivalMs: cutOk && sig?.s.ingestedAt !== undefined ? sig.s.ingestedAt - sent : null,
       rule: decidedRule,
       ...(cutOk
         ? {}
@@ -250,8 +253,14 @@ function cutFigures(label: string, runs: CutRun[], target: number, baseline?: { 
   // the media lag of the frame that matched; → stream ended (policy, decision, cut); → publisher exited.
   const sig = ok.map((r) => r.signalMs).filter((x): x is number => x !== null);
   const lag = ok.map((r) => r.frameLagMs).filter((x): x is number => x !== null);
+  // The matched frame's own message: sent → arrived (publisher, socket, RTMP parse), arrived → signal (relay, decode, hash, match).
+  const arrival = ok.map((r) => r.arrivalMs).filter((x): x is number => x !== null);
+  const inGateway = ok.flatMap((r) => (r.arrivalMs !== null && r.signalMs !== null ? [r.signalMs - r.arrivalMs] : []));
+  const arrivalSplit = arrival.length
+    ? `; of it, sent → the matched frame's message at the gateway p50 ${round(percentile(arrival, 50))} / p95 ${round(percentile(arrival, 95))} ms, and its arrival → signal p50 ${round(percentile(inGateway, 50))} / p95 ${round(percentile(inGateway, 95))} ms (${arrival.length} runs)`
+    : '';
   const split = sig.length
-    ? `; content sent → first matching signal p50 ${round(percentile(sig, 50))} / p95 ${round(percentile(sig, 95))} ms (the matched frame's media time − the content's pts: p50 ${round(percentile(lag, 50))} ms)`
+    ? `; content sent → first matching signal p50 ${round(percentile(sig, 50))} / p95 ${round(percentile(sig, 95))} ms (the matched frame's media time − the content's pts: p50 ${round(percentile(lag, 50))} ms)${arrivalSplit}`
     : '';
   const note = `${ok.length}/${runs.length} runs cut by the expected rule${early ? ` (${early} before the content: a false match!)` : ''}; gateway-side (decision recorded, stream ended) p50 ${round(percentile(dec, 50))} / p95 ${round(percentile(dec, 95))} ms${split}; target p95 ≤ ${target} ms; load avg ${load()}`;
   const res: BenchResult[] = [
@@ -557,18 +566,20 @@ export async function run(opts: { quick: boolean }): Promise<BenchResult[]> {
   try {
     // Time to cut in full mode at each concurrency level (1 stream = the baseline).
     const wanted = cases.filter((x) => !process.env.BENCH_PIPELINE_CASE || x.kind.startsWith(process.env.BENCH_PIPELINE_CASE));
+    // BENCH_CUT_BFRAMES=0: the time-to-cut files without B-frames (a decoder holds no frame back to reorder).
+    const cutBf = process.env.BENCH_CUT_BFRAMES === '0' ? 0 : 2;
     for (const c of only.has('cut') ? wanted : []) {
       const h = await harness({ mode: 'full', models: c.models, bankImage: c.bank ? files.image : undefined });
       try {
         let base: number | null = null;
         for (const n of levels) {
           const bg = await background(h, ff, files.background, n - 1);
-          const r = await cutRuns(h, ff, c.file[2]!, runs, c.rule);
+          const r = await cutRuns(h, ff, c.file[cutBf]!, runs, c.rule);
           for (const p of bg) await p.stop();
           await waitUntil(() => h.gw.registry.list().length === 0, 10_000);
           progress(`${c.kind} full ${n}: ${JSON.stringify(r)}`);
           const figs = cutFigures(
-            `${c.kind}, full mode, ${n} stream(s) live, B-frames 2`,
+            `${c.kind}, full mode, ${n} stream(s) live, B-frames ${cutBf}`,
             r,
             c.target,
             base !== null ? { name: `${c.kind}, 1 stream`, value: base } : undefined,
