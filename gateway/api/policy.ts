@@ -62,7 +62,13 @@ const DecisionSummary = z.object({
   summary: z.string().describe('`cut, suspend 30d, strike graphic-violence/high, review high` (prefixed `shadow:` for shadow)'),
   reason: z.string(),
   evidenceRefs: z.array(z.string()),
-  signalRefs: z.array(z.object({ index: z.number().int(), observedAt: z.number() })),
+  signalRefs: z.array(
+    z.object({
+      index: z.number().int(),
+      observedAt: z.number(),
+      ingestedAt: z.number().optional().describe("when the signal's media reached the gateway, where the ingest knew it"),
+    }),
+  ),
   escalationStep: z.number().int().nullable(),
 });
 const PolicyName = z.object({ name: z.string(), version: z.string() });
