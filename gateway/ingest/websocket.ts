@@ -7,6 +7,7 @@ import { MediaTap } from '../live/media-tap.ts';
 import type { CutRequest, LiveRegistry } from '../live/registry.ts';
 import { STREAM_KEY_RE, newId, sha256Hex } from '../security/secrets.ts';
 import type { Refusal } from './refusals.ts';
+import { WebmBlockTimes } from './webm-times.ts';
 import { SHUTTING_DOWN } from '../live/lifecycle.ts';
 import { sourceAddress } from '../security/rate-limit.ts';
 import { retryWords, type SourceGuard } from '../security/source-guard.ts';
@@ -88,6 +89,8 @@ export class WsIngest {
     const source = sourceAddress(req.socket.remoteAddress);
     let streamId: string | null = null;
     let tap: MediaTap | null = null;
+    /** The video blocks' presentation times, read as chunks arrive (the time to cut starts at their arrival). */
+    let blockTimes: WebmBlockTimes | null = null;
     let sawMedia = false;
     // The first binary messages, held until they hold a recognisable header (bounded: HEADER_PREFIX_MAX_BYTES).
     let prefix: Buffer[] = [];
@@ -154,6 +157,7 @@ export class WsIngest {
       this.deps.guard?.accepted(source);
       streamId = newId('str');
       tap = new MediaTap(auth.data.container);
+      blockTimes = tap.arrivals ? new WebmBlockTimes() : null;
       const id = streamId;
       const mediaTap = tap;
       this.deps.registry.start({
@@ -206,6 +210,15 @@ export class WsIngest {
         chunk = held;
       }
       armIdle();
+      if (blockTimes && tap!.arrivals) {
+        const now = Date.now();
+        try {
+          for (const pts of blockTimes.push(chunk)) tap!.arrivals.note(pts, now);
+        } catch {
+          // A reader bug must not cost the stream: its time to cut then runs from decoding.
+          blockTimes = null;
+        }
+      }
       tap!.push(chunk);
     };
 

@@ -1,3 +1,4 @@
+import { ArrivalIndex } from './arrivals.ts';
 import { Tap } from './tap.ts';
 
 /**
@@ -7,9 +8,15 @@ import { Tap } from './tap.ts';
  */
 export class MediaTap extends Tap<Buffer> {
   header: Buffer | null = null;
+  /**
+   * When each video block arrived, by presentation time (WebM only: the ingest reads block times,
+   * gateway/ingest/webm-times.ts; an MP4 stream's are not read, so its time to cut runs from decoding).
+   */
+  readonly arrivals: ArrivalIndex | null;
 
   constructor(readonly container: 'webm' | 'mp4') {
     super();
+    this.arrivals = container === 'webm' ? new ArrivalIndex() : null;
   }
 
   push(chunk: Buffer): void {

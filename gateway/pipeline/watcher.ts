@@ -309,13 +309,14 @@ export class StreamWatcher {
   }
 
   /**
-   * When the frame's content reached this gateway: the arrival of the video message at its timestamp
-   * (the stream clock's origin is the publisher's timestamp of media time 0). Null where the ingest
-   * does not see the messages (WebSocket, pulls from an upstream server) or the timestamp is not among
-   * the recent ones (a publisher clock reset rebases media time).
+   * When the frame's content reached this gateway: the arrival of the video message (RTMP) or block
+   * (WebM over WebSocket) at its presentation time (the stream clock's origin is the publisher's
+   * timestamp of media time 0). Null where the ingest does not read them (MP4 over WebSocket, pulls from
+   * an upstream server) or the timestamp is not among the recent ones (a publisher clock reset rebases
+   * media time).
    */
   private ingestedAt(w: Watched, frame: Frame): number | null {
-    const arrivals = w.stream.video?.arrivals;
+    const arrivals = w.stream.video?.arrivals ?? w.stream.media?.arrivals;
     const origin = w.clock.originMs;
     if (!arrivals || origin === null || w.stream.pullUrl) return null;
     const at = arrivals.arrivalOf(frame.mediaTimeMs + origin);

@@ -111,5 +111,12 @@ describe.skipIf(!ffmpeg)('one-strike policy over WebSocket ingest (real WebM fro
     const res = await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/decisions?limit=10`, { headers: { authorization: `Bearer ${token}` } });
     const { decisions } = (await res.json()) as { decisions: Array<{ ruleId: string; shadow: boolean }> };
     expect(decisions.filter((d) => d.ruleId === 'tve-known-content' && !d.shadow)).toHaveLength(1);
+
+    // The time to cut starts at the violating block's arrival, read from the WebM as it came in
+    // (gateway/ingest/webm-times.ts), as for RTMP: every cited signal carries it, before its observation.
+    const row = await gw.store.db.selectFrom('decisions').select('evidence').where('rule_id', '=', 'tve-known-content').executeTakeFirstOrThrow();
+    const cited = (JSON.parse(row.evidence) as { signals: Array<{ observedAt: number; ingestedAt?: number }> }).signals;
+    expect(cited.length).toBeGreaterThan(0);
+    for (const c of cited) expect(c.ingestedAt).toBeLessThanOrEqual(c.observedAt);
   }, 60_000);
 });
