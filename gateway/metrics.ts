@@ -163,7 +163,7 @@ export function createMetrics(src: MetricsSources): Metrics {
     labelNames: ['reason'],
     registers: [registry],
   });
-  // From the first deciding content's arrival at the gateway (RTMP publishes here; else its frame's
+  // From the first deciding content's arrival at the gateway (RTMP and WebM publishes here; else its frame's
   // observation) to the publisher being cut (the registry's `ended` comes after the ingest closed the
   // connection). Only policy cuts carry these times.
   const timeToCut = new Histogram({

@@ -123,8 +123,8 @@ export function Dashboard(): JSX.Element {
               rows={s.timeToCut.byTime.map((r, i) => ({ label: r.label, value: r.count, cls: i >= 5 ? 'chart-bad' : i >= 3 ? 'chart-warn' : 'chart-a' }))}
             />
             <p class="muted small">
-              From the first violating frame's arrival at the gateway (RTMP publishes; for browser streams, from its decoding) to the decision (the feed ends at
-              once).{' '}
+              From the first violating frame's arrival at the gateway (RTMP and WebM browser streams; others from its decoding) to the decision (the feed ends
+              at once).{' '}
               {s.timeToCut.cuts ? `Median ${msText(s.timeToCut.medianMs)}, 95th percentile ${msText(s.timeToCut.p95Ms)}.` : 'No cut in the last 24 hours.'}
             </p>
           </div>

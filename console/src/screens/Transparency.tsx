@@ -276,7 +276,7 @@ function ReportView(props: { r: TransparencyReport }): JSX.Element {
           ]}
         />
         <p class="muted small">
-          From the first violating frame's arrival at the gateway (RTMP publishes; for browser streams, from its decoding) to the decision. Period{' '}
+          From the first violating frame's arrival at the gateway (RTMP and WebM browser streams; others from its decoding) to the decision. Period{' '}
           {r.period.from.slice(0, 10)} to {r.period.to.slice(0, 10)} (end exclusive), as of {r.period.asOf.slice(0, 16).replace('T', ' ')} UTC;{' '}
           {plural(r.ownInitiative.decisions + r.viewerReports.decisionsOnReports, 'measure')} in all.
         </p>
