@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HandleSchema } from '../identity/accounts.ts';
+import { HandleSchema } from '../identity/handle.ts';
 
 /**
  * Shapes shared by many routes: the error body, ids in paths, reasons, times, paging. A route module

@@ -10,8 +10,9 @@ import type { Account, AppealRow, PersonBan, Suspension } from '../store/schema.
 import { ownAccount } from './auth.ts';
 import type { ApiContext } from './context.ts';
 import { errors, json, type ApiApp } from './route.ts';
-import { HandleParams, iso as isoOf, IsoTime, IsoTimeOrNull, isoOrNull, Severity } from './schemas.ts';
-import { AppealOutcome, appealOutcome, deciderKind, streamerAppealView, StreamerAppealView } from './views/appeal.ts';
+import { HandleParams, iso as isoOf, IsoTime, IsoTimeOrNull, isoOrNull } from './schemas.ts';
+import { appealOutcome, deciderKind, streamerAppealView, StreamerAppealView } from './views/appeal.ts';
+import { EnforcementSummary, GoLive, MyAppealRef, MyStatus, StreamerBan, StreamerSuspension } from './views/streamer-status.ts';
 
 const RestrictionId = z.string().trim().min(1).max(100);
 const AppealBodySchema = z
@@ -45,7 +46,6 @@ const HOW_TO_APPEAL = {
   outcomes: 'GET /api/v1/me/appeals',
 } as const;
 
-const MyAppealRef = z.object({ id: z.string(), status: z.enum(['open', 'upheld', 'overturned']), createdAt: IsoTime, outcome: AppealOutcome });
 const appealRef = (a: AppealRow): z.infer<typeof MyAppealRef> => ({ id: a.id, status: a.status, createdAt: isoOf(a.created_at), outcome: appealOutcome(a) });
 
 /** The suspension that keeps the account off air longest (permanent first). */
@@ -57,21 +57,6 @@ function bindingSuspension(active: Suspension[]): Suspension | null {
   }
   return best;
 }
-
-const StreamerSuspension = z.object({
-  id: z.string(),
-  reason: z.string(),
-  decidedBy: z.enum(['rule', 'moderator']),
-  rule: z.string().nullable(),
-  decisionId: z.string().nullable().describe("The decision to appeal; null when it was taken against another of the person's accounts"),
-  viaOtherAccount: z.boolean(),
-  startsAt: IsoTime,
-  endsAt: IsoTimeOrNull,
-  permanent: z.boolean(),
-  appealable: z.boolean().describe('Appealed on its own (suspensionId); one that came with a decision is appealed through the decision'),
-  notAppealableBecause: z.string().nullable(),
-  appeal: MyAppealRef.nullable(),
-});
 
 /**
  * A suspension's reason as its streamer reads it. An automated one stored before reasons were written in
@@ -102,13 +87,6 @@ function streamerSuspensionView(s: Suspension, own: Account, appeals: ReadonlyMa
   };
 }
 
-const EnforcementSummary = z.object({
-  cut: z.boolean(),
-  suspension: z.object({ until: IsoTimeOrNull, permanent: z.boolean() }).nullable(),
-  strike: z.object({ category: z.string(), severity: z.string(), expiresAt: IsoTime }).nullable(),
-  warning: z.string().nullable(),
-});
-
 function enforcementSummary(actionsJson: string): z.infer<typeof EnforcementSummary> {
   const a = JSON.parse(actionsJson) as {
     cut?: boolean;
@@ -123,35 +101,6 @@ function enforcementSummary(actionsJson: string): z.infer<typeof EnforcementSumm
     warning: a.warn?.message ?? null,
   };
 }
-
-const GoLive = z.object({
-  allowed: z.boolean(),
-  reason: z.enum(['identity_revoked', 'not_verified', 'suspended', 'banned', 'under_age', 'age_unverified', 'no_stream_key']).nullable(),
-  message: z.string(),
-});
-
-const StreamerStatement = z.object({
-  id: z.string(),
-  decisionId: z.string().nullable(),
-  decidedAt: IsoTime,
-  status: z.enum(['in_force', 'overturned']),
-  text: z.array(z.string()).describe('The statement in plain words, one sentence or paragraph each'),
-  ground: z.enum(['illegal_content', 'incompatible_content']),
-  category: z.string().describe('The DSA category (e.g. STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY)'),
-  automatedDecision: z.boolean(),
-});
-
-const StreamerBan = z.object({
-  id: z.string(),
-  kind: z.enum(['court_order', 'platform']),
-  reason: z.string(),
-  legalReference: z.string().nullable(),
-  startsAt: IsoTime,
-  endsAt: IsoTimeOrNull,
-  appealable: z.boolean(),
-  notAppealableBecause: z.string().nullable(),
-  appeal: MyAppealRef.nullable(),
-});
 
 function streamerBanView(b: PersonBan, appeals: ReadonlyMap<string, AppealRow>, now: number): z.infer<typeof StreamerBan> {
   const appeal = appeals.get(b.id) ?? null;
@@ -168,52 +117,6 @@ function streamerBanView(b: PersonBan, appeals: ReadonlyMap<string, AppealRow>, 
     appeal: appeal ? appealRef(appeal) : null,
   };
 }
-
-const MyStatus = z.object({
-  handle: z.string(),
-  identity: z.object({ status: z.enum(['unverified', 'pending', 'verified', 'revoked']), changedAt: IsoTimeOrNull }),
-  canGoLive: z.boolean(),
-  goLive: GoLive,
-  live: z.boolean(),
-  activeSuspension: StreamerSuspension.nullable().describe('The suspension that keeps the account off air longest'),
-  activeSuspensions: z.array(StreamerSuspension),
-  bans: z.array(StreamerBan).describe('Bans of you as a person in force (a court order, or the platform)'),
-  strikes: z.array(
-    z.object({
-      id: z.string(),
-      category: z.string(),
-      severity: Severity,
-      rule: z.string(),
-      at: IsoTime,
-      expiresAt: IsoTime,
-      decisionId: z.string().nullable(),
-      viaOtherAccount: z.boolean(),
-    }),
-  ),
-  decisions: z.array(
-    z.object({
-      id: z.string(),
-      streamId: z.string(),
-      rule: z.string(),
-      reason: z.string(),
-      decidedAt: IsoTime,
-      decidedBy: z.enum(['rule', 'moderator']),
-      enforcement: EnforcementSummary,
-      reviewStatus: z.enum(['none', 'pending', 'confirmed', 'overturned']),
-      appealable: z.boolean(),
-      notAppealableBecause: z.string().nullable(),
-      appeal: MyAppealRef.nullable(),
-    }),
-  ),
-  statements: z.array(StreamerStatement).describe('Statements of reasons (DSA Art. 17) for the restrictions on this account, newest first, in plain words'),
-  howToAppeal: z.object({
-    text: z.string(),
-    method: z.literal('POST'),
-    endpoint: z.string(),
-    body: z.object({ decisionId: z.string(), statement: z.string() }),
-    outcomes: z.string(),
-  }),
-});
 
 const MyAppeals = z.object({
   appeals: z.array(

@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
 import { DomainError, notFound } from '../errors.ts';
 import { newId } from '../security/secrets.ts';
 import { appendAudit, touchGate } from '../store/audit.ts';
 import type { Account, Database, IdentityStatus } from '../store/schema.ts';
+import { HandleSchema } from './handle.ts';
 
-/** Handles are public names: lowercase letters, digits, `_`, `-`, `.`; 2–40 characters. */
-export const HandleSchema = z.string().regex(/^[a-z0-9][a-z0-9_.-]{1,39}$/, 'a handle is 2–40 characters of a-z, 0-9, _ . - (starting with a letter or digit)');
+/** Re-exported: the routes that validate handles import it from here. */
+export { HandleSchema };
 
 /** An age-assurance claim: the person is at least `over` years old (never a birth date), how and when it was established. */
 export interface AgeClaim {

@@ -199,91 +199,14 @@ export interface PolicyErrorItem {
 
 export type BacktestResult = BacktestReport & { baseline: { versionId: number; name: string; version: string }; since: string; until: string };
 
-/** An appeal of the streamer's, as GET /api/v1/me shows it beside what it contests. */
-export interface MyAppealRef {
-  id: string;
-  status: string;
-  createdAt: string;
-  outcome: { result: string; reason: string | null; decidedAt: string | null } | null;
-}
+/** An appeal of the streamer's, as GET /api/v1/me shows it beside what it contests (the route's zod schema). */
+export type MyAppealRef = import('zod').infer<typeof import('../../../gateway/api/views/streamer-status.ts').MyAppealRef>;
 
 /** What a streamer appeals (POST /api/v1/me/appeals names exactly one). */
 export type AppealTargetRef = { decisionId: string } | { suspensionId: string } | { banId: string };
 
-/** GET /api/v1/me (the streamer's own token). */
-export interface StreamerStatus {
-  handle: string;
-  identity: { status: IdentityStatus; changedAt: string | null };
-  canGoLive: boolean;
-  goLive: { allowed: boolean; reason: string | null; message: string };
-  live: boolean;
-  activeSuspension: {
-    id: string;
-    reason: string;
-    decidedBy: 'rule' | 'moderator';
-    rule: string | null;
-    decisionId: string | null;
-    viaOtherAccount: boolean;
-    startsAt: string;
-    endsAt: string | null;
-    permanent: boolean;
-    /** Appealed on its own (a suspension with no decision behind it); else through its decision. */
-    appealable: boolean;
-    notAppealableBecause: string | null;
-    appeal: MyAppealRef | null;
-  } | null;
-  /** Bans of the person in force (a court order, or the platform's own). */
-  bans: Array<{
-    id: string;
-    kind: 'court_order' | 'platform';
-    reason: string;
-    legalReference: string | null;
-    startsAt: string;
-    endsAt: string | null;
-    appealable: boolean;
-    notAppealableBecause: string | null;
-    appeal: MyAppealRef | null;
-  }>;
-  strikes: Array<{
-    id: string;
-    category: string;
-    severity: Severity;
-    rule: string | null;
-    at: string;
-    expiresAt: string;
-    decisionId: string | null;
-    viaOtherAccount: boolean;
-  }>;
-  decisions: Array<{
-    id: string;
-    streamId: string;
-    rule: string;
-    reason: string;
-    decidedAt: string;
-    decidedBy: 'rule' | 'moderator';
-    enforcement: {
-      cut: boolean;
-      suspension: { until: string | null; permanent: boolean } | null;
-      strike: { category: string; severity: string; expiresAt: string } | null;
-      warning: string | null;
-    };
-    reviewStatus: ReviewStatus;
-    appealable: boolean;
-    notAppealableBecause: string | null;
-    appeal: MyAppealRef | null;
-  }>;
-  /** Statements of reasons (DSA Art. 17) in plain words, newest first (gateway/api/streamer.ts StreamerStatement). */
-  statements: Array<{
-    id: string;
-    decisionId: string | null;
-    decidedAt: string;
-    status: 'in_force' | 'overturned';
-    text: string[];
-    ground: 'illegal_content' | 'incompatible_content';
-    category: string;
-    automatedDecision: boolean;
-  }>;
-}
+/** GET /api/v1/me (the streamer's own token): the route's zod schema, gateway/api/views/streamer-status.ts. */
+export type StreamerStatus = import('zod').infer<typeof import('../../../gateway/api/views/streamer-status.ts').MyStatus>;
 
 /** GET /api/v1/stats (the route's zod schema: gateway/api/stats.ts). */
 export type Stats = import('zod').infer<typeof import('../../../gateway/stats/view.ts').StatsView>;
