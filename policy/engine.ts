@@ -211,10 +211,18 @@ function signalMatches(r: Matcher, s: Signal): boolean {
   if (m.minScore !== undefined && (s.score === undefined || s.score < m.minScore)) return false;
   if (r.categories === null && r.banks === null && m.maxDistance === undefined) return true;
   const hm = s.match;
-  if (hm === undefined) return false;
-  if (r.categories !== null && !r.categories.has(hm.category)) return false;
-  if (r.banks !== null && !r.banks.has(hm.bank)) return false;
-  return m.maxDistance === undefined || hm.distance <= m.maxDistance;
+  // A bank match of another kind (the copy descriptor's) names its bank and category in `detail`: so a
+  // rule can treat one bank differently (a bank of screenshots reviewed, not cut) whatever the classifier.
+  const category = hm?.category ?? detailText(s, 'category');
+  const bank = hm?.bank ?? detailText(s, 'bank');
+  if (r.categories !== null && (category === null || !r.categories.has(category))) return false;
+  if (r.banks !== null && (bank === null || !r.banks.has(bank))) return false;
+  return m.maxDistance === undefined || (hm !== undefined && hm.distance <= m.maxDistance);
+}
+
+function detailText(s: Signal, key: string): string | null {
+  const v = s.detail?.[key];
+  return typeof v === 'string' ? v : null;
 }
 
 function assertSameStream(signal: Signal, ctx: StreamContext): void {

@@ -83,9 +83,9 @@ export const MatchSchema = z.strictObject({
   source: SignalSourceSchema,
   /** Signal label(s) (e.g. `violence`, `unsafe`, `stall`); any label when omitted. */
   label: oneOrMany('label').optional(),
-  /** Bank category(ies) of a hash match (`signal.match.category`). */
+  /** Bank category(ies) of a bank match (`signal.match.category`, or a copy match's `signal.detail.category`). */
   category: oneOrMany('category').optional(),
-  /** Bank name(s) of a hash match (`signal.match.bank`). */
+  /** Bank name(s) of a bank match (`signal.match.bank`, or a copy match's `signal.detail.bank`). */
   bank: oneOrMany('bank').optional(),
   /** Inclusive lower bound on `signal.score`; a signal without a score never passes it. */
   minScore: ScoreSchema.optional(),

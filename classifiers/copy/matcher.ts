@@ -56,7 +56,8 @@ export function liveCopyViews(img: Picture, views: CopyMatcherOptions['views']):
  * crop, a picture-in-picture, re-filming): the frame's backbone embedding — taken from the same forward
  * pass as the nsfw model's scores (SharedInference) — whitened (classifiers/copy/whitening.ts) and
  * compared by cosine with every banked descriptor (exact scan). One `copy_match` signal per matched banked
- * content: label = the bank's category, score = the cosine similarity, the bank and entry in `detail`.
+ * content: label = the bank's category, score = the cosine similarity, the bank, its category and the entry
+ * in `detail` (a policy rule's `bank` / `category` filters read them there).
  * With `embedView`, while anything is banked, the picture inside the frame's uniform borders and its
  * picture-in-picture are described too (one forward pass each, only on the frames that have one); the best
  * view per content is reported, `detail.region` naming it when it is not the whole frame.
@@ -125,6 +126,7 @@ export class CopyMatcher implements FrameClassifier {
       version,
       detail: {
         bank: m.bank,
+        category: m.category,
         entryId: m.entryId,
         descriptorEntryId: m.descriptorEntryId,
         entryRegion: m.region,

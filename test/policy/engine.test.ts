@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createStreamState, enforceable, evaluate, step, tick, type Decision, type EnforcedDecision } from '../../policy/engine.ts';
 import { validatePolicy } from '../../policy/load.ts';
+import type { Signal } from '../../classifiers/signal.ts';
 import { ctxOf, DAY, hashMatch, ids, oneRule, policyOf, runIncremental, scored, stallReport, strike, T0, viewerReport, violence } from './helpers.ts';
 
 const LATER = T0 + 3_600_000;
@@ -53,6 +54,21 @@ describe('matching', () => {
     const p = oneRule({ match: { source: 'hash_match', bank: 'internal-confirmed' } });
     expect(decide(p, [hashMatch(0, { bank: 'gifct-tve' })])).toEqual([]);
     expect(ids(decide(p, [hashMatch(0, { bank: 'internal-confirmed' })]))).toEqual(['r1']);
+  });
+
+  it('bank and category filters select a copy match by the bank and category it names in its detail', () => {
+    const copy = (bank: string, category: string): Signal => ({
+      ...scored('copy_match', 0, 0.8, category),
+      detail: { bank, category, entryId: 'bke_1', similarity: 0.8 },
+    });
+    const byBank = oneRule({ match: { source: 'copy_match', bank: ['tve', 'confirmed'], minScore: 0.7 } });
+    expect(ids(decide(byBank, [copy('tve', 'terrorist-violent-extremism')]))).toEqual(['r1']);
+    expect(decide(byBank, [copy('tve-screenshots', 'terrorist-violent-extremism')])).toEqual([]);
+    const byCategory = oneRule({ match: { source: 'copy_match', category: 'confirmed', minScore: 0.7 } });
+    expect(ids(decide(byCategory, [copy('internal', 'confirmed')]))).toEqual(['r1']);
+    expect(decide(byCategory, [copy('internal', 'spam')])).toEqual([]);
+    // maxDistance is PDQ's: a copy match has none, so it never passes one.
+    expect(decide(oneRule({ match: { source: 'copy_match', maxDistance: 31 } }), [copy('tve', 'confirmed')])).toEqual([]);
   });
 
   it('a minScore never passes a signal that carries no score (a pure hash match)', () => {
