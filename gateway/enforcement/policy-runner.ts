@@ -206,8 +206,12 @@ export class PolicyRunner extends EventEmitter<PolicyRunnerEvents> {
           detail: {
             decisionId: recorded.row.id,
             ruleId: decision.ruleId,
-            ...(decision.signalRefs.length ? { observedAt: Math.min(...decision.signalRefs.map((r) => r.observedAt)) } : {}),
-            ...(decision.signalRefs.length ? { contentAt: Math.min(...decision.signalRefs.map((r) => r.ingestedAt ?? r.observedAt)) } : {}),
+            ...(decision.signalRefs.length
+              ? {
+                  observedAt: Math.min(...decision.signalRefs.map((r) => r.observedAt)),
+                  contentAt: Math.min(...decision.signalRefs.map((r) => r.ingestedAt ?? r.observedAt)),
+                }
+              : {}),
           },
         });
       }

@@ -17,8 +17,9 @@ const CLUSTER = 0x1f43b675;
 const TRACKS = 0x1654ae6b;
 const TRACK_ENTRY = 0xae;
 const BLOCK_GROUP = 0xa0;
-const MASTERS = new Set([SEGMENT, CLUSTER, TRACKS, TRACK_ENTRY, BLOCK_GROUP]);
+/** Info holds TimestampScale. */
 const INFO = 0x1549a966;
+const MASTERS = new Set([SEGMENT, INFO, CLUSTER, TRACKS, TRACK_ENTRY, BLOCK_GROUP]);
 const TIMESTAMP_SCALE = 0x2ad7b1;
 const CLUSTER_TIMESTAMP = 0xe7;
 const SIMPLE_BLOCK = 0xa3;
@@ -73,15 +74,10 @@ export class WebmBlockTimes {
         const t = this.blockTime(buf.subarray(body, body + need));
         if (t === 'bad') return this.fail('a malformed block');
         if (t !== null) out.push(t);
-      } else if (VALUES.has(id.value) || id.value === INFO) {
-        if (id.value !== INFO) {
-          if (size.value > 8) return this.fail('an oversized number');
-          if (buf.length - body < size.value) break;
-          this.value(id.value, readUint(buf, body, size.value));
-        } else {
-          at = body; // Info holds TimestampScale
-          continue;
-        }
+      } else if (VALUES.has(id.value)) {
+        if (size.value > 8) return this.fail('an oversized number');
+        if (buf.length - body < size.value) break;
+        this.value(id.value, readUint(buf, body, size.value));
       }
       const end = body + size.value;
       if (end > buf.length) {
